@@ -1,0 +1,270 @@
+//! The daemon: wires sources, the shared detector, per-camera analytics and the publisher.
+//!
+//! Threads: one per camera source (GStreamer streaming threads feed its slot in the hub), one
+//! detector serving the cameras in fair turns, one analytics thread per camera (tracker, rules,
+//! events), and a small tokio runtime for MQTT, stats and signals.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result, anyhow};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::analytics::CameraAnalytics;
+use crate::config::Config;
+use crate::detect::{Detection, Detector, DetectorOptions};
+use crate::event::rfc3339;
+use crate::health::{CameraStats, RateTracker};
+use crate::publish::Outgoing;
+use crate::publish::mqtt::{self, LinkStats};
+use crate::source::hub::{Hub, Item};
+use crate::source::{self, Ended, Frame, SourceSpec};
+
+/// What the detector passes to a camera's analytics thread.
+enum Detected {
+    Frame { time_s: f64, wall: SystemTime, detections: Vec<Detection> },
+    EndOfStream,
+}
+
+/// Load what `run` and `check` both need: the model, checked against the config.
+pub fn load_detector(cfg: &Config) -> Result<Detector> {
+    let manifest = crate::detect::manifest::Manifest::load(&cfg.manifest_path())?;
+    let opts = DetectorOptions { threads: cfg.model.threads.as_ref().map(|t| t.0), spin: false };
+    let runtime = cfg.model.runtime.as_ref().map(|p| cfg.base_dir().join(p));
+    let detector = Detector::load(&manifest, runtime.as_deref(), &opts)?;
+    cfg.check_labels(&detector.labels.labels)?;
+    Ok(detector)
+}
+
+/// Check everything `run` would need, without running: config, model, file sources.
+pub fn check(cfg: &Config) -> Result<String> {
+    let detector = load_detector(cfg)?;
+    for cam in &cfg.cameras {
+        if let Some(p) = cam.uri.file_path(&cfg.base_dir()) {
+            std::fs::File::open(&p)
+                .with_context(|| format!("camera {}: cannot read video file {}", cam.id.get_ref().0, p.display()))?;
+        }
+    }
+    Ok(format!(
+        "{}: OK: {} camera(s), model {} ({} labels, input {}x{})",
+        cfg.path.display(),
+        cfg.cameras.len(),
+        detector.manifest.name,
+        detector.labels.labels.len(),
+        detector.manifest.input.width,
+        detector.manifest.input.height
+    ))
+}
+
+/// Run until every camera's stream has ended (files that do not loop) or SIGINT/SIGTERM.
+pub fn run(cfg: Config) -> Result<()> {
+    source::init()?;
+    let mut detector = load_detector(&cfg)?;
+    let labels = Arc::new(detector.labels.clone());
+    let (iw, ih) = detector.input_size();
+    let n = cfg.cameras.len();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
+    let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
+    let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
+
+    // Analytics, one thread per camera.
+    let mut det_txs = Vec::with_capacity(n);
+    let mut analytics_threads = Vec::with_capacity(n);
+    for cam in &cfg.cameras {
+        let (tx, rx) = std_mpsc::channel::<Detected>();
+        det_txs.push(tx);
+        let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
+        let out = out_tx.clone();
+        analytics_threads
+            .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, out))?);
+    }
+
+    // The detector, shared by all cameras.
+    let detector_thread = {
+        let hub = Arc::clone(&hub);
+        let stats = stats.clone();
+        let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+        spawn("detector", move || {
+            let mut dets = Vec::new();
+            loop {
+                let Some((cam, item)) = hub.next(Duration::from_millis(200)) else {
+                    if hub.is_closed() {
+                        break;
+                    }
+                    continue;
+                };
+                let msg = match item {
+                    Item::Frame(f) => match detector.detect(f.rgb(), f.stride, &f.letterbox, &mut dets) {
+                        Ok(()) => {
+                            stats[cam].frame_processed(detector.last_timings.inference_ms);
+                            Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
+                        }
+                        Err(e) => {
+                            tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
+                            continue;
+                        }
+                    },
+                    Item::EndOfStream => Detected::EndOfStream,
+                };
+                let _ = det_txs[cam].send(msg);
+            }
+        })?
+    };
+
+    // Sources, one thread per camera, restarted with backoff on failure.
+    let mut source_threads = Vec::with_capacity(n);
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        let spec = SourceSpec {
+            index: i,
+            id: cam.id.get_ref().0.clone(),
+            uri: cam.uri.to_gst_uri(&cfg.base_dir()),
+            detect_fps: cam.detect_fps.0,
+            realtime: cam.realtime,
+            looping: cam.looping,
+            is_file: cam.uri.is_file(),
+            input_w: iw,
+            input_h: ih,
+            template: source::TEMPLATES[0].1.to_string(),
+        };
+        let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
+        source_threads.push(spawn(&format!("source-{}", spec.id), move || source_loop(&spec, &hub, &stats, &stop))?);
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let link = Arc::new(LinkStats::default());
+    let result = rt.block_on(async {
+        let publisher = {
+            let cfg = cfg.clone();
+            let link = Arc::clone(&link);
+            tokio::spawn(async move { mqtt::run(&cfg, out_rx, link, Duration::from_secs(10)).await })
+        };
+        let stats_task = tokio::spawn(stats_loop(cfg.clone(), stats.clone(), Arc::clone(&link), out_tx.clone()));
+        drop(out_tx);
+
+        // Wait for every camera's analytics to finish (end of all streams) or for a signal.
+        let all_done = tokio::task::spawn_blocking(move || {
+            for t in analytics_threads {
+                let _ = t.join();
+            }
+        });
+        tokio::pin!(all_done);
+        tokio::select! {
+            _ = &mut all_done => tracing::info!("all streams ended"),
+            sig = shutdown_signal() => {
+                tracing::info!("{sig}: shutting down");
+                stop.store(true, Ordering::Relaxed);
+                hub.close();
+                let _ = all_done.await;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        hub.close();
+        stats_task.abort();
+        let _ = stats_task.await;
+        let unacked = publisher.await.map_err(|e| anyhow!("publisher task failed: {e}"))??;
+        if unacked > 0 {
+            tracing::warn!(unacked, "messages were not acknowledged by the broker before exit");
+        }
+        anyhow::Ok(())
+    });
+    for t in source_threads {
+        let _ = t.join();
+    }
+    let _ = detector_thread.join();
+    result
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(f).with_context(|| format!("cannot start thread {name}"))
+}
+
+fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detected>, out: UnboundedSender<Outgoing>) {
+    let mut events = Vec::new();
+    // The channel closes when the detector stops (shutdown): end open tracks then as well.
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Detected::Frame { time_s, wall, detections } => analytics.on_frame(time_s, wall, &detections, &mut events),
+            Detected::EndOfStream => break,
+        }
+        for e in events.drain(..) {
+            let _ = out.send(Outgoing::event(&e));
+        }
+    }
+    analytics.finish(&mut events);
+    for e in events.drain(..) {
+        let _ = out.send(Outgoing::event(&e));
+    }
+    tracing::info!(camera = %analytics.camera(), "analytics finished");
+}
+
+fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match source::run(spec, hub, stats, stop) {
+            Ok(Ended::EndOfStream) => {
+                tracing::info!(camera = %spec.id, "end of stream");
+                hub.end_of_stream(spec.index);
+                return;
+            }
+            Ok(Ended::Stopped) => return,
+            Err(e) => {
+                tracing::error!(camera = %spec.id, uri = %spec.uri, retry_in = ?backoff, "camera failed: {e:#}");
+                stats.restarted();
+            }
+        }
+        // Sleep in short steps so shutdown is not delayed by a long backoff.
+        let until = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkStats>, out: UnboundedSender<Outgoing>) {
+    let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    let mut rates = RateTracker::new(ids.len());
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.mqtt.stats_interval_s.0));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let cams: Vec<(String, &CameraStats)> = ids.iter().cloned().zip(stats.iter().map(|s| s.as_ref())).collect();
+        let payload = serde_json::json!({
+            "ts": rfc3339(SystemTime::now()),
+            "uptime_s": started.elapsed().as_secs(),
+            "mqtt": {
+                "connected": link.connected.load(Ordering::Relaxed),
+                "connects": link.connects.load(Ordering::Relaxed),
+                "unacked": link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
+            },
+            "cameras": rates.report(&cams),
+        });
+        let msg =
+            Outgoing { subtopic: "stats".into(), payload: payload.to_string().into_bytes(), qos: 0, retain: false };
+        if out.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupt"
+        }
+    }
+}

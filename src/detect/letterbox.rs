@@ -1,0 +1,175 @@
+//! Letterboxing: fit a source image into the model's input, aspect kept, nothing cropped, the rest
+//! padded; and the inverse, to bring boxes back to source pixels.
+
+use super::types::BBox;
+
+/// The mapping between a source image and the model input it is letterboxed into.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub src_w: u32,
+    pub src_h: u32,
+    pub dst_w: u32,
+    pub dst_h: u32,
+    /// Size of the scaled image inside the input.
+    pub fit_w: u32,
+    pub fit_h: u32,
+    /// Where the scaled image starts inside the input (the padding before it).
+    pub pad_x: u32,
+    pub pad_y: u32,
+    /// Horizontal and vertical scale from source to input (equal but for rounding).
+    pub sx: f32,
+    pub sy: f32,
+}
+
+impl Letterbox {
+    pub fn new(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> Self {
+        let (sw, sh) = (src_w.max(1), src_h.max(1));
+        let scale = (dst_w as f64 / sw as f64).min(dst_h as f64 / sh as f64);
+        let fit_w = ((sw as f64 * scale).round() as u32).clamp(1, dst_w);
+        let fit_h = ((sh as f64 * scale).round() as u32).clamp(1, dst_h);
+        Self {
+            src_w: sw,
+            src_h: sh,
+            dst_w,
+            dst_h,
+            fit_w,
+            fit_h,
+            pad_x: (dst_w - fit_w) / 2,
+            pad_y: (dst_h - fit_h) / 2,
+            // The exact per-axis factors of the scaled image, so rounding does not shift boxes.
+            sx: fit_w as f32 / sw as f32,
+            sy: fit_h as f32 / sh as f32,
+        }
+    }
+
+    /// A box in model-input pixels → source pixels, clamped to the image.
+    pub fn to_source(&self, b: BBox) -> BBox {
+        let (px, py) = (self.pad_x as f32, self.pad_y as f32);
+        let (w, h) = (self.src_w as f32, self.src_h as f32);
+        BBox::new(
+            ((b.x1 - px) / self.sx).clamp(0.0, w),
+            ((b.y1 - py) / self.sy).clamp(0.0, h),
+            ((b.x2 - px) / self.sx).clamp(0.0, w),
+            ((b.y2 - py) / self.sy).clamp(0.0, h),
+        )
+    }
+
+    /// A box in source pixels → model-input pixels.
+    pub fn to_input(&self, b: BBox) -> BBox {
+        let (px, py) = (self.pad_x as f32, self.pad_y as f32);
+        BBox::new(b.x1 * self.sx + px, b.y1 * self.sy + py, b.x2 * self.sx + px, b.y2 * self.sy + py)
+    }
+
+    /// Write an already scaled RGB image (`fit_w` x `fit_h`, rows `stride` bytes apart) into a
+    /// planar CHW float tensor of the input size, scaled to 0..1, with `pad` grey around it.
+    ///
+    /// One pass over the output, no allocation: this runs for every detected frame.
+    pub fn fill_chw(&self, rgb: &[u8], stride: usize, pad: u8, out: &mut [f32]) -> Result<(), String> {
+        let (dw, dh) = (self.dst_w as usize, self.dst_h as usize);
+        let (fw, fh) = (self.fit_w as usize, self.fit_h as usize);
+        let (px, py) = (self.pad_x as usize, self.pad_y as usize);
+        if out.len() != 3 * dw * dh {
+            return Err(format!("input tensor holds {} values, expected {}", out.len(), 3 * dw * dh));
+        }
+        if stride < fw * 3 || rgb.len() < stride * (fh - 1) + fw * 3 {
+            return Err(format!("frame of {} bytes is too small for {fw}x{fh} RGB with stride {stride}", rgb.len()));
+        }
+        const INV: f32 = 1.0 / 255.0;
+        let padv = pad as f32 * INV;
+        let plane = dw * dh;
+        let (r_plane, rest) = out.split_at_mut(plane);
+        let (g_plane, b_plane) = rest.split_at_mut(plane);
+        for y in 0..dh {
+            let row = y * dw;
+            let (r, g, b) = (&mut r_plane[row..row + dw], &mut g_plane[row..row + dw], &mut b_plane[row..row + dw]);
+            if y < py || y >= py + fh {
+                r.fill(padv);
+                g.fill(padv);
+                b.fill(padv);
+                continue;
+            }
+            r[..px].fill(padv);
+            g[..px].fill(padv);
+            b[..px].fill(padv);
+            r[px + fw..].fill(padv);
+            g[px + fw..].fill(padv);
+            b[px + fw..].fill(padv);
+            let src = &rgb[(y - py) * stride..(y - py) * stride + fw * 3];
+            let (r, g, b) = (&mut r[px..px + fw], &mut g[px..px + fw], &mut b[px..px + fw]);
+            for (i, px3) in src.chunks_exact(3).enumerate() {
+                r[i] = px3[0] as f32 * INV;
+                g[i] = px3[1] as f32 * INV;
+                b[i] = px3[2] as f32 * INV;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landscape_pads_top_and_bottom() {
+        let lb = Letterbox::new(768, 576, 640, 640);
+        assert_eq!((lb.fit_w, lb.fit_h), (640, 480));
+        assert_eq!((lb.pad_x, lb.pad_y), (0, 80));
+        let hd = Letterbox::new(1920, 1080, 640, 640);
+        assert_eq!((hd.fit_w, hd.fit_h, hd.pad_x, hd.pad_y), (640, 360, 0, 140));
+    }
+
+    #[test]
+    fn portrait_pads_left_and_right() {
+        let lb = Letterbox::new(480, 640, 640, 640);
+        assert_eq!((lb.fit_w, lb.fit_h), (480, 640));
+        assert_eq!((lb.pad_x, lb.pad_y), (80, 0));
+    }
+
+    #[test]
+    fn inverse_round_trips_boxes() {
+        for (w, h) in [(768, 576), (1920, 1080), (352, 288), (480, 640), (640, 640), (100, 1000)] {
+            let lb = Letterbox::new(w, h, 640, 640);
+            let b = BBox::new(w as f32 * 0.1, h as f32 * 0.2, w as f32 * 0.7, h as f32 * 0.9);
+            let back = lb.to_source(lb.to_input(b));
+            for (a, e) in <[f32; 4]>::from(back).iter().zip(<[f32; 4]>::from(b)) {
+                assert!((a - e).abs() < 1e-2, "{w}x{h}: {back:?} != {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn inverse_clamps_to_the_image() {
+        let lb = Letterbox::new(768, 576, 640, 640);
+        // A box reaching into the bottom padding ends at the image's bottom edge.
+        let b = lb.to_source(BBox::new(-5.0, 60.0, 700.0, 600.0));
+        assert_eq!(<[f32; 4]>::from(b), [0.0, 0.0, 768.0, 576.0]);
+    }
+
+    #[test]
+    fn fill_places_pixels_and_padding() {
+        let lb = Letterbox::new(4, 2, 4, 4); // fits 4x2, pads one row above and below
+        assert_eq!((lb.pad_x, lb.pad_y), (0, 1));
+        let stride = 12 + 4; // GStreamer-style padded rows
+        let mut rgb = vec![0u8; stride * 2];
+        rgb[0..3].copy_from_slice(&[255, 0, 51]); // pixel (0,0)
+        rgb[stride + 9..stride + 12].copy_from_slice(&[0, 255, 0]); // pixel (3,1)
+        let mut out = vec![-1.0f32; 3 * 16];
+        lb.fill_chw(&rgb, stride, 114, &mut out).expect("sizes match");
+        let at = |c: usize, x: usize, y: usize| out[c * 16 + y * 4 + x];
+        let pad = 114.0 / 255.0;
+        assert!((at(0, 0, 0) - pad).abs() < 1e-6 && (at(2, 3, 3) - pad).abs() < 1e-6);
+        assert_eq!((at(0, 0, 1), at(1, 0, 1)), (1.0, 0.0));
+        assert!((at(2, 0, 1) - 0.2).abs() < 1e-6);
+        assert_eq!(at(1, 3, 2), 1.0);
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "every value written");
+    }
+
+    #[test]
+    fn fill_refuses_short_frames() {
+        let lb = Letterbox::new(4, 2, 4, 4);
+        let mut out = vec![0.0f32; 48];
+        assert!(lb.fill_chw(&[0u8; 10], 12, 114, &mut out).is_err());
+        assert!(lb.fill_chw(&[0u8; 24], 12, 114, &mut out[..10]).is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! The detector: one ONNX Runtime session, letterboxed input, decoded and suppressed output.
+//!
+//! Pure parts (letterbox, decoders, NMS, manifest) are plain Rust tested on their own; this file
+//! is the thin layer that talks to ONNX Runtime.
+
+pub mod decode;
+pub mod letterbox;
+pub mod manifest;
+pub mod nms;
+pub mod runtime;
+pub mod types;
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use decode::DecodeScratch;
+use letterbox::Letterbox;
+use manifest::{LabelMap, LabelSource, Manifest, OutputFormat};
+pub use types::{BBox, Detection};
+
+/// Inference settings that are not part of the model.
+#[derive(Debug, Clone, Default)]
+pub struct DetectorOptions {
+    /// Intra-op threads; `None` lets ONNX Runtime use every core.
+    pub threads: Option<usize>,
+    /// Let ONNX Runtime's workers spin-wait between runs (faster hand-off, burns CPU).
+    pub spin: bool,
+}
+
+/// Time spent in each step of the last [`Detector::detect`] call, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DetectTimings {
+    pub preprocess_ms: f64,
+    pub inference_ms: f64,
+    pub postprocess_ms: f64,
+}
+
+pub struct Detector {
+    session: Session,
+    pub manifest: Manifest,
+    pub labels: LabelMap,
+    input_name: String,
+    input: Vec<f32>,
+    num_candidates: usize,
+    scratch: DecodeScratch,
+    pub last_timings: DetectTimings,
+}
+
+impl Detector {
+    /// Load the model a manifest describes and check that its input and output match it.
+    pub fn load(manifest: &Manifest, runtime: Option<&Path>, opts: &DetectorOptions) -> Result<Self> {
+        let env = runtime::environment(runtime)?;
+        let onnx = manifest.onnx_path();
+        if !onnx.is_file() {
+            bail!(
+                "model file {} not found (manifest {}); run scripts/setup to fetch it",
+                onnx.display(),
+                manifest.path.display()
+            );
+        }
+        let mut builder = Session::builder(env)
+            .map_err(|e| anyhow!("{e}"))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| anyhow!("{e}"))?;
+        if let Some(n) = opts.threads {
+            builder = builder.with_intra_threads(n).map_err(|e| anyhow!("{e}"))?;
+        }
+        builder = builder
+            .with_config_entry("session.intra_op.allow_spinning", if opts.spin { "1" } else { "0" })
+            .map_err(|e| anyhow!("{e}"))?;
+        let session =
+            builder.commit_from_file(&onnx).map_err(|e| anyhow!("cannot load model {}: {e}", onnx.display()))?;
+
+        let labels = match &manifest.labels {
+            LabelSource::List(l) => l.clone(),
+            LabelSource::Metadata => {
+                let meta =
+                    session.metadata().map_err(|e| anyhow!("model {}: cannot read metadata: {e}", onnx.display()))?;
+                let names = meta.custom("names").ok_or_else(|| {
+                    anyhow!(
+                        "model {} has no `names` metadata: list the labels in manifest {}",
+                        onnx.display(),
+                        manifest.path.display()
+                    )
+                })?;
+                manifest::parse_names_metadata(&names).map_err(|e| anyhow!("model {}: {e}", onnx.display()))?
+            }
+        };
+        let labels = LabelMap::new(labels, &manifest.groups)
+            .map_err(|e| anyhow!("manifest {}: {e}", manifest.path.display()))?;
+
+        let (w, h) = (manifest.input.width as i64, manifest.input.height as i64);
+        let [input] = session.inputs() else {
+            bail!("model {} has {} inputs, expected one image input", onnx.display(), session.inputs().len());
+        };
+        let ishape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+        let fits = |got: i64, want: i64| got == want || got < 0;
+        if ishape.len() != 4 || !fits(ishape[0], 1) || !fits(ishape[1], 3) || !fits(ishape[2], h) || !fits(ishape[3], w)
+        {
+            bail!("model {}: input shape {ishape:?} does not match manifest [1, 3, {h}, {w}]", onnx.display());
+        }
+        let [output] = session.outputs() else {
+            bail!("model {} has {} outputs, expected one", onnx.display(), session.outputs().len());
+        };
+        let oshape: Vec<i64> = output.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+        let nc = labels.labels.len() as i64;
+        let num_candidates = match manifest.format {
+            OutputFormat::Yolov8 => {
+                if oshape.len() != 3 || !fits(oshape[0], 1) || oshape[1] != 4 + nc || oshape[2] <= 0 {
+                    bail!(
+                        "model {}: output shape {oshape:?} does not match format yolov8 with {nc} labels (expected [1, {}, N])",
+                        onnx.display(),
+                        4 + nc
+                    );
+                }
+                oshape[2] as usize
+            }
+        };
+        Ok(Self {
+            input_name: input.name().to_string(),
+            session,
+            manifest: manifest.clone(),
+            labels,
+            input: vec![0.0; (3 * w * h) as usize],
+            num_candidates,
+            scratch: DecodeScratch::default(),
+            last_timings: DetectTimings::default(),
+        })
+    }
+
+    pub fn input_size(&self) -> (u32, u32) {
+        (self.manifest.input.width, self.manifest.input.height)
+    }
+
+    /// Detect on an RGB image already scaled to `lb.fit_w` x `lb.fit_h`, rows `stride` bytes apart.
+    /// Boxes come back in source pixels (`lb.src_w` x `lb.src_h`), best first, into `out`.
+    pub fn detect(&mut self, rgb: &[u8], stride: usize, lb: &Letterbox, out: &mut Vec<Detection>) -> Result<()> {
+        let t0 = Instant::now();
+        lb.fill_chw(rgb, stride, self.manifest.pad_value, &mut self.input).map_err(|e| anyhow!(e))?;
+        let t1 = Instant::now();
+        let (w, h) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
+        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(|e| anyhow!("{e}"))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| anyhow!("inference failed: {e}"))?;
+        let t2 = Instant::now();
+        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| anyhow!("model output is not f32: {e}"))?;
+        let m = &self.manifest;
+        decode::decode_yolov8(
+            data,
+            self.labels.labels.len(),
+            self.num_candidates,
+            m.score_threshold.0,
+            &mut self.scratch,
+            out,
+        )
+        .map_err(|e| anyhow!(e))?;
+        nms::nms_in_place(out, m.nms_iou.0, m.max_detections);
+        for d in out.iter_mut() {
+            d.bbox = lb.to_source(d.bbox);
+        }
+        out.retain(|d| d.bbox.area() > 0.0);
+        let t3 = Instant::now();
+        self.last_timings =
+            DetectTimings { preprocess_ms: ms(t1 - t0), inference_ms: ms(t2 - t1), postprocess_ms: ms(t3 - t2) };
+        Ok(())
+    }
+
+    /// Detect on a whole RGB image of any size (the `detect` command, stills): scaled here with
+    /// a triangle (bilinear) filter, like GStreamer's default scaler, then as [`Detector::detect`].
+    pub fn detect_image(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>> {
+        let (iw, ih) = self.input_size();
+        let lb = Letterbox::new(img.width(), img.height(), iw, ih);
+        let scaled = if (lb.fit_w, lb.fit_h) == img.dimensions() {
+            img.clone()
+        } else {
+            image::imageops::resize(img, lb.fit_w, lb.fit_h, image::imageops::FilterType::Triangle)
+        };
+        let mut out = Vec::new();
+        self.detect(scaled.as_raw(), lb.fit_w as usize * 3, &lb, &mut out).context("detect")?;
+        Ok(out)
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

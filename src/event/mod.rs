@@ -1,0 +1,156 @@
+//! Events: what the station receives. One compact JSON message per event start, update or end.
+//!
+//! Every message has its own unique `id` (a UUIDv7, time-ordered) that stays the same if it is
+//! ever delivered again, and an `event_id` shared by the start, updates and end of one event.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::detect::BBox;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Start,
+    Update,
+    End,
+}
+
+/// One message on `<camera>/events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: String,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub phase: Phase,
+    pub camera: String,
+    /// The frame's time, RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+/// The kind of event and its own fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    /// A tracked person, vehicle or motorcycle: `start` when the track is confirmed, `end` when it ends.
+    Object {
+        label: String,
+        track_id: u64,
+        first_seen: String,
+        last_seen: String,
+        best_score: f64,
+        #[serde(rename = "box")]
+        bbox: [f64; 4],
+    },
+    /// A track crossed a configured line. A crossing is a moment: it is sent once, as `start`.
+    LineCross { line: String, direction: String, label: String, track_id: u64 },
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self.body {
+            Body::Object { .. } => "object",
+            Body::LineCross { .. } => "line_cross",
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// A new message id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// RFC 3339 in UTC with milliseconds: `2026-11-28T11:40:30.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let dt = OffsetDateTime::from(t);
+    dt.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+}
+
+/// A box rounded to tenths of a pixel (enough for any camera, and keeps messages short).
+pub fn round_box(b: BBox) -> [f64; 4] {
+    // Rounded as f64 so that JSON shows `589.9`, not the f32 value's long decimal expansion.
+    let r = |v: f32| (v as f64 * 10.0).round() / 10.0;
+    [r(b.x1), r(b.y1), r(b.x2), r(b.y2)]
+}
+
+pub fn round3(v: f32) -> f64 {
+    (v as f64 * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn sample() -> Event {
+        Event {
+            id: new_id(),
+            event_id: new_id(),
+            phase: Phase::Start,
+            camera: "cam-1".into(),
+            ts: rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_873_230_123)),
+            body: Body::Object {
+                label: "motorcycle".into(),
+                track_id: 42,
+                first_seen: "2026-11-28T11:40:29.000Z".into(),
+                last_seen: "2026-11-28T11:40:30.123Z".into(),
+                best_score: round3(0.87654),
+                bbox: round_box(BBox::new(10.04, 20.06, 300.55, 400.0)),
+            },
+        }
+    }
+
+    #[test]
+    fn object_payload_shape() {
+        let v: serde_json::Value = serde_json::from_slice(&sample().to_json()).expect("json");
+        assert_eq!(v["type"], "start");
+        assert_eq!(v["kind"], "object");
+        assert_eq!(v["camera"], "cam-1");
+        assert_eq!(v["ts"], "2026-11-28T13:40:30.123Z");
+        assert_eq!(v["track_id"], 42);
+        assert_eq!(v["label"], "motorcycle");
+        assert_eq!(v["box"], serde_json::json!([10.0, 20.1, 300.6, 400.0]));
+        assert!((v["best_score"].as_f64().expect("number") - 0.877).abs() < 1e-6);
+        assert_eq!(v["id"].as_str().expect("id").len(), 36);
+        let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+        assert_eq!(keys.len(), 12, "{keys:?}");
+    }
+
+    #[test]
+    fn line_cross_payload_is_compact() {
+        let e = Event {
+            body: Body::LineCross {
+                line: "gate".into(),
+                direction: "forward".into(),
+                label: "person".into(),
+                track_id: 3,
+            },
+            ..sample()
+        };
+        let json = e.to_json();
+        assert!(json.len() < 400, "{} bytes", json.len());
+        let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            (v["kind"].as_str(), v["line"].as_str(), v["direction"].as_str()),
+            (Some("line_cross"), Some("gate"), Some("forward"))
+        );
+        assert!(sample().to_json().len() < 1024);
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
+}

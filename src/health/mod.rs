@@ -1,0 +1,134 @@
+//! Health: per-camera counters kept lock-free on the hot path, and the `stats` payload made from them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// Counters for one camera, shared by its source, the detector and the stats publisher.
+#[derive(Debug, Default)]
+pub struct CameraStats {
+    frames_in: AtomicU64,
+    frames_processed: AtomicU64,
+    frames_dropped: AtomicU64,
+    /// Sum of inference times, in microseconds.
+    inference_us: AtomicU64,
+    restarts: AtomicU64,
+}
+
+impl CameraStats {
+    pub fn frame_in(&self) {
+        self.frames_in.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn frame_dropped(&self) {
+        self.frames_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn frame_processed(&self, inference_ms: f64) {
+        self.frames_processed.fetch_add(1, Ordering::Relaxed);
+        self.inference_us.fetch_add((inference_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+    pub fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Counters {
+        Counters {
+            frames_in: self.frames_in.load(Ordering::Relaxed),
+            frames_processed: self.frames_processed.load(Ordering::Relaxed),
+            frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            inference_us: self.inference_us.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counters {
+    pub frames_in: u64,
+    pub frames_processed: u64,
+    pub frames_dropped: u64,
+    pub inference_us: u64,
+    pub restarts: u64,
+}
+
+/// One camera's line in the `stats` message.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CameraReport {
+    pub camera: String,
+    pub frames_in: u64,
+    pub frames_processed: u64,
+    pub frames_dropped: u64,
+    /// Frames processed per second over the last interval.
+    pub fps: f64,
+    /// Mean inference time over the last interval (0 when nothing ran).
+    pub inference_ms: f64,
+    pub restarts: u64,
+}
+
+/// Turns counter snapshots into per-interval rates.
+#[derive(Debug)]
+pub struct RateTracker {
+    last: Vec<Counters>,
+    at: Instant,
+}
+
+impl RateTracker {
+    pub fn new(cameras: usize) -> Self {
+        Self { last: vec![Counters::default(); cameras], at: Instant::now() }
+    }
+
+    pub fn report(&mut self, cameras: &[(String, &CameraStats)]) -> Vec<CameraReport> {
+        let now = Instant::now();
+        let secs = (now - self.at).as_secs_f64().max(1e-3);
+        self.at = now;
+        cameras
+            .iter()
+            .zip(self.last.iter_mut())
+            .map(|((id, stats), last)| {
+                let c = stats.snapshot();
+                let n = c.frames_processed - last.frames_processed;
+                let r = CameraReport {
+                    camera: id.clone(),
+                    frames_in: c.frames_in,
+                    frames_processed: c.frames_processed,
+                    frames_dropped: c.frames_dropped,
+                    fps: round2(n as f64 / secs),
+                    inference_ms: if n == 0 {
+                        0.0
+                    } else {
+                        round2((c.inference_us - last.inference_us) as f64 / n as f64 / 1000.0)
+                    },
+                    restarts: c.restarts,
+                };
+                *last = c;
+                r
+            })
+            .collect()
+    }
+}
+
+pub fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_per_interval() {
+        let s = CameraStats::default();
+        let mut r = RateTracker::new(1);
+        for _ in 0..4 {
+            s.frame_in();
+            s.frame_processed(10.0);
+        }
+        s.frame_dropped();
+        let rep = r.report(&[("c".into(), &s)]);
+        assert_eq!((rep[0].frames_in, rep[0].frames_processed, rep[0].frames_dropped), (4, 4, 1));
+        assert_eq!(rep[0].inference_ms, 10.0);
+        assert!(rep[0].fps > 0.0);
+        let rep = r.report(&[("c".into(), &s)]);
+        assert_eq!((rep[0].fps, rep[0].inference_ms), (0.0, 0.0), "nothing new in the second interval");
+    }
+}

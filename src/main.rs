@@ -1,0 +1,141 @@
+//! The `anttd` command line: a thin layer over the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use anttd::config::Config;
+use anttd::detect::manifest::Manifest;
+use anttd::detect::{Detector, DetectorOptions};
+
+#[derive(Parser)]
+#[command(name = "anttd", version, about = "Edge video analytics: camera video to MQTT events")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        /// Config file.
+        #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and load its model, then exit.
+    Check {
+        #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
+        config: PathBuf,
+    },
+    /// Detect objects in still images; prints one JSON line per image.
+    Detect {
+        /// Model manifest (models/*.toml).
+        #[arg(short, long)]
+        manifest: PathBuf,
+        /// Only report detections at or above this score.
+        #[arg(long, default_value_t = 0.25)]
+        min_score: f32,
+        /// ONNX Runtime library (else ORT_DYLIB_PATH, else the default places).
+        #[arg(long)]
+        runtime: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ANTTD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("anttd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Run { config } => {
+            let cfg = Config::load(&config)?;
+            anttd::daemon::run(cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config } => {
+            let cfg = Config::load(&config)?;
+            println!("{}", anttd::daemon::check(&cfg)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Detect { manifest, min_score, runtime, images } => detect(&manifest, min_score, runtime, &images),
+    }
+}
+
+/// One line of `anttd detect` output.
+#[derive(serde::Serialize)]
+struct ImageOut<'a> {
+    image: &'a std::path::Path,
+    width: u32,
+    height: u32,
+    detections: Vec<DetectionOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DetectionOut<'a> {
+    label: &'a str,
+    class_id: u32,
+    score: f64,
+    #[serde(rename = "box")]
+    bbox: [f64; 4],
+}
+
+fn detect(
+    manifest: &std::path::Path,
+    min_score: f32,
+    runtime: Option<PathBuf>,
+    images: &[PathBuf],
+) -> Result<ExitCode> {
+    let manifest = Manifest::load(manifest)?;
+    let mut detector = Detector::load(&manifest, runtime.as_deref(), &DetectorOptions::default())?;
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    for path in images {
+        let result =
+            image::open(path).with_context(|| format!("{}: cannot read image", path.display())).and_then(|img| {
+                let rgb = img.to_rgb8();
+                let dets = detector.detect_image(&rgb)?;
+                Ok((rgb.width(), rgb.height(), dets))
+            });
+        match result {
+            Ok((w, h, dets)) => {
+                let detections = dets
+                    .iter()
+                    .filter(|d| d.score >= min_score)
+                    .map(|d| DetectionOut {
+                        label: detector.labels.name(d.class_id),
+                        class_id: d.class_id,
+                        score: anttd::event::round3(d.score),
+                        bbox: anttd::event::round_box(d.bbox),
+                    })
+                    .collect();
+                let line = ImageOut { image: path, width: w, height: h, detections };
+                writeln!(stdout.lock(), "{}", serde_json::to_string(&line)?)?;
+            }
+            Err(e) => {
+                eprintln!("anttd: error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,24 @@
+//! Publishing to the station's MQTT broker.
+//!
+//! Topics, under `<prefix>/<site>/<device>/`:
+//! - `status` (retained): `online` once connected; `offline` as the Last Will and on clean shutdown.
+//! - `<camera>/events` (QoS 1): one JSON message per event start, update or end.
+//! - `stats` (QoS 0): counters every `mqtt.stats_interval_s` seconds.
+
+pub mod mqtt;
+
+/// A message for the broker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// Topic below the device root, e.g. `cam1/events`.
+    pub subtopic: String,
+    pub payload: Vec<u8>,
+    pub qos: u8,
+    pub retain: bool,
+}
+
+impl Outgoing {
+    pub fn event(e: &crate::event::Event) -> Self {
+        Self { subtopic: format!("{}/events", e.camera), payload: e.to_json(), qos: 1, retain: false }
+    }
+}

@@ -1,0 +1,5 @@
+//! Rules: what the station acts on, computed from tracks. Geometry lives in [`geometry`], each
+//! rule in a file of its own.
+
+pub mod geometry;
+pub mod line_cross;

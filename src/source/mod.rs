@@ -1,0 +1,275 @@
+//! Camera sources: one GStreamer pipeline per camera, decoding to RGB frames already scaled to
+//! fit the model input, handed to the detector through the [`hub::Hub`].
+//!
+//! The pipeline is a decode template from pipelines/ followed by anttd's own tail:
+//! `videorate` (the camera's detect rate, so frames that will not be detected are never converted)
+//! → `videoconvert` → `videoscale` to the letterbox size → `appsink`. The letterbox size depends
+//! on the stream's resolution, so it is set from the first caps event, before negotiation.
+
+pub mod hub;
+pub mod still;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use crate::detect::letterbox::Letterbox;
+use crate::health::CameraStats;
+use hub::{Hub, PutOutcome};
+
+/// The built-in decode templates, by name (pipelines/*.pipeline).
+pub const TEMPLATES: &[(&str, &str)] = &[("software", include_str!("../../pipelines/software.pipeline"))];
+
+/// One decoded frame, scaled to fit the model input.
+pub struct Frame {
+    /// Stream time in seconds (monotonic for one camera, also across file loops).
+    pub time_s: f64,
+    /// Wall-clock time of the frame: when the stream started plus its stream time.
+    pub wall: SystemTime,
+    pub letterbox: Letterbox,
+    pub stride: usize,
+    pub data: gst::MappedBuffer<gst::buffer::Readable>,
+}
+
+impl Frame {
+    pub fn rgb(&self) -> &[u8] {
+        self.data.as_slice()
+    }
+}
+
+/// What a camera source needs to know.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub index: usize,
+    pub id: String,
+    /// A URI for uridecodebin.
+    pub uri: String,
+    pub detect_fps: u32,
+    /// Pace file playback at the stream's rate (true) or as fast as the detector takes frames.
+    pub realtime: bool,
+    pub looping: bool,
+    pub is_file: bool,
+    pub input_w: u32,
+    pub input_h: u32,
+    pub template: String,
+}
+
+/// Initialise GStreamer once, with a clear error if it cannot start.
+pub fn init() -> Result<()> {
+    gst::init().context("GStreamer did not initialise (is libgstreamer1.0 installed?)")
+}
+
+/// The decode template with `{uri}` filled in and comments removed.
+pub fn decode_description(template: &str, uri: &str) -> String {
+    let body: Vec<&str> = template.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    body.join(" ").replace("{uri}", &uri.replace('"', "%22"))
+}
+
+/// The whole pipeline description for one camera.
+pub fn pipeline_description(spec: &SourceSpec) -> String {
+    format!(
+        "{} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true max-rate={} \
+         ! videoconvert ! videoscale name=anttd_scale add-borders=false \
+         ! capsfilter name=anttd_fit caps=video/x-raw,format=RGB ! appsink name=anttd_sink",
+        decode_description(&spec.template, &spec.uri),
+        spec.detect_fps
+    )
+}
+
+/// How a camera's stream ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// End of a file (and not looping).
+    EndOfStream,
+    /// Shutdown was requested.
+    Stopped,
+}
+
+/// Run one camera until its stream ends or `stop` is set; errors are returned to the caller, who
+/// decides about restarting. Frames go to `hub`; counters to `stats`.
+pub fn run(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) -> Result<Ended> {
+    let desc = pipeline_description(spec);
+    tracing::debug!(camera = %spec.id, pipeline = %desc, "starting source");
+    let pipeline = gst::parse::launch(&desc)
+        .with_context(|| format!("camera {}: cannot build pipeline `{desc}`", spec.id))?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| anyhow!("camera {}: pipeline description is not a pipeline", spec.id))?;
+    let _guard = StopOnDrop(pipeline.clone());
+
+    let scale = pipeline.by_name("anttd_scale").ok_or_else(|| anyhow!("pipeline lacks anttd_scale"))?;
+    let fit = pipeline.by_name("anttd_fit").ok_or_else(|| anyhow!("pipeline lacks anttd_fit"))?;
+    let sink = pipeline
+        .by_name("anttd_sink")
+        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        .ok_or_else(|| anyhow!("pipeline lacks the appsink"))?;
+
+    // Set the letterbox size from the decoded stream's caps, before the scaler negotiates.
+    let letterbox: Arc<Mutex<Option<Letterbox>>> = Arc::new(Mutex::new(None));
+    {
+        let lb_slot = Arc::clone(&letterbox);
+        let (iw, ih) = (spec.input_w, spec.input_h);
+        let id = spec.id.clone();
+        let pad = scale.static_pad("sink").ok_or_else(|| anyhow!("videoscale has no sink pad"))?;
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && let gst::EventView::Caps(c) = ev.view()
+                && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
+            {
+                let lb = Letterbox::new(vi.width(), vi.height(), iw, ih);
+                let caps = gst::Caps::builder("video/x-raw")
+                    .field("format", "RGB")
+                    .field("width", lb.fit_w as i32)
+                    .field("height", lb.fit_h as i32)
+                    .build();
+                fit.set_property("caps", &caps);
+                tracing::info!(camera = %id, width = vi.width(), height = vi.height(), fps = ?vi.fps(), "stream format");
+                *lb_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(lb);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    let live_like = !spec.is_file || spec.realtime;
+    sink.set_sync(spec.is_file && spec.realtime);
+    sink.set_max_buffers(1);
+    sink.set_drop(live_like);
+    let clock = Arc::new(Mutex::new(StreamClock::default()));
+    {
+        let hub = Arc::clone(hub);
+        let stats = Arc::clone(stats);
+        let letterbox = Arc::clone(&letterbox);
+        let clock = Arc::clone(&clock);
+        let cam = spec.index;
+        let wait = !live_like;
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Some(lb) = *letterbox.lock().unwrap_or_else(|p| p.into_inner()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    if (info.width(), info.height()) != (lb.fit_w, lb.fit_h) {
+                        // A frame from before a resolution change: skip it rather than misplace boxes.
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    let pts_ns = buffer.pts().map(|t| t.nseconds());
+                    let (time_s, wall) = clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts_ns);
+                    let stride = info.stride()[0].max(0) as usize;
+                    let Ok(data) = buffer.into_mapped_buffer_readable() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    stats.frame_in();
+                    match hub.put(cam, Frame { time_s, wall, letterbox: lb, stride, data }, wait) {
+                        PutOutcome::Queued => {}
+                        PutOutcome::Replaced => stats.frame_dropped(),
+                        PutOutcome::Closed => return Err(gst::FlowError::Flushing),
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+
+    pipeline.set_state(gst::State::Playing).map_err(|_| {
+        first_error(&pipeline).unwrap_or_else(|| anyhow!("camera {}: pipeline refused to start", spec.id))
+    })?;
+    let bus = pipeline.bus().ok_or_else(|| anyhow!("pipeline has no bus"))?;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Ended::Stopped);
+        }
+        let Some(msg) = bus.timed_pop_filtered(
+            gst::ClockTime::from_mseconds(100),
+            &[gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning],
+        ) else {
+            continue;
+        };
+        match msg.view() {
+            gst::MessageView::Eos(_) => {
+                if spec.looping && spec.is_file {
+                    clock.lock().unwrap_or_else(|p| p.into_inner()).next_loop();
+                    pipeline
+                        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT, gst::ClockTime::ZERO)
+                        .with_context(|| format!("camera {}: cannot seek back to the start to loop", spec.id))?;
+                    continue;
+                }
+                return Ok(Ended::EndOfStream);
+            }
+            gst::MessageView::Error(e) => bail!("{}", describe_error(e)),
+            gst::MessageView::Warning(w) => {
+                tracing::warn!(camera = %spec.id, source = ?w.src().map(|s| s.path_string()), "{}", w.error());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn describe_error(e: &gst::message::Error) -> String {
+    let src = e.src().map(|s| s.name().to_string()).unwrap_or_else(|| "pipeline".into());
+    match e.debug() {
+        Some(d) => format!("{src}: {} ({})", e.error(), d.lines().last().unwrap_or_default()),
+        None => format!("{src}: {}", e.error()),
+    }
+}
+
+/// The first error already posted on the bus (after a failed state change).
+fn first_error(pipeline: &gst::Pipeline) -> Option<anyhow::Error> {
+    let bus = pipeline.bus()?;
+    while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(e) = msg.view() {
+            return Some(anyhow!("{}", describe_error(e)));
+        }
+    }
+    None
+}
+
+struct StopOnDrop(gst::Pipeline);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+/// Turns buffer timestamps into stream seconds and wall-clock times.
+#[derive(Debug, Default)]
+struct StreamClock {
+    /// Wall-clock time of stream time zero.
+    anchor: Option<SystemTime>,
+    /// Stream seconds carried over from earlier loops of a file.
+    loop_offset: f64,
+    last: f64,
+    fallback_start: Option<Instant>,
+}
+
+impl StreamClock {
+    fn stamp(&mut self, pts_ns: Option<u64>) -> (f64, SystemTime) {
+        let t = match pts_ns {
+            Some(ns) => self.loop_offset + ns as f64 / 1e9,
+            // No timestamp: use arrival time.
+            None => self.fallback_start.get_or_insert_with(Instant::now).elapsed().as_secs_f64() + self.loop_offset,
+        };
+        // Never go backwards (the tracker and rules rely on it).
+        let t = t.max(self.last);
+        self.last = t;
+        let anchor = *self.anchor.get_or_insert_with(|| SystemTime::now() - Duration::from_secs_f64(t));
+        (t, anchor + Duration::from_secs_f64(t))
+    }
+
+    fn next_loop(&mut self) {
+        // Continue after the last frame, one nominal frame later.
+        self.loop_offset = self.last + 0.1;
+    }
+}

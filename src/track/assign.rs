@@ -1,0 +1,510 @@
+//! Association of detections (rows) with tracks (columns): IoU edges plus an optimal assignment.
+//!
+//! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
+//! both have the same class and their IoU reaches the gate; a pair's weight is
+//! `iou - gate` (plus a hair, so a pair exactly at the gate still counts). That is what ByteTrack
+//! gets from `lapjv` with `cost_limit`: leaving a row and a column unmatched costs as much as
+//! matching them at the gate.
+//!
+//! Two things keep it fast with hundreds of objects, where a dense Hungarian over everything
+//! would be cubic:
+//! - candidate pairs come from a sweep over columns sorted by `(class, x1)`, so only boxes that
+//!   can overlap are ever compared;
+//! - the graph of candidate pairs is split into connected components, and each is solved on
+//!   its own: a single pair is matched directly, a star (one row or one column) takes its best
+//!   edge, and only real conflicts go to the Hungarian method, on a small dense matrix.
+//!
+//! All buffers live in [`Assigner`] and are reused, so steady-state association allocates
+//! nothing.
+
+use crate::detect::types::BBox;
+
+/// Added to every edge weight so an IoU exactly at the gate is still worth matching.
+const WEIGHT_EPS: f32 = 1e-6;
+const NONE: u32 = u32::MAX;
+
+/// One box to associate: a detection or a track's predicted box.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Item {
+    pub class_id: u32,
+    pub bbox: BBox,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    row: u32,
+    col: u32,
+    weight: f32,
+    /// Component id (union-find root), filled in by [`Assigner::solve`].
+    comp: u32,
+}
+
+/// Reusable association workspace.
+#[derive(Debug, Default)]
+pub(crate) struct Assigner {
+    edges: Vec<Edge>,
+    /// Valid columns as `(class, x1, col)`, sorted, for the overlap sweep.
+    sorted_cols: Vec<(u32, f32, u32)>,
+    parent: Vec<u32>,
+    local_row: Vec<u32>,
+    local_col: Vec<u32>,
+    comp_rows: Vec<u32>,
+    comp_cols: Vec<u32>,
+    hungarian: Hungarian,
+}
+
+impl Assigner {
+    /// Matches `rows` with `cols`: same class, IoU `>= gate` and `> 0`, maximising the sum of
+    /// `iou - gate`. Writes `(row, col)` index pairs into `out` (cleared first).
+    pub fn associate(&mut self, rows: &[Item], cols: &[Item], gate: f32, out: &mut Vec<(u32, u32)>) {
+        self.build_iou_edges(rows, cols, gate);
+        self.solve(rows.len(), cols.len(), out);
+    }
+
+    /// Fills the edge list with every same-class pair whose IoU passes the gate.
+    fn build_iou_edges(&mut self, rows: &[Item], cols: &[Item], gate: f32) {
+        self.edges.clear();
+        self.sorted_cols.clear();
+        let mut max_w = 0.0_f32;
+        for (j, c) in cols.iter().enumerate() {
+            if valid_box(&c.bbox) {
+                self.sorted_cols.push((c.class_id, c.bbox.x1, j as u32));
+                max_w = max_w.max(c.bbox.x2 - c.bbox.x1);
+            }
+        }
+        self.sorted_cols.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+        for (i, r) in rows.iter().enumerate() {
+            let b = &r.bbox;
+            if !valid_box(b) {
+                continue;
+            }
+            // A column starting left of `x1 - max_w` ends left of `x1`: it cannot overlap.
+            let lo = b.x1 - max_w;
+            let class = r.class_id;
+            let start = self.sorted_cols.partition_point(|&(c, x1, _)| c < class || (c == class && x1 < lo));
+            for &(c, x1, j) in &self.sorted_cols[start..] {
+                if c != class || x1 >= b.x2 {
+                    break;
+                }
+                let iou = b.iou(&cols[j as usize].bbox);
+                if iou > 0.0 && iou >= gate {
+                    self.edges.push(Edge { row: i as u32, col: j, weight: iou - gate + WEIGHT_EPS, comp: 0 });
+                }
+            }
+        }
+    }
+
+    /// Starts a problem given by explicit edges (for tests and callers with their own costs).
+    #[cfg(test)]
+    pub fn clear(&mut self) {
+        self.edges.clear();
+    }
+
+    /// Adds a candidate pair; only positive, finite weights are kept.
+    #[cfg(test)]
+    pub fn add_edge(&mut self, row: u32, col: u32, weight: f32) {
+        if weight.is_finite() && weight > 0.0 {
+            self.edges.push(Edge { row, col, weight, comp: 0 });
+        }
+    }
+
+    /// Maximum-weight matching over the current edges, component by component.
+    pub fn solve(&mut self, n_rows: usize, n_cols: usize, out: &mut Vec<(u32, u32)>) {
+        out.clear();
+        let Self { edges, parent, local_row, local_col, comp_rows, comp_cols, hungarian, .. } = self;
+        if edges.is_empty() {
+            return;
+        }
+
+        // Union-find over rows `0..n_rows` and columns `n_rows..`.
+        parent.clear();
+        parent.extend(0..(n_rows + n_cols) as u32);
+        for e in edges.iter() {
+            let a = find(parent, e.row);
+            let b = find(parent, n_rows as u32 + e.col);
+            if a != b {
+                parent[a.max(b) as usize] = a.min(b);
+            }
+        }
+        for e in edges.iter_mut() {
+            e.comp = find(parent, e.row);
+        }
+        // Sorting by component makes each one a contiguous run, and the order deterministic.
+        edges.sort_unstable_by_key(|e| (e.comp, e.row, e.col));
+
+        local_row.clear();
+        local_row.resize(n_rows, NONE);
+        local_col.clear();
+        local_col.resize(n_cols, NONE);
+
+        for group in edges.chunk_by(|a, b| a.comp == b.comp) {
+            if let [e] = group {
+                out.push((e.row, e.col));
+                continue;
+            }
+            comp_rows.clear();
+            comp_cols.clear();
+            for e in group {
+                if local_row[e.row as usize] == NONE {
+                    local_row[e.row as usize] = comp_rows.len() as u32;
+                    comp_rows.push(e.row);
+                }
+                if local_col[e.col as usize] == NONE {
+                    local_col[e.col as usize] = comp_cols.len() as u32;
+                    comp_cols.push(e.col);
+                }
+            }
+            let (nr, nc) = (comp_rows.len(), comp_cols.len());
+            if nr == 1 || nc == 1 {
+                // A star: only one pair can be matched; take the heaviest.
+                let best = group.iter().fold(group[0], |best, e| if e.weight > best.weight { *e } else { best });
+                out.push((best.row, best.col));
+            } else {
+                // Hungarian needs rows <= columns: transpose when the component is tall.
+                let transpose = nr > nc;
+                let (n, m) = if transpose { (nc, nr) } else { (nr, nc) };
+                hungarian.reset(n, m);
+                for e in group {
+                    let (i, j) = (local_row[e.row as usize] as usize, local_col[e.col as usize] as usize);
+                    let (i, j) = if transpose { (j, i) } else { (i, j) };
+                    hungarian.cost[i * m + j] = -f64::from(e.weight);
+                }
+                hungarian.solve(n, m);
+                for j in 0..m {
+                    let i = hungarian.row_of_col(j);
+                    // Cells that are not edges cost 0; an assignment there means "unmatched".
+                    let Some(i) = i.filter(|&i| hungarian.cost[i * m + j] < 0.0) else {
+                        continue;
+                    };
+                    let (r, c) = if transpose { (j, i) } else { (i, j) };
+                    out.push((comp_rows[r], comp_cols[c]));
+                }
+            }
+            for &r in comp_rows.iter() {
+                local_row[r as usize] = NONE;
+            }
+            for &c in comp_cols.iter() {
+                local_col[c as usize] = NONE;
+            }
+        }
+    }
+}
+
+fn find(parent: &mut [u32], mut x: u32) -> u32 {
+    while parent[x as usize] != x {
+        // Path halving keeps the trees flat without recursion.
+        let grand = parent[parent[x as usize] as usize];
+        parent[x as usize] = grand;
+        x = grand;
+    }
+    x
+}
+
+fn valid_box(b: &BBox) -> bool {
+    b.x1.is_finite() && b.y1.is_finite() && b.x2.is_finite() && b.y2.is_finite() && b.x2 > b.x1 && b.y2 > b.y1
+}
+
+/// Dense min-cost assignment of `n` rows into `m >= n` columns (Hungarian method with
+/// potentials, O(n² m)); every row gets a column. Buffers are kept between calls.
+#[derive(Debug, Default)]
+pub(crate) struct Hungarian {
+    /// Row-major `n x m` costs; must be finite.
+    pub cost: Vec<f64>,
+    u: Vec<f64>,
+    v: Vec<f64>,
+    /// `p[j]` = 1-based row assigned to 1-based column `j`, 0 for none; `p[0]` is scratch.
+    p: Vec<usize>,
+    way: Vec<usize>,
+    minv: Vec<f64>,
+    used: Vec<bool>,
+}
+
+impl Hungarian {
+    /// Sizes the cost matrix for `n x m` and zeroes it.
+    pub fn reset(&mut self, n: usize, m: usize) {
+        self.cost.clear();
+        self.cost.resize(n * m, 0.0);
+    }
+
+    /// Solves the current `n x m` cost matrix; requires `n <= m`.
+    pub fn solve(&mut self, n: usize, m: usize) {
+        debug_assert!(n <= m && self.cost.len() == n * m);
+        let Self { cost, u, v, p, way, minv, used } = self;
+        u.clear();
+        u.resize(n + 1, 0.0);
+        v.clear();
+        v.resize(m + 1, 0.0);
+        p.clear();
+        p.resize(m + 1, 0);
+        way.clear();
+        way.resize(m + 1, 0);
+        minv.resize(m + 1, f64::INFINITY);
+        used.resize(m + 1, false);
+        for i in 1..=n {
+            p[0] = i;
+            let mut j0 = 0;
+            minv.fill(f64::INFINITY);
+            used.fill(false);
+            loop {
+                used[j0] = true;
+                let i0 = p[j0];
+                let mut delta = f64::INFINITY;
+                let mut j1 = 0;
+                let row = &cost[(i0 - 1) * m..i0 * m];
+                for j in 1..=m {
+                    if !used[j] {
+                        let cur = row[j - 1] - u[i0] - v[j];
+                        if cur < minv[j] {
+                            minv[j] = cur;
+                            way[j] = j0;
+                        }
+                        if minv[j] < delta {
+                            delta = minv[j];
+                            j1 = j;
+                        }
+                    }
+                }
+                if j1 == 0 {
+                    // Only possible with non-finite costs; give up on this row rather than loop.
+                    break;
+                }
+                for j in 0..=m {
+                    if used[j] {
+                        u[p[j]] += delta;
+                        v[j] -= delta;
+                    } else {
+                        minv[j] -= delta;
+                    }
+                }
+                j0 = j1;
+                if p[j0] == 0 {
+                    break;
+                }
+            }
+            if p[j0] != 0 {
+                continue;
+            }
+            // Flip the augmenting path back to the root.
+            loop {
+                let j1 = way[j0];
+                p[j0] = p[j1];
+                j0 = j1;
+                if j0 == 0 {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// 0-based row assigned to 0-based column `j` after [`Hungarian::solve`].
+    pub fn row_of_col(&self, j: usize) -> Option<usize> {
+        match self.p.get(j + 1) {
+            Some(&i) if i > 0 => Some(i - 1),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tiny deterministic generator so the randomised checks are reproducible.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next_f32(&mut self) -> f32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 40) as f32) / ((1u64 << 24) as f32)
+        }
+    }
+
+    fn total(weights: &[Vec<f32>], pairs: &[(u32, u32)]) -> f32 {
+        pairs.iter().map(|&(r, c)| weights[r as usize][c as usize]).sum()
+    }
+
+    fn assert_is_matching(pairs: &[(u32, u32)]) {
+        for (k, a) in pairs.iter().enumerate() {
+            for b in &pairs[k + 1..] {
+                assert!(a.0 != b.0 && a.1 != b.1, "not a matching: {pairs:?}");
+            }
+        }
+    }
+
+    /// Best total weight over all matchings (weights <= 0 mean "no edge").
+    fn brute_force(weights: &[Vec<f32>], row: usize, used: &mut Vec<bool>) -> f32 {
+        if row == weights.len() {
+            return 0.0;
+        }
+        let mut best = brute_force(weights, row + 1, used);
+        for c in 0..used.len() {
+            if !used[c] && weights[row][c] > 0.0 {
+                used[c] = true;
+                best = best.max(weights[row][c] + brute_force(weights, row + 1, used));
+                used[c] = false;
+            }
+        }
+        best
+    }
+
+    fn solve_weights(weights: &[Vec<f32>]) -> Vec<(u32, u32)> {
+        let mut a = Assigner::default();
+        a.clear();
+        for (r, row) in weights.iter().enumerate() {
+            for (c, &w) in row.iter().enumerate() {
+                a.add_edge(r as u32, c as u32, w);
+            }
+        }
+        let mut out = Vec::new();
+        let n_cols = weights.first().map_or(0, Vec::len);
+        a.solve(weights.len(), n_cols, &mut out);
+        out
+    }
+
+    #[test]
+    fn optimal_beats_greedy() {
+        // Greedy takes (0,0)=0.9 first and is left with (1,1)=0.1: total 1.0.
+        // The optimum crosses over: 0.8 + 0.85 = 1.65.
+        let w = vec![vec![0.9, 0.8], vec![0.85, 0.1]];
+        let mut out = solve_weights(&w);
+        out.sort_unstable();
+        assert_eq!(out, vec![(0, 1), (1, 0)]);
+        assert!((total(&w, &out) - 1.65).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rectangular_wide_and_tall() {
+        // 2 rows x 3 columns: row 0 must give up its favourite column to row 1.
+        let wide = vec![vec![0.9, 0.85, 0.0], vec![0.8, 0.0, 0.0]];
+        let mut out = solve_weights(&wide);
+        out.sort_unstable();
+        assert_eq!(out, vec![(0, 1), (1, 0)]);
+
+        // 3 rows x 2 columns: one row stays unmatched, the best two are chosen.
+        let tall = vec![vec![0.5, 0.4], vec![0.6, 0.0], vec![0.0, 0.45]];
+        let mut out = solve_weights(&tall);
+        out.sort_unstable();
+        assert_eq!(out, vec![(1, 0), (2, 1)]);
+        assert_is_matching(&out);
+    }
+
+    #[test]
+    fn empty_inputs() {
+        let mut a = Assigner::default();
+        let mut out = vec![(9, 9)];
+        a.associate(&[], &[], 0.2, &mut out);
+        assert!(out.is_empty());
+        let item = Item { class_id: 0, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) };
+        a.associate(&[item], &[], 0.2, &mut out);
+        assert!(out.is_empty());
+        a.associate(&[], &[item], 0.2, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_sparse_matrices() {
+        let mut rng = Lcg(7);
+        for case in 0..400 {
+            let n_rows = 1 + case % 6;
+            let n_cols = 1 + (case / 6) % 6;
+            let density = 0.3 + 0.6 * rng.next_f32();
+            let w: Vec<Vec<f32>> = (0..n_rows)
+                .map(|_| {
+                    (0..n_cols).map(|_| if rng.next_f32() < density { 0.01 + rng.next_f32() } else { 0.0 }).collect()
+                })
+                .collect();
+            let out = solve_weights(&w);
+            assert_is_matching(&out);
+            for &(r, c) in &out {
+                assert!(w[r as usize][c as usize] > 0.0, "matched a non-edge");
+            }
+            let best = brute_force(&w, 0, &mut vec![false; n_cols]);
+            let got = total(&w, &out);
+            assert!((got - best).abs() < 1e-4, "case {case}: got {got}, best {best}, {w:?}");
+        }
+    }
+
+    #[test]
+    fn components_are_solved_independently() {
+        // Three components: a 1x1 pair, a 2x2 conflict and a star (one column, three rows);
+        // a column with no edges at all in between.
+        let mut w = vec![vec![0.0_f32; 7]; 6];
+        w[0][0] = 0.7; // 1x1
+        w[1][2] = 0.9; // 2x2: optimum (1,3)+(2,2)
+        w[1][3] = 0.8;
+        w[2][2] = 0.85;
+        w[2][3] = 0.1;
+        w[3][5] = 0.2; // star on column 5
+        w[4][5] = 0.6;
+        w[5][5] = 0.3;
+        let mut out = solve_weights(&w);
+        out.sort_unstable();
+        assert_eq!(out, vec![(0, 0), (1, 3), (2, 2), (4, 5)]);
+    }
+
+    #[test]
+    fn iou_edges_respect_class_and_gate() {
+        let b = |x: f32| BBox::new(x, 0.0, x + 10.0, 10.0);
+        let rows = [
+            Item { class_id: 0, bbox: b(0.0) },
+            Item { class_id: 1, bbox: b(0.0) },
+            Item { class_id: 0, bbox: b(100.0) },
+            Item { class_id: 0, bbox: BBox::new(f32::NAN, 0.0, 1.0, 1.0) },
+        ];
+        let cols = [
+            Item { class_id: 1, bbox: b(1.0) },
+            Item { class_id: 0, bbox: b(0.5) },
+            Item { class_id: 0, bbox: b(108.0) }, // IoU 2/18 < gate
+            Item { class_id: 0, bbox: BBox::new(0.0, 0.0, 0.0, 0.0) },
+        ];
+        let mut a = Assigner::default();
+        let mut out = Vec::new();
+        a.associate(&rows, &cols, 0.2, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, vec![(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn sweep_finds_the_same_pairs_as_all_pairs() {
+        let mut rng = Lcg(99);
+        let mut make = |n: usize| -> Vec<Item> {
+            (0..n)
+                .map(|_| {
+                    let x = rng.next_f32() * 400.0;
+                    let y = rng.next_f32() * 400.0;
+                    let w = 5.0 + rng.next_f32() * 80.0;
+                    let h = 5.0 + rng.next_f32() * 80.0;
+                    Item { class_id: (rng.next_f32() * 2.0) as u32, bbox: BBox::new(x, y, x + w, y + h) }
+                })
+                .collect()
+        };
+        let rows = make(120);
+        let cols = make(110);
+        let mut a = Assigner::default();
+        a.build_iou_edges(&rows, &cols, 0.1);
+        let mut got: Vec<(u32, u32)> = a.edges.iter().map(|e| (e.row, e.col)).collect();
+        got.sort_unstable();
+        let mut want = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            for (j, c) in cols.iter().enumerate() {
+                let iou = r.bbox.iou(&c.bbox);
+                if r.class_id == c.class_id && iou > 0.0 && iou >= 0.1 {
+                    want.push((i as u32, j as u32));
+                }
+            }
+        }
+        assert!(!want.is_empty());
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn hungarian_dense_rectangular() {
+        let mut h = Hungarian::default();
+        // 2 x 3 min-cost: rows pick columns 2 and 0 (cost 1 + 2 = 3).
+        h.reset(2, 3);
+        h.cost.copy_from_slice(&[4.0, 5.0, 1.0, 2.0, 6.0, 3.0]);
+        h.solve(2, 3);
+        assert_eq!(h.row_of_col(0), Some(1));
+        assert_eq!(h.row_of_col(1), None);
+        assert_eq!(h.row_of_col(2), Some(0));
+    }
+}

@@ -1,0 +1,916 @@
+//! Multi-object tracker of the ByteTrack kind: turns per-frame detections into tracks with
+//! stable ids, for the rules (line crossing, dwell, counting) that need to follow an object.
+//!
+//! Plain computation, no I/O. Differences from ByteTrack, and why:
+//! - **Time-based.** The detect rate may be 2–30 fps and may vary, so [`Tracker::update`] takes
+//!   the frame time in seconds, the Kalman filter ([`kalman`]) predicts over the elapsed time,
+//!   and lost tracks expire after [`TrackerConfig::max_lost_s`] seconds, not frames.
+//! - **Class-aware.** A detection only matches a track of its own class: a rider's person box
+//!   overlaps the motorcycle's box, and they must stay two tracks.
+//! - **Fast association.** Candidate pairs come from a sweep over boxes that can overlap, and the
+//!   optimal assignment is solved per connected component (see `assign`), so hundreds of
+//!   objects cost little more than the handful that actually overlap.
+//!
+//! Per update, with the predicted box of every track:
+//! 1. detections with `score >= high_thresh` are matched against confirmed and lost tracks
+//!    (IoU gate [`TrackerConfig::match_iou`]);
+//! 2. detections with `low_thresh <= score < high_thresh` are matched against the confirmed
+//!    tracks still unmatched (not lost ones, not tentative ones), with the stricter gate
+//!    [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry a track through a partial occlusion,
+//!    but is too unreliable to revive a lost track or to support a new one;
+//! 3. the remaining high detections are matched against tentative tracks (as ByteTrack does
+//!    with its unconfirmed tracks: established tracks get first pick);
+//! 4. tentative tracks that missed are dropped silently, confirmed tracks that missed become
+//!    lost, lost tracks unmatched for more than `max_lost_s` end;
+//! 5. high detections still unmatched with `score >= new_track_thresh` start tentative tracks,
+//!    confirmed after `min_hits` consecutive matches.
+
+mod assign;
+pub mod kalman;
+
+use serde::Deserialize;
+
+use crate::detect::types::{BBox, Detection};
+use assign::{Assigner, Item};
+use kalman::KalmanState;
+
+/// IoU gate for the second stage (low-score detections): stricter than
+/// [`TrackerConfig::match_iou`] because a weak detection is more likely a false positive.
+pub const LOW_SCORE_MATCH_IOU: f32 = 0.5;
+
+/// Tracker settings, the `[tracker]` table of the configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    /// Detections at or above this score are "high": they are matched first and may revive
+    /// lost tracks.
+    pub high_thresh: f32,
+    /// Detections below this score are ignored; between it and `high_thresh` they only extend
+    /// confirmed tracks.
+    pub low_thresh: f32,
+    /// An unmatched high detection starts a track only at or above this score (so it takes
+    /// effect only when at least `high_thresh`).
+    pub new_track_thresh: f32,
+    /// Minimum IoU between a track's predicted box and a high detection to match them.
+    pub match_iou: f32,
+    /// Consecutive matches needed to confirm a track (0 behaves as 1: confirmed at once).
+    pub min_hits: u32,
+    /// Seconds a confirmed track may go without a match before it ends.
+    pub max_lost_s: f64,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self { high_thresh: 0.5, low_thresh: 0.1, new_track_thresh: 0.6, match_iou: 0.2, min_hits: 3, max_lost_s: 1.5 }
+    }
+}
+
+impl TrackerConfig {
+    /// Checks the ranges that serde cannot: finite values, thresholds in `[0, 1]`,
+    /// `low_thresh <= high_thresh`, `match_iou` in `(0, 1]` and `max_lost_s >= 0`.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: f32| {
+            if v.is_finite() && (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("tracker.{name} must be between 0 and 1, got {v}"))
+            }
+        };
+        unit("high_thresh", self.high_thresh)?;
+        unit("low_thresh", self.low_thresh)?;
+        unit("new_track_thresh", self.new_track_thresh)?;
+        unit("match_iou", self.match_iou)?;
+        if self.low_thresh > self.high_thresh {
+            return Err(format!(
+                "tracker.low_thresh ({}) must not exceed tracker.high_thresh ({})",
+                self.low_thresh, self.high_thresh
+            ));
+        }
+        if self.match_iou <= 0.0 {
+            return Err("tracker.match_iou must be greater than 0".into());
+        }
+        if !self.max_lost_s.is_finite() || self.max_lost_s < 0.0 {
+            return Err(format!(
+                "tracker.max_lost_s must be a non-negative number of seconds, got {}",
+                self.max_lost_s
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Life cycle of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackState {
+    /// Seen fewer than `min_hits` times in a row: maybe a false positive; never reported.
+    Tentative,
+    /// Matched at the latest update.
+    Confirmed,
+    /// Confirmed before, unmatched at the latest update; its box is the Kalman prediction.
+    Lost,
+}
+
+/// One tracked object.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Unique within one [`Tracker`]: starts at 1, increases, never reused.
+    pub id: u64,
+    pub class_id: u32,
+    pub state: TrackState,
+    /// The Kalman-filtered box after the latest update: corrected when matched, predicted
+    /// otherwise. Smoother than the detections, so better for line crossings.
+    pub bbox: BBox,
+    /// The last matched detection's box, as the detector gave it.
+    pub det_bbox: BBox,
+    /// Score of the last matched detection.
+    pub score: f32,
+    /// Highest detection score so far, and that detection's box (for a snapshot of the object).
+    pub best_score: f32,
+    pub best_bbox: BBox,
+    /// Frame time of the first and of the latest matched detection.
+    pub first_seen: f64,
+    pub last_seen: f64,
+    /// Number of matched detections.
+    pub hits: u32,
+    kf: KalmanState,
+}
+
+impl Track {
+    /// Velocity of the box centre in pixels per second (Kalman estimate).
+    pub fn velocity(&self) -> (f32, f32) {
+        self.kf.velocity()
+    }
+
+    /// Whether a detection was matched at frame time `t`, the time given to that frame's
+    /// [`Tracker::update`] (for a time that went backwards the tracker used the previous one;
+    /// [`TrackerOutput::active`] is exact in every case).
+    pub fn matched_at(&self, t: f64) -> bool {
+        self.last_seen == t
+    }
+
+    fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64) -> Self {
+        let kf = KalmanState::initiate(z);
+        Self {
+            id,
+            class_id: det.class_id,
+            state: TrackState::Tentative,
+            bbox: kf.bbox(),
+            det_bbox: det.bbox,
+            score: det.score,
+            best_score: det.score,
+            best_bbox: det.bbox,
+            first_seen: t,
+            last_seen: t,
+            hits: 1,
+            kf,
+        }
+    }
+
+    fn apply(&mut self, det: &Detection, t: f64) {
+        // Detections reaching here passed `valid_detection`, so the measurement exists.
+        if let Some(z) = kalman::measurement_from_bbox(&det.bbox)
+            && !self.kf.update(&z)
+        {
+            self.kf = KalmanState::initiate(&z);
+        }
+        self.bbox = self.kf.bbox();
+        self.det_bbox = det.bbox;
+        self.score = det.score;
+        if det.score > self.best_score {
+            self.best_score = det.score;
+            self.best_bbox = det.bbox;
+        }
+        self.last_seen = t;
+        self.hits = self.hits.saturating_add(1);
+    }
+}
+
+/// What one [`Tracker::update`] produced.
+#[derive(Debug)]
+pub struct TrackerOutput<'a> {
+    /// Ids of tracks confirmed at this update, ascending.
+    pub confirmed: Vec<u64>,
+    /// Confirmed tracks that ended at this update (lost for longer than `max_lost_s`), in their
+    /// last state. Tentative tracks never appear here.
+    pub ended: Vec<Track>,
+    /// Tracks in state [`TrackState::Confirmed`], by ascending id: exactly the confirmed tracks
+    /// matched at this frame (a confirmed track that misses becomes lost). Includes the ones
+    /// just confirmed. Lost tracks are available through [`Tracker::tracks`].
+    pub active: &'a [Track],
+}
+
+/// The tracker for one camera. Keep one per video stream.
+#[derive(Debug)]
+pub struct Tracker {
+    cfg: TrackerConfig,
+    /// Live tracks, kept sorted by (Confirmed, Lost, Tentative) then id, so the output slices
+    /// need no copying.
+    tracks: Vec<Track>,
+    n_confirmed: usize,
+    n_lost: usize,
+    next_id: u64,
+    now: Option<f64>,
+    assigner: Assigner,
+    // Scratch buffers, reused every update so a steady stream allocates nothing.
+    high: Vec<u32>,
+    low: Vec<u32>,
+    rows: Vec<Item>,
+    row_map: Vec<u32>,
+    cols: Vec<Item>,
+    col_map: Vec<u32>,
+    matches: Vec<(u32, u32)>,
+    pairs: Vec<(u32, u32)>,
+    det_used: Vec<bool>,
+    track_matched: Vec<bool>,
+}
+
+/// Which detections a stage draws from.
+#[derive(Clone, Copy)]
+enum Scores {
+    High,
+    Low,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Self {
+        Self {
+            cfg,
+            tracks: Vec::new(),
+            n_confirmed: 0,
+            n_lost: 0,
+            next_id: 1,
+            now: None,
+            assigner: Assigner::default(),
+            high: Vec::new(),
+            low: Vec::new(),
+            rows: Vec::new(),
+            row_map: Vec::new(),
+            cols: Vec::new(),
+            col_map: Vec::new(),
+            matches: Vec::new(),
+            pairs: Vec::new(),
+            det_used: Vec::new(),
+            track_matched: Vec::new(),
+        }
+    }
+
+    /// Advance to frame time `t` (seconds, non-decreasing; if it goes backwards, or is not
+    /// finite, the previous time is used and dt is 0) with this frame's detections.
+    /// Detections with a non-finite score or box, or an empty box, are skipped.
+    pub fn update(&mut self, t: f64, detections: &[Detection]) -> TrackerOutput<'_> {
+        let now = match self.now {
+            Some(prev) if t.is_finite() && t > prev => t,
+            Some(prev) => prev,
+            None if t.is_finite() => t,
+            None => 0.0,
+        };
+        let dt = self.now.map_or(0.0, |prev| (now - prev) as f32);
+        self.now = Some(now);
+
+        for tr in &mut self.tracks {
+            if tr.state == TrackState::Lost {
+                // As ByteTrack: a lost box keeps drifting with its motion but not growing or
+                // shrinking, which would make it useless for re-identification.
+                tr.kf.freeze_height();
+            }
+            tr.kf.predict(dt);
+            tr.bbox = tr.kf.bbox();
+        }
+
+        self.high.clear();
+        self.low.clear();
+        for (i, d) in detections.iter().enumerate() {
+            if !valid_detection(d) {
+                continue;
+            }
+            if d.score >= self.cfg.high_thresh {
+                self.high.push(i as u32);
+            } else if d.score >= self.cfg.low_thresh {
+                self.low.push(i as u32);
+            }
+        }
+        self.det_used.clear();
+        self.det_used.resize(detections.len(), false);
+        self.track_matched.clear();
+        self.track_matched.resize(self.tracks.len(), false);
+        self.pairs.clear();
+
+        let gate = self.cfg.match_iou;
+        self.stage(detections, Scores::High, gate, |t| matches!(t.state, TrackState::Confirmed | TrackState::Lost));
+        self.stage(detections, Scores::Low, LOW_SCORE_MATCH_IOU, |t| t.state == TrackState::Confirmed);
+        self.stage(detections, Scores::High, gate, |t| t.state == TrackState::Tentative);
+
+        let min_hits = self.cfg.min_hits.max(1);
+        let mut confirmed = Vec::new();
+        for &(d, k) in &self.pairs {
+            let tr = &mut self.tracks[k as usize];
+            tr.apply(&detections[d as usize], now);
+            match tr.state {
+                TrackState::Lost => tr.state = TrackState::Confirmed,
+                TrackState::Tentative if tr.hits >= min_hits => {
+                    tr.state = TrackState::Confirmed;
+                    confirmed.push(tr.id);
+                }
+                _ => {}
+            }
+        }
+
+        let mut ended = Vec::new();
+        let mut i = 0;
+        while i < self.tracks.len() {
+            if self.track_matched[i] {
+                i += 1;
+                continue;
+            }
+            let tr = &mut self.tracks[i];
+            let remove = match tr.state {
+                TrackState::Tentative => true,
+                TrackState::Confirmed | TrackState::Lost => {
+                    tr.state = TrackState::Lost;
+                    now - tr.last_seen > self.cfg.max_lost_s
+                }
+            };
+            if remove {
+                let tr = self.tracks.swap_remove(i);
+                self.track_matched.swap_remove(i);
+                if tr.state != TrackState::Tentative {
+                    ended.push(tr);
+                }
+            } else {
+                i += 1;
+            }
+        }
+
+        for &d in &self.high {
+            let det = &detections[d as usize];
+            if self.det_used[d as usize] || det.score < self.cfg.new_track_thresh {
+                continue;
+            }
+            let Some(z) = kalman::measurement_from_bbox(&det.bbox) else {
+                continue;
+            };
+            let mut tr = Track::new(self.next_id, det, &z, now);
+            self.next_id += 1;
+            if min_hits <= 1 {
+                tr.state = TrackState::Confirmed;
+                confirmed.push(tr.id);
+            }
+            self.tracks.push(tr);
+        }
+
+        self.reorder();
+        confirmed.sort_unstable();
+        ended.sort_unstable_by_key(|t| t.id);
+        TrackerOutput { confirmed, ended, active: &self.tracks[..self.n_confirmed] }
+    }
+
+    /// One association stage: unused detections of the given band against the unmatched
+    /// tracks that `eligible` accepts; results go to `pairs`.
+    fn stage(&mut self, detections: &[Detection], scores: Scores, gate: f32, eligible: fn(&Track) -> bool) {
+        let Self {
+            tracks,
+            assigner,
+            high,
+            low,
+            rows,
+            row_map,
+            cols,
+            col_map,
+            matches,
+            pairs,
+            det_used,
+            track_matched,
+            ..
+        } = self;
+        let band = match scores {
+            Scores::High => &*high,
+            Scores::Low => &*low,
+        };
+        rows.clear();
+        row_map.clear();
+        for &d in band {
+            if !det_used[d as usize] {
+                let det = &detections[d as usize];
+                rows.push(Item { class_id: det.class_id, bbox: det.bbox });
+                row_map.push(d);
+            }
+        }
+        cols.clear();
+        col_map.clear();
+        for (k, tr) in tracks.iter().enumerate() {
+            if !track_matched[k] && eligible(tr) {
+                cols.push(Item { class_id: tr.class_id, bbox: tr.bbox });
+                col_map.push(k as u32);
+            }
+        }
+        if rows.is_empty() || cols.is_empty() {
+            return;
+        }
+        assigner.associate(rows, cols, gate, matches);
+        for &(r, c) in matches.iter() {
+            let d = row_map[r as usize];
+            let k = col_map[c as usize];
+            det_used[d as usize] = true;
+            track_matched[k as usize] = true;
+            pairs.push((d, k));
+        }
+    }
+
+    /// Restores the (Confirmed, Lost, Tentative; id) order and the group sizes.
+    fn reorder(&mut self) {
+        let key = |t: &Track| (state_rank(t.state), t.id);
+        if !self.tracks.is_sorted_by_key(key) {
+            // Ids are unique, so an unstable sort is deterministic, and it needs no buffer.
+            self.tracks.sort_unstable_by_key(key);
+        }
+        self.n_confirmed = self.tracks.partition_point(|t| t.state == TrackState::Confirmed);
+        self.n_lost = self.tracks[self.n_confirmed..].partition_point(|t| t.state == TrackState::Lost);
+    }
+
+    /// End every track (end of stream / shutdown); returns the confirmed or lost tracks that
+    /// were ended, by ascending id. Ids keep increasing if the tracker is used again.
+    pub fn finish(&mut self) -> Vec<Track> {
+        let mut ended: Vec<Track> = self.tracks.drain(..).filter(|t| t.state != TrackState::Tentative).collect();
+        ended.sort_unstable_by_key(|t| t.id);
+        self.n_confirmed = 0;
+        self.n_lost = 0;
+        ended
+    }
+
+    /// Confirmed tracks (state Confirmed or Lost), for rules: the Confirmed ones first, then
+    /// the Lost ones, each by ascending id.
+    pub fn tracks(&self) -> impl Iterator<Item = &Track> {
+        self.tracks[..self.n_confirmed + self.n_lost].iter()
+    }
+}
+
+fn state_rank(s: TrackState) -> u8 {
+    match s {
+        TrackState::Confirmed => 0,
+        TrackState::Lost => 1,
+        TrackState::Tentative => 2,
+    }
+}
+
+/// Detections straight from a model may carry NaN or degenerate boxes; those are skipped.
+fn valid_detection(d: &Detection) -> bool {
+    d.score.is_finite() && kalman::measurement_from_bbox(&d.bbox).is_some()
+}
+
+#[cfg(test)]
+impl Tracker {
+    /// Every live track, tentative ones included.
+    fn all_tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    fn get(&self, id: u64) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.id == id)
+    }
+
+    /// Frame time of the latest update as the tracker used it.
+    fn time(&self) -> f64 {
+        self.now.unwrap_or(f64::NAN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERSON: u32 = 0;
+    const MOTORCYCLE: u32 = 3;
+
+    fn det(class_id: u32, score: f32, cx: f32, cy: f32, w: f32, h: f32) -> Detection {
+        Detection { class_id, score, bbox: BBox::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0) }
+    }
+
+    fn person(cx: f32, cy: f32) -> Detection {
+        det(PERSON, 0.9, cx, cy, 60.0, 150.0)
+    }
+
+    fn default_tracker() -> Tracker {
+        Tracker::new(TrackerConfig::default())
+    }
+
+    /// Everything a run reported, for assertions.
+    #[derive(Default)]
+    struct Log {
+        confirmed: Vec<(f64, u64)>,
+        ended: Vec<(f64, Track)>,
+    }
+
+    impl Log {
+        fn record(&mut self, t: f64, out: &TrackerOutput<'_>) {
+            self.confirmed.extend(out.confirmed.iter().map(|&id| (t, id)));
+            self.ended.extend(out.ended.iter().map(|tr| (t, tr.clone())));
+        }
+        fn confirmed_ids(&self) -> Vec<u64> {
+            self.confirmed.iter().map(|&(_, id)| id).collect()
+        }
+        fn ended_ids(&self) -> Vec<u64> {
+            self.ended.iter().map(|(_, tr)| tr.id).collect()
+        }
+    }
+
+    fn frame_times(fps: f64, until: f64) -> impl Iterator<Item = f64> {
+        (0..).map(move |i| i as f64 / fps).take_while(move |&t| t <= until + 1e-9)
+    }
+
+    fn assert_invariants(tracker: &Tracker) {
+        let out_t = tracker.time();
+        for tr in tracker.all_tracks() {
+            match tr.state {
+                TrackState::Confirmed => assert!(tr.matched_at(out_t)),
+                TrackState::Lost | TrackState::Tentative => {}
+            }
+        }
+        let ids: Vec<u64> = tracker.all_tracks().iter().map(|t| t.id).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "duplicate ids {ids:?}");
+    }
+
+    #[test]
+    fn config_defaults_and_validation() {
+        let cfg = TrackerConfig::default();
+        assert_eq!(cfg.high_thresh, 0.5);
+        assert_eq!(cfg.low_thresh, 0.1);
+        assert_eq!(cfg.new_track_thresh, 0.6);
+        assert_eq!(cfg.match_iou, 0.2);
+        assert_eq!(cfg.min_hits, 3);
+        assert_eq!(cfg.max_lost_s, 1.5);
+        assert!(cfg.validate().is_ok());
+        let bad = [
+            TrackerConfig { low_thresh: 0.7, ..cfg.clone() },
+            TrackerConfig { match_iou: 0.0, ..cfg.clone() },
+            TrackerConfig { high_thresh: f32::NAN, ..cfg.clone() },
+            TrackerConfig { max_lost_s: -1.0, ..cfg.clone() },
+        ];
+        for b in bad {
+            assert!(b.validate().is_err(), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn single_object_keeps_one_id() {
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        for t in frame_times(10.0, 8.0) {
+            let x = 50.0 + 200.0 * t as f32;
+            let out = tracker.update(t, &[person(x, 400.0)]);
+            log.record(t, &out);
+            if t >= 0.2 - 1e-9 {
+                assert_eq!(out.active.len(), 1, "t {t}");
+                assert_eq!(out.active[0].id, 1);
+                assert!(out.active[0].bbox.iou(&out.active[0].det_bbox) > 0.9);
+            } else {
+                assert!(out.active.is_empty(), "confirmed too early at {t}");
+            }
+            assert_invariants(&tracker);
+        }
+        assert_eq!(log.confirmed, vec![(0.2, 1)]);
+        assert!(log.ended.is_empty());
+        let tr = tracker.tracks().next().expect("track");
+        let (vx, vy) = tr.velocity();
+        assert!((vx - 200.0).abs() < 5.0 && vy.abs() < 5.0, "v ({vx}, {vy})");
+        assert_eq!(tr.hits, 81);
+        assert_eq!(tr.first_seen, 0.0);
+        assert_eq!(tr.last_seen, 8.0);
+    }
+
+    /// Two people walking towards each other and past each other; returns how many frames
+    /// their detection boxes overlapped.
+    fn cross(fps: f64, dy: f32, speed: f32) -> usize {
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        let a = |t: f32| person(100.0 + speed * t, 300.0);
+        let b = |t: f32| person(900.0 - speed * t, 300.0 + dy);
+        let until = (1000.0 / speed) as f64;
+        let mut ids: Option<(u64, u64)> = None;
+        let mut overlapping = 0;
+        for t in frame_times(fps, until) {
+            let tf = t as f32;
+            let (da, db) = (a(tf), b(tf));
+            if da.bbox.iou(&db.bbox) > 0.0 {
+                overlapping += 1;
+            }
+            let out = tracker.update(t, &[da, db]);
+            log.record(t, &out);
+            let find = |d: &Detection| out.active.iter().find(|tr| tr.det_bbox == d.bbox).map(|tr| tr.id);
+            if da.bbox == db.bbox {
+                // The one frame where both detections coincide: either assignment is right.
+                continue;
+            }
+            match (ids, find(&da), find(&db)) {
+                (None, Some(ia), Some(ib)) => ids = Some((ia, ib)),
+                (Some(known), Some(ia), Some(ib)) => {
+                    assert_eq!(known, (ia, ib), "ids swapped at t {t} (fps {fps}, dy {dy})")
+                }
+                (Some(_), ..) => panic!("a person lost its track at t {t} (fps {fps}, dy {dy})"),
+                (None, ..) => {}
+            }
+        }
+        assert!(ids.is_some());
+        assert!(log.ended.is_empty());
+        assert_eq!(log.confirmed.len(), 2);
+        let (ia, ib) = ids.unwrap();
+        let va = tracker.get(ia).unwrap().velocity().0;
+        let vb = tracker.get(ib).unwrap().velocity().0;
+        assert!(va > 0.8 * speed && vb < -0.8 * speed, "velocities {va} {vb}");
+        overlapping
+    }
+
+    #[test]
+    fn crossing_persons_keep_their_ids() {
+        // 10 fps, slightly different heights in the image: boxes overlap for many frames.
+        assert!(cross(10.0, 12.0, 100.0) >= 5);
+        // Exactly the same line: at the crossing both detections coincide.
+        assert!(cross(10.0, 0.0, 100.0) >= 5);
+        // Low and high detect rates.
+        assert!(cross(4.0, 8.0, 60.0) >= 4);
+        assert!(cross(30.0, 10.0, 150.0) >= 5);
+    }
+
+    /// One person walking right at 10 fps, not detected while `hidden(t)`.
+    fn occluded_walk(hidden: impl Fn(f64) -> bool, until: f64) -> (Tracker, Log) {
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        for t in frame_times(10.0, until) {
+            let dets = if hidden(t) { vec![] } else { vec![person(100.0 + 80.0 * t as f32, 400.0)] };
+            let out = tracker.update(t, &dets);
+            log.record(t, &out);
+            assert_invariants(&tracker);
+        }
+        (tracker, log)
+    }
+
+    #[test]
+    fn short_occlusion_keeps_the_id() {
+        // Last seen at 2.0, next detection at 2.5: 0.5 s without a detection.
+        let hidden = |t: f64| t > 2.05 && t < 2.45;
+        let (tracker, log) = occluded_walk(hidden, 5.0);
+        assert_eq!(log.confirmed_ids(), vec![1]);
+        assert!(log.ended.is_empty());
+        let tr = tracker.get(1).expect("still tracked");
+        assert_eq!(tr.state, TrackState::Confirmed);
+        assert_eq!(tr.hits, 51 - 4);
+
+        // And it was lost (not confirmed) during the gap.
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 2.3) {
+            let dets = if hidden(t) { vec![] } else { vec![person(100.0 + 80.0 * t as f32, 400.0)] };
+            tracker.update(t, &dets);
+        }
+        assert_eq!(tracker.get(1).map(|t| t.state), Some(TrackState::Lost));
+        assert_eq!(tracker.tracks().count(), 1);
+    }
+
+    #[test]
+    fn long_occlusion_ends_the_track_and_starts_a_new_id() {
+        // Last seen at 2.0, hidden for 3 s.
+        let (mut tracker, log) = occluded_walk(|t| t > 2.05 && t < 4.95, 7.0);
+        assert_eq!(log.ended_ids(), vec![1]);
+        let (ended_at, ended) = &log.ended[0];
+        // Ended at the first frame more than max_lost_s after the last match.
+        assert!((ended_at - 3.6).abs() < 1e-9, "ended at {ended_at}");
+        assert_eq!(ended.last_seen, 2.0);
+        assert_eq!(ended.state, TrackState::Lost);
+        // The new track is confirmed at its third detection (5.0, 5.1, 5.2).
+        assert_eq!(log.confirmed, vec![(0.2, 1), (5.2, 2)]);
+        let rest: Vec<u64> = tracker.finish().iter().map(|t| t.id).collect();
+        assert_eq!(rest, vec![2]);
+    }
+
+    #[test]
+    fn tentative_tracks_are_never_reported() {
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        for t in frame_times(10.0, 3.0) {
+            // A flicker seen twice, then a false positive seen once now and then.
+            let mut dets = vec![];
+            if t < 0.15 {
+                dets.push(person(200.0, 200.0));
+            }
+            if (t * 10.0).round() as i64 % 7 == 3 {
+                dets.push(det(MOTORCYCLE, 0.8, 600.0, 300.0, 120.0, 90.0));
+            }
+            let out = tracker.update(t, &dets);
+            log.record(t, &out);
+            assert!(out.active.is_empty());
+            assert_eq!(tracker.tracks().count(), 0);
+        }
+        assert!(log.confirmed.is_empty());
+        assert!(log.ended.is_empty());
+        assert!(tracker.finish().is_empty());
+    }
+
+    #[test]
+    fn matching_is_class_aware() {
+        // A rider: the person box and the motorcycle box are the same.
+        let mut tracker = default_tracker();
+        let mut ids = None;
+        for t in frame_times(10.0, 3.0) {
+            let x = 100.0 + 150.0 * t as f32;
+            let dets = [det(PERSON, 0.9, x, 300.0, 80.0, 120.0), det(MOTORCYCLE, 0.85, x, 300.0, 80.0, 120.0)];
+            let out = tracker.update(t, &dets);
+            if out.active.is_empty() {
+                continue;
+            }
+            assert_eq!(out.active.len(), 2, "t {t}");
+            let by_class = |c: u32| out.active.iter().find(|tr| tr.class_id == c).map(|tr| tr.id);
+            let now = (by_class(PERSON).unwrap(), by_class(MOTORCYCLE).unwrap());
+            assert_ne!(now.0, now.1);
+            assert_eq!(*ids.get_or_insert(now), now);
+        }
+        assert!(ids.is_some());
+
+        // A person appearing where a motorcycle track was does not take it over.
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 1.0) {
+            tracker.update(t, &[det(MOTORCYCLE, 0.9, 300.0, 300.0, 80.0, 120.0)]);
+        }
+        let out = tracker.update(1.1, &[det(PERSON, 0.9, 300.0, 300.0, 80.0, 120.0)]);
+        assert!(out.active.is_empty());
+        let moto = tracker.get(1).unwrap();
+        assert_eq!((moto.class_id, moto.state), (MOTORCYCLE, TrackState::Lost));
+        let new = tracker.get(2).unwrap();
+        assert_eq!((new.class_id, new.state), (PERSON, TrackState::Tentative));
+    }
+
+    #[test]
+    fn low_score_detections_extend_but_never_start_tracks() {
+        let weak = |x: f32, s: f32| det(PERSON, s, x, 300.0, 60.0, 150.0);
+
+        // Low-score detections alone never start anything, not even a tentative track.
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 2.0) {
+            let out = tracker.update(t, &[weak(100.0 + 50.0 * t as f32, 0.3)]);
+            assert!(out.confirmed.is_empty());
+            assert!(tracker.all_tracks().is_empty());
+        }
+        // A high one above high_thresh but below new_track_thresh does not start one either.
+        tracker.update(2.1, &[weak(300.0, 0.55)]);
+        assert!(tracker.all_tracks().is_empty());
+
+        // An established track continues on low-score detections.
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 4.0) {
+            let x = 100.0 + 50.0 * t as f32;
+            let score = if t < 1.0 { 0.9 } else { 0.3 };
+            let out = tracker.update(t, &[weak(x, score)]);
+            if t > 0.25 {
+                assert_eq!(out.active.len(), 1, "t {t}");
+                assert_eq!(out.active[0].id, 1);
+                assert_eq!(out.active[0].score, score);
+            }
+        }
+        assert_eq!(tracker.get(1).unwrap().best_score, 0.9);
+
+        // ... but does not revive a lost one, and scores below low_thresh are ignored.
+        let t = 4.1;
+        let out = tracker.update(t, &[weak(100.0 + 50.0 * t as f32, 0.05)]);
+        assert!(out.active.is_empty());
+        assert_eq!(tracker.get(1).unwrap().state, TrackState::Lost);
+        let t = 4.2;
+        let out = tracker.update(t, &[weak(100.0 + 50.0 * t as f32, 0.3)]);
+        assert!(out.active.is_empty());
+        assert_eq!(tracker.get(1).unwrap().state, TrackState::Lost);
+        assert_eq!(tracker.all_tracks().len(), 1);
+        // A high-score detection revives it, with the same id.
+        let t = 4.3;
+        let out = tracker.update(t, &[weak(100.0 + 50.0 * t as f32, 0.8)]);
+        assert_eq!(out.active.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+        assert!(out.confirmed.is_empty(), "revival is not a new confirmation");
+    }
+
+    #[test]
+    fn finish_ends_everything_confirmed() {
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 1.0) {
+            let mut dets = vec![person(100.0, 300.0)];
+            if t < 0.75 {
+                dets.push(person(500.0, 300.0)); // will be lost at the end
+            }
+            if t > 0.85 {
+                dets.push(person(900.0, 300.0)); // still tentative at the end
+            }
+            tracker.update(t, &dets);
+        }
+        let states: Vec<(u64, TrackState)> = tracker.all_tracks().iter().map(|t| (t.id, t.state)).collect();
+        assert_eq!(states, vec![(1, TrackState::Confirmed), (2, TrackState::Lost), (3, TrackState::Tentative)]);
+        let ended: Vec<u64> = tracker.finish().iter().map(|t| t.id).collect();
+        assert_eq!(ended, vec![1, 2]);
+        assert_eq!(tracker.tracks().count(), 0);
+        assert!(tracker.all_tracks().is_empty());
+        assert!(tracker.finish().is_empty());
+        // Ids are never reused.
+        tracker.update(1.1, &[person(100.0, 300.0)]);
+        assert_eq!(tracker.all_tracks()[0].id, 4);
+    }
+
+    #[test]
+    fn invalid_detections_are_skipped() {
+        let mut tracker = default_tracker();
+        let bad = [
+            Detection { class_id: 0, score: 0.9, bbox: BBox::new(f32::NAN, 0.0, 10.0, 10.0) },
+            Detection { class_id: 0, score: f32::NAN, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) },
+            Detection { class_id: 0, score: 0.9, bbox: BBox::new(5.0, 5.0, 5.0, 50.0) },
+            Detection { class_id: 0, score: 0.9, bbox: BBox::new(50.0, 50.0, 10.0, 10.0) },
+            Detection { class_id: 0, score: 0.9, bbox: BBox::new(0.0, 0.0, f32::INFINITY, 10.0) },
+            Detection { class_id: 0, score: f32::INFINITY, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) },
+        ];
+        for t in frame_times(10.0, 1.0) {
+            tracker.update(t, &bad);
+        }
+        assert!(tracker.all_tracks().is_empty());
+        let mut with_good = bad.to_vec();
+        with_good.push(person(0.0, 0.0));
+        for t in frame_times(10.0, 1.0) {
+            tracker.update(1.0 + t, &with_good);
+        }
+        assert_eq!(tracker.tracks().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn time_going_backwards_or_nan_is_treated_as_no_time() {
+        let mut tracker = default_tracker();
+        for t in frame_times(10.0, 1.0) {
+            tracker.update(t, &[person(100.0 + 100.0 * t as f32, 300.0)]);
+        }
+        let before = tracker.get(1).unwrap().clone();
+        tracker.update(0.5, &[]);
+        assert_eq!(tracker.time(), 1.0);
+        tracker.update(f64::NAN, &[]);
+        assert_eq!(tracker.time(), 1.0);
+        let after = tracker.get(1).unwrap();
+        // No time passed: the predicted box has not moved, and the track is not ended.
+        assert_eq!(after.bbox, before.bbox);
+        assert_eq!(after.state, TrackState::Lost);
+        let out = tracker.update(1.1, &[person(210.0, 300.0)]);
+        assert_eq!(out.active.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn variable_frame_rate_keeps_the_id() {
+        // Frame intervals anywhere between 1/30 s and 1/2 s.
+        let intervals = [0.5, 0.033, 0.2, 0.1, 0.4, 0.05, 0.25, 0.033, 0.5, 0.1, 0.3];
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        let mut t = 0.0;
+        for i in 0..80 {
+            let out = tracker.update(t, &[person(100.0 + 60.0 * t as f32, 300.0)]);
+            log.record(t, &out);
+            t += intervals[i % intervals.len()];
+        }
+        assert_eq!(log.confirmed_ids(), vec![1]);
+        assert!(log.ended.is_empty());
+        assert_eq!(tracker.all_tracks().len(), 1);
+        let vx = tracker.get(1).unwrap().velocity().0;
+        assert!((vx - 60.0).abs() < 3.0, "vx {vx}");
+    }
+
+    #[test]
+    fn min_hits_one_confirms_at_once() {
+        let cfg = TrackerConfig { min_hits: 1, ..TrackerConfig::default() };
+        let mut tracker = Tracker::new(cfg);
+        let out = tracker.update(0.0, &[person(100.0, 100.0)]);
+        assert_eq!(out.confirmed, vec![1]);
+        assert_eq!(out.active.len(), 1);
+    }
+
+    #[test]
+    fn a_crowd_of_slow_objects_keeps_all_ids() {
+        // 200 objects on a grid, tightly packed (neighbours overlap), drifting slowly.
+        let objects: Vec<(f32, f32, f32, f32)> = (0..200)
+            .map(|i| {
+                let (gx, gy) = ((i % 20) as f32, (i / 20) as f32);
+                let vx = if (i / 20) % 2 == 0 { 12.0 } else { -12.0 };
+                (40.0 + gx * 45.0, 60.0 + gy * 90.0, vx, 3.0)
+            })
+            .collect();
+        let frame = |t: f32| -> Vec<Detection> {
+            objects
+                .iter()
+                .map(|&(x, y, vx, vy)| det((x as u32 / 45) % 2, 0.8, x + vx * t, y + vy * t, 50.0, 100.0))
+                .collect()
+        };
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        for t in frame_times(10.0, 5.0) {
+            let out = tracker.update(t, &frame(t as f32));
+            log.record(t, &out);
+        }
+        assert_eq!(log.confirmed.len(), 200);
+        assert!(log.ended.is_empty());
+        assert_eq!(tracker.tracks().count(), 200);
+        // Every detection of the last frame belongs to the track created for it at the start:
+        // tracks were created in detection order, so object i has id i + 1.
+        let last = frame(5.0);
+        for (i, d) in last.iter().enumerate() {
+            let tr = tracker.get(i as u64 + 1).unwrap();
+            assert_eq!(tr.det_bbox, d.bbox, "object {i}");
+        }
+    }
+}
