@@ -106,7 +106,7 @@ mod tests {
                 first_seen: "2026-11-28T11:40:29.000Z".into(),
                 last_seen: "2026-11-28T11:40:30.123Z".into(),
                 best_score: round3(0.87654),
-                bbox: round_box(BBox::new(10.04, 20.06, 300.55, 400.0)),
+                bbox: round_box(BBox::new(10.04, 20.06, 300.56, 400.0)),
             },
         }
     }
