@@ -1,0 +1,260 @@
+//! Shared helpers for the integration tests: assets, a real mosquitto broker on a free loopback
+//! port, an MQTT subscriber that records everything, and the daemon binary.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fetched asset; tells how to get it when it is missing.
+pub fn asset(rel: &str) -> PathBuf {
+    let p = root().join(rel);
+    assert!(p.is_file(), "{} is missing: run scripts/setup (the test command does)", p.display());
+    p
+}
+
+pub fn anttd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_anttd"));
+    c.env("ANTTD_LOG", "info,anttd=debug");
+    c
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+/// A mosquitto broker started for one test, stopped when dropped.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+            .expect("write mosquitto.conf");
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mosquitto");
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto runs (scripts/setup installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, child, _dir: dir }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message seen by the subscriber.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+impl Msg {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.topic, self.text()))
+    }
+}
+
+/// Subscribes to `filter` and records every message, in arrival order.
+pub struct Subscriber {
+    pub messages: Arc<Mutex<Vec<Msg>>>,
+    client: rumqttc::Client,
+}
+
+impl Subscriber {
+    pub fn connect(port: u16, filter: &str) -> Self {
+        let mut opts = rumqttc::MqttOptions::new(format!("test-sub-{port}-{}", std::process::id()), "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(5));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut connection) = rumqttc::Client::new(opts, 100);
+        client.subscribe(filter, rumqttc::QoS::AtLeastOnce).expect("subscribe");
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let (store, (ready_tx, ready_rx)) = (Arc::clone(&messages), std::sync::mpsc::channel());
+        std::thread::spawn(move || {
+            for ev in connection.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        store.lock().expect("lock").push(Msg { topic: p.topic.clone(), payload: p.payload.to_vec(), retain: p.retain });
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscription acknowledged");
+        Self { messages, client }
+    }
+
+    pub fn all(&self) -> Vec<Msg> {
+        self.messages.lock().expect("lock").clone()
+    }
+
+    /// Wait until `pred` holds for the messages so far.
+    pub fn wait_for(&self, timeout: Duration, what: &str, pred: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.all();
+            if pred(&all) {
+                return all;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; got {} messages", all.len());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+/// Write a config for the sample media into `dir`, pointing at the repo's model and media.
+pub fn write_config(dir: &Path, port: u16, cameras: &str) -> PathBuf {
+    let text = format!(
+        r#"site = "test-site"
+device = "test-box"
+
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+stats_interval_s = 2
+
+[model]
+manifest = "{manifest}"
+
+{cameras}
+"#,
+        manifest = root().join("models/yolov12n.toml").display()
+    );
+    let path = dir.join("anttd.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Run the daemon's process to completion (or kill it at `timeout`), collecting stderr.
+pub fn run_to_end(mut cmd: Command, timeout: Duration) -> (std::process::ExitStatus, String) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start anttd");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = sink.lock().expect("lock");
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            panic!("anttd did not finish within {timeout:?}; log:\n{}", log.lock().expect("lock"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = reader.join();
+    let text = log.lock().expect("lock").clone();
+    (status, text)
+}
+
+/// A running daemon whose stderr is collected; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn start(mut cmd: Command) -> Self {
+        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start anttd");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().expect("lock");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Self { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().expect("lock").clone()
+    }
+
+    pub fn wait_log(&self, timeout: Duration, needle: &str) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(Instant::now() < deadline, "timed out waiting for `{needle}` in the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then wait for exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "anttd did not exit after SIGTERM; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn file_uri(p: &Path) -> String {
+    format!("file://{}", p.display())
+}

@@ -1,0 +1,80 @@
+//! `anttd detect` with the real model on frames of the real sample videos.
+
+mod common;
+
+use common::{anttd, asset, file_uri};
+
+/// Grab a frame of `video` at `at_s` seconds, run `anttd detect` on it, return its JSON line.
+fn detect_frame(video: &str, at_s: f64) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let frame = anttd::source::still::grab_frame(&file_uri(&asset(video)), at_s).expect("frame decodes");
+    let png = dir.path().join("frame.png");
+    frame.save(&png).expect("write png");
+    let out = anttd().args(["detect", "-m"]).arg(asset("models/yolov12n.toml")).arg(&png).output().expect("run anttd");
+    assert!(out.status.success(), "anttd detect failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON line per image: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).expect("JSON line");
+    assert_eq!(v["image"], png.to_string_lossy().as_ref());
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(frame.width() as u64), Some(frame.height() as u64)));
+    v
+}
+
+fn labelled<'a>(v: &'a serde_json::Value, label: &str) -> Vec<&'a serde_json::Value> {
+    v["detections"].as_array().expect("detections array").iter().filter(|d| d["label"] == label).collect()
+}
+
+fn check_box_in_image(d: &serde_json::Value, w: f64, h: f64) {
+    let b: Vec<f64> = d["box"].as_array().expect("box").iter().map(|x| x.as_f64().expect("number")).collect();
+    assert_eq!(b.len(), 4);
+    assert!(0.0 <= b[0] && b[0] < b[2] && b[2] <= w && 0.0 <= b[1] && b[1] < b[3] && b[3] <= h, "box {b:?} not in {w}x{h}");
+}
+
+#[test]
+fn finds_pedestrians_in_vtest() {
+    // At 10 s the campus road has five to six people walking (checked by eye on the frame).
+    let v = detect_frame("media/vtest.avi", 10.0);
+    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(768), Some(576)));
+    let persons = labelled(&v, "person");
+    assert!(persons.len() >= 3, "expected at least three persons: {v}");
+    for p in &persons {
+        assert_eq!(p["class_id"], 0);
+        assert!(p["score"].as_f64().expect("score") >= 0.25);
+        check_box_in_image(p, 768.0, 576.0);
+        // Pedestrians seen from above stand taller than wide.
+        let b: Vec<f64> = p["box"].as_array().expect("box").iter().filter_map(|x| x.as_f64()).collect();
+        assert!(b[3] - b[1] > b[2] - b[0], "person box {b:?} is not upright");
+    }
+}
+
+#[test]
+fn finds_motorcycle_and_person_in_bikes() {
+    // Around 4.8 s (frame 120 of 250) the parked motorcycle and a passer-by are both in view.
+    let v = detect_frame("media/bikes.mp4", 4.8);
+    let (w, h) = (v["width"].as_f64().expect("w"), v["height"].as_f64().expect("h"));
+    let moto = labelled(&v, "motorcycle");
+    let person = labelled(&v, "person");
+    assert!(!moto.is_empty(), "no motorcycle found: {v}");
+    assert!(!person.is_empty(), "no person found: {v}");
+    assert_eq!(moto[0]["class_id"], 3);
+    check_box_in_image(moto[0], w, h);
+    check_box_in_image(person[0], w, h);
+}
+
+#[test]
+fn reports_unreadable_images_and_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("not-an-image.png");
+    std::fs::write(&bad, b"this is not a PNG").expect("write");
+    let good = dir.path().join("good.png");
+    anttd::source::still::grab_frame(&file_uri(&asset("media/vtest.avi")), 1.0).expect("frame").save(&good).expect("png");
+    let out = anttd().args(["detect", "-m"]).arg(asset("models/yolov12n.toml")).arg(&bad).arg(&good).output().expect("run");
+    assert!(!out.status.success(), "a bad image makes the exit status non-zero");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not-an-image.png") && stderr.contains("cannot read image"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "the good image is still processed: {stdout}");
+    assert!(stdout.contains("good.png"));
+}
