@@ -67,7 +67,8 @@ pub fn line_col(text: &str, at: usize) -> (usize, usize) {
 pub fn parse_toml<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
     let de = toml::Deserializer::parse(text).map_err(|e| toml_error(file, text, &e, None))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        // A `Spanned` value is read through a private field whose name serde puts in the path.
+        let path = e.path().to_string().replace(".$__serde_spanned_private_value", "");
         let key = (path != "." && !path.is_empty()).then_some(path);
         toml_error(file, text, e.inner(), key)
     })

@@ -25,7 +25,7 @@ pub struct Config {
     #[serde(default)]
     pub mqtt: MqttConfig,
     pub model: ModelConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "checked_tracker")]
     pub tracker: TrackerConfig,
     pub cameras: Vec<CameraConfig>,
     /// The file this was read from; relative paths in it are relative to its folder.
@@ -101,6 +101,14 @@ pub struct CameraConfig {
 
 fn yes() -> bool {
     true
+}
+
+/// `[tracker]`, with the ranges serde cannot check refused while reading, so the error is
+/// located like any other (wherever and however the table is written).
+fn checked_tracker<'de, D: serde::Deserializer<'de>>(d: D) -> Result<TrackerConfig, D::Error> {
+    let t = TrackerConfig::deserialize(d)?;
+    t.validate().map_err(serde::de::Error::custom)?;
+    Ok(t)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,8 +273,19 @@ fn percent_decode(p: &str) -> String {
 
 /// Two distinct points with finite, non-negative coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "[[f64; 2]; 2]")]
+#[serde(try_from = "Vec<Vec<f64>>")]
 pub struct LinePoints(pub [[f32; 2]; 2]);
+
+// Read as vectors: a fixed-size array would silently drop extra points or coordinates.
+impl TryFrom<Vec<Vec<f64>>> for LinePoints {
+    type Error = String;
+    fn try_from(p: Vec<Vec<f64>>) -> Result<Self, String> {
+        match p.as_slice() {
+            [a, b] if a.len() == 2 && b.len() == 2 => Self::try_from([[a[0], a[1]], [b[0], b[1]]]),
+            _ => Err("a line takes exactly two points [[x1, y1], [x2, y2]]".into()),
+        }
+    }
+}
 
 impl TryFrom<[[f64; 2]; 2]> for LinePoints {
     type Error = String;
@@ -283,12 +302,21 @@ impl TryFrom<[[f64; 2]; 2]> for LinePoints {
 
 /// Names of the two crossing directions of a line: [left-to-right of p1→p2, right-to-left].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "[String; 2]")]
+#[serde(try_from = "Vec<String>")]
 pub struct Directions(pub [String; 2]);
 
 impl Default for Directions {
     fn default() -> Self {
         Self(["forward".into(), "backward".into()])
+    }
+}
+
+impl TryFrom<Vec<String>> for Directions {
+    type Error = String;
+    fn try_from(d: Vec<String>) -> Result<Self, String> {
+        let d: [String; 2] =
+            d.try_into().map_err(|d: Vec<String>| format!("a line has exactly two directions, not {}", d.len()))?;
+        Self::try_from(d)
     }
 }
 
@@ -370,10 +398,6 @@ impl Config {
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
         let file = &self.path;
-        if let Err(e) = self.tracker.validate() {
-            let at = text.find("[tracker]").unwrap_or(0);
-            return Err(ConfigError::at(file, text, at..at, "tracker", e));
-        }
         if self.cameras.is_empty() {
             return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
         }

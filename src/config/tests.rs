@@ -1,1 +1,409 @@
+//! One test per kind of mistake in a config file: each checks the file, the key, the line and
+//! the message the user would read. Line numbers are worked out from the test text.
 
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+const FILE: &str = "/etc/anttd/anttd.toml";
+
+/// A minimal valid config, one key per line (numbered for the tests below):
+const BASE: [&str; 7] = [
+    r#"site = "s1""#,       // 1
+    r#"device = "d1""#,     // 2
+    "[model]",              // 3
+    r#"manifest = "m.toml""#, // 4
+    "[[cameras]]",          // 5
+    r#"id = "cam1""#,       // 6
+    r#"uri = "rtsp://h/s""#, // 7
+];
+
+/// [`BASE`] with `hole` inserted so that its first line becomes line `at` (1-based); `at = 8`
+/// appends to the camera's table, `at = 3` adds top-level keys or tables before `[model]`.
+fn with(at: usize, hole: &str) -> String {
+    let mut lines: Vec<&str> = BASE.to_vec();
+    lines.insert(at - 1, hole.trim_end_matches('\n'));
+    lines.join("\n") + "\n"
+}
+
+/// [`BASE`] with line `n` (1-based) replaced by `line` (empty: the key is removed).
+fn replaced(n: usize, line: &str) -> String {
+    let mut lines: Vec<&str> = BASE.to_vec();
+    lines[n - 1] = line;
+    lines.join("\n") + "\n"
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str(Path::new(FILE), text)
+}
+
+fn err(text: &str) -> ConfigError {
+    match parse(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error's file, key, line, and that its message contains `fragment`.
+#[track_caller]
+fn assert_err(e: &ConfigError, key: Option<&str>, line: usize, fragment: &str) {
+    assert_eq!(e.file, PathBuf::from(FILE), "{e}");
+    assert_eq!(e.key.as_deref(), key, "{e}");
+    assert_eq!(e.position.map(|(l, _)| l), Some(line), "{e}");
+    assert!(e.message.contains(fragment), "message lacks {fragment:?}: {e}");
+}
+
+#[test]
+fn base_text_is_valid() {
+    // Every test below changes one thing in it, so it must be accepted as is.
+    let cfg = parse(&with(8, "")).unwrap();
+    assert_eq!(cfg.cameras.len(), 1);
+}
+
+#[test]
+fn toml_syntax_error() {
+    let e = err(&replaced(6, r#"id = "cam1"#));
+    assert_err(&e, None, 6, "string");
+    let e = err(&with(8, "detect_fps = = 5"));
+    assert_err(&e, None, 8, "");
+    assert!(e.message.to_lowercase().contains("invalid") || e.message.contains("expected"), "{e}");
+}
+
+#[test]
+fn display_is_file_line_col_key_message() {
+    let e = err(&with(8, "detect_fps = 0"));
+    assert_eq!(
+        e.to_string(),
+        format!("{FILE}:8:14: key `cameras[0].detect_fps`: detect_fps 0 is out of range: use 1 to 60 frames per second")
+    );
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = err(&with(3, "colour = \"red\""));
+    assert_err(&e, Some("colour"), 3, "unknown field `colour`");
+}
+
+#[test]
+fn unknown_key_in_mqtt() {
+    let e = err(&with(3, "[mqtt]\nhots = \"broker\""));
+    assert_err(&e, Some("mqtt.hots"), 4, "unknown field `hots`");
+}
+
+#[test]
+fn unknown_key_in_camera() {
+    let e = err(&with(8, "detect_fsp = 5"));
+    assert_err(&e, Some("cameras[0].detect_fsp"), 8, "unknown field `detect_fsp`");
+}
+
+#[test]
+fn unknown_key_in_line() {
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ncolour = 1"));
+    assert_err(&e, Some("cameras[0].lines[0].colour"), 11, "unknown field `colour`");
+}
+
+#[test]
+fn missing_site() {
+    let e = err(&replaced(1, ""));
+    assert_eq!(e.file, PathBuf::from(FILE));
+    assert!(e.message.contains("missing field `site`"), "{e}");
+}
+
+#[test]
+fn missing_model_manifest() {
+    let e = err(&replaced(4, "threads = 2"));
+    assert_err(&e, Some("model"), 3, "missing field `manifest`");
+}
+
+#[test]
+fn missing_camera_uri() {
+    let e = err(&replaced(7, "detect_fps = 5"));
+    assert_err(&e, Some("cameras[0]"), 5, "missing field `uri`");
+}
+
+#[test]
+fn wrong_type() {
+    let e = err(&with(3, "[mqtt]\nport = \"x\""));
+    assert_err(&e, Some("mqtt.port"), 4, "invalid type: string \"x\"");
+}
+
+#[test]
+fn port_out_of_range() {
+    let e = err(&with(3, "[mqtt]\nport = 0"));
+    assert_err(&e, Some("mqtt.port"), 4, "port 0 is not a port");
+    let e = err(&with(3, "[mqtt]\nhost = \"broker\"\nport = 70000"));
+    assert_err(&e, Some("mqtt.port"), 5, "70000");
+}
+
+#[test]
+fn bad_id_characters() {
+    let e = err(&replaced(1, r#"site = "a/b""#));
+    assert_err(&e, Some("site"), 1, "`a/b` is not a valid id");
+    let e = err(&replaced(6, r#"id = "cam 1""#));
+    assert_err(&e, Some("cameras[0].id"), 6, "`cam 1` is not a valid id");
+}
+
+#[test]
+fn empty_id() {
+    let e = err(&replaced(2, r#"device = """#));
+    assert_err(&e, Some("device"), 2, "is not a valid id");
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"\"\npoints = [[0, 0], [10, 0]]"));
+    assert_err(&e, Some("cameras[0].lines[0].name"), 9, "is not a valid id");
+}
+
+#[test]
+fn bad_topic_prefix() {
+    let e = err(&with(3, "[mqtt]\ntopic_prefix = \"antt/#\""));
+    assert_err(&e, Some("mqtt.topic_prefix"), 4, "not a valid topic prefix");
+    let e = err(&with(3, "[mqtt]\nport = 1884\ntopic_prefix = \"/antt\""));
+    assert_err(&e, Some("mqtt.topic_prefix"), 5, "not a valid topic prefix");
+}
+
+#[test]
+fn keep_alive_out_of_range() {
+    let e = err(&with(3, "[mqtt]\nkeep_alive_s = 4"));
+    assert_err(&e, Some("mqtt.keep_alive_s"), 4, "keep-alive 4 s is out of range");
+    let e = err(&with(3, "[mqtt]\nkeep_alive_s = 3601"));
+    assert_err(&e, Some("mqtt.keep_alive_s"), 4, "keep-alive 3601 s is out of range");
+    // The bounds themselves are accepted.
+    assert_eq!(parse(&with(3, "[mqtt]\nkeep_alive_s = 5")).unwrap().mqtt.keep_alive_s, KeepAlive(5));
+    assert_eq!(parse(&with(3, "[mqtt]\nkeep_alive_s = 3600")).unwrap().mqtt.keep_alive_s, KeepAlive(3600));
+}
+
+#[test]
+fn detect_fps_out_of_range() {
+    let e = err(&with(8, "detect_fps = 0"));
+    assert_err(&e, Some("cameras[0].detect_fps"), 8, "detect_fps 0 is out of range");
+    let e = err(&with(8, "realtime = false\ndetect_fps = 61"));
+    assert_err(&e, Some("cameras[0].detect_fps"), 9, "detect_fps 61 is out of range");
+    assert_eq!(parse(&with(8, "detect_fps = 60")).unwrap().cameras[0].detect_fps, DetectFps(60));
+}
+
+#[test]
+fn unsupported_uri_scheme() {
+    let e = err(&replaced(7, r#"uri = "http://cam/stream""#));
+    assert_err(&e, Some("cameras[0].uri"), 7, "`http://` sources are not supported");
+}
+
+#[test]
+fn relative_file_uri() {
+    let e = err(&replaced(7, r#"uri = "file://videos/a.mp4""#));
+    assert_err(&e, Some("cameras[0].uri"), 7, "needs an absolute path");
+}
+
+#[test]
+fn empty_uri() {
+    let e = err(&replaced(7, r#"uri = "  ""#));
+    assert_err(&e, Some("cameras[0].uri"), 7, "uri must not be empty");
+    let e = err(&replaced(7, r#"uri = "rtsp://""#));
+    assert_err(&e, Some("cameras[0].uri"), 7, "names no host");
+}
+
+#[test]
+fn line_with_identical_points() {
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[10, 20], [10.5, 20]]"));
+    assert_err(&e, Some("cameras[0].lines[0].points"), 10, "the line's two points are the same");
+}
+
+#[test]
+fn negative_coordinates() {
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[10, -1], [100, 20]]"));
+    assert_err(&e, Some("cameras[0].lines[0].points"), 10, "pixel coordinates (0 or more)");
+}
+
+#[test]
+fn directions_with_equal_names() {
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"in\"]"));
+    assert_err(&e, Some("cameras[0].lines[0].directions"), 11, "both are `in`");
+    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"o/ut\"]"));
+    assert_err(&e, Some("cameras[0].lines[0].directions"), 11, "`o/ut` is not a valid id");
+}
+
+#[test]
+fn duplicate_camera_id() {
+    let e = err(&with(8, "detect_fps = 2\n[[cameras]]\nid = \"cam1\"\nuri = \"b.mp4\""));
+    assert_err(&e, Some("cameras[1].id"), 10, "camera id `cam1` is already used on line 6");
+    assert_eq!(e.position, Some((10, 6)));
+}
+
+#[test]
+fn duplicate_line_name() {
+    let lines = "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\n\
+                 [[cameras.lines]]\nname = \"gate\"\npoints = [[0, 5], [10, 5]]";
+    let e = err(&with(8, lines));
+    assert_err(&e, Some("cameras[0].lines[1].name"), 12, "camera `cam1` has two lines named `gate`");
+    // The same name on two cameras is fine.
+    let two = format!(
+        "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\n\
+         [[cameras]]\nid = \"cam2\"\nuri = \"b.mp4\"\n[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]"
+    );
+    assert_eq!(parse(&with(8, &two)).unwrap().cameras.len(), 2);
+}
+
+#[test]
+fn no_cameras() {
+    let e = err("site = \"s1\"\ndevice = \"d1\"\ncameras = []\n[model]\nmanifest = \"m.toml\"\n");
+    assert_eq!(e.file, PathBuf::from(FILE));
+    assert!(e.message.contains("no cameras"), "{e}");
+    // Without the key at all, serde names it.
+    let e = err("site = \"s1\"\ndevice = \"d1\"\n[model]\nmanifest = \"m.toml\"\n");
+    assert!(e.message.contains("missing field `cameras`"), "{e}");
+}
+
+#[test]
+fn tracker_value_out_of_range() {
+    let e = err(&with(3, "[tracker]\nmin_hits = 2\nhigh_thresh = 1.5"));
+    assert_err(&e, Some("tracker"), 3, "tracker.high_thresh must be between 0 and 1");
+    let e = err(&with(3, "[tracker]\nlow_thresh = 0.6\nhigh_thresh = 0.5"));
+    assert_err(&e, Some("tracker"), 3, "must not exceed tracker.high_thresh");
+    let e = err(&with(3, "[tracker]\nmatch_iou = 0.0"));
+    assert_err(&e, Some("tracker"), 3, "match_iou must be greater than 0");
+    let e = err(&with(3, "[tracker]\nmax_lost_s = -1.0"));
+    assert_err(&e, Some("tracker"), 3, "max_lost_s must be a non-negative");
+    // Unknown keys in [tracker] are refused like everywhere else.
+    let e = err(&with(3, "[tracker]\nmin_hit = 2"));
+    assert_err(&e, Some("tracker.min_hit"), 4, "unknown field `min_hit`");
+}
+
+#[test]
+fn model_threads_zero() {
+    let e = err(&with(5, "threads = 0"));
+    assert_err(&e, Some("model.threads"), 5, "0 threads is out of range");
+}
+
+#[test]
+fn load_of_a_missing_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nope.toml");
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!(e.file, path);
+    assert!(e.message.starts_with("cannot read"), "{e}");
+    assert!(e.to_string().starts_with(&format!("{}: cannot read", path.display())), "{e}");
+}
+
+#[test]
+fn load_reads_the_file_and_resolves_relative_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anttd.toml");
+    std::fs::write(&path, with(8, "")).unwrap();
+    let cfg = Config::load(&path).unwrap();
+    assert_eq!(cfg.path, path);
+    assert_eq!(cfg.base_dir(), dir.path());
+    assert_eq!(cfg.manifest_path(), dir.path().join("m.toml"));
+    // A mistake in a loaded file names that file.
+    std::fs::write(&path, with(8, "detect_fps = 0")).unwrap();
+    let e = Config::load(&path).unwrap_err();
+    assert_eq!((e.file, e.position.map(|p| p.0)), (path, Some(8)));
+}
+
+#[test]
+fn unknown_label_is_located() {
+    let cfg = parse(&with(8, r#"labels = ["person", "unicorn"]"#)).unwrap();
+    let known = vec!["person".to_string(), "car".to_string()];
+    let e = cfg.check_labels(&known).unwrap_err();
+    assert_eq!(e.file, PathBuf::from(FILE));
+    assert_eq!(e.key.as_deref(), Some("cameras[0].labels[1]"));
+    assert_eq!(e.position, Some((8, 21)));
+    assert!(e.message.contains("camera `cam1`: the model has no label `unicorn` (it knows person, car)"), "{e}");
+    // Known labels pass.
+    let cfg = parse(&with(8, r#"labels = ["person", "car"]"#)).unwrap();
+    assert_eq!(cfg.check_labels(&known), Ok(()));
+}
+
+#[test]
+fn valid_config_with_defaults() {
+    let text = "site = \"ward-7\"\ndevice = \"box_01\"\n[model]\nmanifest = \"../models/m.toml\"\n\
+                [[cameras]]\nid = \"gate\"\nuri = \"video.mp4\"\n\
+                [[cameras.lines]]\nname = \"door\"\npoints = [[400, 170], [400, 330]]\n";
+    let cfg = Config::from_str(Path::new("conf/anttd.toml"), text).unwrap();
+    assert_eq!(cfg.site, Id("ward-7".into()));
+    assert_eq!(cfg.device, Id("box_01".into()));
+    assert_eq!(cfg.mqtt.host, NonEmpty("127.0.0.1".into()));
+    assert_eq!(cfg.mqtt.port, Port(1883));
+    assert_eq!(cfg.mqtt.topic_prefix, TopicPrefix("antt".into()));
+    assert_eq!(cfg.mqtt.keep_alive_s, KeepAlive(30));
+    assert_eq!(cfg.mqtt.stats_interval_s, Interval(10));
+    assert_eq!((cfg.mqtt.username.as_deref(), cfg.mqtt.password.as_deref()), (None, None));
+    assert_eq!(cfg.client_id(), "anttd-ward-7-box_01");
+    assert_eq!(cfg.topic_root(), "antt/ward-7/box_01");
+    assert_eq!(cfg.tracker, TrackerConfig::default());
+    assert_eq!(cfg.model.manifest, PathBuf::from("../models/m.toml"));
+    assert_eq!((cfg.model.runtime.as_ref(), cfg.model.threads.as_ref()), (None, None));
+    assert_eq!(cfg.manifest_path(), PathBuf::from("conf/../models/m.toml"));
+    assert_eq!(cfg.text, text);
+
+    let cam = &cfg.cameras[0];
+    assert_eq!(cam.id.get_ref(), &Id("gate".into()));
+    assert_eq!(cam.uri, SourceUri("video.mp4".into()));
+    assert_eq!(cam.detect_fps, DetectFps(5));
+    assert!(cam.labels.is_empty());
+    assert!(cam.realtime);
+    assert!(!cam.looping);
+    let line = &cam.lines[0];
+    assert_eq!(line.name.get_ref(), &Id("door".into()));
+    assert_eq!(line.points, LinePoints([[400.0, 170.0], [400.0, 330.0]]));
+    assert_eq!(line.directions, Directions(["forward".into(), "backward".into()]));
+}
+
+#[test]
+fn explicit_values_override_defaults() {
+    let text = with(3, "[mqtt]\nclient_id = \"me\"\ntopic_prefix = \"city/antt\"\nport = 8883\n[tracker]\nmin_hits = 1");
+    // `text` ends in the camera's table: these keys are the camera's.
+    let cfg = parse(&format!("{text}loop = true\nrealtime = false\n")).unwrap();
+    assert_eq!(cfg.client_id(), "me");
+    assert_eq!(cfg.topic_root(), "city/antt/s1/d1");
+    assert_eq!(cfg.mqtt.port, Port(8883));
+    assert_eq!(cfg.mqtt.keep_alive_s, KeepAlive(30), "unset keys of a present table keep their default");
+    assert_eq!(cfg.tracker.min_hits, 1);
+    assert_eq!(cfg.tracker.max_lost_s, TrackerConfig::default().max_lost_s);
+    assert!(cfg.cameras[0].looping);
+    assert!(!cfg.cameras[0].realtime);
+}
+
+#[test]
+fn source_uri_kinds() {
+    let uri = |s: &str| SourceUri::try_from(s.to_string()).unwrap();
+    assert!(uri("a.mp4").is_file());
+    assert!(uri("/data/a.mp4").is_file());
+    assert!(uri("file:///data/a.mp4").is_file());
+    assert!(!uri("rtsp://cam/s").is_file());
+    assert!(!uri("rtsps://cam/s").is_file());
+}
+
+#[test]
+fn source_uri_file_path_is_relative_to_the_base() {
+    let uri = |s: &str| SourceUri::try_from(s.to_string()).unwrap();
+    let base = Path::new("/etc/anttd");
+    assert_eq!(uri("media/a.mp4").file_path(base), Some(PathBuf::from("/etc/anttd/media/a.mp4")));
+    assert_eq!(uri("/data/a.mp4").file_path(base), Some(PathBuf::from("/data/a.mp4")));
+    assert_eq!(uri("file:///data/my%20a.mp4").file_path(base), Some(PathBuf::from("/data/my a.mp4")));
+    assert_eq!(uri("rtsp://cam/s").file_path(base), None);
+}
+
+#[test]
+fn source_uri_to_gst_uri() {
+    let uri = |s: &str| SourceUri::try_from(s.to_string()).unwrap();
+    let base = Path::new("/srv/anttd");
+    assert_eq!(uri("media/my video#1.mp4").to_gst_uri(base), "file:///srv/anttd/media/my%20video%231.mp4");
+    assert_eq!(uri("rtsp://user:pw@cam:554/s?x=1").to_gst_uri(base), "rtsp://user:pw@cam:554/s?x=1");
+    assert_eq!(uri("file:///data/a%20b.mp4").to_gst_uri(base), "file:///data/a%20b.mp4");
+    // A relative base is made absolute against the working directory.
+    let cwd = std::env::current_dir().unwrap();
+    let got = uri("a b.mp4").to_gst_uri(Path::new("."));
+    assert!(got.starts_with("file:///"), "{got}");
+    assert!(got.ends_with("/a%20b.mp4"), "{got}");
+    assert!(got.contains(&cwd.file_name().unwrap().to_string_lossy().replace(' ', "%20")), "{got}");
+}
+
+#[test]
+fn zz_dump() {
+    for t in [
+        with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0], [3, 3]]"),
+        with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0, 7], [10, 0]]"),
+        with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"a\", \"b\", \"c\"]"),
+        with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0]]"),
+        with(3, "tracker = { high_thresh = 2.0 }"),
+    ] {
+        println!("{:?}", parse(&t).map(|c| c.cameras[0].lines.clone()));
+    }
+}
