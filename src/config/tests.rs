@@ -403,6 +403,9 @@ fn zz_dump() {
         with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"a\", \"b\", \"c\"]"),
         with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0]]"),
         with(3, "tracker = { high_thresh = 2.0 }"),
+        with(3, "tracker.min_hits = 2\ntracker.high_thresh = 2.0"),
+        with(3, "# [tracker]\n[tracker]\nmin_hits = 2\nhigh_thresh = 2.0"),
+        with(8, "labels = [1]"),
     ] {
         println!("{:?}", parse(&t).map(|c| c.cameras[0].lines.clone()));
     }
