@@ -228,6 +228,23 @@ fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats
     }
 }
 
+/// The `stats` message.
+#[derive(serde::Serialize)]
+struct StatsPayload {
+    ts: String,
+    uptime_s: u64,
+    mqtt: MqttReport,
+    cameras: Vec<crate::health::CameraReport>,
+}
+
+#[derive(serde::Serialize)]
+struct MqttReport {
+    connected: bool,
+    connects: u64,
+    /// QoS 1 messages sent but not yet acknowledged by the broker.
+    unacked: u64,
+}
+
 async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkStats>, out: UnboundedSender<Outgoing>) {
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     let mut rates = RateTracker::new(ids.len());
@@ -237,18 +254,19 @@ async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkSta
     loop {
         tick.tick().await;
         let cams: Vec<(String, &CameraStats)> = ids.iter().cloned().zip(stats.iter().map(|s| s.as_ref())).collect();
-        let payload = serde_json::json!({
-            "ts": rfc3339(SystemTime::now()),
-            "uptime_s": started.elapsed().as_secs(),
-            "mqtt": {
-                "connected": link.connected.load(Ordering::Relaxed),
-                "connects": link.connects.load(Ordering::Relaxed),
-                "unacked": link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
+        let payload = StatsPayload {
+            ts: rfc3339(SystemTime::now()),
+            uptime_s: started.elapsed().as_secs(),
+            mqtt: MqttReport {
+                connected: link.connected.load(Ordering::Relaxed),
+                connects: link.connects.load(Ordering::Relaxed),
+                unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
             },
-            "cameras": rates.report(&cams),
-        });
+            cameras: rates.report(&cams),
+        };
+        let payload = serde_json::to_string(&payload).unwrap_or_default();
         let msg =
-            Outgoing { subtopic: "stats".into(), payload: payload.to_string().into_bytes(), qos: 0, retain: false };
+            Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };
         if out.send(msg).is_err() {
             return;
         }

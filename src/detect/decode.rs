@@ -39,11 +39,12 @@ pub fn decode_yolov8(
     cls.resize(n, 0);
     for c in 1..num_classes {
         let row = &data[(4 + c) * n..(5 + c) * n];
+        let c = c as u32;
         for ((b, k), &s) in best.iter_mut().zip(cls.iter_mut()).zip(row) {
-            if s > *b {
-                *b = s;
-                *k = c as u32;
-            }
+            // Branch-free selects, so the loop compiles to SIMD compares and blends.
+            let gt = s > *b;
+            *b = if gt { s } else { *b };
+            *k = if gt { c } else { *k };
         }
     }
     let (cx, rest) = data.split_at(n);
