@@ -4,9 +4,9 @@
 //! detector serving the cameras in fair turns, one analytics thread per camera (tracker, rules,
 //! events), and a small tokio runtime for MQTT, stats and signals.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +21,7 @@ use crate::health::{CameraStats, RateTracker};
 use crate::publish::Outgoing;
 use crate::publish::mqtt::{self, LinkStats};
 use crate::source::hub::{Hub, Item};
-use crate::source::{self, Ended, Frame, SourceSpec};
+use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
 
 /// What the detector passes to a camera's analytics thread.
 enum Detected {
@@ -136,11 +136,12 @@ pub fn run(cfg: Config) -> Result<()> {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let link = Arc::new(LinkStats::default());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let result = rt.block_on(async {
         let publisher = {
             let cfg = cfg.clone();
             let link = Arc::clone(&link);
-            tokio::spawn(async move { mqtt::run(&cfg, out_rx, link, Duration::from_secs(10)).await })
+            tokio::spawn(async move { mqtt::run(&cfg, out_rx, link, shutdown_rx, Duration::from_secs(10)).await })
         };
         let stats_task = tokio::spawn(stats_loop(cfg.clone(), stats.clone(), Arc::clone(&link), out_tx.clone()));
         drop(out_tx);
@@ -163,11 +164,12 @@ pub fn run(cfg: Config) -> Result<()> {
         }
         stop.store(true, Ordering::Relaxed);
         hub.close();
+        let _ = shutdown_tx.send(true);
         stats_task.abort();
         let _ = stats_task.await;
         let unacked = publisher.await.map_err(|e| anyhow!("publisher task failed: {e}"))??;
         if unacked > 0 {
-            tracing::warn!(unacked, "messages were not acknowledged by the broker before exit");
+            tracing::warn!(unacked, "messages were not delivered to the broker before exit");
         }
         anyhow::Ok(())
     });
@@ -203,18 +205,31 @@ fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detecte
 
 fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) {
     let mut backoff = Duration::from_secs(1);
+    // One clock for the camera's whole life, so times keep increasing across restarts and the
+    // tracker's lost tracks expire on time.
+    let clock = Arc::new(Mutex::new(StreamClock::default()));
+    let uri = redact_uri(&spec.uri);
     loop {
-        match source::run(spec, hub, stats, stop) {
-            Ok(Ended::EndOfStream) => {
+        let started = std::time::Instant::now();
+        match source::run(spec, hub, stats, &clock, stop) {
+            Ok(Ended::EndOfStream) if spec.is_file => {
                 tracing::info!(camera = %spec.id, "end of stream");
                 hub.end_of_stream(spec.index);
                 return;
             }
-            Ok(Ended::Stopped) => return,
-            Err(e) => {
-                tracing::error!(camera = %spec.id, uri = %spec.uri, retry_in = ?backoff, "camera failed: {e:#}");
+            Ok(Ended::EndOfStream) => {
+                tracing::warn!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "live stream ended; reconnecting");
                 stats.restarted();
             }
+            Ok(Ended::Stopped) => return,
+            Err(e) => {
+                tracing::error!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "camera failed: {e:#}");
+                stats.restarted();
+            }
+        }
+        // A source that ran a good while before failing starts again from a short backoff.
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
         }
         // Sleep in short steps so shutdown is not delayed by a long backoff.
         let until = std::time::Instant::now() + backoff;
@@ -224,7 +239,22 @@ fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        clock.lock().unwrap_or_else(|p| p.into_inner()).resume();
         backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// A URI safe to log: `rtsp://user:pass@host/…` becomes `rtsp://***@host/…`.
+pub fn redact_uri(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => uri.to_string(),
+            }
+        }
+        None => uri.to_string(),
     }
 }
 
@@ -284,5 +314,17 @@ async fn shutdown_signal() -> &'static str {
             let _ = tokio::signal::ctrl_c().await;
             "interrupt"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_uri;
+
+    #[test]
+    fn credentials_are_not_logged() {
+        assert_eq!(redact_uri("rtsp://admin:secret@10.0.0.5:554/Streaming/101"), "rtsp://***@10.0.0.5:554/Streaming/101");
+        assert_eq!(redact_uri("rtsp://10.0.0.5/s"), "rtsp://10.0.0.5/s");
+        assert_eq!(redact_uri("file:///a@b/video.avi"), "file:///a@b/video.avi");
     }
 }

@@ -27,7 +27,7 @@ labels = ["person", "car", "truck"]
 [[cameras.lines]]
 name = "lamp-post"
 points = [[400, 170], [400, 330]]
-directions = ["eastbound", "westbound"]
+directions = ["westbound", "eastbound"]
 "#,
         video = asset("media/vtest.avi").display()
     )

@@ -39,7 +39,10 @@ pub fn options(cfg: &Config) -> MqttOptions {
     let m = &cfg.mqtt;
     let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
-    o.set_clean_session(true);
+    // A persistent session: messages in flight when the link drops are sent again after the
+    // reconnect instead of being discarded (the broker de-duplicates nothing; the station can,
+    // by the message id).
+    o.set_clean_session(false);
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.username {
         o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
@@ -48,12 +51,15 @@ pub fn options(cfg: &Config) -> MqttOptions {
     o
 }
 
-/// Run the connection until `rx` is closed and drained (or `drain_timeout` passes after that),
-/// then publish `offline` and disconnect. Returns the number of QoS 1 messages not acknowledged.
+/// Run the connection until `rx` is closed and drained, then publish `offline` and disconnect.
+/// Once `shutdown` turns true, everything left must be done within `drain_timeout` (a broker
+/// that is away must not hold the process forever). Returns the number of QoS 1 messages that
+/// were not acknowledged (or not even sent) by then.
 pub async fn run(
     cfg: &Config,
     mut rx: UnboundedReceiver<Outgoing>,
     link: Arc<LinkStats>,
+    mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> Result<u64> {
     let root = cfg.topic_root();
@@ -103,31 +109,48 @@ pub async fn run(
         }
     });
 
-    while let Some(msg) = rx.recv().await {
+    // Resolves `drain_timeout` after shutdown began.
+    let deadline = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+        tokio::time::sleep(drain_timeout).await;
+    };
+    tokio::pin!(deadline);
+    let mut unsent = 0u64;
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m { Some(m) => m, None => break },
+            _ = &mut deadline => break,
+        };
         let topic = format!("{root}/{}", msg.subtopic);
         if msg.qos >= 1 {
             link.sent_qos1.fetch_add(1, Ordering::Relaxed);
         }
-        client
-            .publish(topic, qos(msg.qos), msg.retain, msg.payload)
-            .await
-            .map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
+        tokio::select! {
+            r = client.publish(topic, qos(msg.qos), msg.retain, msg.payload) => r.map_err(|e| anyhow!("MQTT client stopped: {e}"))?,
+            _ = &mut deadline => { unsent += 1; break }
+        }
+    }
+    // Whatever is still queued when time ran out is not going to make it.
+    rx.close();
+    while let Ok(m) = rx.try_recv() {
+        unsent += u64::from(m.qos >= 1);
     }
 
     // Everything is queued: wait for the broker to acknowledge it, then say goodbye.
-    let mut acked_rx = acked_rx;
+    let acked_rx = acked_rx;
     let wait_acks = |target: u64, mut acked_rx: watch::Receiver<u64>| async move {
         let _ = tokio::time::timeout(drain_timeout, acked_rx.wait_for(|n| *n >= target)).await;
         acked_rx
     };
-    acked_rx = wait_acks(link.sent_qos1.load(Ordering::Relaxed), acked_rx).await;
-    if client.publish(format!("{root}/status"), QoS::AtLeastOnce, true, OFFLINE).await.is_ok() {
+    let acked_rx = wait_acks(link.sent_qos1.load(Ordering::Relaxed), acked_rx).await;
+    let offline = client.publish(format!("{root}/status"), QoS::AtLeastOnce, true, OFFLINE);
+    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), offline).await {
         link.sent_qos1.fetch_add(1, Ordering::Relaxed);
         let target = link.sent_qos1.load(Ordering::Relaxed);
         let _ = wait_acks(target, acked_rx).await;
     }
-    let unacked = link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed));
-    let _ = client.disconnect().await;
+    let unacked = link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)) + unsent;
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
     Ok(unacked)
 }

@@ -93,7 +93,13 @@ pub enum Ended {
 
 /// Run one camera until its stream ends or `stop` is set; errors are returned to the caller, who
 /// decides about restarting. Frames go to `hub`; counters to `stats`.
-pub fn run(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) -> Result<Ended> {
+pub fn run(
+    spec: &SourceSpec,
+    hub: &Arc<Hub<Frame>>,
+    stats: &Arc<CameraStats>,
+    clock: &Arc<Mutex<StreamClock>>,
+    stop: &AtomicBool,
+) -> Result<Ended> {
     let desc = pipeline_description(spec);
     tracing::debug!(camera = %spec.id, pipeline = %desc, "starting source");
     let pipeline = gst::parse::launch(&desc)
@@ -139,12 +145,11 @@ pub fn run(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, s
     sink.set_sync(spec.is_file && spec.realtime);
     sink.set_max_buffers(1);
     sink.set_drop(live_like);
-    let clock = Arc::new(Mutex::new(StreamClock::default()));
     {
         let hub = Arc::clone(hub);
         let stats = Arc::clone(stats);
         let letterbox = Arc::clone(&letterbox);
-        let clock = Arc::clone(&clock);
+        let clock = Arc::clone(clock);
         let cam = spec.index;
         let wait = !live_like;
         sink.set_callbacks(
@@ -243,15 +248,18 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Turns buffer timestamps into stream seconds and wall-clock times.
+/// Turns buffer timestamps into stream seconds and wall-clock times, for one camera's whole life
+/// (across file loops and source restarts, so its times only ever increase).
 #[derive(Debug, Default)]
-struct StreamClock {
+pub struct StreamClock {
     /// Wall-clock time of stream time zero.
     anchor: Option<SystemTime>,
     /// Stream seconds carried over from earlier loops of a file.
     loop_offset: f64,
     last: f64,
     fallback_start: Option<Instant>,
+    /// When the last frame was stamped, to carry real time across a restart.
+    last_at: Option<Instant>,
 }
 
 impl StreamClock {
@@ -264,12 +272,51 @@ impl StreamClock {
         // Never go backwards (the tracker and rules rely on it).
         let t = t.max(self.last);
         self.last = t;
+        self.last_at = Some(Instant::now());
         let anchor = *self.anchor.get_or_insert_with(|| SystemTime::now() - Duration::from_secs_f64(t));
         (t, anchor + Duration::from_secs_f64(t))
     }
 
+    /// A file starts again from its beginning: continue one nominal frame after the last one.
     fn next_loop(&mut self) {
-        // Continue after the last frame, one nominal frame later.
         self.loop_offset = self.last + 0.1;
+        self.fallback_start = None;
+    }
+
+    /// The source was restarted (timestamps start again from zero): continue from the last
+    /// frame's time plus the real time that passed since it.
+    pub fn resume(&mut self) {
+        let gap = self.last_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        self.loop_offset = self.last + gap.max(0.1);
+        self.fallback_start = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_only_moves_forward_across_loops_and_restarts() {
+        let mut c = StreamClock::default();
+        let (t0, w0) = c.stamp(Some(0));
+        let (t1, w1) = c.stamp(Some(2_000_000_000));
+        assert_eq!((t0, t1), (0.0, 2.0));
+        assert_eq!(w1.duration_since(w0).expect("later"), Duration::from_secs(2));
+        c.next_loop();
+        let (t2, _) = c.stamp(Some(0));
+        assert!((t2 - 2.1).abs() < 1e-9, "{t2}");
+        c.resume();
+        let (t3, _) = c.stamp(Some(0));
+        assert!(t3 >= t2 + 0.1, "{t3} after {t2}");
+        // A timestamp going backwards within a run never moves time back.
+        let (t4, _) = c.stamp(Some(0));
+        assert!(t4 >= t3);
+    }
+
+    #[test]
+    fn decode_template_fills_uri_and_drops_comments() {
+        let d = decode_description("# comment\nuridecodebin uri=\"{uri}\"\n\n", "file:///a b.avi");
+        assert_eq!(d, "uridecodebin uri=\"file:///a b.avi\"");
     }
 }
