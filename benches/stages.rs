@@ -98,7 +98,7 @@ fn tracker(c: &mut Criterion) {
                 let out = tr.update(k as f64 * 0.1, &frames[k % frames.len()]);
                 black_box(out.active.len());
                 k += 1;
-                if k % frames.len() == 0 {
+                if k.is_multiple_of(frames.len()) {
                     tr = Tracker::new(TrackerConfig::default());
                     k = 0;
                 }

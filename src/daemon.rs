@@ -295,8 +295,7 @@ async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkSta
             cameras: rates.report(&cams),
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
-        let msg =
-            Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };
+        let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };
         if out.send(msg).is_err() {
             return;
         }
@@ -323,7 +322,10 @@ mod tests {
 
     #[test]
     fn credentials_are_not_logged() {
-        assert_eq!(redact_uri("rtsp://admin:secret@10.0.0.5:554/Streaming/101"), "rtsp://***@10.0.0.5:554/Streaming/101");
+        assert_eq!(
+            redact_uri("rtsp://admin:secret@10.0.0.5:554/Streaming/101"),
+            "rtsp://***@10.0.0.5:554/Streaming/101"
+        );
         assert_eq!(redact_uri("rtsp://10.0.0.5/s"), "rtsp://10.0.0.5/s");
         assert_eq!(redact_uri("file:///a@b/video.avi"), "file:///a@b/video.avi");
     }

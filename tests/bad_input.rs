@@ -55,7 +55,8 @@ fn missing_model_file() {
 fn corrupt_model_file() {
     let dir = tempfile::tempdir().expect("dir");
     let bad = dir.path().join("garbage.onnx");
-    std::fs::write(&bad, (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<u8>>()).expect("w");
+    std::fs::write(&bad, (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect::<Vec<u8>>())
+        .expect("w");
     let (ok, err) = check_with_manifest(dir.path(), &manifest_for(dir.path(), &bad));
     assert!(!ok);
     assert!(err.contains("cannot load model") && err.contains("garbage.onnx"), "{err}");
@@ -76,12 +77,21 @@ fn truncated_model_file() {
 fn missing_onnx_runtime_is_one_clear_line() {
     let dir = tempfile::tempdir().expect("dir");
     let cfg = write_config(dir.path(), 1883, &camera(&asset("media/vtest.avi")));
-    let out = anttd().env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so").arg("check").arg("-c").arg(&cfg).output().expect("run");
+    let out = anttd()
+        .env("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so")
+        .arg("check")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains("ONNX Runtime") && errors[0].contains("/nonexistent/libonnxruntime.so (ORT_DYLIB_PATH)"), "{stderr}");
+    assert!(
+        errors[0].contains("ONNX Runtime") && errors[0].contains("/nonexistent/libonnxruntime.so (ORT_DYLIB_PATH)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -97,8 +107,14 @@ fn check_refuses_unreadable_video() {
 #[test]
 fn config_mistake_names_file_key_and_line() {
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = write_config(dir.path(), 1883, &camera(&asset("media/vtest.avi")).replace("realtime = false", "detect_fps = 0"));
-    let line = std::fs::read_to_string(&cfg).expect("cfg").lines().position(|l| l.starts_with("detect_fps")).expect("line") + 1;
+    let cfg = write_config(
+        dir.path(),
+        1883,
+        &camera(&asset("media/vtest.avi")).replace("realtime = false", "detect_fps = 0"),
+    );
+    let line =
+        std::fs::read_to_string(&cfg).expect("cfg").lines().position(|l| l.starts_with("detect_fps")).expect("line")
+            + 1;
     let out = anttd().arg("check").arg("-c").arg(&cfg).output().expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -133,7 +149,11 @@ fn undecodable_video_is_retried_without_panic() {
 fn broker_down_at_start_is_retried() {
     let port = free_port();
     let dir = tempfile::tempdir().expect("dir");
-    let cfg = write_config(dir.path(), port, &camera(&asset("media/vtest.avi")).replace("realtime = false", "realtime = true"));
+    let cfg = write_config(
+        dir.path(),
+        port,
+        &camera(&asset("media/vtest.avi")).replace("realtime = false", "realtime = true"),
+    );
     let mut daemon = Daemon::start({
         let mut c = anttd();
         c.arg("run").arg("-c").arg(&cfg);

@@ -28,7 +28,10 @@ fn labelled<'a>(v: &'a serde_json::Value, label: &str) -> Vec<&'a serde_json::Va
 fn check_box_in_image(d: &serde_json::Value, w: f64, h: f64) {
     let b: Vec<f64> = d["box"].as_array().expect("box").iter().map(|x| x.as_f64().expect("number")).collect();
     assert_eq!(b.len(), 4);
-    assert!(0.0 <= b[0] && b[0] < b[2] && b[2] <= w && 0.0 <= b[1] && b[1] < b[3] && b[3] <= h, "box {b:?} not in {w}x{h}");
+    assert!(
+        0.0 <= b[0] && b[0] < b[2] && b[2] <= w && 0.0 <= b[1] && b[1] < b[3] && b[3] <= h,
+        "box {b:?} not in {w}x{h}"
+    );
 }
 
 #[test]
@@ -68,8 +71,12 @@ fn reports_unreadable_images_and_goes_on() {
     let bad = dir.path().join("not-an-image.png");
     std::fs::write(&bad, b"this is not a PNG").expect("write");
     let good = dir.path().join("good.png");
-    anttd::source::still::grab_frame(&file_uri(&asset("media/vtest.avi")), 1.0).expect("frame").save(&good).expect("png");
-    let out = anttd().args(["detect", "-m"]).arg(asset("models/yolov12n.toml")).arg(&bad).arg(&good).output().expect("run");
+    anttd::source::still::grab_frame(&file_uri(&asset("media/vtest.avi")), 1.0)
+        .expect("frame")
+        .save(&good)
+        .expect("png");
+    let out =
+        anttd().args(["detect", "-m"]).arg(asset("models/yolov12n.toml")).arg(&bad).arg(&good).output().expect("run");
     assert!(!out.status.success(), "a bad image makes the exit status non-zero");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("not-an-image.png") && stderr.contains("cannot read image"), "{stderr}");

@@ -40,11 +40,14 @@ fn vtest_to_mqtt_events() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = write_config(dir.path(), broker.port, &camera("realtime = false"));
 
-    let (status, log) = run_to_end({
-        let mut c = anttd();
-        c.arg("run").arg("-c").arg(&cfg);
-        c
-    }, Duration::from_secs(600));
+    let (status, log) = run_to_end(
+        {
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg);
+            c
+        },
+        Duration::from_secs(600),
+    );
     assert!(status.success(), "anttd run failed: {log}");
     assert!(!log.contains("panicked"), "{log}");
 
@@ -65,14 +68,20 @@ fn vtest_to_mqtt_events() {
     assert_eq!(ids.len(), evs.len(), "every message id is unique");
 
     // Objects: person tracks with distinct ids, each start closed by an end of the same event.
-    let starts: Vec<&serde_json::Value> = evs.iter().filter(|e| e["kind"] == "object" && e["type"] == "start").collect();
+    let starts: Vec<&serde_json::Value> =
+        evs.iter().filter(|e| e["kind"] == "object" && e["type"] == "start").collect();
     let ends: Vec<&serde_json::Value> = evs.iter().filter(|e| e["kind"] == "object" && e["type"] == "end").collect();
     let person_tracks: HashSet<u64> =
         starts.iter().filter(|e| e["label"] == "person").map(|e| e["track_id"].as_u64().expect("track id")).collect();
     // vtest.avi shows about twenty people over its 80 s; allow for split tracks, demand many.
     assert!(person_tracks.len() >= 10, "only {} person tracks", person_tracks.len());
-    assert_eq!(starts.len(), person_tracks.len() + starts.iter().filter(|e| e["label"] != "person").count(), "track ids repeat");
-    let end_by_event: HashMap<&str, &serde_json::Value> = ends.iter().map(|e| (e["event_id"].as_str().expect("event_id"), *e)).collect();
+    assert_eq!(
+        starts.len(),
+        person_tracks.len() + starts.iter().filter(|e| e["label"] != "person").count(),
+        "track ids repeat"
+    );
+    let end_by_event: HashMap<&str, &serde_json::Value> =
+        ends.iter().map(|e| (e["event_id"].as_str().expect("event_id"), *e)).collect();
     assert_eq!(ends.len(), starts.len(), "every started object ends (at the latest at end of stream)");
     for s in &starts {
         assert_eq!(s["id"], s["event_id"], "a start's id is its event id");
@@ -104,7 +113,8 @@ fn vtest_to_mqtt_events() {
     }
 
     // Stats, with the camera's counters.
-    let stats: Vec<serde_json::Value> = msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).collect();
+    let stats: Vec<serde_json::Value> =
+        msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).collect();
     assert!(!stats.is_empty(), "no stats");
     let last = &stats.last().expect("stats")["cameras"][0];
     assert_eq!(last["camera"], "road");
@@ -136,10 +146,16 @@ fn sigterm_ends_open_tracks_and_says_offline() {
     assert!(status.success(), "exit status {status}; log:\n{}", daemon.log());
     let msgs = sub.wait_for(Duration::from_secs(10), "offline", |m| m.iter().any(|m| m.payload == b"offline"));
     let evs = events(&msgs);
-    let started: HashSet<&str> =
-        evs.iter().filter(|e| e["kind"] == "object" && e["type"] == "start").filter_map(|e| e["event_id"].as_str()).collect();
-    let ended: HashSet<&str> =
-        evs.iter().filter(|e| e["kind"] == "object" && e["type"] == "end").filter_map(|e| e["event_id"].as_str()).collect();
+    let started: HashSet<&str> = evs
+        .iter()
+        .filter(|e| e["kind"] == "object" && e["type"] == "start")
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
+    let ended: HashSet<&str> = evs
+        .iter()
+        .filter(|e| e["kind"] == "object" && e["type"] == "end")
+        .filter_map(|e| e["event_id"].as_str())
+        .collect();
     assert!(!started.is_empty());
     assert_eq!(started, ended, "every open track was ended on shutdown");
     assert!(daemon.log().contains("SIGTERM"), "{}", daemon.log());

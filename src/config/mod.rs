@@ -398,6 +398,12 @@ impl Config {
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
         let file = &self.path;
+        if self.mqtt.password.is_some() && self.mqtt.username.is_none() {
+            return Err(ConfigError {
+                key: Some("mqtt.password".into()),
+                ..ConfigError::new(file, "a password without a username is never sent: set mqtt.username too")
+            });
+        }
         if self.cameras.is_empty() {
             return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
         }

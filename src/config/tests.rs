@@ -9,13 +9,13 @@ const FILE: &str = "/etc/anttd/anttd.toml";
 
 /// A minimal valid config, one key per line (numbered for the tests below):
 const BASE: [&str; 7] = [
-    r#"site = "s1""#,       // 1
-    r#"device = "d1""#,     // 2
-    "[model]",              // 3
+    r#"site = "s1""#,         // 1
+    r#"device = "d1""#,       // 2
+    "[model]",                // 3
     r#"manifest = "m.toml""#, // 4
-    "[[cameras]]",          // 5
-    r#"id = "cam1""#,       // 6
-    r#"uri = "rtsp://h/s""#, // 7
+    "[[cameras]]",            // 5
+    r#"id = "cam1""#,         // 6
+    r#"uri = "rtsp://h/s""#,  // 7
 ];
 
 /// [`BASE`] with `hole` inserted so that its first line becomes line `at` (1-based); `at = 8`
@@ -75,7 +75,9 @@ fn display_is_file_line_col_key_message() {
     let e = err(&with(8, "detect_fps = 0"));
     assert_eq!(
         e.to_string(),
-        format!("{FILE}:8:14: key `cameras[0].detect_fps`: detect_fps 0 is out of range: use 1 to 60 frames per second")
+        format!(
+            "{FILE}:8:14: key `cameras[0].detect_fps`: detect_fps 0 is out of range: use 1 to 60 frames per second"
+        )
     );
 }
 
@@ -214,7 +216,8 @@ fn line_with_more_or_fewer_than_two_points() {
         let e = line(points);
         assert_err(&e, Some("cameras[0].lines[0].points"), 10, "exactly two points");
     }
-    let e = err(&with(8, "[[cameras.lines]]\nname = \"g\"\npoints = [[0, 0], [9, 0]]\ndirections = [\"a\", \"b\", \"c\"]"));
+    let e =
+        err(&with(8, "[[cameras.lines]]\nname = \"g\"\npoints = [[0, 0], [9, 0]]\ndirections = [\"a\", \"b\", \"c\"]"));
     assert_err(&e, Some("cameras[0].lines[0].directions"), 11, "exactly two directions, not 3");
 }
 
@@ -226,9 +229,13 @@ fn negative_coordinates() {
 
 #[test]
 fn directions_with_equal_names() {
-    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"in\"]"));
+    let e =
+        err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"in\"]"));
     assert_err(&e, Some("cameras[0].lines[0].directions"), 11, "both are `in`");
-    let e = err(&with(8, "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"o/ut\"]"));
+    let e = err(&with(
+        8,
+        "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\ndirections = [\"in\", \"o/ut\"]",
+    ));
     assert_err(&e, Some("cameras[0].lines[0].directions"), 11, "`o/ut` is not a valid id");
 }
 
@@ -246,11 +253,9 @@ fn duplicate_line_name() {
     let e = err(&with(8, lines));
     assert_err(&e, Some("cameras[0].lines[1].name"), 12, "camera `cam1` has two lines named `gate`");
     // The same name on two cameras is fine.
-    let two = format!(
-        "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\n\
-         [[cameras]]\nid = \"cam2\"\nuri = \"b.mp4\"\n[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]"
-    );
-    assert_eq!(parse(&with(8, &two)).unwrap().cameras.len(), 2);
+    let two = "[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]\n\
+               [[cameras]]\nid = \"cam2\"\nuri = \"b.mp4\"\n[[cameras.lines]]\nname = \"gate\"\npoints = [[0, 0], [10, 0]]";
+    assert_eq!(parse(&with(8, two)).unwrap().cameras.len(), 2);
 }
 
 #[test]
@@ -372,7 +377,8 @@ fn valid_config_with_defaults() {
 
 #[test]
 fn explicit_values_override_defaults() {
-    let text = with(3, "[mqtt]\nclient_id = \"me\"\ntopic_prefix = \"city/antt\"\nport = 8883\n[tracker]\nmin_hits = 1");
+    let text =
+        with(3, "[mqtt]\nclient_id = \"me\"\ntopic_prefix = \"city/antt\"\nport = 8883\n[tracker]\nmin_hits = 1");
     // `text` ends in the camera's table: these keys are the camera's.
     let cfg = parse(&format!("{text}loop = true\nrealtime = false\n")).unwrap();
     assert_eq!(cfg.client_id(), "me");
@@ -420,3 +426,12 @@ fn source_uri_to_gst_uri() {
     assert!(got.contains(&cwd.file_name().unwrap().to_string_lossy().replace(' ', "%20")), "{got}");
 }
 
+#[test]
+fn password_without_username() {
+    let text = "site = \"s\"\ndevice = \"d\"\n[mqtt]\npassword = \"x\"\n[model]\nmanifest = \"m.toml\"\n[[cameras]]\nid = \"c\"\nuri = \"v.avi\"\n";
+    let err = Config::from_str(std::path::Path::new("p.toml"), text).expect_err("refused");
+    assert_eq!(err.key.as_deref(), Some("mqtt.password"));
+    assert!(err.message.contains("username"), "{err}");
+    let ok = text.replace("password", "username = \"u\"\npassword");
+    assert!(Config::from_str(std::path::Path::new("p.toml"), &ok).is_ok());
+}

@@ -260,7 +260,8 @@ mod tests {
     fn passing_beyond_the_end_of_the_line_counts_nothing() {
         // The line spans y 200..=400; above its top end and below its bottom end, nothing.
         let mut sim = Sim::new(&[vertical(200.0)]);
-        let got = walk_all(&mut sim, &[(PERSON, (100.0, 150.0), (300.0, 150.0)), (CAR, (300.0, 480.0), (100.0, 480.0))], 20);
+        let got =
+            walk_all(&mut sim, &[(PERSON, (100.0, 150.0), (300.0, 150.0)), (CAR, (300.0, 480.0), (100.0, 480.0))], 20);
         assert!(got.is_empty(), "{got:?}");
         // Walking round the end: along the left, past the top, down the right.
         let mut sim = Sim::new(&[vertical(200.0)]);
@@ -283,14 +284,19 @@ mod tests {
     fn two_lines_are_independent() {
         let mut sim = Sim::new(&[vertical(200.0), vertical(400.0)]);
         // A person crosses the first line only; a car crosses the second only, the other way.
-        let got = walk_all(&mut sim, &[(PERSON, (100.0, 300.0), (300.0, 300.0)), (CAR, (500.0, 250.0), (300.0, 250.0))], 20);
+        let got =
+            walk_all(&mut sim, &[(PERSON, (100.0, 300.0), (300.0, 300.0)), (CAR, (500.0, 250.0), (300.0, 250.0))], 20);
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.contains(&crossing(0, 0, 1, PERSON)), "{got:?}");
         assert!(got.contains(&crossing(1, 1, 2, CAR)), "{got:?}");
         // Standing between the lines: nothing more.
-        assert!(walk_all(&mut sim, &[(PERSON, (300.0, 300.0), (300.0, 300.0)), (CAR, (300.0, 250.0), (300.0, 250.0))], 5).is_empty());
+        assert!(
+            walk_all(&mut sim, &[(PERSON, (300.0, 300.0), (300.0, 300.0)), (CAR, (300.0, 250.0), (300.0, 250.0))], 5)
+                .is_empty()
+        );
         // The person goes on across the second line: only that one counts, for the person.
-        let got = walk_all(&mut sim, &[(PERSON, (300.0, 300.0), (500.0, 300.0)), (CAR, (300.0, 250.0), (300.0, 250.0))], 20);
+        let got =
+            walk_all(&mut sim, &[(PERSON, (300.0, 300.0), (500.0, 300.0)), (CAR, (300.0, 250.0), (300.0, 250.0))], 20);
         assert_eq!(got, vec![crossing(1, 0, 1, PERSON)]);
     }
 

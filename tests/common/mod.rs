@@ -48,7 +48,10 @@ impl Broker {
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
             .expect("write mosquitto.conf");
-        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("mosquitto");
+        let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mosquitto");
         let child = Command::new(bin)
             .arg("-c")
             .arg(&conf)
@@ -85,7 +88,8 @@ impl Msg {
         String::from_utf8_lossy(&self.payload).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.payload).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.topic, self.text()))
+        serde_json::from_slice(&self.payload)
+            .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", self.topic, self.text()))
     }
 }
 
@@ -111,7 +115,11 @@ impl Subscriber {
                         let _ = ready_tx.send(());
                     }
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
-                        store.lock().expect("lock").push(Msg { topic: p.topic.clone(), payload: p.payload.to_vec(), retain: p.retain });
+                        store.lock().expect("lock").push(Msg {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                            retain: p.retain,
+                        });
                     }
                     Ok(_) => {}
                     Err(_) => std::thread::sleep(Duration::from_millis(100)),
@@ -170,40 +178,27 @@ manifest = "{manifest}"
 }
 
 /// Run the daemon's process to completion (or kill it at `timeout`), collecting stderr.
-pub fn run_to_end(mut cmd: Command, timeout: Duration) -> (std::process::ExitStatus, String) {
-    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start anttd");
-    let stderr = child.stderr.take().expect("stderr");
-    let log = Arc::new(Mutex::new(String::new()));
-    let sink = Arc::clone(&log);
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut l = sink.lock().expect("lock");
-            l.push_str(&line);
-            l.push('\n');
-        }
-    });
+pub fn run_to_end(cmd: Command, timeout: Duration) -> (std::process::ExitStatus, String) {
+    let mut daemon = Daemon::start(cmd);
     let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
+    loop {
+        if let Some(status) = daemon.child.try_wait().expect("wait") {
+            // The log is complete once the reader has seen the pipe close.
+            if let Some(r) = daemon.reader.take() {
+                let _ = r.join();
+            }
+            return (status, daemon.log());
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = reader.join();
-            panic!("anttd did not finish within {timeout:?}; log:\n{}", log.lock().expect("lock"));
-        }
+        assert!(Instant::now() < deadline, "anttd did not finish within {timeout:?}; log:\n{}", daemon.log());
         std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = reader.join();
-    let text = log.lock().expect("lock").clone();
-    (status, text)
+    }
 }
 
 /// A running daemon whose stderr is collected; killed when dropped.
 pub struct Daemon {
     pub child: Child,
     pub log: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -212,14 +207,14 @@ impl Daemon {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut l = sink.lock().expect("lock");
                 l.push_str(&line);
                 l.push('\n');
             }
         });
-        Self { child, log }
+        Self { child, log, reader: Some(reader) }
     }
 
     pub fn log(&self) -> String {
