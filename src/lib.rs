@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod event;
+pub mod evidence;
 pub mod health;
 pub mod publish;
 pub mod rules;

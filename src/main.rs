@@ -42,6 +42,9 @@ enum Command {
         /// ONNX Runtime library (else ORT_DYLIB_PATH, else the default places).
         #[arg(long)]
         runtime: Option<PathBuf>,
+        /// Also write each image with its detections drawn on it into this folder (JPEG).
+        #[arg(long, value_name = "DIR")]
+        annotate: Option<PathBuf>,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
@@ -79,7 +82,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("{}", anttd::daemon::check(&cfg)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Detect { manifest, min_score, runtime, images } => detect(&manifest, min_score, runtime, &images),
+        Command::Detect { manifest, min_score, runtime, annotate, images } => {
+            detect(&manifest, min_score, runtime, annotate.as_deref(), &images)
+        }
     }
 }
 
@@ -105,9 +110,14 @@ fn detect(
     manifest: &std::path::Path,
     min_score: f32,
     runtime: Option<PathBuf>,
+    annotate: Option<&std::path::Path>,
     images: &[PathBuf],
 ) -> Result<ExitCode> {
     let manifest = Manifest::load(manifest)?;
+    if let Some(dir) = annotate {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let font = annotate.and_then(|_| anttd::evidence::draw::load_font());
     let mut detector = Detector::load(&manifest, runtime.as_deref(), &DetectorOptions::default())?;
     let mut failed = false;
     let stdout = std::io::stdout();
@@ -115,14 +125,21 @@ fn detect(
         let result =
             image::open(path).with_context(|| format!("{}: cannot read image", path.display())).and_then(|img| {
                 let rgb = img.to_rgb8();
-                let dets = detector.detect_image(&rgb)?;
+                let mut dets = detector.detect_image(&rgb)?;
+                dets.retain(|d| d.score >= min_score);
+                if let Some(dir) = annotate {
+                    let mut pic = rgb.clone();
+                    anttd::evidence::draw::draw_detections(&mut pic, &dets, &detector.labels, font.as_ref());
+                    let name = path.file_stem().map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+                    let out = dir.join(format!("{name}.detections.jpg"));
+                    pic.save(&out).with_context(|| format!("cannot write {}", out.display()))?;
+                }
                 Ok((rgb.width(), rgb.height(), dets))
             });
         match result {
             Ok((w, h, dets)) => {
                 let detections = dets
                     .iter()
-                    .filter(|d| d.score >= min_score)
                     .map(|d| DetectionOut {
                         label: detector.labels.name(d.class_id),
                         class_id: d.class_id,

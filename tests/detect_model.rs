@@ -85,3 +85,36 @@ fn reports_unreadable_images_and_goes_on() {
     assert_eq!(stdout.lines().count(), 1, "the good image is still processed: {stdout}");
     assert!(stdout.contains("good.png"));
 }
+
+#[test]
+fn annotate_writes_a_picture_with_the_boxes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let frame = anttd::source::still::grab_frame(&file_uri(&asset("media/vtest.avi")), 10.0).expect("frame");
+    let png = dir.path().join("frame.png");
+    frame.save(&png).expect("png");
+    let out_dir = dir.path().join("pictures");
+    let out = anttd()
+        .args(["detect", "-m"])
+        .arg(asset("models/yolov12n.toml"))
+        .arg("--annotate")
+        .arg(&out_dir)
+        .arg(&png)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let pic = image::open(out_dir.join("frame.detections.jpg")).expect("a JPEG was written").to_rgb8();
+    assert_eq!(pic.dimensions(), frame.dimensions());
+    // Each person's box edge is painted in the person colour (JPEG shifts colours a little).
+    let person = anttd::evidence::draw::group_colour(Some(anttd::detect::manifest::Group::Person));
+    for d in labelled(&v, "person") {
+        let b: Vec<f64> = d["box"].as_array().expect("box").iter().filter_map(|x| x.as_f64()).collect();
+        let (x, y) = (b[0].round() as u32, ((b[1] + b[3]) / 2.0).round() as u32);
+        let p = pic.get_pixel(x, y);
+        let close = (0..3).all(|c| (p[c] as i32 - person[c] as i32).abs() < 60);
+        assert!(close, "pixel {p:?} at the left edge of {b:?} is not the person colour {person:?}");
+        // The original frame there was not already that colour.
+        let o = frame.get_pixel(x, y);
+        assert!((0..3).any(|c| (o[c] as i32 - person[c] as i32).abs() >= 60), "test is meaningless at {x},{y}");
+    }
+}
