@@ -63,6 +63,7 @@ pub fn check(cfg: &Config) -> Result<String> {
 pub fn run(cfg: Config) -> Result<()> {
     source::init()?;
     let mut detector = load_detector(&cfg)?;
+    let run_started = std::time::Instant::now();
     let labels = Arc::new(detector.labels.clone());
     let (iw, ih) = detector.input_size();
     let n = cfg.cameras.len();
@@ -177,6 +178,22 @@ pub fn run(cfg: Config) -> Result<()> {
         let _ = t.join();
     }
     let _ = detector_thread.join();
+    // One line per camera: what an operator (or a benchmark) wants to know after a run.
+    let secs = run_started.elapsed().as_secs_f64();
+    for (cam, s) in cfg.cameras.iter().zip(&stats) {
+        let c = s.snapshot();
+        let inf_ms = if c.frames_processed == 0 { 0.0 } else { c.inference_us as f64 / c.frames_processed as f64 / 1000.0 };
+        tracing::info!(
+            camera = %cam.id.get_ref().0,
+            frames_in = c.frames_in,
+            frames_processed = c.frames_processed,
+            frames_dropped = c.frames_dropped,
+            seconds = format!("{secs:.1}"),
+            fps = format!("{:.2}", c.frames_processed as f64 / secs.max(1e-9)),
+            inference_ms = format!("{inf_ms:.1}"),
+            "run summary"
+        );
+    }
     result
 }
 
