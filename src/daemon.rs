@@ -14,12 +14,13 @@ use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::analytics::CameraAnalytics;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
 use crate::health::{CameraStats, RateTracker};
 use crate::publish::Outgoing;
 use crate::publish::mqtt::{self, LinkStats};
+use crate::source::decoders::{self, DecoderTemplate};
 use crate::source::hub::{Hub, Item};
 use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
 
@@ -39,19 +40,46 @@ pub fn load_detector(cfg: &Config) -> Result<Detector> {
     Ok(detector)
 }
 
-/// Check everything `run` would need, without running: config, model, file sources.
+/// The decode template of every camera (named in the config, or probed for `auto`), with the
+/// preferred hardware decoders raised in GStreamer's registry.
+pub fn choose_decoders(cfg: &Config) -> Result<Vec<DecoderTemplate>> {
+    source::init()?;
+    let templates = decoders::builtin();
+    let mut chosen = Vec::with_capacity(cfg.cameras.len());
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        let wanted = &cam.decoder.get_ref().0;
+        let t = decoders::choose(&templates, wanted, &decoders::gst_has_element).map_err(|e| {
+            let span = cam.decoder.span();
+            let msg = format!("camera `{}`: {e}", cam.id.get_ref().0);
+            if span.is_empty() {
+                anyhow!(ConfigError::new(&cfg.path, msg))
+            } else {
+                anyhow!(ConfigError::at(&cfg.path, &cfg.text, span, format!("cameras[{i}].decoder"), msg))
+            }
+        })?;
+        tracing::info!(camera = %cam.id.get_ref().0, decoder = %t.name, requested = %wanted, "{}", t.description);
+        decoders::apply_preferences(t);
+        chosen.push(t.clone());
+    }
+    Ok(chosen)
+}
+
+/// Check everything `run` would need, without running: config, model, file sources, decoders.
 pub fn check(cfg: &Config) -> Result<String> {
     let detector = load_detector(cfg)?;
+    let decoders = choose_decoders(cfg)?;
     for cam in &cfg.cameras {
         if let Some(p) = cam.uri.file_path(&cfg.base_dir()) {
             std::fs::File::open(&p)
                 .with_context(|| format!("camera {}: cannot read video file {}", cam.id.get_ref().0, p.display()))?;
         }
     }
+    let names: Vec<&str> = decoders.iter().map(|d| d.name.as_str()).collect();
     Ok(format!(
-        "{}: OK: {} camera(s), model {} ({} labels, input {}x{})",
+        "{}: OK: {} camera(s) (decoders: {}), model {} ({} labels, input {}x{})",
         cfg.path.display(),
         cfg.cameras.len(),
+        names.join(", "),
         detector.manifest.name,
         detector.labels.labels.len(),
         detector.manifest.input.width,
@@ -63,6 +91,7 @@ pub fn check(cfg: &Config) -> Result<String> {
 pub fn run(cfg: Config) -> Result<()> {
     source::init()?;
     let mut detector = load_detector(&cfg)?;
+    let decoders = choose_decoders(&cfg)?;
     let run_started = std::time::Instant::now();
     let labels = Arc::new(detector.labels.clone());
     let (iw, ih) = detector.input_size();
@@ -129,7 +158,7 @@ pub fn run(cfg: Config) -> Result<()> {
             is_file: cam.uri.is_file(),
             input_w: iw,
             input_h: ih,
-            template: source::TEMPLATES[0].1.to_string(),
+            decoder: decoders[i].clone(),
         };
         let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
         source_threads.push(spawn(&format!("source-{}", spec.id), move || source_loop(&spec, &hub, &stats, &stop))?);
@@ -182,7 +211,8 @@ pub fn run(cfg: Config) -> Result<()> {
     let secs = run_started.elapsed().as_secs_f64();
     for (cam, s) in cfg.cameras.iter().zip(&stats) {
         let c = s.snapshot();
-        let inf_ms = if c.frames_processed == 0 { 0.0 } else { c.inference_us as f64 / c.frames_processed as f64 / 1000.0 };
+        let inf_ms =
+            if c.frames_processed == 0 { 0.0 } else { c.inference_us as f64 / c.frames_processed as f64 / 1000.0 };
         tracing::info!(
             camera = %cam.id.get_ref().0,
             frames_in = c.frames_in,

@@ -40,6 +40,8 @@ fn valid_config_checks_ok() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("OK") && stdout.contains("yolov12n") && stdout.contains("80 labels"), "{stdout}");
+    // No hardware decoder on the test machine: `auto` falls back to software decoding.
+    assert!(stdout.contains("decoders: software"), "{stdout}");
 }
 
 #[test]
@@ -171,4 +173,19 @@ fn broker_down_at_start_is_retried() {
     let status = daemon.terminate(Duration::from_secs(30));
     assert!(status.success(), "{}", daemon.log());
     sub.wait_for(Duration::from_secs(10), "offline", |m| m.iter().any(|m| m.payload == b"offline"));
+}
+
+#[test]
+fn unavailable_hardware_decoder_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cam = camera(&asset("media/vtest.avi")) + "decoder = \"rockchip\"\n";
+    let cfg = write_config(dir.path(), 1883, &cam);
+    let line =
+        std::fs::read_to_string(&cfg).expect("cfg").lines().position(|l| l.starts_with("decoder")).expect("line") + 1;
+    let out = anttd().arg("check").arg("-c").arg(&cfg).output().expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:{line}:", cfg.display())), "{stderr}");
+    assert!(stderr.contains("cameras[0].decoder") && stderr.contains("camera `gate`"), "{stderr}");
+    assert!(stderr.contains("mppvideodec"), "names the missing element: {stderr}");
 }

@@ -95,12 +95,20 @@ pub struct CameraConfig {
     /// File sources: start again at the end instead of finishing.
     #[serde(default, rename = "loop")]
     pub looping: bool,
+    /// Decode template from pipelines/ (`software`, `raspberrypi`, `rockchip`, `jetson`,
+    /// `intel`), or `auto` to pick the first whose GStreamer elements exist.
+    #[serde(default = "auto_decoder")]
+    pub decoder: Spanned<Id>,
     #[serde(default)]
     pub lines: Vec<LineConfig>,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn auto_decoder() -> Spanned<Id> {
+    Spanned::new(0..0, Id("auto".into()))
 }
 
 /// `[tracker]`, with the ranges serde cannot check refused while reading, so the error is

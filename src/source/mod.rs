@@ -6,6 +6,7 @@
 //! → `videoconvert` → `videoscale` to the letterbox size → `appsink`. The letterbox size depends
 //! on the stream's resolution, so it is set from the first caps event, before negotiation.
 
+pub mod decoders;
 pub mod hub;
 pub mod still;
 
@@ -22,9 +23,6 @@ use gstreamer_video as gst_video;
 use crate::detect::letterbox::Letterbox;
 use crate::health::CameraStats;
 use hub::{Hub, PutOutcome};
-
-/// The built-in decode templates, by name (pipelines/*.pipeline).
-pub const TEMPLATES: &[(&str, &str)] = &[("software", include_str!("../../pipelines/software.pipeline"))];
 
 /// One decoded frame, scaled to fit the model input.
 pub struct Frame {
@@ -57,7 +55,8 @@ pub struct SourceSpec {
     pub is_file: bool,
     pub input_w: u32,
     pub input_h: u32,
-    pub template: String,
+    /// The decode template chosen for this camera.
+    pub decoder: decoders::DecoderTemplate,
 }
 
 /// Initialise GStreamer once, with a clear error if it cannot start.
@@ -65,20 +64,21 @@ pub fn init() -> Result<()> {
     gst::init().context("GStreamer did not initialise (is libgstreamer1.0 installed?)")
 }
 
-/// The decode template with `{uri}` filled in and comments removed.
+/// The decode part of a template with `{uri}` filled in.
 pub fn decode_description(template: &str, uri: &str) -> String {
-    let body: Vec<&str> = template.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-    body.join(" ").replace("{uri}", &uri.replace('"', "%22"))
+    template.trim().replace("{uri}", &uri.replace('"', "%22"))
 }
 
 /// The whole pipeline description for one camera.
 pub fn pipeline_description(spec: &SourceSpec) -> String {
+    let convert = spec.decoder.convert.trim();
     format!(
-        "{} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true max-rate={} \
+        "{} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true max-rate={}{} \
          ! videoconvert ! videoscale name=anttd_scale add-borders=false \
          ! capsfilter name=anttd_fit caps=video/x-raw,format=RGB ! appsink name=anttd_sink",
-        decode_description(&spec.template, &spec.uri),
-        spec.detect_fps
+        decode_description(&spec.decoder.decode, &spec.uri),
+        spec.detect_fps,
+        if convert.is_empty() { String::new() } else { format!(" ! {convert}") },
     )
 }
 
@@ -315,8 +315,30 @@ mod tests {
     }
 
     #[test]
-    fn decode_template_fills_uri_and_drops_comments() {
-        let d = decode_description("# comment\nuridecodebin uri=\"{uri}\"\n\n", "file:///a b.avi");
-        assert_eq!(d, "uridecodebin uri=\"file:///a b.avi\"");
+    fn decode_template_fills_uri() {
+        let d = decode_description(" uridecodebin uri=\"{uri}\"\n", "file:///a\"b.avi");
+        assert_eq!(d, "uridecodebin uri=\"file:///a%22b.avi\"");
+    }
+
+    #[test]
+    fn pipeline_has_the_conversion_step_only_when_needed() {
+        let mut spec = SourceSpec {
+            index: 0,
+            id: "c".into(),
+            uri: "rtsp://cam/1".into(),
+            detect_fps: 5,
+            realtime: true,
+            looping: false,
+            is_file: false,
+            input_w: 640,
+            input_h: 640,
+            decoder: decoders::builtin().pop().expect("software"),
+        };
+        let sw = pipeline_description(&spec);
+        assert!(sw.starts_with("uridecodebin uri=\"rtsp://cam/1\""), "{sw}");
+        assert!(sw.contains("max-rate=5 ! videoconvert"), "{sw}");
+        spec.decoder = decoders::builtin().into_iter().find(|t| t.name == "jetson").expect("jetson");
+        let jet = pipeline_description(&spec);
+        assert!(jet.contains("max-rate=5 ! nvvidconv ! video/x-raw,format=RGBA ! videoconvert"), "{jet}");
     }
 }

@@ -6,12 +6,16 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+fn software_decode() -> String {
+    super::decoders::builtin().into_iter().find(|t| t.name == "software").map(|t| t.decode).unwrap_or_default()
+}
+
 /// Decode `uri` up to stream time `at_s` and return that frame as RGB.
 pub fn grab_frame(uri: &str, at_s: f64) -> Result<image::RgbImage> {
     super::init()?;
     let desc = format!(
         "{} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false max-buffers=2",
-        super::decode_description(super::TEMPLATES[0].1, uri)
+        super::decode_description(&software_decode(), uri)
     );
     let pipeline = gst::parse::launch(&desc)?.downcast::<gst::Pipeline>().map_err(|_| anyhow!("not a pipeline"))?;
     let sink = pipeline
