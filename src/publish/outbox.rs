@@ -53,6 +53,14 @@ pub enum OutboxError {
     Dir { path: PathBuf, source: std::io::Error },
 }
 
+/// SQLite's `synchronous` setting. The daemon uses `Full`; `Normal` is here to measure against
+/// (in WAL mode it survives a crash of the process but may lose the last commits on power loss).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
 struct Inner {
     conn: Connection,
     len: u64,
@@ -74,6 +82,10 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
 impl Outbox {
     /// Open (or create) the outbox at `path`, keeping at most `max_events` rows.
     pub fn open(path: &Path, max_events: u64) -> Result<Self, OutboxError> {
+        Self::open_with(path, max_events, Durability::Full)
+    }
+
+    pub fn open_with(path: &Path, max_events: u64, durability: Durability) -> Result<Self, OutboxError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| OutboxError::Dir { path: path.to_path_buf(), source })?;
         }
@@ -101,7 +113,11 @@ impl Outbox {
             tracing::warn!(path = %path.display(), mode, "outbox: WAL mode not available; durability is kept, speed is not");
         }
         // FULL: a commit is fsync'ed before it returns (see docs/operations.md for the numbers).
-        conn.pragma_update(None, "synchronous", "FULL").map_err(sql("cannot set synchronous"))?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync).map_err(sql("cannot set synchronous"))?;
         let check: String =
             conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(sql("integrity check failed"))?;
         if check != "ok" {
