@@ -199,3 +199,90 @@ fn events_stored_before_sigkill_arrive_after_restart() {
     assert!(status.success(), "exit {status}; log:\n{}", second.log());
     drop(broker);
 }
+
+#[test]
+fn corrupt_outbox_is_moved_aside_and_the_daemon_goes_on() {
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), broker.port, &camera("road"));
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(data.join("outbox.sqlite"), vec![0x5a; 8192]).expect("garbage");
+    let mut daemon = Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    daemon.wait_log(Duration::from_secs(60), "moved aside");
+    assert!(daemon.log().contains(&data.join("outbox.sqlite").display().to_string()), "{}", daemon.log());
+    let aside: Vec<_> = std::fs::read_dir(&data)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("outbox.sqlite.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the corrupt file is kept aside");
+    // New events are still delivered, and stats say what happened.
+    let msgs = sub.wait_for(Duration::from_secs(120), "an event and stats", |m| {
+        !received(m).is_empty() && m.iter().any(|m| m.topic == format!("{ROOT}/stats"))
+    });
+    let stats = msgs.iter().find(|m| m.topic == format!("{ROOT}/stats")).expect("stats").json();
+    assert!(stats["outbox"]["moved_aside"].as_str().is_some_and(|p| p.contains(".corrupt-")), "{stats}");
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}; log:\n{}", daemon.log());
+}
+
+#[test]
+fn unusable_data_dir_is_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), free_port(), &camera("road"));
+    // `data` is a file, so the outbox's folder cannot be made.
+    std::fs::write(dir.path().join("data"), b"not a folder").expect("file");
+    let out = anttd().arg("run").arg("-c").arg(&cfg).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(&dir.path().join("data").join("outbox.sqlite").display().to_string()), "{stderr}");
+}
+
+/// Events sent but never acknowledged (the broker hangs, then dies) must not have left the
+/// outbox: after a kill -9 and a restart they are sent again. A publisher that removed rows when
+/// sending, not on PUBACK, fails here.
+#[test]
+fn events_sent_but_not_acknowledged_are_sent_again() {
+    let port = free_port();
+    let broker = Broker::start_on(port);
+    let sub = Subscriber::connect(port, "antt/#");
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), port, &camera("road"));
+    let run = || {
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        Daemon::start(c)
+    };
+    let mut first = run();
+    sub.wait_for(Duration::from_secs(120), "a first event", |m| !received(m).is_empty());
+    drop(sub);
+    broker.pause();
+    let before = stored(&first.log()).len();
+    wait_until(Duration::from_secs(120), "events sent to the hung broker", || stored(&first.log()).len() >= before + 3);
+    std::thread::sleep(Duration::from_secs(1));
+    first.child.kill().expect("SIGKILL");
+    first.child.wait().expect("reaped");
+    let want: Vec<(String, String)> = stored(&first.log()).split_off(before);
+    assert!(!first.log().contains("MQTT connection lost"), "the link stayed up: the events were sent, not queued");
+    drop(broker); // the hung broker dies with whatever it had received
+
+    let broker = Broker::start_on(port);
+    let sub = Subscriber::connect(port, "antt/#");
+    let mut second = run();
+    let want_ids: HashSet<&str> = want.iter().map(|(_, id)| id.as_str()).collect();
+    let msgs = sub.wait_for(Duration::from_secs(60), "the unacknowledged events", |m| {
+        let got: HashSet<String> = received(m).iter().map(|e| e["id"].as_str().expect("id").to_string()).collect();
+        want_ids.iter().all(|id| got.contains(*id))
+    });
+    assert_delivered_in_order(&want, &received(&msgs));
+    let status = second.terminate(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}; log:\n{}", second.log());
+    drop(broker);
+}

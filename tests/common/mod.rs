@@ -57,6 +57,11 @@ impl Broker {
         )
     }
 
+    /// SIGSTOP: connections stay open, but nothing is read or acknowledged any more.
+    pub fn pause(&self) {
+        let _ = Command::new("kill").arg("-STOP").arg(self.child.id().to_string()).status();
+    }
+
     /// SIGTERM (mosquitto saves its persistent state), then wait for it to exit.
     pub fn stop(mut self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
@@ -117,6 +122,7 @@ impl Msg {
 pub struct Subscriber {
     pub messages: Arc<Mutex<Vec<Msg>>>,
     client: rumqttc::Client,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Subscriber {
@@ -139,8 +145,14 @@ impl Subscriber {
         client.subscribe(filter, rumqttc::QoS::AtLeastOnce).expect("subscribe");
         let messages = Arc::new(Mutex::new(Vec::new()));
         let (store, (ready_tx, ready_rx)) = (Arc::clone(&messages), std::sync::mpsc::channel());
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::clone(&stopped);
         std::thread::spawn(move || {
             for ev in connection.iter() {
+                // A dropped subscriber must not reconnect and push a later one (same client id) off.
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 match ev {
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
                         let _ = ready_tx.send(());
@@ -158,7 +170,7 @@ impl Subscriber {
             }
         });
         ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscription acknowledged");
-        Self { messages, client }
+        Self { messages, client, stopped }
     }
 
     pub fn all(&self) -> Vec<Msg> {
@@ -181,6 +193,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.client.disconnect();
     }
 }
