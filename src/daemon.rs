@@ -18,8 +18,9 @@ use crate::config::{Config, ConfigError};
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
 use crate::health::{CameraStats, RateTracker};
-use crate::publish::Outgoing;
 use crate::publish::mqtt::{self, LinkStats};
+use crate::publish::outbox::{self, Outbox, OutboxError};
+use crate::publish::{Outgoing, event_record};
 use crate::source::decoders::{self, DecoderTemplate};
 use crate::source::hub::{Hub, Item};
 use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
@@ -87,6 +88,30 @@ pub fn check(cfg: &Config) -> Result<String> {
     ))
 }
 
+/// What became of the outbox file at start: normally nothing; a corrupt one is moved aside.
+#[derive(Debug, Clone, Default)]
+struct OutboxStart {
+    moved_aside: Option<std::path::PathBuf>,
+}
+
+/// Open the outbox; a corrupt file is moved aside (and reported in every `stats`) so that the
+/// box goes on publishing: stopping would lose every event from now on, not just the old ones.
+fn open_outbox(cfg: &Config) -> Result<(Outbox, OutboxStart)> {
+    let path = cfg.outbox_path();
+    let max = cfg.outbox.max_events.0;
+    match Outbox::open(&path, max) {
+        Ok(o) => Ok((o, OutboxStart::default())),
+        Err(e @ OutboxError::Corrupt { .. }) => {
+            let aside = outbox::move_aside(&path)
+                .with_context(|| format!("{e}; and it cannot be moved aside (do it by hand)"))?;
+            tracing::error!(aside = %aside.display(), "{e}: moved aside, starting with an empty outbox; the events in it were not delivered");
+            let o = Outbox::open(&path, max)?;
+            Ok((o, OutboxStart { moved_aside: Some(aside) }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Run until every camera's stream has ended (files that do not loop) or SIGINT/SIGTERM.
 pub fn run(cfg: Config) -> Result<()> {
     source::init()?;
@@ -99,6 +124,12 @@ pub fn run(cfg: Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
     let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
+    let (outbox, outbox_start) = open_outbox(&cfg)?;
+    let outbox = Arc::new(outbox);
+    if !outbox.is_empty() {
+        tracing::info!(path = %outbox.path().display(), waiting = outbox.len(), "outbox holds events from before: they are sent first");
+    }
+    // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
     let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
 
     // Analytics, one thread per camera.
@@ -108,9 +139,9 @@ pub fn run(cfg: Config) -> Result<()> {
         let (tx, rx) = std_mpsc::channel::<Detected>();
         det_txs.push(tx);
         let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
-        let out = out_tx.clone();
+        let outbox = Arc::clone(&outbox);
         analytics_threads
-            .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, out))?);
+            .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, &outbox))?);
     }
 
     // The detector, shared by all cameras.
@@ -171,9 +202,17 @@ pub fn run(cfg: Config) -> Result<()> {
         let publisher = {
             let cfg = cfg.clone();
             let link = Arc::clone(&link);
-            tokio::spawn(async move { mqtt::run(&cfg, out_rx, link, shutdown_rx, Duration::from_secs(10)).await })
+            let outbox = Arc::clone(&outbox);
+            tokio::spawn(async move { mqtt::run(&cfg, outbox, out_rx, link, shutdown_rx, Duration::from_secs(10)).await })
         };
-        let stats_task = tokio::spawn(stats_loop(cfg.clone(), stats.clone(), Arc::clone(&link), out_tx.clone()));
+        let stats_task = tokio::spawn(stats_loop(
+            cfg.clone(),
+            stats.clone(),
+            Arc::clone(&link),
+            Arc::clone(&outbox),
+            outbox_start,
+            out_tx.clone(),
+        ));
         drop(out_tx);
 
         // Wait for every camera's analytics to finish (end of all streams) or for a signal.
@@ -197,9 +236,9 @@ pub fn run(cfg: Config) -> Result<()> {
         let _ = shutdown_tx.send(true);
         stats_task.abort();
         let _ = stats_task.await;
-        let unacked = publisher.await.map_err(|e| anyhow!("publisher task failed: {e}"))??;
-        if unacked > 0 {
-            tracing::warn!(unacked, "messages were not delivered to the broker before exit");
+        let left = publisher.await.map_err(|e| anyhow!("publisher task failed: {e}"))??;
+        if left > 0 {
+            tracing::warn!(left, path = %outbox.path().display(), "events not delivered before exit: they stay in the outbox and are sent after the next start");
         }
         anyhow::Ok(())
     });
@@ -231,7 +270,20 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
     std::thread::Builder::new().name(name.into()).spawn(f).with_context(|| format!("cannot start thread {name}"))
 }
 
-fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detected>, out: UnboundedSender<Outgoing>) {
+/// Store each event in the outbox (on disk before the next frame is looked at).
+fn store(outbox: &Outbox, events: &mut Vec<crate::event::Event>) {
+    for e in events.drain(..) {
+        match outbox.push(&event_record(&e)) {
+            // The tests read this line as the daemon's own record of what it produced.
+            Ok(_) => tracing::debug!(camera = %e.camera, id = %e.id, "event stored"),
+            Err(err) => {
+                tracing::error!(camera = %e.camera, id = %e.id, "event lost: cannot store it in the outbox: {err}")
+            }
+        }
+    }
+}
+
+fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detected>, outbox: &Outbox) {
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
@@ -239,14 +291,10 @@ fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detecte
             Detected::Frame { time_s, wall, detections } => analytics.on_frame(time_s, wall, &detections, &mut events),
             Detected::EndOfStream => break,
         }
-        for e in events.drain(..) {
-            let _ = out.send(Outgoing::event(&e));
-        }
+        store(outbox, &mut events);
     }
     analytics.finish(&mut events);
-    for e in events.drain(..) {
-        let _ = out.send(Outgoing::event(&e));
-    }
+    store(outbox, &mut events);
     tracing::info!(camera = %analytics.camera(), "analytics finished");
 }
 
@@ -311,6 +359,7 @@ struct StatsPayload {
     ts: String,
     uptime_s: u64,
     mqtt: MqttReport,
+    outbox: OutboxReport,
     cameras: Vec<crate::health::CameraReport>,
 }
 
@@ -322,7 +371,25 @@ struct MqttReport {
     unacked: u64,
 }
 
-async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkStats>, out: UnboundedSender<Outgoing>) {
+#[derive(serde::Serialize)]
+struct OutboxReport {
+    /// Events waiting for the broker's acknowledgement.
+    len: u64,
+    max_events: u64,
+    /// Events dropped (oldest first) because the outbox was full, over the file's life.
+    dropped: u64,
+    /// Where a corrupt outbox found at start was moved; null normally.
+    moved_aside: Option<String>,
+}
+
+async fn stats_loop(
+    cfg: Config,
+    stats: Vec<Arc<CameraStats>>,
+    link: Arc<LinkStats>,
+    outbox: Arc<Outbox>,
+    start: OutboxStart,
+    out: UnboundedSender<Outgoing>,
+) {
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     let mut rates = RateTracker::new(ids.len());
     let started = std::time::Instant::now();
@@ -338,6 +405,12 @@ async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, link: Arc<LinkSta
                 connected: link.connected.load(Ordering::Relaxed),
                 connects: link.connects.load(Ordering::Relaxed),
                 unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
+            },
+            outbox: OutboxReport {
+                len: outbox.len(),
+                max_events: outbox.max_events(),
+                dropped: outbox.dropped(),
+                moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
             },
             cameras: rates.report(&cams),
         };

@@ -22,8 +22,13 @@ pub struct Config {
     pub site: Id,
     /// This box's id: the third level of every topic.
     pub device: Id,
+    /// Where the daemon keeps its state (the outbox); relative to the config file's folder.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
     #[serde(default)]
     pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
     pub model: ModelConfig,
     #[serde(default, deserialize_with = "checked_tracker")]
     pub tracker: TrackerConfig,
@@ -64,6 +69,20 @@ impl Default for MqttConfig {
             stats_interval_s: Interval(10),
         }
     }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/anttd")
+}
+
+/// `[outbox]`: events kept on disk until the broker acknowledges them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Default `<data_dir>/outbox.sqlite`; relative to the config file's folder.
+    pub path: Option<PathBuf>,
+    /// The most events kept; past it the oldest are dropped (and counted).
+    pub max_events: MaxEvents,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +195,19 @@ validated!(TopicPrefix(String) from "String", |v| {
         Err(format!("`{v}` is not a valid topic prefix: no wildcards (+ #), no empty levels, no leading or trailing `/`"))
     } else { Ok(()) }
 });
+
+validated!(
+    /// The outbox's bound, in events.
+    MaxEvents(u64) from "u64", |v| {
+        if (10..=10_000_000).contains(&v) { Ok(()) } else { Err(format!("max_events {v} is out of range: use 10 to 10000000 events")) }
+    }
+);
+
+impl Default for MaxEvents {
+    fn default() -> Self {
+        Self(100_000)
+    }
+}
 
 impl Default for DetectFps {
     fn default() -> Self {
@@ -362,6 +394,19 @@ impl Config {
         match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
+        }
+    }
+
+    /// `data_dir`, resolved against the config file's folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.base_dir().join(&self.data_dir)
+    }
+
+    /// The outbox file: `outbox.path` (relative to the config file's folder), else `<data_dir>/outbox.sqlite`.
+    pub fn outbox_path(&self) -> PathBuf {
+        match &self.outbox.path {
+            Some(p) => self.base_dir().join(p),
+            None => self.data_dir().join("outbox.sqlite"),
         }
     }
 

@@ -361,6 +361,9 @@ fn valid_config_with_defaults() {
     assert_eq!((cfg.model.runtime.as_ref(), cfg.model.threads.as_ref()), (None, None));
     assert_eq!(cfg.manifest_path(), PathBuf::from("conf/../models/m.toml"));
     assert_eq!(cfg.text, text);
+    assert_eq!(cfg.data_dir(), PathBuf::from("/var/lib/anttd"));
+    assert_eq!(cfg.outbox_path(), PathBuf::from("/var/lib/anttd/outbox.sqlite"));
+    assert_eq!(cfg.outbox.max_events, MaxEvents(100_000));
 
     let cam = &cfg.cameras[0];
     assert_eq!(cam.id.get_ref(), &Id("gate".into()));
@@ -389,6 +392,23 @@ fn explicit_values_override_defaults() {
     assert_eq!(cfg.tracker.max_lost_s, TrackerConfig::default().max_lost_s);
     assert!(cfg.cameras[0].looping);
     assert!(!cfg.cameras[0].realtime);
+}
+
+#[test]
+fn data_dir_and_outbox_paths_are_relative_to_the_config_file() {
+    let text = with(3, "data_dir = \"state\"");
+    let cfg = Config::from_str(Path::new("conf/anttd.toml"), &text).unwrap();
+    assert_eq!(cfg.outbox_path(), PathBuf::from("conf/state/outbox.sqlite"));
+    let text = with(3, "[outbox]\npath = \"/data/ob.sqlite\"\nmax_events = 500");
+    let cfg = Config::from_str(Path::new("conf/anttd.toml"), &text).unwrap();
+    assert_eq!(cfg.outbox_path(), PathBuf::from("/data/ob.sqlite"));
+    assert_eq!(cfg.outbox.max_events, MaxEvents(500));
+}
+
+#[test]
+fn outbox_bound_out_of_range() {
+    let e = err(&with(3, "[outbox]\nmax_events = 0"));
+    assert_err(&e, Some("outbox.max_events"), 4, "max_events 0 is out of range");
 }
 
 #[test]

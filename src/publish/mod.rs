@@ -6,6 +6,7 @@
 //! - `stats` (QoS 0): counters every `mqtt.stats_interval_s` seconds.
 
 pub mod mqtt;
+pub mod outbox;
 
 /// A message for the broker.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,5 +21,18 @@ pub struct Outgoing {
 impl Outgoing {
     pub fn event(e: &crate::event::Event) -> Self {
         Self { subtopic: format!("{}/events", e.camera), payload: e.to_json(), qos: 1, retain: false }
+    }
+}
+
+/// An event as kept in the outbox until the broker acknowledges it.
+pub fn event_record(e: &crate::event::Event) -> outbox::Record {
+    let o = Outgoing::event(e);
+    outbox::Record {
+        id: e.id.clone(),
+        camera: e.camera.clone(),
+        subtopic: o.subtopic,
+        payload: o.payload,
+        qos: o.qos,
+        retain: o.retain,
     }
 }

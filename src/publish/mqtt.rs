@@ -1,16 +1,19 @@
 //! The MQTT connection (rumqttc): connect and reconnect with capped backoff, Last Will, status,
-//! and a drain on shutdown that waits for the broker to acknowledge what was sent.
+//! delivery of the outbox (a row leaves it only when its PUBACK arrives), and a bounded drain on
+//! shutdown.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
 use super::Outgoing;
+use super::outbox::Outbox;
 use crate::config::Config;
 
 pub const ONLINE: &[u8] = b"online";
@@ -39,10 +42,9 @@ pub fn options(cfg: &Config) -> MqttOptions {
     let m = &cfg.mqtt;
     let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
-    // A persistent session: messages in flight when the link drops are sent again after the
-    // reconnect instead of being discarded (the broker de-duplicates nothing; the station can,
-    // by the message id).
-    o.set_clean_session(false);
+    // A clean session: what was in flight when a link dropped is sent again from the outbox
+    // (same message id), not replayed by the MQTT session; see `run`.
+    o.set_clean_session(true);
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.username {
         o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
@@ -51,108 +53,251 @@ pub fn options(cfg: &Config) -> MqttOptions {
     o
 }
 
-/// Run the connection until `rx` is closed and drained, then publish `offline` and disconnect.
-/// Once `shutdown` turns true, everything left must be done within `drain_timeout` (a broker
-/// that is away must not hold the process forever). Returns the number of QoS 1 messages that
-/// were not acknowledged (or not even sent) by then.
+/// At most this many QoS 1 messages wait for their PUBACK at a time (below rumqttc's own limit
+/// of 100, so its packet ids never collide with an unacknowledged one).
+const WINDOW: usize = 64;
+
+/// Acknowledged rows are removed from the outbox in one transaction per this many, or after
+/// `ACK_FLUSH` at the latest: one fsync per PUBACK would cap the drain rate at the disk's.
+const ACK_BATCH: usize = 32;
+const ACK_FLUSH: Duration = Duration::from_millis(50);
+
+/// A QoS 1 publish waiting for its PUBACK.
+struct Flight {
+    /// The outbox row, or None for a status message.
+    seq: Option<i64>,
+    /// Known once rumqttc has written the packet (`Outgoing::Publish(pkid)`), in request order.
+    pkid: Option<u16>,
+    offline: bool,
+}
+
+/// Deliver the outbox to the broker until shutdown; QoS 0 messages from `rx` (stats) go out
+/// while connected and are not kept while away.
+///
+/// Each connection gets a fresh rumqttc client and event loop, and starts again from the oldest
+/// row in the outbox: the outbox, not the MQTT session, is what survives a lost link, so
+/// nothing queued inside rumqttc for a dead connection can be confused with the new one. A row is
+/// removed only when the PUBACK carrying its packet id arrives.
+///
+/// Once `shutdown` turns true the outbox is drained (at most `drain_timeout`), `offline` is
+/// published and the connection closed. Returns how many events were left in the outbox: they
+/// stay on disk and are delivered after the next start.
 pub async fn run(
     cfg: &Config,
+    outbox: Arc<Outbox>,
     mut rx: UnboundedReceiver<Outgoing>,
     link: Arc<LinkStats>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> Result<u64> {
     let root = cfg.topic_root();
-    let (client, mut eventloop) = AsyncClient::new(options(cfg), 1024);
     let broker = format!("{}:{}", cfg.mqtt.host.0, cfg.mqtt.port.0);
-
-    // The event loop runs on its own task: it connects, reconnects and counts acknowledgements.
-    let (acked_tx, acked_rx) = watch::channel(0u64);
-    let loop_link = Arc::clone(&link);
-    let loop_client = client.clone();
     let status_topic = format!("{root}/status");
-    let driver = tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(500);
-        let mut failures = 0u32;
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    loop_link.connected.store(true, Ordering::Relaxed);
-                    loop_link.connects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(broker = %broker, "connected to MQTT broker");
-                    failures = 0;
-                    backoff = Duration::from_millis(500);
-                    if loop_client.try_publish(&status_topic, QoS::AtLeastOnce, true, ONLINE).is_ok() {
-                        loop_link.sent_qos1.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    let n = loop_link.acked.fetch_add(1, Ordering::Relaxed) + 1;
-                    let _ = acked_tx.send(n);
-                }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    loop_link.connected.store(false, Ordering::Relaxed);
-                    if matches!(e, rumqttc::ConnectionError::RequestsDone) {
-                        break;
-                    }
-                    failures += 1;
-                    // Log the first failure and then every tenth, not every retry.
-                    if failures == 1 || failures.is_multiple_of(10) {
-                        tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, "MQTT broker not reachable: {e}");
-                    }
-                    tokio::time::sleep(jitter(backoff)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
-    });
-
+    let mut stop = shutdown.clone();
     // Resolves `drain_timeout` after shutdown began.
     let deadline = async move {
         let _ = shutdown.wait_for(|s| *s).await;
         tokio::time::sleep(drain_timeout).await;
     };
     tokio::pin!(deadline);
-    let mut unsent = 0u64;
-    loop {
-        let msg = tokio::select! {
-            m = rx.recv() => match m { Some(m) => m, None => break },
-            _ = &mut deadline => break,
-        };
-        let topic = format!("{root}/{}", msg.subtopic);
-        if msg.qos >= 1 {
-            link.sent_qos1.fetch_add(1, Ordering::Relaxed);
-        }
-        tokio::select! {
-            r = client.publish(topic, qos(msg.qos), msg.retain, msg.payload) => r.map_err(|e| anyhow!("MQTT client stopped: {e}"))?,
-            _ = &mut deadline => { unsent += 1; break }
-        }
-    }
-    // Whatever is still queued when time ran out is not going to make it.
-    rx.close();
-    while let Ok(m) = rx.try_recv() {
-        unsent += u64::from(m.qos >= 1);
-    }
 
-    // Everything is queued: wait for the broker to acknowledge it, then say goodbye.
-    let acked_rx = acked_rx;
-    let wait_acks = |target: u64, mut acked_rx: watch::Receiver<u64>| async move {
-        let _ = tokio::time::timeout(drain_timeout, acked_rx.wait_for(|n| *n >= target)).await;
-        acked_rx
+    let mut stopping = false;
+    let mut timed_out = false;
+    let mut rx_open = true;
+    let mut backoff = Duration::from_millis(500);
+    let mut failures = 0u32;
+    let mut acks: Vec<i64> = Vec::new();
+    let flush = |acks: &mut Vec<i64>| -> Result<()> {
+        outbox.ack(acks).with_context(|| format!("cannot remove {} acknowledged events", acks.len()))?;
+        acks.clear();
+        Ok(())
     };
-    let acked_rx = wait_acks(link.sent_qos1.load(Ordering::Relaxed), acked_rx).await;
-    let offline = client.publish(format!("{root}/status"), QoS::AtLeastOnce, true, OFFLINE);
-    if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(2), offline).await {
-        link.sent_qos1.fetch_add(1, Ordering::Relaxed);
-        let target = link.sent_qos1.load(Ordering::Relaxed);
-        let _ = wait_acks(target, acked_rx).await;
+
+    'conn: loop {
+        stopping |= *stop.borrow();
+        if (stopping && outbox.is_empty()) || timed_out {
+            break;
+        }
+        let (client, mut el) = AsyncClient::new(options(cfg), 1024);
+
+        // Connect.
+        let error = loop {
+            tokio::select! {
+                ev = el.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => break None,
+                    Ok(_) => {}
+                    Err(e) => break Some(e),
+                },
+                m = rx.recv(), if rx_open => rx_open = m.is_some(), // stats while away: not kept
+                _ = &mut deadline => break 'conn,
+            }
+        };
+        if let Some(e) = error {
+            failures += 1;
+            // Log the first failure and then every tenth, not every retry.
+            if failures == 1 || failures.is_multiple_of(10) {
+                tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");
+            }
+            let pause = tokio::time::sleep(jitter(backoff));
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    _ = &mut pause => break,
+                    m = rx.recv(), if rx_open => rx_open = m.is_some(),
+                    _ = stop.wait_for(|s| *s), if !stopping => { stopping = true; if outbox.is_empty() { break 'conn } }
+                    _ = &mut deadline => break 'conn,
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            continue;
+        }
+
+        link.connected.store(true, Ordering::Relaxed);
+        link.connects.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(broker = %broker, waiting = outbox.len(), "connected to MQTT broker");
+        failures = 0;
+        backoff = Duration::from_millis(500);
+
+        let mut inflight: VecDeque<Flight> = VecDeque::new();
+        let mut cursor = 0i64; // the last outbox row sent on this connection
+        let mut ack_due: Option<tokio::time::Instant> = None;
+        let mut offline_sent = false;
+        let mut hard_stop: Option<tokio::time::Instant> = None;
+        let send = |inflight: &mut VecDeque<Flight>,
+                    topic: String,
+                    q: u8,
+                    retain: bool,
+                    payload: Vec<u8>,
+                    seq: Option<i64>,
+                    offline: bool|
+         -> Result<()> {
+            client.try_publish(topic, qos(q), retain, payload).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
+            if q >= 1 {
+                link.sent_qos1.fetch_add(1, Ordering::Relaxed);
+                inflight.push_back(Flight { seq, pkid: None, offline });
+            }
+            Ok(())
+        };
+        send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
+
+        let lost = loop {
+            // Fill the window, oldest rows first (the order of insertion, so per camera too).
+            while !offline_sent && inflight.len() < WINDOW {
+                let batch = outbox.next_batch(cursor, WINDOW - inflight.len()).context("cannot read the outbox")?;
+                if batch.is_empty() {
+                    break;
+                }
+                for row in batch {
+                    cursor = row.seq;
+                    let r = row.record;
+                    send(
+                        &mut inflight,
+                        format!("{root}/{}", r.subtopic),
+                        r.qos,
+                        r.retain,
+                        r.payload,
+                        Some(row.seq),
+                        false,
+                    )?;
+                    if r.qos == 0 {
+                        acks.push(row.seq); // nothing will acknowledge it
+                    }
+                }
+            }
+            if stopping && !acks.is_empty() {
+                flush(&mut acks)?;
+            }
+            // Shutting down and everything delivered: say offline, then leave once it is acknowledged.
+            if stopping && !offline_sent && outbox.is_empty() && inflight.iter().all(|f| f.seq.is_none()) {
+                send(&mut inflight, status_topic.clone(), 1, true, OFFLINE.to_vec(), None, true)?;
+                offline_sent = true;
+                hard_stop.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(2));
+            }
+            if offline_sent && !inflight.iter().any(|f| f.offline) {
+                break None;
+            }
+            let now = tokio::time::Instant::now();
+            tokio::select! {
+                ev = el.poll() => match ev {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) if pkid != 0 => {
+                        if let Some(f) = inflight.iter_mut().find(|f| f.pkid.is_none()) {
+                            f.pkid = Some(pkid);
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(a))) => match inflight.iter().position(|f| f.pkid == Some(a.pkid)) {
+                        Some(i) => {
+                            link.acked.fetch_add(1, Ordering::Relaxed);
+                            if let Some(seq) = inflight.remove(i).and_then(|f| f.seq) {
+                                acks.push(seq);
+                                ack_due.get_or_insert(now + ACK_FLUSH);
+                            }
+                        }
+                        None => tracing::warn!(pkid = a.pkid, "PUBACK for a packet not in flight; ignored"),
+                    },
+                    Ok(_) => {}
+                    Err(e) => break Some(e),
+                },
+                _ = outbox.pushed(), if !offline_sent => {} // new rows: the window is filled above
+                m = rx.recv(), if rx_open => match m {
+                    Some(m) => send(&mut inflight, format!("{root}/{}", m.subtopic), m.qos, m.retain, m.payload, None, false)?,
+                    None => rx_open = false,
+                },
+                _ = tokio::time::sleep_until(ack_due.unwrap_or(now)), if ack_due.is_some() => {
+                    flush(&mut acks)?;
+                    ack_due = None;
+                }
+                _ = stop.wait_for(|s| *s), if !stopping => stopping = true,
+                // Out of time: what is left stays in the outbox; still try to say offline.
+                _ = &mut deadline, if !timed_out => {
+                    timed_out = true;
+                    stopping = true;
+                    if !offline_sent {
+                        send(&mut inflight, status_topic.clone(), 1, true, OFFLINE.to_vec(), None, true)?;
+                        offline_sent = true;
+                    }
+                    hard_stop = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+                }
+                _ = tokio::time::sleep_until(hard_stop.unwrap_or(now)), if hard_stop.is_some() => break None,
+            }
+            if acks.len() >= ACK_BATCH {
+                flush(&mut acks)?;
+                ack_due = None;
+            }
+        };
+        flush(&mut acks)?;
+        link.connected.store(false, Ordering::Relaxed);
+        match lost {
+            Some(e) => {
+                // The rows in flight are still in the outbox: the next connection sends them again.
+                tracing::warn!(broker = %broker, in_flight = inflight.len(), waiting = outbox.len(), "MQTT connection lost: {e}");
+                let pause = tokio::time::sleep(jitter(backoff));
+                tokio::pin!(pause);
+                loop {
+                    tokio::select! {
+                        _ = &mut pause => break,
+                        m = rx.recv(), if rx_open => rx_open = m.is_some(),
+                        _ = &mut deadline => break 'conn,
+                    }
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            None => {
+                let _ = client.try_disconnect();
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    loop {
+                        match el.poll().await {
+                            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                    }
+                })
+                .await;
+                break;
+            }
+        }
     }
-    let unacked = link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)) + unsent;
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.disconnect()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), driver).await;
-    Ok(unacked)
+    flush(&mut acks)?;
+    Ok(outbox.len())
 }
 
 /// ±25 % so that many boxes losing the same uplink do not reconnect in lockstep.

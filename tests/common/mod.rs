@@ -44,9 +44,34 @@ impl Broker {
     }
 
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, "persistence false\n")
+    }
+
+    /// A broker that keeps its sessions and queued messages in `store` across a stop and start
+    /// (stop it with [`Broker::stop`], which lets it save them).
+    pub fn start_persistent(port: u16, store: &Path) -> Self {
+        Self::start_with(
+            port,
+            // As root, mosquitto would switch to its own user, which cannot write to `store`.
+            &format!("persistence true\npersistence_location {}/\nmax_queued_messages 0\nuser root\n", store.display()),
+        )
+    }
+
+    /// SIGSTOP: connections stay open, but nothing is read or acknowledged any more.
+    pub fn pause(&self) {
+        let _ = Command::new("kill").arg("-STOP").arg(self.child.id().to_string()).status();
+    }
+
+    /// SIGTERM (mosquitto saves its persistent state), then wait for it to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+
+    fn start_with(port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
             .expect("write mosquitto.conf");
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
@@ -97,19 +122,37 @@ impl Msg {
 pub struct Subscriber {
     pub messages: Arc<Mutex<Vec<Msg>>>,
     client: rumqttc::Client,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Subscriber {
     pub fn connect(port: u16, filter: &str) -> Self {
+        Self::connect_with(port, filter, true)
+    }
+
+    /// With a persistent session: messages published while the broker was away (and the
+    /// subscriber with it) are delivered once both are back.
+    pub fn connect_persistent(port: u16, filter: &str) -> Self {
+        Self::connect_with(port, filter, false)
+    }
+
+    fn connect_with(port: u16, filter: &str, clean: bool) -> Self {
         let mut opts = rumqttc::MqttOptions::new(format!("test-sub-{port}-{}", std::process::id()), "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(5));
+        opts.set_clean_session(clean);
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut connection) = rumqttc::Client::new(opts, 100);
         client.subscribe(filter, rumqttc::QoS::AtLeastOnce).expect("subscribe");
         let messages = Arc::new(Mutex::new(Vec::new()));
         let (store, (ready_tx, ready_rx)) = (Arc::clone(&messages), std::sync::mpsc::channel());
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::clone(&stopped);
         std::thread::spawn(move || {
             for ev in connection.iter() {
+                // A dropped subscriber must not reconnect and push a later one (same client id) off.
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 match ev {
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
                         let _ = ready_tx.send(());
@@ -127,7 +170,7 @@ impl Subscriber {
             }
         });
         ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscription acknowledged");
-        Self { messages, client }
+        Self { messages, client, stopped }
     }
 
     pub fn all(&self) -> Vec<Msg> {
@@ -150,6 +193,7 @@ impl Subscriber {
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.client.disconnect();
     }
 }
@@ -159,6 +203,8 @@ pub fn write_config(dir: &Path, port: u16, cameras: &str) -> PathBuf {
     let text = format!(
         r#"site = "test-site"
 device = "test-box"
+# The outbox goes next to this file (the default, /var/lib/anttd, is the installed box's).
+data_dir = "data"
 
 [mqtt]
 host = "127.0.0.1"
