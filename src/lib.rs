@@ -12,6 +12,7 @@ pub mod detect;
 pub mod event;
 pub mod health;
 pub mod publish;
+pub mod replay;
 pub mod rules;
 pub mod source;
 pub mod track;
