@@ -2,4 +2,6 @@
 //! rule in a file of its own.
 
 pub mod geometry;
+pub mod homography;
 pub mod line_cross;
+pub mod speed;
