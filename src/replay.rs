@@ -361,6 +361,123 @@ points = [[200, 400], [200, 200]]
         assert!(matches!(replay(b""), Err(ReplayError::Line { line: 1, .. })));
     }
 
+    /// A camera with a zone and zone rules (default tracker: confirmed at the third hit).
+    fn zone_config(rules: &str) -> Config {
+        let text = format!(
+            "site = \"s\"\ndevice = \"d\"\n[model]\nmanifest = \"m.toml\"\n[[cameras]]\nid = \"cam1\"\nuri = \"rtsp://h/s\"\n\
+             [[cameras.zones]]\nname = \"square\"\npolygon = [[0, 0], [600, 0], [600, 600], [0, 600]]\n{rules}"
+        );
+        Config::from_str(Path::new("/x/anttd.toml"), &text).expect("config")
+    }
+
+    /// A recording of `frames` (time, detections) at 5 fps, written as the daemon would.
+    fn record(frames: impl Iterator<Item = (f64, Vec<Detection>)>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rec = Recorder::new(&mut out, "test", &labels(), &groups()).expect("header");
+        for (t, dets) in frames {
+            let wall = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_000.0 + t);
+            rec.frame(&FrameRecord::new("cam1", t, wall, (1280, 720), &dets, &labels())).expect("frame");
+        }
+        out
+    }
+
+    fn replay_with(cfg: &Config, input: &[u8]) -> Vec<Event> {
+        let mut got = Vec::new();
+        run(cfg, input, |e| {
+            got.push(e.clone());
+            Ok(())
+        })
+        .expect("replay");
+        got
+    }
+
+    fn body(class_id: u32, x: f32, y: f32) -> Detection {
+        Detection { class_id, score: 0.9, bbox: BBox::new(x - 20.0, y - 100.0, x + 20.0, y) }
+    }
+
+    #[test]
+    fn twelve_persons_gathering_make_one_crowd() {
+        let cfg = zone_config(
+            "[[cameras.rules]]\nkind = \"crowd\"\nname = \"gathering\"\nzone = \"square\"\n\
+             min_persons = 10\nfor_s = 5\nend_after_s = 5\ncooldown_s = 30\n",
+        );
+        // Eight persons arrive one a second and stay; four more hover across the zone's right
+        // edge (x = 600), each in and out at its own pace, so the count in the zone
+        // wanders between 8 and 12 around the threshold of 10 for 30 s. Then everyone leaves
+        // and 15 s of empty frames follow.
+        let frames = (0..225).map(|i| {
+            let t = f64::from(i) * 0.2;
+            let mut dets = Vec::new();
+            if t < 30.0 {
+                for k in 0..8 {
+                    if t >= f64::from(k) {
+                        dets.push(body(0, 60.0 + 60.0 * k as f32, 300.0));
+                    }
+                }
+                for (period, y) in [(2.2, 100.0), (2.9, 200.0), (3.7, 400.0), (4.6, 500.0)] {
+                    let x = 600.0 + 25.0 * (std::f64::consts::TAU * t / period).sin();
+                    dets.push(body(0, x as f32, y));
+                }
+            }
+            (t, dets)
+        });
+        let evs = replay_with(&cfg, &record(frames));
+        let crowd: Vec<&Event> = evs.iter().filter(|e| e.kind() == "crowd").collect();
+        let starts = crowd.iter().filter(|e| e.phase == crate::event::Phase::Start).count();
+        let ends = crowd.iter().filter(|e| e.phase == crate::event::Phase::End).count();
+        let summary: Vec<String> = crowd.iter().map(|e| format!("{} {:?} {:?}", e.ts, e.phase, e.body)).collect();
+        assert_eq!((starts, ends), (1, 1), "{summary:#?}");
+        // One event: every message shares the start's event id, the end comes last.
+        assert!(crowd.iter().all(|e| e.event_id == crowd[0].event_id), "{summary:#?}");
+        assert_eq!(crowd.last().map(|e| e.phase), Some(crate::event::Phase::End));
+        // The count did change: updates were sent, at most one per 5 s after the start and each
+        // other (event times are whole 200 ms frames from 1000 s; the end is not held back).
+        let secs: Vec<f64> = crowd
+            .iter()
+            .filter(|e| e.phase != crate::event::Phase::End)
+            .map(|e| {
+                let hms = &e.ts[11..23];
+                let (m, s) = (&hms[3..5], &hms[6..]);
+                m.parse::<f64>().unwrap_or(0.0) * 60.0 + s.parse::<f64>().unwrap_or(0.0)
+            })
+            .collect();
+        assert!(secs.len() >= 3, "{summary:#?}");
+        assert!(secs.windows(2).all(|w| w[1] - w[0] >= 4.99), "{summary:#?}");
+    }
+
+    #[test]
+    fn a_parked_car_makes_one_stopped_vehicle_event() {
+        let cfg = zone_config(
+            "[[cameras.rules]]\nkind = \"stopped_vehicle\"\nname = \"parked\"\nzone = \"square\"\n\
+             for_s = 10\nmax_move_px = 8\n",
+        );
+        // A car parked for 60 s with ±3 px box jitter, while another drives through the zone.
+        let frames = (0..300).map(|i| {
+            let t = f64::from(i) * 0.2;
+            let j = [3.0, -2.0, 0.0, -3.0, 2.0, 1.0, -1.0][i as usize % 7];
+            let parked =
+                Detection { class_id: 2, score: 0.9, bbox: BBox::new(200.0 + j, 340.0 - j, 320.0 - j, 400.0 + j) };
+            let mut dets = vec![parked];
+            if (50..150).contains(&i) {
+                let x = 700.0 - 8.0 * (i - 50) as f32;
+                dets.push(Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 60.0, 500.0, x + 60.0, 560.0) });
+            }
+            (t, dets)
+        });
+        let evs = replay_with(&cfg, &record(frames));
+        let sv: Vec<&Event> = evs.iter().filter(|e| e.kind() == "stopped_vehicle").collect();
+        let summary: Vec<String> = sv.iter().map(|e| format!("{:?} {:?}", e.phase, e.body)).collect();
+        use crate::event::Phase::*;
+        assert_eq!(sv.iter().map(|e| e.phase).collect::<Vec<_>>(), vec![Start, End], "{summary:#?}");
+        match &sv[0].body {
+            crate::event::Body::StoppedVehicle { track_id, label, stopped_s, .. } => {
+                assert_eq!((*track_id, label.as_str()), (1, "car"));
+                assert!(*stopped_s >= 10.0, "{stopped_s}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn time_going_backwards_is_refused() {
         let mut input = recording();
