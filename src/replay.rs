@@ -194,18 +194,20 @@ pub fn run(
     mut on_event: impl FnMut(&Event) -> std::io::Result<()>,
 ) -> Result<Summary, ReplayError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let header = loop {
+    let (header_line, header) = loop {
         match lines.next() {
             None => return Err(at(1, "the file is empty: no recording header")),
             Some((n, l)) => {
                 let l = l?;
                 if !l.trim().is_empty() {
-                    break parse_header(n, &l)?;
+                    break (n, parse_header(n, &l)?);
                 }
             }
         }
     };
-    let labels = Arc::new(LabelMap::new(header.labels, &header.groups).map_err(|e| at(1, e))?);
+    // No model is loaded: the cameras' labels are checked against the recording's instead.
+    cfg.check_labels(&header.labels).map_err(|e| at(header_line, e.to_string()))?;
+    let labels = Arc::new(LabelMap::new(header.labels, &header.groups).map_err(|e| at(header_line, e))?);
     let mut cams: Vec<CameraAnalytics> =
         cfg.cameras.iter().map(|c| CameraAnalytics::new(c, &cfg.tracker, Arc::clone(&labels))).collect();
     let index: HashMap<String, usize> = cams.iter().enumerate().map(|(i, c)| (c.camera().to_string(), i)).collect();
@@ -476,6 +478,29 @@ points = [[200, 400], [200, 200]]
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn camera_labels_are_checked_against_the_header() {
+        let text = r#"site = "s"
+device = "d"
+[model]
+manifest = "m.toml"
+[[cameras]]
+id = "cam1"
+uri = "rtsp://h/s"
+labels = ["person", "bus"]
+"#;
+        let cfg = Config::from_str(Path::new("/x/anttd.toml"), text).expect("config");
+        let mut n = 0;
+        match run(&cfg, &recording()[..], |_| {
+            n += 1;
+            Ok(())
+        }) {
+            Err(ReplayError::Line { line: 1, message }) => assert!(message.contains("no label `bus`"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n, 0);
     }
 
     #[test]
