@@ -399,8 +399,11 @@ points = [[200, 400], [200, 200]]
 
     #[test]
     fn twelve_persons_gathering_make_one_crowd() {
+        // Calibrated at 5 cm a pixel: the 600 px square zone is 30 m × 30 m, 900 m².
         let cfg = zone_config(
-            "[[cameras.rules]]\nkind = \"crowd\"\nname = \"gathering\"\nzone = \"square\"\n\
+            "[cameras.calibration]\nimage = [[0, 0], [600, 0], [600, 600], [0, 600]]\n\
+             ground = [[0, 0], [30, 0], [30, 30], [0, 30]]\n\
+             [[cameras.rules]]\nkind = \"crowd\"\nname = \"gathering\"\nzone = \"square\"\n\
              min_persons = 10\nfor_s = 5\nend_after_s = 5\ncooldown_s = 30\n",
         );
         // Eight persons arrive one a second and stay; four more hover across the zone's right
@@ -445,6 +448,16 @@ points = [[200, 400], [200, 200]]
             .collect();
         assert!(secs.len() >= 3, "{summary:#?}");
         assert!(secs.windows(2).all(|w| w[1] - w[0] >= 4.99), "{summary:#?}");
+        // Density over the zone's ground area.
+        for e in &crowd {
+            match &e.body {
+                crate::event::Body::Crowd { count, persons_per_m2: Some(d), .. } => {
+                    let want = (f64::from(*count) / 900.0 * 1000.0).round() / 1000.0;
+                    assert!((d - want).abs() < 1e-9, "{d} for {count}");
+                }
+                other => panic!("no density: {other:?}"),
+            }
+        }
     }
 
     #[test]
