@@ -6,15 +6,67 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::CameraConfig;
+use crate::config::{CameraConfig, RuleConfig};
 use crate::detect::Detection;
-use crate::detect::manifest::LabelMap;
-use crate::event::{Body, Event, Phase, new_id, rfc3339, round_box, round3};
+use crate::detect::manifest::{Group, LabelMap};
+use crate::event::{Body, Event, Phase, new_id, rfc3339, round_box, round_s, round3};
+use crate::rules::crowd::{Crowd, count_in_zone};
+use crate::rules::geometry::{Point, polygon_area};
+use crate::rules::homography::Homography;
 use crate::rules::line_cross::{Crossing, LineCross};
+use crate::rules::loitering::Loitering;
+use crate::rules::stopped_vehicle::StoppedVehicle;
 use crate::track::{Track, Tracker, TrackerConfig};
 
 struct OpenObject {
     event_id: String,
+}
+
+enum ZoneRuleState {
+    Crowd { rule: Crowd, zone: Vec<Point>, area_m2: Option<f64> },
+    Loitering(Loitering),
+    StoppedVehicle(StoppedVehicle),
+}
+
+/// One configured zone rule and its state.
+struct ZoneRule {
+    name: String,
+    zone: String,
+    state: ZoneRuleState,
+}
+
+/// A rule's state change, before it becomes an event.
+enum RuleHit {
+    Crowd { phase: Phase, count: u32, per_m2: Option<f64> },
+    Track { phase: Phase, track_id: u64, class_id: u32, seconds: f64, bbox: Option<crate::detect::BBox> },
+}
+
+/// The zone's area on the ground in m², when every corner has a ground point.
+fn ground_area(h: &Homography, zone: &[Point]) -> Option<f64> {
+    let pts: Option<Vec<[f64; 2]>> = zone.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
+    pts.map(|p| polygon_area(&p)).filter(|a| *a > 0.0)
+}
+
+fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {
+    let h = cam.homography();
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        // Zone names were checked at load; a rule without its zone cannot occur.
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        let poly = zone.polygon.0.clone();
+        let state = match r {
+            RuleConfig::Crowd(c) => ZoneRuleState::Crowd {
+                rule: Crowd::new(c),
+                area_m2: h.as_ref().and_then(|h| ground_area(h, &poly)),
+                zone: poly,
+            },
+            RuleConfig::Loitering(c) => ZoneRuleState::Loitering(Loitering::new(c, &poly)),
+            RuleConfig::StoppedVehicle(c) => ZoneRuleState::StoppedVehicle(StoppedVehicle::new(c, &poly, h)),
+        };
+        out.push(ZoneRule { name: r.name().0.clone(), zone: r.zone().0.clone(), state });
+    }
+    out
 }
 
 pub struct CameraAnalytics {
@@ -26,6 +78,9 @@ pub struct CameraAnalytics {
     lines: LineCross,
     line_names: Vec<(String, [String; 2])>,
     open: HashMap<u64, OpenObject>,
+    rules: Vec<ZoneRule>,
+    /// Open rule events by (rule index, track id; 0 for a zone-wide event) → event id.
+    open_rules: HashMap<(usize, u64), String>,
     /// The latest frame's stream time and wall-clock time, to place track times on the clock.
     clock: Option<(f64, SystemTime)>,
     dets: Vec<Detection>,
@@ -51,6 +106,8 @@ impl CameraAnalytics {
             lines: LineCross::new(&cam.lines),
             line_names: cam.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
             open: HashMap::new(),
+            rules: zone_rules(cam),
+            open_rules: HashMap::new(),
             clock: None,
             dets: Vec::new(),
             crossings: Vec::new(),
@@ -103,15 +160,105 @@ impl CameraAnalytics {
                 },
             });
         }
+        self.run_rules(Some(time_s), &ended, &ts, out);
         for track in ended {
             self.end_object(&track, out);
         }
     }
 
-    /// The stream ended: end every open track.
+    /// The stream ended: end every open track, and every open rule event.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        for track in self.tracker.finish() {
+        let ended = self.tracker.finish();
+        let ts = rfc3339(self.clock.map_or_else(SystemTime::now, |c| c.1));
+        self.run_rules(None, &ended, &ts, out);
+        for track in ended {
             self.end_object(&track, out);
+        }
+    }
+
+    /// Zone rules: at a frame (`Some(t)`), or at the end of the stream (`None`).
+    fn run_rules(&mut self, t: Option<f64>, ended: &[crate::track::Track], ts: &str, out: &mut Vec<Event>) {
+        if self.rules.is_empty() {
+            return;
+        }
+        let labels = &self.labels;
+        let is = |g: Group| move |c: u32| labels.group(c) == Some(g);
+        let mut hits: Vec<(usize, RuleHit)> = Vec::new();
+        for (ri, rule) in self.rules.iter_mut().enumerate() {
+            match &mut rule.state {
+                ZoneRuleState::Crowd { rule, zone, area_m2 } => {
+                    let hit = match t {
+                        Some(t) => rule.update(t, count_in_zone(self.tracker.tracks(), zone, is(Group::Person))),
+                        None => rule.finish(),
+                    };
+                    if let Some(h) = hit {
+                        let per_m2 = area_m2.map(|a| (f64::from(h.count) / a * 1000.0).round() / 1000.0);
+                        hits.push((ri, RuleHit::Crowd { phase: h.phase, count: h.count, per_m2 }));
+                    }
+                }
+                ZoneRuleState::Loitering(rule) => {
+                    let mut got = Vec::new();
+                    for tr in ended {
+                        rule.remove(tr, &mut got);
+                    }
+                    if let Some(t) = t {
+                        rule.update(t, self.tracker.tracks(), is(Group::Person), &mut got);
+                    }
+                    hits.extend(got.into_iter().map(|h| {
+                        let (phase, track_id, class_id, seconds) = (h.phase, h.track_id, h.class_id, h.dwell_s);
+                        (ri, RuleHit::Track { phase, track_id, class_id, seconds, bbox: None })
+                    }));
+                }
+                ZoneRuleState::StoppedVehicle(rule) => {
+                    let mut got = Vec::new();
+                    for tr in ended {
+                        rule.remove(tr, &mut got);
+                    }
+                    if let Some(t) = t {
+                        rule.update(t, self.tracker.tracks(), is(Group::Vehicle), &mut got);
+                    }
+                    hits.extend(got.into_iter().map(|h| {
+                        let (phase, track_id, class_id, seconds) = (h.phase, h.track_id, h.class_id, h.stopped_s);
+                        (ri, RuleHit::Track { phase, track_id, class_id, seconds, bbox: Some(h.bbox) })
+                    }));
+                }
+            }
+        }
+        for (ri, hit) in hits {
+            let (phase, key) = match &hit {
+                RuleHit::Crowd { phase, .. } => (*phase, (ri, 0)),
+                RuleHit::Track { phase, track_id, .. } => (*phase, (ri, *track_id)),
+            };
+            let event_id = match phase {
+                Phase::Start => {
+                    let id = new_id();
+                    self.open_rules.insert(key, id.clone());
+                    id
+                }
+                Phase::Update => self.open_rules.get(&key).cloned().unwrap_or_else(new_id),
+                Phase::End => self.open_rules.remove(&key).unwrap_or_else(new_id),
+            };
+            let id = if phase == Phase::Start { event_id.clone() } else { new_id() };
+            let (rule, zone) = (self.rules[ri].name.clone(), self.rules[ri].zone.clone());
+            let body = match (hit, &self.rules[ri].state) {
+                (RuleHit::Crowd { count, per_m2, .. }, _) => Body::Crowd { rule, zone, count, persons_per_m2: per_m2 },
+                (RuleHit::Track { track_id, class_id, seconds, .. }, ZoneRuleState::Loitering(_)) => Body::Loitering {
+                    rule,
+                    zone,
+                    label: self.labels.name(class_id).to_string(),
+                    track_id,
+                    dwell_s: round_s(seconds),
+                },
+                (RuleHit::Track { track_id, class_id, seconds, bbox, .. }, _) => Body::StoppedVehicle {
+                    rule,
+                    zone,
+                    label: self.labels.name(class_id).to_string(),
+                    track_id,
+                    stopped_s: round_s(seconds),
+                    bbox: round_box(bbox.unwrap_or_default()),
+                },
+            };
+            out.push(Event { id, event_id, phase, camera: self.camera.clone(), ts: ts.to_string(), body });
         }
     }
 

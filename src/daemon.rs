@@ -4,6 +4,7 @@
 //! detector serving the cameras in fair turns, one analytics thread per camera (tracker, rules,
 //! events), and a small tokio runtime for MQTT, stats and signals.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use crate::health::{CameraStats, RateTracker};
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
 use crate::publish::{Outgoing, event_record};
+use crate::replay::{FrameRecord, Recorder};
 use crate::source::decoders::{self, DecoderTemplate};
 use crate::source::hub::{Hub, Item};
 use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
@@ -112,13 +114,36 @@ fn open_outbox(cfg: &Config) -> Result<(Outbox, OutboxStart)> {
     }
 }
 
+/// Options of `anttd run` beyond the config file.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Write every detected frame here as JSON Lines (see [`crate::replay`]).
+    pub record_detections: Option<PathBuf>,
+}
+
 /// Run until every camera's stream has ended (files that do not loop) or SIGINT/SIGTERM.
-pub fn run(cfg: Config) -> Result<()> {
+pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     source::init()?;
     let mut detector = load_detector(&cfg)?;
     let decoders = choose_decoders(&cfg)?;
     let run_started = std::time::Instant::now();
     let labels = Arc::new(detector.labels.clone());
+    // Created before anything starts, so a path that cannot be written is refused at once.
+    let mut recorder = match &opts.record_detections {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("--record-detections: cannot create {}", path.display()))?;
+            let rec = Recorder::new(
+                std::io::BufWriter::new(file),
+                &detector.manifest.name,
+                &detector.labels,
+                &detector.manifest.groups,
+            )
+            .with_context(|| format!("--record-detections: cannot write {}", path.display()))?;
+            Some((rec, path.clone()))
+        }
+        None => None,
+    };
     let (iw, ih) = detector.input_size();
     let n = cfg.cameras.len();
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,6 +187,16 @@ pub fn run(cfg: Config) -> Result<()> {
                     Item::Frame(f) => match detector.detect(f.rgb(), f.stride, &f.letterbox, &mut dets) {
                         Ok(()) => {
                             stats[cam].frame_processed(detector.last_timings.inference_ms);
+                            if let Some((rec, path)) = &mut recorder {
+                                let size = (f.letterbox.src_w, f.letterbox.src_h);
+                                let frame =
+                                    FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
+                                // A full disk should not stop the cameras: say so once, stop recording.
+                                if let Err(e) = rec.frame(&frame) {
+                                    tracing::error!(file = %path.display(), "recording detections stopped: {e}");
+                                    recorder = None;
+                                }
+                            }
                             Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
                         }
                         Err(e) => {

@@ -25,6 +25,17 @@ enum Command {
         /// Config file.
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
         config: PathBuf,
+        /// Also write every detected frame to FILE as JSON Lines, for `anttd replay`.
+        #[arg(long, value_name = "FILE")]
+        record_detections: Option<PathBuf>,
+    },
+    /// Run the tracker and rules of CONFIG over recorded detections; prints the events that
+    /// would be published, one JSON line each.
+    Replay {
+        #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
+        config: PathBuf,
+        /// A file written by `anttd run --record-detections`.
+        file: PathBuf,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -72,11 +83,12 @@ fn main() -> ExitCode {
 
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run { config } => {
+        Command::Run { config, record_detections } => {
             let cfg = Config::load(&config)?;
-            anttd::daemon::run(cfg)?;
+            anttd::daemon::run(cfg, anttd::daemon::RunOptions { record_detections })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay { config, file } => replay(&config, &file),
         Command::Check { config } => {
             let cfg = Config::load(&config)?;
             println!("{}", anttd::daemon::check(&cfg)?);
@@ -86,6 +98,34 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             detect(&manifest, min_score, runtime, annotate.as_deref(), &images)
         }
     }
+}
+
+fn replay(config: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let f = std::fs::File::open(file).with_context(|| format!("{}: cannot open", file.display()))?;
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    // A bar only helps a person watching a long replay; never in pipes or logs.
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && len > 1 << 20 {
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let input = std::io::BufReader::new(bar.wrap_read(f));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = anttd::replay::run(&cfg, input, |e| {
+        out.write_all(&e.to_json())?;
+        out.write_all(b"\n")
+    });
+    bar.finish_and_clear();
+    let summary = result.with_context(|| file.display().to_string())?;
+    out.flush()?;
+    tracing::info!(frames = summary.frames, events = summary.events, "replay finished");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One line of `anttd detect` output.

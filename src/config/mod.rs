@@ -13,6 +13,8 @@ use toml::Spanned;
 
 pub use load::{ConfigError, line_col, parse_toml, read_toml};
 
+use crate::rules::geometry::{self, Point};
+use crate::rules::homography::Homography;
 use crate::track::TrackerConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +122,139 @@ pub struct CameraConfig {
     pub decoder: Spanned<Id>,
     #[serde(default)]
     pub lines: Vec<LineConfig>,
+    /// Named areas in source pixels; an object is in a zone when its bottom-centre is.
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+    /// Image ↔ ground point pairs: rules that measure in metres need it.
+    #[serde(default)]
+    pub calibration: Option<CalibrationConfig>,
+    #[serde(default)]
+    pub rules: Vec<Spanned<RuleConfig>>,
+}
+
+impl CameraConfig {
+    /// The ground homography, when the camera is calibrated (checked at load).
+    pub fn homography(&self) -> Option<Homography> {
+        let c = self.calibration.as_ref()?;
+        Homography::from_pairs(&c.image.get_ref().0, &c.ground.get_ref().0).ok()
+    }
+
+    pub fn zone(&self, name: &Id) -> Option<&ZoneConfig> {
+        self.zones.iter().find(|z| z.name.get_ref() == name)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: Spanned<Id>,
+    /// Corners in source pixels, in order around the zone.
+    pub polygon: Polygon,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationConfig {
+    /// Points in source pixels…
+    pub image: Spanned<PointList>,
+    /// … and where each is on the ground, in metres (any fixed origin and axes).
+    pub ground: Spanned<PointList>,
+}
+
+/// One rule of a camera: `kind` picks the rule and the keys it takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleConfig {
+    Crowd(CrowdConfig),
+    Loitering(LoiteringConfig),
+    StoppedVehicle(StoppedVehicleConfig),
+}
+
+impl RuleConfig {
+    pub fn name(&self) -> &Id {
+        match self {
+            Self::Crowd(r) => &r.name,
+            Self::Loitering(r) => &r.name,
+            Self::StoppedVehicle(r) => &r.name,
+        }
+    }
+
+    pub fn zone(&self) -> &Id {
+        match self {
+            Self::Crowd(r) => &r.zone,
+            Self::Loitering(r) => &r.zone,
+            Self::StoppedVehicle(r) => &r.zone,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Crowd(_) => "crowd",
+            Self::Loitering(_) => "loitering",
+            Self::StoppedVehicle(_) => "stopped_vehicle",
+        }
+    }
+}
+
+/// `crowd`: at least `min_persons` persons in the zone for `for_s` seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrowdConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub min_persons: Count,
+    pub for_s: Seconds,
+    /// The count must stay below `min_persons` this long for the crowd to end.
+    pub end_after_s: Seconds,
+    /// At most one `update` per this many seconds.
+    #[serde(default = "five_s")]
+    pub update_interval_s: Seconds,
+    /// After an end, no new start for this long.
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+/// `loitering`: a person in the zone for longer than `for_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoiteringConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub for_s: Seconds,
+    /// Out of the zone this long ends it (so a step across the edge does not).
+    #[serde(default = "two_s")]
+    pub leave_after_s: Seconds,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+/// `stopped_vehicle`: a vehicle in the zone that has not moved for `for_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoppedVehicleConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub for_s: Seconds,
+    /// Most the ground point may move, in metres (needs `[cameras.calibration]`)…
+    #[serde(default)]
+    pub max_move_m: Option<Distance>,
+    /// … or in source pixels. Exactly one of the two.
+    #[serde(default)]
+    pub max_move_px: Option<Distance>,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+fn two_s() -> Seconds {
+    Seconds(2.0)
+}
+fn five_s() -> Seconds {
+    Seconds(5.0)
+}
+fn sixty_s() -> Seconds {
+    Seconds(60.0)
 }
 
 fn yes() -> bool {
@@ -206,6 +341,67 @@ validated!(
 impl Default for MaxEvents {
     fn default() -> Self {
         Self(100_000)
+    }
+}
+
+validated!(
+    /// A duration in seconds: 0 to one day.
+    Seconds(f64) from "f64", |v| {
+        if v.is_finite() && (0.0..=86_400.0).contains(&v) { Ok(()) } else { Err(format!("{v} s is out of range: use 0 to 86400 seconds")) }
+    }
+);
+validated!(Count(u32) from "u32", |v| {
+    if (1..=10_000).contains(&v) { Ok(()) } else { Err(format!("{v} is out of range: use 1 to 10000")) }
+});
+validated!(
+    /// A positive distance (metres or pixels, by the key's name).
+    Distance(f64) from "f64", |v| {
+        if v.is_finite() && v > 0.0 && v <= 100_000.0 { Ok(()) } else { Err(format!("{v} is out of range: use a distance above 0")) }
+    }
+);
+
+/// A zone's corners: at least three, in source pixels, enclosing an area, edges not crossing.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Vec<Vec<f64>>")]
+pub struct Polygon(pub Vec<Point>);
+
+impl TryFrom<Vec<Vec<f64>>> for Polygon {
+    type Error = String;
+    fn try_from(p: Vec<Vec<f64>>) -> Result<Self, String> {
+        let pts = PointList::try_from(p)?.0;
+        if pts.len() < 3 {
+            return Err(format!("a polygon needs at least 3 points, not {}", pts.len()));
+        }
+        if pts.iter().flatten().any(|c| *c < 0.0 || *c > 100_000.0) {
+            return Err("polygon points must be pixel coordinates (0 or more) in the source image".into());
+        }
+        let poly: Vec<Point> = pts.iter().map(|p| (p[0] as f32, p[1] as f32)).collect();
+        if geometry::self_intersects(&poly) {
+            return Err("the polygon's edges cross: list its corners in order around it".into());
+        }
+        if geometry::polygon_area(&pts) < 1.0 {
+            return Err("the polygon encloses no area: its points are on one line".into());
+        }
+        Ok(Self(poly))
+    }
+}
+
+/// A list of `[x, y]` points with finite coordinates.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "Vec<Vec<f64>>")]
+pub struct PointList(pub Vec<[f64; 2]>);
+
+impl TryFrom<Vec<Vec<f64>>> for PointList {
+    type Error = String;
+    fn try_from(p: Vec<Vec<f64>>) -> Result<Self, String> {
+        p.iter()
+            .enumerate()
+            .map(|(i, q)| match q.as_slice() {
+                [x, y] if x.is_finite() && y.is_finite() => Ok([*x, *y]),
+                _ => Err(format!("point {} is not [x, y] with two finite numbers", i + 1)),
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 }
 
@@ -471,6 +667,7 @@ impl Config {
                     format!("camera id `{}` is already used on line {line}", cam.id.get_ref().0),
                 ));
             }
+            self.validate_zones_and_rules(i, cam, text)?;
             for (j, line) in cam.lines.iter().enumerate() {
                 if cam.lines[..j].iter().any(|l| l.name.get_ref() == line.name.get_ref()) {
                     return Err(ConfigError::at(
@@ -485,6 +682,105 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl Config {
+    fn validate_zones_and_rules(&self, i: usize, cam: &CameraConfig, text: &str) -> Result<(), ConfigError> {
+        let (file, id) = (&self.path, &cam.id.get_ref().0);
+        for (j, zone) in cam.zones.iter().enumerate() {
+            if cam.zones[..j].iter().any(|z| z.name.get_ref() == zone.name.get_ref()) {
+                return Err(ConfigError::at(
+                    file,
+                    text,
+                    zone.name.span(),
+                    format!("cameras[{i}].zones[{j}].name"),
+                    format!("camera `{id}` has two zones named `{}`", zone.name.get_ref().0),
+                ));
+            }
+        }
+        if let Some(c) = &cam.calibration
+            && let Err(e) = Homography::from_pairs(&c.image.get_ref().0, &c.ground.get_ref().0)
+        {
+            return Err(ConfigError::at(
+                file,
+                text,
+                c.image.span(),
+                format!("cameras[{i}].calibration"),
+                format!("camera `{id}`: bad ground calibration: {e}"),
+            ));
+        }
+        for (j, rule) in cam.rules.iter().enumerate() {
+            let (r, span) = (rule.get_ref(), rule.span());
+            let name = &r.name().0;
+            // Rules are read through serde's buffering (internally tagged), which loses the
+            // places of their keys: find the key's line inside the rule's table instead.
+            let at_key = |key: &str, message: String| {
+                ConfigError::at(
+                    file,
+                    text,
+                    key_span(text, span.clone(), key),
+                    format!("cameras[{i}].rules[{j}].{key}"),
+                    message,
+                )
+            };
+            if cam.rules[..j].iter().any(|o| o.get_ref().name() == r.name()) {
+                return Err(at_key("name", format!("camera `{id}` has two rules named `{name}`")));
+            }
+            if cam.zone(r.zone()).is_none() {
+                let known: Vec<&str> = cam.zones.iter().map(|z| z.name.get_ref().0.as_str()).collect();
+                return Err(at_key(
+                    "zone",
+                    format!(
+                        "rule `{name}` of camera `{id}` names zone `{}`, which the camera does not have (it has: {})",
+                        r.zone().0,
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                ));
+            }
+            if let RuleConfig::StoppedVehicle(sv) = r {
+                match (&sv.max_move_m, &sv.max_move_px) {
+                    (Some(_), Some(_)) | (None, None) => {
+                        return Err(at_key(
+                            "max_move_m",
+                            format!("rule `{name}` of camera `{id}`: set exactly one of max_move_m and max_move_px"),
+                        ));
+                    }
+                    (Some(_), None) if cam.calibration.is_none() => {
+                        return Err(at_key(
+                            "max_move_m",
+                            format!(
+                                "rule `{name}` of camera `{id}` measures in metres, but the camera has no [cameras.calibration]: add one, or use max_move_px"
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The place of `key = …` in the table that starts at `table` in `text`: a table's span may
+/// cover only its `[[header]]`, so look from there to the next header. The table itself if the
+/// key is not written on a line of its own (inline tables).
+fn key_span(text: &str, table: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+    let Some(body) = text.get(table.start..) else { return table };
+    let mut offset = table.start;
+    for (n, line) in body.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if n > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let at = offset + (line.len() - trimmed.len());
+            return at..at + key.len();
+        }
+        offset += line.len();
+    }
+    table
 }
 
 #[cfg(test)]

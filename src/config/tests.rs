@@ -455,3 +455,99 @@ fn password_without_username() {
     let ok = text.replace("password", "username = \"u\"\npassword");
     assert!(Config::from_str(std::path::Path::new("p.toml"), &ok).is_ok());
 }
+
+/// A zone named `yard` (lines 8–10), then `rest` (which starts at line 11).
+fn with_zone(rest: &str) -> String {
+    with(8, &format!("[[cameras.zones]]\nname = \"yard\"\npolygon = [[0, 0], [100, 0], [100, 100], [0, 100]]\n{rest}"))
+}
+
+/// Ground calibration of a 10 m × 30 m stretch of road seen in perspective (three lines).
+const CALIBRATION: &str = "[cameras.calibration]\n\
+    image = [[440, 700], [840, 700], [272.7, 45.5], [90.9, 45.5]]\n\
+    ground = [[-5, 0], [5, 0], [5, 30], [-5, 30]]\n";
+
+#[test]
+fn zones_and_rules_are_read() {
+    let rules = "[[cameras.rules]]\nkind = \"crowd\"\nname = \"crowd-yard\"\nzone = \"yard\"\nmin_persons = 10\nfor_s = 5\nend_after_s = 10\n\
+                 [[cameras.rules]]\nkind = \"loitering\"\nname = \"loiter\"\nzone = \"yard\"\nfor_s = 60\n\
+                 [[cameras.rules]]\nkind = \"stopped_vehicle\"\nname = \"parked\"\nzone = \"yard\"\nfor_s = 30\nmax_move_m = 1.5\n";
+    let cfg = parse(&with_zone(&format!("{CALIBRATION}{rules}"))).unwrap();
+    let cam = &cfg.cameras[0];
+    assert_eq!(cam.zones[0].polygon.0.len(), 4);
+    assert!(cam.homography().is_some());
+    let kinds: Vec<&str> = cam.rules.iter().map(|r| r.get_ref().kind()).collect();
+    assert_eq!(kinds, ["crowd", "loitering", "stopped_vehicle"]);
+    match cam.rules[0].get_ref() {
+        RuleConfig::Crowd(c) => assert_eq!((c.min_persons.0, c.update_interval_s.0, c.cooldown_s.0), (10, 5.0, 60.0)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn zone_polygon_mistakes() {
+    let zone = |poly: &str| err(&with(8, &format!("[[cameras.zones]]\nname = \"z\"\npolygon = {poly}")));
+    assert_err(&zone("[[0, 0], [10, 0]]"), Some("cameras[0].zones[0].polygon"), 10, "at least 3 points, not 2");
+    assert_err(&zone("[[0, 0], [10, 0], [20, 0]]"), Some("cameras[0].zones[0].polygon"), 10, "no area");
+    assert_err(&zone("[[0, 0], [10, 10], [10, 0], [0, 10]]"), Some("cameras[0].zones[0].polygon"), 10, "edges cross");
+    assert_err(
+        &zone("[[0, 0], [10, 0, 1], [0, 10]]"),
+        Some("cameras[0].zones[0].polygon"),
+        10,
+        "point 2 is not [x, y]",
+    );
+    let e = err(&with_zone("[[cameras.zones]]\nname = \"yard\"\npolygon = [[0, 0], [10, 0], [0, 10]]"));
+    assert_err(&e, Some("cameras[0].zones[1].name"), 12, "camera `cam1` has two zones named `yard`");
+}
+
+#[test]
+fn degenerate_calibration_names_the_camera() {
+    let e = err(&with(
+        8,
+        "[cameras.calibration]\nimage = [[0, 0], [10, 0], [20, 0], [0, 10]]\nground = [[0, 0], [1, 0], [1, 1], [0, 1]]",
+    ));
+    assert_err(&e, Some("cameras[0].calibration"), 9, "camera `cam1`: bad ground calibration");
+    assert!(e.message.contains("image points are degenerate"), "{e}");
+    let e =
+        err(&with(8, "[cameras.calibration]\nimage = [[0, 0], [10, 0], [10, 10]]\nground = [[0, 0], [1, 0], [1, 1]]"));
+    assert_err(&e, Some("cameras[0].calibration"), 9, "at least 4");
+    let e = err(&with(
+        8,
+        "[cameras.calibration]\nimage = [[0, 0], [10, 0], [10, 10], [0, 10]]\nground = [[0, 0], [1, 0], [1, 1], [1, 1]]",
+    ));
+    assert_err(&e, Some("cameras[0].calibration"), 9, "ground points 3 and 4 are the same point");
+}
+
+#[test]
+fn rule_mistakes() {
+    let rule = |body: &str| err(&with_zone(&format!("[[cameras.rules]]\n{body}")));
+    // Unknown zone: the key and its line.
+    let e = rule("kind = \"loitering\"\nname = \"l\"\nfor_s = 5\nzone = \"gate\"");
+    assert_err(
+        &e,
+        Some("cameras[0].rules[0].zone"),
+        15,
+        "names zone `gate`, which the camera does not have (it has: yard)",
+    );
+    // Metres without calibration: the rule and the camera.
+    let e = rule("kind = \"stopped_vehicle\"\nname = \"parked\"\nzone = \"yard\"\nfor_s = 5\nmax_move_m = 1");
+    assert_err(&e, Some("cameras[0].rules[0].max_move_m"), 16, "rule `parked` of camera `cam1` measures in metres");
+    let e = rule("kind = \"stopped_vehicle\"\nname = \"parked\"\nzone = \"yard\"\nfor_s = 5");
+    assert!(e.message.contains("exactly one of max_move_m and max_move_px"), "{e}");
+    // Keys of another kind, unknown kinds, missing keys, bad values: refused at the rule's line.
+    let e = rule("kind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 5\nmin_persons = 3");
+    assert!(e.message.contains("unknown field `min_persons`"), "{e}");
+    assert_eq!(e.position.map(|p| p.0), Some(11), "{e}");
+    let e = rule("kind = \"speeding\"\nname = \"l\"\nzone = \"yard\"");
+    assert!(e.message.contains("unknown variant `speeding`"), "{e}");
+    let e = rule("kind = \"crowd\"\nname = \"c\"\nzone = \"yard\"\nmin_persons = 3\nfor_s = 5");
+    assert!(e.message.contains("missing field `end_after_s`"), "{e}");
+    let e = rule("kind = \"crowd\"\nname = \"c\"\nzone = \"yard\"\nmin_persons = 0\nfor_s = 5\nend_after_s = 5");
+    assert!(e.message.contains("0 is out of range"), "{e}");
+    let e = rule("kind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = -1");
+    assert!(e.message.contains("-1 s is out of range"), "{e}");
+    // Two rules with one name.
+    let e = rule(
+        "kind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 5\n[[cameras.rules]]\nkind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 9",
+    );
+    assert_err(&e, Some("cameras[0].rules[1].name"), 18, "two rules named `l`");
+}

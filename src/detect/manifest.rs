@@ -96,7 +96,7 @@ impl TryFrom<f64> for Fraction {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Groups {
     pub person: Vec<String>,

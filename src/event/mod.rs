@@ -49,6 +49,39 @@ pub enum Body {
     },
     /// A track crossed a configured line. A crossing is a moment: it is sent once, as `start`.
     LineCross { line: String, direction: String, label: String, track_id: u64 },
+    /// `crowd` rule: at least `min_persons` persons in a zone. `start` with the count, `update`
+    /// when the count changes (rate limited), `end` when it has stayed below the threshold.
+    Crowd {
+        rule: String,
+        zone: String,
+        /// Persons in the zone.
+        count: u32,
+        /// Persons per square metre of the zone, when the camera is calibrated.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        persons_per_m2: Option<f64>,
+    },
+    /// `loitering` rule: a person in a zone for longer than `for_s`; `end` when they leave or
+    /// the track ends.
+    Loitering {
+        rule: String,
+        zone: String,
+        label: String,
+        track_id: u64,
+        /// Seconds in the zone so far (at `start`) or in all (at `end`).
+        dwell_s: f64,
+    },
+    /// `stopped_vehicle` rule: a vehicle standing still in a zone; `end` when it moves away or
+    /// the track ends.
+    StoppedVehicle {
+        rule: String,
+        zone: String,
+        label: String,
+        track_id: u64,
+        /// Seconds stood still so far (at `start`) or in all (at `end`).
+        stopped_s: f64,
+        #[serde(rename = "box")]
+        bbox: [f64; 4],
+    },
 }
 
 impl Event {
@@ -56,6 +89,9 @@ impl Event {
         match self.body {
             Body::Object { .. } => "object",
             Body::LineCross { .. } => "line_cross",
+            Body::Crowd { .. } => "crowd",
+            Body::Loitering { .. } => "loitering",
+            Body::StoppedVehicle { .. } => "stopped_vehicle",
         }
     }
 
@@ -82,6 +118,11 @@ pub fn round_box(b: BBox) -> [f64; 4] {
     // Rounded as f64 so that JSON shows `589.9`, not the f32 value's long decimal expansion.
     let r = |v: f32| (v as f64 * 10.0).round() / 10.0;
     [r(b.x1), r(b.y1), r(b.x2), r(b.y2)]
+}
+
+/// Seconds to tenths.
+pub fn round_s(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 pub fn round3(v: f32) -> f64 {
@@ -146,6 +187,34 @@ mod tests {
             (Some("line_cross"), Some("gate"), Some("forward"))
         );
         assert!(sample().to_json().len() < 1024);
+    }
+
+    #[test]
+    fn rule_payloads_carry_their_kind_and_fields() {
+        let crowd = Event {
+            body: Body::Crowd { rule: "r".into(), zone: "yard".into(), count: 12, persons_per_m2: None },
+            ..sample()
+        };
+        let v: serde_json::Value = serde_json::from_slice(&crowd.to_json()).expect("json");
+        assert_eq!(
+            (v["kind"].as_str(), v["count"].as_u64(), v["zone"].as_str()),
+            (Some("crowd"), Some(12), Some("yard"))
+        );
+        assert!(v.get("persons_per_m2").is_none(), "omitted when uncalibrated: {v}");
+        let sv = Event {
+            body: Body::StoppedVehicle {
+                rule: "r".into(),
+                zone: "z".into(),
+                label: "car".into(),
+                track_id: 7,
+                stopped_s: round_s(30.04),
+                bbox: [1.0, 2.0, 3.0, 4.0],
+            },
+            ..sample()
+        };
+        let v: serde_json::Value = serde_json::from_slice(&sv.to_json()).expect("json");
+        assert_eq!((v["kind"].as_str(), v["stopped_s"].as_f64()), (Some("stopped_vehicle"), Some(30.0)));
+        assert_eq!(sv.kind(), "stopped_vehicle");
     }
 
     #[test]

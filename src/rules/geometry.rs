@@ -29,9 +29,85 @@ pub fn segments_intersect(p1: Point, p2: Point, q1: Point, q2: Point) -> bool {
     on(q1, q2, p1, d1) || on(q1, q2, p2, d2) || on(p1, p2, q1, d3) || on(p1, p2, q2, d4)
 }
 
+/// Whether p is inside the polygon (even-odd rule; points exactly on an edge may go either way).
+pub fn point_in_polygon(poly: &[Point], p: Point) -> bool {
+    let mut inside = false;
+    let mut j = poly.len().wrapping_sub(1);
+    for i in 0..poly.len() {
+        let (a, b) = (poly[i], poly[j]);
+        // Cast a ray to the right of p; count the edges it crosses.
+        if (a.1 > p.1) != (b.1 > p.1) && p.0 < (b.0 - a.0) * (p.1 - a.1) / (b.1 - a.1) + a.0 {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+/// Area of a simple polygon (shoelace formula), in the square of its units.
+pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
+    let n = poly.len();
+    let twice: f64 = (0..n).map(|i| poly[i][0] * poly[(i + 1) % n][1] - poly[(i + 1) % n][0] * poly[i][1]).sum();
+    twice.abs() / 2.0
+}
+
+/// Whether two edges of the closed polygon that do not share a corner cross or touch.
+pub fn self_intersects(poly: &[Point]) -> bool {
+    let n = poly.len();
+    let edge = |i: usize| (poly[i], poly[(i + 1) % n]);
+    for i in 0..n {
+        for j in i + 2..n {
+            if i == 0 && j == n - 1 {
+                continue; // the first and last edges share the first corner
+            }
+            let ((p1, p2), (q1, q2)) = (edge(i), edge(j));
+            if segments_intersect(p1, p2, q1, q2) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inside_and_outside_polygons() {
+        let square = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)];
+        assert!(point_in_polygon(&square, (5.0, 5.0)));
+        assert!(!point_in_polygon(&square, (15.0, 5.0)));
+        assert!(!point_in_polygon(&square, (5.0, -0.1)));
+        // A concave "U": the notch is outside.
+        let u = [
+            (0.0, 0.0),
+            (30.0, 0.0),
+            (30.0, 30.0),
+            (20.0, 30.0),
+            (20.0, 10.0),
+            (10.0, 10.0),
+            (10.0, 30.0),
+            (0.0, 30.0),
+        ];
+        assert!(!point_in_polygon(&u, (15.0, 20.0)));
+        assert!(
+            point_in_polygon(&u, (5.0, 20.0))
+                && point_in_polygon(&u, (25.0, 20.0))
+                && point_in_polygon(&u, (15.0, 5.0))
+        );
+        assert!(!point_in_polygon(&[], (0.0, 0.0)));
+    }
+
+    #[test]
+    fn areas_and_self_intersection() {
+        assert_eq!(polygon_area(&[[0.0, 0.0], [4.0, 0.0], [4.0, 3.0], [0.0, 3.0]]), 12.0);
+        assert_eq!(polygon_area(&[[0.0, 0.0], [0.0, 3.0], [4.0, 3.0], [4.0, 0.0]]), 12.0, "either winding");
+        assert_eq!(polygon_area(&[[0.0, 0.0], [4.0, 0.0], [0.0, 3.0]]), 6.0);
+        assert!(!self_intersects(&[(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0)]));
+        assert!(self_intersects(&[(0.0, 0.0), (10.0, 10.0), (10.0, 0.0), (0.0, 10.0)]), "a bow tie");
+        assert!(!self_intersects(&[(0.0, 0.0), (10.0, 0.0), (5.0, 8.0)]));
+    }
 
     #[test]
     fn sides_and_distance() {

@@ -1,0 +1,89 @@
+//! `anttd run --record-detections` then `anttd replay` on the recording: the replay must
+//! publish the same events the live daemon did (ids and times aside).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Broker, Msg, Subscriber, anttd, asset, run_to_end, write_config};
+
+const ROOT: &str = "antt/test-site/test-box";
+
+/// The fields that must agree between live and replay: everything but ids and times.
+fn essence(e: &serde_json::Value) -> String {
+    let f = |k: &str| e.get(k).map(|v| v.to_string()).unwrap_or_default();
+    ["kind", "type", "camera", "track_id", "label", "line", "direction"].map(f).join(" ")
+}
+
+#[test]
+fn replay_reproduces_live_events() {
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let camera = format!(
+        r#"[[cameras]]
+id = "road"
+uri = "{video}"
+detect_fps = 5
+realtime = false
+labels = ["person", "car"]
+
+[[cameras.lines]]
+name = "lamp-post"
+points = [[400, 170], [400, 330]]
+directions = ["westbound", "eastbound"]
+"#,
+        video = asset("media/vtest.avi").display()
+    );
+    let cfg = write_config(dir.path(), broker.port, &camera);
+    let rec = dir.path().join("detections.jsonl");
+
+    let (status, log) = run_to_end(
+        {
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg).arg("--record-detections").arg(&rec);
+            c
+        },
+        Duration::from_secs(600),
+    );
+    assert!(status.success(), "anttd run failed: {log}");
+    let msgs = sub.wait_for(Duration::from_secs(10), "status offline", |m| {
+        m.iter().any(|m| m.topic == format!("{ROOT}/status") && m.payload == b"offline")
+    });
+    let live: Vec<serde_json::Value> =
+        msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/events")).map(Msg::json).collect();
+    assert!(live.iter().filter(|e| e["kind"] == "line_cross").count() >= 3, "too few crossings to compare");
+
+    // The recording: a header, then one line per detected frame (vtest.avi is about 80 s).
+    let text = std::fs::read_to_string(&rec).expect("recording");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("\"anttd-detections\""), "{}", lines[0]);
+    assert!(lines.len() > 300, "{} lines", lines.len());
+    let first: serde_json::Value = serde_json::from_str(lines[1]).expect("frame json");
+    assert_eq!(
+        (first["camera"].as_str(), first["width"].as_u64(), first["height"].as_u64()),
+        (Some("road"), Some(768), Some(576))
+    );
+
+    let out =
+        anttd().arg("replay").arg("-c").arg(&cfg).arg(&rec).stderr(Stdio::piped()).output().expect("anttd replay runs");
+    assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
+    let replayed: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let live: Vec<String> = live.iter().map(essence).collect();
+    let replayed: Vec<String> = replayed.iter().map(essence).collect();
+    assert_eq!(replayed, live);
+
+    // A recording with a camera the config does not have is refused, naming the line.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, format!("{}\n{}\n", lines[0], lines[1].replace("\"camera\":\"road\"", "\"camera\":\"gate\"")))
+        .expect("write");
+    let out = anttd().arg("replay").arg("-c").arg(&cfg).arg(&bad).output().expect("anttd replay runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 2: camera `gate` is not in the config"), "{err}");
+}
