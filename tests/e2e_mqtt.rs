@@ -6,7 +6,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{Broker, Daemon, Msg, Subscriber, anttd, asset, run_to_end, write_config};
+use common::{Broker, Daemon, Msg, Subscriber, anttd, run_to_end, write_config};
 
 const ROOT: &str = "antt/test-site/test-box";
 
@@ -15,22 +15,7 @@ fn events(msgs: &[Msg]) -> Vec<serde_json::Value> {
 }
 
 fn camera(extra: &str) -> String {
-    format!(
-        r#"[[cameras]]
-id = "road"
-uri = "{video}"
-detect_fps = 5
-labels = ["person", "car", "truck"]
-{extra}
-
-# Across the road in front of the lamp post: people walking along the road cross it.
-[[cameras.lines]]
-name = "lamp-post"
-points = [[400, 170], [400, 330]]
-directions = ["westbound", "eastbound"]
-"#,
-        video = asset("media/vtest.avi").display()
-    )
+    common::vtest_camera("road", extra)
 }
 
 #[test]

@@ -9,26 +9,12 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Broker, Daemon, Msg, Subscriber, anttd, asset, free_port, write_config};
+use common::{Broker, Daemon, Msg, Subscriber, anttd, free_port, write_config};
 
 const ROOT: &str = "antt/test-site/test-box";
 
 fn camera(id: &str) -> String {
-    format!(
-        r#"[[cameras]]
-id = "{id}"
-uri = "{video}"
-detect_fps = 5
-labels = ["person", "car", "truck"]
-realtime = true
-
-[[cameras.lines]]
-name = "lamp-post"
-points = [[400, 170], [400, 330]]
-directions = ["westbound", "eastbound"]
-"#,
-        video = asset("media/vtest.avi").display()
-    )
+    common::vtest_camera(id, "realtime = true")
 }
 
 /// (camera, id) of every `event stored` line in the daemon's log, in order.

@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Broker, Msg, Subscriber, anttd, asset, run_to_end, write_config};
+use common::{Broker, Msg, Subscriber, anttd, run_to_end, write_config};
 
 const ROOT: &str = "antt/test-site/test-box";
 
@@ -21,21 +21,7 @@ fn replay_reproduces_live_events() {
     let broker = Broker::start();
     let sub = Subscriber::connect(broker.port, "antt/#");
     let dir = tempfile::tempdir().expect("temp dir");
-    let camera = format!(
-        r#"[[cameras]]
-id = "road"
-uri = "{video}"
-detect_fps = 5
-realtime = false
-labels = ["person", "car"]
-
-[[cameras.lines]]
-name = "lamp-post"
-points = [[400, 170], [400, 330]]
-directions = ["westbound", "eastbound"]
-"#,
-        video = asset("media/vtest.avi").display()
-    );
+    let camera = common::vtest_camera("road", "realtime = false");
     let cfg = write_config(dir.path(), broker.port, &camera);
     let rec = dir.path().join("detections.jsonl");
 

@@ -296,6 +296,26 @@ impl Drop for Daemon {
     }
 }
 
+/// A `[[cameras]]` table for vtest.avi with the line across the road in front of the lamp post
+/// (people walking along the road cross it); `extra` adds keys to the camera table.
+pub fn vtest_camera(id: &str, extra: &str) -> String {
+    format!(
+        r#"[[cameras]]
+id = "{id}"
+uri = "{video}"
+detect_fps = 5
+labels = ["person", "car", "truck"]
+{extra}
+
+[[cameras.lines]]
+name = "lamp-post"
+points = [[400, 170], [400, 330]]
+directions = ["westbound", "eastbound"]
+"#,
+        video = asset("media/vtest.avi").display()
+    )
+}
+
 pub fn file_uri(p: &Path) -> String {
     format!("file://{}", p.display())
 }
