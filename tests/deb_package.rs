@@ -21,7 +21,10 @@ fn deb_installs_checks_and_purges() {
     }
     let (installed, _) = sh(Command::new("dpkg-query").args(["-W", "-f=${Status}", "anttd"]));
     let (_, status) = sh(Command::new("dpkg-query").args(["-W", "-f=${Status}", "anttd"]));
-    assert!(!(installed && status.contains("install ok installed")), "anttd is installed on this machine: not touching it");
+    assert!(
+        !(installed && status.contains("install ok installed")),
+        "anttd is installed on this machine: not touching it"
+    );
 
     let out = tempfile::tempdir().expect("dir");
     let (ok, log) = sh(Command::new(common::root().join("deploy/deb/build"))
@@ -43,7 +46,12 @@ fn deb_installs_checks_and_purges() {
         panic!("apt-get install failed: {log}");
     }
     let result = std::panic::catch_unwind(|| {
-        for p in ["/usr/bin/anttd", "/usr/lib/anttd/libonnxruntime.so.1.31.1", "/etc/anttd/anttd.toml", "/lib/systemd/system/anttd.service"] {
+        for p in [
+            "/usr/bin/anttd",
+            "/usr/lib/anttd/libonnxruntime.so.1.31.1",
+            "/etc/anttd/anttd.toml",
+            "/lib/systemd/system/anttd.service",
+        ] {
             assert!(Path::new(p).exists(), "{p} not installed");
         }
         let (ok, log) = sh(Command::new("getent").args(["passwd", "anttd"]));
