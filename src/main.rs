@@ -30,6 +30,10 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
         config: PathBuf,
+        /// Do not load the model with ONNX Runtime (the manifest is still read): for hosts where
+        /// ONNX Runtime cannot run, such as an aarch64 build under qemu-user.
+        #[arg(long)]
+        skip_model: bool,
     },
     /// Detect objects in still images; prints one JSON line per image.
     Detect {
@@ -77,9 +81,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             anttd::daemon::run(cfg)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
+        Command::Check { config, skip_model } => {
             let cfg = Config::load(&config)?;
-            println!("{}", anttd::daemon::check(&cfg)?);
+            println!("{}", anttd::daemon::check(&cfg, skip_model)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Detect { manifest, min_score, runtime, annotate, images } => {
