@@ -68,8 +68,24 @@ pub fn choose_decoders(cfg: &Config) -> Result<Vec<DecoderTemplate>> {
 }
 
 /// Check everything `run` would need, without running: config, model, file sources, decoders.
-pub fn check(cfg: &Config) -> Result<String> {
-    let detector = load_detector(cfg)?;
+///
+/// With `skip_model` the model manifest is still read and validated but the ONNX model is not
+/// loaded (no ONNX Runtime): for checking a binary where ONNX Runtime cannot run, e.g. an
+/// aarch64 build under qemu-user, where ONNX Runtime aborts while reading the CPU topology.
+pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
+    let model = if skip_model {
+        let manifest = crate::detect::manifest::Manifest::load(&cfg.manifest_path())?;
+        format!("model {} not loaded (--skip-model)", manifest.name)
+    } else {
+        let detector = load_detector(cfg)?;
+        format!(
+            "model {} ({} labels, input {}x{})",
+            detector.manifest.name,
+            detector.labels.labels.len(),
+            detector.manifest.input.width,
+            detector.manifest.input.height
+        )
+    };
     let decoders = choose_decoders(cfg)?;
     for cam in &cfg.cameras {
         if let Some(p) = cam.uri.file_path(&cfg.base_dir()) {
@@ -78,16 +94,7 @@ pub fn check(cfg: &Config) -> Result<String> {
         }
     }
     let names: Vec<&str> = decoders.iter().map(|d| d.name.as_str()).collect();
-    Ok(format!(
-        "{}: OK: {} camera(s) (decoders: {}), model {} ({} labels, input {}x{})",
-        cfg.path.display(),
-        cfg.cameras.len(),
-        names.join(", "),
-        detector.manifest.name,
-        detector.labels.labels.len(),
-        detector.manifest.input.width,
-        detector.manifest.input.height
-    ))
+    Ok(format!("{}: OK: {} camera(s) (decoders: {}), {model}", cfg.path.display(), cfg.cameras.len(), names.join(", ")))
 }
 
 /// What became of the outbox file at start: normally nothing; a corrupt one is moved aside.

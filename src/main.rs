@@ -41,6 +41,10 @@ enum Command {
     Check {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
         config: PathBuf,
+        /// Do not load the model with ONNX Runtime (the manifest is still read): for hosts where
+        /// ONNX Runtime cannot run, such as an aarch64 build under qemu-user.
+        #[arg(long)]
+        skip_model: bool,
     },
     /// Detect objects in still images; prints one JSON line per image.
     Detect {
@@ -89,9 +93,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
-        Command::Check { config } => {
+        Command::Check { config, skip_model } => {
             let cfg = Config::load(&config)?;
-            println!("{}", anttd::daemon::check(&cfg)?);
+            println!("{}", anttd::daemon::check(&cfg, skip_model)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Detect { manifest, min_score, runtime, annotate, images } => {

@@ -45,6 +45,24 @@ fn valid_config_checks_ok() {
 }
 
 #[test]
+fn check_skip_model_does_not_load_the_model() {
+    // An ONNX file that does not exist: `check` fails on it, `check --skip-model` never opens it
+    // (for hosts where ONNX Runtime cannot run, such as an aarch64 build under qemu-user).
+    let dir = tempfile::tempdir().expect("dir");
+    let manifest = manifest_for(dir.path(), &dir.path().join("absent.onnx"));
+    assert!(!check_with_manifest(dir.path(), &manifest).0);
+    let cfg = dir.path().join("anttd.toml");
+    let out = anttd().arg("check").arg("-c").arg(&cfg).arg("--skip-model").output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OK") && stdout.contains("not loaded (--skip-model)"), "{stdout}");
+    // The manifest itself is still validated.
+    std::fs::write(&manifest, "name = \"broken\"\n").expect("write");
+    let out = anttd().arg("check").arg("-c").arg(&cfg).arg("--skip-model").output().expect("run");
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
 fn missing_model_file() {
     let dir = tempfile::tempdir().expect("dir");
     let missing = dir.path().join("nowhere.onnx");
