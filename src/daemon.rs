@@ -176,14 +176,18 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, &outbox))?);
     }
 
-    // The detector, shared by all cameras.
+    // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
+    // least every 200 ms when idle), so a detector stuck inside inference stops it.
+    let detector_beat = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let detector_thread = {
         let hub = Arc::clone(&hub);
+        let beat = Arc::clone(&detector_beat);
         let stats = stats.clone();
         let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
         spawn("detector", move || {
             let mut dets = Vec::new();
             loop {
+                beat.fetch_add(1, Ordering::Relaxed);
                 let Some((cam, item)) = hub.next(Duration::from_millis(200)) else {
                     if hub.is_closed() {
                         break;
@@ -256,6 +260,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             out_tx.clone(),
         ));
         drop(out_tx);
+        // Cameras, detector, outbox and the broker connection task are set up (the broker itself
+        // may still be away: the outbox holds events until it is back).
+        notify(&[sd_notify::NotifyState::Ready]);
+        let watchdog = sd_notify::watchdog_enabled().map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&detector_beat))));
 
         // Wait for every camera's analytics to finish (end of all streams) or for a signal.
         let all_done = tokio::task::spawn_blocking(move || {
@@ -272,6 +280,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                 hub.close();
                 let _ = all_done.await;
             }
+        }
+        notify(&[sd_notify::NotifyState::Stopping]);
+        if let Some(w) = watchdog {
+            w.abort();
         }
         stop.store(true, Ordering::Relaxed);
         hub.close();
@@ -461,6 +473,32 @@ async fn stats_loop(
         if out.send(msg).is_err() {
             return;
         }
+    }
+}
+
+/// Tell systemd (when started by it with `Type=notify`); outside systemd this does nothing.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// Ping systemd's watchdog at half its period, but only while the detector makes progress: a
+/// wedged detector stops the pings and systemd restarts the process. The pings come from the
+/// tokio runtime, so a wedged runtime (publisher, stats) stops them too.
+async fn watchdog_loop(period: Duration, detector_beat: Arc<std::sync::atomic::AtomicU64>) {
+    let mut tick = tokio::time::interval(period / 2);
+    let mut last = detector_beat.load(Ordering::Relaxed);
+    tracing::info!(period = ?period, "systemd watchdog enabled");
+    loop {
+        tick.tick().await;
+        let now = detector_beat.load(Ordering::Relaxed);
+        if now != last {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("the detector made no progress for {:?}: not pinging the watchdog", period / 2);
+        }
+        last = now;
     }
 }
 
