@@ -37,6 +37,24 @@ enum Command {
         /// A file written by `anttd run --record-detections`.
         file: PathBuf,
     },
+    /// Draw a camera's zones, lines (with direction arrows), 1 m ground grid and current
+    /// detections on one of its frames, to check a set-up by looking at it.
+    Overlay {
+        #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
+        config: PathBuf,
+        /// The camera's id in the config.
+        #[arg(long)]
+        camera: String,
+        /// Use this picture instead of a frame from the camera.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// For file sources: the frame at this many seconds into the video.
+        #[arg(long, default_value_t = 0.0)]
+        at: f64,
+        /// Output picture (.png or .jpg).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Validate a config file and load its model, then exit.
     Check {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
@@ -93,6 +111,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
+        Command::Overlay { config, camera, image, at, output } => {
+            overlay(&config, &camera, image.as_deref(), at, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config, skip_model } => {
             let cfg = Config::load(&config)?;
             println!("{}", anttd::daemon::check(&cfg, skip_model)?);
@@ -130,6 +152,34 @@ fn replay(config: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> 
     out.flush()?;
     tracing::info!(frames = summary.frames, events = summary.events, "replay finished");
     Ok(ExitCode::SUCCESS)
+}
+
+fn overlay(
+    config: &std::path::Path,
+    camera: &str,
+    image: Option<&std::path::Path>,
+    at: f64,
+    output: &std::path::Path,
+) -> Result<()> {
+    let cfg = Config::load(config)?;
+    let cam = cfg.cameras.iter().find(|c| c.id.get_ref().0 == camera).ok_or_else(|| {
+        let ids: Vec<&str> = cfg.cameras.iter().map(|c| c.id.get_ref().0.as_str()).collect();
+        anyhow::anyhow!("{}: no camera `{camera}` (cameras: {})", cfg.path.display(), ids.join(", "))
+    })?;
+    let frame = match image {
+        Some(p) => image::open(p).with_context(|| format!("{}: cannot read image", p.display()))?.to_rgb8(),
+        None => anttd::source::still::grab_frame(&cam.uri.to_gst_uri(&cfg.base_dir()), at)
+            .with_context(|| format!("camera {camera}: cannot take a frame"))?,
+    };
+    let mut detector = anttd::daemon::load_detector(&cfg)?;
+    let mut dets = detector.detect_image(&frame)?;
+    dets.retain(|d| d.score >= 0.25);
+    let mut pic = frame;
+    let font = anttd::evidence::draw::load_font();
+    anttd::evidence::overlay::draw_overlay(&mut pic, cam, &dets, &detector.labels, font.as_ref());
+    pic.save(output).with_context(|| format!("cannot write {}", output.display()))?;
+    println!("{}", output.display());
+    Ok(())
 }
 
 /// One line of `anttd detect` output.

@@ -118,3 +118,30 @@ fn annotate_writes_a_picture_with_the_boxes() {
         assert!((0..3).any(|c| (o[c] as i32 - person[c] as i32).abs() >= 60), "test is meaningless at {x},{y}");
     }
 }
+
+#[test]
+fn overlay_draws_the_camera_set_up_on_a_frame() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cam = common::vtest_camera("road", "")
+        + "\n[[cameras.zones]]\nname = \"crossing\"\npolygon = [[300, 180], [620, 150], [700, 260], [330, 300]]\n";
+    let cfg = common::write_config(dir.path(), 1883, &cam);
+    let out_png = dir.path().join("overlay.png");
+    let out = anttd()
+        .args(["overlay", "-c"])
+        .arg(&cfg)
+        .args(["--camera", "road", "--at", "10", "-o"])
+        .arg(&out_png)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pic = image::open(&out_png).expect("a PNG was written").to_rgb8();
+    assert_eq!(pic.dimensions(), (768, 576));
+    // The zone's bottom edge runs from (700, 260) to (330, 300): its midpoint is green.
+    assert_eq!(*pic.get_pixel(515, 280), image::Rgb([80, 255, 80]), "zone edge");
+    // The line p1 (400, 170) → p2 (400, 330) is red, drawn over the road.
+    assert_eq!(*pic.get_pixel(400, 320), image::Rgb([255, 60, 60]), "line");
+    let bad =
+        anttd().args(["overlay", "-c"]).arg(&cfg).args(["--camera", "nope", "-o"]).arg(&out_png).output().expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no camera `nope` (cameras: road)"));
+}

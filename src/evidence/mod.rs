@@ -2,3 +2,4 @@
 //! checking a camera (`anttd detect --annotate`) and, later, event snapshots.
 
 pub mod draw;
+pub mod overlay;

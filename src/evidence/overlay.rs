@@ -1,0 +1,150 @@
+//! The installer's picture (`anttd overlay`): a camera frame with its zones, its lines and their
+//! direction arrows, a 1 m ground grid from the calibration, and the current detections.
+//! Installers check a set-up by looking at it.
+
+use ab_glyph::FontVec;
+use image::{Rgb, RgbImage};
+use imageproc::drawing::{draw_hollow_polygon_mut, draw_line_segment_mut};
+use imageproc::point::Point as IPoint;
+
+use super::draw::{draw_arrow, draw_detections, draw_label};
+use crate::config::CameraConfig;
+use crate::detect::Detection;
+use crate::detect::manifest::LabelMap;
+use crate::rules::homography::Homography;
+
+const ZONE: Rgb<u8> = Rgb([80, 255, 80]);
+const LINE: Rgb<u8> = Rgb([255, 60, 60]);
+const GRID: Rgb<u8> = Rgb([255, 255, 120]);
+
+/// Draw everything configured for `cam` on `img`, then the detections.
+pub fn draw_overlay(
+    img: &mut RgbImage,
+    cam: &CameraConfig,
+    dets: &[Detection],
+    labels: &LabelMap,
+    font: Option<&FontVec>,
+) {
+    if let Some(h) = cam.homography() {
+        draw_ground_grid(img, &h, &ground_extent(cam), GRID);
+    }
+    for z in &cam.zones {
+        let pts: Vec<IPoint<f32>> = z.polygon.0.iter().map(|&(x, y)| IPoint::new(x, y)).collect();
+        // imageproc refuses a closed list; the polygon is closed implicitly.
+        if pts.len() >= 3 && pts.first() != pts.last() {
+            for dx in [-1.0f32, 0.0, 1.0] {
+                let shifted: Vec<IPoint<f32>> = pts.iter().map(|p| IPoint::new(p.x + dx, p.y)).collect();
+                draw_hollow_polygon_mut(img, &shifted, ZONE);
+            }
+        }
+        if let (Some(font), Some(&(x, y))) = (font, z.polygon.0.first()) {
+            draw_label(img, font, x, y, &format!("zone {}", z.name.get_ref().0), ZONE);
+        }
+    }
+    for l in &cam.lines {
+        let [a, b] = l.points.0;
+        draw_arrow(img, (a[0], a[1]), (b[0], b[1]), LINE);
+        if let Some(font) = font {
+            let d = &l.directions.0;
+            let text = format!("{}: {} → right of arrow, {} → left", l.name.get_ref().0, d[0], d[1]);
+            draw_label(img, font, a[0], a[1], &text, LINE);
+        }
+    }
+    draw_detections(img, dets, labels, font);
+}
+
+/// The ground area to grid: the calibration points' bounding box, widened by 5 m.
+fn ground_extent(cam: &CameraConfig) -> [f64; 4] {
+    let Some(c) = &cam.calibration else { return [0.0; 4] };
+    let g = &c.ground.get_ref().0;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in g {
+        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+    }
+    [x0.floor() - 5.0, y0.floor() - 5.0, x1.ceil() + 5.0, y1.ceil() + 5.0]
+}
+
+/// Lines every metre across `extent` (x0, y0, x1, y1 in metres), projected into the image; each
+/// line is drawn in short pieces so that parts beyond the horizon are simply left out.
+pub fn draw_ground_grid(img: &mut RgbImage, h: &Homography, extent: &[f64; 4], colour: Rgb<u8>) {
+    let [x0, y0, x1, y1] = *extent;
+    // Bounded, so a huge calibration cannot make this run for ever.
+    if !(x1 > x0 && y1 > y0) || (x1 - x0) * (y1 - y0) > 250_000.0 {
+        return;
+    }
+    let (w, hgt) = (img.width() as f32, img.height() as f32);
+    let mut segment = |a: (f64, f64), b: (f64, f64)| {
+        if let (Some(p), Some(q)) = (h.to_image(a), h.to_image(b))
+            && [p.0, p.1, q.0, q.1].iter().all(|v| v.is_finite())
+            && (p.0 - q.0).abs() < w
+            && (p.1 - q.1).abs() < hgt
+        {
+            draw_line_segment_mut(img, p, q, colour);
+        }
+    };
+    const STEP: f64 = 0.25;
+    let mut x = x0;
+    while x <= x1 {
+        let mut y = y0;
+        while y < y1 {
+            segment((x, y), (x, y + STEP));
+            y += STEP;
+        }
+        x += 1.0;
+    }
+    let mut y = y0;
+    while y <= y1 {
+        let mut x = x0;
+        while x < x1 {
+            segment((x, y), (x + STEP, y));
+            x += STEP;
+        }
+        y += 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn camera() -> CameraConfig {
+        let text = r#"site = "s"
+device = "d"
+[model]
+manifest = "m.toml"
+[[cameras]]
+id = "c"
+uri = "rtsp://h/s"
+[[cameras.lines]]
+name = "gate"
+points = [[20, 150], [180, 150]]
+[[cameras.zones]]
+name = "road"
+polygon = [[10, 10], [100, 10], [100, 90], [10, 90]]
+[cameras.calibration]
+image = [[0, 0], [200, 0], [200, 200], [0, 200]]
+ground = [[0, 0], [10, 0], [10, 10], [0, 10]]
+"#;
+        Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0)
+    }
+
+    #[test]
+    fn zones_lines_and_grid_land_where_configured() {
+        let cam = camera();
+        let labels = LabelMap::new(
+            vec!["person".into()],
+            &crate::detect::manifest::Groups { person: vec!["person".into()], vehicle: vec![], motorcycle: vec![] },
+        )
+        .expect("labels");
+        let mut img = RgbImage::new(200, 200);
+        draw_overlay(&mut img, &cam, &[], &labels, None);
+        assert_eq!(*img.get_pixel(55, 10), ZONE, "top edge of the zone");
+        assert_eq!(*img.get_pixel(100, 50), ZONE, "right edge of the zone");
+        assert_eq!(*img.get_pixel(100, 150), LINE, "the line");
+        // 20 px per metre: grid lines at x = 20, 40, ... away from zone and line.
+        assert_eq!(*img.get_pixel(140, 175), GRID, "a vertical grid line");
+        assert_eq!(*img.get_pixel(150, 180), GRID, "a horizontal grid line");
+        assert_eq!(*img.get_pixel(150, 175), Rgb([0, 0, 0]), "between grid lines");
+    }
+}
