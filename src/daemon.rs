@@ -36,7 +36,7 @@ enum Detected {
 /// Load what `run` and `check` both need: the model, checked against the config.
 pub fn load_detector(cfg: &Config) -> Result<Detector> {
     let manifest = crate::detect::manifest::Manifest::load(&cfg.manifest_path())?;
-    let opts = DetectorOptions { threads: cfg.model.threads.as_ref().map(|t| t.0), spin: false };
+    let opts = DetectorOptions::new(cfg.model.threads.as_ref().map(|t| t.0), cfg.model.spin);
     let runtime = cfg.model.runtime.as_ref().map(|p| cfg.base_dir().join(p));
     let detector = Detector::load(&manifest, runtime.as_deref(), &opts)?;
     cfg.check_labels(&detector.labels.labels)?;

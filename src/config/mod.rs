@@ -98,6 +98,9 @@ pub struct ModelConfig {
     /// Intra-op threads for inference; default: every core.
     #[serde(default)]
     pub threads: Option<Threads>,
+    /// Let ONNX Runtime's worker threads spin-wait between runs; default off (see docs/performance.md).
+    #[serde(default)]
+    pub spin: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

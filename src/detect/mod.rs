@@ -14,9 +14,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ort::session::Session;
+use ort::memory::Allocator;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{IoBinding, Session};
+use ort::value::Tensor;
 
 use decode::DecodeScratch;
 use letterbox::Letterbox;
@@ -30,6 +31,17 @@ pub struct DetectorOptions {
     pub threads: Option<usize>,
     /// Let ONNX Runtime's workers spin-wait between runs (faster hand-off, burns CPU).
     pub spin: bool,
+    /// Keep ONNX Runtime's CPU memory arena (its default). Off, intermediate tensors are
+    /// allocated with malloc and given back after each run: less resident memory, and with the
+    /// input and output bound once (below) the arena saves nothing on the per-frame path.
+    pub arena: bool,
+}
+
+impl DetectorOptions {
+    /// The defaults anttd runs with (see docs/performance.md for the measurements behind them).
+    pub fn new(threads: Option<usize>, spin: bool) -> Self {
+        Self { threads, spin, arena: false }
+    }
 }
 
 /// Time spent in each step of the last [`Detector::detect`] call, in milliseconds.
@@ -44,8 +56,11 @@ pub struct Detector {
     session: Session,
     pub manifest: Manifest,
     pub labels: LabelMap,
-    input_name: String,
-    input: Vec<f32>,
+    /// Input and output tensors allocated once and bound to the session: a frame is written into
+    /// `input` in place and the model writes into `output`, so no tensor is allocated per frame.
+    input: Tensor<f32>,
+    output: Tensor<f32>,
+    binding: IoBinding,
     num_candidates: usize,
     scratch: DecodeScratch,
     pub last_timings: DetectTimings,
@@ -72,6 +87,10 @@ impl Detector {
         }
         builder = builder
             .with_config_entry("session.intra_op.allow_spinning", if opts.spin { "1" } else { "0" })
+            .map_err(|e| anyhow!("{e}"))?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(opts.arena).build()])
+            .map_err(|e| anyhow!("{e}"))?
+            .with_memory_pattern(opts.arena)
             .map_err(|e| anyhow!("{e}"))?;
         let session =
             builder.commit_from_file(&onnx).map_err(|e| anyhow!("cannot load model {}: {e}", onnx.display()))?;
@@ -121,12 +140,25 @@ impl Detector {
                 oshape[2] as usize
             }
         };
+        let alloc = Allocator::default();
+        let input_tensor = Tensor::<f32>::new(&alloc, [1usize, 3, h as usize, w as usize])
+            .map_err(|e| anyhow!("cannot allocate the input tensor: {e}"))?;
+        let output_tensor = Tensor::<f32>::new(&alloc, [1usize, (4 + nc) as usize, num_candidates])
+            .map_err(|e| anyhow!("cannot allocate the output tensor: {e}"))?;
+        let mut binding = session.create_binding().map_err(|e| anyhow!("{e}"))?;
+        binding.bind_input(input.name(), &input_tensor).map_err(|e| anyhow!("cannot bind the model input: {e}"))?;
+        let output_name = output.name().to_string();
+        let mut output_tensor = output_tensor;
+        binding
+            .bind_output(output_name.as_str(), &mut output_tensor)
+            .map_err(|e| anyhow!("cannot bind the model output: {e}"))?;
         Ok(Self {
-            input_name: input.name().to_string(),
             session,
             manifest: manifest.clone(),
             labels,
-            input: vec![0.0; (3 * w * h) as usize],
+            input: input_tensor,
+            output: output_tensor,
+            binding,
             num_candidates,
             scratch: DecodeScratch::default(),
             last_timings: DetectTimings::default(),
@@ -141,16 +173,11 @@ impl Detector {
     /// Boxes come back in source pixels (`lb.src_w` x `lb.src_h`), best first, into `out`.
     pub fn detect(&mut self, rgb: &[u8], stride: usize, lb: &Letterbox, out: &mut Vec<Detection>) -> Result<()> {
         let t0 = Instant::now();
-        lb.fill_chw(rgb, stride, self.manifest.pad_value, &mut self.input).map_err(|e| anyhow!(e))?;
+        lb.fill_chw(rgb, stride, self.manifest.pad_value, self.input.extract_tensor_mut().1).map_err(|e| anyhow!(e))?;
         let t1 = Instant::now();
-        let (w, h) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
-        let tensor = TensorRef::from_array_view(([1usize, 3, h, w], &self.input[..])).map_err(|e| anyhow!("{e}"))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| anyhow!("inference failed: {e}"))?;
+        self.infer()?;
         let t2 = Instant::now();
-        let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(|e| anyhow!("model output is not f32: {e}"))?;
+        let data = self.output.extract_tensor().1;
         let m = &self.manifest;
         decode::decode_yolov8(
             data,
@@ -170,6 +197,26 @@ impl Detector {
         self.last_timings =
             DetectTimings { preprocess_ms: ms(t1 - t0), inference_ms: ms(t2 - t1), postprocess_ms: ms(t3 - t2) };
         Ok(())
+    }
+
+    /// One inference on whatever the input tensor holds; the result lands in the output tensor.
+    fn infer(&mut self) -> Result<()> {
+        // The outputs returned only alias the bound output tensor: dropping them frees nothing big.
+        drop(self.session.run_binding(&self.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
+        Ok(())
+    }
+
+    /// Run inference `runs` times on the current input (grey if nothing was detected yet) and
+    /// return the wall time of each run: the model's raw rate with this session's settings,
+    /// without any pipeline around it (`anttd bench`).
+    pub fn raw_inference(&mut self, runs: usize) -> Result<Vec<std::time::Duration>> {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            self.infer()?;
+            times.push(t.elapsed());
+        }
+        Ok(times)
     }
 
     /// Detect on a whole RGB image of any size (the `detect` command, stills): scaled here with
