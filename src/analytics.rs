@@ -85,6 +85,9 @@ pub struct CameraAnalytics {
     clock: Option<(f64, SystemTime)>,
     dets: Vec<Detection>,
     crossings: Vec<Crossing>,
+    /// Time the last [`CameraAnalytics::on_frame`] spent in the tracker and in the rules
+    /// (crossings, zone rules, building events), for `anttd bench`.
+    pub last_timings: (Duration, Duration),
 }
 
 impl CameraAnalytics {
@@ -111,6 +114,7 @@ impl CameraAnalytics {
             clock: None,
             dets: Vec::new(),
             crossings: Vec::new(),
+            last_timings: Default::default(),
         }
     }
 
@@ -128,10 +132,12 @@ impl CameraAnalytics {
 
     /// Process one detected frame; events are appended to `out`.
     pub fn on_frame(&mut self, time_s: f64, wall: SystemTime, detections: &[Detection], out: &mut Vec<Event>) {
+        let t0 = std::time::Instant::now();
         self.clock = Some((time_s, wall));
         self.dets.clear();
         self.dets.extend(detections.iter().filter(|d| self.enabled.get(d.class_id as usize).copied().unwrap_or(false)));
         let output = self.tracker.update(time_s, &self.dets);
+        let t1 = std::time::Instant::now();
         let ended = output.ended;
         let started: Vec<Track> = output.active.iter().filter(|t| output.confirmed.contains(&t.id)).cloned().collect();
         self.crossings.clear();
@@ -164,6 +170,7 @@ impl CameraAnalytics {
         for track in ended {
             self.end_object(&track, out);
         }
+        self.last_timings = (t1 - t0, t1.elapsed());
     }
 
     /// The stream ended: end every open track, and every open rule event.

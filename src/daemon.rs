@@ -16,6 +16,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::analytics::CameraAnalytics;
 use crate::config::{Config, ConfigError};
+use crate::detect::gate::CameraGate;
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
 use crate::health::{CameraStats, RateTracker};
@@ -184,7 +185,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let beat = Arc::clone(&detector_beat);
         let stats = stats.clone();
         let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+        let gates: Vec<_> = cfg.cameras.iter().map(|c| c.motion.clone()).collect();
         spawn("detector", move || {
+            // Motion gating per camera (see detect::gate).
+            let mut gates: Vec<_> = gates.iter().map(CameraGate::new).collect();
             let mut dets = Vec::new();
             loop {
                 beat.fetch_add(1, Ordering::Relaxed);
@@ -195,26 +199,31 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                     continue;
                 };
                 let msg = match item {
-                    Item::Frame(f) => match detector.detect(f.rgb(), f.stride, &f.letterbox, &mut dets) {
-                        Ok(()) => {
-                            stats[cam].frame_processed(detector.last_timings.inference_ms);
-                            if let Some((rec, path)) = &mut recorder {
-                                let size = (f.letterbox.src_w, f.letterbox.src_h);
-                                let frame =
-                                    FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
-                                // A full disk should not stop the cameras: say so once, stop recording.
-                                if let Err(e) = rec.frame(&frame) {
-                                    tracing::error!(file = %path.display(), "recording detections stopped: {e}");
-                                    recorder = None;
+                    Item::Frame(f) => {
+                        match gates[cam].run(&mut detector, f.rgb(), f.stride, &f.letterbox, f.time_s, &mut dets) {
+                            Ok(inferred) => {
+                                if !inferred {
+                                    detector.last_timings = Default::default();
                                 }
+                                stats[cam].frame_processed(detector.last_timings.inference_ms);
+                                if let Some((rec, path)) = &mut recorder {
+                                    let size = (f.letterbox.src_w, f.letterbox.src_h);
+                                    let frame =
+                                        FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
+                                    // A full disk should not stop the cameras: say so once, stop recording.
+                                    if let Err(e) = rec.frame(&frame) {
+                                        tracing::error!(file = %path.display(), "recording detections stopped: {e}");
+                                        recorder = None;
+                                    }
+                                }
+                                Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
                             }
-                            Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
+                            Err(e) => {
+                                tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
+                                continue;
+                            }
                         }
-                        Err(e) => {
-                            tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
-                            continue;
-                        }
-                    },
+                    }
                     Item::EndOfStream => Detected::EndOfStream,
                 };
                 let _ = det_txs[cam].send(msg);

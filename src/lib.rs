@@ -6,6 +6,7 @@
 //! threads together.
 
 pub mod analytics;
+pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod detect;

@@ -55,6 +55,43 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Run the real pipeline (decode, detector, tracker, rules, events into a throw-away outbox;
+    /// no broker) on the config's cameras as fast as it goes, and report fps, per-stage times,
+    /// CPU per frame, peak RSS and the raw inference rate measured in the same run.
+    Bench {
+        #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
+        config: PathBuf,
+        /// Only this camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Stop after N frames processed (all cameras together).
+        #[arg(long)]
+        frames: Option<u64>,
+        /// Stop after this many seconds; file sources loop to last that long.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Run N copies of the camera(s), sharing the detector.
+        #[arg(long, value_name = "N")]
+        copies: Option<usize>,
+        /// Play files at their own pace (as live cameras) instead of as fast as possible.
+        #[arg(long)]
+        realtime: bool,
+        /// Override model.spin.
+        #[arg(long)]
+        spin: Option<bool>,
+        /// ONNX Runtime's CPU memory arena (default off).
+        #[arg(long)]
+        arena: Option<bool>,
+        /// Override model.threads.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Force motion gating on or off for every camera.
+        #[arg(long)]
+        gate: Option<bool>,
+        /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
+        #[arg(long, default_value_t = 20)]
+        raw_runs: usize,
+    },
     /// Validate a config file and load its model, then exit.
     Check {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
@@ -111,6 +148,24 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
+        Command::Bench { config, camera, frames, duration, copies, realtime, spin, arena, threads, gate, raw_runs } => {
+            let cfg = Config::load(&config)?;
+            let opts = anttd::bench::BenchOptions {
+                camera,
+                copies,
+                frames,
+                duration,
+                realtime,
+                spin,
+                arena,
+                threads,
+                gate,
+                raw_runs,
+            };
+            let report = anttd::bench::run(cfg, &opts)?;
+            print!("{}", report.render());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Overlay { config, camera, image, at, output } => {
             overlay(&config, &camera, image.as_deref(), at, &output)?;
             Ok(ExitCode::SUCCESS)

@@ -133,6 +133,9 @@ pub struct CameraConfig {
     pub calibration: Option<CalibrationConfig>,
     #[serde(default)]
     pub rules: Vec<Spanned<RuleConfig>>,
+    /// `[cameras.motion]`: skip the detector on frames where nothing moved.
+    #[serde(default)]
+    pub motion: crate::detect::gate::MotionConfig,
 }
 
 impl CameraConfig {

@@ -4,6 +4,7 @@
 //! is the thin layer that talks to ONNX Runtime.
 
 pub mod decode;
+pub mod gate;
 pub mod letterbox;
 pub mod manifest;
 pub mod nms;

@@ -1,5 +1,7 @@
 //! Health: per-camera counters kept lock-free on the hot path, and the `stats` payload made from them.
 
+pub mod timing;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 

@@ -30,6 +30,8 @@ pub struct Frame {
     pub time_s: f64,
     /// Wall-clock time of the frame: when the stream started plus its stream time.
     pub wall: SystemTime,
+    /// When the frame left the appsink, for frame-to-event latency.
+    pub arrived: Instant,
     pub letterbox: Letterbox,
     pub stride: usize,
     pub data: gst::MappedBuffer<gst::buffer::Readable>,
@@ -176,7 +178,11 @@ pub fn run(
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     stats.frame_in();
-                    match hub.put(cam, Frame { time_s, wall, letterbox: lb, stride, data }, wait) {
+                    match hub.put(
+                        cam,
+                        Frame { time_s, wall, arrived: Instant::now(), letterbox: lb, stride, data },
+                        wait,
+                    ) {
                         PutOutcome::Queued => {}
                         PutOutcome::Replaced => stats.frame_dropped(),
                         PutOutcome::Closed => return Err(gst::FlowError::Flushing),

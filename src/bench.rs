@@ -1,0 +1,481 @@
+//! `anttd bench`: the real pipeline (GStreamer decode and scale, detector, tracker, rules, event
+//! serialisation and the on-disk outbox) on a config's cameras, with no broker, and a report of
+//! where the time goes.
+//!
+//! "Publish" here is everything the daemon does with an event before MQTT: serialise it and write
+//! it to the SQLite outbox (a throw-away one in the temp folder). Sending to a broker is left out:
+//! it happens in its own task, off the frame path, and would measure the network.
+//!
+//! The wiring mirrors the daemon's (one source thread per camera, the hub, one detector thread,
+//! one analytics thread per camera) with timing at each stage boundary; the raw inference rate of
+//! the same session is measured in the same run, before and after the pipeline.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::analytics::CameraAnalytics;
+use crate::config::Config;
+use crate::detect::gate::CameraGate;
+use crate::detect::{Detection, Detector, DetectorOptions};
+use crate::health::CameraStats;
+use crate::health::timing::{self, Stage, StageTimes, Summary};
+use crate::publish::event_record;
+use crate::publish::outbox::Outbox;
+use crate::source::hub::{Hub, Item};
+use crate::source::{self, Frame, SourceSpec, StreamClock};
+
+/// What to run; `None` fields keep the config's value.
+#[derive(Debug, Clone, Default)]
+pub struct BenchOptions {
+    /// Only this camera of the config.
+    pub camera: Option<String>,
+    /// Run this many copies of the selected camera(s) (ids get `-1`, `-2`… appended).
+    pub copies: Option<usize>,
+    /// Stop after this many frames have been processed (all cameras together).
+    pub frames: Option<u64>,
+    /// Stop after this many seconds (file sources loop so that they last).
+    pub duration: Option<f64>,
+    /// Play files at their own pace (as cameras would) instead of as fast as possible.
+    pub realtime: bool,
+    pub spin: Option<bool>,
+    pub arena: Option<bool>,
+    pub threads: Option<usize>,
+    /// Force motion gating on or off for every camera.
+    pub gate: Option<bool>,
+    /// Inference runs for the raw rate, before and after the pipeline each.
+    pub raw_runs: usize,
+}
+
+/// One camera's part of the result.
+#[derive(Debug, Clone)]
+pub struct CameraResult {
+    pub id: String,
+    pub frames: u64,
+    pub inferences: u64,
+    pub events: u64,
+    pub fps: f64,
+    pub latency: Summary,
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub model: String,
+    pub settings: String,
+    pub seconds: f64,
+    pub frames: u64,
+    pub inferences: u64,
+    pub events: u64,
+    pub cpu_s: f64,
+    pub peak_rss_bytes: u64,
+    /// RSS sampled once a second during the run (bytes).
+    pub rss_samples: Vec<u64>,
+    pub raw_ms: Summary,
+    pub raw_fps: f64,
+    pub stages: Vec<(Stage, Summary)>,
+    pub cameras: Vec<CameraResult>,
+}
+
+impl BenchReport {
+    pub fn fps(&self) -> f64 {
+        self.frames as f64 / self.seconds.max(1e-9)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let mb = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let _ = writeln!(s, "model {}, {}", self.model, self.settings);
+        let _ = writeln!(
+            s,
+            "processed: {} frames ({} inferences, {} events) in {:.1} s = {:.2} fps",
+            self.frames,
+            self.inferences,
+            self.events,
+            self.seconds,
+            self.fps()
+        );
+        let inf_fps = self.inferences as f64 / self.seconds.max(1e-9);
+        let _ = writeln!(
+            s,
+            "raw inference (same session, {} runs): {:.1} ms mean, {:.1} ms median = {:.2} fps; pipeline inferences/s ÷ raw = {:.1} %",
+            self.raw_ms.count,
+            self.raw_ms.mean_ms,
+            self.raw_ms.median_ms,
+            self.raw_fps,
+            100.0 * inf_fps / self.raw_fps.max(1e-9)
+        );
+        let per = |n: u64| if n == 0 { 0.0 } else { self.cpu_s / n as f64 };
+        let _ = writeln!(
+            s,
+            "cpu: {:.1} s user+system = {:.3} CPU-s per frame, {:.3} per inference, {:.2} CPU-s per second",
+            self.cpu_s,
+            per(self.frames),
+            per(self.inferences),
+            self.cpu_s / self.seconds.max(1e-9)
+        );
+        let (lo, hi) =
+            (self.rss_samples.iter().copied().min().unwrap_or(0), self.rss_samples.iter().copied().max().unwrap_or(0));
+        let _ = writeln!(
+            s,
+            "memory: peak RSS {:.1} MB; RSS during the run {:.1}..{:.1} MB, at the end {:.1} MB ({} samples, 1/s)",
+            mb(self.peak_rss_bytes),
+            mb(lo),
+            mb(hi),
+            mb(self.rss_samples.last().copied().unwrap_or(0)),
+            self.rss_samples.len()
+        );
+        let _ = writeln!(s, "{:<24} {:>8} {:>10} {:>10} {:>10}", "stage (ms)", "count", "median", "p99", "mean");
+        for (st, m) in &self.stages {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>8} {:>10.3} {:>10.3} {:>10.3}",
+                st.name(),
+                m.count,
+                m.median_ms,
+                m.p99_ms,
+                m.mean_ms
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{:<24} {:>8} {:>10} {:>8} {:>8} {:>12} {:>12}",
+            "camera", "frames", "inferences", "events", "fps", "lat p50 ms", "lat p99 ms"
+        );
+        for c in &self.cameras {
+            let _ = writeln!(
+                s,
+                "{:<24} {:>8} {:>10} {:>8} {:>8.2} {:>12.1} {:>12.1}",
+                c.id, c.frames, c.inferences, c.events, c.fps, c.latency.median_ms, c.latency.p99_ms
+            );
+        }
+        if self.cameras.len() > 1 {
+            let f: Vec<f64> = self.cameras.iter().map(|c| c.fps).collect();
+            let (min, max) = f.iter().fold((f64::MAX, 0.0f64), |(a, b), &x| (a.min(x), b.max(x)));
+            let _ = writeln!(s, "fairness: slowest camera at {:.1} % of the fastest", 100.0 * min / max.max(1e-9));
+        }
+        s
+    }
+}
+
+/// What the detector hands to a camera's analytics thread.
+enum Msg {
+    Frame { time_s: f64, wall: SystemTime, arrived: Instant, dets: Vec<Detection> },
+    End,
+}
+
+/// What an analytics thread hands back when it is done.
+struct AnalyticsDone {
+    times: StageTimes,
+    latency: StageTimes,
+    frames: u64,
+    events: u64,
+}
+
+pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
+    source::init()?;
+    if let Some(id) = &opts.camera {
+        let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+        cfg.cameras.retain(|c| &c.id.get_ref().0 == id);
+        if cfg.cameras.is_empty() {
+            bail!("{}: no camera `{id}` (cameras: {})", cfg.path.display(), ids.join(", "));
+        }
+    }
+    if cfg.cameras.is_empty() {
+        bail!("{}: no cameras to run", cfg.path.display());
+    }
+    let copies = opts.copies.unwrap_or(1).max(1);
+    let originals = std::mem::take(&mut cfg.cameras);
+    for k in 1..=copies {
+        for c in &originals {
+            let mut c = c.clone();
+            if copies > 1 {
+                let id = format!("{}-{k}", c.id.get_ref().0);
+                *c.id.get_mut() = crate::config::Id(id);
+            }
+            c.realtime = opts.realtime;
+            if opts.duration.is_some() {
+                c.looping = true;
+            }
+            if let Some(g) = opts.gate {
+                c.motion.enabled = g;
+            }
+            cfg.cameras.push(c);
+        }
+    }
+
+    let manifest = crate::detect::manifest::Manifest::load(&cfg.manifest_path())?;
+    let mut dopts = DetectorOptions::new(cfg.model.threads.as_ref().map(|t| t.0), cfg.model.spin);
+    if let Some(s) = opts.spin {
+        dopts.spin = s;
+    }
+    if let Some(a) = opts.arena {
+        dopts.arena = a;
+    }
+    if opts.threads.is_some() {
+        dopts.threads = opts.threads;
+    }
+    let runtime = cfg.model.runtime.as_ref().map(|p| cfg.base_dir().join(p));
+    let mut detector = Detector::load(&manifest, runtime.as_deref(), &dopts)?;
+    cfg.check_labels(&detector.labels.labels)?;
+    let decoders = crate::daemon::choose_decoders(&cfg)?;
+    let settings = format!(
+        "threads {}, spin {}, arena {}, {} camera(s), {}, motion gating {}",
+        dopts.threads.map_or("all cores".to_string(), |t| t.to_string()),
+        on_off(dopts.spin),
+        on_off(dopts.arena),
+        cfg.cameras.len(),
+        if opts.realtime { "real time" } else { "as fast as possible" },
+        cfg.cameras.iter().map(|c| on_off(c.motion.enabled)).collect::<Vec<_>>().join("/"),
+    );
+
+    // Raw rate, part one (after a short warm-up that the pipeline would also pay).
+    let mut raw = Vec::with_capacity(2 * opts.raw_runs);
+    detector.raw_inference(3)?;
+    raw.extend(detector.raw_inference(opts.raw_runs)?);
+
+    let outbox_path =
+        std::env::temp_dir().join(format!("anttd-bench-{}-{}.sqlite", std::process::id(), unique_suffix()));
+    let outbox = Arc::new(Outbox::open(&outbox_path, 1_000_000).context("bench outbox")?);
+    let result = run_pipeline(&cfg, &decoders, &mut detector, &outbox, opts);
+    drop(outbox);
+    for ext in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(PathBuf::from(format!("{}{ext}", outbox_path.display())));
+    }
+    let mut report = result?;
+
+    // Raw rate, part two: same session, now warm from the pipeline.
+    raw.extend(detector.raw_inference(opts.raw_runs)?);
+    let raw_ms: Vec<f32> = raw.iter().map(|d| (d.as_secs_f64() * 1000.0) as f32).collect();
+    report.raw_ms = timing::summarise(&raw_ms);
+    let total: f64 = raw.iter().map(Duration::as_secs_f64).sum();
+    report.raw_fps = raw.len() as f64 / total.max(1e-9);
+    report.model = manifest.name.clone();
+    report.settings = settings;
+    report.peak_rss_bytes = timing::process_usage().map_or(0, |u| u.peak_rss_bytes);
+    Ok(report)
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+fn unique_suffix() -> u128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+fn run_pipeline(
+    cfg: &Config,
+    decoders: &[crate::source::decoders::DecoderTemplate],
+    detector: &mut Detector,
+    outbox: &Arc<Outbox>,
+    opts: &BenchOptions,
+) -> Result<BenchReport> {
+    let n = cfg.cameras.len();
+    let (iw, ih) = detector.input_size();
+    let labels = Arc::new(detector.labels.clone());
+    let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
+    let capacity = opts.frames.unwrap_or(10_000).min(1_000_000) as usize;
+    // Detection buffers go to the analytics thread and come back empty: none allocated per frame.
+    let (spare_tx, spare_rx) = std_mpsc::channel::<Vec<Detection>>();
+
+    let usage0 = timing::process_usage().ok_or_else(|| anyhow!("getrusage failed"))?;
+    let started = Instant::now();
+
+    let mut txs = Vec::with_capacity(n);
+    let mut analytics = Vec::with_capacity(n);
+    for cam in &cfg.cameras {
+        let (tx, rx) = std_mpsc::channel::<Msg>();
+        txs.push(tx);
+        let mut a = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
+        let outbox = Arc::clone(outbox);
+        let spare = spare_tx.clone();
+        let cap = capacity / n + 16;
+        analytics.push(
+            std::thread::Builder::new()
+                .name(format!("analytics-{}", cam.id.get_ref().0))
+                .spawn(move || {
+                    let mut done = AnalyticsDone {
+                        times: StageTimes::with_capacity(cap),
+                        latency: StageTimes::with_capacity(cap),
+                        frames: 0,
+                        events: 0,
+                    };
+                    let mut events = Vec::new();
+                    while let Ok(Msg::Frame { time_s, wall, arrived, mut dets }) = rx.recv() {
+                        a.on_frame(time_s, wall, &dets, &mut events);
+                        done.times.record(Stage::Tracking, a.last_timings.0);
+                        done.times.record(Stage::Rules, a.last_timings.1);
+                        done.frames += 1;
+                        done.events += events.len() as u64;
+                        for e in events.drain(..) {
+                            let t = Instant::now();
+                            if let Err(err) = outbox.push(&event_record(&e)) {
+                                tracing::error!("bench outbox: {err}");
+                            }
+                            done.times.lap(Stage::Publish, t);
+                        }
+                        done.latency.lap(Stage::Latency, arrived);
+                        dets.clear();
+                        let _ = spare.send(dets);
+                    }
+                    a.finish(&mut events);
+                    done.events += events.len() as u64;
+                    done
+                })
+                .context("cannot start an analytics thread")?,
+        );
+    }
+    drop(spare_tx);
+
+    let gates: Vec<CameraGate> = cfg.cameras.iter().map(|c| CameraGate::new(&c.motion)).collect();
+    let processed = Arc::new(AtomicU64::new(0));
+    let det_result = std::thread::scope(|scope| -> Result<((StageTimes, Vec<u64>), Vec<u64>)> {
+        let det = {
+            let hub = Arc::clone(&hub);
+            let stop = Arc::clone(&stop);
+            let processed = Arc::clone(&processed);
+            let frames_limit = opts.frames;
+            let mut gates = gates;
+            scope.spawn(move || -> Result<(StageTimes, Vec<u64>)> {
+                let mut times = StageTimes::with_capacity(capacity);
+                let mut inferences = vec![0u64; n];
+                let mut ended = 0;
+                let mut t_wait = Instant::now();
+                while ended < n {
+                    let Some((cam, item)) = hub.next(Duration::from_millis(200)) else {
+                        if hub.is_closed() {
+                            break;
+                        }
+                        continue;
+                    };
+                    match item {
+                        Item::Frame(f) => {
+                            times.lap(Stage::Wait, t_wait);
+                            let mut dets = spare_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(64));
+                            let inferred = gates[cam]
+                                .run(detector, f.rgb(), f.stride, &f.letterbox, f.time_s, &mut dets)
+                                .with_context(|| format!("camera {}", cfg.cameras[cam].id.get_ref().0))?;
+                            if inferred {
+                                let t = detector.last_timings;
+                                times.record_ms(Stage::Preprocess, t.preprocess_ms);
+                                times.record_ms(Stage::Inference, t.inference_ms);
+                                times.record_ms(Stage::Postprocess, t.postprocess_ms);
+                                inferences[cam] += 1;
+                            }
+                            let msg = Msg::Frame { time_s: f.time_s, wall: f.wall, arrived: f.arrived, dets };
+                            drop(f);
+                            let _ = txs[cam].send(msg);
+                            let done = processed.fetch_add(1, Ordering::Relaxed) + 1;
+                            if frames_limit.is_some_and(|l| done >= l) {
+                                stop.store(true, Ordering::Relaxed);
+                                hub.close();
+                                break;
+                            }
+                        }
+                        Item::EndOfStream => {
+                            ended += 1;
+                            let _ = txs[cam].send(Msg::End);
+                        }
+                    }
+                    t_wait = Instant::now();
+                }
+                for tx in &txs {
+                    let _ = tx.send(Msg::End);
+                }
+                Ok((times, inferences))
+            })
+        };
+
+        let mut sources = Vec::with_capacity(n);
+        for (i, cam) in cfg.cameras.iter().enumerate() {
+            let spec = SourceSpec {
+                index: i,
+                id: cam.id.get_ref().0.clone(),
+                uri: cam.uri.to_gst_uri(&cfg.base_dir()),
+                detect_fps: cam.detect_fps.0,
+                realtime: cam.realtime,
+                looping: cam.looping,
+                is_file: cam.uri.is_file(),
+                input_w: iw,
+                input_h: ih,
+                decoder: decoders[i].clone(),
+            };
+            let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
+            sources.push(scope.spawn(move || {
+                let clock = Arc::new(Mutex::new(StreamClock::default()));
+                let r = source::run(&spec, &hub, &stats, &clock, &stop);
+                hub.end_of_stream(spec.index);
+                r.map(|_| ()).with_context(|| format!("camera {}", spec.id))
+            }));
+        }
+
+        // RSS once a second; the duration limit.
+        let mut rss = Vec::new();
+        let deadline = opts.duration.map(|d| started + Duration::from_secs_f64(d));
+        let mut next_sample = Instant::now() + Duration::from_secs(1);
+        while !det.is_finished() {
+            std::thread::sleep(Duration::from_millis(50));
+            if Instant::now() >= next_sample {
+                rss.extend(timing::current_rss_bytes());
+                next_sample += Duration::from_secs(1);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stop.store(true, Ordering::Relaxed);
+                hub.close();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        hub.close();
+        let r = det.join().map_err(|_| anyhow!("the detector thread panicked"))?;
+        for s in sources {
+            match s.join() {
+                Ok(Err(e)) => tracing::warn!("{e:#}"),
+                Err(_) => bail!("a source thread panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+        Ok((r?, rss))
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let usage1 = timing::process_usage().ok_or_else(|| anyhow!("getrusage failed"))?;
+    let ((mut times, inferences), rss_samples) = det_result?;
+
+    let mut cameras = Vec::with_capacity(n);
+    let mut events = 0;
+    for ((t, cam), inf) in analytics.into_iter().zip(&cfg.cameras).zip(&inferences) {
+        let done = t.join().map_err(|_| anyhow!("an analytics thread panicked"))?;
+        times.merge(&done.times);
+        events += done.events;
+        cameras.push(CameraResult {
+            id: cam.id.get_ref().0.clone(),
+            frames: done.frames,
+            inferences: *inf,
+            events: done.events,
+            fps: done.frames as f64 / seconds.max(1e-9),
+            latency: done.latency.summary(Stage::Latency),
+        });
+        times.merge(&done.latency);
+    }
+    Ok(BenchReport {
+        model: String::new(),
+        settings: String::new(),
+        seconds,
+        frames: cameras.iter().map(|c| c.frames).sum(),
+        inferences: inferences.iter().sum(),
+        events,
+        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
+        peak_rss_bytes: usage1.peak_rss_bytes,
+        rss_samples,
+        raw_ms: Summary::default(),
+        raw_fps: 0.0,
+        stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
+        cameras,
+    })
+}
