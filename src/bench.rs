@@ -45,6 +45,8 @@ pub struct BenchOptions {
     pub realtime: bool,
     pub spin: Option<bool>,
     pub arena: Option<bool>,
+    pub memory_pattern: Option<bool>,
+    pub trim: Option<bool>,
     pub threads: Option<usize>,
     /// Force motion gating on or off for every camera.
     pub gate: Option<bool>,
@@ -73,6 +75,8 @@ pub struct BenchReport {
     pub events: u64,
     pub cpu_s: f64,
     pub peak_rss_bytes: u64,
+    /// RSS after the model was loaded and run (before any camera started).
+    pub rss_model_bytes: u64,
     /// RSS sampled once a second during the run (bytes).
     pub rss_samples: Vec<u64>,
     pub raw_ms: Summary,
@@ -122,8 +126,9 @@ impl BenchReport {
             (self.rss_samples.iter().copied().min().unwrap_or(0), self.rss_samples.iter().copied().max().unwrap_or(0));
         let _ = writeln!(
             s,
-            "memory: peak RSS {:.1} MB; RSS during the run {:.1}..{:.1} MB, at the end {:.1} MB ({} samples, 1/s)",
+            "memory: peak RSS {:.1} MB; with the model loaded and run, before the cameras: {:.1} MB; during the run {:.1}..{:.1} MB, at the end {:.1} MB ({} samples, 1/s)",
             mb(self.peak_rss_bytes),
+            mb(self.rss_model_bytes),
             mb(lo),
             mb(hi),
             mb(self.rss_samples.last().copied().unwrap_or(0)),
@@ -216,6 +221,12 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     if let Some(a) = opts.arena {
         dopts.arena = a;
     }
+    if let Some(m) = opts.memory_pattern {
+        dopts.memory_pattern = m;
+    }
+    if let Some(t) = opts.trim {
+        dopts.trim = t;
+    }
     if opts.threads.is_some() {
         dopts.threads = opts.threads;
     }
@@ -224,10 +235,12 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     cfg.check_labels(&detector.labels.labels)?;
     let decoders = crate::daemon::choose_decoders(&cfg)?;
     let settings = format!(
-        "threads {}, spin {}, arena {}, {} camera(s), {}, motion gating {}",
+        "threads {}, spin {}, arena {}, memory pattern {}, trim {}, {} camera(s), {}, motion gating {}",
         dopts.threads.map_or("all cores".to_string(), |t| t.to_string()),
         on_off(dopts.spin),
         on_off(dopts.arena),
+        on_off(dopts.memory_pattern),
+        on_off(dopts.trim),
         cfg.cameras.len(),
         if opts.realtime { "real time" } else { "as fast as possible" },
         cfg.cameras.iter().map(|c| on_off(c.motion.enabled)).collect::<Vec<_>>().join("/"),
@@ -237,6 +250,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     let mut raw = Vec::with_capacity(2 * opts.raw_runs);
     detector.raw_inference(3)?;
     raw.extend(detector.raw_inference(opts.raw_runs)?);
+    let rss_model_bytes = timing::current_rss_bytes().unwrap_or(0);
 
     let outbox_path =
         std::env::temp_dir().join(format!("anttd-bench-{}-{}.sqlite", std::process::id(), unique_suffix()));
@@ -256,6 +270,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     report.raw_fps = raw.len() as f64 / total.max(1e-9);
     report.model = manifest.name.clone();
     report.settings = settings;
+    report.rss_model_bytes = rss_model_bytes;
     report.peak_rss_bytes = timing::process_usage().map_or(0, |u| u.peak_rss_bytes);
     Ok(report)
 }
@@ -472,6 +487,7 @@ fn run_pipeline(
         events,
         cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
         peak_rss_bytes: usage1.peak_rss_bytes,
+        rss_model_bytes: 0,
         rss_samples,
         raw_ms: Summary::default(),
         raw_fps: 0.0,

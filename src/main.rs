@@ -79,9 +79,15 @@ enum Command {
         /// Override model.spin.
         #[arg(long)]
         spin: Option<bool>,
-        /// ONNX Runtime's CPU memory arena (default off).
+        /// ONNX Runtime's CPU memory arena (default on).
         #[arg(long)]
         arena: Option<bool>,
+        /// ONNX Runtime's memory pattern (default on).
+        #[arg(long)]
+        memory_pattern: Option<bool>,
+        /// malloc_trim after loading the model (default on).
+        #[arg(long)]
+        trim: Option<bool>,
         /// Override model.threads.
         #[arg(long)]
         threads: Option<usize>,
@@ -148,7 +154,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
-        Command::Bench { config, camera, frames, duration, copies, realtime, spin, arena, threads, gate, raw_runs } => {
+        Command::Bench { config, camera, frames, duration, copies, realtime, spin, arena, memory_pattern, trim, threads, gate, raw_runs } => {
             let cfg = Config::load(&config)?;
             let opts = anttd::bench::BenchOptions {
                 camera,
@@ -158,6 +164,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 realtime,
                 spin,
                 arena,
+                memory_pattern,
+                trim,
                 threads,
                 gate,
                 raw_runs,
