@@ -168,13 +168,17 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     // Analytics, one thread per camera.
     let mut det_txs = Vec::with_capacity(n);
     let mut analytics_threads = Vec::with_capacity(n);
+    // Detection buffers travel to the analytics threads and come back empty (no per-frame allocation).
+    let (spare_tx, spare_rx) = std_mpsc::channel::<Vec<Detection>>();
     for cam in &cfg.cameras {
         let (tx, rx) = std_mpsc::channel::<Detected>();
         det_txs.push(tx);
         let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
         let outbox = Arc::clone(&outbox);
-        analytics_threads
-            .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, &outbox))?);
+        let spare = spare_tx.clone();
+        analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
+            analytics_loop(analytics, rx, &outbox, &spare)
+        })?);
     }
 
     // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
@@ -216,7 +220,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                         recorder = None;
                                     }
                                 }
-                                Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
+                                Detected::Frame {
+                                    time_s: f.time_s,
+                                    wall: f.wall,
+                                    detections: std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default()),
+                                }
                             }
                             Err(e) => {
                                 tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -346,12 +354,21 @@ fn store(outbox: &Outbox, events: &mut Vec<crate::event::Event>) {
     }
 }
 
-fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detected>, outbox: &Outbox) {
+fn analytics_loop(
+    mut analytics: CameraAnalytics,
+    rx: std_mpsc::Receiver<Detected>,
+    outbox: &Outbox,
+    spare: &std_mpsc::Sender<Vec<Detection>>,
+) {
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
         match msg {
-            Detected::Frame { time_s, wall, detections } => analytics.on_frame(time_s, wall, &detections, &mut events),
+            Detected::Frame { time_s, wall, mut detections } => {
+                analytics.on_frame(time_s, wall, &detections, &mut events);
+                detections.clear();
+                let _ = spare.send(detections);
+            }
             Detected::EndOfStream => break,
         }
         store(outbox, &mut events);

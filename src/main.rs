@@ -82,7 +82,7 @@ enum Command {
         /// ONNX Runtime's CPU memory arena (default on).
         #[arg(long)]
         arena: Option<bool>,
-        /// ONNX Runtime's memory pattern (default on).
+        /// ONNX Runtime's memory pattern (default off).
         #[arg(long)]
         memory_pattern: Option<bool>,
         /// malloc_trim after loading the model (default on).
@@ -154,7 +154,21 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
-        Command::Bench { config, camera, frames, duration, copies, realtime, spin, arena, memory_pattern, trim, threads, gate, raw_runs } => {
+        Command::Bench {
+            config,
+            camera,
+            frames,
+            duration,
+            copies,
+            realtime,
+            spin,
+            arena,
+            memory_pattern,
+            trim,
+            threads,
+            gate,
+            raw_runs,
+        } => {
             let cfg = Config::load(&config)?;
             let opts = anttd::bench::BenchOptions {
                 camera,

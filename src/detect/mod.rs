@@ -37,6 +37,7 @@ pub struct DetectorOptions {
     /// input and output bound once (below) the arena saves nothing on the per-frame path.
     pub arena: bool,
     /// ONNX Runtime's memory pattern: plan one block for every intermediate tensor of a run.
+    /// Off by default: it held ~25 MB more for no measurable speed (docs/performance.md).
     pub memory_pattern: bool,
     /// Give freed heap memory back to the system after loading the model (glibc `malloc_trim`):
     /// loading and optimising the graph leaves tens of MB free but resident.
@@ -52,7 +53,7 @@ impl Default for DetectorOptions {
 impl DetectorOptions {
     /// The defaults anttd runs with (see docs/performance.md for the measurements behind them).
     pub fn new(threads: Option<usize>, spin: bool) -> Self {
-        Self { threads, spin, arena: true, memory_pattern: true, trim: true }
+        Self { threads, spin, arena: true, memory_pattern: false, trim: true }
     }
 }
 
