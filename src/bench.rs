@@ -11,6 +11,7 @@
 //! the same session is measured in the same run, before and after the pipeline.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -52,6 +53,8 @@ pub struct BenchOptions {
     pub gate: Option<bool>,
     /// Inference runs for the raw rate, before and after the pipeline each.
     pub raw_runs: usize,
+    /// Also write every event to this file, one JSON line each (to compare runs).
+    pub events: Option<PathBuf>,
 }
 
 /// One camera's part of the result.
@@ -297,6 +300,12 @@ fn run_pipeline(
     let stop = Arc::new(AtomicBool::new(false));
     let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
     let capacity = opts.frames.unwrap_or(10_000).min(1_000_000) as usize;
+    let events_out = match &opts.events {
+        Some(p) => Some(Arc::new(Mutex::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("--events: cannot create {}", p.display()))?,
+        )))),
+        None => None,
+    };
     // Detection buffers go to the analytics thread and come back empty: none allocated per frame.
     let (spare_tx, spare_rx) = std_mpsc::channel::<Vec<Detection>>();
 
@@ -311,6 +320,7 @@ fn run_pipeline(
         let mut a = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
         let outbox = Arc::clone(outbox);
         let spare = spare_tx.clone();
+        let events_out = events_out.clone();
         let cap = capacity / n + 16;
         analytics.push(
             std::thread::Builder::new()
@@ -323,12 +333,21 @@ fn run_pipeline(
                         events: 0,
                     };
                     let mut events = Vec::new();
+                    let write_events = |events: &[crate::event::Event]| {
+                        if let Some(w) = &events_out {
+                            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+                            for e in events {
+                                let _ = w.write_all(&e.to_json()).and_then(|_| w.write_all(b"\n"));
+                            }
+                        }
+                    };
                     while let Ok(Msg::Frame { time_s, wall, arrived, mut dets }) = rx.recv() {
                         a.on_frame(time_s, wall, &dets, &mut events);
                         done.times.record(Stage::Tracking, a.last_timings.0);
                         done.times.record(Stage::Rules, a.last_timings.1);
                         done.frames += 1;
                         done.events += events.len() as u64;
+                        write_events(&events);
                         for e in events.drain(..) {
                             let t = Instant::now();
                             if let Err(err) = outbox.push(&event_record(&e)) {
@@ -342,6 +361,10 @@ fn run_pipeline(
                     }
                     a.finish(&mut events);
                     done.events += events.len() as u64;
+                    write_events(&events);
+                    if let Some(w) = &events_out {
+                        let _ = w.lock().unwrap_or_else(|p| p.into_inner()).flush();
+                    }
                     done
                 })
                 .context("cannot start an analytics thread")?,

@@ -97,6 +97,9 @@ enum Command {
         /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
         #[arg(long, default_value_t = 20)]
         raw_runs: usize,
+        /// Also write every event to FILE, one JSON line each.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -168,6 +171,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             threads,
             gate,
             raw_runs,
+            events,
         } => {
             let cfg = Config::load(&config)?;
             let opts = anttd::bench::BenchOptions {
@@ -183,6 +187,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 threads,
                 gate,
                 raw_runs,
+                events,
             };
             let report = anttd::bench::run(cfg, &opts)?;
             print!("{}", report.render());
