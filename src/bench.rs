@@ -137,6 +137,11 @@ impl BenchReport {
             mb(self.rss_samples.last().copied().unwrap_or(0)),
             self.rss_samples.len()
         );
+        if self.rss_samples.len() > 60 {
+            let per_min: Vec<String> =
+                self.rss_samples.iter().step_by(60).map(|&b| format!("{:.1}", mb(b))).collect();
+            let _ = writeln!(s, "RSS once a minute (MB): {}", per_min.join(" "));
+        }
         let _ = writeln!(s, "{:<24} {:>8} {:>10} {:>10} {:>10}", "stage (ms)", "count", "median", "p99", "mean");
         for (st, m) in &self.stages {
             let _ = writeln!(
@@ -151,14 +156,16 @@ impl BenchReport {
         }
         let _ = writeln!(
             s,
-            "{:<24} {:>8} {:>10} {:>8} {:>8} {:>12} {:>12}",
-            "camera", "frames", "inferences", "events", "fps", "lat p50 ms", "lat p99 ms"
+            "{:<24} {:>8} {:>10} {:>8} {:>8} {:>12} {:>12} {:>14}",
+            "camera", "frames", "inferences", "events", "fps", "lat p50 ms", "lat p99 ms", "interval ms"
         );
         for c in &self.cameras {
+            // The camera's mean time between two of its inferences.
+            let interval = 1000.0 * self.seconds / c.inferences.max(1) as f64;
             let _ = writeln!(
                 s,
-                "{:<24} {:>8} {:>10} {:>8} {:>8.2} {:>12.1} {:>12.1}",
-                c.id, c.frames, c.inferences, c.events, c.fps, c.latency.median_ms, c.latency.p99_ms
+                "{:<24} {:>8} {:>10} {:>8} {:>8.2} {:>12.1} {:>12.1} {:>14.1}",
+                c.id, c.frames, c.inferences, c.events, c.fps, c.latency.median_ms, c.latency.p99_ms, interval
             );
         }
         if self.cameras.len() > 1 {
