@@ -128,5 +128,25 @@ fn events(c: &mut Criterion) {
     c.bench_function("event_id_and_time", |b| b.iter(|| black_box((new_id(), rfc3339(SystemTime::now())))));
 }
 
-criterion_group!(benches, preprocess, decode_nms, tracker, events);
+/// The motion gate's per-frame cost: grey thumbnail of a 640x480 RGB frame, and its comparison
+/// with the reference, on a frame that did not move (the common case when it pays off).
+fn motion_gate(c: &mut Criterion) {
+    use anttd::detect::gate::{MotionConfig, MotionGate, thumbnail};
+    let (w, h) = (640usize, 480usize);
+    let stride = w * 3;
+    let rgb: Vec<u8> = (0..stride * h).map(|i| (i * 7 % 251) as u8).collect();
+    let mut thumb = Vec::new();
+    c.bench_function("motion_thumbnail/640x480", |b| b.iter(|| thumbnail(black_box(&rgb), stride, w, h, &mut thumb)));
+    let mut gate = MotionGate::new(&MotionConfig { refresh_s: 1e9, ..MotionConfig::default() });
+    gate.should_detect(&rgb, stride, w, h, 0.0);
+    let mut t = 0.0;
+    c.bench_function("motion_gate_still_frame/640x480", |b| {
+        b.iter(|| {
+            t += 0.1;
+            gate.should_detect(black_box(&rgb), stride, w, h, t)
+        })
+    });
+}
+
+criterion_group!(benches, preprocess, decode_nms, tracker, events, motion_gate);
 criterion_main!(benches);

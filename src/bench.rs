@@ -138,8 +138,7 @@ impl BenchReport {
             self.rss_samples.len()
         );
         if self.rss_samples.len() > 60 {
-            let per_min: Vec<String> =
-                self.rss_samples.iter().step_by(60).map(|&b| format!("{:.1}", mb(b))).collect();
+            let per_min: Vec<String> = self.rss_samples.iter().step_by(60).map(|&b| format!("{:.1}", mb(b))).collect();
             let _ = writeln!(s, "RSS once a minute (MB): {}", per_min.join(" "));
         }
         let _ = writeln!(s, "{:<24} {:>8} {:>10} {:>10} {:>10}", "stage (ms)", "count", "median", "p99", "mean");

@@ -66,8 +66,9 @@ impl TryFrom<RawMotion> for MotionConfig {
     }
 }
 
-/// Grey thumbnail of an RGB frame: each thumbnail pixel is the mean luma of every other pixel
-/// of every other row in its cell (a quarter of the pixels: plenty to average out noise).
+/// Grey thumbnail of an RGB frame: each thumbnail pixel is the mean grey level of every fourth
+/// pixel of every fourth row in its cell (4 samples of an 8x8 cell: enough to average out
+/// sensor noise, at a sixteenth of the reads).
 pub fn thumbnail(rgb: &[u8], stride: usize, w: usize, h: usize, out: &mut Vec<u8>) {
     out.clear();
     if w == 0 || h == 0 {
@@ -80,12 +81,16 @@ pub fn thumbnail(rgb: &[u8], stride: usize, w: usize, h: usize, out: &mut Vec<u8
         for tx in 0..tw {
             let (x0, x1) = (tx * w / tw, ((tx + 1) * w / tw).max(tx * w / tw + 1));
             let (mut sum, mut n) = (0u32, 0u32);
-            for y in (y0..y1).step_by(2) {
-                let Some(row) = rgb.get(y * stride..y * stride + w * 3) else { continue };
-                for x in (x0..x1).step_by(2) {
-                    let p = &row[x * 3..x * 3 + 3];
-                    // BT.601 luma in integers: (77 R + 150 G + 29 B) / 256.
-                    sum += (77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32) >> 8;
+            for y in (y0..y1).step_by(4) {
+                let Some(row) = rgb.get(y * stride + x0 * 3..y * stride + x1 * 3) else { continue };
+                for p in row.chunks_exact(12) {
+                    // (R + 2G + B) / 4: close enough to luma to see change, no multiplies.
+                    sum += (p[0] as u32 + 2 * p[1] as u32 + p[2] as u32) >> 2;
+                    n += 1;
+                }
+                // A cell narrower than four pixels still gets its first pixel.
+                if row.len() < 12 && row.len() >= 3 {
+                    sum += (row[0] as u32 + 2 * row[1] as u32 + row[2] as u32) >> 2;
                     n += 1;
                 }
             }
@@ -200,7 +205,14 @@ mod tests {
         thumbnail(&f, 160 * 3, 160, 120, &mut t);
         assert_eq!(t.len(), 80 * 60);
         // The first cell (2x2) samples only its top-left pixel, white; the rest stays grey.
-        assert_eq!((t[0], t[1], t[80]), (254, 99, 99));
+        assert_eq!((t[0], t[1], t[80]), (255, 100, 100));
+        // 640x480 cells are 8x8: a white 4x4 block in the top-left corner is one of four samples.
+        let mut big = vec![0u8; 640 * 480 * 3];
+        for y in 0..4 {
+            big[y * 1920..y * 1920 + 12].fill(255);
+        }
+        thumbnail(&big, 1920, 640, 480, &mut t);
+        assert_eq!((t.len(), t[0], t[1]), (80 * 60, 63, 0));
     }
 
     #[test]
@@ -234,10 +246,14 @@ mod tests {
         // One pixel per frame is below the threshold frame to frame, but the reference is the
         // last detected frame, so the change accumulates until it triggers a detection.
         let mut g = MotionGate::new(&MotionConfig { min_changed: 0.002, ..cfg() });
-        assert!(g.should_detect(&frame(100, Some((40, 40, 4))), 480, 160, 120, 0.0));
-        let fired =
-            (1..=10).find(|&k| g.should_detect(&frame(100, Some((40 + k, 40, 4))), 480, 160, 120, k as f64 * 0.01));
-        assert!(matches!(fired, Some(k) if k <= 6), "{fired:?}");
+        let at = |x: usize| frame(100, Some((x, 40, 8)));
+        // Moving by one pixel changes at most 8 thumbnail pixels: fewer than the 10 needed.
+        let mut fresh = g.clone();
+        assert!(fresh.should_detect(&at(41), 480, 160, 120, 0.0));
+        assert!(!fresh.should_detect(&at(42), 480, 160, 120, 0.01));
+        assert!(g.should_detect(&at(40), 480, 160, 120, 0.0));
+        let fired = (1..=10).find(|&k| g.should_detect(&at(40 + k), 480, 160, 120, k as f64 * 0.01));
+        assert!(matches!(fired, Some(k) if (2..=6).contains(&k)), "{fired:?}");
     }
 
     #[test]
