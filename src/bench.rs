@@ -182,6 +182,9 @@ enum Msg {
     End,
 }
 
+/// What the detector thread hands back: its stage times and inferences per camera.
+type DetectorDone = (StageTimes, Vec<u64>);
+
 /// What an analytics thread hands back when it is done.
 struct AnalyticsDone {
     times: StageTimes,
@@ -380,14 +383,14 @@ fn run_pipeline(
 
     let gates: Vec<CameraGate> = cfg.cameras.iter().map(|c| CameraGate::new(&c.motion)).collect();
     let processed = Arc::new(AtomicU64::new(0));
-    let det_result = std::thread::scope(|scope| -> Result<((StageTimes, Vec<u64>), Vec<u64>)> {
+    let det_result = std::thread::scope(|scope| -> Result<(DetectorDone, Vec<u64>)> {
         let det = {
             let hub = Arc::clone(&hub);
             let stop = Arc::clone(&stop);
             let processed = Arc::clone(&processed);
             let frames_limit = opts.frames;
             let mut gates = gates;
-            scope.spawn(move || -> Result<(StageTimes, Vec<u64>)> {
+            scope.spawn(move || -> Result<DetectorDone> {
                 let mut times = StageTimes::with_capacity(capacity);
                 let mut inferences = vec![0u64; n];
                 let mut ended = 0;
