@@ -206,10 +206,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                     Item::Frame(f) => {
                         match gates[cam].run(&mut detector, f.rgb(), f.stride, &f.letterbox, f.time_s, &mut dets) {
                             Ok(inferred) => {
-                                if !inferred {
-                                    detector.last_timings = Default::default();
+                                if inferred {
+                                    stats[cam].frame_processed(detector.last_timings.inference_ms);
+                                } else {
+                                    stats[cam].frame_skipped();
                                 }
-                                stats[cam].frame_processed(detector.last_timings.inference_ms);
                                 if let Some((rec, path)) = &mut recorder {
                                     let size = (f.letterbox.src_w, f.letterbox.src_h);
                                     let frame =
@@ -321,13 +322,14 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let secs = run_started.elapsed().as_secs_f64();
     for (cam, s) in cfg.cameras.iter().zip(&stats) {
         let c = s.snapshot();
-        let inf_ms =
-            if c.frames_processed == 0 { 0.0 } else { c.inference_us as f64 / c.frames_processed as f64 / 1000.0 };
+        let inferred = c.frames_processed - c.frames_skipped;
+        let inf_ms = if inferred == 0 { 0.0 } else { c.inference_us as f64 / inferred as f64 / 1000.0 };
         tracing::info!(
             camera = %cam.id.get_ref().0,
             frames_in = c.frames_in,
             frames_processed = c.frames_processed,
             frames_dropped = c.frames_dropped,
+            frames_skipped = c.frames_skipped,
             seconds = format!("{secs:.1}"),
             fps = format!("{:.2}", c.frames_processed as f64 / secs.max(1e-9)),
             inference_ms = format!("{inf_ms:.1}"),

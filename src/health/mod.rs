@@ -13,6 +13,8 @@ pub struct CameraStats {
     frames_in: AtomicU64,
     frames_processed: AtomicU64,
     frames_dropped: AtomicU64,
+    /// Processed frames the detector skipped because nothing moved (motion gating).
+    frames_skipped: AtomicU64,
     /// Sum of inference times, in microseconds.
     inference_us: AtomicU64,
     restarts: AtomicU64,
@@ -29,6 +31,11 @@ impl CameraStats {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
         self.inference_us.fetch_add((inference_ms * 1000.0) as u64, Ordering::Relaxed);
     }
+    /// A frame passed on with the last detections, without inference (nothing moved).
+    pub fn frame_skipped(&self) {
+        self.frames_processed.fetch_add(1, Ordering::Relaxed);
+        self.frames_skipped.fetch_add(1, Ordering::Relaxed);
+    }
     pub fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
     }
@@ -38,6 +45,7 @@ impl CameraStats {
             frames_in: self.frames_in.load(Ordering::Relaxed),
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
+            frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             inference_us: self.inference_us.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
         }
@@ -49,6 +57,7 @@ pub struct Counters {
     pub frames_in: u64,
     pub frames_processed: u64,
     pub frames_dropped: u64,
+    pub frames_skipped: u64,
     pub inference_us: u64,
     pub restarts: u64,
 }
@@ -60,9 +69,11 @@ pub struct CameraReport {
     pub frames_in: u64,
     pub frames_processed: u64,
     pub frames_dropped: u64,
+    /// Processed frames on which the detector did not run because nothing moved.
+    pub frames_skipped: u64,
     /// Frames processed per second over the last interval.
     pub fps: f64,
-    /// Mean inference time over the last interval (0 when nothing ran).
+    /// Mean inference time over the last interval (0 when no inference ran).
     pub inference_ms: f64,
     pub restarts: u64,
 }
@@ -89,16 +100,18 @@ impl RateTracker {
             .map(|((id, stats), last)| {
                 let c = stats.snapshot();
                 let n = c.frames_processed - last.frames_processed;
+                let inferred = n.saturating_sub(c.frames_skipped - last.frames_skipped);
                 let r = CameraReport {
                     camera: id.clone(),
                     frames_in: c.frames_in,
                     frames_processed: c.frames_processed,
                     frames_dropped: c.frames_dropped,
+                    frames_skipped: c.frames_skipped,
                     fps: round2(n as f64 / secs),
-                    inference_ms: if n == 0 {
+                    inference_ms: if inferred == 0 {
                         0.0
                     } else {
-                        round2((c.inference_us - last.inference_us) as f64 / n as f64 / 1000.0)
+                        round2((c.inference_us - last.inference_us) as f64 / inferred as f64 / 1000.0)
                     },
                     restarts: c.restarts,
                 };
@@ -132,5 +145,11 @@ mod tests {
         assert!(rep[0].fps > 0.0);
         let rep = r.report(&[("c".into(), &s)]);
         assert_eq!((rep[0].fps, rep[0].inference_ms), (0.0, 0.0), "nothing new in the second interval");
+        // Skipped frames count as processed but do not dilute the mean inference time.
+        s.frame_processed(20.0);
+        s.frame_skipped();
+        s.frame_skipped();
+        let rep = r.report(&[("c".into(), &s)]);
+        assert_eq!((rep[0].frames_processed, rep[0].frames_skipped, rep[0].inference_ms), (7, 2, 20.0));
     }
 }
