@@ -481,12 +481,10 @@ fn run_pipeline(
         stop.store(true, Ordering::Relaxed);
         hub.close();
         let r = det.join().map_err(|_| anyhow!("the detector thread panicked"))?;
+        // A camera that failed makes the whole measurement meaningless: report it, do not
+        // print numbers for fewer cameras than asked for.
         for s in sources {
-            match s.join() {
-                Ok(Err(e)) => tracing::warn!("{e:#}"),
-                Err(_) => bail!("a source thread panicked"),
-                Ok(Ok(())) => {}
-            }
+            s.join().map_err(|_| anyhow!("a source thread panicked"))??;
         }
         Ok((r?, rss))
     });
