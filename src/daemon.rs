@@ -5,9 +5,9 @@
 //! events), and a small tokio runtime for MQTT, stats and signals.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +18,7 @@ use crate::analytics::CameraAnalytics;
 use crate::config::{Config, ConfigError};
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
+use crate::health::status::StatusBoard;
 use crate::health::{CameraStats, RateTracker};
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
@@ -25,7 +26,7 @@ use crate::publish::{Outgoing, event_record};
 use crate::replay::{FrameRecord, Recorder};
 use crate::source::decoders::{self, DecoderTemplate};
 use crate::source::hub::{Hub, Item};
-use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
+use crate::source::{self, Frame, SourceSpec, supervise};
 
 /// What the detector passes to a camera's analytics thread.
 enum Detected {
@@ -222,7 +223,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         })?
     };
 
-    // Sources, one thread per camera, restarted with backoff on failure.
+    // Sources, one thread per camera, restarted with backoff on failure or stall.
+    let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    let board = Arc::new(StatusBoard::new(&camera_ids));
     let mut source_threads = Vec::with_capacity(n);
     for (i, cam) in cfg.cameras.iter().enumerate() {
         let spec = SourceSpec {
@@ -237,8 +240,12 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             input_h: ih,
             decoder: decoders[i].clone(),
         };
-        let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
-        source_threads.push(spawn(&format!("source-{}", spec.id), move || source_loop(&spec, &hub, &stats, &stop))?);
+        let (hub, stats, stop, board) =
+            (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop), Arc::clone(&board));
+        let stall = Duration::from_secs(cam.stall_timeout_s.0);
+        source_threads.push(spawn(&format!("source-{}", spec.id), move || {
+            supervise::run(&spec, &hub, &stats, &stop, &board, stall)
+        })?);
     }
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -249,7 +256,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             let cfg = cfg.clone();
             let link = Arc::clone(&link);
             let outbox = Arc::clone(&outbox);
-            tokio::spawn(async move { mqtt::run(&cfg, outbox, out_rx, link, shutdown_rx, Duration::from_secs(10)).await })
+            let cams = board.subscribe();
+            tokio::spawn(async move {
+                mqtt::run(&cfg, outbox, out_rx, cams, link, shutdown_rx, Duration::from_secs(10)).await
+            })
         };
         let stats_task = tokio::spawn(stats_loop(
             cfg.clone(),
@@ -350,47 +360,6 @@ fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detecte
     analytics.finish(&mut events);
     store(outbox, &mut events);
     tracing::info!(camera = %analytics.camera(), "analytics finished");
-}
-
-fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) {
-    let mut backoff = Duration::from_secs(1);
-    // One clock for the camera's whole life, so times keep increasing across restarts and the
-    // tracker's lost tracks expire on time.
-    let clock = Arc::new(Mutex::new(StreamClock::default()));
-    let uri = redact_uri(&spec.uri);
-    loop {
-        let started = std::time::Instant::now();
-        match source::run(spec, hub, stats, &clock, stop) {
-            Ok(Ended::EndOfStream) if spec.is_file => {
-                tracing::info!(camera = %spec.id, "end of stream");
-                hub.end_of_stream(spec.index);
-                return;
-            }
-            Ok(Ended::EndOfStream) => {
-                tracing::warn!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "live stream ended; reconnecting");
-                stats.restarted();
-            }
-            Ok(Ended::Stopped) => return,
-            Err(e) => {
-                tracing::error!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "camera failed: {e:#}");
-                stats.restarted();
-            }
-        }
-        // A source that ran a good while before failing starts again from a short backoff.
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
-        }
-        // Sleep in short steps so shutdown is not delayed by a long backoff.
-        let until = std::time::Instant::now() + backoff;
-        while std::time::Instant::now() < until {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        clock.lock().unwrap_or_else(|p| p.into_inner()).resume();
-        backoff = (backoff * 2).min(Duration::from_secs(60));
-    }
 }
 
 /// A URI safe to log: `rtsp://user:pass@host/…` becomes `rtsp://***@host/…`.

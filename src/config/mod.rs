@@ -130,6 +130,9 @@ pub struct CameraConfig {
     pub calibration: Option<CalibrationConfig>,
     #[serde(default)]
     pub rules: Vec<Spanned<RuleConfig>>,
+    /// No frame for this long: the source is torn down and restarted (status `error`).
+    #[serde(default)]
+    pub stall_timeout_s: StallTimeout,
 }
 
 impl CameraConfig {
@@ -402,6 +405,19 @@ impl TryFrom<Vec<Vec<f64>>> for PointList {
             })
             .collect::<Result<_, _>>()
             .map(Self)
+    }
+}
+
+validated!(
+    /// Seconds without a frame before a camera source counts as stalled.
+    StallTimeout(u64) from "u64", |v| {
+        if (2..=3600).contains(&v) { Ok(()) } else { Err(format!("stall_timeout_s {v} is out of range: use 2 to 3600 seconds")) }
+    }
+);
+
+impl Default for StallTimeout {
+    fn default() -> Self {
+        Self(10)
     }
 }
 
