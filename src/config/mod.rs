@@ -56,6 +56,21 @@ pub struct MqttConfig {
     pub keep_alive_s: KeepAlive,
     /// How often `stats` is published, in seconds.
     pub stats_interval_s: Interval,
+    /// `[mqtt.tls]`: connect with TLS.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[mqtt.tls]`: paths relative to the config file's folder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate(s), PEM, that the broker's certificate must chain to.
+    pub ca_file: Spanned<PathBuf>,
+    /// Client certificate chain (PEM) and its private key, for brokers that require one.
+    #[serde(default)]
+    pub client_cert: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub client_key: Option<Spanned<PathBuf>>,
 }
 
 impl Default for MqttConfig {
@@ -69,6 +84,7 @@ impl Default for MqttConfig {
             topic_prefix: TopicPrefix("antt".into()),
             keep_alive_s: KeepAlive(30),
             stats_interval_s: Interval(10),
+            tls: None,
         }
     }
 }
@@ -638,6 +654,37 @@ impl Config {
         format!("{}/{}/{}", self.mqtt.topic_prefix.0, self.site.0, self.device.0)
     }
 
+    /// The TLS settings for the broker, files read and checked; None without `[mqtt.tls]`.
+    pub fn tls_client_config(&self) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, ConfigError> {
+        let Some(t) = &self.mqtt.tls else { return Ok(None) };
+        let base = self.base_dir();
+        let (cert, key) = match (&t.client_cert, &t.client_key) {
+            (Some(c), Some(k)) => (Some(c), Some(k)),
+            (None, None) => (None, None),
+            (Some(c), None) => {
+                return Err(self.at(c.span(), "mqtt.tls.client_cert", "client_cert needs client_key (its private key) too"));
+            }
+            (None, Some(k)) => {
+                return Err(self.at(k.span(), "mqtt.tls.client_key", "client_key needs client_cert too"));
+            }
+        };
+        let (cert_path, key_path) = (cert.map(|c| base.join(c.get_ref())), key.map(|k| base.join(k.get_ref())));
+        let client = cert_path.as_deref().zip(key_path.as_deref());
+        crate::publish::tls::client_config(&base.join(t.ca_file.get_ref()), client).map(Some).map_err(|e| {
+            let span = match e.key {
+                "client_cert" => cert.map(|c| c.span()),
+                "client_key" => key.map(|k| k.span()),
+                _ => None,
+            }
+            .unwrap_or(t.ca_file.span());
+            self.at(span, format!("mqtt.tls.{}", e.key), e.to_string())
+        })
+    }
+
+    fn at(&self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(&self.path, &self.text, span, key, message)
+    }
+
     /// Check each camera's `labels` against the model's label list.
     pub fn check_labels(&self, known: &[String]) -> Result<(), ConfigError> {
         for (i, cam) in self.cameras.iter().enumerate() {
@@ -669,6 +716,7 @@ impl Config {
                 ..ConfigError::new(file, "a password without a username is never sent: set mqtt.username too")
             });
         }
+        self.tls_client_config()?;
         if self.cameras.is_empty() {
             return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
         }

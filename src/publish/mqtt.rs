@@ -38,8 +38,8 @@ fn qos(q: u8) -> QoS {
     }
 }
 
-/// Connection settings from the config.
-pub fn options(cfg: &Config) -> MqttOptions {
+/// Connection settings from the config; `tls` from [`Config::tls_client_config`].
+pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
     let m = &cfg.mqtt;
     let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
@@ -49,6 +49,9 @@ pub fn options(cfg: &Config) -> MqttOptions {
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.username {
         o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
+    }
+    if let Some(tls) = tls {
+        o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
     }
     o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
     o
@@ -93,7 +96,8 @@ pub async fn run(
     drain_timeout: Duration,
 ) -> Result<u64> {
     let root = cfg.topic_root();
-    let broker = format!("{}:{}", cfg.mqtt.host.0, cfg.mqtt.port.0);
+    let tls = cfg.tls_client_config()?;
+    let broker = format!("{}{}:{}", if tls.is_some() { "mqtts://" } else { "" }, cfg.mqtt.host.0, cfg.mqtt.port.0);
     let status_topic = format!("{root}/status");
     let mut stop = shutdown.clone();
     // Resolves `drain_timeout` after shutdown began.
@@ -120,7 +124,7 @@ pub async fn run(
         if (stopping && outbox.is_empty()) || timed_out {
             break;
         }
-        let (client, mut el) = AsyncClient::new(options(cfg), 1024);
+        let (client, mut el) = AsyncClient::new(options(cfg, tls.clone()), 1024);
 
         // Connect.
         let error = loop {
@@ -187,12 +191,16 @@ pub async fn run(
         let snap = cams.borrow_and_update().clone();
         send_cams(&mut inflight, published.due(&snap))?;
         // Clean shutdown: every camera `offline` (keeping its restart count), before the box's own.
+        // One already offline (its file ended) keeps its reason.
         let cams_offline = |inflight: &mut VecDeque<Flight>, cams: &watch::Receiver<status::Snapshot>| -> Result<()> {
             let snap = cams.borrow().clone();
             send_cams(
                 inflight,
                 snap.into_iter()
-                    .map(|(id, s)| (id, CameraStatus::new(State::Offline, Some("shutdown".into()), s.restarts)))
+                    .map(|(id, s)| match s.state {
+                        State::Offline if s.reason.as_deref() != Some("starting") => (id, s),
+                        _ => (id, CameraStatus::new(State::Offline, Some("shutdown".into()), s.restarts)),
+                    })
                     .collect(),
             )
         };
