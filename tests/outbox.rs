@@ -151,7 +151,11 @@ fn broker_outage_loses_nothing_and_keeps_order() {
         let online = states.iter().filter(|s| s["state"] == "online").count();
         assert!(online >= 2, "camera {cam}: online once per connection: {states:?}");
         let last = states.last().expect("status");
-        assert_eq!((last["state"].as_str(), last["reason"].as_str()), (Some("offline"), Some("end of stream")), "{cam}");
+        assert_eq!(
+            (last["state"].as_str(), last["reason"].as_str()),
+            (Some("offline"), Some("end of stream")),
+            "{cam}"
+        );
     }
     drop(broker);
 }

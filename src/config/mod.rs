@@ -662,7 +662,11 @@ impl Config {
             (Some(c), Some(k)) => (Some(c), Some(k)),
             (None, None) => (None, None),
             (Some(c), None) => {
-                return Err(self.at(c.span(), "mqtt.tls.client_cert", "client_cert needs client_key (its private key) too"));
+                return Err(self.at(
+                    c.span(),
+                    "mqtt.tls.client_cert",
+                    "client_cert needs client_key (its private key) too",
+                ));
             }
             (None, Some(k)) => {
                 return Err(self.at(k.span(), "mqtt.tls.client_key", "client_key needs client_cert too"));

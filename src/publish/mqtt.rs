@@ -140,6 +140,7 @@ pub async fn run(
         };
         if let Some(e) = error {
             failures += 1;
+            tracing::debug!(broker = %broker, attempt = failures, "MQTT connection attempt failed: {e}");
             // Log the first failure and then every tenth, not every retry.
             if failures == 1 || failures.is_multiple_of(10) {
                 tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");

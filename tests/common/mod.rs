@@ -33,7 +33,10 @@ pub fn free_port() -> u16 {
 
 /// A mosquitto broker started for one test, stopped when dropped.
 pub struct Broker {
+    /// The plain listener (test subscribers use it).
     pub port: u16,
+    /// The TLS listener, for a broker from [`Broker::start_tls`].
+    pub tls_port: Option<u16>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -55,6 +58,24 @@ impl Broker {
             // As root, mosquitto would switch to its own user, which cannot write to `store`.
             &format!("persistence true\npersistence_location {}/\nmax_queued_messages 0\nuser root\n", store.display()),
         )
+    }
+
+    /// A broker with a plain listener on `port` and a TLS listener on `tls_port`, presenting
+    /// `cert` + `key`; with `ca` set, clients must present a certificate it signed.
+    pub fn start_tls(cert: &Path, key: &Path, ca: Option<&Path>) -> Self {
+        let tls_port = free_port();
+        let mut conf = format!(
+            "persistence false\nlistener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+            cert.display(),
+            key.display()
+        );
+        if let Some(ca) = ca {
+            conf.push_str(&format!("cafile {}\nrequire_certificate true\n", ca.display()));
+        }
+        let mut b = Self::start_with(free_port(), &conf);
+        wait_listening(tls_port);
+        b.tls_port = Some(tls_port);
+        b
     }
 
     /// SIGSTOP: connections stay open, but nothing is read or acknowledged any more.
@@ -84,12 +105,16 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto runs (scripts/setup installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { port, child, _dir: dir }
+        wait_listening(port);
+        Self { port, tls_port: None, child, _dir: dir }
+    }
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -318,4 +343,13 @@ directions = ["westbound", "eastbound"]
 
 pub fn file_uri(p: &Path) -> String {
     format!("file://{}", p.display())
+}
+
+/// Wait until `f` holds.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
