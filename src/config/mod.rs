@@ -43,7 +43,7 @@ pub struct Config {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     pub host: NonEmpty,
@@ -61,7 +61,7 @@ pub struct MqttConfig {
 }
 
 /// `[mqtt.tls]`: paths relative to the config file's folder.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// CA certificate(s), PEM, that the broker's certificate must chain to.
@@ -94,7 +94,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// `[outbox]`: events kept on disk until the broker acknowledges them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
     /// Default `<data_dir>/outbox.sqlite`; relative to the config file's folder.
@@ -103,7 +103,7 @@ pub struct OutboxConfig {
     pub max_events: MaxEvents,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Path of the model manifest (models/*.toml), relative to the config file.

@@ -77,6 +77,27 @@ impl StatusBoard {
         });
     }
 
+    /// A new camera set (config reload): every camera starts again from `offline` ("starting");
+    /// one no longer configured stays listed, `offline` ("removed from the config"), so its
+    /// retained state on the broker says so.
+    pub fn reset(&self, ids: &[String]) {
+        self.tx.send_modify(|all| {
+            let removed: Vec<(String, CameraStatus)> = all
+                .drain(..)
+                .filter(|(id, _)| !ids.contains(id))
+                .map(|(id, s)| {
+                    let reason = Some("removed from the config".to_string());
+                    let s = if s.reason == reason { s } else { CameraStatus::new(State::Offline, reason, s.restarts) };
+                    (id, s)
+                })
+                .collect();
+            all.extend(
+                ids.iter().map(|id| (id.clone(), CameraStatus::new(State::Offline, Some("starting".into()), 0))),
+            );
+            all.extend(removed);
+        });
+    }
+
     pub fn get(&self, cam: usize) -> Option<CameraStatus> {
         self.tx.borrow().get(cam).map(|(_, s)| s.clone())
     }
@@ -90,22 +111,19 @@ impl StatusBoard {
 /// so every camera's latest state is published again.
 #[derive(Debug, Default)]
 pub struct Published {
-    sent: Vec<Option<CameraStatus>>,
+    sent: std::collections::HashMap<String, CameraStatus>,
 }
 
 impl Published {
     /// The (camera id, status) pairs to publish now: those not yet published on this connection
     /// or changed since; marks them published.
     pub fn due(&mut self, now: &Snapshot) -> Vec<(String, CameraStatus)> {
-        self.sent.resize(now.len(), None);
-        now.iter()
-            .zip(self.sent.iter_mut())
-            .filter(|((_, s), sent)| sent.as_ref() != Some(s))
-            .map(|((id, s), sent)| {
-                *sent = Some(s.clone());
-                (id.clone(), s.clone())
-            })
-            .collect()
+        let due: Vec<(String, CameraStatus)> =
+            now.iter().filter(|(id, s)| self.sent.get(id) != Some(s)).cloned().collect();
+        for (id, s) in &due {
+            self.sent.insert(id.clone(), s.clone());
+        }
+        due
     }
 }
 
@@ -150,6 +168,32 @@ mod tests {
         // A new connection publishes every camera again.
         let mut fresh = Published::default();
         assert_eq!(fresh.due(&rx.borrow()).len(), 2);
+    }
+
+    #[test]
+    fn a_reload_restarts_every_camera_and_marks_removed_ones() {
+        let board = StatusBoard::new(&["a".into(), "b".into()]);
+        board.set(0, State::Online, None, 3);
+        board.set(1, State::Online, None, 0);
+        let rx = board.subscribe();
+        let mut p = Published::default();
+        p.due(&rx.borrow());
+        board.reset(&["b".into(), "c".into()]);
+        let d = p.due(&rx.borrow());
+        let got: Vec<(&str, State, Option<&str>)> =
+            d.iter().map(|(id, s)| (id.as_str(), s.state, s.reason.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                ("b", State::Offline, Some("starting")),
+                ("c", State::Offline, Some("starting")),
+                ("a", State::Offline, Some("removed from the config")),
+            ]
+        );
+        assert_eq!(board.get(2).expect("a").restarts, 3, "a keeps its count");
+        // A second reload does not publish `a` again.
+        board.reset(&["b".into(), "c".into()]);
+        assert!(p.due(&rx.borrow()).iter().all(|(id, _)| id != "a"));
     }
 
     #[test]
