@@ -715,9 +715,11 @@ impl Config {
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
         let file = &self.path;
         if self.mqtt.password.is_some() && self.mqtt.username.is_none() {
-            return Err(ConfigError {
-                key: Some("mqtt.password".into()),
-                ..ConfigError::new(file, "a password without a username is never sent: set mqtt.username too")
+            let msg = "a password without a username is never sent: set mqtt.username too";
+            // Where `password =` is written in [mqtt], when it is (not in an inline table).
+            return Err(match text.find("[mqtt]").map(|at| key_span(text, at..at + 6, "password")) {
+                Some(span) if span.len() == "password".len() => ConfigError::at(file, text, span, "mqtt.password", msg),
+                _ => ConfigError { key: Some("mqtt.password".into()), ..ConfigError::new(file, msg) },
             });
         }
         self.tls_client_config()?;
