@@ -188,7 +188,7 @@ fn every_broken_config_is_refused_with_file_line_and_key() {
     for &(what, from, to, key, fragment) in CASES {
         let from = from.replace("VIDEO", &asset("media/vtest.avi").display().to_string());
         assert!(base.contains(&from), "{what}: the base config has no `{from}`");
-        let text = base.replacen(&from, &to, 1);
+        let text = base.replacen(&from, to, 1);
         let path = dir.path().join("anttd.toml");
         std::fs::write(&path, &text).expect("write");
         let out = anttd().arg("check").arg("-c").arg(&path).arg("--skip-model").output().expect("run anttd");
