@@ -387,3 +387,55 @@ fn failed_starts_lose_nothing_already_in_the_outbox() {
     assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }
+
+/// Run a file camera on `video` to its end (no broker needed); returns (success, frames processed, log).
+fn run_file_to_end(dir: &Path, video: &Path) -> (bool, u64, String) {
+    let cam = format!("[[cameras]]\nid = \"gate\"\nuri = \"{}\"\nrealtime = false\ndetect_fps = 2\n", video.display());
+    let cfg = write_config(dir, free_port(), &cam);
+    let (status, log) = common::run_to_end(
+        {
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg);
+            c
+        },
+        Duration::from_secs(600),
+    );
+    let frames = log
+        .lines()
+        .find(|l| l.contains("run summary"))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("frames_processed=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (status.success(), frames, log)
+}
+
+#[test]
+fn truncated_video_plays_what_it_has() {
+    let dir = tempfile::tempdir().expect("dir");
+    let full = std::fs::read(asset("media/vtest.avi")).expect("video");
+    let cut = dir.path().join("cut.avi");
+    std::fs::write(&cut, &full[..full.len() / 2]).expect("w");
+    let (ok, frames, log) = run_file_to_end(dir.path(), &cut);
+    assert!(ok && !log.contains("panicked"), "{log}");
+    // About half of the 80 s clip at 2 frames/s.
+    assert!(frames >= 40, "{frames} frames from the first half:\n{log}");
+}
+
+#[test]
+fn corrupt_bytes_inside_a_video_are_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut data = std::fs::read(asset("media/vtest.avi")).expect("video");
+    // Garbage over three stretches in the middle of the stream.
+    let n = data.len();
+    for start in [n / 4, n / 2, 3 * n / 4] {
+        for (i, b) in data[start..start + 20_000].iter_mut().enumerate() {
+            *b = (i as u32).wrapping_mul(2654435761).to_be_bytes()[0];
+        }
+    }
+    let bad = dir.path().join("corrupt.avi");
+    std::fs::write(&bad, &data).expect("w");
+    let (ok, frames, log) = run_file_to_end(dir.path(), &bad);
+    assert!(ok && !log.contains("panicked"), "{log}");
+    // It went on past the damage to the end: most of the clip's 160 detected frames.
+    assert!(frames >= 120, "{frames} frames:\n{log}");
+}
