@@ -167,3 +167,35 @@ fn unusable_tls_files_are_refused_at_load_naming_the_key() {
         assert!(err.contains("anttd.toml:"), "names the file and line: {err}");
     }
 }
+
+#[test]
+fn username_and_password_are_sent_and_a_wrong_one_is_a_clear_error() {
+    let broker = Broker::start_with_login("box-001", "s3cret");
+    let login_port = broker.tls_port.expect("login port");
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |password: &str| {
+        let path = write_config(dir.path(), login_port, &common::vtest_camera("road", "realtime = false"));
+        let text = std::fs::read_to_string(&path).expect("config");
+        let login = format!("port = {login_port}\nusername = \"box-001\"\npassword = \"{password}\"");
+        std::fs::write(&path, text.replacen(&format!("port = {login_port}"), &login, 1)).expect("config");
+        Daemon::start({
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&path);
+            c
+        })
+    };
+    let mut wrong = run("guess");
+    wrong.wait_log(Duration::from_secs(60), "MQTT broker not reachable");
+    let log = wrong.log();
+    let line = log.lines().find(|l| l.contains("MQTT broker not reachable")).expect("line");
+    assert!(line.contains("NotAuthorized") || line.contains("BadUserNamePassword"), "{line}");
+    assert!(!log.contains("s3cret") && !log.contains("guess"), "passwords are not logged");
+    assert!(wrong.terminate(Duration::from_secs(60)).success(), "{}", wrong.log());
+
+    let mut right = run("s3cret");
+    sub.wait_for(Duration::from_secs(120), "events with a login", |m| {
+        m.iter().any(|m| m.topic == format!("{ROOT}/road/events"))
+    });
+    assert!(right.terminate(Duration::from_secs(60)).success(), "{}", right.log());
+}

@@ -35,7 +35,7 @@ pub fn free_port() -> u16 {
 pub struct Broker {
     /// The plain listener (test subscribers use it).
     pub port: u16,
-    /// The TLS listener, for a broker from [`Broker::start_tls`].
+    /// The second listener: TLS for [`Broker::start_tls`], login for [`Broker::start_with_login`].
     pub tls_port: Option<u16>,
     child: Child,
     _dir: tempfile::TempDir,
@@ -89,11 +89,40 @@ impl Broker {
         let _ = self.child.wait();
     }
 
+    /// A broker with an anonymous listener on `port` and one on `login_port` that requires
+    /// `user` and `password`.
+    pub fn start_with_login(user: &str, password: &str) -> Self {
+        let (port, login_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("passwords");
+        let ok = Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg("-c")
+            .arg(&file)
+            .arg(user)
+            .arg(password)
+            .status()
+            .expect("mosquitto_passwd runs (it comes with mosquitto)");
+        assert!(ok.success(), "mosquitto_passwd failed");
+        let conf = format!(
+            "per_listener_settings true\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
+             listener {login_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            file.display()
+        );
+        let mut b = Self::start_conf(port, dir, &conf);
+        wait_listening(login_port);
+        b.tls_port = Some(login_port);
+        b
+    }
+
     fn start_with(port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_conf(port, dir, &format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
+    }
+
+    fn start_conf(port: u16, dir: tempfile::TempDir, text: &str) -> Self {
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
-            .expect("write mosquitto.conf");
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
