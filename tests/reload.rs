@@ -89,6 +89,19 @@ fn sighup_refuses_a_broken_config_and_applies_a_changed_camera_list() {
     assert_eq!(s["cameras"].as_array().map(Vec::len), Some(1), "{s}");
     assert_eq!(s["mqtt"]["connects"], 1, "[mqtt] unchanged: the connection is kept: {s}");
 
+    // A changed [mqtt]: the connection is made again with the new settings.
+    let yard = good.replace("id = \"road\"", "id = \"yard\"");
+    std::fs::write(&cfg, yard.replace("stats_interval_s = 2", "stats_interval_s = 1")).expect("write");
+    let mark = sub.all().len();
+    hup(&daemon);
+    let msgs = sub.wait_for(long, "a second connection", |m| {
+        stats(&m[mark.min(m.len())..]).last().is_some_and(|s| s["mqtt"]["connects"] == 2)
+    });
+    let box_status: Vec<String> =
+        msgs[mark..].iter().filter(|m| m.topic == format!("{ROOT}/status")).map(Msg::text).collect();
+    assert_eq!(box_status, ["offline", "online"], "the old connection closed cleanly, the new one said online");
+    assert!(daemon.log().contains("[mqtt] changed: reconnecting"), "{}", daemon.log());
+
     assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }
