@@ -4,8 +4,8 @@
 //!
 //! Boxes meet all the time in a picture (a near car passes in front of a far one), so meeting
 //! alone means nothing: one of the two must have been at `min_speed_kmh` or more in the two
-//! seconds before and then have slowed at `min_decel_mps2` or more (from that speed to the
-//! first reading at or below `stop_kmh`, or to its lowest, after they met). A queue closing up
+//! seconds before and then have slowed at `min_decel_mps2` or more (the steepest drop of its
+//! smoothed speed from then to any reading after they met). A queue closing up
 //! brakes gently and does not count; an overtaking car that hides another does not brake.
 //!
 //! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
@@ -77,16 +77,17 @@ impl Collision {
         }
     }
 
-    /// Whether `m` braked hard after a contact at `tc` from the speed it had before.
-    fn braked(&self, m: &TrackMotion, tc: f64, before: Option<(f64, f64)>) -> bool {
-        let Some((t0, v0)) = before.filter(|b| b.1 >= self.min_speed) else { return false };
-        let after: Vec<(f64, f64)> = m.since(tc).filter_map(|s| s.kmh.map(|v| (s.t, v))).collect();
-        let slow = after
-            .iter()
-            .find(|a| a.1 <= self.stop_kmh)
-            .or_else(|| after.iter().min_by(|a, b| a.1.total_cmp(&b.1)))
-            .copied();
-        slow.is_some_and(|(t1, v1)| t1 > t0 && (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel)
+    /// Whether `m` braked hard around a contact at `tc`: the steepest drop of its smoothed
+    /// speed, from a reading at `min_speed_kmh` or more in the two seconds before the contact
+    /// to a reading after it, at least half a second apart (the smoothing spans a second, so
+    /// shorter spans only show noise).
+    fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
+        let speeds: Vec<(f64, f64)> = m.since(tc - BEFORE_S).filter_map(|s| s.kmh.map(|v| (s.t, v))).collect();
+        speeds.iter().filter(|a| a.0 >= tc).any(|&(t1, v1)| {
+            speeds.iter().filter(|b| b.0 <= tc.min(t1 - 0.5) && b.1 >= self.min_speed).any(|&(t0, v0)| {
+                (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel
+            })
+        })
     }
 
     /// Judge every road user (by `is_road_user`) at time `t`; hits are appended to `out`.
@@ -121,7 +122,7 @@ impl Collision {
             let gone = |m: &TrackMotion| t - m.last_seen >= GONE_S;
             let stopped = |m: &TrackMotion| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
-            if settled && (self.braked(ma, c.t, c.before[0]) || self.braked(mb, c.t, c.before[1])) {
+            if settled && (self.braked(ma, c.t) || self.braked(mb, c.t)) {
                 fired.push(CollisionHit {
                     phase: Phase::Start,
                     track_ids: [a, b],

@@ -78,8 +78,10 @@ impl Episode {
 
     /// End now (the track ended, the stream ended): `true` if an event was open.
     pub fn stop(&mut self, t: f64) -> bool {
-        let was = self.is_active();
-        let quiet_until = if was { t + self.cooldown_s } else { f64::NEG_INFINITY };
+        let (was, quiet_until) = match self.state {
+            State::Active { .. } => (true, t + self.cooldown_s),
+            State::Idle { quiet_until, .. } => (false, quiet_until),
+        };
         self.state = State::Idle { on_since: None, off_since: None, quiet_until };
         was
     }
