@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime};
 use crate::config::{CameraConfig, RuleConfig};
 use crate::detect::Detection;
 use crate::detect::manifest::{Group, LabelMap};
-use crate::event::{Body, Event, Phase, new_id, rfc3339, round_box, round_s, round1, round3};
+use crate::event::{Body, CountRow, CountsMessage, Event, Phase, new_id, rfc3339, round_box, round_s, round1, round3};
 use crate::rules::collision::Collision;
+use crate::rules::counts::{Counts, Interval};
 use crate::rules::crowd::{Crowd, count_in_zone};
 use crate::rules::geometry::{Point, polygon_area};
 use crate::rules::homography::Homography;
@@ -53,10 +54,24 @@ struct ZoneRule {
 
 /// A rule's state change, before it becomes an event.
 enum RuleHit {
-    Crowd { phase: Phase, count: u32, per_m2: Option<f64> },
-    Track { phase: Phase, track_id: u64, class_id: u32, seconds: f64, bbox: Option<crate::detect::BBox> },
+    Crowd {
+        phase: Phase,
+        count: u32,
+        per_m2: Option<f64>,
+    },
+    Track {
+        phase: Phase,
+        track_id: u64,
+        class_id: u32,
+        seconds: f64,
+        bbox: Option<crate::detect::BBox>,
+    },
     /// A hit whose body is made already; `key` tells its event apart from the rule's others.
-    Ready { phase: Phase, key: (u64, u64), body: Body },
+    Ready {
+        phase: Phase,
+        key: (u64, u64),
+        body: Body,
+    },
 }
 
 /// The zone's area on the ground in m², when every corner has a ground point.
@@ -88,12 +103,10 @@ fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {
                 let allowed = match (&c.direction, &c.line, &c.line_direction) {
                     (Some(v), _, _) => (v.0[0], v.0[1]),
                     // Line and direction names were checked at load.
-                    (None, Some(line), Some(dir)) => {
-                        match cam.lines.iter().find(|l| l.name.get_ref() == line) {
-                            Some(l) => line_direction(l, &dir.0),
-                            None => continue,
-                        }
-                    }
+                    (None, Some(line), Some(dir)) => match cam.lines.iter().find(|l| l.name.get_ref() == line) {
+                        Some(l) => line_direction(l, &dir.0),
+                        None => continue,
+                    },
                     _ => continue,
                 };
                 ZoneRuleState::WrongWay(WrongWay::new(c, &poly, allowed))
@@ -123,6 +136,11 @@ pub struct CameraAnalytics {
     clock: Option<(f64, SystemTime)>,
     dets: Vec<Detection>,
     crossings: Vec<Crossing>,
+    /// Crossings per interval, for cameras with lines.
+    counts: Option<Counts>,
+    /// Closed intervals not yet taken by [`CameraAnalytics::take_counts`].
+    closed: Vec<Interval>,
+    counts_out: Vec<CountsMessage>,
 }
 
 impl CameraAnalytics {
@@ -158,6 +176,9 @@ impl CameraAnalytics {
             clock: None,
             dets: Vec::new(),
             crossings: Vec::new(),
+            counts: (!cam.lines.is_empty()).then(|| Counts::new(cam.counts_interval_s.0 as f64)),
+            closed: Vec::new(),
+            counts_out: Vec::new(),
         }
     }
 
@@ -183,6 +204,12 @@ impl CameraAnalytics {
         let started: Vec<Track> = output.active.iter().filter(|t| output.confirmed.contains(&t.id)).cloned().collect();
         self.crossings.clear();
         self.lines.update(output.active.iter(), &mut self.crossings);
+        if let Some(c) = &mut self.counts {
+            c.tick(time_s, &mut self.closed);
+            for x in &self.crossings {
+                c.add(x.line, x.class_id, x.direction);
+            }
+        }
 
         let ts = rfc3339(wall);
         for track in started {
@@ -224,6 +251,41 @@ impl CameraAnalytics {
         for track in ended {
             self.end_object(&track, out);
         }
+        if let Some(last) = self.counts.as_mut().and_then(Counts::finish) {
+            self.closed.push(last);
+        }
+    }
+
+    /// `<camera>/counts` messages for the intervals closed so far (by frames or the end of the
+    /// stream), oldest first.
+    pub fn take_counts(&mut self) -> Vec<CountsMessage> {
+        let closed = std::mem::take(&mut self.closed);
+        for iv in closed {
+            let counts = iv
+                .counts
+                .iter()
+                .map(|(&(li, class, dir), &count)| {
+                    let (line, dirs) = &self.line_names[li];
+                    CountRow {
+                        line: line.clone(),
+                        label: self.labels.name(class).to_string(),
+                        direction: dirs[dir].clone(),
+                        count,
+                    }
+                })
+                .collect();
+            let msg = CountsMessage {
+                id: new_id(),
+                camera: self.camera.clone(),
+                kind: "counts",
+                from: rfc3339(self.wall(iv.from)),
+                to: rfc3339(self.wall(iv.to)),
+                interval_s: round_s(iv.to - iv.from),
+                counts,
+            };
+            self.counts_out.push(msg);
+        }
+        std::mem::take(&mut self.counts_out)
     }
 
     /// The latest frame's stream time.

@@ -122,6 +122,10 @@ pub struct CameraConfig {
     pub decoder: Spanned<Id>,
     #[serde(default)]
     pub lines: Vec<LineConfig>,
+    /// Seconds between two `<camera>/counts` messages (line crossings per interval); only for
+    /// cameras with lines.
+    #[serde(default = "sixty_interval")]
+    pub counts_interval_s: Interval,
     /// Named areas in source pixels; an object is in a zone when its bottom-centre is.
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
@@ -422,6 +426,10 @@ fn five_kmh_speed() -> Speed {
 }
 fn sixty_deg() -> Angle {
     Angle(60.0)
+}
+
+fn sixty_interval() -> Interval {
+    Interval(60)
 }
 
 fn two_s() -> Seconds {
@@ -963,7 +971,9 @@ impl Config {
                 if w.min_distance_m.is_some() == w.min_distance_px.is_some() {
                     return Err(at_key(
                         "min_distance_m",
-                        format!("rule `{name}` of camera `{id}`: set exactly one of min_distance_m and min_distance_px"),
+                        format!(
+                            "rule `{name}` of camera `{id}`: set exactly one of min_distance_m and min_distance_px"
+                        ),
                     ));
                 }
                 match (&w.direction, &w.line, &w.line_direction) {

@@ -133,6 +133,38 @@ pub enum Body {
     },
 }
 
+/// One message on `<camera>/counts`: line crossings over one interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountsMessage {
+    /// Unique id of this message, the same on every delivery.
+    pub id: String,
+    pub camera: String,
+    /// Always `counts`.
+    pub kind: &'static str,
+    /// The interval, RFC 3339 UTC: crossings at or after `from` and before `to`.
+    pub from: String,
+    pub to: String,
+    /// Its length in seconds (shorter than the configured interval only for the last one
+    /// before the stream ended).
+    pub interval_s: f64,
+    /// One row per line, label and direction that had crossings; empty if nobody crossed.
+    pub counts: Vec<CountRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountRow {
+    pub line: String,
+    pub label: String,
+    pub direction: String,
+    pub count: u64,
+}
+
+impl CountsMessage {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
 impl Event {
     pub fn kind(&self) -> &'static str {
         match self.body {

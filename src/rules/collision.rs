@@ -84,9 +84,10 @@ impl Collision {
     fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
         let speeds: Vec<(f64, f64)> = m.since(tc - BEFORE_S).filter_map(|s| s.kmh.map(|v| (s.t, v))).collect();
         speeds.iter().filter(|a| a.0 >= tc).any(|&(t1, v1)| {
-            speeds.iter().filter(|b| b.0 <= tc.min(t1 - 0.5) && b.1 >= self.min_speed).any(|&(t0, v0)| {
-                (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel
-            })
+            speeds
+                .iter()
+                .filter(|b| b.0 <= tc.min(t1 - 0.5) && b.1 >= self.min_speed)
+                .any(|&(t0, v0)| (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel)
         })
     }
 

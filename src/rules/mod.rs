@@ -3,6 +3,7 @@
 //! share, and [`episode`] the start/end timing they share.
 
 pub mod collision;
+pub mod counts;
 pub mod crowd;
 pub mod episode;
 pub mod geometry;

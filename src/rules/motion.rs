@@ -150,7 +150,8 @@ mod tests {
         for i in 0..150 {
             let t = f64::from(i) * 0.1;
             let x = 50.0 + 10.0 * i as f32;
-            tracker.update(t, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 20.0, 60.0, x + 20.0, 100.0) }]);
+            tracker
+                .update(t, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 20.0, 60.0, x + 20.0, 100.0) }]);
             motion.update(t, tracker.tracks());
         }
         let m = motion.get(1).expect("track 1");

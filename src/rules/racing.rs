@@ -199,7 +199,8 @@ impl Racing {
 
     fn hit(phase: Phase, members: &[Member]) -> RacingHit {
         let max = members.iter().map(|m| m.1).fold(0.0, f64::max);
-        let mean = if members.is_empty() { 0.0 } else { members.iter().map(|m| m.1).sum::<f64>() / members.len() as f64 };
+        let mean =
+            if members.is_empty() { 0.0 } else { members.iter().map(|m| m.1).sum::<f64>() / members.len() as f64 };
         RacingHit {
             phase,
             group_size: members.len() as u32,
@@ -288,7 +289,11 @@ mod tests {
 
     /// Riders given as (class, ground position at time t in metres), at 10 fps for `secs`;
     /// hits with their times.
-    fn ride(rule: &mut Racing, riders: &[(u32, &dyn Fn(f64) -> Option<(f64, f64)>)], secs: f64) -> Vec<(f64, RacingHit)> {
+    fn ride(
+        rule: &mut Racing,
+        riders: &[(u32, &dyn Fn(f64) -> Option<(f64, f64)>)],
+        secs: f64,
+    ) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));
         let mut hits = Vec::new();
@@ -319,7 +324,8 @@ mod tests {
 
     #[test]
     fn weave_measures_swings_not_jitter_or_bends() {
-        let pts = |f: &dyn Fn(f64) -> (f64, f64)| (0..40).map(|i| f64::from(i) * 0.1).map(|t| (t, f(t))).collect::<Vec<_>>();
+        let pts =
+            |f: &dyn Fn(f64) -> (f64, f64)| (0..40).map(|i| f64::from(i) * 0.1).map(|t| (t, f(t))).collect::<Vec<_>>();
         // 20 m/s along x, ±1.5 m across with a 1.6 s period: 4 s hold 5 changes of side.
         let w = weave(&pts(&|t| (20.0 * t, 1.5 * (TAU * t / 1.6).sin())), 0.5).expect("weave");
         assert!((w.amplitude_m - 1.5).abs() < 0.2, "{w:?}");

@@ -198,7 +198,15 @@ mod tests {
     fn above_the_limit_starts_once_and_ends_when_slowing() {
         let mut rule = Speeding::new(&cfg(50.0), &ZONE);
         // 40 km/h for 3 s, 70 km/h for 4 s, 30 km/h for 4 s: 144 m in all, within the zone.
-        let hits = drive(&mut rule, CAR, 11.0, |t| if t < 3.0 { 40.0 } else if t < 7.0 { 70.0 } else { 30.0 });
+        let hits = drive(&mut rule, CAR, 11.0, |t| {
+            if t < 3.0 {
+                40.0
+            } else if t < 7.0 {
+                70.0
+            } else {
+                30.0
+            }
+        });
         let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
         assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
         let (t0, start) = hits[0];
