@@ -21,6 +21,7 @@
 //! - Not a crossing: two people walking along the grass at 53–62 s pass below the line's lower
 //!   end; the man in the red and navy jacket reaches the line's lower end at about 75.5 s and
 //!   turns back down the slope (ambiguous: on the end of the segment).
+//!
 //! So 9 westbound and 5 eastbound crossings, all by persons.
 //!
 //! Zone `square`: the road in front of the lamp post. From the start, a group of four to six

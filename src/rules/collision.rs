@@ -200,7 +200,9 @@ mod tests {
     /// Cars given as the image y of their box's bottom and the x of their front bumper at
     /// time t (metres, None: not detected), 4.5 m long and 30 px high, at 10 fps; hits with
     /// their times.
-    fn drive(cars: &[(f32, &dyn Fn(f64) -> Option<f64>)], secs: f64) -> Vec<(f64, CollisionHit)> {
+    type Car<'a> = (f32, &'a dyn Fn(f64) -> Option<f64>);
+
+    fn drive(cars: &[Car], secs: f64) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));

@@ -287,13 +287,11 @@ mod tests {
         .expect("cfg")
     }
 
+    type Rider<'a> = (u32, &'a dyn Fn(f64) -> Option<(f64, f64)>);
+
     /// Riders given as (class, ground position at time t in metres), at 10 fps for `secs`;
     /// hits with their times.
-    fn ride(
-        rule: &mut Racing,
-        riders: &[(u32, &dyn Fn(f64) -> Option<(f64, f64)>)],
-        secs: f64,
-    ) -> Vec<(f64, RacingHit)> {
+    fn ride(rule: &mut Racing, riders: &[Rider], secs: f64) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));
         let mut hits = Vec::new();
@@ -343,7 +341,7 @@ mod tests {
     #[test]
     fn a_fast_group_starts_updates_and_ends_once() {
         let v = 80.0 / 3.6;
-        let rider = |k: f64| move |t: f64| (t < 12.0).then(|| (10.0 + 5.0 * k + v * t, 50.0 + 10.0 * k));
+        let rider = |k: f64| move |t: f64| (t < 12.0).then_some((10.0 + 5.0 * k + v * t, 50.0 + 10.0 * k));
         let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
         let mut rule = Racing::new(&cfg(""), &ZONE);
         let hits = ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 16.0);
