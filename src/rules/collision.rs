@@ -93,6 +93,8 @@ impl Collision {
 
     /// Judge every road user (by `is_road_user`) at time `t`; hits are appended to `out`.
     pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<CollisionHit>) {
+        // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
+        self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
         let mut here: Vec<(u64, &TrackMotion)> = motion
             .iter()
