@@ -21,7 +21,8 @@ pub struct Sample {
     pub image: Point,
     /// The same point on the ground, metres, when the camera is calibrated.
     pub ground: Option<(f64, f64)>,
-    /// Smoothed ground speed at that time, km/h, once the estimator has enough samples.
+    /// Smoothed ground speed at that time, km/h, once the estimator has enough samples and
+    /// where a pixel is at most [`MAX_M_PER_PX`] on the ground.
     pub kmh: Option<f64>,
 }
 
@@ -71,6 +72,11 @@ pub struct Motion {
     tracks: HashMap<u64, TrackMotion>,
 }
 
+/// Where one pixel of the picture spans more than this on the ground (far away, near the
+/// horizon, or beyond the calibrated area), a pixel of box jitter is a speed of metres per
+/// second: no speed is given there.
+pub const MAX_M_PER_PX: f64 = 0.5;
+
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
 /// daemon runs (1–60 fps), with half a second of lag.
 pub const SPEED_WINDOW_S: f64 = 1.0;
@@ -105,9 +111,13 @@ impl Motion {
             m.bbox = tr.bbox;
             m.last_seen = t;
             m.matched = true;
+            let fine = self.homography.as_ref().is_some_and(|h| {
+                let (below, beside) = ((image.0, image.1 + 1.0), (image.0 + 1.0, image.1));
+                [below, beside].iter().all(|&q| h.distance(image, q).is_some_and(|d| d <= MAX_M_PER_PX))
+            });
             let kmh = ground.and_then(|g| {
                 m.estimator.push(t, g);
-                m.estimator.speed_kmh()
+                m.estimator.speed_kmh().filter(|_| fine)
             });
             m.history.push_back(Sample { t, image, ground, kmh });
             while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
@@ -165,5 +175,27 @@ mod tests {
         assert!(!m.matched && (m.last_seen - 14.9).abs() < 1e-9);
         motion.remove(1);
         assert!(motion.get(1).is_none());
+    }
+
+    #[test]
+    fn no_speed_where_a_pixel_is_too_coarse() {
+        // 2 m a pixel: positions still, speeds not.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
+        )
+        .expect("fit");
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(h));
+        for i in 0..30 {
+            let t = f64::from(i) * 0.1;
+            let x = 50.0 + 2.0 * i as f32;
+            tracker
+                .update(t, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 20.0, 60.0, x + 20.0, 100.0) }]);
+            motion.update(t, tracker.tracks());
+        }
+        let m = motion.get(1).expect("track 1");
+        assert!(m.latest().is_some_and(|s| s.ground.is_some()));
+        assert_eq!(m.kmh(), None);
     }
 }

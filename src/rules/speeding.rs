@@ -1,7 +1,9 @@
 //! `speeding`: a vehicle or motorcycle in a zone faster than the zone's limit for `for_s`.
 //!
 //! Speeds are the smoothed ground speeds of [`super::motion`] (a least-squares slope over a
-//! second), so box jitter does not make spikes. Hysteresis: once started, the event ends only
+//! second), so box jitter does not make spikes; and over the last `max(for_s, 2 s)` the track
+//! must also have covered 80 % of the distance the threshold speed would, so a box whose bottom
+//! edge jumps (a parked car partly hidden by a passer-by) does not fire. Hysteresis: once started, the event ends only
 //! after the speed stayed below `limit_kmh - hysteresis_kmh` (or the track was out of the zone)
 //! for `end_after_s`, so a car cruising at the limit fires once, not on every wobble; and the
 //! same track does not start again for `cooldown_s`.
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 
 use super::episode::Episode;
 use super::geometry::{Point, point_in_polygon};
-use super::motion::Motion;
+use super::motion::{Motion, TrackMotion};
 use crate::config::SpeedingConfig;
 use crate::event::Phase;
 
@@ -24,6 +26,20 @@ pub struct SpeedingHit {
     /// Highest and mean speed since it went above the limit.
     pub max_kmh: f64,
     pub mean_kmh: f64,
+}
+
+/// Share of the distance at the threshold speed a track must really have covered over the
+/// check window: a box whose bottom edge jumps (a passer-by hides a parked car's wheels) makes
+/// the smoothed speed spike for a second without the car going anywhere.
+const COVERED_SHARE: f64 = 0.8;
+
+/// Net ground distance over the last `window_s` (at least half of it seen) per time, km/h.
+fn average_kmh(m: &TrackMotion, t: f64, window_s: f64) -> Option<f64> {
+    let first = m.since(t - window_s).find(|s| s.ground.is_some())?;
+    let last = m.latest()?;
+    let (g0, g1) = (first.ground?, last.ground?);
+    let span = last.t - first.t;
+    (span >= window_s / 2.0).then(|| (g1.0 - g0.0).hypot(g1.1 - g0.1) / span * 3.6)
 }
 
 #[derive(Debug, Clone)]
@@ -99,7 +115,8 @@ impl Speeding {
             });
             let kmh = s.kmh;
             let threshold = if v.episode.is_active() { self.limit - self.hysteresis } else { self.limit };
-            let on = point_in_polygon(&self.zone, s.image) && kmh.is_some_and(|k| k >= threshold);
+            let covered = average_kmh(m, t, self.for_s.max(2.0)).is_some_and(|a| a >= COVERED_SHARE * threshold);
+            let on = point_in_polygon(&self.zone, s.image) && kmh.is_some_and(|k| k >= threshold) && covered;
             if let Some(k) = kmh {
                 v.last_kmh = k;
             }
@@ -228,6 +245,34 @@ mod tests {
         let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
         assert!(phases == vec![Phase::Start, Phase::End] || phases.is_empty(), "{hits:?}");
         assert!(hits.iter().skip(1).all(|(t, _)| t.is_infinite()), "ended only with the track: {hits:?}");
+    }
+
+    #[test]
+    fn a_parked_car_whose_box_jumps_is_not_speeding() {
+        // Far from the camera, 0.4 m a pixel: a passer-by hides the car's wheels for 2 s and
+        // its box's bottom edge jumps 15 px (6 m) up and back. The smoothed speed spikes to
+        // over 20 km/h for about a second each way; the car goes nowhere.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]],
+        )
+        .expect("fit");
+        let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 15\nfor_s = 1").expect("cfg");
+        let mut rule = Speeding::new(&cfg, &ZONE);
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(h));
+        let (mut out, mut peak) = (Vec::new(), 0.0_f64);
+        for i in 0..100 {
+            let t = f64::from(i) * 0.1;
+            let bottom = if (40..60).contains(&i) { 385.0 } else { 400.0 };
+            let det = Detection { class_id: CAR, score: 0.9, bbox: BBox::new(500.0, 360.0, 540.0, bottom) };
+            tracker.update(t, &[det]);
+            motion.update(t, tracker.tracks());
+            peak = peak.max(motion.get(1).and_then(|m| m.kmh()).unwrap_or(0.0));
+            rule.update(t, &motion, |c| c == CAR, &mut out);
+        }
+        assert!(peak > 20.0, "the spike this guards against: {peak}");
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
