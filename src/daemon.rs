@@ -536,6 +536,15 @@ fn store(outbox: &Outbox, events: &mut Vec<crate::event::Event>) {
     }
 }
 
+/// Store `<camera>/counts` messages in the outbox, like events.
+fn store_counts(outbox: &Outbox, counts: Vec<crate::event::CountsMessage>) {
+    for c in counts {
+        if let Err(err) = outbox.push(&crate::publish::counts_record(&c)) {
+            tracing::error!(camera = %c.camera, id = %c.id, "counts lost: cannot store them in the outbox: {err}");
+        }
+    }
+}
+
 fn analytics_loop(
     mut analytics: CameraAnalytics,
     rx: std_mpsc::Receiver<Detected>,
@@ -554,9 +563,11 @@ fn analytics_loop(
             Detected::EndOfStream => break,
         }
         store(outbox, &mut events);
+        store_counts(outbox, analytics.take_counts());
     }
     analytics.finish(&mut events);
     store(outbox, &mut events);
+    store_counts(outbox, analytics.take_counts());
     tracing::info!(camera = %analytics.camera(), "analytics finished");
 }
 

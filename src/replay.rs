@@ -517,6 +517,61 @@ labels = ["person", "bus"]
     }
 
     #[test]
+    fn counts_sum_the_crossings_per_interval() {
+        // The walk of `recording()` crosses the gate at about 1 s; intervals of 1 s.
+        let text = r#"site = "s"
+device = "d"
+[model]
+manifest = "m.toml"
+[[cameras]]
+id = "cam1"
+uri = "rtsp://h/s"
+counts_interval_s = 1
+[[cameras.lines]]
+name = "gate"
+points = [[200, 400], [200, 200]]
+directions = ["in", "out"]
+"#;
+        let cfg = Config::from_str(Path::new("/x/anttd.toml"), text).expect("config");
+        let labels = Arc::new(labels());
+        let mut cam = CameraAnalytics::new(&cfg.cameras[0], &cfg.tracker, labels);
+        let (mut events, mut counts) = (Vec::new(), Vec::new());
+        for i in 0..=25u32 {
+            let x = 100.0 + 10.0 * i.min(20) as f32;
+            let d = Detection { class_id: 0, score: 0.9, bbox: BBox::new(x - 20.0, 200.0, x + 20.0, 300.0) };
+            let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + 100 * u64::from(i));
+            cam.on_frame(f64::from(i) * 0.1, wall, &[d], &mut events);
+            counts.extend(cam.take_counts());
+        }
+        cam.finish(&mut events);
+        counts.extend(cam.take_counts());
+        let crossings = events.iter().filter(|e| e.kind() == "line_cross").count();
+        assert_eq!(crossings, 1);
+        // [0, 1), [1, 2) and the open [2, 2.5] at the end; the crossing in exactly one.
+        let spans: Vec<(String, String, f64)> =
+            counts.iter().map(|c| (c.from.clone(), c.to.clone(), c.interval_s)).collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("1970-01-01T00:16:40.000Z".into(), "1970-01-01T00:16:41.000Z".into(), 1.0),
+                ("1970-01-01T00:16:41.000Z".into(), "1970-01-01T00:16:42.000Z".into(), 1.0),
+                ("1970-01-01T00:16:42.000Z".into(), "1970-01-01T00:16:42.500Z".into(), 0.5),
+            ]
+        );
+        let rows: Vec<&crate::event::CountRow> = counts.iter().flat_map(|c| &c.counts).collect();
+        assert_eq!(rows.len(), 1, "{counts:?}");
+        assert_eq!(
+            (rows[0].line.as_str(), rows[0].label.as_str(), rows[0].direction.as_str(), rows[0].count),
+            ("gate", "person", "in", 1)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&counts[0].to_json()).expect("json");
+        assert_eq!((v["kind"].as_str(), v["camera"].as_str()), (Some("counts"), Some("cam1")));
+        // Through the outbox to its own topic, QoS 1.
+        let rec = crate::publish::counts_record(&counts[1]);
+        assert_eq!((rec.subtopic.as_str(), rec.qos, rec.retain), ("cam1/counts", 1, false));
+    }
+
+    #[test]
     fn time_going_backwards_is_refused() {
         let mut input = recording();
         input.extend_from_slice(br#"{"camera":"cam1","time_s":0.5,"wall_ms":0,"width":1,"height":1,"detections":[]}"#);

@@ -82,12 +82,21 @@ pub fn read_toml<T: DeserializeOwned>(file: &Path) -> Result<(T, String), Config
 }
 
 fn toml_error(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>) -> ConfigError {
-    ConfigError {
-        file: file.to_path_buf(),
-        position: e.span().map(|s| line_col(text, s.start)),
-        key,
-        message: e.message().trim().to_string(),
+    let message = e.message().trim().to_string();
+    let (mut span, mut key) = (e.span(), key);
+    // Tables read through serde's buffering (the `kind`-tagged rules) report an unknown key at
+    // their `[[header]]`: point at the key's own line instead, and name it in the path.
+    if let (Some(s), Some(k)) = (span.clone(), key.as_deref())
+        && text.get(s.start..).is_some_and(|t| t.starts_with('['))
+        && let Some(field) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
+    {
+        let at = super::key_span(text, s.clone(), field);
+        if at != s {
+            key = Some(format!("{k}.{field}"));
+            span = Some(at);
+        }
     }
+    ConfigError { file: file.to_path_buf(), position: span.map(|s| line_col(text, s.start)), key, message }
 }
 
 #[cfg(test)]

@@ -141,6 +141,10 @@ pub struct CameraConfig {
     pub decoder: Spanned<Id>,
     #[serde(default)]
     pub lines: Vec<LineConfig>,
+    /// Seconds between two `<camera>/counts` messages (line crossings per interval); only for
+    /// cameras with lines.
+    #[serde(default = "sixty_interval")]
+    pub counts_interval_s: Interval,
     /// Named areas in source pixels; an object is in a zone when its bottom-centre is.
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
@@ -193,6 +197,10 @@ pub enum RuleConfig {
     Crowd(CrowdConfig),
     Loitering(LoiteringConfig),
     StoppedVehicle(StoppedVehicleConfig),
+    Speeding(SpeedingConfig),
+    Racing(RacingConfig),
+    CollisionSuspect(CollisionConfig),
+    WrongWay(WrongWayConfig),
 }
 
 impl RuleConfig {
@@ -201,6 +209,10 @@ impl RuleConfig {
             Self::Crowd(r) => &r.name,
             Self::Loitering(r) => &r.name,
             Self::StoppedVehicle(r) => &r.name,
+            Self::Speeding(r) => &r.name,
+            Self::Racing(r) => &r.name,
+            Self::CollisionSuspect(r) => &r.name,
+            Self::WrongWay(r) => &r.name,
         }
     }
 
@@ -209,6 +221,10 @@ impl RuleConfig {
             Self::Crowd(r) => &r.zone,
             Self::Loitering(r) => &r.zone,
             Self::StoppedVehicle(r) => &r.zone,
+            Self::Speeding(r) => &r.zone,
+            Self::Racing(r) => &r.zone,
+            Self::CollisionSuspect(r) => &r.zone,
+            Self::WrongWay(r) => &r.zone,
         }
     }
 
@@ -217,6 +233,20 @@ impl RuleConfig {
             Self::Crowd(_) => "crowd",
             Self::Loitering(_) => "loitering",
             Self::StoppedVehicle(_) => "stopped_vehicle",
+            Self::Speeding(_) => "speeding",
+            Self::Racing(_) => "racing",
+            Self::CollisionSuspect(_) => "collision_suspect",
+            Self::WrongWay(_) => "wrong_way",
+        }
+    }
+
+    /// Whether the rule measures in metres and so needs `[cameras.calibration]`.
+    pub fn needs_calibration(&self) -> bool {
+        match self {
+            Self::Speeding(_) | Self::Racing(_) | Self::CollisionSuspect(_) => true,
+            Self::StoppedVehicle(r) => r.max_move_m.is_some(),
+            Self::WrongWay(r) => r.min_distance_m.is_some(),
+            Self::Crowd(_) | Self::Loitering(_) => false,
         }
     }
 }
@@ -270,6 +300,161 @@ pub struct StoppedVehicleConfig {
     /// After an end, no new start for the same track for this long.
     #[serde(default = "sixty_s")]
     pub cooldown_s: Seconds,
+}
+
+/// `speeding`: a vehicle or motorcycle in the zone above `limit_kmh` for `for_s` seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedingConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub limit_kmh: Speed,
+    /// Above the limit this long to start.
+    #[serde(default = "two_s")]
+    pub for_s: Seconds,
+    /// Once started, it ends only below `limit_kmh - hysteresis_kmh`…
+    #[serde(default = "five_kmh")]
+    pub hysteresis_kmh: SpeedMargin,
+    /// … held this long (or when the track leaves the zone or ends).
+    #[serde(default = "two_s")]
+    pub end_after_s: Seconds,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+/// `racing`: motorcycles riding fast together, or one weaving fast.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RacingConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// K: motorcycles in a group.
+    #[serde(default = "three")]
+    pub min_group: Count,
+    /// D: a motorcycle within this many metres of another of the group is in it.
+    #[serde(default = "fifteen_m")]
+    pub max_gap_m: Distance,
+    /// V: every member (or the weaver) at least this fast.
+    pub min_speed_kmh: Speed,
+    /// T: the situation lasts this long to start.
+    #[serde(default = "three_s")]
+    pub for_s: Seconds,
+    /// Once started, members count down to `min_speed_kmh - hysteresis_kmh`.
+    #[serde(default = "ten_kmh")]
+    pub hysteresis_kmh: SpeedMargin,
+    /// Weaving: the side-to-side swing (half the peak-to-peak lateral movement), metres…
+    #[serde(default = "weave_amplitude")]
+    pub weave_amplitude_m: Distance,
+    /// … with at least this many changes of side…
+    #[serde(default = "three")]
+    pub weave_min_swings: Count,
+    /// … within this window, seconds.
+    #[serde(default = "four_s")]
+    pub weave_window_s: Seconds,
+    /// The group broken up or slowed down this long ends it.
+    #[serde(default = "three_s")]
+    pub end_after_s: Seconds,
+    /// An `update` every this many seconds while it lasts.
+    #[serde(default = "five_s")]
+    pub update_interval_s: Seconds,
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+/// `collision_suspect`: two road users whose boxes meet while one brakes hard, then stop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollisionConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// At least one of the two was this fast just before they met…
+    #[serde(default = "fifteen_kmh")]
+    pub min_speed_kmh: Speed,
+    /// … and slowed down at least this hard, m/s².
+    #[serde(default = "four_mps2")]
+    pub min_decel_mps2: Distance,
+    /// Then both are at or below this speed (or one has vanished)…
+    #[serde(default = "five_kmh_speed")]
+    pub stop_kmh: Speed,
+    /// … within this many seconds of meeting.
+    #[serde(default = "five_s")]
+    pub within_s: Seconds,
+    /// After an event, neither track takes part in another for this long.
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+/// `wrong_way`: a road user moving against the zone's allowed direction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrongWayConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// The allowed direction of travel as a vector in source pixels (`[0, 1]`: down the
+    /// picture)…
+    #[serde(default)]
+    pub direction: Option<Vector>,
+    /// … or as the crossing direction of a line of the camera: `line` and one of its
+    /// `directions`.
+    #[serde(default)]
+    pub line: Option<Id>,
+    #[serde(default)]
+    pub line_direction: Option<Id>,
+    /// Moving within this many degrees of straight against the allowed direction counts.
+    #[serde(default = "sixty_deg")]
+    pub tolerance_deg: Angle,
+    /// The net movement over `window_s` must be at least this far: metres (calibrated)…
+    #[serde(default)]
+    pub min_distance_m: Option<Distance>,
+    /// … or source pixels. Exactly one of the two.
+    #[serde(default)]
+    pub min_distance_px: Option<Distance>,
+    #[serde(default = "three_s")]
+    pub window_s: Seconds,
+    /// Not wrong-way this long (stopped, turned, left the zone) ends it.
+    #[serde(default = "two_s")]
+    pub end_after_s: Seconds,
+    #[serde(default = "sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+fn three() -> Count {
+    Count(3)
+}
+fn fifteen_m() -> Distance {
+    Distance(15.0)
+}
+fn weave_amplitude() -> Distance {
+    Distance(0.5)
+}
+fn four_mps2() -> Distance {
+    Distance(4.0)
+}
+fn three_s() -> Seconds {
+    Seconds(3.0)
+}
+fn four_s() -> Seconds {
+    Seconds(4.0)
+}
+fn five_kmh() -> SpeedMargin {
+    SpeedMargin(5.0)
+}
+fn ten_kmh() -> SpeedMargin {
+    SpeedMargin(10.0)
+}
+fn fifteen_kmh() -> Speed {
+    Speed(15.0)
+}
+fn five_kmh_speed() -> Speed {
+    Speed(5.0)
+}
+fn sixty_deg() -> Angle {
+    Angle(60.0)
+}
+
+fn sixty_interval() -> Interval {
+    Interval(60)
 }
 
 fn two_s() -> Seconds {
@@ -384,6 +569,40 @@ validated!(
         if v.is_finite() && v > 0.0 && v <= 100_000.0 { Ok(()) } else { Err(format!("{v} is out of range: use a distance above 0")) }
     }
 );
+
+validated!(
+    /// A speed in km/h above 0.
+    Speed(f64) from "f64", |v| {
+        if v.is_finite() && v > 0.0 && v <= 500.0 { Ok(()) } else { Err(format!("{v} km/h is out of range: use above 0 to 500")) }
+    }
+);
+validated!(
+    /// A speed margin in km/h, 0 or more.
+    SpeedMargin(f64) from "f64", |v| {
+        if v.is_finite() && (0.0..=500.0).contains(&v) { Ok(()) } else { Err(format!("{v} km/h is out of range: use 0 to 500")) }
+    }
+);
+validated!(
+    /// An angle in degrees, 1 to 90.
+    Angle(f64) from "f64", |v| {
+        if v.is_finite() && (1.0..=90.0).contains(&v) { Ok(()) } else { Err(format!("{v}° is out of range: use 1 to 90 degrees")) }
+    }
+);
+
+/// A direction `[dx, dy]`: two finite numbers, not both 0.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(try_from = "Vec<f64>")]
+pub struct Vector(pub [f64; 2]);
+
+impl TryFrom<Vec<f64>> for Vector {
+    type Error = String;
+    fn try_from(v: Vec<f64>) -> Result<Self, String> {
+        match v.as_slice() {
+            [x, y] if x.is_finite() && y.is_finite() && x.hypot(*y) > 0.0 => Ok(Self([*x, *y])),
+            _ => Err("a direction is [dx, dy]: two finite numbers, not both 0".into()),
+        }
+    }
+}
 
 /// A zone's corners: at least three, in source pixels, enclosing an area, edges not crossing.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -821,16 +1040,70 @@ impl Config {
                             format!("rule `{name}` of camera `{id}`: set exactly one of max_move_m and max_move_px"),
                         ));
                     }
-                    (Some(_), None) if cam.calibration.is_none() => {
+                    _ => {}
+                }
+            }
+            if let RuleConfig::WrongWay(w) = r {
+                if w.min_distance_m.is_some() == w.min_distance_px.is_some() {
+                    return Err(at_key(
+                        "min_distance_m",
+                        format!(
+                            "rule `{name}` of camera `{id}`: set exactly one of min_distance_m and min_distance_px"
+                        ),
+                    ));
+                }
+                match (&w.direction, &w.line, &w.line_direction) {
+                    (Some(_), None, None) => {}
+                    (None, Some(line), Some(dir)) => {
+                        let Some(l) = cam.lines.iter().find(|l| l.name.get_ref() == line) else {
+                            let known: Vec<&str> = cam.lines.iter().map(|l| l.name.get_ref().0.as_str()).collect();
+                            return Err(at_key(
+                                "line",
+                                format!(
+                                    "rule `{name}` of camera `{id}` names line `{}`, which the camera does not have (it has: {})",
+                                    line.0,
+                                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                                ),
+                            ));
+                        };
+                        if !l.directions.0.contains(&dir.0) {
+                            return Err(at_key(
+                                "line_direction",
+                                format!(
+                                    "rule `{name}` of camera `{id}`: line `{}` has directions `{}` and `{}`, not `{}`",
+                                    line.0, l.directions.0[0], l.directions.0[1], dir.0
+                                ),
+                            ));
+                        }
+                    }
+                    _ => {
                         return Err(at_key(
-                            "max_move_m",
+                            "direction",
                             format!(
-                                "rule `{name}` of camera `{id}` measures in metres, but the camera has no [cameras.calibration]: add one, or use max_move_px"
+                                "rule `{name}` of camera `{id}`: give the allowed direction either as direction = [dx, dy] or as line and line_direction"
                             ),
                         ));
                     }
-                    _ => {}
                 }
+            }
+            if r.needs_calibration() && cam.calibration.is_none() {
+                let key = match r {
+                    RuleConfig::StoppedVehicle(_) => "max_move_m",
+                    RuleConfig::WrongWay(_) => "min_distance_m",
+                    _ => "kind",
+                };
+                let hint = match r {
+                    RuleConfig::StoppedVehicle(_) => ": add one, or use max_move_px",
+                    RuleConfig::WrongWay(_) => ": add one, or use min_distance_px",
+                    _ => ": add one (see docs/rules.md, Ground calibration)",
+                };
+                return Err(at_key(
+                    key,
+                    format!(
+                        "rule `{name}` of camera `{id}` measures in metres ({} rule), but the camera has no [cameras.calibration]{hint}",
+                        r.kind()
+                    ),
+                ));
             }
         }
         Ok(())

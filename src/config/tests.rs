@@ -535,10 +535,10 @@ fn rule_mistakes() {
     assert!(e.message.contains("exactly one of max_move_m and max_move_px"), "{e}");
     // Keys of another kind, unknown kinds, missing keys, bad values: refused at the rule's line.
     let e = rule("kind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 5\nmin_persons = 3");
-    assert!(e.message.contains("unknown field `min_persons`"), "{e}");
-    assert_eq!(e.position.map(|p| p.0), Some(11), "{e}");
-    let e = rule("kind = \"speeding\"\nname = \"l\"\nzone = \"yard\"");
-    assert!(e.message.contains("unknown variant `speeding`"), "{e}");
+    // Pointed at the key's own line, not the rule's header (line 11).
+    assert_err(&e, Some("cameras[0].rules[0].min_persons"), 16, "unknown field `min_persons`");
+    let e = rule("kind = \"speed_trap\"\nname = \"l\"\nzone = \"yard\"");
+    assert!(e.message.contains("unknown variant `speed_trap`"), "{e}");
     let e = rule("kind = \"crowd\"\nname = \"c\"\nzone = \"yard\"\nmin_persons = 3\nfor_s = 5");
     assert!(e.message.contains("missing field `end_after_s`"), "{e}");
     let e = rule("kind = \"crowd\"\nname = \"c\"\nzone = \"yard\"\nmin_persons = 0\nfor_s = 5\nend_after_s = 5");
@@ -550,4 +550,46 @@ fn rule_mistakes() {
         "kind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 5\n[[cameras.rules]]\nkind = \"loitering\"\nname = \"l\"\nzone = \"yard\"\nfor_s = 9",
     );
     assert_err(&e, Some("cameras[0].rules[1].name"), 18, "two rules named `l`");
+}
+
+#[test]
+fn moving_object_rules_are_checked() {
+    let rule = |body: &str| err(&with_zone(&format!("[[cameras.rules]]\n{body}")));
+    // Speeds need metres: refused without calibration, naming the rule, its kind and the camera.
+    for body in [
+        "kind = \"speeding\"\nname = \"fast\"\nzone = \"yard\"\nlimit_kmh = 50",
+        "kind = \"racing\"\nname = \"fast\"\nzone = \"yard\"\nmin_speed_kmh = 60",
+        "kind = \"collision_suspect\"\nname = \"fast\"\nzone = \"yard\"",
+    ] {
+        let e = rule(body);
+        assert_err(&e, Some("cameras[0].rules[0].kind"), 12, "rule `fast` of camera `cam1` measures in metres");
+        assert!(e.message.contains(&format!("({} rule)", &body[8..body[8..].find('"').unwrap() + 8])), "{e}");
+    }
+    // With calibration they are read, with their defaults.
+    let cfg = parse(&with_zone(&format!(
+        "{CALIBRATION}[[cameras.rules]]\nkind = \"racing\"\nname = \"r\"\nzone = \"yard\"\nmin_speed_kmh = 60\n\
+         [[cameras.rules]]\nkind = \"speeding\"\nname = \"s\"\nzone = \"yard\"\nlimit_kmh = 50\n\
+         [[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"c\"\nzone = \"yard\"\n"
+    )))
+    .unwrap();
+    match cfg.cameras[0].rules[0].get_ref() {
+        RuleConfig::Racing(r) => {
+            assert_eq!((r.min_group.0, r.max_gap_m.0, r.for_s.0, r.weave_min_swings.0), (3, 15.0, 3.0, 3))
+        }
+        other => panic!("{other:?}"),
+    }
+    // wrong_way: one way to give the direction, one distance, a line and direction it has.
+    let ww = |extra: &str| rule(&format!("kind = \"wrong_way\"\nname = \"w\"\nzone = \"yard\"\n{extra}"));
+    let e = ww("min_distance_px = 50");
+    assert!(e.message.contains("either as direction = [dx, dy] or as line and line_direction"), "{e}");
+    let e = ww("direction = [0, 1]\nmin_distance_px = 50\nmin_distance_m = 5");
+    assert!(e.message.contains("exactly one of min_distance_m and min_distance_px"), "{e}");
+    let e = ww("direction = [0, 0]\nmin_distance_px = 50");
+    assert!(e.message.contains("not both 0"), "{e}");
+    let e = ww("line = \"gate\"\nline_direction = \"in\"\nmin_distance_px = 50");
+    assert_err(&e, Some("cameras[0].rules[0].line"), 15, "names line `gate`, which the camera does not have");
+    let e = ww("direction = [0, 1]\nmin_distance_m = 5");
+    assert_err(&e, Some("cameras[0].rules[0].min_distance_m"), 16, "measures in metres");
+    let e = ww("direction = [0, 1]\nmin_distance_px = 5\ntolerance_deg = 120");
+    assert!(e.message.contains("120° is out of range"), "{e}");
 }

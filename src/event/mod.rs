@@ -82,6 +82,87 @@ pub enum Body {
         #[serde(rename = "box")]
         bbox: [f64; 4],
     },
+    /// `speeding` rule: a vehicle or motorcycle above the zone's limit; `end` when it has
+    /// slowed down, left the zone, or its track ended.
+    Speeding {
+        rule: String,
+        zone: String,
+        label: String,
+        track_id: u64,
+        /// The rule's limit, km/h.
+        limit_kmh: f64,
+        /// Latest smoothed ground speed, km/h.
+        speed_kmh: f64,
+        /// Highest and mean speed above the limit so far (`start`) or in all (`end`), km/h.
+        max_kmh: f64,
+        mean_kmh: f64,
+    },
+    /// `racing` rule: a fast group of motorcycles, or a fast weaving one.
+    Racing {
+        rule: String,
+        zone: String,
+        /// Motorcycles in the group now (`end`: the most at once).
+        group_size: u32,
+        /// Their tracks (`end`: every track that took part).
+        track_ids: Vec<u64>,
+        max_kmh: f64,
+        mean_kmh: f64,
+        /// A member is weaving.
+        weaving: bool,
+    },
+    /// `collision_suspect` rule: two road users met, one braked hard, and both stopped or one
+    /// vanished; `end` when both tracks have ended.
+    CollisionSuspect {
+        rule: String,
+        zone: String,
+        track_ids: [u64; 2],
+        labels: [String; 2],
+        /// Each one's highest speed in the two seconds before they met, km/h.
+        speeds_before_kmh: [f64; 2],
+    },
+    /// `wrong_way` rule: a road user moving against the zone's allowed direction.
+    WrongWay {
+        rule: String,
+        zone: String,
+        label: String,
+        track_id: u64,
+        /// Angle between its movement and the allowed direction (180: straight against).
+        angle_deg: f64,
+        /// Net movement over the rule's window, in metres or pixels as the rule measures.
+        moved: f64,
+    },
+}
+
+/// One message on `<camera>/counts`: line crossings over one interval.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountsMessage {
+    /// Unique id of this message, the same on every delivery.
+    pub id: String,
+    pub camera: String,
+    /// Always `counts`.
+    pub kind: &'static str,
+    /// The interval, RFC 3339 UTC: crossings at or after `from` and before `to`.
+    pub from: String,
+    pub to: String,
+    /// Its length in seconds (shorter than the configured interval only for the last one
+    /// before the stream ended).
+    pub interval_s: f64,
+    /// One row per line, label and direction that had crossings; empty if nobody crossed.
+    pub counts: Vec<CountRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CountRow {
+    pub line: String,
+    pub label: String,
+    pub direction: String,
+    pub count: u64,
+}
+
+impl CountsMessage {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
 }
 
 impl Event {
@@ -92,6 +173,10 @@ impl Event {
             Body::Crowd { .. } => "crowd",
             Body::Loitering { .. } => "loitering",
             Body::StoppedVehicle { .. } => "stopped_vehicle",
+            Body::Speeding { .. } => "speeding",
+            Body::Racing { .. } => "racing",
+            Body::CollisionSuspect { .. } => "collision_suspect",
+            Body::WrongWay { .. } => "wrong_way",
         }
     }
 
@@ -118,6 +203,11 @@ pub fn round_box(b: BBox) -> [f64; 4] {
     // Rounded as f64 so that JSON shows `589.9`, not the f32 value's long decimal expansion.
     let r = |v: f32| (v as f64 * 10.0).round() / 10.0;
     [r(b.x1), r(b.y1), r(b.x2), r(b.y2)]
+}
+
+/// Speeds and angles to tenths.
+pub fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 /// Seconds to tenths.

@@ -3,6 +3,7 @@
 //! Topics, under `<prefix>/<site>/<device>/`:
 //! - `status` (retained): `online` once connected; `offline` as the Last Will and on clean shutdown.
 //! - `<camera>/events` (QoS 1): one JSON message per event start, update or end.
+//! - `<camera>/counts` (QoS 1): line crossings per interval, for cameras with lines.
 //! - `stats` (QoS 0): counters every `mqtt.stats_interval_s` seconds.
 
 pub mod mqtt;
@@ -22,6 +23,19 @@ pub struct Outgoing {
 impl Outgoing {
     pub fn event(e: &crate::event::Event) -> Self {
         Self { subtopic: format!("{}/events", e.camera), payload: e.to_json(), qos: 1, retain: false }
+    }
+}
+
+/// A `<camera>/counts` message as kept in the outbox: traffic statistics survive an uplink
+/// drop like events do.
+pub fn counts_record(c: &crate::event::CountsMessage) -> outbox::Record {
+    outbox::Record {
+        id: c.id.clone(),
+        camera: c.camera.clone(),
+        subtopic: format!("{}/counts", c.camera),
+        payload: c.to_json(),
+        qos: 1,
+        retain: false,
     }
 }
 

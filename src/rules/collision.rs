@@ -1,0 +1,296 @@
+//! `collision_suspect`: two road users whose boxes meet while at least one of them brakes
+//! hard, and which then both stop, or one of which vanishes (hidden by or merged with the other
+//! in the picture), within `within_s` of meeting.
+//!
+//! Boxes meet all the time in a picture (a near car passes in front of a far one), so meeting
+//! alone means nothing: one of the two must have been at `min_speed_kmh` or more in the two
+//! seconds before and then have slowed at `min_decel_mps2` or more (the steepest drop of its
+//! smoothed speed from then to any reading after they met). A queue closing up
+//! brakes gently and does not count; an overtaking car that hides another does not brake.
+//!
+//! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
+//! After an event neither track takes part in another for `cooldown_s`.
+
+use std::collections::HashMap;
+
+use super::geometry::{Point, point_in_polygon};
+use super::motion::{Motion, TrackMotion};
+use crate::config::CollisionConfig;
+use crate::detect::BBox;
+use crate::event::Phase;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CollisionHit {
+    pub phase: Phase,
+    pub track_ids: [u64; 2],
+    pub class_ids: [u32; 2],
+    /// Each one's highest speed in the two seconds before the boxes met, km/h.
+    pub speeds_before_kmh: [f64; 2],
+}
+
+/// How far back "before they met" looks.
+const BEFORE_S: f64 = 2.0;
+/// Unmatched this long counts as vanished (the tracker keeps a lost track a while longer).
+const GONE_S: f64 = 0.5;
+
+#[derive(Debug, Clone, Copy)]
+struct Contact {
+    t: f64,
+    before: [Option<(f64, f64)>; 2],
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    hit: CollisionHit,
+    ended: [bool; 2],
+}
+
+#[derive(Debug, Clone)]
+pub struct Collision {
+    zone: Vec<Point>,
+    min_speed: f64,
+    min_decel: f64,
+    stop_kmh: f64,
+    within_s: f64,
+    cooldown_s: f64,
+    contacts: HashMap<(u64, u64), Contact>,
+    open: Vec<Open>,
+    quiet_until: HashMap<u64, f64>,
+}
+
+fn boxes_meet(a: &BBox, b: &BBox) -> bool {
+    a.x1 <= b.x2 && b.x1 <= a.x2 && a.y1 <= b.y2 && b.y1 <= a.y2
+}
+
+impl Collision {
+    pub fn new(cfg: &CollisionConfig, zone: &[Point]) -> Self {
+        Self {
+            zone: zone.to_vec(),
+            min_speed: cfg.min_speed_kmh.0,
+            min_decel: cfg.min_decel_mps2.0,
+            stop_kmh: cfg.stop_kmh.0,
+            within_s: cfg.within_s.0,
+            cooldown_s: cfg.cooldown_s.0,
+            contacts: HashMap::new(),
+            open: Vec::new(),
+            quiet_until: HashMap::new(),
+        }
+    }
+
+    /// Whether `m` braked hard around a contact at `tc`: the steepest drop of its smoothed
+    /// speed, from a reading at `min_speed_kmh` or more in the two seconds before the contact
+    /// to a reading after it, at least half a second apart (the smoothing spans a second, so
+    /// shorter spans only show noise).
+    fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
+        let speeds: Vec<(f64, f64)> = m.since(tc - BEFORE_S).filter_map(|s| s.kmh.map(|v| (s.t, v))).collect();
+        speeds.iter().filter(|a| a.0 >= tc).any(|&(t1, v1)| {
+            speeds
+                .iter()
+                .filter(|b| b.0 <= tc.min(t1 - 0.5) && b.1 >= self.min_speed)
+                .any(|&(t0, v0)| (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel)
+        })
+    }
+
+    /// Judge every road user (by `is_road_user`) at time `t`; hits are appended to `out`.
+    pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<CollisionHit>) {
+        // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
+        self.quiet_until.retain(|_, q| t < *q);
+        let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
+        let mut here: Vec<(u64, &TrackMotion)> = motion
+            .iter()
+            .filter(|(id, m)| {
+                m.matched
+                    && is_road_user(m.class_id)
+                    && !quiet(*id)
+                    && m.latest().is_some_and(|s| point_in_polygon(&self.zone, s.image))
+            })
+            .collect();
+        here.sort_by_key(|h| h.0);
+        for i in 0..here.len() {
+            for j in i + 1..here.len() {
+                let ((a, ma), (b, mb)) = (here[i], here[j]);
+                if boxes_meet(&ma.bbox, &mb.bbox) && !self.contacts.contains_key(&(a, b)) {
+                    let before = [ma, mb].map(|m| m.max_kmh_between(t - BEFORE_S, t));
+                    self.contacts.insert((a, b), Contact { t, before });
+                }
+            }
+        }
+        let mut fired = Vec::new();
+        let mut contacts = std::mem::take(&mut self.contacts);
+        contacts.retain(|&(a, b), c| {
+            if t - c.t > self.within_s {
+                return false;
+            }
+            let (Some(ma), Some(mb)) = (motion.get(a), motion.get(b)) else { return false };
+            let gone = |m: &TrackMotion| t - m.last_seen >= GONE_S;
+            let stopped = |m: &TrackMotion| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
+            let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
+            if settled && (self.braked(ma, c.t) || self.braked(mb, c.t)) {
+                fired.push(CollisionHit {
+                    phase: Phase::Start,
+                    track_ids: [a, b],
+                    class_ids: [ma.class_id, mb.class_id],
+                    speeds_before_kmh: c.before.map(|v| v.map_or(0.0, |v| v.1)),
+                });
+                return false;
+            }
+            true
+        });
+        self.contacts = contacts;
+        for hit in fired {
+            // Another contact of either track fired this frame already: one event is enough.
+            if hit.track_ids.iter().any(|id| self.quiet_until.get(id).is_some_and(|&q| t < q)) {
+                continue;
+            }
+            for id in hit.track_ids {
+                self.quiet_until.insert(id, t + self.cooldown_s);
+            }
+            self.open.push(Open { hit, ended: [false; 2] });
+            out.push(hit);
+        }
+    }
+
+    /// A track ended: end the events of which both tracks have now ended.
+    pub fn remove(&mut self, track_id: u64, out: &mut Vec<CollisionHit>) {
+        self.contacts.retain(|k, _| k.0 != track_id && k.1 != track_id);
+        for o in &mut self.open {
+            for k in 0..2 {
+                if o.hit.track_ids[k] == track_id {
+                    o.ended[k] = true;
+                }
+            }
+        }
+        self.open.retain(|o| {
+            if o.ended == [true, true] {
+                out.push(CollisionHit { phase: Phase::End, ..o.hit });
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// The stream ended: end every open event.
+    pub fn finish(&mut self, out: &mut Vec<CollisionHit>) {
+        out.extend(self.open.drain(..).map(|o| CollisionHit { phase: Phase::End, ..o.hit }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::types::Detection;
+    use crate::rules::homography::Homography;
+    use crate::track::{Tracker, TrackerConfig};
+
+    const CAR: u32 = 2;
+
+    /// 10 px a metre, no perspective.
+    fn flat() -> Homography {
+        Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit")
+    }
+    const ZONE: [Point; 4] = [(0.0, 0.0), (3000.0, 0.0), (3000.0, 1000.0), (0.0, 1000.0)];
+
+    fn cfg() -> CollisionConfig {
+        toml::from_str("name = \"c\"\nzone = \"z\"\ncooldown_s = 30").expect("cfg")
+    }
+
+    /// Cars given as the image y of their box's bottom and the x of their front bumper at
+    /// time t (metres, None: not detected), 4.5 m long and 30 px high, at 10 fps; hits with
+    /// their times.
+    type Car<'a> = (f32, &'a dyn Fn(f64) -> Option<f64>);
+
+    fn drive(cars: &[Car], secs: f64) -> Vec<(f64, CollisionHit)> {
+        let mut rule = Collision::new(&cfg(), &ZONE);
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(flat()));
+        let (mut hits, mut out) = (Vec::new(), Vec::new());
+        for i in 0..(secs * 10.0) as u32 {
+            let t = f64::from(i) * 0.1;
+            let dets: Vec<Detection> = cars
+                .iter()
+                .filter_map(|(y, f)| {
+                    let x = (f(t)? * 10.0) as f32;
+                    Some(Detection { class_id: CAR, score: 0.9, bbox: BBox::new(x - 45.0, y - 30.0, x, *y) })
+                })
+                .collect();
+            let ended: Vec<u64> = tracker.update(t, &dets).ended.iter().map(|e| e.id).collect();
+            motion.update(t, tracker.tracks());
+            rule.update(t, &motion, |c| c == CAR, &mut out);
+            for e in ended {
+                rule.remove(e, &mut out);
+                motion.remove(e);
+            }
+            hits.extend(out.drain(..).map(|h| (t, h)));
+        }
+        for e in tracker.finish() {
+            rule.remove(e.id, &mut out);
+        }
+        hits.extend(out.drain(..).map(|h| (f64::INFINITY, h)));
+        hits
+    }
+
+    /// A car at 50 km/h that brakes at 8 m/s² from `brake_at` s, standing from then on.
+    fn braking(start: f64, brake_at: f64) -> impl Fn(f64) -> Option<f64> {
+        let v = 50.0 / 3.6;
+        move |t| {
+            let tb = t.min(brake_at);
+            let x = start + v * tb;
+            let dt = (t - brake_at).max(0.0).min(v / 8.0);
+            Some(x + v * dt - 4.0 * dt * dt)
+        }
+    }
+
+    #[test]
+    fn a_car_braking_into_a_standing_one_is_a_collision() {
+        // The standing car's rear is at 90 m; the moving one reaches it at 2.0 s (front 85.5 m
+        // + braking 9.6 m): it brakes from 1.8 s and stands overlapping.
+        let moving = braking(60.0, 1.8);
+        let standing = |_t: f64| Some(94.5);
+        let hits = drive(&[(400.0, &moving), (400.0, &standing)], 8.0);
+        let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
+        assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, h) = hits[0];
+        // They meet at about 2.2 s; the moving one stands at 3.5 s, its smoothed speed later.
+        assert!(t0 > 3.0 && t0 < 5.5, "at {t0}: {h:?}");
+        assert_eq!(h.track_ids, [1, 2]);
+        assert!((h.speeds_before_kmh[0] - 50.0).abs() < 3.0, "{h:?}");
+        assert!(h.speeds_before_kmh[1] < 3.0, "{h:?}");
+    }
+
+    #[test]
+    fn one_vanishing_after_a_hard_stop_counts() {
+        // The moving one brakes into the standing one and is not detected any more from 3 s
+        // (merged into its box).
+        let moving = braking(60.0, 1.8);
+        let merged = move |t: f64| if t < 3.0 { moving(t) } else { None };
+        let standing = |_t: f64| Some(94.5);
+        let hits = drive(&[(400.0, &merged), (400.0, &standing)], 8.0);
+        let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
+        assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
+        // Vanished for GONE_S.
+        assert!(hits[0].0 >= 3.4 && hits[0].0 < 4.0, "{hits:?}");
+    }
+
+    #[test]
+    fn passing_close_and_queueing_gently_are_not_collisions() {
+        // A fast car passes a standing one, their boxes overlapping by 5 px on screen (another
+        // lane), and goes on.
+        let v = 60.0 / 3.6;
+        let fast = move |t: f64| Some(20.0 + v * t);
+        let standing = |_t: f64| Some(94.5);
+        assert!(drive(&[(400.0, &fast), (375.0, &standing)], 10.0).is_empty());
+        // A car closing up to a queue at 1.5 m/s², stopping touching it.
+        let v = 20.0 / 3.6;
+        let gentle = move |t: f64| {
+            let ts = v / 1.5;
+            let dt = t.min(ts);
+            Some(90.0 - (v * ts - 0.75 * ts * ts) + v * dt - 0.75 * dt * dt + 0.2)
+        };
+        assert!(drive(&[(400.0, &gentle), (400.0, &standing)], 10.0).is_empty());
+    }
+}

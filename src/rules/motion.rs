@@ -1,0 +1,201 @@
+//! Per-track motion shared by the moving-object rules (`speeding`, `racing`,
+//! `collision_suspect`, `wrong_way`): recent image and ground points and the smoothed ground
+//! speed, kept once per camera so each rule does not keep its own copy.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::geometry::Point;
+use super::homography::Homography;
+use super::speed::SpeedEstimator;
+use crate::detect::BBox;
+use crate::track::{Track, TrackState};
+
+/// How much history is kept per track; rule windows longer than this see only this much.
+pub const HISTORY_S: f64 = 12.0;
+
+/// One matched position of a track.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub t: f64,
+    /// Ground point (bottom-centre of the filtered box), source pixels.
+    pub image: Point,
+    /// The same point on the ground, metres, when the camera is calibrated.
+    pub ground: Option<(f64, f64)>,
+    /// Smoothed ground speed at that time, km/h, once the estimator has enough samples and
+    /// where a pixel is at most [`MAX_M_PER_PX`] on the ground.
+    pub kmh: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackMotion {
+    pub class_id: u32,
+    /// The filtered box at the latest match.
+    pub bbox: BBox,
+    /// Time of the latest match.
+    pub last_seen: f64,
+    /// Matched in the latest frame.
+    pub matched: bool,
+    /// Matched samples of the last [`HISTORY_S`] seconds, oldest first.
+    pub history: VecDeque<Sample>,
+    estimator: SpeedEstimator,
+}
+
+impl TrackMotion {
+    pub fn latest(&self) -> Option<&Sample> {
+        self.history.back()
+    }
+
+    /// The latest smoothed speed, km/h.
+    pub fn kmh(&self) -> Option<f64> {
+        self.latest().and_then(|s| s.kmh)
+    }
+
+    /// Samples at or after `t0`.
+    pub fn since(&self, t0: f64) -> impl Iterator<Item = &Sample> + Clone {
+        self.history.iter().filter(move |s| s.t >= t0)
+    }
+
+    /// The highest speed among the samples in `[t0, t1]`, with its time.
+    pub fn max_kmh_between(&self, t0: f64, t1: f64) -> Option<(f64, f64)> {
+        self.history
+            .iter()
+            .filter(|s| s.t >= t0 && s.t <= t1)
+            .filter_map(|s| s.kmh.map(|v| (s.t, v)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Motion {
+    homography: Option<Homography>,
+    window_s: f64,
+    tracks: HashMap<u64, TrackMotion>,
+}
+
+/// Where one pixel of the picture spans more than this on the ground (far away, near the
+/// horizon, or beyond the calibrated area), a pixel of box jitter is a speed of metres per
+/// second: no speed is given there.
+pub const MAX_M_PER_PX: f64 = 0.5;
+
+/// Window of the speed estimator: a second averages out box jitter at any frame rate the
+/// daemon runs (1–60 fps), with half a second of lag.
+pub const SPEED_WINDOW_S: f64 = 1.0;
+
+impl Motion {
+    pub fn new(homography: Option<Homography>) -> Self {
+        Self { homography, window_s: SPEED_WINDOW_S, tracks: HashMap::new() }
+    }
+
+    pub fn homography(&self) -> Option<&Homography> {
+        self.homography.as_ref()
+    }
+
+    /// Feed the camera's tracks after the tracker's update at time `t`. Only confirmed tracks
+    /// matched in this frame add a sample; lost ones keep their history.
+    pub fn update<'a>(&mut self, t: f64, tracks: impl Iterator<Item = &'a Track>) {
+        for m in self.tracks.values_mut() {
+            m.matched = false;
+        }
+        for tr in tracks.filter(|tr| tr.state == TrackState::Confirmed) {
+            let image = tr.bbox.bottom_center();
+            let ground = self.homography.as_ref().and_then(|h| h.to_ground(image));
+            let window_s = self.window_s;
+            let m = self.tracks.entry(tr.id).or_insert_with(|| TrackMotion {
+                class_id: tr.class_id,
+                bbox: tr.bbox,
+                last_seen: t,
+                matched: true,
+                history: VecDeque::new(),
+                estimator: SpeedEstimator::new(window_s),
+            });
+            m.bbox = tr.bbox;
+            m.last_seen = t;
+            m.matched = true;
+            let fine = self.homography.as_ref().is_some_and(|h| {
+                let (below, beside) = ((image.0, image.1 + 1.0), (image.0 + 1.0, image.1));
+                [below, beside].iter().all(|&q| h.distance(image, q).is_some_and(|d| d <= MAX_M_PER_PX))
+            });
+            let kmh = ground.and_then(|g| {
+                m.estimator.push(t, g);
+                m.estimator.speed_kmh().filter(|_| fine)
+            });
+            m.history.push_back(Sample { t, image, ground, kmh });
+            while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
+                m.history.pop_front();
+            }
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<&TrackMotion> {
+        self.tracks.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &TrackMotion)> {
+        self.tracks.iter().map(|(&id, m)| (id, m))
+    }
+
+    /// Forget an ended track.
+    pub fn remove(&mut self, id: u64) {
+        self.tracks.remove(&id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::types::Detection;
+    use crate::track::{Tracker, TrackerConfig};
+
+    #[test]
+    fn samples_only_matched_confirmed_tracks_and_forgets_old_history() {
+        // 10 px a metre, no perspective.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit");
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(h));
+        // 10 m/s to the right at 10 fps for 15 s, then not detected for a frame.
+        for i in 0..150 {
+            let t = f64::from(i) * 0.1;
+            let x = 50.0 + 10.0 * i as f32;
+            tracker
+                .update(t, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 20.0, 60.0, x + 20.0, 100.0) }]);
+            motion.update(t, tracker.tracks());
+        }
+        let m = motion.get(1).expect("track 1");
+        assert!(m.matched);
+        assert!((m.kmh().expect("speed") - 36.0).abs() < 1.0, "{:?}", m.kmh());
+        let span = m.history.back().unwrap().t - m.history.front().unwrap().t;
+        assert!(span <= HISTORY_S && span > HISTORY_S - 0.2, "{span}");
+        tracker.update(15.0, &[]);
+        motion.update(15.0, tracker.tracks());
+        let m = motion.get(1).expect("kept while lost");
+        assert!(!m.matched && (m.last_seen - 14.9).abs() < 1e-9);
+        motion.remove(1);
+        assert!(motion.get(1).is_none());
+    }
+
+    #[test]
+    fn no_speed_where_a_pixel_is_too_coarse() {
+        // 2 m a pixel: positions still, speeds not.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
+        )
+        .expect("fit");
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(h));
+        for i in 0..30 {
+            let t = f64::from(i) * 0.1;
+            let x = 50.0 + 2.0 * i as f32;
+            tracker
+                .update(t, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(x - 20.0, 60.0, x + 20.0, 100.0) }]);
+            motion.update(t, tracker.tracks());
+        }
+        let m = motion.get(1).expect("track 1");
+        assert!(m.latest().is_some_and(|s| s.ground.is_some()));
+        assert_eq!(m.kmh(), None);
+    }
+}

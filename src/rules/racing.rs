@@ -1,0 +1,408 @@
+//! `racing`: a group of at least `min_group` motorcycles riding together (each within
+//! `max_gap_m` of another of the group) at `min_speed_kmh` or more, or a fast motorcycle weaving
+//! from side to side, for `for_s` seconds.
+//!
+//! Weaving is judged in the ground plane over the last `weave_window_s`: a straight line is
+//! fitted to the track's ground points against time (its heading and speed), and the lateral
+//! residuals (across the heading) must swing at least `weave_amplitude_m` to each side, changing
+//! side at least `weave_min_swings` times. A side only counts once the residual is beyond half
+//! the amplitude, so box jitter does not make swings, and a bend in the road (one slow arc, two
+//! changes of side at most) is not weaving.
+//!
+//! Hysteresis: once started, members need only `min_speed_kmh - hysteresis_kmh`, and the event
+//! ends only after the situation has been gone for `end_after_s`. The rule is zone-wide: one
+//! event at a time, then `cooldown_s` of quiet.
+
+use std::collections::BTreeSet;
+
+use super::episode::Episode;
+use super::geometry::{Point, point_in_polygon};
+use super::motion::{Motion, TrackMotion};
+use crate::config::RacingConfig;
+use crate::event::Phase;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RacingHit {
+    pub phase: Phase,
+    /// Motorcycles in the group (or weaving) now; at `end`, the most at any time.
+    pub group_size: u32,
+    /// Their track ids; at `end`, every track that took part.
+    pub track_ids: Vec<u64>,
+    /// Highest and mean speed of the members now; at `end`, over the whole event.
+    pub max_kmh: f64,
+    pub mean_kmh: f64,
+    /// Whether a member was weaving (now; at `end`, at any time).
+    pub weaving: bool,
+}
+
+/// How a track swings across its heading over a window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weave {
+    /// Half the peak-to-peak lateral residual, metres.
+    pub amplitude_m: f64,
+    /// Changes of side beyond half the amplitude threshold.
+    pub swings: u32,
+}
+
+/// The lateral swing of `(t, ground)` points; `threshold_m` is the amplitude that counts as a
+/// side. None for fewer than 5 points or no movement.
+pub fn weave(points: &[(f64, (f64, f64))], threshold_m: f64) -> Option<Weave> {
+    let n = points.len();
+    if n < 5 {
+        return None;
+    }
+    let nf = n as f64;
+    let tm = points.iter().map(|p| p.0).sum::<f64>() / nf;
+    let xm = points.iter().map(|p| p.1.0).sum::<f64>() / nf;
+    let ym = points.iter().map(|p| p.1.1).sum::<f64>() / nf;
+    let (mut stt, mut stx, mut sty) = (0.0, 0.0, 0.0);
+    for &(t, (x, y)) in points {
+        stt += (t - tm) * (t - tm);
+        stx += (t - tm) * (x - xm);
+        sty += (t - tm) * (y - ym);
+    }
+    if stt <= 0.0 {
+        return None;
+    }
+    let (vx, vy) = (stx / stt, sty / stt);
+    let speed = vx.hypot(vy);
+    if speed <= 0.0 {
+        return None;
+    }
+    // The unit normal to the heading.
+    let (nx, ny) = (-vy / speed, vx / speed);
+    let lateral: Vec<f64> =
+        points.iter().map(|&(t, (x, y))| (x - xm - vx * (t - tm)) * nx + (y - ym - vy * (t - tm)) * ny).collect();
+    let (lo, hi) = lateral.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &e| (lo.min(e), hi.max(e)));
+    let (mut side, mut swings) = (0i8, 0u32);
+    for e in lateral {
+        let s = if e > threshold_m / 2.0 {
+            1
+        } else if e < -threshold_m / 2.0 {
+            -1
+        } else {
+            continue;
+        };
+        if side != 0 && s != side {
+            swings += 1;
+        }
+        side = s;
+    }
+    Some(Weave { amplitude_m: (hi - lo) / 2.0, swings })
+}
+
+#[derive(Debug, Clone, Default)]
+struct Summary {
+    max_group: u32,
+    ids: BTreeSet<u64>,
+    max: f64,
+    sum: f64,
+    n: u64,
+    weaving: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Racing {
+    zone: Vec<Point>,
+    min_group: usize,
+    max_gap_m: f64,
+    min_speed: f64,
+    hysteresis: f64,
+    weave_amplitude_m: f64,
+    weave_min_swings: u32,
+    weave_window_s: f64,
+    update_interval_s: f64,
+    episode: Episode,
+    last_sent: f64,
+    summary: Summary,
+}
+
+/// One member now: (track id, speed km/h, weaving).
+type Member = (u64, f64, bool);
+
+impl Racing {
+    pub fn new(cfg: &RacingConfig, zone: &[Point]) -> Self {
+        Self {
+            zone: zone.to_vec(),
+            min_group: cfg.min_group.0 as usize,
+            max_gap_m: cfg.max_gap_m.0,
+            min_speed: cfg.min_speed_kmh.0,
+            hysteresis: cfg.hysteresis_kmh.0,
+            weave_amplitude_m: cfg.weave_amplitude_m.0,
+            weave_min_swings: cfg.weave_min_swings.0,
+            weave_window_s: cfg.weave_window_s.0,
+            update_interval_s: cfg.update_interval_s.0,
+            episode: Episode::new(cfg.for_s.0, cfg.end_after_s.0, cfg.cooldown_s.0),
+            last_sent: f64::NEG_INFINITY,
+            summary: Summary::default(),
+        }
+    }
+
+    fn is_weaving(&self, t: f64, m: &TrackMotion) -> bool {
+        let pts: Vec<(f64, (f64, f64))> =
+            m.since(t - self.weave_window_s).filter_map(|s| s.ground.map(|g| (s.t, g))).collect();
+        // Only a full window judges: a short one cannot show the swings.
+        if pts.first().is_none_or(|p| t - p.0 < self.weave_window_s * 0.9) {
+            return false;
+        }
+        weave(&pts, self.weave_amplitude_m)
+            .is_some_and(|w| w.amplitude_m >= self.weave_amplitude_m && w.swings >= self.weave_min_swings)
+    }
+
+    /// The members now: the largest group of at least `min_group` fast motorcycles close
+    /// together, and any fast weaver.
+    fn members(&self, t: f64, motion: &Motion, is_motorcycle: &impl Fn(u32) -> bool) -> Vec<Member> {
+        let threshold = if self.episode.is_active() { self.min_speed - self.hysteresis } else { self.min_speed };
+        let fast: Vec<(u64, f64, (f64, f64), &TrackMotion)> = motion
+            .iter()
+            .filter(|(_, m)| m.matched && is_motorcycle(m.class_id))
+            .filter_map(|(id, m)| {
+                let s = m.latest()?;
+                let (kmh, g) = (s.kmh?, s.ground?);
+                (kmh >= threshold && point_in_polygon(&self.zone, s.image)).then_some((id, kmh, g, m))
+            })
+            .collect();
+        // Connected components under "within max_gap_m": a chain of riders is one group.
+        let mut comp: Vec<usize> = (0..fast.len()).collect();
+        fn root(c: &mut [usize], mut i: usize) -> usize {
+            while c[i] != i {
+                c[i] = c[c[i]];
+                i = c[i];
+            }
+            i
+        }
+        for i in 0..fast.len() {
+            for j in i + 1..fast.len() {
+                let (a, b) = (fast[i].2, fast[j].2);
+                if (a.0 - b.0).hypot(a.1 - b.1) <= self.max_gap_m {
+                    let (ri, rj) = (root(&mut comp, i), root(&mut comp, j));
+                    comp[ri] = rj;
+                }
+            }
+        }
+        let mut sizes = vec![0usize; fast.len()];
+        for i in 0..fast.len() {
+            let r = root(&mut comp, i);
+            sizes[r] += 1;
+        }
+        let best = (0..fast.len()).max_by_key(|&r| sizes[r]).filter(|&r| sizes[r] >= self.min_group);
+        let mut out = Vec::new();
+        for (i, &(id, kmh, _, m)) in fast.iter().enumerate() {
+            let weaving = self.is_weaving(t, m);
+            if weaving || best.is_some_and(|b| root(&mut comp, i) == b) {
+                out.push((id, kmh, weaving));
+            }
+        }
+        out.sort_by_key(|m| m.0);
+        out
+    }
+
+    fn hit(phase: Phase, members: &[Member]) -> RacingHit {
+        let max = members.iter().map(|m| m.1).fold(0.0, f64::max);
+        let mean =
+            if members.is_empty() { 0.0 } else { members.iter().map(|m| m.1).sum::<f64>() / members.len() as f64 };
+        RacingHit {
+            phase,
+            group_size: members.len() as u32,
+            track_ids: members.iter().map(|m| m.0).collect(),
+            max_kmh: max,
+            mean_kmh: mean,
+            weaving: members.iter().any(|m| m.2),
+        }
+    }
+
+    fn end_hit(&mut self) -> RacingHit {
+        let s = std::mem::take(&mut self.summary);
+        RacingHit {
+            phase: Phase::End,
+            group_size: s.max_group,
+            track_ids: s.ids.into_iter().collect(),
+            max_kmh: s.max,
+            mean_kmh: if s.n == 0 { 0.0 } else { s.sum / s.n as f64 },
+            weaving: s.weaving,
+        }
+    }
+
+    /// Judge the camera's motorcycles (by `is_motorcycle`) at time `t`.
+    pub fn update(&mut self, t: f64, motion: &Motion, is_motorcycle: impl Fn(u32) -> bool) -> Option<RacingHit> {
+        let members = self.members(t, motion, &is_motorcycle);
+        let phase = self.episode.update(t, !members.is_empty());
+        if self.episode.is_active() || phase == Some(Phase::End) {
+            let s = &mut self.summary;
+            s.max_group = s.max_group.max(members.len() as u32);
+            for &(id, kmh, weaving) in &members {
+                s.ids.insert(id);
+                s.max = s.max.max(kmh);
+                s.sum += kmh;
+                s.n += 1;
+                s.weaving |= weaving;
+            }
+        }
+        match phase {
+            Some(Phase::End) => Some(self.end_hit()),
+            Some(p) => {
+                self.last_sent = t;
+                Some(Self::hit(p, &members))
+            }
+            None if self.episode.is_active() && !members.is_empty() && t - self.last_sent >= self.update_interval_s => {
+                self.last_sent = t;
+                Some(Self::hit(Phase::Update, &members))
+            }
+            None => None,
+        }
+    }
+
+    /// The stream ended: end an open event.
+    pub fn finish(&mut self, t: f64) -> Option<RacingHit> {
+        self.episode.stop(t).then(|| self.end_hit())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::BBox;
+    use crate::detect::types::Detection;
+    use crate::rules::homography::Homography;
+    use crate::track::{Tracker, TrackerConfig};
+    use std::f64::consts::TAU;
+
+    const MOTO: u32 = 3;
+    const CAR: u32 = 2;
+
+    /// 4 px a metre, no perspective: a motorcycle's box moves 9 px a frame at 80 km/h, 10 fps.
+    fn flat() -> Homography {
+        Homography::from_pairs(
+            &[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit")
+    }
+    const ZONE: [Point; 4] = [(0.0, 0.0), (5000.0, 0.0), (5000.0, 1000.0), (0.0, 1000.0)];
+
+    fn cfg(extra: &str) -> RacingConfig {
+        toml::from_str(&format!(
+            "name = \"r\"\nzone = \"z\"\nmin_speed_kmh = 60\nfor_s = 2\nend_after_s = 2\nupdate_interval_s = 2\n{extra}"
+        ))
+        .expect("cfg")
+    }
+
+    type Rider<'a> = (u32, &'a dyn Fn(f64) -> Option<(f64, f64)>);
+
+    /// Riders given as (class, ground position at time t in metres), at 10 fps for `secs`;
+    /// hits with their times.
+    fn ride(rule: &mut Racing, riders: &[Rider], secs: f64) -> Vec<(f64, RacingHit)> {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(flat()));
+        let mut hits = Vec::new();
+        for i in 0..(secs * 10.0) as u32 {
+            let t = f64::from(i) * 0.1;
+            let dets: Vec<Detection> = riders
+                .iter()
+                .filter_map(|(c, f)| {
+                    let (x, y) = f(t)?;
+                    let (px, py) = ((x * 4.0) as f32, (y * 4.0) as f32);
+                    Some(Detection { class_id: *c, score: 0.9, bbox: BBox::new(px - 10.0, py - 24.0, px + 10.0, py) })
+                })
+                .collect();
+            let ended: Vec<u64> = tracker.update(t, &dets).ended.iter().map(|e| e.id).collect();
+            motion.update(t, tracker.tracks());
+            hits.extend(rule.update(t, &motion, |c| c == MOTO).map(|h| (t, h)));
+            for e in ended {
+                motion.remove(e);
+            }
+        }
+        hits.extend(rule.finish(secs).map(|h| (f64::INFINITY, h)));
+        hits
+    }
+
+    fn phases(hits: &[(f64, RacingHit)]) -> Vec<Phase> {
+        hits.iter().map(|(_, h)| h.phase).collect()
+    }
+
+    #[test]
+    fn weave_measures_swings_not_jitter_or_bends() {
+        let pts =
+            |f: &dyn Fn(f64) -> (f64, f64)| (0..40).map(|i| f64::from(i) * 0.1).map(|t| (t, f(t))).collect::<Vec<_>>();
+        // 20 m/s along x, ±1.5 m across with a 1.6 s period: 4 s hold 5 changes of side.
+        let w = weave(&pts(&|t| (20.0 * t, 1.5 * (TAU * t / 1.6).sin())), 0.5).expect("weave");
+        assert!((w.amplitude_m - 1.5).abs() < 0.2, "{w:?}");
+        assert!(w.swings >= 4, "{w:?}");
+        // ±10 cm jitter: no swings.
+        let w = weave(&pts(&|t| (20.0 * t, if (t * 10.0).round() as i64 % 2 == 0 { 0.1 } else { -0.1 })), 0.5).unwrap();
+        assert_eq!(w.swings, 0, "{w:?}");
+        // A bend: 80 m along an arc of 100 m radius. At most two changes of side.
+        let w = weave(&pts(&|t| (100.0 * (0.2 * t).sin(), 100.0 * (1.0 - (0.2 * t).cos()))), 0.5).unwrap();
+        assert!(w.swings <= 2, "{w:?}");
+        assert_eq!(weave(&pts(&|_| (3.0, 4.0)), 0.5), None, "standing still");
+    }
+
+    /// Three riders side by side (10 m apart across, 5 m along) at 80 km/h for 12 s, then gone.
+    #[test]
+    fn a_fast_group_starts_updates_and_ends_once() {
+        let v = 80.0 / 3.6;
+        let rider = |k: f64| move |t: f64| (t < 12.0).then_some((10.0 + 5.0 * k + v * t, 50.0 + 10.0 * k));
+        let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let hits = ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 16.0);
+        let p = phases(&hits);
+        assert_eq!(p.first(), Some(&Phase::Start), "{hits:?}");
+        assert_eq!(p.iter().filter(|p| **p == Phase::Start).count(), 1, "{hits:?}");
+        assert_eq!(p.iter().filter(|p| **p == Phase::End).count(), 1, "{hits:?}");
+        assert_eq!(p.last(), Some(&Phase::End));
+        assert!(p.iter().filter(|p| **p == Phase::Update).count() >= 3, "{hits:?}");
+        let (t0, start) = &hits[0];
+        // Fast from about 0.5 s (the speed needs half a second of track), then 2 s.
+        assert!(*t0 > 2.0 && *t0 < 3.5, "started at {t0}");
+        assert_eq!((start.group_size, start.track_ids.clone(), start.weaving), (3, vec![1, 2, 3], false));
+        assert!((start.max_kmh - 80.0).abs() < 2.0 && (start.mean_kmh - 80.0).abs() < 2.0, "{start:?}");
+        let (t1, end) = hits.last().unwrap();
+        // Gone at 12 s (their tracks linger 1.5 s, unmatched), then 2 s.
+        assert!(*t1 > 13.5 && *t1 < 15.0, "ended at {t1}");
+        assert_eq!((end.group_size, end.track_ids.clone()), (3, vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn slow_groups_small_groups_and_cars_do_not_race() {
+        let slow = 30.0 / 3.6;
+        let (a, b, c) = (
+            move |t: f64| Some((10.0 + slow * t, 50.0)),
+            move |t: f64| Some((10.0 + slow * t, 52.0)),
+            move |t: f64| Some((15.0 + slow * t, 50.0)),
+        );
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 15.0).is_empty(), "too slow");
+        let v = 100.0 / 3.6;
+        let (a, b) = (move |t: f64| Some((10.0 + v * t, 50.0)), move |t: f64| Some((10.0 + v * t, 53.0)));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b)], 10.0).is_empty(), "two are not a group of three");
+        let c = move |t: f64| Some((18.0 + v * t, 50.0));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        assert!(ride(&mut rule, &[(CAR, &a), (CAR, &b), (CAR, &c)], 10.0).is_empty(), "cars");
+        // Three fast riders, but 40 m apart: not together.
+        let (a, b, c) = (
+            move |t: f64| Some((10.0 + v * t, 50.0)),
+            move |t: f64| Some((50.0 + v * t, 50.0)),
+            move |t: f64| Some((90.0 + v * t, 50.0)),
+        );
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 10.0).is_empty(), "spread out");
+    }
+
+    #[test]
+    fn one_fast_weaver_races_alone_a_straight_rider_does_not() {
+        let v = 70.0 / 3.6;
+        let weaver = move |t: f64| Some((10.0 + v * t, 50.0 + 1.5 * (TAU * t / 1.6).sin()));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let hits = ride(&mut rule, &[(MOTO, &weaver)], 12.0);
+        assert_eq!(phases(&hits).first(), Some(&Phase::Start), "{hits:?}");
+        let (t0, start) = &hits[0];
+        // A window 90 % full (3.6 s), then 2 s.
+        assert!(*t0 >= 5.5 && *t0 < 7.0, "started at {t0}");
+        assert_eq!((start.group_size, start.weaving), (1, true));
+        assert_eq!(phases(&hits).iter().filter(|p| **p == Phase::Start).count(), 1);
+        let straight = move |t: f64| Some((10.0 + v * t, 50.0));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        assert!(ride(&mut rule, &[(MOTO, &straight)], 12.0).is_empty());
+    }
+}

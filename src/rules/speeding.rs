@@ -1,0 +1,285 @@
+//! `speeding`: a vehicle or motorcycle in a zone faster than the zone's limit for `for_s`.
+//!
+//! Speeds are the smoothed ground speeds of [`super::motion`] (a least-squares slope over a
+//! second), so box jitter does not make spikes; and over the last `max(for_s, 2 s)` the track
+//! must also have covered 80 % of the distance the threshold speed would, so a box whose bottom
+//! edge jumps (a parked car partly hidden by a passer-by) does not fire. Hysteresis: once started, the event ends only
+//! after the speed stayed below `limit_kmh - hysteresis_kmh` (or the track was out of the zone)
+//! for `end_after_s`, so a car cruising at the limit fires once, not on every wobble; and the
+//! same track does not start again for `cooldown_s`.
+
+use std::collections::HashMap;
+
+use super::episode::Episode;
+use super::geometry::{Point, point_in_polygon};
+use super::motion::{Motion, TrackMotion};
+use crate::config::SpeedingConfig;
+use crate::event::Phase;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedingHit {
+    pub phase: Phase,
+    pub track_id: u64,
+    pub class_id: u32,
+    /// Latest smoothed speed.
+    pub speed_kmh: f64,
+    /// Highest and mean speed since it went above the limit.
+    pub max_kmh: f64,
+    pub mean_kmh: f64,
+}
+
+/// Share of the distance at the threshold speed a track must really have covered over the
+/// check window: a box whose bottom edge jumps (a passer-by hides a parked car's wheels) makes
+/// the smoothed speed spike for a second without the car going anywhere.
+const COVERED_SHARE: f64 = 0.8;
+
+/// Net ground distance over the last `window_s` (at least half of it seen) per time, km/h.
+fn average_kmh(m: &TrackMotion, t: f64, window_s: f64) -> Option<f64> {
+    let first = m.since(t - window_s).find(|s| s.ground.is_some())?;
+    let last = m.latest()?;
+    let (g0, g1) = (first.ground?, last.ground?);
+    let span = last.t - first.t;
+    (span >= window_s / 2.0).then(|| (g1.0 - g0.0).hypot(g1.1 - g0.1) / span * 3.6)
+}
+
+#[derive(Debug, Clone)]
+struct Stats {
+    max: f64,
+    sum: f64,
+    n: u32,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Self { max: 0.0, sum: 0.0, n: 0 }
+    }
+    fn add(&mut self, v: f64) {
+        self.max = self.max.max(v);
+        self.sum += v;
+        self.n += 1;
+    }
+    fn mean(&self) -> f64 {
+        if self.n == 0 { 0.0 } else { self.sum / f64::from(self.n) }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Vehicle {
+    episode: Episode,
+    stats: Stats,
+    last_kmh: f64,
+    class_id: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Speeding {
+    zone: Vec<Point>,
+    limit: f64,
+    hysteresis: f64,
+    for_s: f64,
+    end_after_s: f64,
+    cooldown_s: f64,
+    vehicles: HashMap<u64, Vehicle>,
+}
+
+impl Speeding {
+    pub fn new(cfg: &SpeedingConfig, zone: &[Point]) -> Self {
+        Self {
+            zone: zone.to_vec(),
+            limit: cfg.limit_kmh.0,
+            hysteresis: cfg.hysteresis_kmh.0,
+            for_s: cfg.for_s.0,
+            end_after_s: cfg.end_after_s.0,
+            cooldown_s: cfg.cooldown_s.0,
+            vehicles: HashMap::new(),
+        }
+    }
+
+    /// The limit this rule enforces, km/h.
+    pub fn limit_kmh(&self) -> f64 {
+        self.limit
+    }
+
+    /// Judge every road user (by `is_road_user`) matched at time `t`.
+    pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<SpeedingHit>) {
+        for (id, m) in motion.iter() {
+            if !m.matched || !is_road_user(m.class_id) {
+                continue;
+            }
+            let Some(s) = m.latest() else { continue };
+            let v = self.vehicles.entry(id).or_insert_with(|| Vehicle {
+                episode: Episode::new(self.for_s, self.end_after_s, self.cooldown_s),
+                stats: Stats::new(),
+                last_kmh: 0.0,
+                class_id: m.class_id,
+            });
+            let kmh = s.kmh;
+            let threshold = if v.episode.is_active() { self.limit - self.hysteresis } else { self.limit };
+            let covered = average_kmh(m, t, self.for_s.max(2.0)).is_some_and(|a| a >= COVERED_SHARE * threshold);
+            let on = point_in_polygon(&self.zone, s.image) && kmh.is_some_and(|k| k >= threshold) && covered;
+            if let Some(k) = kmh {
+                v.last_kmh = k;
+            }
+            // Statistics cover the time above the limit, from the start of gathering on.
+            if !v.episode.is_active() && v.episode.on_since().is_none() {
+                v.stats = Stats::new();
+            }
+            let phase = v.episode.update(t, on);
+            if on && let Some(k) = kmh {
+                v.stats.add(k);
+            }
+            if let Some(phase) = phase {
+                out.push(SpeedingHit {
+                    phase,
+                    track_id: id,
+                    class_id: v.class_id,
+                    speed_kmh: v.last_kmh,
+                    max_kmh: v.stats.max,
+                    mean_kmh: v.stats.mean(),
+                });
+            }
+        }
+    }
+
+    /// A track ended: end its event, if one is open.
+    pub fn remove(&mut self, track_id: u64, t: f64, out: &mut Vec<SpeedingHit>) {
+        if let Some(mut v) = self.vehicles.remove(&track_id)
+            && v.episode.stop(t)
+        {
+            out.push(SpeedingHit {
+                phase: Phase::End,
+                track_id,
+                class_id: v.class_id,
+                speed_kmh: v.last_kmh,
+                max_kmh: v.stats.max,
+                mean_kmh: v.stats.mean(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::BBox;
+    use crate::detect::types::Detection;
+    use crate::rules::homography::Homography;
+    use crate::track::{Tracker, TrackerConfig};
+
+    const CAR: u32 = 2;
+    const PERSON: u32 = 0;
+    /// 10 px a metre, no perspective.
+    fn flat() -> Homography {
+        Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit")
+    }
+    const ZONE: [Point; 4] = [(0.0, 0.0), (2000.0, 0.0), (2000.0, 720.0), (0.0, 720.0)];
+
+    fn cfg(limit: f64) -> SpeedingConfig {
+        toml::from_str(&format!("name = \"s\"\nzone = \"z\"\nlimit_kmh = {limit}\nfor_s = 2\nend_after_s = 2"))
+            .expect("cfg")
+    }
+
+    /// One object driving along y = 400 with speed `kmh(t)` at 10 fps, with ±2 px of box jitter;
+    /// hits with their times.
+    fn drive(rule: &mut Speeding, class_id: u32, secs: f64, kmh: impl Fn(f64) -> f64) -> Vec<(f64, SpeedingHit)> {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(flat()));
+        let (mut x, mut hits, mut out) = (20.0_f64, Vec::new(), Vec::new());
+        let n = (secs * 10.0) as u32;
+        for i in 0..n {
+            let t = f64::from(i) * 0.1;
+            x += kmh(t) / 3.6 * 0.1 * 10.0;
+            let j = if i % 2 == 0 { 2.0 } else { -2.0 };
+            let xf = x as f32 + j;
+            let det = Detection { class_id, score: 0.9, bbox: BBox::new(xf - 20.0, 360.0, xf + 20.0, 400.0) };
+            let ended: Vec<u64> = tracker.update(t, &[det]).ended.iter().map(|e| e.id).collect();
+            motion.update(t, tracker.tracks());
+            for e in ended {
+                rule.remove(e, t, &mut out);
+            }
+            rule.update(t, &motion, |c| c == CAR, &mut out);
+            hits.extend(out.drain(..).map(|h| (t, h)));
+        }
+        for e in tracker.finish() {
+            rule.remove(e.id, secs, &mut out);
+        }
+        hits.extend(out.drain(..).map(|h| (f64::INFINITY, h)));
+        hits
+    }
+
+    #[test]
+    fn above_the_limit_starts_once_and_ends_when_slowing() {
+        let mut rule = Speeding::new(&cfg(50.0), &ZONE);
+        // 40 km/h for 3 s, 70 km/h for 4 s, 30 km/h for 4 s: 144 m in all, within the zone.
+        let hits = drive(&mut rule, CAR, 11.0, |t| {
+            if t < 3.0 {
+                40.0
+            } else if t < 7.0 {
+                70.0
+            } else {
+                30.0
+            }
+        });
+        let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
+        assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, start) = hits[0];
+        // Above 50 from about 3.3 s (the smoothing lags), then 2 s.
+        assert!(t0 > 5.0 && t0 < 6.0, "started at {t0}");
+        assert!(start.max_kmh > 68.0 && start.max_kmh < 72.0, "{start:?}");
+        assert!(start.mean_kmh > 55.0 && start.mean_kmh <= start.max_kmh, "{start:?}");
+        let (t1, end) = hits[1];
+        // Below 45 from about 7.4 s, then 2 s.
+        assert!(t1 > 9.0 && t1 < 10.0, "ended at {t1}");
+        assert!((end.max_kmh - start.max_kmh).abs() < 2.0 && end.speed_kmh < 45.0, "{end:?}");
+    }
+
+    #[test]
+    fn hovering_at_the_limit_fires_once() {
+        let mut rule = Speeding::new(&cfg(50.0), &ZONE);
+        // 47 to 53 km/h, a wave every 2 s, for 9 s.
+        let hits = drive(&mut rule, CAR, 9.0, |t| 50.0 + 3.0 * (t * std::f64::consts::PI).sin());
+        let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
+        assert!(phases == vec![Phase::Start, Phase::End] || phases.is_empty(), "{hits:?}");
+        assert!(hits.iter().skip(1).all(|(t, _)| t.is_infinite()), "ended only with the track: {hits:?}");
+    }
+
+    #[test]
+    fn a_parked_car_whose_box_jumps_is_not_speeding() {
+        // Far from the camera, 0.4 m a pixel: a passer-by hides the car's wheels for 2 s and
+        // its box's bottom edge jumps 15 px (6 m) up and back. The smoothed speed spikes to
+        // over 20 km/h for about a second each way; the car goes nowhere.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]],
+        )
+        .expect("fit");
+        let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 15\nfor_s = 1").expect("cfg");
+        let mut rule = Speeding::new(&cfg, &ZONE);
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Motion::new(Some(h));
+        let (mut out, mut peak) = (Vec::new(), 0.0_f64);
+        for i in 0..100 {
+            let t = f64::from(i) * 0.1;
+            let bottom = if (40..60).contains(&i) { 385.0 } else { 400.0 };
+            let det = Detection { class_id: CAR, score: 0.9, bbox: BBox::new(500.0, 360.0, 540.0, bottom) };
+            tracker.update(t, &[det]);
+            motion.update(t, tracker.tracks());
+            peak = peak.max(motion.get(1).and_then(|m| m.kmh()).unwrap_or(0.0));
+            rule.update(t, &motion, |c| c == CAR, &mut out);
+        }
+        assert!(peak > 20.0, "the spike this guards against: {peak}");
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn below_the_limit_or_not_a_road_user_never_fires() {
+        let mut rule = Speeding::new(&cfg(50.0), &ZONE);
+        assert!(drive(&mut rule, CAR, 10.0, |_| 45.0).is_empty());
+        let mut rule = Speeding::new(&cfg(50.0), &ZONE);
+        assert!(drive(&mut rule, PERSON, 10.0, |_| 80.0).is_empty());
+    }
+}
