@@ -161,6 +161,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     if !outbox.is_empty() {
         tracing::info!(path = %outbox.path().display(), waiting = outbox.len(), "outbox holds events from before: they are sent first");
     }
+    // Evidence (src/evidence): rings, event clips, retention; None when disabled.
+    let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    let evidence =
+        crate::evidence::worker::Evidence::start(&cfg.evidence, &cfg.data_dir(), &camera_ids, Arc::clone(&outbox))?;
     // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
     let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
 
@@ -172,8 +176,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         det_txs.push(tx);
         let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
         let outbox = Arc::clone(&outbox);
-        analytics_threads
-            .push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || analytics_loop(analytics, rx, &outbox))?);
+        let evidence = evidence.clone();
+        analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
+            analytics_loop(analytics, rx, &outbox, evidence.as_deref())
+        })?);
     }
 
     // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
@@ -236,6 +242,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             input_w: iw,
             input_h: ih,
             decoder: decoders[i].clone(),
+            recorder: evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str())),
         };
         let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
         source_threads.push(spawn(&format!("source-{}", spec.id), move || source_loop(&spec, &hub, &stats, &stop))?);
@@ -266,9 +273,14 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let watchdog = sd_notify::watchdog_enabled().map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&detector_beat))));
 
         // Wait for every camera's analytics to finish (end of all streams) or for a signal.
+        let evidence_done = evidence.clone();
         let all_done = tokio::task::spawn_blocking(move || {
             for t in analytics_threads {
                 let _ = t.join();
+            }
+            // Held `end` events get their clips (once the rings are finished) and are stored.
+            if let Some(e) = evidence_done {
+                e.close();
             }
         });
         tokio::pin!(all_done);
@@ -337,7 +349,18 @@ fn store(outbox: &Outbox, events: &mut Vec<crate::event::Event>) {
     }
 }
 
-fn analytics_loop(mut analytics: CameraAnalytics, rx: std_mpsc::Receiver<Detected>, outbox: &Outbox) {
+fn analytics_loop(
+    mut analytics: CameraAnalytics,
+    rx: std_mpsc::Receiver<Detected>,
+    outbox: &Outbox,
+    evidence: Option<&crate::evidence::worker::Evidence>,
+) {
+    let store = |outbox: &Outbox, events: &mut Vec<crate::event::Event>| {
+        if let Some(ev) = evidence {
+            ev.hold(events);
+        }
+        store(outbox, events)
+    };
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {

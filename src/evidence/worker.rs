@@ -1,0 +1,220 @@
+//! The evidence worker: holds each `end` event until the ring has its post-roll, cuts the
+//! event's clip, and only then stores the `end` (with `clip`) in the outbox; runs retention.
+//!
+//! Why the `end` waits: the station is alerted by the `start` (never delayed); the `end` is the
+//! event's record, and one message naming its clip is simpler to consume than a second one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::EvidenceConfig;
+use super::clip::{self, ClipInfo};
+use super::recorder::Recorder;
+use super::retention::{EvidenceReport, Retention};
+use super::ring::{self, Ring};
+use crate::event::{Event, Phase};
+use crate::publish::outbox::{Outbox, Record};
+
+struct Job {
+    event: Event,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+/// The evidence of all cameras: rings, the worker and its report.
+pub struct Evidence {
+    cfg: EvidenceConfig,
+    data_dir: PathBuf,
+    rings: HashMap<String, Arc<Ring>>,
+    tx: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The latest retention report, for `stats`.
+    pub report: Arc<Mutex<Option<EvidenceReport>>>,
+    /// Start times (wall ms) of open events.
+    starts: Mutex<HashMap<String, i64>>,
+}
+
+/// Milliseconds since the epoch of an event's `ts`.
+pub fn ts_ms(ts: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// An event with its evidence, as published.
+#[derive(Serialize)]
+struct WithEvidence<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<&'a ClipInfo>,
+}
+
+pub fn record(e: &Event, clip: Option<&ClipInfo>) -> Record {
+    Record {
+        id: e.id.clone(),
+        camera: e.camera.clone(),
+        subtopic: format!("{}/events", e.camera),
+        // Serialising plain strings and numbers cannot fail.
+        payload: serde_json::to_vec(&WithEvidence { event: e, clip }).unwrap_or_default(),
+        qos: 1,
+        retain: false,
+    }
+}
+
+impl Evidence {
+    /// Open every camera's ring and start the worker; None when `[evidence]` is disabled.
+    pub fn start(
+        cfg: &EvidenceConfig,
+        data_dir: &Path,
+        cameras: &[String],
+        outbox: Arc<Outbox>,
+    ) -> Result<Option<Arc<Self>>> {
+        if !cfg.enabled {
+            return Ok(None);
+        }
+        let mut rings = HashMap::new();
+        for cam in cameras {
+            let r = Ring::open(&super::ring_dir(data_dir, cam), cam)?;
+            let ev = super::events_dir(data_dir, cam);
+            std::fs::create_dir_all(&ev).with_context(|| format!("camera {cam}: cannot create {}", ev.display()))?;
+            rings.insert(cam.clone(), Arc::new(r));
+        }
+        let (tx, rx) = channel();
+        let report = Arc::new(Mutex::new(None));
+        let retention = Retention::new(
+            cfg,
+            data_dir,
+            cameras.iter().filter_map(|c| rings.get(c).cloned()).collect(),
+            cameras.iter().map(|c| super::events_dir(data_dir, c)).collect(),
+        );
+        let thread = {
+            let (cfg, data_dir, rings, report) =
+                (cfg.clone(), data_dir.to_path_buf(), rings.clone(), Arc::clone(&report));
+            std::thread::Builder::new()
+                .name("evidence".into())
+                .spawn(move || worker(&cfg, &data_dir, &rings, &outbox, rx, retention, &report))
+                .context("cannot start the evidence thread")?
+        };
+        Ok(Some(Arc::new(Self {
+            cfg: cfg.clone(),
+            data_dir: data_dir.to_path_buf(),
+            rings,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            report,
+            starts: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// A recorder for the camera's ring.
+    pub fn recorder(&self, camera: &str) -> Option<Arc<Recorder>> {
+        self.rings.get(camera).map(|r| Arc::new(Recorder::new(Arc::clone(r), self.cfg.segment_s)))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Take out of `events` the `end` messages that will get a clip: the worker stores them once
+    /// the clip is cut. The rest are stored by the caller at once, as before.
+    pub fn hold(&self, events: &mut Vec<Event>) {
+        let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keep = Vec::with_capacity(events.len());
+        for e in events.drain(..) {
+            let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
+            match e.phase {
+                // Moments (line crossings) have no end: nothing to remember.
+                Phase::Start if e.kind() != "line_cross" => {
+                    starts.insert(e.event_id.clone(), at);
+                }
+                Phase::End => {
+                    let start_ms = starts.remove(&e.event_id).unwrap_or(at);
+                    let recording = self.rings.get(&e.camera).is_some_and(|r| r.is_recording());
+                    if recording && let Some(tx) = tx.as_ref() {
+                        let job = Job { event: e, start_ms, end_ms: at };
+                        if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                            keep.push(job.event);
+                        }
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            keep.push(e);
+        }
+        *events = keep;
+    }
+
+    /// No more events: let the worker cut what it holds (waiting for the rings to finish) and stop.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker(
+    cfg: &EvidenceConfig,
+    data_dir: &Path,
+    rings: &HashMap<String, Arc<Ring>>,
+    outbox: &Outbox,
+    rx: Receiver<Job>,
+    mut retention: Retention,
+    report: &Mutex<Option<EvidenceReport>>,
+) {
+    let mut last_retention: Option<Instant> = None;
+    loop {
+        let job = match rx.recv_timeout(Duration::from_secs(2)) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(job) = job {
+            handle(cfg, data_dir, rings, outbox, job);
+        }
+        if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
+            let r = retention.run(ring::ms(SystemTime::now()));
+            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            last_retention = Some(Instant::now());
+        }
+    }
+    let r = retention.run(ring::ms(SystemTime::now()));
+    *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+}
+
+fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Ring>>, outbox: &Outbox, job: Job) {
+    let e = &job.event;
+    let clip = rings.get(&e.camera).and_then(|ring| {
+        let from = job.start_ms - i64::from(cfg.pre_roll_s) * 1000;
+        let to = job.end_ms + i64::from(cfg.post_roll_s) * 1000;
+        let wait = clip::COVER_TIMEOUT + Duration::from_secs(u64::from(cfg.segment_s + cfg.post_roll_s));
+        if !ring.wait_cover(to, wait) {
+            tracing::warn!(camera = %e.camera, event_id = %e.event_id, "the ring did not reach the clip's end in time: cutting what there is");
+        }
+        let segs = ring::covering(&ring.segments(), from, to);
+        let out = clip::event_clip_path(&super::events_dir(data_dir, &e.camera), &e.event_id);
+        match clip::cut(&segs, &ring.dir, from, to, &out, data_dir) {
+            Ok(c) => {
+                tracing::info!(camera = %e.camera, event_id = %e.event_id, file = %c.file, duration_s = c.duration_s, bytes = c.bytes, "event clip");
+                Some(c)
+            }
+            Err(err) => {
+                tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no clip for this event: {err:#}");
+                None
+            }
+        }
+    });
+    match outbox.push(&record(e, clip.as_ref())) {
+        Ok(_) => tracing::debug!(camera = %e.camera, id = %e.id, "event stored"),
+        Err(err) => tracing::error!(camera = %e.camera, id = %e.id, "event lost: cannot store it in the outbox: {err}"),
+    }
+}
