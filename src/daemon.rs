@@ -438,6 +438,9 @@ struct StatsPayload {
     mqtt: MqttReport,
     outbox: OutboxReport,
     cameras: Vec<crate::health::CameraReport>,
+    /// How full the evidence store is (src/evidence/retention.rs); absent when evidence is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<crate::evidence::retention::EvidenceReport>,
 }
 
 #[derive(serde::Serialize)]
@@ -490,6 +493,7 @@ async fn stats_loop(
                 moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
             },
             cameras: rates.report(&cams),
+            evidence: crate::evidence::report(),
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
         let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };

@@ -14,7 +14,8 @@ use gstreamer_app as gst_app;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::ring::Segment;
+use super::ring::{self, Segment};
+use crate::event::rfc3339;
 
 /// A finished clip, as named in the event's `end` payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,7 +25,9 @@ pub struct ClipInfo {
     pub duration_s: f64,
     pub bytes: u64,
     pub sha256: String,
-    /// Wall-clock time of its first and last frame, ms since the Unix epoch (not sent).
+    /// Wall-clock time of its first frame and of the end of its last one (RFC 3339).
+    pub start: String,
+    pub end: String,
     #[serde(skip)]
     pub start_ms: i64,
     #[serde(skip)]
@@ -140,6 +143,8 @@ pub fn cut(
         duration_s: ((last - first) as f64 / 1e9 * 100.0).round() / 100.0,
         bytes,
         sha256,
+        start: rfc3339(ring::from_ms(origin_ms + first / 1_000_000)),
+        end: rfc3339(ring::from_ms(origin_ms + last / 1_000_000)),
         start_ms: origin_ms + first / 1_000_000,
         end_ms: origin_ms + last / 1_000_000,
     })

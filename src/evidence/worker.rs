@@ -183,7 +183,8 @@ fn worker(
         }
         if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
             let r = retention.run(ring::ms(SystemTime::now()));
-            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+            *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             last_retention = Some(Instant::now());
         }
     }
