@@ -29,7 +29,13 @@ use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
 
 /// What the detector passes to a camera's analytics thread.
 enum Detected {
-    Frame { time_s: f64, wall: SystemTime, detections: Vec<Detection> },
+    Frame {
+        time_s: f64,
+        wall: SystemTime,
+        detections: Vec<Detection>,
+        /// The frame itself, for event snapshots (evidence on).
+        snap: Option<crate::evidence::snapshot::SnapFrame>,
+    },
     EndOfStream,
 }
 
@@ -161,10 +167,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     if !outbox.is_empty() {
         tracing::info!(path = %outbox.path().display(), waiting = outbox.len(), "outbox holds events from before: they are sent first");
     }
-    // Evidence (src/evidence): rings, event clips, retention; None when disabled.
-    let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
-    let evidence =
-        crate::evidence::worker::Evidence::start(&cfg.evidence, &cfg.data_dir(), &camera_ids, Arc::clone(&outbox))?;
+    // Evidence (src/evidence): rings, event clips, snapshots, retention; None when disabled.
+    let evidence = crate::evidence::worker::Evidence::start(&cfg, Arc::clone(&labels), Arc::clone(&outbox))?;
+    let snapshots = evidence.is_some();
     // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
     let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
 
@@ -214,7 +219,14 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                     recorder = None;
                                 }
                             }
-                            Detected::Frame { time_s: f.time_s, wall: f.wall, detections: dets.clone() }
+                            Detected::Frame {
+                                time_s: f.time_s,
+                                wall: f.wall,
+                                detections: dets.clone(),
+                                snap: snapshots
+                                    .then(|| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox))
+                                    .flatten(),
+                            }
                         }
                         Err(e) => {
                             tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -355,22 +367,25 @@ fn analytics_loop(
     outbox: &Outbox,
     evidence: Option<&crate::evidence::worker::Evidence>,
 ) {
-    let store = |outbox: &Outbox, events: &mut Vec<crate::event::Event>| {
-        if let Some(ev) = evidence {
-            ev.hold(events);
-        }
-        store(outbox, events)
-    };
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
         match msg {
-            Detected::Frame { time_s, wall, detections } => analytics.on_frame(time_s, wall, &detections, &mut events),
+            Detected::Frame { time_s, wall, detections, snap } => {
+                analytics.on_frame(time_s, wall, &detections, &mut events);
+                // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
+                if let Some(ev) = evidence {
+                    ev.process(outbox, &mut events, snap.as_ref().map(|s| (s, detections.as_slice())));
+                }
+            }
             Detected::EndOfStream => break,
         }
         store(outbox, &mut events);
     }
     analytics.finish(&mut events);
+    if let Some(ev) = evidence {
+        ev.process(outbox, &mut events, None);
+    }
     store(outbox, &mut events);
     tracing::info!(camera = %analytics.camera(), "analytics finished");
 }

@@ -98,10 +98,9 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     assert!(ends.len() >= 5, "too few events: {}\n{log}", ends.len());
 
     // The ring: contiguous keyframe-aligned segments, each a valid MP4, indexed on both clocks.
-    let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data.join("evidence/road/ring/index.json")).expect("ring index"),
-    )
-    .expect("index JSON");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("evidence/road/ring/index.json")).expect("ring index"))
+            .expect("index JSON");
     let segs = index["segments"].as_array().expect("segments");
     assert!(segs.len() >= 15, "80 s in 4 s segments: {}", segs.len());
     for w in segs.windows(2) {
@@ -115,11 +114,8 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     // Segments are cut on the first keyframe after 4 s.
     assert!((4.0 - 0.05..=4.0 + KEYINT_S + 0.05).contains(&dur), "segment of {dur} s");
 
-    let starts: std::collections::HashMap<&str, &serde_json::Value> = evs
-        .iter()
-        .filter(|e| e["type"] == "start")
-        .map(|e| (e["event_id"].as_str().expect("event_id"), e))
-        .collect();
+    let starts: std::collections::HashMap<&str, &serde_json::Value> =
+        evs.iter().filter(|e| e["type"] == "start").map(|e| (e["event_id"].as_str().expect("event_id"), e)).collect();
     let mut checked = 0;
     for end in &ends {
         let clip = &end["clip"];
@@ -146,6 +142,30 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
         checked += 1;
     }
     assert_eq!(checked, ends.len());
+
+    // Snapshots: every start names a JPEG with the event's box drawn (red) where the event says.
+    for start in starts.values() {
+        let file = data.join(start["snapshot"].as_str().unwrap_or_else(|| panic!("no snapshot: {start}")));
+        let img = image::open(&file).unwrap_or_else(|e| panic!("{} is not a picture: {e}", file.display())).to_rgb8();
+        assert_eq!(img.dimensions(), (768, 576), "at the source's size, so that boxes match");
+        let b: Vec<f64> = start["box"].as_array().expect("box").iter().map(|v| v.as_f64().expect("n")).collect();
+        let red = |x: f64, y: f64| {
+            let p = img.get_pixel((x.round() as u32).min(767), (y.round() as u32).min(575));
+            p[0] > 170 && p[1] < 110 && p[2] < 110
+        };
+        // Sample the box's left and right edges (JPEG blurs single pixels, the frame is 3 px wide).
+        let (mut hits, mut n) = (0, 0);
+        for i in 1..10 {
+            let y = b[1] + (b[3] - b[1]) * i as f64 / 10.0;
+            for x in [b[0], b[2]] {
+                n += 1;
+                hits += usize::from(red(x, y));
+            }
+        }
+        assert!(hits * 10 >= n * 8, "{hits}/{n} samples of the box edge are red in {}: {start}", file.display());
+        // ... and not everywhere: the middle of the box is the picture.
+        assert!(!red((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0) || !red((b[0] + b[2]) / 2.0, b[1] + 5.0));
+    }
 
     // Stats say how full the store is.
     let stats: Vec<serde_json::Value> =

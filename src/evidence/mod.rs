@@ -9,6 +9,7 @@ pub mod overlay;
 pub mod recorder;
 pub mod retention;
 pub mod ring;
+pub mod snapshot;
 pub mod worker;
 
 use std::path::{Path, PathBuf};

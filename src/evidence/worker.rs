@@ -19,11 +19,16 @@ use super::clip::{self, ClipInfo};
 use super::recorder::Recorder;
 use super::retention::{EvidenceReport, Retention};
 use super::ring::{self, Ring};
+use super::snapshot::{self, SnapFrame};
+use crate::config::{CameraConfig, Config};
+use crate::detect::Detection;
+use crate::detect::manifest::LabelMap;
 use crate::event::{Event, Phase};
 use crate::publish::outbox::{Outbox, Record};
 
 struct Job {
     event: Event,
+    snapshot: Option<String>,
     start_ms: i64,
     end_ms: i64,
 }
@@ -39,6 +44,9 @@ pub struct Evidence {
     pub report: Arc<Mutex<Option<EvidenceReport>>>,
     /// Start times (wall ms) of open events.
     starts: Mutex<HashMap<String, i64>>,
+    cameras: HashMap<String, CameraConfig>,
+    labels: Arc<LabelMap>,
+    font: Option<ab_glyph::FontVec>,
 }
 
 /// Milliseconds since the epoch of an event's `ts`.
@@ -53,16 +61,18 @@ struct WithEvidence<'a> {
     #[serde(flatten)]
     event: &'a Event,
     #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     clip: Option<&'a ClipInfo>,
 }
 
-pub fn record(e: &Event, clip: Option<&ClipInfo>) -> Record {
+pub fn record(e: &Event, snapshot: Option<&str>, clip: Option<&ClipInfo>) -> Record {
     Record {
         id: e.id.clone(),
         camera: e.camera.clone(),
         subtopic: format!("{}/events", e.camera),
         // Serialising plain strings and numbers cannot fail.
-        payload: serde_json::to_vec(&WithEvidence { event: e, clip }).unwrap_or_default(),
+        payload: serde_json::to_vec(&WithEvidence { event: e, snapshot, clip }).unwrap_or_default(),
         qos: 1,
         retain: false,
     }
@@ -70,17 +80,15 @@ pub fn record(e: &Event, clip: Option<&ClipInfo>) -> Record {
 
 impl Evidence {
     /// Open every camera's ring and start the worker; None when `[evidence]` is disabled.
-    pub fn start(
-        cfg: &EvidenceConfig,
-        data_dir: &Path,
-        cameras: &[String],
-        outbox: Arc<Outbox>,
-    ) -> Result<Option<Arc<Self>>> {
+    pub fn start(config: &Config, labels: Arc<LabelMap>, outbox: Arc<Outbox>) -> Result<Option<Arc<Self>>> {
+        let cfg = &config.evidence;
         if !cfg.enabled {
             return Ok(None);
         }
+        let data_dir = &config.data_dir();
+        let cameras: Vec<String> = config.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
         let mut rings = HashMap::new();
-        for cam in cameras {
+        for cam in &cameras {
             let r = Ring::open(&super::ring_dir(data_dir, cam), cam)?;
             let ev = super::events_dir(data_dir, cam);
             std::fs::create_dir_all(&ev).with_context(|| format!("camera {cam}: cannot create {}", ev.display()))?;
@@ -110,6 +118,9 @@ impl Evidence {
             thread: Mutex::new(Some(thread)),
             report,
             starts: Mutex::new(HashMap::new()),
+            cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
+            labels,
+            font: super::draw::load_font(),
         })))
     }
 
@@ -122,14 +133,26 @@ impl Evidence {
         &self.data_dir
     }
 
-    /// Take out of `events` the `end` messages that will get a clip: the worker stores them once
-    /// the clip is cut. The rest are stored by the caller at once, as before.
-    pub fn hold(&self, events: &mut Vec<Event>) {
+    /// Store `events`: a `start` with its snapshot drawn on `frame` (when given); an `end`
+    /// that will get a clip is handed to the worker, which stores it once the clip is cut.
+    pub fn process(&self, outbox: &Outbox, events: &mut Vec<Event>, frame: Option<(&SnapFrame, &[Detection])>) {
         let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let mut keep = Vec::with_capacity(events.len());
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
+            let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
+            let rel = |p: &Path| p.strip_prefix(&self.data_dir).unwrap_or(p).to_string_lossy().to_string();
+            let mut snap = None;
+            if e.phase == Phase::Start
+                && let (Some((f, dets)), Some(cam)) = (frame, self.cameras.get(&e.camera))
+            {
+                let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
+                match snapshot::write_jpeg(&img, &snap_path) {
+                    Ok(()) => snap = Some(rel(&snap_path)),
+                    Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
+                }
+            } else if snap_path.is_file() {
+                snap = Some(rel(&snap_path));
+            }
             match e.phase {
                 // Moments (line crossings) have no end: nothing to remember.
                 Phase::Start if e.kind() != "line_cross" => {
@@ -138,19 +161,19 @@ impl Evidence {
                 Phase::End => {
                     let start_ms = starts.remove(&e.event_id).unwrap_or(at);
                     let recording = self.rings.get(&e.camera).is_some_and(|r| r.is_recording());
+                    let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
                     if recording && let Some(tx) = tx.as_ref() {
-                        let job = Job { event: e, start_ms, end_ms: at };
+                        let job = Job { event: e, snapshot: snap, start_ms, end_ms: at };
                         if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
-                            keep.push(job.event);
+                            push(outbox, &job.event, job.snapshot.as_deref(), None);
                         }
                         continue;
                     }
                 }
                 _ => {}
             }
-            keep.push(e);
+            push(outbox, &e, snap.as_deref(), None);
         }
-        *events = keep;
     }
 
     /// No more events: let the worker cut what it holds (waiting for the rings to finish) and stop.
@@ -214,7 +237,12 @@ fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Rin
             }
         }
     });
-    match outbox.push(&record(e, clip.as_ref())) {
+    push(outbox, e, job.snapshot.as_deref(), clip.as_ref());
+}
+
+fn push(outbox: &Outbox, e: &Event, snapshot: Option<&str>, clip: Option<&ClipInfo>) {
+    match outbox.push(&record(e, snapshot, clip)) {
+        // The tests read this line as the daemon's own record of what it produced.
         Ok(_) => tracing::debug!(camera = %e.camera, id = %e.id, "event stored"),
         Err(err) => tracing::error!(camera = %e.camera, id = %e.id, "event lost: cannot store it in the outbox: {err}"),
     }
