@@ -213,3 +213,31 @@ fn quota_removes_the_oldest_segments_and_event_evidence_keeps_its_own_limit() {
     let first_kept = kept.iter().position(|k| *k).expect("some clip kept");
     assert!(kept[first_kept..].iter().filter(|k| !**k).count() <= 1, "not oldest first: {kept:?}");
 }
+
+#[test]
+fn a_stream_mp4_cannot_carry_is_said_once_and_detection_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let camera =
+        format!("[evidence]\nenabled = true\nmin_free_mb = 1\n\n{}", common::vtest_camera("road", "realtime = false"));
+    let cfg = write_config(dir.path(), broker.port, &camera);
+    let (status, log) = run_to_end(
+        {
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg);
+            c
+        },
+        Duration::from_secs(900),
+    );
+    assert!(status.success(), "anttd run failed: {log}");
+    assert_eq!(log.matches("cannot be kept in MP4 without re-encoding").count(), 1, "{log}");
+    let msgs = sub.wait_for(Duration::from_secs(20), "status offline", |m| {
+        m.iter().any(|m| m.topic == format!("{ROOT}/status") && m.payload == b"offline")
+    });
+    let evs = events(&msgs);
+    let ends: Vec<&serde_json::Value> = evs.iter().filter(|e| e["type"] == "end").collect();
+    assert!(ends.len() >= 10, "detection went on: {} ends", ends.len());
+    assert!(ends.iter().all(|e| e.get("clip").is_none()), "no clip without a ring");
+    assert!(ends.iter().all(|e| e["snapshot"].is_string()), "snapshots still");
+}

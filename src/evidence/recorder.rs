@@ -26,15 +26,19 @@ use crate::source::StreamClock;
 /// (B-frames) never go below zero.
 pub const BASE: u64 = 3_600 * 1_000_000_000;
 
-/// Why a stream cannot be recorded, if it cannot: mp4mux must take its media type.
+/// Why a stream cannot be recorded, if it cannot: mp4mux must take it as it is (H.264 and
+/// H.265 only by media type: the recorder's parser converts their stream format).
 pub fn unsupported(caps: &gst::CapsRef) -> Option<String> {
     let name = caps.structure(0).map(|s| s.name().to_string())?;
+    let parsed = matches!(name.as_str(), "video/x-h264" | "video/x-h265");
     let takes = gst::ElementFactory::find("mp4mux").is_some_and(|f| {
-        f.static_pad_templates()
-            .iter()
-            .any(|t| t.name_template().starts_with("video") && t.caps().iter().any(|s| s.name() == name.as_str()))
+        f.static_pad_templates().iter().any(|t| {
+            let tc = t.caps();
+            t.name_template().starts_with("video")
+                && if parsed { tc.iter().any(|s| s.name() == name.as_str()) } else { tc.can_intersect(caps) }
+        })
     });
-    (!takes).then_some(name)
+    (!takes).then(|| caps.to_string())
 }
 
 struct Output {
@@ -248,6 +252,7 @@ impl Recorder {
         st.waiting_key = true;
         if let Some(name) = unsupported(caps) {
             if st.refused.as_deref() != Some(name.as_str()) {
+                // One line per camera and format: the caps say exactly what came.
                 tracing::warn!(camera = %self.ring.camera, format = %name, "this stream cannot be kept in MP4 without re-encoding: no ring and no clips for it (detection goes on)");
                 st.refused = Some(name);
             }
@@ -311,5 +316,21 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mp4_takes_h264_in_any_stream_format_but_not_divx3() {
+        crate::source::init().expect("gstreamer");
+        let caps = |s: &str| s.parse::<gst::Caps>().expect("caps");
+        assert_eq!(unsupported(&caps("video/x-h264,stream-format=byte-stream,alignment=au")), None);
+        assert_eq!(unsupported(&caps("video/x-h265,stream-format=hvc1,alignment=au")), None);
+        let divx3 = unsupported(&caps("video/x-divx,divxversion=3,width=768,height=576"));
+        assert!(divx3.is_some_and(|d| d.contains("divxversion=(int)3")));
+        assert_eq!(unsupported(&caps("video/x-divx,divxversion=5,width=768,height=576")), None);
     }
 }
