@@ -172,6 +172,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let snapshots = evidence.is_some();
     // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
     let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
+    if let Some(ev) = &evidence {
+        ev.serve_extracts(out_tx.clone(), Arc::clone(&outbox));
+    }
 
     // Analytics, one thread per camera.
     let mut det_txs = Vec::with_capacity(n);

@@ -241,3 +241,115 @@ fn a_stream_mp4_cannot_carry_is_said_once_and_detection_goes_on() {
     assert!(ends.iter().all(|e| e.get("clip").is_none()), "no clip without a ring");
     assert!(ends.iter().all(|e| e["snapshot"].is_string()), "snapshots still");
 }
+
+fn publish(port: u16, topic: &str, payloads: &[Vec<u8>]) {
+    let mut o = rumqttc::MqttOptions::new(format!("test-pub-{port}"), "127.0.0.1", port);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut conn) = rumqttc::Client::new(o, 100);
+    for p in payloads {
+        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, p.clone()).expect("publish");
+    }
+    let mut acked = 0;
+    for ev in conn.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = ev {
+            acked += 1;
+            if acked == payloads.len() {
+                break;
+            }
+        }
+    }
+    let _ = client.disconnect();
+}
+
+#[test]
+fn fetch_over_mqtt_gets_the_clip_byte_for_byte_and_garbage_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let video = h264_vtest(dir.path());
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let camera = format!(
+        "[evidence]\nenabled = true\nsegment_s = 2\nmin_free_mb = 1\n\n[[cameras]]\nid = \"road\"\nuri = \"{}\"\ndetect_fps = 5\nlabels = [\"person\"]\n",
+        video.display()
+    );
+    let cfg = write_config(dir.path(), broker.port, &camera);
+    let mut daemon = common::Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    let data = dir.path().join("data");
+    let index = data.join("evidence/road/ring/index.json");
+    let segments = || -> Vec<serde_json::Value> {
+        std::fs::read(&index)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["segments"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while segments().len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "no ring: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Garbage first: every request gets an error reply, and the daemon goes on.
+    let topic = format!("{ROOT}/cmd/extract");
+    let garbage: Vec<Vec<u8>> = vec![
+        (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
+        b"{not json".to_vec(),
+        br#"{"request_id":"g1","camera":"../../../etc","from":"2026-11-28T10:00:00Z","to":"2026-11-28T10:00:10Z"}"#
+            .to_vec(),
+        br#"{"request_id":"g2","camera":"road","from":"2026-11-28T10:00:10Z","to":"2026-11-28T10:00:00Z"}"#.to_vec(),
+        br#"{"request_id":"g3","camera":"road","from":"2026-11-28T10:00:00Z","to":"2026-11-29T10:00:00Z"}"#.to_vec(),
+        br#"{"request_id":"/tmp/x","camera":"road","from":"2026-11-28T10:00:00Z","to":"2026-11-28T10:00:10Z"}"#
+            .to_vec(),
+    ];
+    publish(broker.port, &topic, &garbage);
+    let msgs = sub.wait_for(Duration::from_secs(30), "an error reply per bad request", |m| {
+        m.iter().filter(|m| m.topic == format!("{ROOT}/cmd/extract/result")).count() >= garbage.len()
+    });
+    for r in msgs.iter().filter(|m| m.topic == format!("{ROOT}/cmd/extract/result")) {
+        let v = r.json();
+        assert_eq!(v["ok"], false, "{v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+    assert!(daemon.child.try_wait().expect("wait").is_none(), "the daemon died: {}", daemon.log());
+
+    // A real request: from inside the first segment to the end of the third.
+    let segs = segments();
+    let from = segs[0]["start_ms"].as_i64().expect("ms") + 500;
+    let to = segs[2]["end_ms"].as_i64().expect("ms");
+    let rfc = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .expect("time")
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let out = dir.path().join("fetched.mp4");
+    let fetched = Command::new(env!("CARGO_BIN_EXE_anttd"))
+        .args(["fetch", "--host", "127.0.0.1", "--port", &broker.port.to_string(), "--root", ROOT, "--camera", "road"])
+        .args(["--from", &rfc(from), "--to", &rfc(to), "--timeout-s", "120", "-o"])
+        .arg(&out)
+        .output()
+        .expect("anttd fetch");
+    assert!(fetched.status.success(), "fetch failed: {}\n{}", String::from_utf8_lossy(&fetched.stderr), daemon.log());
+    let extracts: Vec<PathBuf> = std::fs::read_dir(data.join("evidence/road/events/extracts"))
+        .expect("extracts")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(extracts.len(), 1, "{extracts:?}");
+    assert_eq!(std::fs::read(&out).expect("fetched"), std::fs::read(&extracts[0]).expect("on disk"), "byte-identical");
+    let (container, codec, dur) = discover(&out);
+    assert!(container.contains("Quicktime") && codec.contains("H.264"), "{container} / {codec}");
+    let want = (to - from) as f64 / 1000.0;
+    assert!(dur >= want - 0.2 && dur <= want + KEYINT_S + 0.2, "{dur} s for {want} s asked");
+
+    // Still alive and publishing, and it shuts down cleanly.
+    assert!(daemon.child.try_wait().expect("wait").is_none(), "the daemon died: {}", daemon.log());
+    let status = daemon.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{}", daemon.log());
+    assert!(!daemon.log().contains("panicked"));
+    let all = sub.all();
+    assert!(all.iter().any(|m| m.topic == format!("{ROOT}/road/events")), "events were published");
+}

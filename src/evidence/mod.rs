@@ -5,6 +5,8 @@
 
 pub mod clip;
 pub mod draw;
+pub mod extract;
+pub mod fetch;
 pub mod overlay;
 pub mod recorder;
 pub mod retention;

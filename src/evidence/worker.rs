@@ -100,7 +100,10 @@ impl Evidence {
             cfg,
             data_dir,
             cameras.iter().filter_map(|c| rings.get(c).cloned()).collect(),
-            cameras.iter().map(|c| super::events_dir(data_dir, c)).collect(),
+            cameras
+                .iter()
+                .flat_map(|c| [super::events_dir(data_dir, c), super::extract::extract_dir(data_dir, c)])
+                .collect(),
         );
         let thread = {
             let (cfg, data_dir, rings, report) =
@@ -122,6 +125,25 @@ impl Evidence {
             labels,
             font: super::draw::load_font(),
         })))
+    }
+
+    /// Answer extraction requests from the broker (`cmd/extract`) on a thread of their own;
+    /// replies and chunks go out through `out`.
+    pub fn serve_extracts(
+        &self,
+        out: tokio::sync::mpsc::UnboundedSender<crate::publish::Outgoing>,
+        outbox: Arc<Outbox>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        crate::publish::mqtt::set_command_handler(super::extract::REQUEST, tx);
+        let rings: Vec<Arc<Ring>> = self.rings.values().cloned().collect();
+        let data_dir = self.data_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("extract".into())
+            .spawn(move || super::extract::serve(rx, out, rings, data_dir, outbox));
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the extraction thread: {e}");
+        }
     }
 
     /// A recorder for the camera's ring.
