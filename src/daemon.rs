@@ -5,9 +5,9 @@
 //! events), and a small tokio runtime for MQTT, stats and signals.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -18,14 +18,16 @@ use crate::analytics::CameraAnalytics;
 use crate::config::{Config, ConfigError};
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
+use crate::health::status::StatusBoard;
 use crate::health::{CameraStats, RateTracker};
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
 use crate::publish::{Outgoing, event_record};
+use crate::reload;
 use crate::replay::{FrameRecord, Recorder};
 use crate::source::decoders::{self, DecoderTemplate};
 use crate::source::hub::{Hub, Item};
-use crate::source::{self, Ended, Frame, SourceSpec, StreamClock};
+use crate::source::{self, Frame, SourceSpec, supervise};
 
 /// What the detector passes to a camera's analytics thread.
 enum Detected {
@@ -134,15 +136,176 @@ pub struct RunOptions {
     pub record_detections: Option<PathBuf>,
 }
 
-/// Run until every camera's stream has ended (files that do not loop) or SIGINT/SIGTERM.
+type RecorderSlot = Option<(Recorder<std::io::BufWriter<std::fs::File>>, PathBuf)>;
+
+/// The cameras of one configuration, running: sources, the shared detector and per-camera
+/// analytics. Stopped as a whole at shutdown and when a reloaded config replaces them.
+struct CameraSet {
+    /// The model's labels, to check a reloaded config against when the model stays.
+    labels: Vec<String>,
+    stop: Arc<AtomicBool>,
+    hub: Arc<Hub<Frame>>,
+    stats: Vec<Arc<CameraStats>>,
+    analytics: Vec<JoinHandle<()>>,
+    sources: Vec<JoinHandle<()>>,
+    detector: JoinHandle<(Detector, RecorderSlot)>,
+}
+
+/// What a camera set shares with the rest of the daemon, across reloads.
+struct Shared {
+    outbox: Arc<Outbox>,
+    /// Rings, clips, snapshots, retention (src/evidence); None when `[evidence]` is off. Started
+    /// once with the first config: `[evidence]` changes take a restart.
+    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
+    board: Arc<StatusBoard>,
+    detector_beat: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CameraSet {
+    /// Start `cfg`'s cameras. `done` is held by each analytics thread: it closes once every one
+    /// has finished (every stream ended).
+    fn start(
+        cfg: &Config,
+        mut detector: Detector,
+        mut recorder: RecorderSlot,
+        decoders: &[DecoderTemplate],
+        shared: &Shared,
+        done: &UnboundedSender<()>,
+    ) -> Result<Self> {
+        let (iw, ih) = detector.input_size();
+        let labels = Arc::new(detector.labels.clone());
+        let n = cfg.cameras.len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
+        let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
+
+        // Analytics, one thread per camera.
+        let mut det_txs = Vec::with_capacity(n);
+        let mut analytics_threads = Vec::with_capacity(n);
+        for cam in &cfg.cameras {
+            let (tx, rx) = std_mpsc::channel::<Detected>();
+            det_txs.push(tx);
+            let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
+            let outbox = Arc::clone(&shared.outbox);
+            let done = done.clone();
+            let evidence = shared.evidence.clone();
+            analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
+                analytics_loop(analytics, rx, &outbox, evidence.as_deref());
+                drop(done);
+            })?);
+        }
+
+        // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
+        // least every 200 ms when idle), so a detector stuck inside inference stops it.
+        let snapshots = shared.evidence.is_some();
+        let detector_thread = {
+            let hub = Arc::clone(&hub);
+            let beat = Arc::clone(&shared.detector_beat);
+            let stats = stats.clone();
+            let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+            spawn("detector", move || {
+                let mut dets = Vec::new();
+                loop {
+                    beat.fetch_add(1, Ordering::Relaxed);
+                    let Some((cam, item)) = hub.next(Duration::from_millis(200)) else {
+                        if hub.is_closed() {
+                            break;
+                        }
+                        continue;
+                    };
+                    let msg = match item {
+                        Item::Frame(f) => match detector.detect(f.rgb(), f.stride, &f.letterbox, &mut dets) {
+                            Ok(()) => {
+                                stats[cam].frame_processed(detector.last_timings.inference_ms);
+                                if let Some((rec, path)) = &mut recorder {
+                                    let size = (f.letterbox.src_w, f.letterbox.src_h);
+                                    let frame =
+                                        FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
+                                    // A full disk should not stop the cameras: say so once, stop recording.
+                                    if let Err(e) = rec.frame(&frame) {
+                                        tracing::error!(file = %path.display(), "recording detections stopped: {e}");
+                                        recorder = None;
+                                    }
+                                }
+                                Detected::Frame {
+                                    time_s: f.time_s,
+                                    wall: f.wall,
+                                    detections: dets.clone(),
+                                    snap: snapshots
+                                        .then(|| {
+                                            crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox)
+                                        })
+                                        .flatten(),
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
+                                continue;
+                            }
+                        },
+                        Item::EndOfStream => Detected::EndOfStream,
+                    };
+                    let _ = det_txs[cam].send(msg);
+                }
+                (detector, recorder)
+            })?
+        };
+
+        // Sources, one thread per camera, restarted with backoff on failure or stall.
+        let mut source_threads = Vec::with_capacity(n);
+        for (i, cam) in cfg.cameras.iter().enumerate() {
+            let spec = SourceSpec {
+                index: i,
+                id: cam.id.get_ref().0.clone(),
+                uri: cam.uri.to_gst_uri(&cfg.base_dir()),
+                detect_fps: cam.detect_fps.0,
+                realtime: cam.realtime,
+                looping: cam.looping,
+                is_file: cam.uri.is_file(),
+                input_w: iw,
+                input_h: ih,
+                decoder: decoders[i].clone(),
+                recorder: shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str())),
+            };
+            let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
+            let board = Arc::clone(&shared.board);
+            let stall = Duration::from_secs(cam.stall_timeout_s.0);
+            source_threads.push(spawn(&format!("source-{}", spec.id), move || {
+                supervise::run(&spec, &hub, &stats, &stop, &board, stall)
+            })?);
+        }
+        Ok(Self {
+            labels: labels.labels.clone(),
+            stop,
+            hub,
+            stats,
+            analytics: analytics_threads,
+            sources: source_threads,
+            detector: detector_thread,
+        })
+    }
+
+    /// Stop the sources, let the detector finish, end every open object (into the outbox), and
+    /// hand the detector back. Blocks until every thread has finished.
+    fn stop(self) -> Result<(Detector, RecorderSlot)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.hub.close();
+        for t in self.analytics.into_iter().chain(self.sources) {
+            let _ = t.join();
+        }
+        self.detector.join().map_err(|_| anyhow!("the detector thread panicked"))
+    }
+}
+
+/// Run until every camera's stream has ended (files that do not loop) or SIGINT/SIGTERM; SIGHUP
+/// reloads the config (see [`reload`]).
 pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     source::init()?;
-    let mut detector = load_detector(&cfg)?;
+    let detector = load_detector(&cfg)?;
     let decoders = choose_decoders(&cfg)?;
     let run_started = std::time::Instant::now();
-    let labels = Arc::new(detector.labels.clone());
     // Created before anything starts, so a path that cannot be written is refused at once.
-    let mut recorder = match &opts.record_detections {
+    let recorder = match &opts.record_detections {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("--record-detections: cannot create {}", path.display()))?;
@@ -157,176 +320,119 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         }
         None => None,
     };
-    let (iw, ih) = detector.input_size();
-    let n = cfg.cameras.len();
-    let stop = Arc::new(AtomicBool::new(false));
-    let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
-    let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
     let (outbox, outbox_start) = open_outbox(&cfg)?;
     let outbox = Arc::new(outbox);
     if !outbox.is_empty() {
         tracing::info!(path = %outbox.path().display(), waiting = outbox.len(), "outbox holds events from before: they are sent first");
     }
-    // Evidence (src/evidence): rings, event clips, snapshots, retention; None when disabled.
-    let evidence = crate::evidence::worker::Evidence::start(&cfg, Arc::clone(&labels), Arc::clone(&outbox))?;
-    let snapshots = evidence.is_some();
-    // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
-    let (out_tx, out_rx) = unbounded_channel::<Outgoing>();
-    if let Some(ev) = &evidence {
-        ev.serve_extracts(out_tx.clone(), Arc::clone(&outbox));
-    }
-
-    // Analytics, one thread per camera.
-    let mut det_txs = Vec::with_capacity(n);
-    let mut analytics_threads = Vec::with_capacity(n);
-    for cam in &cfg.cameras {
-        let (tx, rx) = std_mpsc::channel::<Detected>();
-        det_txs.push(tx);
-        let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
-        let outbox = Arc::clone(&outbox);
-        let evidence = evidence.clone();
-        analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
-            analytics_loop(analytics, rx, &outbox, evidence.as_deref())
-        })?);
-    }
-
-    // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
-    // least every 200 ms when idle), so a detector stuck inside inference stops it.
-    let detector_beat = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let detector_thread = {
-        let hub = Arc::clone(&hub);
-        let beat = Arc::clone(&detector_beat);
-        let stats = stats.clone();
-        let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
-        spawn("detector", move || {
-            let mut dets = Vec::new();
-            loop {
-                beat.fetch_add(1, Ordering::Relaxed);
-                let Some((cam, item)) = hub.next(Duration::from_millis(200)) else {
-                    if hub.is_closed() {
-                        break;
-                    }
-                    continue;
-                };
-                let msg = match item {
-                    Item::Frame(f) => match detector.detect(f.rgb(), f.stride, &f.letterbox, &mut dets) {
-                        Ok(()) => {
-                            stats[cam].frame_processed(detector.last_timings.inference_ms);
-                            if let Some((rec, path)) = &mut recorder {
-                                let size = (f.letterbox.src_w, f.letterbox.src_h);
-                                let frame =
-                                    FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
-                                // A full disk should not stop the cameras: say so once, stop recording.
-                                if let Err(e) = rec.frame(&frame) {
-                                    tracing::error!(file = %path.display(), "recording detections stopped: {e}");
-                                    recorder = None;
-                                }
-                            }
-                            Detected::Frame {
-                                time_s: f.time_s,
-                                wall: f.wall,
-                                detections: dets.clone(),
-                                snap: snapshots
-                                    .then(|| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox))
-                                    .flatten(),
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
-                            continue;
-                        }
-                    },
-                    Item::EndOfStream => Detected::EndOfStream,
-                };
-                let _ = det_txs[cam].send(msg);
-            }
-        })?
+    let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    let shared = Shared {
+        outbox: Arc::clone(&outbox),
+        evidence: crate::evidence::worker::Evidence::start(
+            &cfg,
+            Arc::new(detector.labels.clone()),
+            Arc::clone(&outbox),
+        )?,
+        board: Arc::new(StatusBoard::new(&camera_ids)),
+        detector_beat: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     };
-
-    // Sources, one thread per camera, restarted with backoff on failure.
-    let mut source_threads = Vec::with_capacity(n);
-    for (i, cam) in cfg.cameras.iter().enumerate() {
-        let spec = SourceSpec {
-            index: i,
-            id: cam.id.get_ref().0.clone(),
-            uri: cam.uri.to_gst_uri(&cfg.base_dir()),
-            detect_fps: cam.detect_fps.0,
-            realtime: cam.realtime,
-            looping: cam.looping,
-            is_file: cam.uri.is_file(),
-            input_w: iw,
-            input_h: ih,
-            decoder: decoders[i].clone(),
-            recorder: evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str())),
-        };
-        let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
-        source_threads.push(spawn(&format!("source-{}", spec.id), move || source_loop(&spec, &hub, &stats, &stop))?);
-    }
+    // Closed when every analytics thread of the current camera set has finished.
+    let (done_tx, mut done_rx) = unbounded_channel::<()>();
+    let mut cameras = CameraSet::start(&cfg, detector, recorder, &decoders, &shared, &done_tx)?;
+    drop(done_tx);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let link = Arc::new(LinkStats::default());
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut cfg = cfg;
     let result = rt.block_on(async {
-        let publisher = {
-            let cfg = cfg.clone();
-            let link = Arc::clone(&link);
-            let outbox = Arc::clone(&outbox);
-            tokio::spawn(async move { mqtt::run(&cfg, outbox, out_rx, link, shutdown_rx, Duration::from_secs(10)).await })
-        };
-        let stats_task = tokio::spawn(stats_loop(
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut term, mut int, mut hup) =
+            (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
+        let mut publisher = Publisher::start(&cfg, &shared, &link);
+        if let Some(ev) = &shared.evidence {
+            ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
+        }
+        let mut stats_task = tokio::spawn(stats_loop(
             cfg.clone(),
-            stats.clone(),
+            cameras.stats.clone(),
             Arc::clone(&link),
             Arc::clone(&outbox),
-            outbox_start,
-            out_tx.clone(),
+            outbox_start.clone(),
+            publisher.out.clone(),
         ));
-        drop(out_tx);
         // Cameras, detector, outbox and the broker connection task are set up (the broker itself
         // may still be away: the outbox holds events until it is back).
         notify(&[sd_notify::NotifyState::Ready]);
-        let watchdog = sd_notify::watchdog_enabled().map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&detector_beat))));
+        let watchdog = sd_notify::watchdog_enabled()
+            .map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&shared.detector_beat))));
 
-        // Wait for every camera's analytics to finish (end of all streams) or for a signal.
-        let evidence_done = evidence.clone();
-        let all_done = tokio::task::spawn_blocking(move || {
-            for t in analytics_threads {
-                let _ = t.join();
-            }
-            // Held `end` events get their clips (once the rings are finished) and are stored.
-            if let Some(e) = evidence_done {
-                e.close();
-            }
-        });
-        tokio::pin!(all_done);
-        tokio::select! {
-            _ = &mut all_done => tracing::info!("all streams ended"),
-            sig = shutdown_signal() => {
-                tracing::info!("{sig}: shutting down");
-                stop.store(true, Ordering::Relaxed);
-                hub.close();
-                let _ = all_done.await;
+        loop {
+            tokio::select! {
+                _ = done_rx.recv() => {
+                    tracing::info!("all streams ended");
+                    break;
+                }
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+                _ = hup.recv() => {
+                    notify(&[sd_notify::NotifyState::Reloading]);
+                    match tokio::task::block_in_place(|| prepare_reload(&cfg, &cameras.labels)) {
+                        Err(e) => tracing::error!("config reload refused, keeping the running config: {e:#}"),
+                        Ok(next) => {
+                            let (done_tx, rx) = unbounded_channel::<()>();
+                            let (c, d) = tokio::task::block_in_place(|| {
+                                apply_reload(cameras, next, &shared, &done_tx)
+                            })?;
+                            drop(done_tx);
+                            done_rx = rx;
+                            cameras = c;
+                            if reload::plan(&cfg, &d).mqtt_changed {
+                                // The old connection delivers what it can first: one publisher
+                                // reads the outbox at a time.
+                                tracing::info!("[mqtt] changed: reconnecting with the new settings");
+                                publisher.finish().await?;
+                                publisher = Publisher::start(&d, &shared, &link);
+                                if let Some(ev) = &shared.evidence {
+                                    ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
+                                }
+                            }
+                            stats_task.abort();
+                            stats_task = tokio::spawn(stats_loop(
+                                d.clone(),
+                                cameras.stats.clone(),
+                                Arc::clone(&link),
+                                Arc::clone(&outbox),
+                                outbox_start.clone(),
+                                publisher.out.clone(),
+                            ));
+                            cfg = d;
+                            tracing::info!(path = %cfg.path.display(), cameras = cfg.cameras.len(), "config reloaded");
+                        }
+                    }
+                    notify(&[sd_notify::NotifyState::Ready]);
+                }
             }
         }
         notify(&[sd_notify::NotifyState::Stopping]);
         if let Some(w) = watchdog {
             w.abort();
         }
-        stop.store(true, Ordering::Relaxed);
-        hub.close();
-        let _ = shutdown_tx.send(true);
+        let stats = cameras.stats.clone();
+        let (_detector, recorder) = tokio::task::block_in_place(|| cameras.stop())?;
+        drop(recorder); // flushes the recording
+        // Held `end` events get their clips (the rings are finished now) and go to the outbox.
+        if let Some(ev) = &shared.evidence {
+            tokio::task::block_in_place(|| ev.close());
+        }
         stats_task.abort();
         let _ = stats_task.await;
-        let left = publisher.await.map_err(|e| anyhow!("publisher task failed: {e}"))??;
+        let left = publisher.finish().await?;
         if left > 0 {
             tracing::warn!(left, path = %outbox.path().display(), "events not delivered before exit: they stay in the outbox and are sent after the next start");
         }
-        anyhow::Ok(())
+        anyhow::Ok(stats)
     });
-    for t in source_threads {
-        let _ = t.join();
-    }
-    let _ = detector_thread.join();
+    let stats = result?;
     // One line per camera: what an operator (or a benchmark) wants to know after a run.
     let secs = run_started.elapsed().as_secs_f64();
     for (cam, s) in cfg.cameras.iter().zip(&stats) {
@@ -344,10 +450,91 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             "run summary"
         );
     }
-    result
+    Ok(())
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>> {
+/// The MQTT task and its QoS 0 channel (stats).
+struct Publisher {
+    task: tokio::task::JoinHandle<Result<u64>>,
+    out: UnboundedSender<Outgoing>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Publisher {
+    fn start(cfg: &Config, shared: &Shared, link: &Arc<LinkStats>) -> Self {
+        // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
+        let (out, out_rx) = unbounded_channel::<Outgoing>();
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let (cfg, link, outbox, cams) =
+            (cfg.clone(), Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
+        let task = tokio::spawn(async move {
+            mqtt::run(&cfg, outbox, out_rx, cams, link, shutdown_rx, Duration::from_secs(10)).await
+        });
+        Self { task, out, shutdown }
+    }
+
+    /// Shut the connection down, delivering the outbox for at most 10 s; how many events are left.
+    async fn finish(self) -> Result<u64> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(|e| anyhow!("publisher task failed: {e}"))?
+    }
+}
+
+/// A reloaded config, checked as far as `anttd check` would, ready to replace the running one.
+struct NextConfig {
+    cfg: Config,
+    decoders: Vec<DecoderTemplate>,
+    /// The new model, when `[model]` changed.
+    detector: Option<Detector>,
+}
+
+/// Read and check the config file again; nothing running is touched.
+fn prepare_reload(current: &Config, labels: &[String]) -> Result<NextConfig> {
+    let cfg = Config::load(&current.path)?;
+    let plan = reload::plan(current, &cfg);
+    let detector = if plan.model_changed {
+        Some(load_detector(&cfg)?)
+    } else {
+        cfg.check_labels(labels)?;
+        None
+    };
+    let decoders = choose_decoders(&cfg)?;
+    for cam in &cfg.cameras {
+        if let Some(p) = cam.uri.file_path(&cfg.base_dir()) {
+            std::fs::File::open(&p)
+                .with_context(|| format!("camera {}: cannot read video file {}", cam.id.get_ref().0, p.display()))?;
+        }
+    }
+    if plan.outbox_changed {
+        tracing::warn!("data_dir and [outbox] changes take effect at the next start; the outbox stays where it is");
+    }
+    Ok(NextConfig { cfg, decoders, detector })
+}
+
+/// Stop the running cameras (their open objects end, into the outbox) and start the new set.
+fn apply_reload(
+    running: CameraSet,
+    next: NextConfig,
+    shared: &Shared,
+    done: &UnboundedSender<()>,
+) -> Result<(CameraSet, Config)> {
+    let (detector, recorder) = running.stop()?;
+    let (detector, recorder) = match next.detector {
+        Some(new) => {
+            if let Some((_, path)) = &recorder {
+                tracing::warn!(file = %path.display(), "recording detections stopped: the model changed");
+            }
+            (new, None)
+        }
+        None => (detector, recorder),
+    };
+    let ids: Vec<String> = next.cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    shared.board.reset(&ids);
+    let set = CameraSet::start(&next.cfg, detector, recorder, &next.decoders, shared, done)?;
+    Ok((set, next.cfg))
+}
+
+fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<JoinHandle<T>> {
     std::thread::Builder::new().name(name.into()).spawn(f).with_context(|| format!("cannot start thread {name}"))
 }
 
@@ -391,47 +578,6 @@ fn analytics_loop(
     }
     store(outbox, &mut events);
     tracing::info!(camera = %analytics.camera(), "analytics finished");
-}
-
-fn source_loop(spec: &SourceSpec, hub: &Arc<Hub<Frame>>, stats: &Arc<CameraStats>, stop: &AtomicBool) {
-    let mut backoff = Duration::from_secs(1);
-    // One clock for the camera's whole life, so times keep increasing across restarts and the
-    // tracker's lost tracks expire on time.
-    let clock = Arc::new(Mutex::new(StreamClock::default()));
-    let uri = redact_uri(&spec.uri);
-    loop {
-        let started = std::time::Instant::now();
-        match source::run(spec, hub, stats, &clock, stop) {
-            Ok(Ended::EndOfStream) if spec.is_file => {
-                tracing::info!(camera = %spec.id, "end of stream");
-                hub.end_of_stream(spec.index);
-                return;
-            }
-            Ok(Ended::EndOfStream) => {
-                tracing::warn!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "live stream ended; reconnecting");
-                stats.restarted();
-            }
-            Ok(Ended::Stopped) => return,
-            Err(e) => {
-                tracing::error!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "camera failed: {e:#}");
-                stats.restarted();
-            }
-        }
-        // A source that ran a good while before failing starts again from a short backoff.
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = Duration::from_secs(1);
-        }
-        // Sleep in short steps so shutdown is not delayed by a long backoff.
-        let until = std::time::Instant::now() + backoff;
-        while std::time::Instant::now() < until {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        clock.lock().unwrap_or_else(|p| p.into_inner()).resume();
-        backoff = (backoff * 2).min(Duration::from_secs(60));
-    }
 }
 
 /// A URI safe to log: `rtsp://user:pass@host/…` becomes `rtsp://***@host/…`.
@@ -544,20 +690,6 @@ async fn watchdog_loop(period: Duration, detector_beat: Arc<std::sync::atomic::A
             tracing::error!("the detector made no progress for {:?}: not pinging the watchdog", period / 2);
         }
         last = now;
-    }
-}
-
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            "interrupt"
-        }
     }
 }
 

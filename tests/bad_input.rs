@@ -207,3 +207,235 @@ fn unavailable_hardware_decoder_is_refused_with_its_place() {
     assert!(stderr.contains("cameras[0].decoder") && stderr.contains("camera `gate`"), "{stderr}");
     assert!(stderr.contains("mppvideodec"), "names the missing element: {stderr}");
 }
+
+/// A manifest for `onnx` with `edit` (from, to) applied to the default manifest's text.
+fn manifest_edited(dir: &Path, onnx: &Path, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let p = manifest_for(dir, onnx);
+    let mut text = std::fs::read_to_string(&p).expect("manifest");
+    for (from, to) in edits {
+        assert!(text.contains(from), "the manifest has no `{from}`");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&p, text).expect("write manifest");
+    p
+}
+
+#[test]
+fn real_model_with_a_manifest_of_another_input_size_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let m = manifest_edited(
+        dir.path(),
+        &asset("models/yolov12n.onnx"),
+        &[("input = { width = 640, height = 640 }", "input = { width = 320, height = 320 }")],
+    );
+    let (ok, err) = check_with_manifest(dir.path(), &m);
+    assert!(!ok);
+    assert!(err.contains("input shape") && err.contains("[1, 3, 320, 320]") && err.contains("yolov12n.onnx"), "{err}");
+}
+
+#[test]
+fn real_model_with_a_manifest_of_other_labels_is_refused() {
+    // Five labels declared, the model scores 80 classes: its output does not fit the manifest.
+    let dir = tempfile::tempdir().expect("dir");
+    let m = manifest_edited(
+        dir.path(),
+        &asset("models/yolov12n.onnx"),
+        &[("labels = \"metadata\"", "labels = [\"person\", \"car\", \"bus\", \"truck\", \"motorcycle\"]")],
+    );
+    let (ok, err) = check_with_manifest(dir.path(), &m);
+    assert!(!ok);
+    assert!(err.contains("output shape") && err.contains("5 labels"), "{err}");
+}
+
+/// Protobuf encoding, enough to write a small ONNX model by hand.
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+fn pb_int(field: u64, v: u64) -> Vec<u8> {
+    let mut o = Vec::new();
+    varint(field << 3, &mut o);
+    varint(v, &mut o);
+    o
+}
+fn pb_bytes(field: u64, b: &[u8]) -> Vec<u8> {
+    let mut o = Vec::new();
+    varint((field << 3) | 2, &mut o);
+    varint(b.len() as u64, &mut o);
+    o.extend_from_slice(b);
+    o
+}
+
+/// An ONNX value (name, float tensor of `dims`).
+fn value_info(name: &str, dims: &[u64]) -> Vec<u8> {
+    let shape: Vec<u8> = dims.iter().flat_map(|d| pb_bytes(1, &pb_int(1, *d))).collect();
+    let tensor = [pb_int(1, 1), pb_bytes(2, &shape)].concat(); // elem_type FLOAT
+    [pb_bytes(1, name.as_bytes()), pb_bytes(2, &pb_bytes(1, &tensor))].concat()
+}
+
+/// A genuinely different ONNX graph: `images` [1, 3, 640, 640] → Identity → `output0`.
+fn identity_model() -> Vec<u8> {
+    let node = [pb_bytes(1, b"images"), pb_bytes(2, b"output0"), pb_bytes(4, b"Identity")].concat();
+    let graph = [
+        pb_bytes(1, &node),
+        pb_bytes(2, b"identity"),
+        pb_bytes(11, &value_info("images", &[1, 3, 640, 640])),
+        pb_bytes(12, &value_info("output0", &[1, 3, 640, 640])),
+    ]
+    .concat();
+    let opset = [pb_bytes(1, b""), pb_int(2, 17)].concat();
+    [pb_int(1, 8), pb_bytes(7, &graph), pb_bytes(8, &opset)].concat()
+}
+
+#[test]
+fn a_different_onnx_graph_is_refused_by_its_output_shape() {
+    let dir = tempfile::tempdir().expect("dir");
+    let onnx = dir.path().join("identity.onnx");
+    std::fs::write(&onnx, identity_model()).expect("write model");
+    let m = manifest_edited(
+        dir.path(),
+        &onnx,
+        &[("labels = \"metadata\"", "labels = [\"person\", \"car\", \"bus\", \"truck\", \"motorcycle\"]")],
+    );
+    let (ok, err) = check_with_manifest(dir.path(), &m);
+    assert!(!ok);
+    // ONNX Runtime loaded it (no "cannot load model"): the shape check refused it.
+    assert!(!err.contains("cannot load model"), "{err}");
+    assert!(err.contains("identity.onnx") && err.contains("output shape [1, 3, 640, 640]"), "{err}");
+}
+
+/// Ids of the `event stored` lines (written once an event is on disk in the outbox).
+fn stored_ids(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains("event stored"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("id=")).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn failed_starts_lose_nothing_already_in_the_outbox() {
+    let port = free_port(); // no broker yet: events stay in the outbox
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), port, &common::vtest_camera("road", "realtime = false"));
+    let good = std::fs::read_to_string(&cfg).expect("config");
+    let mut daemon = Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    common::wait_until(Duration::from_secs(120), "events stored", || stored_ids(&daemon.log()).len() >= 5);
+    assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
+    let want = stored_ids(&daemon.log());
+    assert!(daemon.log().contains("events not delivered before exit"), "{}", daemon.log());
+
+    // Starts that fail: a truncated model, a model of another shape, a broken config.
+    let cut = dir.path().join("cut.onnx");
+    let full = std::fs::read(asset("models/yolov12n.onnx")).expect("model");
+    std::fs::write(&cut, &full[..full.len() / 2]).expect("w");
+    let real = asset("models/yolov12n.onnx");
+    let truncated = manifest_edited(dir.path(), &cut, &[]);
+    let truncated_text = std::fs::read_to_string(&truncated).expect("m");
+    let shaped = manifest_edited(dir.path(), &real, &[("width = 640, height = 640", "width = 320, height = 320")]);
+    let shaped_text = std::fs::read_to_string(&shaped).expect("m");
+    let manifest = asset("models/yolov12n.toml").display().to_string();
+    for (what, manifest_text, config_text) in [
+        ("truncated model", Some(truncated_text), good.clone()),
+        ("model of another shape", Some(shaped_text), good.clone()),
+        ("broken config", None, good.replace("detect_fps = 5", "detect_fps = 0")),
+    ] {
+        let mut text = config_text;
+        if let Some(m) = manifest_text {
+            let p = dir.path().join("model-under-test.toml");
+            std::fs::write(&p, m).expect("manifest");
+            text = text.replace(&manifest, &p.display().to_string());
+        }
+        std::fs::write(&cfg, text).expect("config");
+        let out = anttd().arg("run").arg("-c").arg(&cfg).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: started");
+        assert!(!err.contains("panicked") && err.contains("error"), "{what}: {err}");
+    }
+
+    // Back with the broker and a corrupt video: the camera fails and is retried, and every event
+    // stored before the failures arrives.
+    let junk = dir.path().join("junk.avi");
+    std::fs::write(&junk, b"RIFF\0\0\0\0AVI LIST not a video".repeat(100)).expect("w");
+    std::fs::write(&cfg, good.replace(&asset("media/vtest.avi").display().to_string(), &junk.display().to_string()))
+        .expect("config");
+    let broker = Broker::start_on(port);
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let mut daemon = Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    let msgs = sub.wait_for(Duration::from_secs(60), "the stored events", |m| {
+        let got: std::collections::HashSet<String> = m
+            .iter()
+            .filter(|m| m.topic.ends_with("/events"))
+            .map(|m| m.json()["id"].as_str().expect("id").to_string())
+            .collect();
+        want.iter().all(|id| got.contains(id))
+    });
+    assert!(!msgs.is_empty());
+    sub.wait_for(Duration::from_secs(60), "road in error", |m| {
+        m.iter().any(|m| m.topic.ends_with("road/status") && m.json()["state"] == "error")
+    });
+    assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
+
+/// Run a file camera on `video` to its end (no broker needed); returns (success, frames processed, log).
+fn run_file_to_end(dir: &Path, video: &Path) -> (bool, u64, String) {
+    let cam = format!("[[cameras]]\nid = \"gate\"\nuri = \"{}\"\nrealtime = false\ndetect_fps = 2\n", video.display());
+    let cfg = write_config(dir, free_port(), &cam);
+    let (status, log) = common::run_to_end(
+        {
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg);
+            c
+        },
+        Duration::from_secs(600),
+    );
+    let frames = log
+        .lines()
+        .find(|l| l.contains("run summary"))
+        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("frames_processed=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (status.success(), frames, log)
+}
+
+#[test]
+fn truncated_video_plays_what_it_has() {
+    let dir = tempfile::tempdir().expect("dir");
+    let full = std::fs::read(asset("media/vtest.avi")).expect("video");
+    let cut = dir.path().join("cut.avi");
+    std::fs::write(&cut, &full[..full.len() / 2]).expect("w");
+    let (ok, frames, log) = run_file_to_end(dir.path(), &cut);
+    assert!(ok && !log.contains("panicked"), "{log}");
+    // About half of the 80 s clip at 2 frames/s.
+    assert!(frames >= 40, "{frames} frames from the first half:\n{log}");
+}
+
+#[test]
+fn corrupt_bytes_inside_a_video_are_skipped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut data = std::fs::read(asset("media/vtest.avi")).expect("video");
+    // Garbage over three stretches in the middle of the stream.
+    let n = data.len();
+    for start in [n / 4, n / 2, 3 * n / 4] {
+        for (i, b) in data[start..start + 20_000].iter_mut().enumerate() {
+            *b = (i as u32).wrapping_mul(2654435761).to_be_bytes()[0];
+        }
+    }
+    let bad = dir.path().join("corrupt.avi");
+    std::fs::write(&bad, &data).expect("w");
+    let (ok, frames, log) = run_file_to_end(dir.path(), &bad);
+    assert!(ok && !log.contains("panicked"), "{log}");
+    // It went on past the damage to the end: most of the clip's 160 detected frames.
+    assert!(frames >= 120, "{frames} frames:\n{log}");
+}

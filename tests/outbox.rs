@@ -142,6 +142,21 @@ fn broker_outage_loses_nothing_and_keeps_order() {
     assert_eq!(last["outbox"]["max_events"], 100_000, "{last}");
     assert!(last["outbox"]["len"].is_u64() && last["mqtt"]["connected"].is_boolean(), "{last}");
     assert!(last["mqtt"]["connects"].as_u64().expect("connects") >= 2, "{last}");
+
+    // Each connection publishes every camera's latest state again (it did not change: only the
+    // reconnect can have sent it twice); the end of the file and the shutdown are the last.
+    for cam in ["road", "yard"] {
+        let states: Vec<serde_json::Value> =
+            msgs.iter().filter(|m| m.topic == format!("{ROOT}/{cam}/status")).map(Msg::json).collect();
+        let online = states.iter().filter(|s| s["state"] == "online").count();
+        assert!(online >= 2, "camera {cam}: online once per connection: {states:?}");
+        let last = states.last().expect("status");
+        assert_eq!(
+            (last["state"].as_str(), last["reason"].as_str()),
+            (Some("offline"), Some("end of stream")),
+            "{cam}"
+        );
+    }
     drop(broker);
 }
 

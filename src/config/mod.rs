@@ -46,7 +46,7 @@ pub struct Config {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     pub host: NonEmpty,
@@ -59,6 +59,21 @@ pub struct MqttConfig {
     pub keep_alive_s: KeepAlive,
     /// How often `stats` is published, in seconds.
     pub stats_interval_s: Interval,
+    /// `[mqtt.tls]`: connect with TLS.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[mqtt.tls]`: paths relative to the config file's folder.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificate(s), PEM, that the broker's certificate must chain to.
+    pub ca_file: Spanned<PathBuf>,
+    /// Client certificate chain (PEM) and its private key, for brokers that require one.
+    #[serde(default)]
+    pub client_cert: Option<Spanned<PathBuf>>,
+    #[serde(default)]
+    pub client_key: Option<Spanned<PathBuf>>,
 }
 
 impl Default for MqttConfig {
@@ -72,6 +87,7 @@ impl Default for MqttConfig {
             topic_prefix: TopicPrefix("antt".into()),
             keep_alive_s: KeepAlive(30),
             stats_interval_s: Interval(10),
+            tls: None,
         }
     }
 }
@@ -81,7 +97,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// `[outbox]`: events kept on disk until the broker acknowledges them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
     /// Default `<data_dir>/outbox.sqlite`; relative to the config file's folder.
@@ -90,7 +106,7 @@ pub struct OutboxConfig {
     pub max_events: MaxEvents,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Path of the model manifest (models/*.toml), relative to the config file.
@@ -133,6 +149,9 @@ pub struct CameraConfig {
     pub calibration: Option<CalibrationConfig>,
     #[serde(default)]
     pub rules: Vec<Spanned<RuleConfig>>,
+    /// No frame for this long: the source is torn down and restarted (status `error`).
+    #[serde(default)]
+    pub stall_timeout_s: StallTimeout,
 }
 
 impl CameraConfig {
@@ -408,6 +427,19 @@ impl TryFrom<Vec<Vec<f64>>> for PointList {
     }
 }
 
+validated!(
+    /// Seconds without a frame before a camera source counts as stalled.
+    StallTimeout(u64) from "u64", |v| {
+        if (2..=3600).contains(&v) { Ok(()) } else { Err(format!("stall_timeout_s {v} is out of range: use 2 to 3600 seconds")) }
+    }
+);
+
+impl Default for StallTimeout {
+    fn default() -> Self {
+        Self(10)
+    }
+}
+
 impl Default for DetectFps {
     fn default() -> Self {
         Self(5)
@@ -625,6 +657,41 @@ impl Config {
         format!("{}/{}/{}", self.mqtt.topic_prefix.0, self.site.0, self.device.0)
     }
 
+    /// The TLS settings for the broker, files read and checked; None without `[mqtt.tls]`.
+    pub fn tls_client_config(&self) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>, ConfigError> {
+        let Some(t) = &self.mqtt.tls else { return Ok(None) };
+        let base = self.base_dir();
+        let (cert, key) = match (&t.client_cert, &t.client_key) {
+            (Some(c), Some(k)) => (Some(c), Some(k)),
+            (None, None) => (None, None),
+            (Some(c), None) => {
+                return Err(self.at(
+                    c.span(),
+                    "mqtt.tls.client_cert",
+                    "client_cert needs client_key (its private key) too",
+                ));
+            }
+            (None, Some(k)) => {
+                return Err(self.at(k.span(), "mqtt.tls.client_key", "client_key needs client_cert too"));
+            }
+        };
+        let (cert_path, key_path) = (cert.map(|c| base.join(c.get_ref())), key.map(|k| base.join(k.get_ref())));
+        let client = cert_path.as_deref().zip(key_path.as_deref());
+        crate::publish::tls::client_config(&base.join(t.ca_file.get_ref()), client).map(Some).map_err(|e| {
+            let span = match e.key {
+                "client_cert" => cert.map(|c| c.span()),
+                "client_key" => key.map(|k| k.span()),
+                _ => None,
+            }
+            .unwrap_or(t.ca_file.span());
+            self.at(span, format!("mqtt.tls.{}", e.key), e.to_string())
+        })
+    }
+
+    fn at(&self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(&self.path, &self.text, span, key, message)
+    }
+
     /// Check each camera's `labels` against the model's label list.
     pub fn check_labels(&self, known: &[String]) -> Result<(), ConfigError> {
         for (i, cam) in self.cameras.iter().enumerate() {
@@ -651,11 +718,14 @@ impl Config {
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
         let file = &self.path;
         if self.mqtt.password.is_some() && self.mqtt.username.is_none() {
-            return Err(ConfigError {
-                key: Some("mqtt.password".into()),
-                ..ConfigError::new(file, "a password without a username is never sent: set mqtt.username too")
+            let msg = "a password without a username is never sent: set mqtt.username too";
+            // Where `password =` is written in [mqtt], when it is (not in an inline table).
+            return Err(match text.find("[mqtt]").map(|at| key_span(text, at..at + 6, "password")) {
+                Some(span) if span.len() == "password".len() => ConfigError::at(file, text, span, "mqtt.password", msg),
+                _ => ConfigError { key: Some("mqtt.password".into()), ..ConfigError::new(file, msg) },
             });
         }
+        self.tls_client_config()?;
         if self.cameras.is_empty() {
             return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
         }

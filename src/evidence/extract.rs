@@ -76,7 +76,7 @@ pub fn parse_request(payload: &[u8], cameras: &[String]) -> Result<Request, Refu
         return Err(refuse(None, "request_id must be 1 to 64 of A-Z a-z 0-9 - _".into()));
     }
     let id = Some(raw.request_id.as_str());
-    if !cameras.iter().any(|c| *c == raw.camera) {
+    if !cameras.contains(&raw.camera) {
         return Err(refuse(id, format!("unknown camera `{}`", raw.camera.chars().take(64).collect::<String>())));
     }
     let from = ts_ms(&raw.from).ok_or_else(|| refuse(id, "`from` is not an RFC 3339 time".into()))?;

@@ -195,6 +195,7 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     pub fn new(ring: Arc<Ring>, segment_s: u32) -> Self {
+        ring.restart();
         Self {
             ring,
             segment_s,
@@ -217,7 +218,7 @@ impl Recorder {
         let me = Arc::downgrade(self);
         pipeline.connect_deep_element_added(move |_, _, element| {
             let Some(factory) = element.factory() else { return };
-            let klass = factory.metadata(&gst::ELEMENT_METADATA_KLASS).unwrap_or_default();
+            let klass = factory.metadata(gst::ELEMENT_METADATA_KLASS).unwrap_or_default();
             if !(klass.contains("Decoder") && klass.contains("Video")) {
                 return;
             }

@@ -128,6 +128,11 @@ impl Ring {
         st.recording || !st.segments.is_empty()
     }
 
+    /// A new recorder takes over the ring (after a config reload).
+    pub fn restart(&self) {
+        self.lock().finished = false;
+    }
+
     pub fn finish(&self) {
         let mut st = self.lock();
         st.finished = true;

@@ -1,4 +1,7 @@
-//! Health: per-camera counters kept lock-free on the hot path, and the `stats` payload made from them.
+//! Health: per-camera counters kept lock-free on the hot path, and the `stats` payload made from them;
+//! per-camera state in [`status`].
+
+pub mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

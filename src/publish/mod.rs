@@ -7,6 +7,7 @@
 
 pub mod mqtt;
 pub mod outbox;
+pub mod tls;
 
 /// A message for the broker.
 #[derive(Debug, Clone, PartialEq)]

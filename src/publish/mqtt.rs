@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::Outgoing;
 use super::outbox::Outbox;
 use crate::config::Config;
+use crate::health::status::{self, CameraStatus, Published, State};
 
 pub const ONLINE: &[u8] = b"online";
 pub const OFFLINE: &[u8] = b"offline";
@@ -58,8 +59,8 @@ fn forward_command(root: &str, topic: &str, payload: &[u8]) {
     }
 }
 
-/// Connection settings from the config.
-pub fn options(cfg: &Config) -> MqttOptions {
+/// Connection settings from the config; `tls` from [`Config::tls_client_config`].
+pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
     let m = &cfg.mqtt;
     let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
@@ -69,6 +70,9 @@ pub fn options(cfg: &Config) -> MqttOptions {
     o.set_max_packet_size(1 << 20, 1 << 20);
     if let Some(user) = &m.username {
         o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
+    }
+    if let Some(tls) = tls {
+        o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
     }
     o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
     o
@@ -107,12 +111,14 @@ pub async fn run(
     cfg: &Config,
     outbox: Arc<Outbox>,
     mut rx: UnboundedReceiver<Outgoing>,
+    mut cams: watch::Receiver<status::Snapshot>,
     link: Arc<LinkStats>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> Result<u64> {
     let root = cfg.topic_root();
-    let broker = format!("{}:{}", cfg.mqtt.host.0, cfg.mqtt.port.0);
+    let tls = cfg.tls_client_config()?;
+    let broker = format!("{}{}:{}", if tls.is_some() { "mqtts://" } else { "" }, cfg.mqtt.host.0, cfg.mqtt.port.0);
     let status_topic = format!("{root}/status");
     let mut stop = shutdown.clone();
     // Resolves `drain_timeout` after shutdown began.
@@ -139,7 +145,7 @@ pub async fn run(
         if (stopping && outbox.is_empty()) || timed_out {
             break;
         }
-        let (client, mut el) = AsyncClient::new(options(cfg), 1024);
+        let (client, mut el) = AsyncClient::new(options(cfg, tls.clone()), 1024);
 
         // Connect.
         let error = loop {
@@ -155,19 +161,14 @@ pub async fn run(
         };
         if let Some(e) = error {
             failures += 1;
+            tracing::debug!(broker = %broker, attempt = failures, "MQTT connection attempt failed: {e}");
             // Log the first failure and then every tenth, not every retry.
             if failures == 1 || failures.is_multiple_of(10) {
                 tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");
             }
-            let pause = tokio::time::sleep(jitter(backoff));
-            tokio::pin!(pause);
-            loop {
-                tokio::select! {
-                    _ = &mut pause => break,
-                    m = rx.recv(), if rx_open => rx_open = m.is_some(),
-                    _ = stop.wait_for(|s| *s), if !stopping => { stopping = true; if outbox.is_empty() { break 'conn } }
-                    _ = &mut deadline => break 'conn,
-                }
+            if !wait_backoff(backoff, &mut rx, &mut rx_open, &mut stop, &mut stopping, deadline.as_mut(), &outbox).await
+            {
+                break 'conn;
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
             continue;
@@ -203,6 +204,31 @@ pub async fn run(
         if let Some(t) = command_topic(&root) {
             client.try_subscribe(t, QoS::AtLeastOnce).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
         }
+        // Every camera's latest state on each connection, then each change as it happens.
+        let mut published = Published::default();
+        let mut cams_open = true;
+        let send_cams = |inflight: &mut VecDeque<Flight>, due: Vec<(String, CameraStatus)>| -> Result<()> {
+            for (id, st) in due {
+                send(inflight, format!("{root}/{id}/status"), 1, true, st.to_json(), None, false)?;
+            }
+            Ok(())
+        };
+        let snap = cams.borrow_and_update().clone();
+        send_cams(&mut inflight, published.due(&snap))?;
+        // Clean shutdown: every camera `offline` (keeping its restart count), before the box's own.
+        // One already offline (its file ended) keeps its reason.
+        let cams_offline = |inflight: &mut VecDeque<Flight>, cams: &watch::Receiver<status::Snapshot>| -> Result<()> {
+            let snap = cams.borrow().clone();
+            send_cams(
+                inflight,
+                snap.into_iter()
+                    .map(|(id, s)| match s.state {
+                        State::Offline if s.reason.as_deref() != Some("starting") => (id, s),
+                        _ => (id, CameraStatus::new(State::Offline, Some("shutdown".into()), s.restarts)),
+                    })
+                    .collect(),
+            )
+        };
 
         let lost = loop {
             // Fill the window, oldest rows first (the order of insertion, so per camera too).
@@ -233,6 +259,7 @@ pub async fn run(
             }
             // Shutting down and everything delivered: say offline, then leave once it is acknowledged.
             if stopping && !offline_sent && outbox.is_empty() && inflight.iter().all(|f| f.seq.is_none()) {
+                cams_offline(&mut inflight, &cams)?;
                 send(&mut inflight, status_topic.clone(), 1, true, OFFLINE.to_vec(), None, true)?;
                 offline_sent = true;
                 hard_stop.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(2));
@@ -263,6 +290,13 @@ pub async fn run(
                     Err(e) => break Some(e),
                 },
                 _ = outbox.pushed(), if !offline_sent => {} // new rows: the window is filled above
+                r = cams.changed(), if cams_open && !offline_sent => match r {
+                    Ok(()) => {
+                        let snap = cams.borrow_and_update().clone();
+                        send_cams(&mut inflight, published.due(&snap))?;
+                    }
+                    Err(_) => cams_open = false,
+                },
                 m = rx.recv(), if rx_open => match m {
                     Some(m) => send(&mut inflight, format!("{root}/{}", m.subtopic), m.qos, m.retain, m.payload, None, false)?,
                     None => rx_open = false,
@@ -277,6 +311,7 @@ pub async fn run(
                     timed_out = true;
                     stopping = true;
                     if !offline_sent {
+                        cams_offline(&mut inflight, &cams)?;
                         send(&mut inflight, status_topic.clone(), 1, true, OFFLINE.to_vec(), None, true)?;
                         offline_sent = true;
                     }
@@ -295,14 +330,10 @@ pub async fn run(
             Some(e) => {
                 // The rows in flight are still in the outbox: the next connection sends them again.
                 tracing::warn!(broker = %broker, in_flight = inflight.len(), waiting = outbox.len(), "MQTT connection lost: {e}");
-                let pause = tokio::time::sleep(jitter(backoff));
-                tokio::pin!(pause);
-                loop {
-                    tokio::select! {
-                        _ = &mut pause => break,
-                        m = rx.recv(), if rx_open => rx_open = m.is_some(),
-                        _ = &mut deadline => break 'conn,
-                    }
+                if !wait_backoff(backoff, &mut rx, &mut rx_open, &mut stop, &mut stopping, deadline.as_mut(), &outbox)
+                    .await
+                {
+                    break 'conn;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
@@ -323,6 +354,35 @@ pub async fn run(
     }
     flush(&mut acks)?;
     Ok(outbox.len())
+}
+
+/// Wait out a reconnect backoff (with jitter), dropping QoS 0 messages meanwhile. False when
+/// the publisher should give up instead: shutdown with nothing left to deliver, or the drain
+/// deadline passed.
+async fn wait_backoff(
+    backoff: Duration,
+    rx: &mut UnboundedReceiver<Outgoing>,
+    rx_open: &mut bool,
+    stop: &mut watch::Receiver<bool>,
+    stopping: &mut bool,
+    mut deadline: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+    outbox: &Outbox,
+) -> bool {
+    let pause = tokio::time::sleep(jitter(backoff));
+    tokio::pin!(pause);
+    loop {
+        tokio::select! {
+            _ = &mut pause => return true,
+            m = rx.recv(), if *rx_open => *rx_open = m.is_some(),
+            _ = stop.wait_for(|s| *s), if !*stopping => {
+                *stopping = true;
+                if outbox.is_empty() {
+                    return false;
+                }
+            }
+            _ = &mut deadline => return false,
+        }
+    }
 }
 
 /// ±25 % so that many boxes losing the same uplink do not reconnect in lockstep.

@@ -9,6 +9,7 @@
 pub mod decoders;
 pub mod hub;
 pub mod still;
+pub mod supervise;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

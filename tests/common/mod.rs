@@ -33,7 +33,10 @@ pub fn free_port() -> u16 {
 
 /// A mosquitto broker started for one test, stopped when dropped.
 pub struct Broker {
+    /// The plain listener (test subscribers use it).
     pub port: u16,
+    /// The second listener: TLS for [`Broker::start_tls`], login for [`Broker::start_with_login`].
+    pub tls_port: Option<u16>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -57,6 +60,24 @@ impl Broker {
         )
     }
 
+    /// A broker with a plain listener on `port` and a TLS listener on `tls_port`, presenting
+    /// `cert` + `key`; with `ca` set, clients must present a certificate it signed.
+    pub fn start_tls(cert: &Path, key: &Path, ca: Option<&Path>) -> Self {
+        let tls_port = free_port();
+        let mut conf = format!(
+            "persistence false\nlistener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+            cert.display(),
+            key.display()
+        );
+        if let Some(ca) = ca {
+            conf.push_str(&format!("cafile {}\nrequire_certificate true\n", ca.display()));
+        }
+        let mut b = Self::start_with(free_port(), &conf);
+        wait_listening(tls_port);
+        b.tls_port = Some(tls_port);
+        b
+    }
+
     /// SIGSTOP: connections stay open, but nothing is read or acknowledged any more.
     pub fn pause(&self) {
         let _ = Command::new("kill").arg("-STOP").arg(self.child.id().to_string()).status();
@@ -68,11 +89,40 @@ impl Broker {
         let _ = self.child.wait();
     }
 
+    /// A broker with an anonymous listener on `port` and one on `login_port` that requires
+    /// `user` and `password`.
+    pub fn start_with_login(user: &str, password: &str) -> Self {
+        let (port, login_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("passwords");
+        let ok = Command::new("mosquitto_passwd")
+            .arg("-b")
+            .arg("-c")
+            .arg(&file)
+            .arg(user)
+            .arg(password)
+            .status()
+            .expect("mosquitto_passwd runs (it comes with mosquitto)");
+        assert!(ok.success(), "mosquitto_passwd failed");
+        let conf = format!(
+            "per_listener_settings true\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
+             listener {login_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            file.display()
+        );
+        let mut b = Self::start_conf(port, dir, &conf);
+        wait_listening(login_port);
+        b.tls_port = Some(login_port);
+        b
+    }
+
     fn start_with(port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_conf(port, dir, &format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
+    }
+
+    fn start_conf(port: u16, dir: tempfile::TempDir, text: &str) -> Self {
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
-            .expect("write mosquitto.conf");
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
         let bin = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -84,12 +134,16 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto runs (scripts/setup installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { port, child, _dir: dir }
+        wait_listening(port);
+        Self { port, tls_port: None, child, _dir: dir }
+    }
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not listen on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -318,4 +372,13 @@ directions = ["westbound", "eastbound"]
 
 pub fn file_uri(p: &Path) -> String {
     format!("file://{}", p.display())
+}
+
+/// Wait until `f` holds.
+pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
