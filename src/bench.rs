@@ -453,6 +453,8 @@ fn run_pipeline(
                 input_w: iw,
                 input_h: ih,
                 decoder: decoders[i].clone(),
+                // The bench measures detection; evidence recording is off like in a default config.
+                recorder: None,
             };
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             sources.push(scope.spawn(move || {

@@ -32,7 +32,13 @@ use crate::source::{self, Frame, SourceSpec, supervise};
 
 /// What the detector passes to a camera's analytics thread.
 enum Detected {
-    Frame { time_s: f64, wall: SystemTime, detections: Vec<Detection> },
+    Frame {
+        time_s: f64,
+        wall: SystemTime,
+        detections: Vec<Detection>,
+        /// The frame itself, for event snapshots (evidence on).
+        snap: Option<crate::evidence::snapshot::SnapFrame>,
+    },
     EndOfStream,
 }
 
@@ -149,6 +155,9 @@ struct CameraSet {
 /// What a camera set shares with the rest of the daemon, across reloads.
 struct Shared {
     outbox: Arc<Outbox>,
+    /// Rings, clips, snapshots, retention (src/evidence); None when `[evidence]` is off. Started
+    /// once with the first config: `[evidence]` changes take a restart.
+    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
     board: Arc<StatusBoard>,
     detector_beat: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -183,14 +192,16 @@ impl CameraSet {
             let outbox = Arc::clone(&shared.outbox);
             let done = done.clone();
             let spare = spare_tx.clone();
+            let evidence = shared.evidence.clone();
             analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
-                analytics_loop(analytics, rx, &outbox, &spare);
+                analytics_loop(analytics, rx, &outbox, &spare, evidence.as_deref());
                 drop(done);
             })?);
         }
 
         // The detector, shared by all cameras. Its heartbeat advances on every turn of its loop (at
         // least every 200 ms when idle), so a detector stuck inside inference stops it.
+        let snapshots = shared.evidence.is_some();
         let detector_thread = {
             let hub = Arc::clone(&hub);
             let beat = Arc::clone(&shared.detector_beat);
@@ -235,7 +246,12 @@ impl CameraSet {
                                     }
                                     let detections =
                                         std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default());
-                                    Detected::Frame { time_s: f.time_s, wall: f.wall, detections }
+                                    let snap = snapshots
+                                        .then(|| {
+                                            crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox)
+                                        })
+                                        .flatten();
+                                    Detected::Frame { time_s: f.time_s, wall: f.wall, detections, snap }
                                 }
                                 Err(e) => {
                                     tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -265,6 +281,7 @@ impl CameraSet {
                 input_w: iw,
                 input_h: ih,
                 decoder: decoders[i].clone(),
+                recorder: shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str())),
             };
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             let board = Arc::clone(&shared.board);
@@ -327,6 +344,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     let shared = Shared {
         outbox: Arc::clone(&outbox),
+        evidence: crate::evidence::worker::Evidence::start(
+            &cfg,
+            Arc::new(detector.labels.clone()),
+            Arc::clone(&outbox),
+        )?,
         board: Arc::new(StatusBoard::new(&camera_ids)),
         detector_beat: Arc::new(std::sync::atomic::AtomicU64::new(0)),
     };
@@ -343,6 +365,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let (mut term, mut int, mut hup) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
         let mut publisher = Publisher::start(&cfg, &shared, &link);
+        if let Some(ev) = &shared.evidence {
+            ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
+        }
         let mut stats_task = tokio::spawn(stats_loop(
             cfg.clone(),
             cameras.stats.clone(),
@@ -383,6 +408,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                 tracing::info!("[mqtt] changed: reconnecting with the new settings");
                                 publisher.finish().await?;
                                 publisher = Publisher::start(&d, &shared, &link);
+                                if let Some(ev) = &shared.evidence {
+                                    ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
+                                }
                             }
                             stats_task.abort();
                             stats_task = tokio::spawn(stats_loop(
@@ -408,6 +436,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let stats = cameras.stats.clone();
         let (_detector, recorder) = tokio::task::block_in_place(|| cameras.stop())?;
         drop(recorder); // flushes the recording
+        // Held `end` events get their clips (the rings are finished now) and go to the outbox.
+        if let Some(ev) = &shared.evidence {
+            tokio::task::block_in_place(|| ev.close());
+        }
         stats_task.abort();
         let _ = stats_task.await;
         let left = publisher.finish().await?;
@@ -550,13 +582,18 @@ fn analytics_loop(
     rx: std_mpsc::Receiver<Detected>,
     outbox: &Outbox,
     spare: &std_mpsc::Sender<Vec<Detection>>,
+    evidence: Option<&crate::evidence::worker::Evidence>,
 ) {
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
         match msg {
-            Detected::Frame { time_s, wall, mut detections } => {
+            Detected::Frame { time_s, wall, mut detections, snap } => {
                 analytics.on_frame(time_s, wall, &detections, &mut events);
+                // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
+                if let Some(ev) = evidence {
+                    ev.process(outbox, &mut events, snap.as_ref().map(|s| (s, detections.as_slice())));
+                }
                 detections.clear();
                 let _ = spare.send(detections);
             }
@@ -566,6 +603,9 @@ fn analytics_loop(
         store_counts(outbox, analytics.take_counts());
     }
     analytics.finish(&mut events);
+    if let Some(ev) = evidence {
+        ev.process(outbox, &mut events, None);
+    }
     store(outbox, &mut events);
     store_counts(outbox, analytics.take_counts());
     tracing::info!(camera = %analytics.camera(), "analytics finished");
@@ -593,6 +633,9 @@ struct StatsPayload {
     mqtt: MqttReport,
     outbox: OutboxReport,
     cameras: Vec<crate::health::CameraReport>,
+    /// How full the evidence store is (src/evidence/retention.rs); absent when evidence is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<crate::evidence::retention::EvidenceReport>,
 }
 
 #[derive(serde::Serialize)]
@@ -645,6 +688,7 @@ async fn stats_loop(
                 moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
             },
             cameras: rates.report(&cams),
+            evidence: crate::evidence::report(),
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
         let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };

@@ -101,6 +101,36 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
     },
+    /// Ask a box over MQTT for a stretch of a camera's video (cut from its ring), check its
+    /// SHA-256 and write it to a file.
+    Fetch {
+        /// The station's broker.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 1883)]
+        port: u16,
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// The box's topic root: <prefix>/<site>/<device>, e.g. antt/demo-ward/box-001.
+        #[arg(long)]
+        root: String,
+        #[arg(long)]
+        camera: String,
+        /// Start, RFC 3339 (e.g. 2026-11-28T10:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End, RFC 3339; at most 600 s after `from`.
+        #[arg(long)]
+        to: String,
+        /// Where to write the MP4.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_s: u64,
+    },
     /// Validate a config file and load its model, then exit.
     Check {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
@@ -191,6 +221,32 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             };
             let report = anttd::bench::run(cfg, &opts)?;
             print!("{}", report.render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch { host, port, username, password, root, camera, from, to, output, timeout_s } => {
+            let opts = anttd::evidence::fetch::FetchOptions {
+                host,
+                port,
+                username,
+                password,
+                root,
+                camera,
+                from,
+                to,
+                output,
+                timeout: std::time::Duration::from_secs(timeout_s),
+                progress: true,
+            };
+            let r = anttd::evidence::fetch::fetch(&opts)?;
+            println!(
+                "{}: {} bytes, {:.1} s from {} to {}, SHA-256 {} (checked)",
+                opts.output.display(),
+                r.bytes,
+                r.duration_s,
+                r.start.unwrap_or_default(),
+                r.end.unwrap_or_default(),
+                r.sha256.unwrap_or_default()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Overlay { config, camera, image, at, output } => {

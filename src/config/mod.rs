@@ -35,6 +35,9 @@ pub struct Config {
     #[serde(default, deserialize_with = "checked_tracker")]
     pub tracker: TrackerConfig,
     pub cameras: Vec<CameraConfig>,
+    /// `[evidence]`: ring recording, event clips, retention (src/evidence).
+    #[serde(default)]
+    pub evidence: crate::evidence::EvidenceConfig,
     /// The file this was read from; relative paths in it are relative to its folder.
     #[serde(skip)]
     pub path: PathBuf,

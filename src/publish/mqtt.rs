@@ -38,6 +38,27 @@ fn qos(q: u8) -> QoS {
     }
 }
 
+/// Incoming commands (src/evidence/extract.rs): the topic below the root to subscribe to on
+/// every connection, and where its payloads go. Unset: the box subscribes to nothing.
+static COMMANDS: std::sync::Mutex<Option<(String, tokio::sync::mpsc::UnboundedSender<Vec<u8>>)>> =
+    std::sync::Mutex::new(None);
+
+pub fn set_command_handler(subtopic: &str, tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+    *COMMANDS.lock().unwrap_or_else(|p| p.into_inner()) = Some((subtopic.to_string(), tx));
+}
+
+fn command_topic(root: &str) -> Option<String> {
+    COMMANDS.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(t, _)| format!("{root}/{t}"))
+}
+
+fn forward_command(root: &str, topic: &str, payload: &[u8]) {
+    if let Some((t, tx)) = COMMANDS.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        && topic == format!("{root}/{t}")
+    {
+        let _ = tx.send(payload.to_vec());
+    }
+}
+
 /// Connection settings from the config; `tls` from [`Config::tls_client_config`].
 pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
     let m = &cfg.mqtt;
@@ -180,6 +201,9 @@ pub async fn run(
             Ok(())
         };
         send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
+        if let Some(t) = command_topic(&root) {
+            client.try_subscribe(t, QoS::AtLeastOnce).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
+        }
         // Every camera's latest state on each connection, then each change as it happens.
         let mut published = Published::default();
         let mut cams_open = true;
@@ -251,6 +275,7 @@ pub async fn run(
                             f.pkid = Some(pkid);
                         }
                     }
+                    Ok(Event::Incoming(Packet::Publish(p))) => forward_command(&root, &p.topic, &p.payload),
                     Ok(Event::Incoming(Packet::PubAck(a))) => match inflight.iter().position(|f| f.pkid == Some(a.pkid)) {
                         Some(i) => {
                             link.acked.fetch_add(1, Ordering::Relaxed);

@@ -60,6 +60,8 @@ pub struct SourceSpec {
     pub input_h: u32,
     /// The decode template chosen for this camera.
     pub decoder: decoders::DecoderTemplate,
+    /// Records the encoded stream into the camera's ring (evidence enabled).
+    pub recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
 }
 
 /// Initialise GStreamer once, with a clear error if it cannot start.
@@ -110,6 +112,9 @@ pub fn run(
         .downcast::<gst::Pipeline>()
         .map_err(|_| anyhow!("camera {}: pipeline description is not a pipeline", spec.id))?;
     let _guard = StopOnDrop(pipeline.clone());
+    if let Some(rec) = &spec.recorder {
+        rec.attach(&pipeline, clock);
+    }
 
     let scale = pipeline.by_name("anttd_scale").ok_or_else(|| anyhow!("pipeline lacks anttd_scale"))?;
     let fit = pipeline.by_name("anttd_fit").ok_or_else(|| anyhow!("pipeline lacks anttd_fit"))?;
@@ -284,6 +289,17 @@ impl StreamClock {
         (t, anchor + Duration::from_secs_f64(t))
     }
 
+    /// Stream time of a buffer timestamp, without stamping a frame (for the ring recorder).
+    pub fn stream_time(&self, pts_ns: u64) -> f64 {
+        self.loop_offset + pts_ns as f64 / 1e9
+    }
+
+    /// Wall-clock time of a stream time (anchoring the clock if no frame has yet).
+    pub fn wall_at(&mut self, t: f64) -> SystemTime {
+        let anchor = *self.anchor.get_or_insert_with(|| SystemTime::now() - Duration::from_secs_f64(t.max(0.0)));
+        anchor + Duration::from_secs_f64(t.max(0.0))
+    }
+
     /// A file starts again from its beginning: continue one nominal frame after the last one.
     fn next_loop(&mut self) {
         self.loop_offset = self.last + 0.1;
@@ -340,6 +356,7 @@ mod tests {
             input_w: 640,
             input_h: 640,
             decoder: decoders::builtin().pop().expect("software"),
+            recorder: None,
         };
         let sw = pipeline_description(&spec);
         assert!(sw.starts_with("uridecodebin uri=\"rtsp://cam/1\""), "{sw}");

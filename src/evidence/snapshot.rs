@@ -1,0 +1,100 @@
+//! Event snapshots: the frame an event starts on, as JPEG, with the camera's lines and zones,
+//! every detection, and the event's own box (thick, with its label and track id) drawn on it.
+//!
+//! The frame is the one the detector saw (scaled to the model's input, so no second decode or
+//! scale branch costs CPU); it is scaled back to the source's size so that every box in the
+//! event payload is at the same pixel coordinates in the picture. The clip is the evidence at
+//! full resolution; the snapshot is for a glance.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ab_glyph::FontVec;
+use anyhow::{Context, Result, anyhow};
+use image::{Rgb, RgbImage};
+
+use super::draw::{draw_box, draw_label};
+use super::overlay::draw_overlay;
+use crate::config::CameraConfig;
+use crate::detect::Detection;
+use crate::detect::letterbox::Letterbox;
+use crate::detect::manifest::LabelMap;
+use crate::event::{Body, Event};
+
+/// The colour of the event's own box.
+const EVENT: Rgb<u8> = Rgb([255, 0, 0]);
+
+/// A detected frame, kept for the analytics thread when evidence is on.
+#[derive(Clone)]
+pub struct SnapFrame {
+    /// The model-size frame (`fit_w` x `fit_h`).
+    pub image: Arc<RgbImage>,
+    pub letterbox: Letterbox,
+}
+
+impl SnapFrame {
+    /// Copy a frame's pixels (rows `stride` bytes apart) out of the GStreamer buffer.
+    pub fn new(rgb: &[u8], stride: usize, lb: &Letterbox) -> Option<Self> {
+        let (w, h) = (lb.fit_w as usize, lb.fit_h as usize);
+        let mut data = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            data.extend_from_slice(rgb.get(y * stride..y * stride + w * 3)?);
+        }
+        Some(Self { image: Arc::new(RgbImage::from_raw(lb.fit_w, lb.fit_h, data)?), letterbox: *lb })
+    }
+}
+
+/// The event's own box and its caption, when it has one.
+fn event_box(e: &Event) -> Option<([f64; 4], String)> {
+    match &e.body {
+        Body::Object { label, track_id, bbox, .. } => Some((*bbox, format!("{label} #{track_id}"))),
+        Body::StoppedVehicle { label, track_id, bbox, rule, .. } => {
+            Some((*bbox, format!("{rule}: {label} #{track_id}")))
+        }
+        _ => None,
+    }
+}
+
+/// Draw the snapshot of `e` on `frame`.
+pub fn render(
+    frame: &SnapFrame,
+    e: &Event,
+    cam: &CameraConfig,
+    dets: &[Detection],
+    labels: &LabelMap,
+    font: Option<&FontVec>,
+) -> RgbImage {
+    let lb = &frame.letterbox;
+    let mut img = image::imageops::resize(&*frame.image, lb.src_w, lb.src_h, image::imageops::FilterType::Triangle);
+    draw_overlay(&mut img, cam, dets, labels, font);
+    if let Some((b, caption)) = event_box(e) {
+        let b = [b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32];
+        let thickness = (img.width() / 200).max(3);
+        draw_box(&mut img, b, EVENT, thickness);
+        if let Some(font) = font {
+            draw_label(&mut img, font, b[0], b[3] + 30.0, &caption, EVENT);
+        }
+    }
+    if let Some(font) = font {
+        let title = format!("{} {} {}", e.camera, e.kind(), e.ts);
+        draw_label(&mut img, font, 4.0, 4.0, &title, Rgb([255, 255, 255]));
+    }
+    img
+}
+
+/// Where an event's snapshot goes.
+pub fn path(events_dir: &Path, event_id: &str) -> PathBuf {
+    events_dir.join(format!("{event_id}.jpg"))
+}
+
+/// Encode as JPEG into `out` (written aside and renamed, so a reader never sees half a file).
+pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<()> {
+    let tmp = out.with_extension("jpg.part");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 85)
+        .encode_image(img)
+        .map_err(|e| anyhow!("cannot encode {}: {e}", out.display()))?;
+    drop(w);
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))
+}

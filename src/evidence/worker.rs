@@ -1,0 +1,271 @@
+//! The evidence worker: holds each `end` event until the ring has its post-roll, cuts the
+//! event's clip, and only then stores the `end` (with `clip`) in the outbox; runs retention.
+//!
+//! Why the `end` waits: the station is alerted by the `start` (never delayed); the `end` is the
+//! event's record, and one message naming its clip is simpler to consume than a second one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::EvidenceConfig;
+use super::clip::{self, ClipInfo};
+use super::recorder::Recorder;
+use super::retention::{EvidenceReport, Retention};
+use super::ring::{self, Ring};
+use super::snapshot::{self, SnapFrame};
+use crate::config::{CameraConfig, Config};
+use crate::detect::Detection;
+use crate::detect::manifest::LabelMap;
+use crate::event::{Event, Phase};
+use crate::publish::outbox::{Outbox, Record};
+
+struct Job {
+    event: Event,
+    snapshot: Option<String>,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+/// The evidence of all cameras: rings, the worker and its report.
+pub struct Evidence {
+    cfg: EvidenceConfig,
+    data_dir: PathBuf,
+    rings: HashMap<String, Arc<Ring>>,
+    tx: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The latest retention report, for `stats`.
+    pub report: Arc<Mutex<Option<EvidenceReport>>>,
+    /// Start times (wall ms) of open events.
+    starts: Mutex<HashMap<String, i64>>,
+    cameras: HashMap<String, CameraConfig>,
+    labels: Arc<LabelMap>,
+    font: Option<ab_glyph::FontVec>,
+}
+
+/// Milliseconds since the epoch of an event's `ts`.
+pub fn ts_ms(ts: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// An event with its evidence, as published.
+#[derive(Serialize)]
+struct WithEvidence<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clip: Option<&'a ClipInfo>,
+}
+
+pub fn record(e: &Event, snapshot: Option<&str>, clip: Option<&ClipInfo>) -> Record {
+    Record {
+        id: e.id.clone(),
+        camera: e.camera.clone(),
+        subtopic: format!("{}/events", e.camera),
+        // Serialising plain strings and numbers cannot fail.
+        payload: serde_json::to_vec(&WithEvidence { event: e, snapshot, clip }).unwrap_or_default(),
+        qos: 1,
+        retain: false,
+    }
+}
+
+impl Evidence {
+    /// Open every camera's ring and start the worker; None when `[evidence]` is disabled.
+    pub fn start(config: &Config, labels: Arc<LabelMap>, outbox: Arc<Outbox>) -> Result<Option<Arc<Self>>> {
+        let cfg = &config.evidence;
+        if !cfg.enabled {
+            return Ok(None);
+        }
+        let data_dir = &config.data_dir();
+        let cameras: Vec<String> = config.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+        let mut rings = HashMap::new();
+        for cam in &cameras {
+            let r = Ring::open(&super::ring_dir(data_dir, cam), cam)?;
+            let ev = super::events_dir(data_dir, cam);
+            std::fs::create_dir_all(&ev).with_context(|| format!("camera {cam}: cannot create {}", ev.display()))?;
+            rings.insert(cam.clone(), Arc::new(r));
+        }
+        let (tx, rx) = channel();
+        let report = Arc::new(Mutex::new(None));
+        let retention = Retention::new(
+            cfg,
+            data_dir,
+            cameras.iter().filter_map(|c| rings.get(c).cloned()).collect(),
+            cameras
+                .iter()
+                .flat_map(|c| [super::events_dir(data_dir, c), super::extract::extract_dir(data_dir, c)])
+                .collect(),
+        );
+        let thread = {
+            let (cfg, data_dir, rings, report) =
+                (cfg.clone(), data_dir.to_path_buf(), rings.clone(), Arc::clone(&report));
+            std::thread::Builder::new()
+                .name("evidence".into())
+                .spawn(move || worker(&cfg, &data_dir, &rings, &outbox, rx, retention, &report))
+                .context("cannot start the evidence thread")?
+        };
+        Ok(Some(Arc::new(Self {
+            cfg: cfg.clone(),
+            data_dir: data_dir.to_path_buf(),
+            rings,
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            report,
+            starts: Mutex::new(HashMap::new()),
+            cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
+            labels,
+            font: super::draw::load_font(),
+        })))
+    }
+
+    /// Answer extraction requests from the broker (`cmd/extract`) on a thread of their own;
+    /// replies and chunks go out through `out`.
+    pub fn serve_extracts(
+        &self,
+        out: tokio::sync::mpsc::UnboundedSender<crate::publish::Outgoing>,
+        outbox: Arc<Outbox>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        crate::publish::mqtt::set_command_handler(super::extract::REQUEST, tx);
+        let rings: Vec<Arc<Ring>> = self.rings.values().cloned().collect();
+        let data_dir = self.data_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("extract".into())
+            .spawn(move || super::extract::serve(rx, out, rings, data_dir, outbox));
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the extraction thread: {e}");
+        }
+    }
+
+    /// A recorder for the camera's ring.
+    pub fn recorder(&self, camera: &str) -> Option<Arc<Recorder>> {
+        self.rings.get(camera).map(|r| Arc::new(Recorder::new(Arc::clone(r), self.cfg.segment_s)))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Store `events`: a `start` with its snapshot drawn on `frame` (when given); an `end`
+    /// that will get a clip is handed to the worker, which stores it once the clip is cut.
+    pub fn process(&self, outbox: &Outbox, events: &mut Vec<Event>, frame: Option<(&SnapFrame, &[Detection])>) {
+        let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        for e in events.drain(..) {
+            let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
+            let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
+            let rel = |p: &Path| p.strip_prefix(&self.data_dir).unwrap_or(p).to_string_lossy().to_string();
+            let mut snap = None;
+            if e.phase == Phase::Start
+                && let (Some((f, dets)), Some(cam)) = (frame, self.cameras.get(&e.camera))
+            {
+                let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
+                match snapshot::write_jpeg(&img, &snap_path) {
+                    Ok(()) => snap = Some(rel(&snap_path)),
+                    Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
+                }
+            } else if snap_path.is_file() {
+                snap = Some(rel(&snap_path));
+            }
+            match e.phase {
+                // Moments (line crossings) have no end: nothing to remember.
+                Phase::Start if e.kind() != "line_cross" => {
+                    starts.insert(e.event_id.clone(), at);
+                }
+                Phase::End => {
+                    let start_ms = starts.remove(&e.event_id).unwrap_or(at);
+                    let recording = self.rings.get(&e.camera).is_some_and(|r| r.is_recording());
+                    let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+                    if recording && let Some(tx) = tx.as_ref() {
+                        let job = Job { event: e, snapshot: snap, start_ms, end_ms: at };
+                        if let Err(std::sync::mpsc::SendError(job)) = tx.send(job) {
+                            push(outbox, &job.event, job.snapshot.as_deref(), None);
+                        }
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            push(outbox, &e, snap.as_deref(), None);
+        }
+    }
+
+    /// No more events: let the worker cut what it holds (waiting for the rings to finish) and stop.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker(
+    cfg: &EvidenceConfig,
+    data_dir: &Path,
+    rings: &HashMap<String, Arc<Ring>>,
+    outbox: &Outbox,
+    rx: Receiver<Job>,
+    mut retention: Retention,
+    report: &Mutex<Option<EvidenceReport>>,
+) {
+    let mut last_retention: Option<Instant> = None;
+    loop {
+        let job = match rx.recv_timeout(Duration::from_secs(2)) {
+            Ok(job) => Some(job),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(job) = job {
+            handle(cfg, data_dir, rings, outbox, job);
+        }
+        if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
+            let r = retention.run(ring::ms(SystemTime::now()));
+            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+            *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            last_retention = Some(Instant::now());
+        }
+    }
+    let r = retention.run(ring::ms(SystemTime::now()));
+    *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+}
+
+fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Ring>>, outbox: &Outbox, job: Job) {
+    let e = &job.event;
+    let clip = rings.get(&e.camera).and_then(|ring| {
+        let from = job.start_ms - i64::from(cfg.pre_roll_s) * 1000;
+        let to = job.end_ms + i64::from(cfg.post_roll_s) * 1000;
+        let wait = clip::COVER_TIMEOUT + Duration::from_secs(u64::from(cfg.segment_s + cfg.post_roll_s));
+        if !ring.wait_cover(to, wait) {
+            tracing::warn!(camera = %e.camera, event_id = %e.event_id, "the ring did not reach the clip's end in time: cutting what there is");
+        }
+        let segs = ring::covering(&ring.segments(), from, to);
+        let out = clip::event_clip_path(&super::events_dir(data_dir, &e.camera), &e.event_id);
+        match clip::cut(&segs, &ring.dir, from, to, &out, data_dir) {
+            Ok(c) => {
+                tracing::info!(camera = %e.camera, event_id = %e.event_id, file = %c.file, duration_s = c.duration_s, bytes = c.bytes, "event clip");
+                Some(c)
+            }
+            Err(err) => {
+                tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no clip for this event: {err:#}");
+                None
+            }
+        }
+    });
+    push(outbox, e, job.snapshot.as_deref(), clip.as_ref());
+}
+
+fn push(outbox: &Outbox, e: &Event, snapshot: Option<&str>, clip: Option<&ClipInfo>) {
+    match outbox.push(&record(e, snapshot, clip)) {
+        // The tests read this line as the daemon's own record of what it produced.
+        Ok(_) => tracing::debug!(camera = %e.camera, id = %e.id, "event stored"),
+        Err(err) => tracing::error!(camera = %e.camera, id = %e.id, "event lost: cannot store it in the outbox: {err}"),
+    }
+}
