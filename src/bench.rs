@@ -441,21 +441,9 @@ fn run_pipeline(
         };
 
         let mut sources = Vec::with_capacity(n);
-        for (i, cam) in cfg.cameras.iter().enumerate() {
-            let spec = SourceSpec {
-                index: i,
-                id: cam.id.get_ref().0.clone(),
-                uri: cam.uri.to_gst_uri(&cfg.base_dir()),
-                detect_fps: cam.detect_fps.0,
-                realtime: cam.realtime,
-                looping: cam.looping,
-                is_file: cam.uri.is_file(),
-                input_w: iw,
-                input_h: ih,
-                decoder: decoders[i].clone(),
-                // The bench measures detection; evidence recording is off like in a default config.
-                recorder: None,
-            };
+        for (i, decoder) in decoders.iter().enumerate() {
+            // The bench measures detection; evidence recording is off like in a default config.
+            let spec = SourceSpec::for_camera(cfg, i, decoder.clone(), (iw, ih), None);
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             sources.push(scope.spawn(move || {
                 let clock = Arc::new(Mutex::new(StreamClock::default()));

@@ -270,19 +270,8 @@ impl CameraSet {
         // Sources, one thread per camera, restarted with backoff on failure or stall.
         let mut source_threads = Vec::with_capacity(n);
         for (i, cam) in cfg.cameras.iter().enumerate() {
-            let spec = SourceSpec {
-                index: i,
-                id: cam.id.get_ref().0.clone(),
-                uri: cam.uri.to_gst_uri(&cfg.base_dir()),
-                detect_fps: cam.detect_fps.0,
-                realtime: cam.realtime,
-                looping: cam.looping,
-                is_file: cam.uri.is_file(),
-                input_w: iw,
-                input_h: ih,
-                decoder: decoders[i].clone(),
-                recorder: shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str())),
-            };
+            let recorder = shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str()));
+            let spec = SourceSpec::for_camera(cfg, i, decoders[i].clone(), (iw, ih), recorder);
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             let board = Arc::clone(&shared.board);
             let stall = Duration::from_secs(cam.stall_timeout_s.0);

@@ -64,6 +64,32 @@ pub struct SourceSpec {
     pub recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
 }
 
+impl SourceSpec {
+    /// The source of camera `index` of `cfg`, scaled to the model's `input` size (width, height).
+    pub fn for_camera(
+        cfg: &crate::config::Config,
+        index: usize,
+        decoder: decoders::DecoderTemplate,
+        input: (u32, u32),
+        recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
+    ) -> Self {
+        let cam = &cfg.cameras[index];
+        Self {
+            index,
+            id: cam.id.get_ref().0.clone(),
+            uri: cam.uri.to_gst_uri(&cfg.base_dir()),
+            detect_fps: cam.detect_fps.0,
+            realtime: cam.realtime,
+            looping: cam.looping,
+            is_file: cam.uri.is_file(),
+            input_w: input.0,
+            input_h: input.1,
+            decoder,
+            recorder,
+        }
+    }
+}
+
 /// Initialise GStreamer once, with a clear error if it cannot start.
 pub fn init() -> Result<()> {
     gst::init().context("GStreamer did not initialise (is libgstreamer1.0 installed?)")
