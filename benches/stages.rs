@@ -6,8 +6,11 @@ use std::time::SystemTime;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
+use anttd::analytics::CameraAnalytics;
+use anttd::config::Config;
 use anttd::detect::decode::{DecodeScratch, decode_yolov8};
 use anttd::detect::letterbox::Letterbox;
+use anttd::detect::manifest::{Groups, LabelMap};
 use anttd::detect::nms::nms_in_place;
 use anttd::detect::{BBox, Detection};
 use anttd::event::{Body, Event, Phase, new_id, rfc3339};
@@ -108,6 +111,122 @@ fn tracker(c: &mut Criterion) {
     g.finish();
 }
 
+/// A calibrated highway camera with a counting line and every rule kind (the example of
+/// docs/rules.md plus a crowd and a loitering zone): what one frame costs the tracker and all
+/// rules together. Compare with `tracker_update` for the rules' share.
+const HIGHWAY: &str = r#"
+site = "bench"
+device = "box"
+[mqtt]
+host = "127.0.0.1"
+[model]
+manifest = "models/yolov12n.toml"
+[[cameras]]
+id = "highway"
+uri = "rtsp://127.0.0.1/none"
+[[cameras.lines]]
+name = "km-12"
+points = [[100, 500], [1200, 520]]
+directions = ["to-city", "from-city"]
+[[cameras.zones]]
+name = "carriageway"
+polygon = [[0, 0], [1280, 0], [1280, 720], [0, 720]]
+[[cameras.zones]]
+name = "verge"
+polygon = [[0, 0], [400, 0], [400, 300], [0, 300]]
+[cameras.calibration]
+image  = [[420, 700], [860, 700], [760, 320], [520, 320]]
+ground = [[0, 0], [7, 0], [7, 60], [0, 60]]
+[[cameras.rules]]
+kind = "racing"
+name = "street-race"
+zone = "carriageway"
+min_speed_kmh = 70
+min_group = 3
+max_gap_m = 15
+for_s = 3
+[[cameras.rules]]
+kind = "speeding"
+name = "limit-80"
+zone = "carriageway"
+limit_kmh = 80
+[[cameras.rules]]
+kind = "collision_suspect"
+name = "crash"
+zone = "carriageway"
+[[cameras.rules]]
+kind = "stopped_vehicle"
+name = "breakdown"
+zone = "carriageway"
+for_s = 30
+max_move_m = 2
+[[cameras.rules]]
+kind = "wrong_way"
+name = "ghost-driver"
+zone = "carriageway"
+direction = [1, 0]
+min_distance_m = 5
+[[cameras.rules]]
+kind = "crowd"
+name = "gathering"
+zone = "verge"
+min_persons = 5
+for_s = 5
+end_after_s = 5
+[[cameras.rules]]
+kind = "loitering"
+name = "lingering"
+zone = "verge"
+for_s = 60
+"#;
+
+fn analytics(c: &mut Criterion) {
+    let cfg = Config::from_str(std::path::Path::new("bench.toml"), HIGHWAY).expect("bench config is valid");
+    let names = ["person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck"];
+    let groups = Groups {
+        person: vec!["person".into()],
+        vehicle: vec!["car".into(), "bus".into(), "truck".into()],
+        motorcycle: vec!["motorcycle".into()],
+    };
+    let labels = std::sync::Arc::new(LabelMap::new(names.iter().map(|s| s.to_string()).collect(), &groups).unwrap());
+    let mut g = c.benchmark_group("analytics_frame");
+    for n in [10usize, 100] {
+        // Road users in lanes moving right at different speeds, and persons on the verge.
+        let frame = |k: usize| -> Vec<Detection> {
+            (0..n)
+                .map(|i| {
+                    let lane = (i % 10) as f32;
+                    let class_id = [2u32, 3, 3, 7, 0][i % 5];
+                    let (x, y) = if class_id == 0 {
+                        (20.0 + (i / 5 % 6) as f32 * 60.0 + k as f32 * 0.2, 120.0 + (i / 30) as f32 * 40.0)
+                    } else {
+                        ((i / 10) as f32 * 110.0 + k as f32 * (4.0 + lane * 0.5), 330.0 + lane * 38.0)
+                    };
+                    Detection { class_id, score: 0.8, bbox: BBox::new(x, y, x + 40.0, y + 36.0) }
+                })
+                .collect()
+        };
+        let frames: Vec<Vec<Detection>> = (0..200).map(frame).collect();
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            let new = || CameraAnalytics::new(&cfg.cameras[0], &cfg.tracker, std::sync::Arc::clone(&labels));
+            let mut a = new();
+            let mut out = Vec::new();
+            let mut k = 0usize;
+            b.iter(|| {
+                a.on_frame(k as f64 * 0.1, SystemTime::now(), &frames[k], &mut out);
+                black_box(out.len());
+                out.clear();
+                k += 1;
+                if k == frames.len() {
+                    a = new();
+                    k = 0;
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 fn events(c: &mut Criterion) {
     let e = Event {
         id: new_id(),
@@ -148,5 +267,5 @@ fn motion_gate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, preprocess, decode_nms, tracker, events, motion_gate);
+criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate);
 criterion_main!(benches);
