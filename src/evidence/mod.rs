@@ -49,17 +49,8 @@ pub struct EvidenceConfig {
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
-        EvidenceToml::default().try_into().unwrap_or(Self {
-            enabled: false,
-            segment_s: 10,
-            pre_roll_s: 5,
-            post_roll_s: 5,
-            ring_max_mb: 2048,
-            ring_max_age_h: 24,
-            events_max_mb: 1024,
-            events_max_age_days: 30,
-            min_free_mb: 512,
-        })
+        // The defaults live once, in `EvidenceToml::default`, and are valid by construction.
+        Self::unchecked(EvidenceToml::default())
     }
 }
 
@@ -108,7 +99,14 @@ impl TryFrom<EvidenceToml> for EvidenceConfig {
         if t.ring_max_age_h == 0 || t.events_max_age_days == 0 {
             return Err("evidence.ring_max_age_h and events_max_age_days must be above 0".into());
         }
-        Ok(Self {
+        Ok(Self::unchecked(t))
+    }
+}
+
+impl EvidenceConfig {
+    /// The fields as given; [`TryFrom`] checks the ranges first.
+    fn unchecked(t: EvidenceToml) -> Self {
+        Self {
             enabled: t.enabled,
             segment_s: t.segment_s,
             pre_roll_s: t.pre_roll_s,
@@ -118,7 +116,7 @@ impl TryFrom<EvidenceToml> for EvidenceConfig {
             events_max_mb: t.events_max_mb,
             events_max_age_days: t.events_max_age_days,
             min_free_mb: t.min_free_mb,
-        })
+        }
     }
 }
 
