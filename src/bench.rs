@@ -53,6 +53,13 @@ pub struct BenchOptions {
     pub gate: Option<bool>,
     /// Inference runs for the raw rate, before and after the pipeline each.
     pub raw_runs: usize,
+    /// Playing as fast as possible, pause every this many frames for [`RAW_BLOCK`] raw runs
+    /// (0: raw runs only before and after). The VM this was built on drifts by 10–30 % in speed
+    /// over minutes; interleaving puts both rates on the same minutes.
+    pub raw_every: u64,
+    /// Override the sources' streaming-thread niceness ([`source::OFFLINE_NICE`] by default
+    /// for files played as fast as possible).
+    pub source_nice: Option<i32>,
     /// Also write every event to this file, one JSON line each (to compare runs).
     pub events: Option<PathBuf>,
 }
@@ -182,8 +189,19 @@ enum Msg {
     End,
 }
 
-/// What the detector thread hands back: its stage times and inferences per camera.
-type DetectorDone = (StageTimes, Vec<u64>);
+/// Raw inference runs in each pause of the pipeline (see [`BenchOptions::raw_every`]).
+pub const RAW_BLOCK: usize = 4;
+
+/// What the detector thread hands back.
+struct DetectorDone {
+    times: StageTimes,
+    inferences: Vec<u64>,
+    /// Raw runs made in pauses of the pipeline, and the wall time the pauses took.
+    raw: Vec<Duration>,
+    paused: Duration,
+    /// Process CPU seconds spent during the pauses.
+    paused_cpu: f64,
+}
 
 /// What an analytics thread hands back when it is done.
 struct AnalyticsDone {
@@ -247,7 +265,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     cfg.check_labels(&detector.labels.labels)?;
     let decoders = crate::daemon::choose_decoders(&cfg)?;
     let settings = format!(
-        "threads {}, spin {}, arena {}, memory pattern {}, trim {}, {} camera(s), {}, motion gating {}",
+        "threads {}, spin {}, arena {}, memory pattern {}, trim {}, {} camera(s), {}, motion gating {}, source threads nice +{}",
         dopts.threads.map_or("all cores".to_string(), |t| t.to_string()),
         on_off(dopts.spin),
         on_off(dopts.arena),
@@ -256,6 +274,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
         cfg.cameras.len(),
         if opts.realtime { "real time" } else { "as fast as possible" },
         cfg.cameras.iter().map(|c| on_off(c.motion.enabled)).collect::<Vec<_>>().join("/"),
+        opts.source_nice.unwrap_or(if opts.realtime { 0 } else { source::OFFLINE_NICE }),
     );
 
     // Raw rate, part one (after a short warm-up that the pipeline would also pay).
@@ -272,7 +291,8 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     for ext in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(PathBuf::from(format!("{}{ext}", outbox_path.display())));
     }
-    let mut report = result?;
+    let (mut report, interleaved) = result?;
+    raw.extend(interleaved);
 
     // Raw rate, part two: same session, now warm from the pipeline.
     raw.extend(detector.raw_inference(opts.raw_runs)?);
@@ -301,7 +321,7 @@ fn run_pipeline(
     detector: &mut Detector,
     outbox: &Arc<Outbox>,
     opts: &BenchOptions,
-) -> Result<BenchReport> {
+) -> Result<(BenchReport, Vec<Duration>)> {
     let n = cfg.cameras.len();
     let (iw, ih) = detector.input_size();
     let labels = Arc::new(detector.labels.clone());
@@ -389,10 +409,15 @@ fn run_pipeline(
             let stop = Arc::clone(&stop);
             let processed = Arc::clone(&processed);
             let frames_limit = opts.frames;
+            let raw_every = if opts.realtime { 0 } else { opts.raw_every };
             let mut gates = gates;
             scope.spawn(move || -> Result<DetectorDone> {
                 let mut times = StageTimes::with_capacity(capacity);
                 let mut inferences = vec![0u64; n];
+                let mut raw = Vec::new();
+                let mut paused = Duration::ZERO;
+                let mut paused_cpu = 0.0;
+                let cpu_now = || timing::process_usage().map_or(0.0, |u| u.cpu.as_secs_f64());
                 let mut ended = 0;
                 let mut t_wait = Instant::now();
                 while ended < n {
@@ -425,6 +450,13 @@ fn run_pipeline(
                                 hub.close();
                                 break;
                             }
+                            if raw_every > 0 && done.is_multiple_of(raw_every) {
+                                // The file waits meanwhile (its appsink blocks): a pause, not a loss.
+                                let (t, cpu) = (Instant::now(), cpu_now());
+                                raw.extend(detector.raw_inference(RAW_BLOCK)?);
+                                paused += t.elapsed();
+                                paused_cpu += cpu_now() - cpu;
+                            }
                         }
                         Item::EndOfStream => {
                             ended += 1;
@@ -436,14 +468,17 @@ fn run_pipeline(
                 for tx in &txs {
                     let _ = tx.send(Msg::End);
                 }
-                Ok((times, inferences))
+                Ok(DetectorDone { times, inferences, raw, paused, paused_cpu })
             })
         };
 
         let mut sources = Vec::with_capacity(n);
         for (i, decoder) in decoders.iter().enumerate() {
             // The bench measures detection; evidence recording is off like in a default config.
-            let spec = SourceSpec::for_camera(cfg, i, decoder.clone(), (iw, ih), None);
+            let mut spec = SourceSpec::for_camera(cfg, i, decoder.clone(), (iw, ih), None);
+            if let Some(nice) = opts.source_nice {
+                spec.nice = nice;
+            }
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             sources.push(scope.spawn(move || {
                 let clock = Arc::new(Mutex::new(StreamClock::default()));
@@ -478,9 +513,10 @@ fn run_pipeline(
         }
         Ok((r?, rss))
     });
-    let seconds = started.elapsed().as_secs_f64();
     let usage1 = timing::process_usage().ok_or_else(|| anyhow!("getrusage failed"))?;
-    let ((mut times, inferences), rss_samples) = det_result?;
+    let (DetectorDone { mut times, inferences, raw, paused, paused_cpu }, rss_samples) = det_result?;
+    // The pipeline's own time: the pauses for raw runs are not part of it.
+    let seconds = started.elapsed().saturating_sub(paused).as_secs_f64();
 
     let mut cameras = Vec::with_capacity(n);
     let mut events = 0;
@@ -498,20 +534,23 @@ fn run_pipeline(
         });
         times.merge(&done.latency);
     }
-    Ok(BenchReport {
-        model: String::new(),
-        settings: String::new(),
-        seconds,
-        frames: cameras.iter().map(|c| c.frames).sum(),
-        inferences: inferences.iter().sum(),
-        events,
-        cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64(),
-        peak_rss_bytes: usage1.peak_rss_bytes,
-        rss_model_bytes: 0,
-        rss_samples,
-        raw_ms: Summary::default(),
-        raw_fps: 0.0,
-        stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
-        cameras,
-    })
+    Ok((
+        BenchReport {
+            model: String::new(),
+            settings: String::new(),
+            seconds,
+            frames: cameras.iter().map(|c| c.frames).sum(),
+            inferences: inferences.iter().sum(),
+            events,
+            cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64() - paused_cpu,
+            peak_rss_bytes: usage1.peak_rss_bytes,
+            rss_model_bytes: 0,
+            rss_samples,
+            raw_ms: Summary::default(),
+            raw_fps: 0.0,
+            stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
+            cameras,
+        },
+        raw,
+    ))
 }

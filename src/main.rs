@@ -97,6 +97,15 @@ enum Command {
         /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
         #[arg(long, default_value_t = 20)]
         raw_runs: usize,
+        /// Playing as fast as possible, also pause the pipeline every N frames for a few raw
+        /// runs, so that the raw rate spans the same minutes as the pipeline (0: only before
+        /// and after).
+        #[arg(long, default_value_t = 50)]
+        raw_every: u64,
+        /// Niceness added to the sources' GStreamer threads (default: 10 for files played as
+        /// fast as possible, 0 for live sources and real time).
+        #[arg(long)]
+        source_nice: Option<i32>,
         /// Also write every event to FILE, one JSON line each.
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
@@ -201,6 +210,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             threads,
             gate,
             raw_runs,
+            raw_every,
+            source_nice,
             events,
         } => {
             let cfg = Config::load(&config)?;
@@ -217,6 +228,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 threads,
                 gate,
                 raw_runs,
+                raw_every,
+                source_nice,
                 events,
             };
             let report = anttd::bench::run(cfg, &opts)?;

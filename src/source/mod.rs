@@ -3,8 +3,10 @@
 //!
 //! The pipeline is a decode template from pipelines/ followed by anttd's own tail:
 //! `videorate` (the camera's detect rate, so frames that will not be detected are never converted)
-//! → `videoconvert` → `videoscale` to the letterbox size → `appsink`. The letterbox size depends
-//! on the stream's resolution, so it is set from the first caps event, before negotiation.
+//! → `videoscale` to the letterbox size → `videoconvert` to RGB → `appsink`. Scaling first works
+//! on the decoder's YUV (1.5 bytes a pixel) and converts fewer pixels: 0.5 ms less CPU a frame on
+//! vtest.avi than converting first (docs/performance.md). The letterbox size depends on the
+//! stream's resolution, so it is set from the first caps event, before negotiation.
 
 pub mod decoders;
 pub mod hub;
@@ -62,7 +64,15 @@ pub struct SourceSpec {
     pub decoder: decoders::DecoderTemplate,
     /// Records the encoded stream into the camera's ring (evidence enabled).
     pub recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
+    /// Niceness added to the pipeline's streaming threads (0: the process's own priority).
+    pub nice: i32,
 }
+
+/// Niceness of the streaming threads of a file played as fast as the detector takes frames.
+/// Nothing can be lost there by decoding late (the file waits), so decoding and scaling yield
+/// the cores to inference, which is what sets the pace. Live sources (and files played in real
+/// time) keep the process's priority: a decoder that falls behind a camera loses packets.
+pub const OFFLINE_NICE: i32 = 10;
 
 impl SourceSpec {
     /// The source of camera `index` of `cfg`, scaled to the model's `input` size (width, height).
@@ -86,6 +96,7 @@ impl SourceSpec {
             input_h: input.1,
             decoder,
             recorder,
+            nice: if cam.uri.is_file() && !cam.realtime { OFFLINE_NICE } else { 0 },
         }
     }
 }
@@ -105,7 +116,7 @@ pub fn pipeline_description(spec: &SourceSpec) -> String {
     let convert = spec.decoder.convert.trim();
     format!(
         "{} ! queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! videorate drop-only=true max-rate={}{} \
-         ! videoconvert ! videoscale name=anttd_scale add-borders=false \
+         ! videoscale name=anttd_scale add-borders=false ! videoconvert \
          ! capsfilter name=anttd_fit caps=video/x-raw,format=RGB ! appsink name=anttd_sink",
         decode_description(&spec.decoder.decode, &spec.uri),
         spec.detect_fps,
@@ -225,6 +236,7 @@ pub fn run(
         );
     }
 
+    set_thread_priority(&pipeline, spec.nice);
     pipeline.set_state(gst::State::Playing).map_err(|_| {
         first_error(&pipeline).unwrap_or_else(|| anyhow!("camera {}: pipeline refused to start", spec.id))
     })?;
@@ -265,6 +277,32 @@ fn describe_error(e: &gst::message::Error) -> String {
         Some(d) => format!("{src}: {} ({})", e.error(), d.lines().last().unwrap_or_default()),
         None => format!("{src}: {}", e.error()),
     }
+}
+
+/// Give every streaming thread of `pipeline` the process's niceness plus `nice`, as it starts.
+/// The value is set absolutely (not added), because GStreamer reuses pooled threads across
+/// pipelines and across restarts of a task (a seek to loop a file).
+fn set_thread_priority(pipeline: &gst::Pipeline, nice: i32) {
+    let Some(bus) = pipeline.bus() else { return };
+    // SAFETY: getpriority only reads the scheduling priority of the process's main thread.
+    let base = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::getpid() as libc::id_t) };
+    let target = (base + nice).clamp(-20, 19);
+    bus.set_sync_handler(move |_, msg| {
+        if let gst::MessageView::StreamStatus(st) = msg.view()
+            && st.get().0 == gst::StreamStatusType::Enter
+        {
+            // The Enter message is posted from the new streaming thread itself.
+            // SAFETY: gettid and setpriority act on the calling thread only.
+            let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, target) };
+            if r != 0 {
+                tracing::debug!(
+                    "cannot set a streaming thread's niceness to {target}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        gst::BusSyncReply::Pass
+    });
 }
 
 /// The first error already posted on the bus (after a failed state change).
@@ -383,12 +421,13 @@ mod tests {
             input_h: 640,
             decoder: decoders::builtin().pop().expect("software"),
             recorder: None,
+            nice: 0,
         };
         let sw = pipeline_description(&spec);
         assert!(sw.starts_with("uridecodebin uri=\"rtsp://cam/1\""), "{sw}");
-        assert!(sw.contains("max-rate=5 ! videoconvert"), "{sw}");
+        assert!(sw.contains("max-rate=5 ! videoscale name=anttd_scale"), "{sw}");
         spec.decoder = decoders::builtin().into_iter().find(|t| t.name == "jetson").expect("jetson");
         let jet = pipeline_description(&spec);
-        assert!(jet.contains("max-rate=5 ! nvvidconv ! video/x-raw,format=RGBA ! videoconvert"), "{jet}");
+        assert!(jet.contains("max-rate=5 ! nvvidconv ! video/x-raw,format=RGBA ! videoscale"), "{jet}");
     }
 }
