@@ -31,13 +31,15 @@ use crate::source::hub::{Hub, Item};
 use crate::source::{self, Frame, SourceSpec, supervise};
 
 /// What the detector passes to a camera's analytics thread.
+#[expect(clippy::large_enum_variant, reason = "EndOfStream is sent once; boxing Frame would allocate per frame")]
 enum Detected {
     Frame {
         time_s: f64,
         wall: SystemTime,
         detections: Vec<Detection>,
-        /// The frame itself, for event snapshots (evidence on).
-        snap: Option<crate::evidence::snapshot::SnapFrame>,
+        /// The decoded frame itself (evidence on): copied for a snapshot only when an event
+        /// starts on it, so frames without events cost no copy.
+        frame: Option<Frame>,
     },
     EndOfStream,
 }
@@ -246,12 +248,8 @@ impl CameraSet {
                                     }
                                     let detections =
                                         std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default());
-                                    let snap = snapshots
-                                        .then(|| {
-                                            crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox)
-                                        })
-                                        .flatten();
-                                    Detected::Frame { time_s: f.time_s, wall: f.wall, detections, snap }
+                                    let (time_s, wall) = (f.time_s, f.wall);
+                                    Detected::Frame { time_s, wall, detections, frame: snapshots.then_some(f) }
                                 }
                                 Err(e) => {
                                     tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -577,10 +575,13 @@ fn analytics_loop(
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
         match msg {
-            Detected::Frame { time_s, wall, mut detections, snap } => {
+            Detected::Frame { time_s, wall, mut detections, frame } => {
                 analytics.on_frame(time_s, wall, &detections, &mut events);
                 // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
                 if let Some(ev) = evidence {
+                    let snap = frame
+                        .filter(|_| events.iter().any(|e| e.phase == crate::event::Phase::Start))
+                        .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox));
                     ev.process(outbox, &mut events, snap.as_ref().map(|s| (s, detections.as_slice())));
                 }
                 detections.clear();
