@@ -89,6 +89,8 @@ pub struct BenchReport {
     pub rss_model_bytes: u64,
     /// RSS sampled once a second during the run (bytes).
     pub rss_samples: Vec<u64>,
+    /// Of the RSS at the end of the run, the clean file-backed part (shared libraries), bytes.
+    pub rss_file_bytes: u64,
     pub raw_ms: Summary,
     pub raw_fps: f64,
     pub stages: Vec<(Stage, Summary)>,
@@ -136,13 +138,14 @@ impl BenchReport {
             (self.rss_samples.iter().copied().min().unwrap_or(0), self.rss_samples.iter().copied().max().unwrap_or(0));
         let _ = writeln!(
             s,
-            "memory: peak RSS {:.1} MB; with the model loaded and run, before the cameras: {:.1} MB; during the run {:.1}..{:.1} MB, at the end {:.1} MB ({} samples, 1/s)",
+            "memory: peak RSS {:.1} MB; with the model loaded and run, before the cameras: {:.1} MB; during the run {:.1}..{:.1} MB, at the end {:.1} MB ({} samples, 1/s), of it {:.1} MB clean file-backed (shared libraries)",
             mb(self.peak_rss_bytes),
             mb(self.rss_model_bytes),
             mb(lo),
             mb(hi),
             mb(self.rss_samples.last().copied().unwrap_or(0)),
-            self.rss_samples.len()
+            self.rss_samples.len(),
+            mb(self.rss_file_bytes)
         );
         if self.rss_samples.len() > 60 {
             let per_min: Vec<String> = self.rss_samples.iter().step_by(60).map(|&b| format!("{:.1}", mb(b))).collect();
@@ -403,7 +406,7 @@ fn run_pipeline(
 
     let gates: Vec<CameraGate> = cfg.cameras.iter().map(|c| CameraGate::new(&c.motion)).collect();
     let processed = Arc::new(AtomicU64::new(0));
-    let det_result = std::thread::scope(|scope| -> Result<(DetectorDone, Vec<u64>)> {
+    let det_result = std::thread::scope(|scope| -> Result<(DetectorDone, Vec<u64>, u64)> {
         let det = {
             let hub = Arc::clone(&hub);
             let stop = Arc::clone(&stop);
@@ -511,10 +514,10 @@ fn run_pipeline(
         for s in sources {
             s.join().map_err(|_| anyhow!("a source thread panicked"))??;
         }
-        Ok((r?, rss))
+        Ok((r?, rss, timing::current_rss_file_bytes().unwrap_or(0)))
     });
     let usage1 = timing::process_usage().ok_or_else(|| anyhow!("getrusage failed"))?;
-    let (DetectorDone { mut times, inferences, raw, paused, paused_cpu }, rss_samples) = det_result?;
+    let (DetectorDone { mut times, inferences, raw, paused, paused_cpu }, rss_samples, rss_file_bytes) = det_result?;
     // The pipeline's own time: the pauses for raw runs are not part of it.
     let seconds = started.elapsed().saturating_sub(paused).as_secs_f64();
 
@@ -546,6 +549,7 @@ fn run_pipeline(
             peak_rss_bytes: usage1.peak_rss_bytes,
             rss_model_bytes: 0,
             rss_samples,
+            rss_file_bytes,
             raw_ms: Summary::default(),
             raw_fps: 0.0,
             stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
