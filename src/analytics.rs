@@ -16,12 +16,12 @@ use crate::rules::crowd::{Crowd, count_in_zone};
 use crate::rules::geometry::{Point, polygon_area};
 use crate::rules::homography::Homography;
 use crate::rules::line_cross::{Crossing, LineCross};
-use crate::rules::loitering::Loitering;
+use crate::rules::loitering::{Loitering, LoiteringHit};
 use crate::rules::motion::Motion;
 use crate::rules::racing::Racing;
-use crate::rules::speeding::Speeding;
-use crate::rules::stopped_vehicle::StoppedVehicle;
-use crate::rules::wrong_way::{WrongWay, line_direction};
+use crate::rules::speeding::{Speeding, SpeedingHit};
+use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
+use crate::rules::wrong_way::{WrongWay, WrongWayHit, line_direction};
 use crate::track::{Track, Tracker, TrackerConfig};
 
 struct OpenObject {
@@ -52,26 +52,164 @@ struct ZoneRule {
     state: ZoneRuleState,
 }
 
-/// A rule's state change, before it becomes an event.
-enum RuleHit {
-    Crowd {
-        phase: Phase,
-        count: u32,
-        per_m2: Option<f64>,
-    },
-    Track {
-        phase: Phase,
-        track_id: u64,
-        class_id: u32,
-        seconds: f64,
-        bbox: Option<crate::detect::BBox>,
-    },
-    /// A hit whose body is made already; `key` tells its event apart from the rule's others.
-    Ready {
-        phase: Phase,
-        key: (u64, u64),
-        body: Body,
-    },
+/// A rule's state change, before it becomes an event: `key` tells its event apart from the
+/// rule's others ((0, 0) for a zone-wide event, (track id, 0), or a pair of track ids).
+struct RuleHit {
+    phase: Phase,
+    key: (u64, u64),
+    body: Body,
+}
+
+/// What the rules read at a frame.
+struct Scene<'a> {
+    tracker: &'a Tracker,
+    /// Per-track motion; there whenever a rule reads it (see [`ZoneRuleState::uses_motion`]).
+    motion: Option<&'a Motion>,
+    labels: &'a LabelMap,
+}
+
+impl Scene<'_> {
+    fn is(&self, g: Group) -> impl Fn(u32) -> bool + '_ {
+        move |c| self.labels.group(c) == Some(g)
+    }
+
+    fn road_user(&self) -> impl Fn(u32) -> bool + '_ {
+        |c| matches!(self.labels.group(c), Some(Group::Vehicle | Group::Motorcycle))
+    }
+}
+
+/// A rule that judges tracks one at a time, each of its events about one track: loitering,
+/// stopped vehicle, speeding, wrong way. They differ only in what they read and what their
+/// events say, so [`run_track_rule`] drives them all.
+trait TrackRule {
+    type Hit;
+    /// Reads per-track motion: without it the rule does nothing.
+    const READS_MOTION: bool;
+    /// Forget a track that ended at frame time `t` (`None`: at the end of the stream).
+    fn forget(&mut self, track: &Track, t: Option<f64>, out: &mut Vec<Self::Hit>);
+    /// Judge the tracks at frame time `t`.
+    fn judge(&mut self, t: f64, scene: &Scene, out: &mut Vec<Self::Hit>);
+    /// The hit's phase, its track and its event body.
+    fn event(&self, hit: Self::Hit, names: &(String, String), labels: &LabelMap) -> (Phase, u64, Body);
+}
+
+/// One frame (`Some(t)`) or the end of the stream (`None`) of a [`TrackRule`]: ended tracks
+/// first, so that their events end before the survivors are judged.
+fn run_track_rule<R: TrackRule>(
+    rule: &mut R,
+    t: Option<f64>,
+    ended: &[Track],
+    scene: &Scene,
+    names: &(String, String),
+    out: &mut Vec<RuleHit>,
+) {
+    if R::READS_MOTION && scene.motion.is_none() {
+        return;
+    }
+    let mut got = Vec::new();
+    for tr in ended {
+        rule.forget(tr, t, &mut got);
+    }
+    if let Some(t) = t {
+        rule.judge(t, scene, &mut got);
+    }
+    out.extend(got.into_iter().map(|h| {
+        let (phase, track_id, body) = rule.event(h, names, scene.labels);
+        RuleHit { phase, key: (track_id, 0), body }
+    }));
+}
+
+impl TrackRule for Loitering {
+    type Hit = LoiteringHit;
+    const READS_MOTION: bool = false;
+    fn forget(&mut self, track: &Track, _: Option<f64>, out: &mut Vec<LoiteringHit>) {
+        self.remove(track, out);
+    }
+    fn judge(&mut self, t: f64, scene: &Scene, out: &mut Vec<LoiteringHit>) {
+        self.update(t, scene.tracker.tracks(), scene.is(Group::Person), out);
+    }
+    fn event(&self, h: LoiteringHit, (rule, zone): &(String, String), labels: &LabelMap) -> (Phase, u64, Body) {
+        let body = Body::Loitering {
+            rule: rule.clone(),
+            zone: zone.clone(),
+            label: labels.name(h.class_id).to_string(),
+            track_id: h.track_id,
+            dwell_s: round_s(h.dwell_s),
+        };
+        (h.phase, h.track_id, body)
+    }
+}
+
+impl TrackRule for StoppedVehicle {
+    type Hit = StoppedHit;
+    const READS_MOTION: bool = false;
+    fn forget(&mut self, track: &Track, _: Option<f64>, out: &mut Vec<StoppedHit>) {
+        self.remove(track, out);
+    }
+    fn judge(&mut self, t: f64, scene: &Scene, out: &mut Vec<StoppedHit>) {
+        self.update(t, scene.tracker.tracks(), scene.is(Group::Vehicle), out);
+    }
+    fn event(&self, h: StoppedHit, (rule, zone): &(String, String), labels: &LabelMap) -> (Phase, u64, Body) {
+        let body = Body::StoppedVehicle {
+            rule: rule.clone(),
+            zone: zone.clone(),
+            label: labels.name(h.class_id).to_string(),
+            track_id: h.track_id,
+            stopped_s: round_s(h.stopped_s),
+            bbox: round_box(h.bbox),
+        };
+        (h.phase, h.track_id, body)
+    }
+}
+
+impl TrackRule for Speeding {
+    type Hit = SpeedingHit;
+    const READS_MOTION: bool = true;
+    fn forget(&mut self, track: &Track, t: Option<f64>, out: &mut Vec<SpeedingHit>) {
+        self.remove(track.id, t.unwrap_or(track.last_seen), out);
+    }
+    fn judge(&mut self, t: f64, scene: &Scene, out: &mut Vec<SpeedingHit>) {
+        if let Some(motion) = scene.motion {
+            self.update(t, motion, scene.road_user(), out);
+        }
+    }
+    fn event(&self, h: SpeedingHit, (rule, zone): &(String, String), labels: &LabelMap) -> (Phase, u64, Body) {
+        let body = Body::Speeding {
+            rule: rule.clone(),
+            zone: zone.clone(),
+            label: labels.name(h.class_id).to_string(),
+            track_id: h.track_id,
+            limit_kmh: self.limit_kmh(),
+            speed_kmh: round1(h.speed_kmh),
+            max_kmh: round1(h.max_kmh),
+            mean_kmh: round1(h.mean_kmh),
+        };
+        (h.phase, h.track_id, body)
+    }
+}
+
+impl TrackRule for WrongWay {
+    type Hit = WrongWayHit;
+    const READS_MOTION: bool = true;
+    fn forget(&mut self, track: &Track, t: Option<f64>, out: &mut Vec<WrongWayHit>) {
+        self.remove(track.id, t.unwrap_or(track.last_seen), out);
+    }
+    fn judge(&mut self, t: f64, scene: &Scene, out: &mut Vec<WrongWayHit>) {
+        if let Some(motion) = scene.motion {
+            self.update(t, motion, scene.road_user(), out);
+        }
+    }
+    fn event(&self, h: WrongWayHit, (rule, zone): &(String, String), labels: &LabelMap) -> (Phase, u64, Body) {
+        let body = Body::WrongWay {
+            rule: rule.clone(),
+            zone: zone.clone(),
+            label: labels.name(h.class_id).to_string(),
+            track_id: h.track_id,
+            angle_deg: round1(h.angle_deg),
+            moved: round1(h.moved),
+        };
+        (h.phase, h.track_id, body)
+    }
 }
 
 /// The zone's area on the ground in m², when every corner has a ground point.
@@ -305,150 +443,86 @@ impl CameraAnalytics {
         if self.rules.is_empty() {
             return;
         }
-        let labels = &self.labels;
-        let is = |g: Group| move |c: u32| labels.group(c) == Some(g);
-        let road_user = |c: u32| matches!(labels.group(c), Some(Group::Vehicle | Group::Motorcycle));
         let now = self.now();
+        let scene = Scene { tracker: &self.tracker, motion: self.motion.as_ref(), labels: &self.labels };
         let rule_names: Vec<(String, String)> = self.rules.iter().map(|r| (r.name.clone(), r.zone.clone())).collect();
         let mut hits: Vec<(usize, RuleHit)> = Vec::new();
+        let mut got = Vec::new();
         for (ri, rule) in self.rules.iter_mut().enumerate() {
+            let names = &rule_names[ri];
             match &mut rule.state {
                 ZoneRuleState::Crowd { rule, zone, area_m2 } => {
                     let hit = match t {
-                        Some(t) => rule.update(t, count_in_zone(self.tracker.tracks(), zone, is(Group::Person))),
+                        Some(t) => rule.update(t, count_in_zone(scene.tracker.tracks(), zone, scene.is(Group::Person))),
                         None => rule.finish(),
                     };
                     if let Some(h) = hit {
                         let per_m2 = area_m2.map(|a| (f64::from(h.count) / a * 1000.0).round() / 1000.0);
-                        hits.push((ri, RuleHit::Crowd { phase: h.phase, count: h.count, per_m2 }));
-                    }
-                }
-                ZoneRuleState::Loitering(rule) => {
-                    let mut got = Vec::new();
-                    for tr in ended {
-                        rule.remove(tr, &mut got);
-                    }
-                    if let Some(t) = t {
-                        rule.update(t, self.tracker.tracks(), is(Group::Person), &mut got);
-                    }
-                    hits.extend(got.into_iter().map(|h| {
-                        let (phase, track_id, class_id, seconds) = (h.phase, h.track_id, h.class_id, h.dwell_s);
-                        (ri, RuleHit::Track { phase, track_id, class_id, seconds, bbox: None })
-                    }));
-                }
-                ZoneRuleState::StoppedVehicle(rule) => {
-                    let mut got = Vec::new();
-                    for tr in ended {
-                        rule.remove(tr, &mut got);
-                    }
-                    if let Some(t) = t {
-                        rule.update(t, self.tracker.tracks(), is(Group::Vehicle), &mut got);
-                    }
-                    hits.extend(got.into_iter().map(|h| {
-                        let (phase, track_id, class_id, seconds) = (h.phase, h.track_id, h.class_id, h.stopped_s);
-                        (ri, RuleHit::Track { phase, track_id, class_id, seconds, bbox: Some(h.bbox) })
-                    }));
-                }
-                ZoneRuleState::Speeding(rule) => {
-                    let Some(motion) = &self.motion else { continue };
-                    let mut got = Vec::new();
-                    for tr in ended {
-                        rule.remove(tr.id, t.unwrap_or(tr.last_seen), &mut got);
-                    }
-                    if let Some(t) = t {
-                        rule.update(t, motion, road_user, &mut got);
-                    }
-                    let (rname, zname, limit) = (&rule_names[ri].0, &rule_names[ri].1, rule.limit_kmh());
-                    hits.extend(got.into_iter().map(|h| {
-                        let body = Body::Speeding {
-                            rule: rname.clone(),
-                            zone: zname.clone(),
-                            label: labels.name(h.class_id).to_string(),
-                            track_id: h.track_id,
-                            limit_kmh: limit,
-                            speed_kmh: round1(h.speed_kmh),
-                            max_kmh: round1(h.max_kmh),
-                            mean_kmh: round1(h.mean_kmh),
+                        let body = Body::Crowd {
+                            rule: names.0.clone(),
+                            zone: names.1.clone(),
+                            count: h.count,
+                            persons_per_m2: per_m2,
                         };
-                        (ri, RuleHit::Ready { phase: h.phase, key: (h.track_id, 0), body })
-                    }));
+                        got.push(RuleHit { phase: h.phase, key: (0, 0), body });
+                    }
                 }
+                ZoneRuleState::Loitering(rule) => run_track_rule(rule, t, ended, &scene, names, &mut got),
+                ZoneRuleState::StoppedVehicle(rule) => run_track_rule(rule, t, ended, &scene, names, &mut got),
+                ZoneRuleState::Speeding(rule) => run_track_rule(rule, t, ended, &scene, names, &mut got),
+                ZoneRuleState::WrongWay(rule) => run_track_rule(rule, t, ended, &scene, names, &mut got),
                 ZoneRuleState::Racing(rule) => {
-                    let Some(motion) = &self.motion else { continue };
+                    let Some(motion) = scene.motion else { continue };
                     let hit = match t {
-                        Some(t) => rule.update(t, motion, is(Group::Motorcycle)),
+                        Some(t) => rule.update(t, motion, scene.is(Group::Motorcycle)),
                         None => rule.finish(now),
                     };
                     if let Some(h) = hit {
                         let body = Body::Racing {
-                            rule: rule_names[ri].0.clone(),
-                            zone: rule_names[ri].1.clone(),
+                            rule: names.0.clone(),
+                            zone: names.1.clone(),
                             group_size: h.group_size,
                             track_ids: h.track_ids,
                             max_kmh: round1(h.max_kmh),
                             mean_kmh: round1(h.mean_kmh),
                             weaving: h.weaving,
                         };
-                        hits.push((ri, RuleHit::Ready { phase: h.phase, key: (0, 0), body }));
+                        got.push(RuleHit { phase: h.phase, key: (0, 0), body });
                     }
                 }
                 ZoneRuleState::Collision(rule) => {
-                    let Some(motion) = &self.motion else { continue };
-                    let mut got = Vec::new();
+                    let Some(motion) = scene.motion else { continue };
+                    let mut c = Vec::new();
                     if let Some(t) = t {
-                        rule.update(t, motion, road_user, &mut got);
+                        rule.update(t, motion, scene.road_user(), &mut c);
                     }
                     for tr in ended {
-                        rule.remove(tr.id, &mut got);
+                        rule.remove(tr.id, &mut c);
                     }
                     if t.is_none() {
-                        rule.finish(&mut got);
+                        rule.finish(&mut c);
                     }
-                    hits.extend(got.into_iter().map(|h| {
+                    got.extend(c.into_iter().map(|h| {
                         let body = Body::CollisionSuspect {
-                            rule: rule_names[ri].0.clone(),
-                            zone: rule_names[ri].1.clone(),
+                            rule: names.0.clone(),
+                            zone: names.1.clone(),
                             track_ids: h.track_ids,
-                            labels: h.class_ids.map(|c| labels.name(c).to_string()),
+                            labels: h.class_ids.map(|c| scene.labels.name(c).to_string()),
                             speeds_before_kmh: h.speeds_before_kmh.map(round1),
                         };
-                        (ri, RuleHit::Ready { phase: h.phase, key: (h.track_ids[0], h.track_ids[1]), body })
-                    }));
-                }
-                ZoneRuleState::WrongWay(rule) => {
-                    let Some(motion) = &self.motion else { continue };
-                    let mut got = Vec::new();
-                    for tr in ended {
-                        rule.remove(tr.id, t.unwrap_or(tr.last_seen), &mut got);
-                    }
-                    if let Some(t) = t {
-                        rule.update(t, motion, road_user, &mut got);
-                    }
-                    hits.extend(got.into_iter().map(|h| {
-                        let body = Body::WrongWay {
-                            rule: rule_names[ri].0.clone(),
-                            zone: rule_names[ri].1.clone(),
-                            label: labels.name(h.class_id).to_string(),
-                            track_id: h.track_id,
-                            angle_deg: round1(h.angle_deg),
-                            moved: round1(h.moved),
-                        };
-                        (ri, RuleHit::Ready { phase: h.phase, key: (h.track_id, 0), body })
+                        RuleHit { phase: h.phase, key: (h.track_ids[0], h.track_ids[1]), body }
                     }));
                 }
             }
+            hits.extend(got.drain(..).map(|h| (ri, h)));
         }
         if let Some(m) = &mut self.motion {
             for tr in ended {
                 m.remove(tr.id);
             }
         }
-        for (ri, hit) in hits {
-            let (phase, key) = match &hit {
-                RuleHit::Crowd { phase, .. } => (*phase, (ri, (0, 0))),
-                RuleHit::Track { phase, track_id, .. } => (*phase, (ri, (*track_id, 0))),
-                RuleHit::Ready { phase, key, .. } => (*phase, (ri, *key)),
-            };
+        for (ri, RuleHit { phase, key, body }) in hits {
+            let key = (ri, key);
             let event_id = match phase {
                 Phase::Start => {
                     let id = new_id();
@@ -459,26 +533,6 @@ impl CameraAnalytics {
                 Phase::End => self.open_rules.remove(&key).unwrap_or_else(new_id),
             };
             let id = if phase == Phase::Start { event_id.clone() } else { new_id() };
-            let (rule, zone) = (self.rules[ri].name.clone(), self.rules[ri].zone.clone());
-            let body = match (hit, &self.rules[ri].state) {
-                (RuleHit::Ready { body, .. }, _) => body,
-                (RuleHit::Crowd { count, per_m2, .. }, _) => Body::Crowd { rule, zone, count, persons_per_m2: per_m2 },
-                (RuleHit::Track { track_id, class_id, seconds, .. }, ZoneRuleState::Loitering(_)) => Body::Loitering {
-                    rule,
-                    zone,
-                    label: self.labels.name(class_id).to_string(),
-                    track_id,
-                    dwell_s: round_s(seconds),
-                },
-                (RuleHit::Track { track_id, class_id, seconds, bbox, .. }, _) => Body::StoppedVehicle {
-                    rule,
-                    zone,
-                    label: self.labels.name(class_id).to_string(),
-                    track_id,
-                    stopped_s: round_s(seconds),
-                    bbox: round_box(bbox.unwrap_or_default()),
-                },
-            };
             out.push(Event { id, event_id, phase, camera: self.camera.clone(), ts: ts.to_string(), body });
         }
     }

@@ -494,6 +494,43 @@ points = [[200, 400], [200, 200]]
     }
 
     #[test]
+    fn a_person_standing_in_the_zone_makes_one_loitering_event() {
+        let cfg =
+            zone_config("[[cameras.rules]]\nkind = \"loitering\"\nname = \"stay\"\nzone = \"square\"\nfor_s = 20\n");
+        // A person stands 48 s in the zone, walks out (leaving it at 56 s) and stays out; another
+        // walks through.
+        let frames = (0..300).map(|i| {
+            let t = f64::from(i) * 0.2;
+            let x = 120.0 + 12.0 * (i.clamp(240, 290) - 240) as f32;
+            let mut dets =
+                vec![Detection { class_id: 0, score: 0.9, bbox: BBox::new(x - 20.0, 200.0, x + 20.0, 300.0) }];
+            if (50..100).contains(&i) {
+                let y = 10.0 * (i - 50) as f32;
+                dets.push(Detection { class_id: 0, score: 0.9, bbox: BBox::new(400.0, y, 440.0, y + 100.0) });
+            }
+            (t, dets)
+        });
+        let evs = replay_with(&cfg, &record(frames));
+        let lo: Vec<&Event> = evs.iter().filter(|e| e.kind() == "loitering").collect();
+        let summary: Vec<String> = lo.iter().map(|e| format!("{:?} {:?}", e.phase, e.body)).collect();
+        use crate::event::Phase::*;
+        assert_eq!(lo.iter().map(|e| e.phase).collect::<Vec<_>>(), vec![Start, End], "{summary:#?}");
+        assert_eq!(lo[0].event_id, lo[1].event_id, "{summary:#?}");
+        let dwell: Vec<(u64, &str, f64)> = lo
+            .iter()
+            .map(|e| match &e.body {
+                crate::event::Body::Loitering { track_id, label, dwell_s, rule, zone } => {
+                    assert_eq!((rule.as_str(), zone.as_str()), ("stay", "square"));
+                    (*track_id, label.as_str(), *dwell_s)
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert!(dwell.iter().all(|d| (d.0, d.1) == (1, "person")), "{summary:#?}");
+        assert!((20.0..20.5).contains(&dwell[0].2) && (55.0..56.0).contains(&dwell[1].2), "{summary:#?}");
+    }
+
+    #[test]
     fn camera_labels_are_checked_against_the_header() {
         let text = r#"site = "s"
 device = "d"
