@@ -57,8 +57,7 @@ pub struct BenchOptions {
     /// (0: raw runs only before and after). The VM this was built on drifts by 10–30 % in speed
     /// over minutes; interleaving puts both rates on the same minutes.
     pub raw_every: u64,
-    /// Override the sources' streaming-thread niceness ([`source::OFFLINE_NICE`] by default
-    /// for files played as fast as possible).
+    /// Override the sources' streaming-thread niceness (by default [`source::default_nice`]).
     pub source_nice: Option<i32>,
     /// Also write every event to this file, one JSON line each (to compare runs).
     pub events: Option<PathBuf>,
@@ -268,7 +267,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     cfg.check_labels(&detector.labels.labels)?;
     let decoders = crate::daemon::choose_decoders(&cfg)?;
     let settings = format!(
-        "threads {}, spin {}, arena {}, memory pattern {}, trim {}, {} camera(s), {}, motion gating {}, source threads nice +{}",
+        "threads {}, spin {}, arena {}, memory pattern {}, trim {}, {} camera(s), {}, motion gating {}, source threads nice {}",
         dopts.threads.map_or("all cores".to_string(), |t| t.to_string()),
         on_off(dopts.spin),
         on_off(dopts.arena),
@@ -277,7 +276,11 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
         cfg.cameras.len(),
         if opts.realtime { "real time" } else { "as fast as possible" },
         cfg.cameras.iter().map(|c| on_off(c.motion.enabled)).collect::<Vec<_>>().join("/"),
-        opts.source_nice.unwrap_or(if opts.realtime { 0 } else { source::OFFLINE_NICE }),
+        cfg.cameras
+            .iter()
+            .map(|c| format!("+{}", opts.source_nice.unwrap_or_else(|| source::default_nice(c))))
+            .collect::<Vec<_>>()
+            .join("/"),
     );
 
     // Raw rate, part one (after a short warm-up that the pipeline would also pay).

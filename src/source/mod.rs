@@ -74,6 +74,12 @@ pub struct SourceSpec {
 /// time) keep the process's priority: a decoder that falls behind a camera loses packets.
 pub const OFFLINE_NICE: i32 = 10;
 
+/// The niceness a camera's streaming threads get: [`OFFLINE_NICE`] for a file played as fast as
+/// the detector takes frames, 0 otherwise.
+pub fn default_nice(cam: &crate::config::CameraConfig) -> i32 {
+    if cam.uri.is_file() && !cam.realtime { OFFLINE_NICE } else { 0 }
+}
+
 impl SourceSpec {
     /// The source of camera `index` of `cfg`, scaled to the model's `input` size (width, height).
     pub fn for_camera(
@@ -96,7 +102,7 @@ impl SourceSpec {
             input_h: input.1,
             decoder,
             recorder,
-            nice: if cam.uri.is_file() && !cam.realtime { OFFLINE_NICE } else { 0 },
+            nice: default_nice(cam),
         }
     }
 }
