@@ -73,11 +73,7 @@ fn held_then_moving_clip(dir: &Path, held: usize, moving: usize) -> PathBuf {
         asset("media/vtest.avi").display()
     ))
     .expect("decode pipeline");
-    let sink = decode
-        .downcast_ref::<gst::Bin>()
-        .and_then(|b| b.by_name("sink"))
-        .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-        .expect("appsink");
+    let sink: gst_app::AppSink = named(&decode, "sink");
     decode.set_state(gst::State::Playing).expect("play vtest.avi");
     let mut caps = None;
     let frames: Vec<gst::Buffer> = (0..=moving)
@@ -97,11 +93,7 @@ fn held_then_moving_clip(dir: &Path, held: usize, moving: usize) -> PathBuf {
         out.display()
     ))
     .expect("encode pipeline");
-    let src = encode
-        .downcast_ref::<gst::Bin>()
-        .and_then(|b| b.by_name("src"))
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .expect("appsrc");
+    let src: gst_app::AppSrc = named(&encode, "src");
     let mut caps = caps.expect("caps");
     caps.make_mut().set("framerate", gst::Fraction::new(10, 1));
     src.set_caps(Some(&caps));
@@ -152,6 +144,16 @@ fn bench(cfg: &Path, args: &[&str], events: &Path) -> (u64, u64, u64, Vec<serde_
 }
 
 /// What must match between two runs: everything but ids and wall-clock times.
+/// The element called `name` in a launched pipeline, as type `T`.
+fn named<T: gstreamer::prelude::IsA<gstreamer::Element>>(pipeline: &gstreamer::Element, name: &str) -> T {
+    use gstreamer::prelude::*;
+    pipeline
+        .downcast_ref::<gstreamer::Bin>()
+        .and_then(|b| b.by_name(name))
+        .and_then(|e| e.downcast::<T>().ok())
+        .unwrap_or_else(|| panic!("no element `{name}` of the expected type"))
+}
+
 fn essence(events: &[serde_json::Value]) -> Vec<String> {
     let mut v: Vec<String> = events
         .iter()
