@@ -53,9 +53,10 @@ pub struct BenchOptions {
     pub gate: Option<bool>,
     /// Inference runs for the raw rate, before and after the pipeline each.
     pub raw_runs: usize,
-    /// Playing as fast as possible, pause every this many frames for [`RAW_BLOCK`] raw runs
-    /// (0: raw runs only before and after). The VM this was built on drifts by 10–30 % in speed
-    /// over minutes; interleaving puts both rates on the same minutes.
+    /// Playing as fast as possible, pause every this many frames (more than [`SETTLE_FRAMES`])
+    /// for as many raw runs as the stretch had timed frames (0: raw runs only before and
+    /// after). The VM this was built on drifts by 10–30 % in speed over minutes and seconds;
+    /// alternating every few seconds puts both rates on the same seconds.
     pub raw_every: u64,
     /// Override the sources' streaming-thread niceness (by default [`source::default_nice`]).
     pub source_nice: Option<i32>,
@@ -92,6 +93,14 @@ pub struct BenchReport {
     pub rss_file_bytes: u64,
     pub raw_ms: Summary,
     pub raw_fps: f64,
+    /// Mean raw inference time before the pipeline, in its pauses, and after it (ms): how far the
+    /// host's speed drifted during the run.
+    pub raw_parts_ms: [f64; 3],
+    /// Pipeline ÷ raw inference rate in each stretch between two pauses for raw runs (see
+    /// [`BenchOptions::raw_every`]), each against the raw runs that bracket it.
+    pub segment_ratios: Vec<f64>,
+    /// All timed stretches pooled against all raw runs in the pauses (see [`pooled_ratio`]).
+    pub steady_ratio: Option<f64>,
     pub stages: Vec<(Stage, Summary)>,
     pub cameras: Vec<CameraResult>,
 }
@@ -117,13 +126,36 @@ impl BenchReport {
         let inf_fps = self.inferences as f64 / self.seconds.max(1e-9);
         let _ = writeln!(
             s,
-            "raw inference (same session, {} runs): {:.1} ms mean, {:.1} ms median = {:.2} fps; pipeline inferences/s ÷ raw = {:.1} %",
+            "raw inference (same session, {} runs): {:.1} ms mean, {:.1} ms median = {:.2} fps; mean before / in the pauses / after the pipeline {:.1} / {:.1} / {:.1} ms",
             self.raw_ms.count,
             self.raw_ms.mean_ms,
             self.raw_ms.median_ms,
             self.raw_fps,
+            self.raw_parts_ms[0],
+            self.raw_parts_ms[1],
+            self.raw_parts_ms[2]
+        );
+        let _ = writeln!(
+            s,
+            "whole run (start-up included) pipeline inferences/s ÷ raw = {:.1} %",
             100.0 * inf_fps / self.raw_fps.max(1e-9)
         );
+        if let Some(steady) = self.steady_ratio {
+            let mut r = self.segment_ratios.clone();
+            r.sort_by(f64::total_cmp);
+            let q = |p: f64| r.get(((r.len().max(1) - 1) as f64 * p).round() as usize).map_or(f64::NAN, |x| 100.0 * x);
+            let _ = writeln!(
+                s,
+                "steady state, interleaved: pipeline ÷ raw = {:.1} %; per stretch ({}): median {:.1} %, quartiles {:.1}..{:.1} %, range {:.1}..{:.1} %",
+                100.0 * steady,
+                r.len(),
+                q(0.5),
+                q(0.25),
+                q(0.75),
+                q(0.0),
+                q(1.0)
+            );
+        }
         let per = |n: u64| if n == 0 { 0.0 } else { self.cpu_s / n as f64 };
         let _ = writeln!(
             s,
@@ -191,18 +223,116 @@ enum Msg {
     End,
 }
 
-/// Raw inference runs in each pause of the pipeline (see [`BenchOptions::raw_every`]).
-pub const RAW_BLOCK: usize = 4;
+/// Frames after the start and after each pause that are not timed: the source decoded them
+/// while the pipeline waited (its queue refills during a pause), so they would come without the
+/// decoder's competition for the cores and flatter the pipeline.
+pub const SETTLE_FRAMES: u64 = 5;
+
+/// One timed stretch of the pipeline and the raw runs of the pause ending it.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    seconds: f64,
+    inferences: u64,
+    raw_mean_s: f64,
+}
+
+/// Pipeline ÷ raw rate per stretch, each stretch against the mean raw time of the pauses before
+/// and after it (the first has only the one after). Stretches without inferences are left out.
+fn segment_ratios(segments: &[Segment]) -> Vec<f64> {
+    segments
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.inferences > 0 && s.seconds > 0.0)
+        .map(|(i, s)| {
+            let raw = match i.checked_sub(1) {
+                Some(p) => 0.5 * (segments[p].raw_mean_s + s.raw_mean_s),
+                None => s.raw_mean_s,
+            };
+            (s.inferences as f64 / s.seconds) * raw
+        })
+        .collect()
+}
+
+/// All timed stretches pooled: their inferences per second ÷ the raw rate of all the pauses.
+/// Stretches and raw blocks alternate every few seconds with equal numbers of runs, so a host
+/// whose speed drifts over minutes weighs on both sides alike.
+fn pooled_ratio(segments: &[Segment]) -> Option<f64> {
+    let (inferences, seconds) = segments.iter().fold((0u64, 0.0), |(i, t), s| (i + s.inferences, t + s.seconds));
+    let raw = segments.iter().map(|s| s.raw_mean_s).sum::<f64>() / segments.len() as f64;
+    (inferences > 0 && seconds > 0.0).then(|| inferences as f64 / seconds * raw)
+}
+
+/// The pipeline alternating with raw inference (see [`BenchOptions::raw_every`]), kept by the
+/// detector thread.
+struct Interleave {
+    every: u64,
+    since_pause: u64,
+    /// When the current stretch's timing began (after [`SETTLE_FRAMES`]), and its inferences since.
+    start: Option<Instant>,
+    inferences: u64,
+    segments: Vec<Segment>,
+    raw: Vec<Duration>,
+    /// Wall time and process CPU seconds of the pauses, left out of the pipeline's numbers.
+    paused: Duration,
+    paused_cpu: f64,
+}
+
+impl Interleave {
+    fn new(every: u64) -> Self {
+        Self {
+            every,
+            since_pause: 0,
+            start: None,
+            inferences: 0,
+            segments: Vec::new(),
+            raw: Vec::new(),
+            paused: Duration::ZERO,
+            paused_cpu: 0.0,
+        }
+    }
+
+    /// A frame went through the detector; true when it is time to pause for raw runs.
+    fn frame_done(&mut self, inferred: bool) -> bool {
+        self.since_pause += 1;
+        if self.start.is_some() && inferred {
+            self.inferences += 1;
+        }
+        if self.since_pause == SETTLE_FRAMES {
+            self.start = Some(Instant::now());
+            self.inferences = 0;
+        }
+        self.every > SETTLE_FRAMES && self.since_pause == self.every
+    }
+
+    /// Close the stretch and run as many timed raw inferences as it had frames timed, after one
+    /// untimed run during which the source refills its queue and the analytics thread finishes
+    /// the last frame (work that would otherwise be charged to the raw rate).
+    fn pause(&mut self, detector: &mut Detector) -> Result<()> {
+        let cpu_now = || timing::process_usage().map_or(0.0, |u| u.cpu.as_secs_f64());
+        let (t, cpu) = (Instant::now(), cpu_now());
+        detector.raw_inference(1)?;
+        let block = detector.raw_inference((self.every - SETTLE_FRAMES) as usize)?;
+        let block_s: f64 = block.iter().map(Duration::as_secs_f64).sum();
+        if let Some(start) = self.start.take() {
+            self.segments.push(Segment {
+                seconds: (t - start).as_secs_f64(),
+                inferences: std::mem::take(&mut self.inferences),
+                raw_mean_s: block_s / block.len().max(1) as f64,
+            });
+        }
+        self.raw.extend(block);
+        self.paused += t.elapsed();
+        self.paused_cpu += cpu_now() - cpu;
+        self.since_pause = 0;
+        Ok(())
+    }
+}
 
 /// What the detector thread hands back.
 struct DetectorDone {
     times: StageTimes,
     inferences: Vec<u64>,
-    /// Raw runs made in pauses of the pipeline, and the wall time the pauses took.
-    raw: Vec<Duration>,
-    paused: Duration,
-    /// Process CPU seconds spent during the pauses.
-    paused_cpu: f64,
+    interleave: Interleave,
 }
 
 /// What an analytics thread hands back when it is done.
@@ -214,6 +344,9 @@ struct AnalyticsDone {
 }
 
 pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
+    if opts.raw_every != 0 && opts.raw_every <= SETTLE_FRAMES {
+        bail!("--raw-every {}: must be 0 or more than {SETTLE_FRAMES}", opts.raw_every);
+    }
     source::init()?;
     if let Some(id) = &opts.camera {
         let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
@@ -287,6 +420,7 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     let mut raw = Vec::with_capacity(2 * opts.raw_runs);
     detector.raw_inference(3)?;
     raw.extend(detector.raw_inference(opts.raw_runs)?);
+    let before = raw.len();
     let rss_model_bytes = timing::current_rss_bytes().unwrap_or(0);
 
     let outbox_path =
@@ -299,9 +433,12 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
     }
     let (mut report, interleaved) = result?;
     raw.extend(interleaved);
+    let paused = raw.len();
 
     // Raw rate, part two: same session, now warm from the pipeline.
     raw.extend(detector.raw_inference(opts.raw_runs)?);
+    let mean_ms = |d: &[Duration]| 1000.0 * d.iter().map(Duration::as_secs_f64).sum::<f64>() / d.len().max(1) as f64;
+    report.raw_parts_ms = [mean_ms(&raw[..before]), mean_ms(&raw[before..paused]), mean_ms(&raw[paused..])];
     let raw_ms: Vec<f32> = raw.iter().map(|d| (d.as_secs_f64() * 1000.0) as f32).collect();
     report.raw_ms = timing::summarise(&raw_ms);
     let total: f64 = raw.iter().map(Duration::as_secs_f64).sum();
@@ -420,10 +557,7 @@ fn run_pipeline(
             scope.spawn(move || -> Result<DetectorDone> {
                 let mut times = StageTimes::with_capacity(capacity);
                 let mut inferences = vec![0u64; n];
-                let mut raw = Vec::new();
-                let mut paused = Duration::ZERO;
-                let mut paused_cpu = 0.0;
-                let cpu_now = || timing::process_usage().map_or(0.0, |u| u.cpu.as_secs_f64());
+                let mut interleave = Interleave::new(raw_every);
                 let mut ended = 0;
                 let mut t_wait = Instant::now();
                 while ended < n {
@@ -456,12 +590,9 @@ fn run_pipeline(
                                 hub.close();
                                 break;
                             }
-                            if raw_every > 0 && done.is_multiple_of(raw_every) {
+                            if interleave.frame_done(inferred) {
                                 // The file waits meanwhile (its appsink blocks): a pause, not a loss.
-                                let (t, cpu) = (Instant::now(), cpu_now());
-                                raw.extend(detector.raw_inference(RAW_BLOCK)?);
-                                paused += t.elapsed();
-                                paused_cpu += cpu_now() - cpu;
+                                interleave.pause(detector)?;
                             }
                         }
                         Item::EndOfStream => {
@@ -474,7 +605,7 @@ fn run_pipeline(
                 for tx in &txs {
                     let _ = tx.send(Msg::End);
                 }
-                Ok(DetectorDone { times, inferences, raw, paused, paused_cpu })
+                Ok(DetectorDone { times, inferences, interleave })
             })
         };
 
@@ -520,7 +651,8 @@ fn run_pipeline(
         Ok((r?, rss, timing::current_rss_file_bytes().unwrap_or(0)))
     });
     let usage1 = timing::process_usage().ok_or_else(|| anyhow!("getrusage failed"))?;
-    let (DetectorDone { mut times, inferences, raw, paused, paused_cpu }, rss_samples, rss_file_bytes) = det_result?;
+    let (DetectorDone { mut times, inferences, interleave }, rss_samples, rss_file_bytes) = det_result?;
+    let Interleave { raw, segments, paused, paused_cpu, .. } = interleave;
     // The pipeline's own time: the pauses for raw runs are not part of it.
     let seconds = started.elapsed().saturating_sub(paused).as_secs_f64();
 
@@ -555,9 +687,49 @@ fn run_pipeline(
             rss_file_bytes,
             raw_ms: Summary::default(),
             raw_fps: 0.0,
+            raw_parts_ms: [0.0; 3],
+            segment_ratios: segment_ratios(&segments),
+            steady_ratio: pooled_ratio(&segments),
             stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
             cameras,
         },
         raw,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stretch_is_judged_against_the_raw_runs_around_it() {
+        let seg = |seconds, inferences, raw_mean_s| Segment { seconds, inferences, raw_mean_s };
+        // 10 inferences in 1.0 s against raw 0.1 s: 100 %. Then the host slows down: 10 in 1.5 s
+        // against raw 0.1 s before and 0.2 s after (mean 0.15): 100 % again, where one raw rate
+        // for the whole run would call it 2/3 or 4/3. A stretch with no inference says nothing.
+        let r = segment_ratios(&[seg(1.0, 10, 0.1), seg(1.5, 10, 0.2), seg(0.5, 0, 0.2), seg(2.0, 10, 0.2)]);
+        assert_eq!(r.len(), 3, "{r:?}");
+        for (got, want) in r.iter().zip([1.0, 1.0, 1.0]) {
+            assert!((got - want).abs() < 1e-9, "{r:?}");
+        }
+        let slow = segment_ratios(&[seg(1.0, 10, 0.1), seg(1.0, 9, 0.1)]);
+        assert!((slow[1] - 0.9).abs() < 1e-9, "{slow:?}");
+        // Pooled: 30 inferences in 4.5 s against a mean raw 0.175 s.
+        let pooled = pooled_ratio(&[seg(1.0, 10, 0.1), seg(1.5, 10, 0.2), seg(2.0, 10, 0.2)]);
+        assert!(pooled.is_some_and(|p| (p - 30.0 / 4.5 * 0.5 / 3.0).abs() < 1e-9), "{pooled:?}");
+        assert_eq!(pooled_ratio(&[]), None);
+    }
+
+    #[test]
+    fn the_first_frames_after_a_pause_are_not_timed() {
+        let mut il = Interleave::new(8);
+        let pauses: Vec<bool> = (0..8).map(|i| il.frame_done(i % 2 == 0)).collect();
+        assert_eq!(pauses, [false, false, false, false, false, false, false, true]);
+        // Timed from the 5th frame on: frames 6, 7 and 8 (indices 5..8), of which index 6 inferred.
+        assert!(il.start.is_some());
+        assert_eq!(il.inferences, 1);
+        // Without interleaving it never pauses.
+        let mut off = Interleave::new(0);
+        assert!((0..100).all(|_| !off.frame_done(true)));
+    }
 }

@@ -97,10 +97,10 @@ enum Command {
         /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
         #[arg(long, default_value_t = 20)]
         raw_runs: usize,
-        /// Playing as fast as possible, also pause the pipeline every N frames for a few raw
-        /// runs, so that the raw rate spans the same minutes as the pipeline (0: only before
-        /// and after).
-        #[arg(long, default_value_t = 50)]
+        /// Playing as fast as possible, pause the pipeline every N frames (more than 5) for
+        /// N - 5 raw runs: its first 5 frames after each pause are not timed, and pipeline and
+        /// raw rate alternate on the same seconds (0: raw runs only before and after).
+        #[arg(long, default_value_t = 30)]
         raw_every: u64,
         /// Niceness added to the sources' GStreamer threads (default: 10 for files played as
         /// fast as possible, 0 for live sources and real time).
