@@ -95,7 +95,8 @@ pub struct BenchReport {
     pub raw_fps: f64,
     /// Mean raw inference time before the pipeline, in its pauses, and after it (ms): how far the
     /// host's speed drifted during the run.
-    pub raw_parts_ms: [f64; 3],
+    /// (None: no runs there, e.g. no pauses in real time.)
+    pub raw_parts_ms: [Option<f64>; 3],
     /// Pipeline ÷ raw inference rate in each stretch between two pauses for raw runs (see
     /// [`BenchOptions::raw_every`]), each against the raw runs that bracket it.
     pub segment_ratios: Vec<f64>,
@@ -126,14 +127,12 @@ impl BenchReport {
         let inf_fps = self.inferences as f64 / self.seconds.max(1e-9);
         let _ = writeln!(
             s,
-            "raw inference (same session, {} runs): {:.1} ms mean, {:.1} ms median = {:.2} fps; mean before / in the pauses / after the pipeline {:.1} / {:.1} / {:.1} ms",
+            "raw inference (same session, {} runs): {:.1} ms mean, {:.1} ms median = {:.2} fps; mean before / in the pauses / after the pipeline {} ms",
             self.raw_ms.count,
             self.raw_ms.mean_ms,
             self.raw_ms.median_ms,
             self.raw_fps,
-            self.raw_parts_ms[0],
-            self.raw_parts_ms[1],
-            self.raw_parts_ms[2]
+            self.raw_parts_ms.map(|m| m.map_or("-".to_string(), |m| format!("{m:.1}"))).join(" / ")
         );
         let _ = writeln!(
             s,
@@ -437,7 +436,9 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
 
     // Raw rate, part two: same session, now warm from the pipeline.
     raw.extend(detector.raw_inference(opts.raw_runs)?);
-    let mean_ms = |d: &[Duration]| 1000.0 * d.iter().map(Duration::as_secs_f64).sum::<f64>() / d.len().max(1) as f64;
+    let mean_ms = |d: &[Duration]| {
+        (!d.is_empty()).then(|| 1000.0 * d.iter().map(Duration::as_secs_f64).sum::<f64>() / d.len() as f64)
+    };
     report.raw_parts_ms = [mean_ms(&raw[..before]), mean_ms(&raw[before..paused]), mean_ms(&raw[paused..])];
     let raw_ms: Vec<f32> = raw.iter().map(|d| (d.as_secs_f64() * 1000.0) as f32).collect();
     report.raw_ms = timing::summarise(&raw_ms);
@@ -687,7 +688,7 @@ fn run_pipeline(
             rss_file_bytes,
             raw_ms: Summary::default(),
             raw_fps: 0.0,
-            raw_parts_ms: [0.0; 3],
+            raw_parts_ms: [None; 3],
             segment_ratios: segment_ratios(&segments),
             steady_ratio: pooled_ratio(&segments),
             stages: Stage::ALL.iter().map(|&s| (s, times.summary(s))).collect(),
