@@ -578,11 +578,13 @@ fn analytics_loop(
             Detected::Frame { time_s, wall, mut detections, frame } => {
                 analytics.on_frame(time_s, wall, &detections, &mut events);
                 // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
+                // It decides which event gets a snapshot; only then is the frame copied.
                 if let Some(ev) = evidence {
-                    let snap = frame
-                        .filter(|_| events.iter().any(|e| e.phase == crate::event::Phase::Start))
-                        .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox));
-                    ev.process(outbox, &mut events, snap.as_ref().map(|s| (s, detections.as_slice())));
+                    ev.process(outbox, &mut events, &detections, || {
+                        frame
+                            .as_ref()
+                            .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox))
+                    });
                 }
                 detections.clear();
                 let _ = spare.send(detections);
@@ -594,7 +596,7 @@ fn analytics_loop(
     }
     analytics.finish(&mut events);
     if let Some(ev) = evidence {
-        ev.process(outbox, &mut events, None);
+        ev.process(outbox, &mut events, &[], || None);
     }
     store(outbox, &mut events);
     store_counts(outbox, analytics.take_counts());

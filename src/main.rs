@@ -294,14 +294,11 @@ fn replay(config: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> 
     };
     let input = std::io::BufReader::new(bar.wrap_read(f));
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let result = anttd::replay::run(&cfg, input, |e| {
-        out.write_all(&e.to_json())?;
-        out.write_all(b"\n")
-    });
+    let result = anttd::replay::print(&cfg, input, &mut out);
     bar.finish_and_clear();
     let summary = result.with_context(|| file.display().to_string())?;
     out.flush()?;
-    tracing::info!(frames = summary.frames, events = summary.events, "replay finished");
+    tracing::info!(frames = summary.frames, events = summary.events, counts = summary.counts, "replay finished");
     Ok(ExitCode::SUCCESS)
 }
 

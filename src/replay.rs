@@ -24,7 +24,7 @@ use crate::analytics::CameraAnalytics;
 use crate::config::Config;
 use crate::detect::manifest::{Groups, LabelMap};
 use crate::detect::{BBox, Detection};
-use crate::event::Event;
+use crate::event::{CountsMessage, Event};
 
 pub const FORMAT: &str = "anttd-detections";
 pub const VERSION: u32 = 1;
@@ -183,15 +183,45 @@ pub fn parse_frame(line_no: usize, text: &str, labels: &LabelMap) -> Result<Fram
 pub struct Summary {
     pub frames: u64,
     pub events: u64,
+    /// `<camera>/counts` messages.
+    pub counts: u64,
+}
+
+/// One message a replay produces: what the daemon would publish on `<camera>/events` or
+/// `<camera>/counts` (the payload's `kind` tells them apart: `counts` for the latter).
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    Event(&'a Event),
+    Counts(&'a CountsMessage),
+}
+
+impl Output<'_> {
+    /// The payload as the daemon would publish it.
+    pub fn to_json(&self) -> Vec<u8> {
+        match self {
+            Output::Event(e) => e.to_json(),
+            Output::Counts(c) => c.to_json(),
+        }
+    }
+}
+
+/// Replay `input` and write every message to `out` as one JSON line (`anttd replay`).
+pub fn print(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> Result<Summary, ReplayError> {
+    run(cfg, input, |m| {
+        out.write_all(&m.to_json())?;
+        out.write_all(b"\n")
+    })
 }
 
 /// Run every recorded frame through its camera's analytics (built from `cfg`) and hand each
-/// event to `on_event`, in the order the daemon would publish them per camera. At the end of the
-/// input every camera's open tracks are ended, as at the end of a stream.
+/// event and `counts` message to `on_output`, in the order the daemon would publish them per
+/// camera (a frame's events, then the counts of the intervals it closed). At the end of the
+/// input every camera's open tracks are ended and its last interval is counted, as at the end of
+/// a stream.
 pub fn run(
     cfg: &Config,
     input: impl BufRead,
-    mut on_event: impl FnMut(&Event) -> std::io::Result<()>,
+    mut on_output: impl FnMut(Output) -> std::io::Result<()>,
 ) -> Result<Summary, ReplayError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (header_line, header) = loop {
@@ -235,19 +265,31 @@ pub fn run(
         }));
         cams[ci].on_frame(f.time_s, f.wall(), &dets, &mut events);
         summary.frames += 1;
-        for e in events.drain(..) {
-            summary.events += 1;
-            on_event(&e)?;
-        }
+        emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
     }
     for cam in &mut cams {
         cam.finish(&mut events);
-        for e in events.drain(..) {
-            summary.events += 1;
-            on_event(&e)?;
-        }
+        emit(cam, &mut events, &mut summary, &mut on_output)?;
     }
     Ok(summary)
+}
+
+/// Hand on `events`, then the camera's closed counts, as the daemon stores them after a frame.
+fn emit(
+    cam: &mut CameraAnalytics,
+    events: &mut Vec<Event>,
+    summary: &mut Summary,
+    on_output: &mut impl FnMut(Output) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for e in events.drain(..) {
+        summary.events += 1;
+        on_output(Output::Event(&e))?;
+    }
+    for c in cam.take_counts() {
+        summary.counts += 1;
+        on_output(Output::Counts(&c))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -295,8 +337,10 @@ points = [[200, 400], [200, 200]]
 
     fn replay(input: &[u8]) -> Result<Vec<Event>, ReplayError> {
         let mut got = Vec::new();
-        run(&config(), input, |e| {
-            got.push(e.clone());
+        run(&config(), input, |m| {
+            if let Output::Event(e) = m {
+                got.push(e.clone());
+            }
             Ok(())
         })?;
         Ok(got)
@@ -385,8 +429,10 @@ points = [[200, 400], [200, 200]]
 
     fn replay_with(cfg: &Config, input: &[u8]) -> Vec<Event> {
         let mut got = Vec::new();
-        run(cfg, input, |e| {
-            got.push(e.clone());
+        run(cfg, input, |m| {
+            if let Output::Event(e) = m {
+                got.push(e.clone());
+            }
             Ok(())
         })
         .expect("replay");
@@ -606,6 +652,50 @@ directions = ["in", "out"]
         // Through the outbox to its own topic, QoS 1.
         let rec = crate::publish::counts_record(&counts[1]);
         assert_eq!((rec.subtopic.as_str(), rec.qos, rec.retain), ("cam1/counts", 1, false));
+    }
+
+    #[test]
+    fn replay_prints_counts_like_events() {
+        // The walk of `recording()` crosses the gate at about 1 s; intervals of 1 s.
+        let text = r#"site = "s"
+device = "d"
+[model]
+manifest = "m.toml"
+[[cameras]]
+id = "cam1"
+uri = "rtsp://h/s"
+counts_interval_s = 1
+[[cameras.lines]]
+name = "gate"
+points = [[200, 400], [200, 200]]
+directions = ["in", "out"]
+"#;
+        let cfg = Config::from_str(Path::new("/x/anttd.toml"), text).expect("config");
+        let mut out = Vec::new();
+        let summary = print(&cfg, &recording()[..], &mut out).expect("replay");
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .expect("utf8")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let kinds: Vec<&str> = lines.iter().map(|v| v["kind"].as_str().unwrap_or("?")).collect();
+        // Frames at 0..=2.0 s: [0, 1) closed by the frame at 1.0 s, the crossing at 1.1 s,
+        // [1, 2) closed by the frame at 2.0 s, which is also the last, so the open [2, 2] and
+        // the end of the track come at the end of the input: events first, as after a frame.
+        assert_eq!(kinds, vec!["object", "counts", "line_cross", "counts", "object", "counts"], "{lines:#?}");
+        assert_eq!((summary.frames, summary.events, summary.counts), (21, 3, 3));
+        let counts: Vec<&serde_json::Value> = lines.iter().filter(|v| v["kind"] == "counts").collect();
+        assert!(counts.iter().all(|c| c["camera"] == "cam1" && c["id"].is_string()), "{counts:#?}");
+        assert_eq!(counts[0]["from"], "1970-01-01T00:16:40.000Z");
+        assert_eq!(counts[0]["to"], "1970-01-01T00:16:41.000Z");
+        assert_eq!(counts[0]["interval_s"], 1.0);
+        // The crossing, at about 1 s, in the second interval only.
+        assert_eq!(counts[0]["counts"], serde_json::json!([]));
+        assert_eq!(
+            counts[1]["counts"],
+            serde_json::json!([{"line": "gate", "label": "person", "direction": "in", "count": 1}])
+        );
+        assert_eq!(counts[2]["counts"], serde_json::json!([]));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `anttd run --record-detections` then `anttd replay` on the recording: the replay must
-//! publish the same events the live daemon did (ids and times aside).
+//! publish the same events and `counts` messages the live daemon did (ids and times aside).
 
 mod common;
 
@@ -14,6 +14,12 @@ const ROOT: &str = "antt/test-site/test-box";
 fn essence(e: &serde_json::Value) -> String {
     let f = |k: &str| e.get(k).map(|v| v.to_string()).unwrap_or_default();
     ["kind", "type", "camera", "track_id", "label", "line", "direction"].map(f).join(" ")
+}
+
+/// The same for a `counts` message: intervals are stream time, so their lengths agree too.
+fn counts_essence(c: &serde_json::Value) -> String {
+    let f = |k: &str| c.get(k).map(|v| v.to_string()).unwrap_or_default();
+    ["kind", "camera", "interval_s", "counts"].map(f).join(" ")
 }
 
 #[test]
@@ -40,6 +46,9 @@ fn replay_reproduces_live_events() {
     let live: Vec<serde_json::Value> =
         msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/events")).map(Msg::json).collect();
     assert!(live.iter().filter(|e| e["kind"] == "line_cross").count() >= 3, "too few crossings to compare");
+    let live_counts: Vec<serde_json::Value> =
+        msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/counts")).map(Msg::json).collect();
+    assert!(!live_counts.is_empty(), "no counts published");
 
     // The recording: a header, then one line per detected frame (vtest.avi is about 80 s).
     let text = std::fs::read_to_string(&rec).expect("recording");
@@ -60,9 +69,14 @@ fn replay_reproduces_live_events() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
+    // Events and counts, each in the order published (their topics are not ordered together).
+    let (replayed_counts, replayed): (Vec<_>, Vec<_>) = replayed.iter().partition(|m| m["kind"] == "counts");
     let live: Vec<String> = live.iter().map(essence).collect();
-    let replayed: Vec<String> = replayed.iter().map(essence).collect();
+    let replayed: Vec<String> = replayed.into_iter().map(essence).collect();
     assert_eq!(replayed, live);
+    let live_counts: Vec<String> = live_counts.iter().map(counts_essence).collect();
+    let replayed_counts: Vec<String> = replayed_counts.into_iter().map(counts_essence).collect();
+    assert_eq!(replayed_counts, live_counts);
 
     // A recording with a camera the config does not have is refused, naming the line.
     let bad = dir.path().join("bad.jsonl");

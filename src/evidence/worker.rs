@@ -155,17 +155,30 @@ impl Evidence {
         &self.data_dir
     }
 
-    /// Store `events`: a `start` with its snapshot drawn on `frame` (when given); an `end`
-    /// that will get a clip is handed to the worker, which stores it once the clip is cut.
-    pub fn process(&self, outbox: &Outbox, events: &mut Vec<Event>, frame: Option<(&SnapFrame, &[Detection])>) {
+    /// Store `events`: a `start` with its snapshot drawn on the frame that `frame` builds (None:
+    /// no frame to draw on), with `dets` drawn on it; an `end` that will get a clip is handed to
+    /// the worker, which stores it once the clip is cut.
+    ///
+    /// `frame` is called at most once, and only when an event gets a snapshot: copying the
+    /// frame out of its buffer costs on every detected frame otherwise.
+    pub fn process(
+        &self,
+        outbox: &Outbox,
+        events: &mut Vec<Event>,
+        dets: &[Detection],
+        frame: impl FnOnce() -> Option<SnapFrame>,
+    ) {
+        let frame = std::cell::LazyCell::new(frame);
         let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
             let rel = |p: &Path| p.strip_prefix(&self.data_dir).unwrap_or(p).to_string_lossy().to_string();
             let mut snap = None;
-            if e.phase == Phase::Start
-                && let (Some((f, dets)), Some(cam)) = (frame, self.cameras.get(&e.camera))
+            // Only a `start` gets a snapshot: the frame is built here, on the first one.
+            if wants_snapshot(&e)
+                && let Some(cam) = self.cameras.get(&e.camera)
+                && let Some(f) = &*frame
             {
                 let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
                 match snapshot::write_jpeg(&img, &snap_path) {
@@ -205,6 +218,11 @@ impl Evidence {
             let _ = t.join();
         }
     }
+}
+
+/// Whether `e` gets a snapshot of the frame it happened on.
+fn wants_snapshot(e: &Event) -> bool {
+    e.phase == Phase::Start
 }
 
 fn worker(
@@ -267,5 +285,123 @@ fn push(outbox: &Outbox, e: &Event, snapshot: Option<&str>, clip: Option<&ClipIn
         // The tests read this line as the daemon's own record of what it produced.
         Ok(_) => tracing::debug!(camera = %e.camera, id = %e.id, "event stored"),
         Err(err) => tracing::error!(camera = %e.camera, id = %e.id, "event lost: cannot store it in the outbox: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::detect::letterbox::Letterbox;
+    use crate::detect::manifest::Groups;
+    use crate::event::Body;
+
+    fn event(phase: Phase, event_id: &str, body: Body) -> Event {
+        Event {
+            id: crate::event::new_id(),
+            event_id: event_id.into(),
+            phase,
+            camera: "cam1".into(),
+            ts: "2026-11-28T12:00:00.000Z".into(),
+            body,
+        }
+    }
+
+    fn object(phase: Phase, event_id: &str) -> Event {
+        let bbox = [10.0, 10.0, 50.0, 90.0];
+        let seen = "2026-11-28T12:00:00.000Z".to_string();
+        event(
+            phase,
+            event_id,
+            Body::Object {
+                label: "person".into(),
+                track_id: 1,
+                first_seen: seen.clone(),
+                last_seen: seen,
+                best_score: 0.9,
+                bbox,
+            },
+        )
+    }
+
+    /// Evidence on for one camera under `dir`, and an outbox there.
+    fn evidence(dir: &Path) -> (Arc<Evidence>, Arc<Outbox>) {
+        let text = format!(
+            "site = \"s\"\ndevice = \"d\"\ndata_dir = \"{}\"\n[model]\nmanifest = \"m.toml\"\n[evidence]\nenabled = true\n\
+             [[cameras]]\nid = \"cam1\"\nuri = \"rtsp://h/s\"\n",
+            dir.display()
+        );
+        let cfg = Config::from_str(&dir.join("anttd.toml"), &text).expect("config");
+        let groups = Groups { person: vec!["person".into()], vehicle: vec![], motorcycle: vec![] };
+        let labels = Arc::new(LabelMap::new(vec!["person".into()], &groups).expect("labels"));
+        let outbox = Arc::new(Outbox::open(&dir.join("outbox.sqlite"), 100).expect("outbox"));
+        let ev = Evidence::start(&cfg, labels, Arc::clone(&outbox)).expect("start").expect("enabled");
+        (ev, outbox)
+    }
+
+    fn snap_frame() -> SnapFrame {
+        let lb = Letterbox::new(128, 96, 64, 64);
+        SnapFrame { image: Arc::new(image::RgbImage::new(lb.fit_w, lb.fit_h)), letterbox: lb }
+    }
+
+    /// (event_id, type, snapshot) of every stored record.
+    fn stored(outbox: &Outbox) -> Vec<(String, String, Option<String>)> {
+        let batch = outbox.next_batch(0, 100).expect("outbox");
+        batch
+            .iter()
+            .map(|s| {
+                let v: serde_json::Value = serde_json::from_slice(&s.record.payload).expect("json");
+                let f = |k: &str| v[k].as_str().map(String::from);
+                (f("event_id").unwrap_or_default(), f("type").unwrap_or_default(), f("snapshot"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_frame_is_built_once_and_only_for_a_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (ev, outbox) = evidence(dir.path());
+        let built = Cell::new(0);
+        let frame = || {
+            built.set(built.get() + 1);
+            Some(snap_frame())
+        };
+
+        // No start: the frame is never built (the ring does not record, so the end is stored now).
+        let mut events = vec![object(Phase::End, "e0")];
+        ev.process(&outbox, &mut events, &[], frame);
+        assert_eq!(built.get(), 0);
+        assert!(events.is_empty());
+
+        // Two starts on one frame: built once, both drawn on it.
+        let crossing =
+            Body::LineCross { line: "gate".into(), direction: "in".into(), label: "person".into(), track_id: 1 };
+        let mut events = vec![object(Phase::Start, "e1"), event(Phase::Start, "e2", crossing)];
+        ev.process(&outbox, &mut events, &[], frame);
+        assert_eq!(built.get(), 1);
+
+        // A start without a frame to draw on is stored without a snapshot.
+        let mut events = vec![object(Phase::Start, "e3")];
+        ev.process(&outbox, &mut events, &[], || None);
+        ev.close();
+
+        let got = stored(&outbox);
+        let snap = |id: &str| Some(format!("evidence/cam1/events/{id}.jpg"));
+        assert_eq!(
+            got,
+            vec![
+                ("e0".into(), "end".into(), None),
+                ("e1".into(), "start".into(), snap("e1")),
+                ("e2".into(), "start".into(), snap("e2")),
+                ("e3".into(), "start".into(), None),
+            ]
+        );
+        for id in ["e1", "e2"] {
+            let jpg = super::super::events_dir(dir.path(), "cam1").join(format!("{id}.jpg"));
+            let img = image::open(&jpg).expect("snapshot is a JPEG");
+            // Scaled back to the source's size.
+            assert_eq!((img.width(), img.height()), (128, 96));
+        }
     }
 }
