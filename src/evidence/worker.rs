@@ -183,6 +183,7 @@ impl Evidence {
     /// that will get a clip is handed to the worker, which stores it once the clip is cut.
     pub fn process(&self, outbox: &Outbox, events: &mut Vec<Event>, frame: Option<(&SnapFrame, &[Detection])>) {
         let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new_snaps = Vec::new();
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
@@ -194,7 +195,7 @@ impl Evidence {
                 let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
                 match snapshot::write_jpeg(&img, &snap_path) {
                     Ok(()) => {
-                        self.offer_snapshot(&e, &snap_path, rel(&snap_path));
+                        new_snaps.push((e.clone(), snap_path.clone(), rel(&snap_path)));
                         snap = Some(rel(&snap_path));
                     }
                     Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
@@ -222,6 +223,10 @@ impl Evidence {
                 _ => {}
             }
             push(outbox, &e, snap.as_deref(), None);
+        }
+        // Only once their starts are in the outbox: a picture never goes out before its event.
+        for (e, file, rel) in new_snaps {
+            self.offer_snapshot(&e, &file, rel);
         }
     }
 
