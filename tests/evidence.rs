@@ -180,7 +180,13 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     });
     let pic = got.iter().find(|m| m.topic == format!("{ROOT}/road/snapshot")).expect("picture");
     assert!(pic.retain, "retained");
-    assert!(pic.payload == on_disk, "{} bytes published, {} on disk in {}", pic.payload.len(), on_disk.len(), file.display());
+    assert!(
+        pic.payload == on_disk,
+        "{} bytes published, {} on disk in {}",
+        pic.payload.len(),
+        on_disk.len(),
+        file.display()
+    );
     let img = image::load_from_memory_with_format(&pic.payload, image::ImageFormat::Jpeg).expect("a JPEG");
     assert_eq!((img.width(), img.height()), (768, 576));
     let info = got.iter().find(|m| m.topic == format!("{ROOT}/road/snapshot/info")).expect("info").json();
@@ -194,7 +200,9 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     assert!(!infos.is_empty() && infos.len() <= starts.len(), "{} pictures for {} starts", infos.len(), starts.len());
     for i in &infos {
         let start = pos(&|m| {
-            m.topic == format!("{ROOT}/road/events") && m.json()["event_id"] == i["event_id"] && m.json()["type"] == "start"
+            m.topic == format!("{ROOT}/road/events")
+                && m.json()["event_id"] == i["event_id"]
+                && m.json()["type"] == "start"
         })
         .expect("its start");
         let pic = pos(&|m| m.topic == format!("{ROOT}/road/snapshot/info") && m.json()["event_id"] == i["event_id"]);

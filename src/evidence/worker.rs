@@ -175,7 +175,9 @@ impl Evidence {
                 &e.camera,
                 Latest { event_id: e.event_id.clone(), ts: e.ts.clone(), file: rel, jpeg: Arc::new(jpeg) },
             ),
-            Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, file = %file.display(), "snapshot not published: cannot read it back: {err}"),
+            Err(err) => {
+                tracing::warn!(camera = %e.camera, event_id = %e.event_id, file = %file.display(), "snapshot not published: cannot read it back: {err}")
+            }
         }
     }
 

@@ -102,6 +102,13 @@ struct Flight {
     snapshot: Option<(String, String)>,
 }
 
+/// The retained states the box keeps current, newest wins (not through the outbox): each
+/// camera's status, and its newest event snapshot when publishing snapshots is on.
+pub struct States {
+    pub cams: watch::Receiver<status::Snapshot>,
+    pub snapshots: Option<SnapshotFeed>,
+}
+
 /// The next change of an optional `watch`; never, when there is none.
 async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     match rx {
@@ -111,8 +118,8 @@ async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
 }
 
 /// Deliver the outbox to the broker until shutdown; QoS 0 messages from `rx` (stats) go out
-/// while connected and are not kept while away. `snaps`, when publishing snapshots is on, holds
-/// each camera's newest event snapshot: it is published once the outbox is empty (see
+/// while connected and are not kept while away. Of `states`, the camera states are published on
+/// every connection and each change; each camera's newest snapshot once the outbox is empty (see
 /// [`snapshots`]).
 ///
 /// Each connection gets a fresh rumqttc client and event loop, and starts again from the oldest
@@ -127,8 +134,7 @@ pub async fn run(
     cfg: &Config,
     outbox: Arc<Outbox>,
     mut rx: UnboundedReceiver<Outgoing>,
-    mut cams: watch::Receiver<status::Snapshot>,
-    snaps: Option<SnapshotFeed>,
+    states: States,
     link: Arc<LinkStats>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
@@ -151,6 +157,7 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
     let mut acks: Vec<i64> = Vec::new();
+    let States { mut cams, snapshots: snaps } = states;
     let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
     let mut snap_rx = snaps.map(|f| f.rx);
     let mut snaps_open = snap_rx.is_some();
@@ -289,7 +296,15 @@ pub async fn run(
                 let (due, wake) = snaps_sent.due(&latest, std::time::Instant::now(), snap_interval, stopping);
                 snap_wake = wake;
                 for (cam, l) in due {
-                    send(&mut inflight, format!("{root}/{cam}/snapshot/info"), 1, true, l.info_json(&cam), None, false)?;
+                    send(
+                        &mut inflight,
+                        format!("{root}/{cam}/snapshot/info"),
+                        1,
+                        true,
+                        l.info_json(&cam),
+                        None,
+                        false,
+                    )?;
                     send(&mut inflight, format!("{root}/{cam}/snapshot"), 1, true, l.jpeg.to_vec(), None, false)?;
                     if let Some(f) = inflight.back_mut() {
                         f.snapshot = Some((cam, l.event_id));

@@ -41,8 +41,7 @@ struct Info<'a> {
 
 impl Latest {
     pub fn info_json(&self, camera: &str) -> Vec<u8> {
-        let info =
-            Info { camera, event_id: &self.event_id, ts: &self.ts, file: &self.file, bytes: self.jpeg.len() };
+        let info = Info { camera, event_id: &self.event_id, ts: &self.ts, file: &self.file, bytes: self.jpeg.len() };
         // Plain strings and a number cannot fail to serialise.
         serde_json::to_vec(&info).unwrap_or_default()
     }
