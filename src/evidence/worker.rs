@@ -197,7 +197,9 @@ impl Evidence {
                 let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
                 match snapshot::write_jpeg(&img, &snap_path) {
                     Ok(()) => {
-                        new_snaps.push((e.clone(), snap_path.clone(), rel(&snap_path)));
+                        if self.snapshots.is_some() {
+                            new_snaps.push((e.clone(), snap_path.clone(), rel(&snap_path)));
+                        }
                         snap = Some(rel(&snap_path));
                     }
                     Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
