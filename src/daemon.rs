@@ -471,8 +471,9 @@ impl Publisher {
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let (cfg, link, outbox, cams) =
             (cfg.clone(), Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
+        let states = mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()) };
         let task = tokio::spawn(async move {
-            mqtt::run(&cfg, outbox, out_rx, cams, link, shutdown_rx, Duration::from_secs(10)).await
+            mqtt::run(&cfg, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await
         });
         Self { task, out, shutdown }
     }

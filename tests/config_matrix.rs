@@ -100,6 +100,20 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
         "cannot read",
     ),
     ("outbox too small", "max_events = 1000", "max_events = 1", "outbox.max_events", "out of range"),
+    (
+        "publish_snapshots not a boolean",
+        "[outbox]",
+        "[evidence]\npublish_snapshots = \"yes\"\n\n[outbox]",
+        "evidence.publish_snapshots",
+        "invalid type",
+    ),
+    (
+        "snapshot interval over a day",
+        "[outbox]",
+        "[evidence]\nsnapshot_min_interval_s = 90000\n\n[outbox]",
+        "evidence",
+        "evidence.snapshot_min_interval_s must be 0..=86400",
+    ),
     ("model section missing", "[model]\nmanifest", "[modelx]\nmanifest", "", "unknown field `modelx`"),
     ("tracker threshold above 1", "high_thresh = 0.5", "high_thresh = 1.5", "tracker", ""),
     (

@@ -56,7 +56,8 @@ fn sha256(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
 
-fn run_daemon(dir: &Path, evidence: &str) -> (Vec<Msg>, String) {
+/// The messages the daemon published, its log, and the broker (still up, with what is retained).
+fn run_daemon(dir: &Path, evidence: &str) -> (Vec<Msg>, String, Broker) {
     let video = h264_vtest(dir);
     let broker = Broker::start();
     let sub = Subscriber::connect(broker.port, "antt/#");
@@ -78,7 +79,7 @@ fn run_daemon(dir: &Path, evidence: &str) -> (Vec<Msg>, String) {
     let msgs = sub.wait_for(Duration::from_secs(20), "status offline", |m| {
         m.iter().any(|m| m.topic == format!("{ROOT}/status") && m.payload == b"offline")
     });
-    (msgs, log)
+    (msgs, log, broker)
 }
 
 fn events(msgs: &[Msg]) -> Vec<serde_json::Value> {
@@ -88,9 +89,9 @@ fn events(msgs: &[Msg]) -> Vec<serde_json::Value> {
 #[test]
 fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (msgs, log) = run_daemon(
+    let (msgs, log, broker) = run_daemon(
         dir.path(),
-        "enabled = true\nsegment_s = 4\npre_roll_s = 3\npost_roll_s = 2\nring_max_mb = 1000\nmin_free_mb = 1",
+        "enabled = true\nsegment_s = 4\npre_roll_s = 3\npost_roll_s = 2\nring_max_mb = 1000\nmin_free_mb = 1\npublish_snapshots = true",
     );
     let data = dir.path().join("data");
     let evs = events(&msgs);
@@ -167,6 +168,47 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
         assert!(!red((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0) || !red((b[0] + b[2]) / 2.0, b[1] + 5.0));
     }
 
+    // The newest snapshot, retained: a dashboard connecting after the run gets the picture the
+    // last `start` names, byte for byte, and which event it is.
+    let last_start = evs.iter().rev().find(|e| e["type"] == "start").expect("a start");
+    let file = data.join(last_start["snapshot"].as_str().expect("snapshot"));
+    let on_disk = std::fs::read(&file).expect("the snapshot file");
+    let late = Subscriber::connect(broker.port, &format!("{ROOT}/road/snapshot/#"));
+    let got = late.wait_for(Duration::from_secs(10), "the retained snapshot and its info", |m| {
+        m.iter().any(|m| m.topic == format!("{ROOT}/road/snapshot"))
+            && m.iter().any(|m| m.topic == format!("{ROOT}/road/snapshot/info"))
+    });
+    let pic = got.iter().find(|m| m.topic == format!("{ROOT}/road/snapshot")).expect("picture");
+    assert!(pic.retain, "retained");
+    assert!(
+        pic.payload == on_disk,
+        "{} bytes published, {} on disk in {}",
+        pic.payload.len(),
+        on_disk.len(),
+        file.display()
+    );
+    let img = image::load_from_memory_with_format(&pic.payload, image::ImageFormat::Jpeg).expect("a JPEG");
+    assert_eq!((img.width(), img.height()), (768, 576));
+    let info = got.iter().find(|m| m.topic == format!("{ROOT}/road/snapshot/info")).expect("info").json();
+    assert_eq!(info["event_id"], last_start["event_id"], "{info}");
+    assert_eq!(info["file"], last_start["snapshot"], "{info}");
+    assert_eq!(info["bytes"].as_u64(), Some(on_disk.len() as u64), "{info}");
+    // Live, each picture came after its event's `start`, and never more pictures than starts.
+    let pos = |pred: &dyn Fn(&Msg) -> bool| msgs.iter().position(pred);
+    let infos: Vec<serde_json::Value> =
+        msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/snapshot/info")).map(Msg::json).collect();
+    assert!(!infos.is_empty() && infos.len() <= starts.len(), "{} pictures for {} starts", infos.len(), starts.len());
+    for i in &infos {
+        let start = pos(&|m| {
+            m.topic == format!("{ROOT}/road/events")
+                && m.json()["event_id"] == i["event_id"]
+                && m.json()["type"] == "start"
+        })
+        .expect("its start");
+        let pic = pos(&|m| m.topic == format!("{ROOT}/road/snapshot/info") && m.json()["event_id"] == i["event_id"]);
+        assert!(pic.is_some_and(|p| p > start), "picture before its event: {i}");
+    }
+
     // Stats say how full the store is.
     let stats: Vec<serde_json::Value> =
         msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).collect();
@@ -179,7 +221,7 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
 fn quota_removes_the_oldest_segments_and_event_evidence_keeps_its_own_limit() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Segments of ~4 s are ~1 MB here: a 3 MB ring keeps a few; clips get 15 MB.
-    let (msgs, log) = run_daemon(
+    let (msgs, log, _broker) = run_daemon(
         dir.path(),
         "enabled = true\nsegment_s = 4\npre_roll_s = 1\npost_roll_s = 1\nring_max_mb = 3\nevents_max_mb = 15\nmin_free_mb = 1",
     );
@@ -212,6 +254,8 @@ fn quota_removes_the_oldest_segments_and_event_evidence_keeps_its_own_limit() {
     let kept: Vec<bool> = named.iter().map(|n| clips.iter().any(|c| &c.0 == n)).collect();
     let first_kept = kept.iter().position(|k| *k).expect("some clip kept");
     assert!(kept[first_kept..].iter().filter(|k| !**k).count() <= 1, "not oldest first: {kept:?}");
+    // `publish_snapshots` is off by default: no pictures over the uplink.
+    assert!(!msgs.iter().any(|m| m.topic.contains("/snapshot")), "a snapshot was published");
 }
 
 #[test]

@@ -45,6 +45,10 @@ pub struct EvidenceConfig {
     /// Below this much free space on the data directory's disk, the oldest ring segments go
     /// (and then the oldest clips), whatever the quotas say.
     pub min_free_mb: u64,
+    /// Publish each camera's newest event snapshot, retained, on `<camera>/snapshot`.
+    pub publish_snapshots: bool,
+    /// At most one snapshot per camera per this many seconds (the newest wins); 0: no limit.
+    pub snapshot_min_interval_s: u32,
 }
 
 impl Default for EvidenceConfig {
@@ -66,6 +70,8 @@ struct EvidenceToml {
     events_max_mb: u64,
     events_max_age_days: u32,
     min_free_mb: u64,
+    publish_snapshots: bool,
+    snapshot_min_interval_s: u32,
 }
 
 impl Default for EvidenceToml {
@@ -80,6 +86,8 @@ impl Default for EvidenceToml {
             events_max_mb: 1024,
             events_max_age_days: 30,
             min_free_mb: 512,
+            publish_snapshots: false,
+            snapshot_min_interval_s: 10,
         }
     }
 }
@@ -99,6 +107,12 @@ impl TryFrom<EvidenceToml> for EvidenceConfig {
         if t.ring_max_age_h == 0 || t.events_max_age_days == 0 {
             return Err("evidence.ring_max_age_h and events_max_age_days must be above 0".into());
         }
+        if t.snapshot_min_interval_s > 86_400 {
+            return Err(format!(
+                "evidence.snapshot_min_interval_s must be 0..=86400 seconds, not {}",
+                t.snapshot_min_interval_s
+            ));
+        }
         Ok(Self::unchecked(t))
     }
 }
@@ -116,6 +130,8 @@ impl EvidenceConfig {
             events_max_mb: t.events_max_mb,
             events_max_age_days: t.events_max_age_days,
             min_free_mb: t.min_free_mb,
+            publish_snapshots: t.publish_snapshots,
+            snapshot_min_interval_s: t.snapshot_min_interval_s,
         }
     }
 }
@@ -143,5 +159,9 @@ mod tests {
         assert!(bad.expect_err("0 s segments").contains("segment_s"));
         let bad: Result<EvidenceConfig, _> = EvidenceToml { ring_max_mb: 0, ..EvidenceToml::default() }.try_into();
         assert!(bad.is_err());
+        assert!(!d.publish_snapshots, "snapshots cost uplink: opt-in");
+        let bad: Result<EvidenceConfig, _> =
+            EvidenceToml { snapshot_min_interval_s: 86_401, ..EvidenceToml::default() }.try_into();
+        assert!(bad.expect_err("over a day").contains("snapshot_min_interval_s"));
     }
 }

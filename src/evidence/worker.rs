@@ -25,6 +25,7 @@ use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
 use crate::event::{Event, Phase};
 use crate::publish::outbox::{Outbox, Record};
+use crate::publish::snapshots::{Latest, SnapshotBoard, SnapshotFeed};
 
 struct Job {
     event: Event,
@@ -47,6 +48,8 @@ pub struct Evidence {
     cameras: HashMap<String, CameraConfig>,
     labels: Arc<LabelMap>,
     font: Option<ab_glyph::FontVec>,
+    /// Each camera's newest snapshot, for `<camera>/snapshot`; None unless `publish_snapshots`.
+    snapshots: Option<SnapshotBoard>,
 }
 
 /// Milliseconds since the epoch of an event's `ts`.
@@ -124,6 +127,9 @@ impl Evidence {
             cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
             labels,
             font: super::draw::load_font(),
+            snapshots: cfg
+                .publish_snapshots
+                .then(|| SnapshotBoard::new(Duration::from_secs(u64::from(cfg.snapshot_min_interval_s)))),
         })))
     }
 
@@ -155,6 +161,26 @@ impl Evidence {
         &self.data_dir
     }
 
+    /// Each camera's newest snapshot, for the MQTT task; None unless `publish_snapshots`.
+    pub fn snapshot_feed(&self) -> Option<SnapshotFeed> {
+        self.snapshots.as_ref().map(SnapshotBoard::feed)
+    }
+
+    /// `e`'s snapshot, just written to `file`, is its camera's newest: offer it for publishing,
+    /// as the bytes on disk (read back, so the published picture is the file the event names).
+    fn offer_snapshot(&self, e: &Event, file: &Path, rel: String) {
+        let Some(board) = &self.snapshots else { return };
+        match std::fs::read(file) {
+            Ok(jpeg) => board.set(
+                &e.camera,
+                Latest { event_id: e.event_id.clone(), ts: e.ts.clone(), file: rel, jpeg: Arc::new(jpeg) },
+            ),
+            Err(err) => {
+                tracing::warn!(camera = %e.camera, event_id = %e.event_id, file = %file.display(), "snapshot not published: cannot read it back: {err}")
+            }
+        }
+    }
+
     /// Store `events`: a `start` with its snapshot drawn on the frame that `frame` builds (None:
     /// no frame to draw on), with `dets` drawn on it; an `end` that will get a clip is handed to
     /// the worker, which stores it once the clip is cut.
@@ -170,6 +196,7 @@ impl Evidence {
     ) {
         let frame = std::cell::LazyCell::new(frame);
         let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new_snaps = Vec::new();
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
@@ -182,7 +209,12 @@ impl Evidence {
             {
                 let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
                 match snapshot::write_jpeg(&img, &snap_path) {
-                    Ok(()) => snap = Some(rel(&snap_path)),
+                    Ok(()) => {
+                        if self.snapshots.is_some() {
+                            new_snaps.push((e.clone(), snap_path.clone(), rel(&snap_path)));
+                        }
+                        snap = Some(rel(&snap_path));
+                    }
                     Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
                 }
             } else if snap_path.is_file() {
@@ -208,6 +240,10 @@ impl Evidence {
                 _ => {}
             }
             push(outbox, &e, snap.as_deref(), None);
+        }
+        // Only once their starts are in the outbox: a picture never goes out before its event.
+        for (e, file, rel) in new_snaps {
+            self.offer_snapshot(&e, &file, rel);
         }
     }
 

@@ -5,9 +5,12 @@
 //! - `<camera>/events` (QoS 1): one JSON message per event start, update or end.
 //! - `<camera>/counts` (QoS 1): line crossings per interval, for cameras with lines.
 //! - `stats` (QoS 0): counters every `mqtt.stats_interval_s` seconds.
+//! - `<camera>/snapshot` and `<camera>/snapshot/info` (retained, opt-in): the camera's newest
+//!   event snapshot ([`snapshots`]).
 
 pub mod mqtt;
 pub mod outbox;
+pub mod snapshots;
 pub mod tls;
 
 /// A message for the broker.

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::Outgoing;
 use super::outbox::Outbox;
+use super::snapshots::{self, SnapshotFeed};
 use crate::config::Config;
 use crate::health::status::{self, CameraStatus, Published, State};
 
@@ -67,7 +68,7 @@ pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOpti
     // A clean session: what was in flight when a link dropped is sent again from the outbox
     // (same message id), not replayed by the MQTT session; see `run`.
     o.set_clean_session(true);
-    o.set_max_packet_size(1 << 20, 1 << 20);
+    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
     if let Some(user) = &m.username {
         o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
     }
@@ -77,6 +78,9 @@ pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOpti
     o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
     o
 }
+
+/// The largest packet sent or accepted; [`snapshots::MAX_BYTES`] keeps pictures below it.
+const MAX_PACKET: usize = 1 << 20;
 
 /// At most this many QoS 1 messages wait for their PUBACK at a time (below rumqttc's own limit
 /// of 100, so its packet ids never collide with an unacknowledged one).
@@ -94,10 +98,29 @@ struct Flight {
     /// Known once rumqttc has written the packet (`Outgoing::Publish(pkid)`), in request order.
     pkid: Option<u16>,
     offline: bool,
+    /// (camera, event id) of a `<camera>/snapshot` picture.
+    snapshot: Option<(String, String)>,
+}
+
+/// The retained states the box keeps current, newest wins (not through the outbox): each
+/// camera's status, and its newest event snapshot when publishing snapshots is on.
+pub struct States {
+    pub cams: watch::Receiver<status::Snapshot>,
+    pub snapshots: Option<SnapshotFeed>,
+}
+
+/// The next change of an optional `watch`; never, when there is none.
+async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 /// Deliver the outbox to the broker until shutdown; QoS 0 messages from `rx` (stats) go out
-/// while connected and are not kept while away.
+/// while connected and are not kept while away. Of `states`, the camera states are published on
+/// every connection and each change; each camera's newest snapshot once the outbox is empty (see
+/// [`snapshots`]).
 ///
 /// Each connection gets a fresh rumqttc client and event loop, and starts again from the oldest
 /// row in the outbox: the outbox, not the MQTT session, is what survives a lost link, so
@@ -111,7 +134,7 @@ pub async fn run(
     cfg: &Config,
     outbox: Arc<Outbox>,
     mut rx: UnboundedReceiver<Outgoing>,
-    mut cams: watch::Receiver<status::Snapshot>,
+    states: States,
     link: Arc<LinkStats>,
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
@@ -134,6 +157,11 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
     let mut acks: Vec<i64> = Vec::new();
+    let States { mut cams, snapshots: snaps } = states;
+    let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
+    let mut snap_rx = snaps.map(|f| f.rx);
+    let mut snaps_open = snap_rx.is_some();
+    let mut snaps_sent = snapshots::Sent::default();
     let flush = |acks: &mut Vec<i64>| -> Result<()> {
         outbox.ack(acks).with_context(|| format!("cannot remove {} acknowledged events", acks.len()))?;
         acks.clear();
@@ -196,7 +224,7 @@ pub async fn run(
             client.try_publish(topic, qos(q), retain, payload).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
             if q >= 1 {
                 link.sent_qos1.fetch_add(1, Ordering::Relaxed);
-                inflight.push_back(Flight { seq, pkid: None, offline });
+                inflight.push_back(Flight { seq, pkid: None, offline, snapshot: None });
             }
             Ok(())
         };
@@ -215,6 +243,7 @@ pub async fn run(
         };
         let snap = cams.borrow_and_update().clone();
         send_cams(&mut inflight, published.due(&snap))?;
+        snaps_sent.new_connection();
         // Clean shutdown: every camera `offline` (keeping its restart count), before the box's own.
         // One already offline (its file ended) keeps its reason.
         let cams_offline = |inflight: &mut VecDeque<Flight>, cams: &watch::Receiver<status::Snapshot>| -> Result<()> {
@@ -257,6 +286,31 @@ pub async fn run(
             if stopping && !acks.is_empty() {
                 flush(&mut acks)?;
             }
+            // Snapshots once no event waits (live events first), before `offline` when stopping.
+            let mut snap_wake: Option<std::time::Instant> = None;
+            if !offline_sent
+                && outbox.is_empty()
+                && let Some(rx) = &snap_rx
+            {
+                let latest = rx.borrow().clone();
+                let (due, wake) = snaps_sent.due(&latest, std::time::Instant::now(), snap_interval, stopping);
+                snap_wake = wake;
+                for (cam, l) in due {
+                    send(
+                        &mut inflight,
+                        format!("{root}/{cam}/snapshot/info"),
+                        1,
+                        true,
+                        l.info_json(&cam),
+                        None,
+                        false,
+                    )?;
+                    send(&mut inflight, format!("{root}/{cam}/snapshot"), 1, true, l.jpeg.to_vec(), None, false)?;
+                    if let Some(f) = inflight.back_mut() {
+                        f.snapshot = Some((cam, l.event_id));
+                    }
+                }
+            }
             // Shutting down and everything delivered: say offline, then leave once it is acknowledged.
             if stopping && !offline_sent && outbox.is_empty() && inflight.iter().all(|f| f.seq.is_none()) {
                 cams_offline(&mut inflight, &cams)?;
@@ -279,9 +333,13 @@ pub async fn run(
                     Ok(Event::Incoming(Packet::PubAck(a))) => match inflight.iter().position(|f| f.pkid == Some(a.pkid)) {
                         Some(i) => {
                             link.acked.fetch_add(1, Ordering::Relaxed);
-                            if let Some(seq) = inflight.remove(i).and_then(|f| f.seq) {
+                            let f = inflight.remove(i);
+                            if let Some(seq) = f.as_ref().and_then(|f| f.seq) {
                                 acks.push(seq);
                                 ack_due.get_or_insert(now + ACK_FLUSH);
+                            }
+                            if let Some((cam, event_id)) = f.and_then(|f| f.snapshot) {
+                                snaps_sent.acked(&cam, &event_id);
                             }
                         }
                         None => tracing::warn!(pkid = a.pkid, "PUBACK for a packet not in flight; ignored"),
@@ -297,6 +355,14 @@ pub async fn run(
                     }
                     Err(_) => cams_open = false,
                 },
+                // A new snapshot: published at the top of the loop, if it may go now.
+                ok = next_change(&mut snap_rx), if snaps_open && !offline_sent => match (ok, &mut snap_rx) {
+                    (true, Some(rx)) => {
+                        rx.borrow_and_update();
+                    }
+                    _ => snaps_open = false,
+                },
+                _ = tokio::time::sleep_until(snap_wake.map_or(now, tokio::time::Instant::from_std)), if snap_wake.is_some() => {}
                 m = rx.recv(), if rx_open => match m {
                     Some(m) => send(&mut inflight, format!("{root}/{}", m.subtopic), m.qos, m.retain, m.payload, None, false)?,
                     None => rx_open = false,
