@@ -599,9 +599,8 @@ labels = ["person", "bus"]
         assert_eq!(n, 0);
     }
 
-    #[test]
-    fn counts_sum_the_crossings_per_interval() {
-        // The walk of `recording()` crosses the gate at about 1 s; intervals of 1 s.
+    /// One camera with the line of `recording()` and counts every second.
+    fn counts_config() -> Config {
         let text = r#"site = "s"
 device = "d"
 [model]
@@ -615,7 +614,13 @@ name = "gate"
 points = [[200, 400], [200, 200]]
 directions = ["in", "out"]
 "#;
-        let cfg = Config::from_str(Path::new("/x/anttd.toml"), text).expect("config");
+        Config::from_str(Path::new("/x/anttd.toml"), text).expect("config")
+    }
+
+    #[test]
+    fn counts_sum_the_crossings_per_interval() {
+        // The walk of `recording()` crosses the gate at about 1 s; intervals of 1 s.
+        let cfg = counts_config();
         let labels = Arc::new(labels());
         let mut cam = CameraAnalytics::new(&cfg.cameras[0], &cfg.tracker, labels);
         let (mut events, mut counts) = (Vec::new(), Vec::new());
@@ -657,20 +662,7 @@ directions = ["in", "out"]
     #[test]
     fn replay_prints_counts_like_events() {
         // The walk of `recording()` crosses the gate at about 1 s; intervals of 1 s.
-        let text = r#"site = "s"
-device = "d"
-[model]
-manifest = "m.toml"
-[[cameras]]
-id = "cam1"
-uri = "rtsp://h/s"
-counts_interval_s = 1
-[[cameras.lines]]
-name = "gate"
-points = [[200, 400], [200, 200]]
-directions = ["in", "out"]
-"#;
-        let cfg = Config::from_str(Path::new("/x/anttd.toml"), text).expect("config");
+        let cfg = counts_config();
         let mut out = Vec::new();
         let summary = print(&cfg, &recording()[..], &mut out).expect("replay");
         let lines: Vec<serde_json::Value> = String::from_utf8(out)
