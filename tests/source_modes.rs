@@ -68,10 +68,23 @@ fn realtime_file_plays_at_its_own_pace() {
     assert!(status.success(), "{log}");
     assert!(secs >= 9.0, "a 10 s file played in real time took only {secs:.1} s");
     let summary = log.lines().find(|l| l.contains("run summary")).unwrap_or_else(|| panic!("no summary: {log}"));
-    let processed: u64 = summary
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("frames_processed="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{summary}"));
-    assert!((40..=52).contains(&processed), "expected about 50 frames at 5 fps, got {processed}: {summary}");
+    let field = |name: &str| -> u64 {
+        summary
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {summary}"))
+    };
+    // The pace is the source's: 5 frames a second of a 10 s file reach the detector's slot,
+    // whatever the detector manages. How many it processes depends on the host (with other
+    // tests running beside it, the newest frame wins over one not yet taken: `frames_dropped`),
+    // so that is checked for accounting, not for a count.
+    let (frames_in, processed) = (field("frames_in"), field("frames_processed"));
+    assert!((45..=52).contains(&frames_in), "expected about 50 frames in at 5 fps, got {frames_in}: {summary}");
+    assert_eq!(
+        processed + field("frames_dropped") + field("frames_skipped"),
+        frames_in,
+        "every frame in is processed, dropped for a newer one or skipped: {summary}"
+    );
+    assert!(processed >= 10, "the detector kept up with too few frames: {summary}");
 }
