@@ -87,14 +87,15 @@ pub fn path(events_dir: &Path, event_id: &str) -> PathBuf {
     events_dir.join(format!("{event_id}.jpg"))
 }
 
-/// Encode as JPEG into `out` (written aside and renamed, so a reader never sees half a file).
-pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<()> {
-    let tmp = out.with_extension("jpg.part");
-    let file = std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, 85)
+/// Encode as JPEG into `out` (written aside and renamed, so a reader never sees half a file);
+/// returns the bytes written, so that a caller publishing them need not read the file back.
+pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<Vec<u8>> {
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
         .encode_image(img)
         .map_err(|e| anyhow!("cannot encode {}: {e}", out.display()))?;
-    drop(w);
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))
+    let tmp = out.with_extension("jpg.part");
+    std::fs::write(&tmp, &jpeg).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(jpeg)
 }

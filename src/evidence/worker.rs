@@ -166,18 +166,14 @@ impl Evidence {
         self.snapshots.as_ref().map(SnapshotBoard::feed)
     }
 
-    /// `e`'s snapshot, just written to `file`, is its camera's newest: offer it for publishing,
-    /// as the bytes on disk (read back, so the published picture is the file the event names).
-    fn offer_snapshot(&self, e: &Event, file: &Path, rel: String) {
-        let Some(board) = &self.snapshots else { return };
-        match std::fs::read(file) {
-            Ok(jpeg) => board.set(
+    /// `e`'s snapshot, just written to disk as `jpeg` (the file the event names, `rel`), is its
+    /// camera's newest: offer it for publishing.
+    fn offer_snapshot(&self, e: &Event, jpeg: Vec<u8>, rel: String) {
+        if let Some(board) = &self.snapshots {
+            board.set(
                 &e.camera,
                 Latest { event_id: e.event_id.clone(), ts: e.ts.clone(), file: rel, jpeg: Arc::new(jpeg) },
-            ),
-            Err(err) => {
-                tracing::warn!(camera = %e.camera, event_id = %e.event_id, file = %file.display(), "snapshot not published: cannot read it back: {err}")
-            }
+            );
         }
     }
 
@@ -209,9 +205,9 @@ impl Evidence {
             {
                 let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
                 match snapshot::write_jpeg(&img, &snap_path) {
-                    Ok(()) => {
+                    Ok(jpeg) => {
                         if self.snapshots.is_some() {
-                            new_snaps.push((e.clone(), snap_path.clone(), rel(&snap_path)));
+                            new_snaps.push((e.clone(), jpeg, rel(&snap_path)));
                         }
                         snap = Some(rel(&snap_path));
                     }
@@ -242,8 +238,8 @@ impl Evidence {
             push(outbox, &e, snap.as_deref(), None);
         }
         // Only once their starts are in the outbox: a picture never goes out before its event.
-        for (e, file, rel) in new_snaps {
-            self.offer_snapshot(&e, &file, rel);
+        for (e, jpeg, rel) in new_snaps {
+            self.offer_snapshot(&e, jpeg, rel);
         }
     }
 
