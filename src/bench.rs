@@ -8,7 +8,8 @@
 //!
 //! The wiring mirrors the daemon's (one source thread per camera, the hub, one detector thread,
 //! one analytics thread per camera) with timing at each stage boundary; the raw inference rate of
-//! the same session is measured in the same run, before and after the pipeline.
+//! the same session is measured in the same run: before and after the pipeline, and in pauses
+//! that alternate with it (see `Interleave`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
