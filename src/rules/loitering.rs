@@ -126,7 +126,7 @@ mod tests {
 
     /// One object per frame at 10 fps (None: not detected); hits with their times.
     fn run(rule: &mut Loitering, class_id: u32, path: &[Option<(f32, f32)>]) -> Vec<(f64, LoiteringHit)> {
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, max_lost_stationary_s: 0.0, ..TrackerConfig::default() });
         let mut hits = Vec::new();
         let mut out = Vec::new();
         for (i, p) in path.iter().enumerate() {
@@ -193,7 +193,8 @@ mod tests {
     #[test]
     fn the_track_ending_ends_it_and_cooldown_holds_a_return() {
         let mut rule = Loitering::new(&cfg(2.0, 60.0), &ZONE);
-        // In 3 s, not detected for 3 s (the track ends after 1.5 s lost).
+        // In 3 s, not detected for 3 s (the track ends after 1.5 s lost: this tracker keeps
+        // standing objects no longer than moving ones).
         let mut path = stand((200.0, 200.0), 30);
         path.extend(vec![None; 30]);
         let hits = run(&mut rule, PERSON, &path);

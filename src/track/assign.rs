@@ -1,15 +1,26 @@
-//! Association of detections (rows) with tracks (columns): IoU edges plus an optimal assignment.
+//! Association of detections (rows) with tracks (columns): similarity edges plus an optimal
+//! assignment.
+//!
+//! The similarity of a pair of the same class is the larger of
+//! - the IoU of the two boxes, and
+//! - a **distance score** `1 - d / radius`, where `d` is the distance between the box centres and
+//!   `radius` is the column's search radius ([`Item::radius`], 0 for none), provided the two
+//!   heights differ by less than a factor [`MAX_SIZE_RATIO`].
+//!
+//! The distance score is what keeps fast objects at low detect rates: near the camera a rider
+//! moves more than its own box length between two detections, so a box and the track's
+//! predicted box may not overlap at all although the prediction is good. The radius is chosen by
+//! the tracker from the object's size, speed and time unseen.
 //!
 //! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
-//! both have the same class and their IoU reaches the gate; a pair's weight is
-//! `iou - gate` (plus a hair, so a pair exactly at the gate still counts). That is what ByteTrack
-//! gets from `lapjv` with `cost_limit`: leaving a row and a column unmatched costs as much as
-//! matching them at the gate.
+//! its similarity reaches the gate; a pair's weight is `similarity - gate` (plus a hair, so a
+//! pair exactly at the gate still counts). That is what ByteTrack gets from `lapjv` with
+//! `cost_limit`: leaving a row and a column unmatched costs as much as matching them at the gate.
 //!
 //! Two things keep it fast with hundreds of objects, where a dense Hungarian over everything
 //! would be cubic:
-//! - candidate pairs come from a sweep over columns sorted by `(class, x1)`, so only boxes that
-//!   can overlap are ever compared;
+//! - candidate pairs come from a sweep over columns sorted by `(class, x1 - radius)`, so only
+//!   boxes that can overlap or lie within the radius are ever compared;
 //! - the graph of candidate pairs is split into connected components, and each is solved on
 //!   its own: a single pair is matched directly, a star (one row or one column) takes its best
 //!   edge, and only real conflicts go to the Hungarian method, on a small dense matrix.
@@ -23,11 +34,46 @@ use crate::detect::types::BBox;
 const WEIGHT_EPS: f32 = 1e-6;
 const NONE: u32 = u32::MAX;
 
+/// A distance match needs the detection's height within this factor of the track's height
+/// (predicted or last detected): a different object at the predicted place (a far motorcycle
+/// where a near one is expected) is no match.
+pub const MAX_SIZE_RATIO: f32 = 1.8;
+
 /// One box to associate: a detection or a track's predicted box.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Item {
     pub class_id: u32,
     pub bbox: BBox,
+    /// Pixels from the box centre within which a centre scores by distance; 0 for IoU only.
+    /// Set on columns (tracks); ignored on rows.
+    pub radius: f32,
+    /// The heights a matching detection may have for a distance score, `(low, high)`; a
+    /// column's own box height is always allowed too. Ignored on rows.
+    pub heights: (f32, f32),
+}
+
+impl Item {
+    pub fn new(class_id: u32, bbox: BBox) -> Self {
+        let h = bbox.y2 - bbox.y1;
+        Self { class_id, bbox, radius: 0.0, heights: (h, h) }
+    }
+}
+
+/// Similarity of a detection (`row`) and a track's predicted box (`col`), see the module doc.
+pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
+    let iou = row.bbox.iou(&col.bbox);
+    if col.radius <= 0.0 {
+        return iou;
+    }
+    let (a, b) = (&row.bbox, &col.bbox);
+    let (ha, hb) = (a.y2 - a.y1, b.y2 - b.y1);
+    let (lo, hi) = (col.heights.0.min(hb), col.heights.1.max(hb));
+    if ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO {
+        return iou;
+    }
+    let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
+    let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
+    iou.max(1.0 - dx.hypot(dy) / col.radius)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +89,7 @@ struct Edge {
 #[derive(Debug, Default)]
 pub(crate) struct Assigner {
     edges: Vec<Edge>,
-    /// Valid columns as `(class, x1, col)`, sorted, for the overlap sweep.
+    /// Valid columns as `(class, x1 - radius, col)`, sorted, for the overlap sweep.
     sorted_cols: Vec<(u32, f32, u32)>,
     parent: Vec<u32>,
     local_row: Vec<u32>,
@@ -54,22 +100,24 @@ pub(crate) struct Assigner {
 }
 
 impl Assigner {
-    /// Matches `rows` with `cols`: same class, IoU `>= gate` and `> 0`, maximising the sum of
-    /// `iou - gate`. Writes `(row, col)` index pairs into `out` (cleared first).
+    /// Matches `rows` with `cols`: same class, [`similarity`] `>= gate` and `> 0`, maximising
+    /// the sum of `similarity - gate`. Writes `(row, col)` index pairs into `out` (cleared first).
     pub fn associate(&mut self, rows: &[Item], cols: &[Item], gate: f32, out: &mut Vec<(u32, u32)>) {
-        self.build_iou_edges(rows, cols, gate);
+        self.build_edges(rows, cols, gate);
         self.solve(rows.len(), cols.len(), out);
     }
 
-    /// Fills the edge list with every same-class pair whose IoU passes the gate.
-    fn build_iou_edges(&mut self, rows: &[Item], cols: &[Item], gate: f32) {
+    /// Fills the edge list with every same-class pair whose similarity passes the gate.
+    fn build_edges(&mut self, rows: &[Item], cols: &[Item], gate: f32) {
         self.edges.clear();
         self.sorted_cols.clear();
+        // Widths of the columns' boxes grown by their radius on both sides.
         let mut max_w = 0.0_f32;
         for (j, c) in cols.iter().enumerate() {
+            let r = if c.radius.is_finite() { c.radius.max(0.0) } else { 0.0 };
             if valid_box(&c.bbox) {
-                self.sorted_cols.push((c.class_id, c.bbox.x1, j as u32));
-                max_w = max_w.max(c.bbox.x2 - c.bbox.x1);
+                self.sorted_cols.push((c.class_id, c.bbox.x1 - r, j as u32));
+                max_w = max_w.max(c.bbox.x2 - c.bbox.x1 + 2.0 * r);
             }
         }
         self.sorted_cols.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
@@ -86,9 +134,9 @@ impl Assigner {
                 if c != class || x1 >= b.x2 {
                     break;
                 }
-                let iou = b.iou(&cols[j as usize].bbox);
-                if iou > 0.0 && iou >= gate {
-                    self.edges.push(Edge { row: i as u32, col: j, weight: iou - gate + WEIGHT_EPS, comp: 0 });
+                let sim = similarity(r, &cols[j as usize]);
+                if sim > 0.0 && sim >= gate {
+                    self.edges.push(Edge { row: i as u32, col: j, weight: sim - gate + WEIGHT_EPS, comp: 0 });
                 }
             }
         }
@@ -393,7 +441,7 @@ mod tests {
         let mut out = vec![(9, 9)];
         a.associate(&[], &[], 0.2, &mut out);
         assert!(out.is_empty());
-        let item = Item { class_id: 0, bbox: BBox::new(0.0, 0.0, 10.0, 10.0) };
+        let item = Item::new(0, BBox::new(0.0, 0.0, 10.0, 10.0));
         a.associate(&[item], &[], 0.2, &mut out);
         assert!(out.is_empty());
         a.associate(&[], &[item], 0.2, &mut out);
@@ -445,16 +493,16 @@ mod tests {
     fn iou_edges_respect_class_and_gate() {
         let b = |x: f32| BBox::new(x, 0.0, x + 10.0, 10.0);
         let rows = [
-            Item { class_id: 0, bbox: b(0.0) },
-            Item { class_id: 1, bbox: b(0.0) },
-            Item { class_id: 0, bbox: b(100.0) },
-            Item { class_id: 0, bbox: BBox::new(f32::NAN, 0.0, 1.0, 1.0) },
+            Item::new(0, b(0.0)),
+            Item::new(1, b(0.0)),
+            Item::new(0, b(100.0)),
+            Item::new(0, BBox::new(f32::NAN, 0.0, 1.0, 1.0)),
         ];
         let cols = [
-            Item { class_id: 1, bbox: b(1.0) },
-            Item { class_id: 0, bbox: b(0.5) },
-            Item { class_id: 0, bbox: b(108.0) }, // IoU 2/18 < gate
-            Item { class_id: 0, bbox: BBox::new(0.0, 0.0, 0.0, 0.0) },
+            Item::new(1, b(1.0)),
+            Item::new(0, b(0.5)),
+            Item::new(0, b(108.0)), // IoU 2/18 < gate
+            Item::new(0, BBox::new(0.0, 0.0, 0.0, 0.0)),
         ];
         let mut a = Assigner::default();
         let mut out = Vec::new();
@@ -473,27 +521,54 @@ mod tests {
                     let y = rng.next_f32() * 400.0;
                     let w = 5.0 + rng.next_f32() * 80.0;
                     let h = 5.0 + rng.next_f32() * 80.0;
-                    Item { class_id: (rng.next_f32() * 2.0) as u32, bbox: BBox::new(x, y, x + w, y + h) }
+                    Item::new((rng.next_f32() * 2.0) as u32, BBox::new(x, y, x + w, y + h))
                 })
                 .collect()
         };
         let rows = make(120);
-        let cols = make(110);
-        let mut a = Assigner::default();
-        a.build_iou_edges(&rows, &cols, 0.1);
-        let mut got: Vec<(u32, u32)> = a.edges.iter().map(|e| (e.row, e.col)).collect();
-        got.sort_unstable();
-        let mut want = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
-            for (j, c) in cols.iter().enumerate() {
-                let iou = r.bbox.iou(&c.bbox);
-                if r.class_id == c.class_id && iou > 0.0 && iou >= 0.1 {
-                    want.push((i as u32, j as u32));
+        let mut cols = make(110);
+        let brute = |rows: &[Item], cols: &[Item]| {
+            let mut want = Vec::new();
+            for (i, r) in rows.iter().enumerate() {
+                for (j, c) in cols.iter().enumerate() {
+                    let sim = similarity(r, c);
+                    if r.class_id == c.class_id && sim > 0.0 && sim >= 0.1 {
+                        want.push((i as u32, j as u32));
+                    }
                 }
             }
+            want
+        };
+        let mut a = Assigner::default();
+        for round in 0..2 {
+            a.build_edges(&rows, &cols, 0.1);
+            let mut got: Vec<(u32, u32)> = a.edges.iter().map(|e| (e.row, e.col)).collect();
+            got.sort_unstable();
+            let want = brute(&rows, &cols);
+            assert!(!want.is_empty());
+            assert_eq!(got, want, "round {round}");
+            // Second round: columns with search radii of up to 150 px, so that boxes far
+            // apart are candidates too.
+            let mut rng = Lcg(7);
+            for c in &mut cols {
+                c.radius = rng.next_f32() * 150.0;
+            }
         }
-        assert!(!want.is_empty());
-        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn distance_score_needs_similar_sizes() {
+        let col = Item { radius: 100.0, ..Item::new(0, BBox::new(0.0, 0.0, 50.0, 100.0)) };
+        // Centre 50 px away, no overlap: half the radius.
+        let near = Item::new(0, BBox::new(60.0, 20.0, 110.0, 120.0));
+        assert_eq!(near.bbox.iou(&col.bbox), 0.0);
+        assert!((similarity(&near, &col) - (1.0 - 60.0_f32.hypot(20.0) / 100.0)).abs() < 1e-6);
+        // Same place, but twice the height: not the same object.
+        let big = Item::new(0, BBox::new(60.0, -30.0, 160.0, 170.0));
+        assert_eq!(similarity(&big, &col), big.bbox.iou(&col.bbox));
+        // Beyond the radius: nothing.
+        let far = Item::new(0, BBox::new(200.0, 0.0, 250.0, 100.0));
+        assert_eq!(similarity(&far, &col), 0.0);
     }
 
     #[test]
