@@ -17,5 +17,6 @@ pub mod publish;
 pub mod reload;
 pub mod replay;
 pub mod rules;
+pub mod sim;
 pub mod source;
 pub mod track;

@@ -221,7 +221,7 @@ pub fn print(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> Result<
 pub fn run(
     cfg: &Config,
     input: impl BufRead,
-    mut on_output: impl FnMut(Output) -> std::io::Result<()>,
+    on_output: impl FnMut(Output) -> std::io::Result<()>,
 ) -> Result<Summary, ReplayError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (header_line, header) = loop {
@@ -235,6 +235,19 @@ pub fn run(
             }
         }
     };
+    run_frames(cfg, header_line, header, lines.map(|(n, l)| Ok((n, l?))), on_output)
+}
+
+/// The body of [`run`] after the header: every frame through its camera's analytics. Frames come
+/// as (line number, JSON text) so a simulator feeding frames it made itself (`sim`) runs exactly
+/// the code path of a replayed file, checks included.
+pub fn run_frames(
+    cfg: &Config,
+    header_line: usize,
+    header: Header,
+    frames: impl Iterator<Item = Result<(usize, String), ReplayError>>,
+    mut on_output: impl FnMut(Output) -> std::io::Result<()>,
+) -> Result<Summary, ReplayError> {
     // No model is loaded: the cameras' labels are checked against the recording's instead.
     cfg.check_labels(&header.labels).map_err(|e| at(header_line, e.to_string()))?;
     let labels = Arc::new(LabelMap::new(header.labels, &header.groups).map_err(|e| at(header_line, e))?);
@@ -243,8 +256,8 @@ pub fn run(
     let index: HashMap<String, usize> = cams.iter().enumerate().map(|(i, c)| (c.camera().to_string(), i)).collect();
     let mut last_time: Vec<Option<f64>> = vec![None; cams.len()];
     let (mut summary, mut events, mut dets) = (Summary::default(), Vec::new(), Vec::new());
-    for (n, l) in lines {
-        let l = l?;
+    for item in frames {
+        let (n, l) = item?;
         if l.trim().is_empty() {
             continue;
         }
