@@ -134,7 +134,8 @@ mod tests {
     /// Persons (their feet) per frame at 5 fps through a real tracker; the rule's hits with
     /// their times.
     fn run(rule: &mut Crowd, frames: impl Iterator<Item = Vec<(f32, f32)>>) -> Vec<(f64, CrowdHit)> {
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, max_lost_stationary_s: 0.0, ..TrackerConfig::default() });
+        let mut tracker =
+            Tracker::new(TrackerConfig { min_hits: 1, max_lost_stationary_s: 0.0, ..TrackerConfig::default() });
         let mut hits = Vec::new();
         for (i, feet) in frames.enumerate() {
             let t = i as f64 * 0.2;

@@ -126,7 +126,8 @@ mod tests {
 
     /// One object per frame at 10 fps (None: not detected); hits with their times.
     fn run(rule: &mut Loitering, class_id: u32, path: &[Option<(f32, f32)>]) -> Vec<(f64, LoiteringHit)> {
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, max_lost_stationary_s: 0.0, ..TrackerConfig::default() });
+        let mut tracker =
+            Tracker::new(TrackerConfig { min_hits: 1, max_lost_stationary_s: 0.0, ..TrackerConfig::default() });
         let mut hits = Vec::new();
         let mut out = Vec::new();
         for (i, p) in path.iter().enumerate() {
