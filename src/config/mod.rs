@@ -312,8 +312,10 @@ pub struct SpeedingConfig {
     pub name: Id,
     pub zone: Id,
     pub limit_kmh: Speed,
-    /// Above the limit this long to start.
-    #[serde(default = "two_s")]
+    /// Above the limit this long to start, on top of the speed's own fit (a speed is already
+    /// 0.6–1 s of detections): 0 decides on the first reading, which a car at 100 km/h in a
+    /// 40 m view at 3–5 fps needs.
+    #[serde(default = "zero_s")]
     pub for_s: Seconds,
     /// Once started, it ends only below `limit_kmh - hysteresis_kmh`…
     #[serde(default = "five_kmh")]
@@ -340,8 +342,10 @@ pub struct RacingConfig {
     pub max_gap_m: Distance,
     /// V: every member (or the weaver) at least this fast.
     pub min_speed_kmh: Speed,
-    /// T: the situation lasts this long to start.
-    #[serde(default = "three_s")]
+    /// T: the situation lasts this long to start (on top of the speeds' own fit of 0.6–1 s);
+    /// a group seen above the speed for the whole time it is measurable in the zone starts when
+    /// it leaves, even if that was shorter.
+    #[serde(default = "half_s")]
     pub for_s: Seconds,
     /// Once started, members count down to `min_speed_kmh - hysteresis_kmh`.
     #[serde(default = "ten_kmh")]
@@ -350,10 +354,11 @@ pub struct RacingConfig {
     #[serde(default = "weave_amplitude")]
     pub weave_amplitude_m: Distance,
     /// … with at least this many changes of side…
-    #[serde(default = "three")]
+    #[serde(default = "two")]
     pub weave_min_swings: Count,
-    /// … within this window, seconds.
-    #[serde(default = "four_s")]
+    /// … within this window, seconds (judged once 90 % of it is seen: a rider at 80 km/h is
+    /// in a pole camera's view for about 2 s).
+    #[serde(default = "weave_window")]
     pub weave_window_s: Seconds,
     /// The group broken up or slowed down this long ends it.
     #[serde(default = "three_s")]
@@ -422,6 +427,9 @@ pub struct WrongWayConfig {
     pub cooldown_s: Seconds,
 }
 
+fn two() -> Count {
+    Count(2)
+}
 fn three() -> Count {
     Count(3)
 }
@@ -434,11 +442,17 @@ fn weave_amplitude() -> Distance {
 fn four_mps2() -> Distance {
     Distance(4.0)
 }
+fn zero_s() -> Seconds {
+    Seconds(0.0)
+}
+fn half_s() -> Seconds {
+    Seconds(0.5)
+}
+fn weave_window() -> Seconds {
+    Seconds(1.6)
+}
 fn three_s() -> Seconds {
     Seconds(3.0)
-}
-fn four_s() -> Seconds {
-    Seconds(4.0)
 }
 fn five_kmh() -> SpeedMargin {
     SpeedMargin(5.0)

@@ -574,7 +574,7 @@ fn moving_object_rules_are_checked() {
     .unwrap();
     match cfg.cameras[0].rules[0].get_ref() {
         RuleConfig::Racing(r) => {
-            assert_eq!((r.min_group.0, r.max_gap_m.0, r.for_s.0, r.weave_min_swings.0), (3, 15.0, 3.0, 3))
+            assert_eq!((r.min_group.0, r.max_gap_m.0, r.for_s.0, r.weave_min_swings.0), (3, 15.0, 0.5, 2))
         }
         other => panic!("{other:?}"),
     }

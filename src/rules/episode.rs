@@ -76,6 +76,19 @@ impl Episode {
         }
     }
 
+    /// Start now although the condition has not held for `for_s`, because it cannot any more
+    /// (what it watched left the view while it held): `true` if it started. Only while
+    /// gathering and out of the cooldown; the condition counts as off from `t` on.
+    pub fn start_early(&mut self, t: f64) -> bool {
+        match self.state {
+            State::Idle { on_since: Some(_), quiet_until, .. } if t >= quiet_until => {
+                self.state = State::Active { off_since: Some(t) };
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// End now (the track ended, the stream ended): `true` if an event was open.
     pub fn stop(&mut self, t: f64) -> bool {
         let (was, quiet_until) = match self.state {

@@ -1,12 +1,18 @@
 //! Per-track motion shared by the moving-object rules (`speeding`, `racing`,
-//! `collision_suspect`, `wrong_way`): recent image and ground points and the smoothed ground
+//! `collision_suspect`, `wrong_way`): recent image and ground points and the fitted ground
 //! speed, kept once per camera so each rule does not keep its own copy.
+//!
+//! Speeds are fitted to the ground points of the **detected** boxes, not the Kalman-filtered
+//! ones: at 3–5 detections a second a fast object's filter is still settling when it has
+//! crossed half the view, and its filtered positions lag by metres. A track's points are kept
+//! from its first detection on, while it is still tentative, so the fit has them when the track
+//! is confirmed; the rules only see confirmed tracks.
 
 use std::collections::{HashMap, VecDeque};
 
 use super::geometry::Point;
 use super::homography::Homography;
-use super::speed::SpeedEstimator;
+use super::speed::{SpeedEstimator, SpeedFit};
 use crate::detect::BBox;
 use crate::track::{Track, TrackState};
 
@@ -21,10 +27,27 @@ pub struct Sample {
     pub image: Point,
     /// The same point on the ground, metres, when the camera is calibrated.
     pub ground: Option<(f64, f64)>,
-    /// Smoothed ground speed at that time, km/h, once the estimator has enough samples and
-    /// where a pixel is at most [`MAX_M_PER_PX`] on the ground.
+    /// Ground point of the detected box's bottom-centre, metres (the measurement itself, for
+    /// speeds and swings).
+    pub measured: Option<(f64, f64)>,
+    /// Fitted ground speed at that time, km/h: once the fit has enough points, where a pixel is
+    /// at most [`MAX_M_PER_PX`] on the ground, and when its standard error is within
+    /// [`max_se_kmh`].
     pub kmh: Option<f64>,
+    /// That speed's standard error, km/h.
+    pub kmh_se: Option<f64>,
 }
+
+/// The largest standard error a speed may have to be given, km/h: 2 % of the speed (so that
+/// the speed is within 5 % with about 95 % confidence), and at least 1.5 km/h so that standing
+/// and slow objects read as such.
+pub fn max_se_kmh(kmh: f64) -> f64 {
+    (MAX_SE_SHARE * kmh).max(MIN_SE_KMH)
+}
+
+/// See [`max_se_kmh`].
+pub const MAX_SE_SHARE: f64 = 0.02;
+pub const MIN_SE_KMH: f64 = 1.5;
 
 #[derive(Debug, Clone)]
 pub struct TrackMotion {
@@ -35,6 +58,8 @@ pub struct TrackMotion {
     pub last_seen: f64,
     /// Matched in the latest frame.
     pub matched: bool,
+    /// Confirmed by the tracker: only confirmed tracks are shown to the rules.
+    confirmed: bool,
     /// Matched samples of the last [`HISTORY_S`] seconds, oldest first.
     pub history: VecDeque<Sample>,
     estimator: SpeedEstimator,
@@ -45,7 +70,7 @@ impl TrackMotion {
         self.history.back()
     }
 
-    /// The latest smoothed speed, km/h.
+    /// The latest fitted speed, km/h.
     pub fn kmh(&self) -> Option<f64> {
         self.latest().and_then(|s| s.kmh)
     }
@@ -78,7 +103,8 @@ pub struct Motion {
 pub const MAX_M_PER_PX: f64 = 0.5;
 
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
-/// daemon runs (1–60 fps), with half a second of lag.
+/// daemon runs (1–60 fps), with half a second of lag. At 3 fps and below it reaches back up to
+/// [`super::speed::MAX_WINDOW_S`] to have [`super::speed::MIN_POINTS`] points.
 pub const SPEED_WINDOW_S: f64 = 1.0;
 
 impl Motion {
@@ -90,48 +116,69 @@ impl Motion {
         self.homography.as_ref()
     }
 
-    /// Feed the camera's tracks after the tracker's update at time `t`. Only confirmed tracks
-    /// matched in this frame add a sample; lost ones keep their history.
+    /// Feed the camera's tracks after the tracker's update at time `t`. Tracks matched in this
+    /// frame add a sample (tentative ones too, shown to the rules once confirmed); lost ones
+    /// keep their history.
     pub fn update<'a>(&mut self, t: f64, tracks: impl Iterator<Item = &'a Track>) {
         for m in self.tracks.values_mut() {
             m.matched = false;
         }
-        for tr in tracks.filter(|tr| tr.state == TrackState::Confirmed) {
+        let mut live = Vec::new();
+        for tr in tracks {
+            live.push(tr.id);
+            let confirmed = tr.state == TrackState::Confirmed;
+            if !(confirmed || (tr.state == TrackState::Tentative && tr.matched_at(t))) {
+                continue;
+            }
             let image = tr.bbox.bottom_center();
-            let ground = self.homography.as_ref().and_then(|h| h.to_ground(image));
+            let det = tr.det_bbox.bottom_center();
+            let h = self.homography.as_ref();
+            let ground = h.and_then(|h| h.to_ground(image));
+            let measured = h.and_then(|h| h.to_ground(det));
             let window_s = self.window_s;
             let m = self.tracks.entry(tr.id).or_insert_with(|| TrackMotion {
                 class_id: tr.class_id,
                 bbox: tr.bbox,
                 last_seen: t,
                 matched: true,
+                confirmed,
                 history: VecDeque::new(),
                 estimator: SpeedEstimator::new(window_s),
             });
             m.bbox = tr.bbox;
             m.last_seen = t;
             m.matched = true;
-            let fine = self.homography.as_ref().is_some_and(|h| {
-                let (below, beside) = ((image.0, image.1 + 1.0), (image.0 + 1.0, image.1));
-                [below, beside].iter().all(|&q| h.distance(image, q).is_some_and(|d| d <= MAX_M_PER_PX))
+            m.confirmed = confirmed;
+            let fine = h.is_some_and(|h| {
+                let (below, beside) = ((det.0, det.1 + 1.0), (det.0 + 1.0, det.1));
+                [below, beside].iter().all(|&q| h.distance(det, q).is_some_and(|d| d <= MAX_M_PER_PX))
             });
-            let kmh = ground.and_then(|g| {
+            let fit: Option<SpeedFit> = measured.and_then(|g| {
                 m.estimator.push(t, g);
-                m.estimator.speed_kmh().filter(|_| fine)
+                m.estimator.fit().filter(|_| fine)
             });
-            m.history.push_back(Sample { t, image, ground, kmh });
+            let (kmh, kmh_se) = match fit {
+                Some(f) if f.se_mps * 3.6 <= max_se_kmh(f.mps * 3.6) => (Some(f.mps * 3.6), Some(f.se_mps * 3.6)),
+                _ => (None, None),
+            };
+            m.history.push_back(Sample { t, image, ground, measured, kmh, kmh_se });
             while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
                 m.history.pop_front();
             }
         }
+        // Tentative tracks the tracker dropped are forgotten here (confirmed ones are removed
+        // by the caller when they end).
+        self.tracks.retain(|id, m| m.confirmed || live.contains(id));
     }
 
+    /// A confirmed track's motion.
     pub fn get(&self, id: u64) -> Option<&TrackMotion> {
-        self.tracks.get(&id)
+        self.tracks.get(&id).filter(|m| m.confirmed)
     }
 
+    /// The confirmed tracks' motion.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &TrackMotion)> {
-        self.tracks.iter().map(|(&id, m)| (id, m))
+        self.tracks.iter().filter(|(_, m)| m.confirmed).map(|(&id, m)| (id, m))
     }
 
     /// Forget an ended track.

@@ -9,6 +9,13 @@
 //! the amplitude, so box jitter does not make swings, and a bend in the road (one slow arc, two
 //! changes of side at most) is not weaving.
 //!
+//! A rider's speed is its latest fitted speed of the last [`HOLD_S`] (a speed is a fit over
+//! about a second, and a fast rider near the edge of the measurable area has points too coarse
+//! for a new one). At 60–100 km/h a group is measurable for only a second or so in a pole
+//! camera's view: a group that was racing for the whole time it was seen, until its members
+//! left the zone (their tracks unmatched, ended or out of the zone), starts when it leaves even
+//! if that was shorter than `for_s`.
+//!
 //! Hysteresis: once started, members need only `min_speed_kmh - hysteresis_kmh`, and the event
 //! ends only after the situation has been gone for `end_after_s`. The rule is zone-wide: one
 //! event at a time, then `cooldown_s` of quiet.
@@ -115,10 +122,17 @@ pub struct Racing {
     episode: Episode,
     last_sent: f64,
     summary: Summary,
+    /// While gathering: the latest members, to start with when they leave together.
+    pending: Vec<Member>,
+    /// The latest time there were members.
+    last_on: f64,
 }
 
 /// One member now: (track id, speed km/h, weaving).
 type Member = (u64, f64, bool);
+
+/// How long a rider's latest fitted speed stands for it, seconds.
+pub const HOLD_S: f64 = 1.0;
 
 impl Racing {
     pub fn new(cfg: &RacingConfig, zone: &[Point]) -> Self {
@@ -135,12 +149,14 @@ impl Racing {
             episode: Episode::new(cfg.for_s.0, cfg.end_after_s.0, cfg.cooldown_s.0),
             last_sent: f64::NEG_INFINITY,
             summary: Summary::default(),
+            pending: Vec::new(),
+            last_on: f64::NEG_INFINITY,
         }
     }
 
     fn is_weaving(&self, t: f64, m: &TrackMotion) -> bool {
         let pts: Vec<(f64, (f64, f64))> =
-            m.since(t - self.weave_window_s).filter_map(|s| s.ground.map(|g| (s.t, g))).collect();
+            m.since(t - self.weave_window_s).filter_map(|s| s.measured.map(|g| (s.t, g))).collect();
         // Only a full window judges: a short one cannot show the swings.
         if pts.first().is_none_or(|p| t - p.0 < self.weave_window_s * 0.9) {
             return false;
@@ -158,7 +174,8 @@ impl Racing {
             .filter(|(_, m)| m.matched && is_motorcycle(m.class_id))
             .filter_map(|(id, m)| {
                 let s = m.latest()?;
-                let (kmh, g) = (s.kmh?, s.ground?);
+                let kmh = m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S).find_map(|p| p.kmh)?;
+                let g = s.ground?;
                 (kmh >= threshold && point_in_polygon(&self.zone, s.image)).then_some((id, kmh, g, m))
             })
             .collect();
@@ -226,7 +243,34 @@ impl Racing {
     /// Judge the camera's motorcycles (by `is_motorcycle`) at time `t`.
     pub fn update(&mut self, t: f64, motion: &Motion, is_motorcycle: impl Fn(u32) -> bool) -> Option<RacingHit> {
         let members = self.members(t, motion, &is_motorcycle);
-        let phase = self.episode.update(t, !members.is_empty());
+        let left = |id: &u64| {
+            motion
+                .get(*id)
+                .is_none_or(|m| !m.matched || m.latest().is_none_or(|s| !point_in_polygon(&self.zone, s.image)))
+        };
+        let phase = if self.episode.is_active() {
+            self.episode.update(t, !members.is_empty())
+        } else if !members.is_empty() {
+            self.pending = members.clone();
+            self.episode.update(t, true)
+        } else if !self.pending.is_empty()
+            && self.episode.on_since().is_some_and(|since| self.last_on > since)
+            && self.pending.iter().all(|m| left(&m.0))
+            && self.episode.start_early(t)
+        {
+            Some(Phase::Start)
+        } else {
+            self.episode.update(t, false)
+        };
+        if !self.episode.is_active() && self.episode.on_since().is_none() {
+            self.pending.clear();
+        }
+        if !members.is_empty() {
+            self.last_on = t;
+        }
+        // Started by leaving: the event is about the group as last seen.
+        let members =
+            if phase == Some(Phase::Start) && members.is_empty() { std::mem::take(&mut self.pending) } else { members };
         if self.episode.is_active() || phase == Some(Phase::End) {
             let s = &mut self.summary;
             s.max_group = s.max_group.max(members.len() as u32);
@@ -393,7 +437,9 @@ mod tests {
     fn one_fast_weaver_races_alone_a_straight_rider_does_not() {
         let v = 70.0 / 3.6;
         let weaver = move |t: f64| Some((10.0 + v * t, 50.0 + 1.5 * (TAU * t / 1.6).sin()));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        // A long window, as on a long view: the default is short for a pole camera's view.
+        let long = "weave_window_s = 4\nweave_min_swings = 3";
+        let mut rule = Racing::new(&cfg(long), &ZONE);
         let hits = ride(&mut rule, &[(MOTO, &weaver)], 12.0);
         assert_eq!(phases(&hits).first(), Some(&Phase::Start), "{hits:?}");
         let (t0, start) = &hits[0];

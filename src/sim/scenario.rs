@@ -10,7 +10,7 @@ use super::camera::Camera;
 /// The rule values of every scenario, in one place so they can be retuned: docs/rules.md's
 /// examples, meant for a 40–60 m view at 5 fps. Each is the TOML of the rule's own keys.
 pub mod rule_values {
-    pub const RACING: &str = "min_speed_kmh = 70\nmin_group = 3\nmax_gap_m = 15\nfor_s = 3\n";
+    pub const RACING: &str = "min_speed_kmh = 70\nmin_group = 3\nmax_gap_m = 15\nfor_s = 0.5\n";
     pub const SPEEDING: &str = "limit_kmh = 60\n";
     /// The defaults (15 km/h, 4 m/s², stop 5 km/h within 5 s).
     pub const COLLISION: &str = "";
