@@ -1,7 +1,7 @@
 //! `speeding`: a vehicle or motorcycle in a zone faster than the zone's limit for `for_s`.
 //!
 //! Speeds are the smoothed ground speeds of [`super::motion`] (a least-squares slope over a
-//! second), so box jitter does not make spikes; and over the last `max(for_s, 2 s)` the track
+//! second, given only when its standard error is small), so box jitter does not make spikes; and over the last `max(for_s, 1 s)` the track
 //! must also have covered 80 % of the distance the threshold speed would, so a box whose bottom
 //! edge jumps (a parked car partly hidden by a passer-by) does not fire. Hysteresis: once started, the event ends only
 //! after the speed stayed below `limit_kmh - hysteresis_kmh` (or the track was out of the zone)
