@@ -174,11 +174,19 @@ enum Command {
         /// Only this scenario.
         #[arg(long)]
         scenario: Option<String>,
+        /// The first seed of the simulated detector's noise…
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// … and how many seeds to run from it (each run a different draw of jitter and misses).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+        seeds: u64,
         /// A Markdown table instead of aligned text.
         #[arg(long)]
         markdown: bool,
+        /// One Markdown row per scenario and rule, one column per geometry and rate, the seeds
+        /// added up (the table in docs/rules.md).
+        #[arg(long)]
+        summary: bool,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -239,8 +247,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Simulate { scenario, geometry, fps, seed, out, config_out } => {
             simulate(&scenario, &geometry, fps, seed, &out, &config_out)
         }
-        Command::Scenarios { fps, geometry, scenario, seed, markdown } => {
-            scenarios(&fps, &geometry, scenario.as_deref(), seed, markdown)
+        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary } => {
+            let view = if summary {
+                anttd::sim::run::View::Summary
+            } else if markdown {
+                anttd::sim::run::View::Markdown
+            } else {
+                anttd::sim::run::View::Text
+            };
+            scenarios(&fps, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
         }
         Command::Bench {
             config,
@@ -376,7 +391,13 @@ fn simulate(
     Ok(ExitCode::SUCCESS)
 }
 
-fn scenarios(fps: &[u32], geometry: &str, only: Option<&str>, seed: u64, markdown: bool) -> Result<ExitCode> {
+fn scenarios(
+    fps: &[u32],
+    geometry: &str,
+    only: Option<&str>,
+    seeds: std::ops::Range<u64>,
+    view: anttd::sim::run::View,
+) -> Result<ExitCode> {
     use anttd::sim::{camera, run, scenario as sc};
     let geometries: Vec<&str> = if geometry == "all" { camera::GEOMETRIES.to_vec() } else { vec![geometry] };
     let names: Vec<&str> = only.map_or_else(|| sc::NAMES.to_vec(), |n| vec![n]);
@@ -386,11 +407,13 @@ fn scenarios(fps: &[u32], geometry: &str, only: Option<&str>, seed: u64, markdow
         for g in &geometries {
             let cam = camera::Camera::named(g).ok_or_else(|| run::SimError::Geometry(g.to_string()))?;
             for &f in fps {
-                outcomes.push(run::run(&s, f, &cam, seed)?);
+                for seed in seeds.clone() {
+                    outcomes.push(run::run(&s, f, &cam, seed)?);
+                }
             }
         }
     }
-    print!("{}", run::render(&outcomes, markdown));
+    print!("{}", run::render(&outcomes, view));
     Ok(ExitCode::SUCCESS)
 }
 

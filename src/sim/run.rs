@@ -238,8 +238,131 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     })
 }
 
-/// The table of `anttd scenarios`: one row per rule (and line) per run.
-pub fn render(outcomes: &[Outcome], markdown: bool) -> String {
+/// How `anttd scenarios` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// One row per rule (and line) per run, aligned.
+    Text,
+    /// The same as a Markdown table.
+    Markdown,
+    /// [`summary`].
+    Summary,
+}
+
+/// The table of `anttd scenarios`.
+pub fn render(outcomes: &[Outcome], view: View) -> String {
+    match view {
+        View::Summary => summary(outcomes),
+        View::Text => rows(outcomes, false),
+        View::Markdown => rows(outcomes, true),
+    }
+}
+
+/// A Markdown table with one row per scenario and rule (or line) and one column per geometry and
+/// detect rate, runs with several seeds added up. A rule cell is `found/expected`, then `+N FA`
+/// for false alarms, the mean decision latency after the first road user involved entered the
+/// picture, and the largest speed error; a rule that must stay silent shows `ok` or its false
+/// alarms. A line cell is `counted/true` toward and away from the camera. Rows of rules that
+/// expect nothing and raised nothing in a scenario with an event to find are left out; in the
+/// others (negatives, counts) every rule shows.
+pub fn summary(outcomes: &[Outcome]) -> String {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Cell {
+        found: usize,
+        expected: usize,
+        false_alarms: usize,
+        latency: Vec<f64>,
+        err: Option<f64>,
+        counted: [usize; 2],
+        truth: [usize; 2],
+        line: bool,
+    }
+    /// (scenario, rule or line) and (geometry, fps).
+    type Row = (String, String);
+    type Col = (String, u32);
+    let mut cols: Vec<Col> = Vec::new();
+    let mut row_order: Vec<Row> = Vec::new();
+    let mut cells: BTreeMap<(Row, Col), Cell> = BTreeMap::new();
+    for o in outcomes {
+        let col = (o.geometry.clone(), o.fps);
+        if !cols.contains(&col) {
+            cols.push(col.clone());
+        }
+        let mut add = |label: String, f: &dyn Fn(&mut Cell)| {
+            let key = (o.scenario.clone(), label);
+            if !row_order.contains(&key) {
+                row_order.push(key.clone());
+            }
+            f(cells.entry((key, col.clone())).or_default());
+        };
+        for r in &o.rules {
+            add(r.kind.clone(), &|c: &mut Cell| {
+                c.found += r.found;
+                c.expected += r.expected;
+                c.false_alarms += r.false_alarms;
+                c.latency.extend(r.latency_s);
+                c.err = match (c.err, r.speed_err_pct) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            });
+        }
+        for l in &o.lines {
+            add(format!("line {}", l.line), &|c: &mut Cell| {
+                c.line = true;
+                for k in 0..2 {
+                    c.counted[k] += l.counted[k];
+                    c.truth[k] += l.truth[k];
+                }
+            });
+        }
+    }
+    let mut out = format!(
+        "| scenario | rule | {} |\n|---|---|{}\n",
+        cols.iter().map(|(g, f)| format!("{g} @{f}")).collect::<Vec<_>>().join(" | "),
+        "---|".repeat(cols.len())
+    );
+    for key in &row_order {
+        let row: Vec<&Cell> = cols.iter().filter_map(|c| cells.get(&(key.clone(), c.clone()))).collect();
+        let silent = row.iter().all(|c| !c.line && c.expected == 0 && c.false_alarms == 0);
+        let scenario_expects = cells.iter().any(|((k, _), c)| k.0 == key.0 && c.expected > 0);
+        if silent && scenario_expects {
+            continue;
+        }
+        let text: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                let Some(c) = cells.get(&(key.clone(), c.clone())) else { return "–".into() };
+                if c.line {
+                    return format!("{}/{} · {}/{}", c.counted[0], c.truth[0], c.counted[1], c.truth[1]);
+                }
+                if c.expected == 0 {
+                    return if c.false_alarms == 0 { "ok".into() } else { format!("**{} FA**", c.false_alarms) };
+                }
+                let mut t = format!("{}/{}", c.found, c.expected);
+                if c.found < c.expected {
+                    t = format!("**{t}**");
+                }
+                if c.false_alarms > 0 {
+                    t += &format!(" **+{} FA**", c.false_alarms);
+                }
+                if !c.latency.is_empty() {
+                    t += &format!(" · {:.1} s", c.latency.iter().sum::<f64>() / c.latency.len() as f64);
+                }
+                if let Some(e) = c.err {
+                    t += &format!(" · {e:.1} %");
+                }
+                t
+            })
+            .collect();
+        out += &format!("| {} | {} | {} |\n", key.0, key.1, text.join(" | "));
+    }
+    out
+}
+
+/// One row per rule (and line) per run.
+fn rows(outcomes: &[Outcome], markdown: bool) -> String {
     let head = ["scenario", "geometry", "fps", "rule", "found/expected", "false alarms", "latency s", "speed err %"];
     let mut rows: Vec<Vec<String>> = Vec::new();
     let opt = |v: Option<f64>, d: usize| v.map_or("–".to_string(), |v| format!("{v:.d$}"));
