@@ -308,7 +308,7 @@ impl CameraAnalytics {
             labels,
             enabled,
             tracker: Tracker::new(tracker.clone()),
-            lines: LineCross::new(&cam.lines),
+            lines: LineCross::new(&cam.lines).with_min_score(tracker.high_thresh),
             line_names: cam.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
             open: HashMap::new(),
             motion: None,
@@ -347,7 +347,7 @@ impl CameraAnalytics {
         let ended = output.ended;
         let started: Vec<Track> = output.active.iter().filter(|t| output.confirmed.contains(&t.id)).cloned().collect();
         self.crossings.clear();
-        self.lines.update(output.active.iter(), &mut self.crossings);
+        self.lines.update_frame(time_s, &self.dets, output.active, &mut self.crossings);
         if let Some(c) = &mut self.counts {
             c.tick(time_s, &mut self.closed);
             for x in &self.crossings {

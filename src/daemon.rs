@@ -105,7 +105,19 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         }
     }
     let names: Vec<&str> = decoders.iter().map(|d| d.name.as_str()).collect();
-    Ok(format!("{}: OK: {} camera(s) (decoders: {}), {model}", cfg.path.display(), cfg.cameras.len(), names.join(", ")))
+    let mut out = format!(
+        "{}: OK: {} camera(s) (decoders: {}), {model}",
+        cfg.path.display(),
+        cfg.cameras.len(),
+        names.join(", ")
+    );
+    // Rules that cannot fire at this detect rate and calibration: a warning, not a failure.
+    for cam in &cfg.cameras {
+        for s in crate::rules::feasibility::shortfalls(cam) {
+            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
+        }
+    }
+    Ok(out)
 }
 
 /// What became of the outbox file at start: normally nothing; a corrupt one is moved aside.

@@ -79,3 +79,38 @@ fn fast_traffic_rules_at_3_and_5_fps() {
         }
     }
 }
+
+/// `anttd check` on a simulated pole camera whose racing rule, given `for_s = 3` at 70 km/h (the
+/// old documented example), cannot fit in the ~43 m of measurable road: it still succeeds, and
+/// says so, naming the rule.
+#[test]
+fn check_warns_when_a_speed_rule_cannot_fire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (rec, cfg) = (dir.path().join("rec.jsonl"), dir.path().join("cam.toml"));
+    let bin = env!("CARGO_BIN_EXE_anttd");
+    let out = Command::new(bin)
+        .args(["simulate", "--scenario", "racing_group", "--geometry", "pole8", "--fps", "5", "--out"])
+        .arg(&rec)
+        .arg("--config-out")
+        .arg(&cfg)
+        .output()
+        .expect("run anttd simulate");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let racing = text.find("kind = \"racing\"").expect("a racing rule");
+    let at = racing + text[racing..].find("for_s = 0.5").expect("racing for_s");
+    let text = format!("{}for_s = 3.0{}", &text[..at], &text[at + "for_s = 0.5".len()..]);
+    std::fs::write(&cfg, text).expect("write config");
+    // The config names the shipped manifest relative to itself.
+    std::fs::create_dir_all(dir.path().join("models")).expect("mkdir");
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/yolov12n.toml");
+    std::fs::copy(manifest, dir.path().join("models/yolov12n.toml")).expect("copy manifest");
+    let out = Command::new(bin).args(["check", "--skip-model", "-c"]).arg(&cfg).output().expect("run anttd check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().next().is_some_and(|l| l.contains(": OK: 1 camera(s)")), "{stdout}");
+    let warning =
+        stdout.lines().find(|l| l.contains("warning: camera `sim`: rule `racing` (racing) cannot fire at 70 km/h"));
+    let warning = warning.unwrap_or_else(|| panic!("no racing warning in:\n{stdout}"));
+    assert!(warning.contains("needs 3.6 s at detect_fps 5") && warning.contains("for_s 3.0 s"), "{warning}");
+}

@@ -5,11 +5,23 @@
 //! last point clearly on the old side to the first clearly on the new one to cut the line segment
 //! itself. So a track that hovers on the line counts once, and one that walks around the end of a
 //! line does not count at all.
+//!
+//! **Crossings before confirmation.** At 3–5 detections per second a rider entering near the
+//! camera moves most of its box height between two detections, and the tracker may need several
+//! of them (riders side by side in a cluster) before it confirms a track; by then the rider can be
+//! past a line 20 m out, and a track whose first known side is the far one never counts. So the
+//! daemon also gives the frame's detections ([`LineCross::update_frame`]): the ones no confirmed
+//! track took are kept for [`BACKFILL_S`], and a track seen for the first time is followed back
+//! through them (nearest detection of its class to where its motion puts it a frame earlier,
+//! each used once) and its sides are replayed from there. The walk back stops at a detection a
+//! confirmed track took: that object's own track decides its sides, so a broken track is not
+//! counted twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::geometry::{Point, segments_intersect, signed_distance};
 use crate::config::LineConfig;
+use crate::detect::types::Detection;
 use crate::track::Track;
 
 /// A counted crossing.
@@ -36,11 +48,34 @@ pub struct LineCross {
     state: HashMap<(usize, u64), SideState>,
     /// Crossings counted per line, per class and direction since start.
     pub totals: HashMap<(usize, u32, usize), u64>,
+    /// Tracks seen so far (confirmed or lost), so a new one is followed back once.
+    known: HashSet<u64>,
+    /// The detections of the last [`BACKFILL_S`] seconds of frames, oldest frame first.
+    recent: VecDeque<(f64, Vec<Seen>)>,
+    /// Detections below this score are not followed back (the tracker's `high_thresh`).
+    min_score: f32,
 }
 
-/// Hysteresis margin for a box: 10% of its height, at least 2 px.
-fn margin(track: &Track) -> f32 {
-    (track.bbox.height() * 0.1).max(2.0)
+/// How far back a newly seen track is followed through the detections no confirmed track took:
+/// longer than a tracker takes to confirm a rider near the camera at 3 detections per second.
+pub const BACKFILL_S: f64 = 2.0;
+
+/// A detection kept for following tracks back.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    class_id: u32,
+    /// Bottom-centre of the box.
+    p: Point,
+    height: f32,
+    /// The confirmed track that took it at its frame: a walk back stops there.
+    claimed: Option<u64>,
+    /// Already used by the walk back of another track.
+    used: bool,
+}
+
+/// Hysteresis margin for a box of this height: 10% of it, at least 2 px.
+fn margin(height: f32) -> f32 {
+    (height * 0.1).max(2.0)
 }
 
 impl LineCross {
@@ -49,7 +84,21 @@ impl LineCross {
             .iter()
             .map(|l| ((l.points.0[0][0], l.points.0[0][1]), (l.points.0[1][0], l.points.0[1][1])))
             .collect();
-        Self { lines, state: HashMap::new(), totals: HashMap::new() }
+        Self {
+            lines,
+            state: HashMap::new(),
+            totals: HashMap::new(),
+            known: HashSet::new(),
+            recent: VecDeque::new(),
+            min_score: 0.5,
+        }
+    }
+
+    /// Detections scoring below `score` are not followed back (give the tracker's
+    /// `high_thresh`: weaker ones never start a track).
+    pub fn with_min_score(mut self, score: f32) -> Self {
+        self.min_score = score;
+        self
     }
 
     /// Feed the tracks matched in this frame; crossings are appended to `out`.
@@ -58,27 +107,128 @@ impl LineCross {
             return;
         }
         for t in tracks {
-            let p = t.bbox.bottom_center();
-            let m = margin(t);
-            for (li, &(a, b)) in self.lines.iter().enumerate() {
-                let d = signed_distance(a, b, p);
-                if d.abs() <= m {
-                    continue; // on the line, within the jitter band: no side yet
-                }
-                let side: i8 = if d > 0.0 { 1 } else { -1 };
-                match self.state.get_mut(&(li, t.id)) {
-                    None => {
-                        self.state.insert((li, t.id), SideState { side, anchor: p });
-                    }
-                    Some(s) if s.side == side => s.anchor = p,
-                    Some(s) => {
-                        if segments_intersect(s.anchor, p, a, b) {
-                            let direction = if side > 0 { 0 } else { 1 };
-                            *self.totals.entry((li, t.class_id, direction)).or_default() += 1;
-                            out.push(Crossing { line: li, direction, track_id: t.id, class_id: t.class_id });
+            self.step(t.id, t.class_id, t.bbox.bottom_center(), t.bbox.height(), out);
+        }
+    }
+
+    /// A frame at time `now`: its detections (those given to the tracker) and the confirmed
+    /// tracks matched in it (`TrackerOutput::active`). As [`LineCross::update`], and a track
+    /// seen for the first time is first followed back through the recent detections no
+    /// confirmed track took, so a crossing made before the track was confirmed counts.
+    pub fn update_frame(&mut self, now: f64, detections: &[Detection], tracks: &[Track], out: &mut Vec<Crossing>) {
+        if self.lines.is_empty() {
+            return;
+        }
+        while self.recent.front().is_some_and(|(t, _)| now - t > BACKFILL_S) {
+            self.recent.pop_front();
+        }
+        for t in tracks {
+            if self.known.insert(t.id) {
+                let (chain, before) = self.follow_back(now, t);
+                // The walk back ended on a track that is not matched now: this is most likely
+                // that object again under a new id; it takes over that track's sides (and that
+                // track, should it come back, starts afresh), so the crossing counts once.
+                if let Some(old) = before.filter(|old| tracks.iter().all(|t| t.id != *old)) {
+                    for li in 0..self.lines.len() {
+                        if let Some(s) = self.state.remove(&(li, old)) {
+                            self.state.entry((li, t.id)).or_insert(s);
                         }
-                        *s = SideState { side, anchor: p };
                     }
+                }
+                for (p, h) in chain {
+                    self.step(t.id, t.class_id, p, h, out);
+                }
+            }
+            self.step(t.id, t.class_id, t.bbox.bottom_center(), t.bbox.height(), out);
+        }
+        let frame = detections
+            .iter()
+            .filter(|d| d.score >= self.min_score)
+            .map(|d| Seen {
+                class_id: d.class_id,
+                p: d.bbox.bottom_center(),
+                height: d.bbox.height(),
+                claimed: tracks.iter().find(|t| t.det_bbox == d.bbox).map(|t| t.id),
+                used: false,
+            })
+            .collect();
+        self.recent.push_back((now, frame));
+    }
+
+    /// The points (bottom-centre, box height) of a new track before `now`, oldest first: at
+    /// each earlier frame, the detection of its class nearest to where its motion puts it,
+    /// within a box height (a missed frame is skipped), until a frame has none or the nearest
+    /// was taken by a confirmed track; that track's id is returned too.
+    fn follow_back(&mut self, now: f64, t: &Track) -> (Vec<(Point, f32)>, Option<u64>) {
+        let (mut p, mut h, mut at) = (t.bbox.bottom_center(), t.bbox.height(), now);
+        let mut v = t.velocity();
+        let mut chain = Vec::new();
+        let mut skipped = 0;
+        let mut before = None;
+        for (ft, frame) in self.recent.iter_mut().rev() {
+            let dt = (at - *ft) as f32;
+            if dt <= 0.0 {
+                continue;
+            }
+            let want = (p.0 - v.0 * dt, p.1 - v.1 * dt);
+            let radius = |s: &Seen| s.height.max(h);
+            let dist = |s: &Seen| (s.p.0 - want.0).hypot(s.p.1 - want.1);
+            let fits = |s: &Seen| s.class_id == t.class_id && s.height >= 0.5 * h && s.height <= 2.0 * h;
+            let claimed = frame
+                .iter()
+                .filter_map(|s| s.claimed.filter(|_| fits(s)).map(|id| (dist(s), id)))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let near = frame
+                .iter_mut()
+                .filter(|s| s.claimed.is_none() && !s.used && fits(s) && dist(s) <= radius(s))
+                .map(|s| (dist(s), s))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            match near {
+                // Much nearer to a detection a confirmed track took: that track's object.
+                Some((d, _)) if claimed.is_some_and(|c| c.0 < 0.5 * d) => {
+                    before = claimed.map(|c| c.1);
+                    break;
+                }
+                Some((_, s)) => {
+                    s.used = true;
+                    v = ((p.0 - s.p.0) / dt, (p.1 - s.p.1) / dt);
+                    (p, h, at) = (s.p, s.height, *ft);
+                    chain.push((p, h));
+                    skipped = 0;
+                }
+                None if claimed.is_some_and(|c| c.0 <= h) => {
+                    before = claimed.map(|c| c.1);
+                    break;
+                }
+                None if skipped == 0 => skipped = 1,
+                None => break,
+            }
+        }
+        chain.reverse();
+        (chain, before)
+    }
+
+    /// One matched point of a track: its side of every line, and the crossings that gives.
+    fn step(&mut self, id: u64, class_id: u32, p: Point, height: f32, out: &mut Vec<Crossing>) {
+        let m = margin(height);
+        for (li, &(a, b)) in self.lines.iter().enumerate() {
+            let d = signed_distance(a, b, p);
+            if d.abs() <= m {
+                continue; // on the line, within the jitter band: no side yet
+            }
+            let side: i8 = if d > 0.0 { 1 } else { -1 };
+            match self.state.get_mut(&(li, id)) {
+                None => {
+                    self.state.insert((li, id), SideState { side, anchor: p });
+                }
+                Some(s) if s.side == side => s.anchor = p,
+                Some(s) => {
+                    if segments_intersect(s.anchor, p, a, b) {
+                        let direction = if side > 0 { 0 } else { 1 };
+                        *self.totals.entry((li, class_id, direction)).or_default() += 1;
+                        out.push(Crossing { line: li, direction, track_id: id, class_id });
+                    }
+                    *s = SideState { side, anchor: p };
                 }
             }
         }
@@ -87,6 +237,7 @@ impl LineCross {
     /// Forget an ended track.
     pub fn remove(&mut self, track_id: u64) {
         self.state.retain(|(_, id), _| *id != track_id);
+        self.known.remove(&track_id);
     }
 }
 
@@ -342,6 +493,57 @@ mod tests {
             [((0, PERSON, 0), 2), ((0, CAR, 0), 1), ((1, CAR, 0), 1), ((0, PERSON, 1), 1)].into_iter().collect();
         assert_eq!(sim.rule.totals, expected);
         assert_eq!(sim.crossings.len(), 5);
+    }
+
+    /// A tracker that confirms at the third detection, and the rule fed whole frames.
+    fn late_confirm(lines: &[LineConfig], walks: &[(u32, Point, Point)], steps: u32) -> Vec<Crossing> {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 3, confirm_s: 10.0, ..TrackerConfig::default() });
+        let mut rule = LineCross::new(lines);
+        let mut got = Vec::new();
+        for i in 0..=steps {
+            let f = i as f32 / steps as f32;
+            let dets: Vec<Detection> = walks
+                .iter()
+                .map(|&(c, from, to)| det(c, from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f))
+                .collect();
+            let out = tracker.update(f64::from(i) * 0.1, &dets);
+            rule.update_frame(f64::from(i) * 0.1, &dets, out.active, &mut got);
+        }
+        got
+    }
+
+    #[test]
+    fn a_crossing_before_confirmation_counts_once() {
+        // 40 px a frame across the line at x 200: tentative at x 120 and 160, confirmed at 200,
+        // already past the line's margin at 240.
+        let got = late_confirm(&[vertical(200.0)], &[(PERSON, (120.0, 300.0), (400.0, 300.0))], 7);
+        assert_eq!(got, vec![crossing(0, 0, 1, PERSON)]);
+        // Two side by side, each counted once, by its own track.
+        let got = late_confirm(
+            &[vertical(200.0)],
+            &[(PERSON, (120.0, 250.0), (400.0, 250.0)), (CAR, (400.0, 380.0), (120.0, 380.0))],
+            7,
+        );
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.contains(&crossing(0, 0, 1, PERSON)) && got.contains(&crossing(0, 1, 2, CAR)), "{got:?}");
+    }
+
+    #[test]
+    fn a_track_broken_after_its_crossing_does_not_count_again() {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, max_lost_s: 0.15, ..TrackerConfig::default() });
+        let mut rule = LineCross::new(&[vertical(200.0)]);
+        let mut got = Vec::new();
+        // Across the line at 10 px a frame, then unseen for 3 frames (the track ends), then on.
+        for i in 0..30u32 {
+            let dets = if (14..17).contains(&i) { vec![] } else { vec![det(PERSON, 100.0 + 10.0 * i as f32, 300.0)] };
+            let out = tracker.update(f64::from(i) * 0.1, &dets);
+            let ended: Vec<u64> = out.ended.iter().map(|t| t.id).collect();
+            rule.update_frame(f64::from(i) * 0.1, &dets, out.active, &mut got);
+            for id in ended {
+                rule.remove(id);
+            }
+        }
+        assert_eq!(got, vec![crossing(0, 0, 1, PERSON)]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod collision;
 pub mod counts;
 pub mod crowd;
 pub mod episode;
+pub mod feasibility;
 pub mod geometry;
 pub mod homography;
 pub mod line_cross;

@@ -1,0 +1,248 @@
+//! Whether a speed rule can fire on a camera at all (issue 13, item 3), for `anttd check`.
+//!
+//! A speed rule needs a track's speed, and then the speed above its threshold for `for_s`. An
+//! object at exactly the threshold speed is in the rule's zone, where the picture is fine enough
+//! to measure a speed, for as long as its path through that area takes: if that is shorter than
+//! what the rule needs at the camera's `detect_fps`, no object at or near the threshold can raise
+//! an event, however well the rest is set up. Pure computation; `check` prints the results.
+
+use super::geometry::{Point, point_in_polygon};
+use super::homography::Homography;
+use super::motion::MAX_M_PER_PX;
+use super::speed::{MIN_POINTS, MIN_SPAN_S};
+use crate::config::{CameraConfig, RuleConfig};
+
+/// Detections a speed needs: [`MIN_POINTS`] of them, spanning at least [`MIN_SPAN_S`] (the
+/// first fit [`super::speed`] accepts).
+pub const MIN_SPEED_SAMPLES: u32 = MIN_POINTS as u32;
+
+/// Whether a speed can be measured at image point `p`: a pixel below and a pixel beside it are
+/// at most [`MAX_M_PER_PX`] away on the ground (the test `Motion` applies before it gives a
+/// speed).
+pub fn measurable(h: &Homography, p: Point) -> bool {
+    [(p.0, p.1 + 1.0), (p.0 + 1.0, p.1)].iter().all(|&q| h.distance(p, q).is_some_and(|d| d <= MAX_M_PER_PX))
+}
+
+/// Seconds of track a speed takes at `fps` detections a second: the samples must span
+/// [`MIN_SPAN_S`], and [`MIN_SPEED_SAMPLES`] samples span that many frames less one.
+pub fn speed_needs_s(fps: u32) -> f64 {
+    let frames = f64::from(MIN_SPEED_SAMPLES.saturating_sub(1)) / f64::from(fps.max(1));
+    MIN_SPAN_S.max(frames)
+}
+
+/// The longest straight path on the ground (metres) inside both the zone (`polygon`, image
+/// pixels) and the measurable area, along the zone's longest ground extent (the two zone
+/// corners furthest apart on the ground), over parallel paths across the zone.
+pub fn measurable_path_m(h: &Homography, polygon: &[Point]) -> f64 {
+    // Corners at or beyond the horizon have no ground point; nothing there is measurable.
+    let ground: Vec<(f64, f64)> = polygon.iter().filter_map(|&p| h.to_ground(p)).collect();
+    let mut far = (0.0, (0.0, 0.0), (0.0, 0.0));
+    for (i, &a) in ground.iter().enumerate() {
+        for &b in &ground[i + 1..] {
+            let d = (a.0 - b.0).hypot(a.1 - b.1);
+            if d > far.0 {
+                far = (d, a, b);
+            }
+        }
+    }
+    let (len, a, b) = far;
+    if len <= 0.0 {
+        return 0.0;
+    }
+    let dir = ((b.0 - a.0) / len, (b.1 - a.1) / len);
+    let normal = (-dir.1, dir.0);
+    let across = |g: (f64, f64)| (g.0 - a.0) * normal.0 + (g.1 - a.1) * normal.1;
+    let (o0, o1) = ground.iter().fold((0.0f64, 0.0f64), |(lo, hi), &g| (lo.min(across(g)), hi.max(across(g))));
+    // Within 500 m, in at most 2000 steps of at least 10 cm.
+    let len = len.min(500.0);
+    let step = (len / 2000.0).max(0.1);
+    let mut best: f64 = 0.0;
+    const PATHS: usize = 21;
+    for k in 0..PATHS {
+        let o = o0 + (o1 - o0) * (k as f64 + 0.5) / PATHS as f64;
+        let mut run: f64 = 0.0;
+        let mut s = 0.0;
+        while s <= len {
+            let g = (a.0 + dir.0 * s + normal.0 * o, a.1 + dir.1 * s + normal.1 * o);
+            let ok = h.to_image(g).is_some_and(|p| point_in_polygon(polygon, p) && measurable(h, p));
+            run = if ok { run + step } else { 0.0 };
+            best = best.max(run);
+            s += step;
+        }
+    }
+    best
+}
+
+/// One speed rule that cannot fire: an object at its threshold speed is in view (zone and
+/// measurable area) for less time than the rule needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortfall {
+    pub rule: String,
+    pub kind: &'static str,
+    pub zone: String,
+    pub speed_kmh: f64,
+    /// Longest path through the zone where a speed can be measured, metres.
+    pub path_m: f64,
+    /// Seconds an object at `speed_kmh` takes along it.
+    pub in_view_s: f64,
+    pub fps: u32,
+    /// Seconds for a speed at `fps` ([`speed_needs_s`]) …
+    pub speed_s: f64,
+    /// … plus the rule's `for_s` (0 for `collision_suspect`).
+    pub for_s: f64,
+}
+
+impl Shortfall {
+    pub fn needs_s(&self) -> f64 {
+        self.speed_s + self.for_s
+    }
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rule `{}` ({}) cannot fire at {:.0} km/h: an object at that speed is in zone `{}` where speeds \
+             can be measured (a pixel spans <= {MAX_M_PER_PX} m) for {:.1} s ({:.1} m), but the rule needs \
+             {:.1} s at detect_fps {} ({:.1} s for a speed from >= {MIN_SPEED_SAMPLES} detections + for_s {:.1} s); \
+             lower for_s, raise detect_fps, or enlarge the zone",
+            self.rule,
+            self.kind,
+            self.speed_kmh,
+            self.zone,
+            self.in_view_s,
+            self.path_m,
+            self.needs_s(),
+            self.fps,
+            self.speed_s,
+            self.for_s
+        )
+    }
+}
+
+/// Every speed rule of `cam` that cannot fire at its threshold speed; none without a
+/// calibration.
+pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
+    let Some(h) = cam.homography() else {
+        return Vec::new();
+    };
+    let fps = cam.detect_fps.0;
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        let (speed_kmh, for_s) = match r {
+            RuleConfig::Speeding(c) => (c.limit_kmh.0, c.for_s.0),
+            RuleConfig::Racing(c) => (c.min_speed_kmh.0, c.for_s.0),
+            RuleConfig::CollisionSuspect(c) => (c.min_speed_kmh.0, 0.0),
+            _ => continue,
+        };
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        if speed_kmh <= 0.0 {
+            continue;
+        }
+        let path_m = measurable_path_m(&h, &zone.polygon.0);
+        let in_view_s = path_m / (speed_kmh / 3.6);
+        let speed_s = speed_needs_s(fps);
+        if in_view_s < speed_s + for_s {
+            out.push(Shortfall {
+                rule: r.name().0.clone(),
+                kind: r.kind(),
+                zone: r.zone().0.clone(),
+                speed_kmh,
+                path_m,
+                in_view_s,
+                fps,
+                speed_s,
+                for_s,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10 px a metre, no perspective: a pixel spans 0.1 m everywhere.
+    fn flat() -> Homography {
+        Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit")
+    }
+
+    fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Vec<Point> {
+        vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    }
+
+    #[test]
+    fn a_speed_takes_the_minimum_span_or_three_detections() {
+        assert!((speed_needs_s(10) - MIN_SPAN_S).abs() < 1e-9);
+        assert!((speed_needs_s(5) - MIN_SPAN_S).abs() < 1e-9);
+        // At 2 fps three detections span 1 s.
+        assert!((speed_needs_s(2) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_path_is_the_zone_s_longest_ground_extent_where_fine_enough() {
+        let h = flat();
+        // 50 m × 4 m of road: the path runs along the 50 m (within a step or two).
+        let got = measurable_path_m(&h, &rect(0.0, 0.0, 500.0, 40.0));
+        assert!((got - 50.0).abs() < 0.3, "{got}");
+        // A pixel spanning 2 m: nothing is measurable.
+        let coarse = Homography::from_pairs(
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
+        )
+        .expect("fit");
+        assert_eq!(measurable_path_m(&coarse, &rect(0.0, 0.0, 50.0, 4.0)), 0.0);
+        assert!(measurable(&h, (10.0, 10.0)) && !measurable(&coarse, (1.0, 1.0)));
+    }
+
+    /// A camera at `fps` with a flat 10 px/m calibration, a 50 m × 4 m zone and `rules`.
+    fn camera(fps: u32, rules: &str) -> CameraConfig {
+        let text = format!(
+            "site = \"s\"\ndevice = \"d\"\n[model]\nmanifest = \"m.toml\"\n[[cameras]]\nid = \"cam1\"\n\
+             uri = \"rtsp://h/s\"\ndetect_fps = {fps}\n[[cameras.zones]]\nname = \"road\"\n\
+             polygon = [[0, 0], [500, 0], [500, 40], [0, 40]]\n[cameras.calibration]\n\
+             image = [[0, 0], [100, 0], [100, 100], [0, 100]]\nground = [[0, 0], [10, 0], [10, 10], [0, 10]]\n{rules}"
+        );
+        let mut cfg = crate::config::Config::from_str(std::path::Path::new("t.toml"), &text).expect("config");
+        cfg.cameras.remove(0)
+    }
+
+    #[test]
+    fn a_rule_whose_for_s_does_not_fit_the_view_is_named_with_its_numbers() {
+        // 50 m at 60 km/h: 3.0 s in view. for_s 2 + 0.6 s for a speed fits; for_s 3 does not.
+        let rule = |name: &str, for_s: f64| {
+            format!(
+                "[[cameras.rules]]\nkind = \"speeding\"\nname = \"{name}\"\nzone = \"road\"\nlimit_kmh = 60\nfor_s = {for_s}\n"
+            )
+        };
+        let cam = camera(5, &(rule("ok", 2.0) + &rule("slow", 3.0)));
+        let got = shortfalls(&cam);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let s = &got[0];
+        assert_eq!((s.rule.as_str(), s.kind, s.zone.as_str(), s.fps), ("slow", "speeding", "road", 5));
+        assert!((s.path_m - 50.0).abs() < 0.3 && (s.in_view_s - 3.0).abs() < 0.02, "{s:?}");
+        assert!((s.needs_s() - (speed_needs_s(5) + 3.0)).abs() < 1e-9);
+        let text = s.to_string();
+        assert!(text.starts_with("rule `slow` (speeding) cannot fire at 60 km/h"), "{text}");
+        assert!(text.contains("for 3.0 s (50.") && text.contains("needs 3.6 s at detect_fps 5"), "{text}");
+
+        // Racing and collision thresholds too; no calibration, no warning.
+        let cam = camera(
+            3,
+            "[[cameras.rules]]\nkind = \"racing\"\nname = \"race\"\nzone = \"road\"\nmin_speed_kmh = 120\nfor_s = 1\n\
+             [[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\n",
+        );
+        let got: Vec<&str> = shortfalls(&cam).iter().map(|s| s.kind).collect::<Vec<_>>();
+        // 50 m at 120 km/h is 1.5 s: racing needs 1 s + a speed; collision at 15 km/h fits.
+        assert_eq!(got, vec!["racing"]);
+        let mut cam = cam;
+        cam.calibration = None;
+        assert!(shortfalls(&cam).is_empty());
+    }
+}
