@@ -77,3 +77,64 @@ fn deb_installs_checks_and_purges() {
     let (still, _) = sh(Command::new("getent").args(["passwd", "anttd"]));
     assert!(!still, "the anttd user is removed on purge");
 }
+
+/// The arm64 package that scripts/test makes after the x86-64 tests (`cross/build-aarch64`, then
+/// `deploy/deb/build --arch arm64`) and names in `ANTTD_ARM64_DEB`: what it holds, as
+/// `dpkg-deb --info` and `--contents` show it and as `file` sees the unpacked binaries. It cannot
+/// be installed here (an arm64 system is needed), so this checks the package itself.
+#[test]
+fn arm64_deb_contents() {
+    let Some(deb) = std::env::var_os("ANTTD_ARM64_DEB") else {
+        eprintln!("skipped: ANTTD_ARM64_DEB is not set (scripts/test sets it after the aarch64 build)");
+        return;
+    };
+    let (ok, info) = sh(Command::new("dpkg-deb").arg("--info").arg(&deb));
+    assert!(ok, "dpkg-deb --info: {info}");
+    assert!(info.lines().any(|l| l.trim() == "Architecture: arm64"), "{info}");
+    assert!(info.contains("Depends:") && info.contains("libgstreamer1.0-0"), "{info}");
+
+    let (ok, contents) = sh(Command::new("dpkg-deb").arg("--contents").arg(&deb));
+    assert!(ok, "dpkg-deb --contents: {contents}");
+    // `-rw-r----- root/root ... ./etc/anttd/anttd.toml`: mode and path of each entry.
+    let entry = |path: &str| {
+        contents
+            .lines()
+            .find(|l| l.ends_with(&format!(".{path}")))
+            .unwrap_or_else(|| panic!("{path} not in the package:\n{contents}"))
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(entry("/usr/bin/anttd"), "-rwxr-xr-x");
+    assert_eq!(entry("/usr/lib/anttd/libonnxruntime.so.1.31.1"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/yolov12n.onnx"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/yolov12n.toml"), "-rw-r--r--");
+    assert_eq!(entry("/lib/systemd/system/anttd.service"), "-rw-r--r--");
+    // Credentials live in the config: not readable by every user of the box.
+    assert_eq!(entry("/etc/anttd/anttd.toml"), "-rw-r-----");
+
+    let dir = tempfile::tempdir().expect("dir");
+    let (ok, log) = sh(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(dir.path()));
+    assert!(ok, "dpkg-deb -x: {log}");
+    for bin in ["usr/bin/anttd", "usr/lib/anttd/libonnxruntime.so.1.31.1"] {
+        let (ok, desc) = sh(Command::new("file").arg("-b").arg(dir.path().join(bin)));
+        assert!(ok && desc.contains("ELF 64-bit") && desc.contains("ARM aarch64"), "{bin}: {desc}");
+    }
+    // The model is the one scripts/setup checked, byte for byte.
+    let packaged = std::fs::read(dir.path().join("usr/share/anttd/models/yolov12n.onnx")).expect("model");
+    let fetched = std::fs::read(common::root().join("models/yolov12n.onnx")).expect("models/yolov12n.onnx");
+    assert!(packaged == fetched, "the packaged model differs from models/yolov12n.onnx");
+    let unit = std::fs::read_to_string(dir.path().join("lib/systemd/system/anttd.service")).expect("unit");
+    for hardening in [
+        "User=anttd",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "CapabilityBoundingSet=",
+        "SystemCallFilter=@system-service",
+    ] {
+        assert!(unit.lines().any(|l| l.trim() == hardening), "the unit lacks {hardening}");
+    }
+    let copyright = std::fs::read_to_string(dir.path().join("usr/share/doc/anttd/copyright")).expect("copyright");
+    assert!(copyright.contains("ONNX Runtime"), "{copyright}");
+}
