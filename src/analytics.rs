@@ -307,7 +307,8 @@ impl CameraAnalytics {
             camera: cam.id.get_ref().0.clone(),
             labels,
             enabled,
-            tracker: Tracker::new(tracker.clone()),
+            tracker: Tracker::new(tracker.clone())
+                .with_horizon(cam.homography().and_then(|h| h.horizon()).map(|(a, b)| (a as f32, b as f32))),
             lines: LineCross::new(&cam.lines).with_min_score(tracker.high_thresh),
             line_names: cam.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
             open: HashMap::new(),

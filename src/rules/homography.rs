@@ -144,6 +144,17 @@ impl Homography {
         apply(&self.inv, [g.0, g.1]).map(|[x, y]| (x as f32, y as f32))
     }
 
+    /// The horizon in the picture, the image of the ground's points at infinity, as
+    /// `y = slope * x + intercept` (pixels); `None` when it is (near) vertical, which no road
+    /// camera has. The tracker uses it for where an object of a given size stands.
+    pub fn horizon(&self) -> Option<(f64, f64)> {
+        let (a, b, c) = (self.h[(2, 0)], self.h[(2, 1)], self.h[(2, 2)]);
+        if b.abs() < 1e-12 || !(a / b).is_finite() || !(c / b).is_finite() {
+            return None;
+        }
+        Some((-a / b, -c / b))
+    }
+
     /// Ground distance in metres between two image points.
     pub fn distance(&self, a: (f32, f32), b: (f32, f32)) -> Option<f64> {
         let (a, b) = (self.to_ground(a)?, self.to_ground(b)?);
@@ -247,5 +258,20 @@ pub(crate) mod tests {
         // As Y → ∞ the road's image tends to y = -20 / 0.04 = -500: the horizon.
         let far = h.to_ground((640.0, -500.0));
         assert!(far.is_none_or(|g| g.1 < 0.0 || g.1 > 1000.0), "{far:?}");
+    }
+
+    #[test]
+    fn the_horizon_is_where_the_ground_ends() {
+        let h = Homography::from_pairs(
+            &[[440.0, 700.0], [840.0, 700.0], [700.0, 160.0], [560.0, 160.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 30.0], [0.0, 30.0]],
+        )
+        .expect("fit");
+        let (slope, intercept) = h.horizon().expect("a horizon");
+        assert!(slope.abs() < 1e-9, "a level camera has a level horizon: {slope}");
+        // Just below the horizon the ground is far away; on it, nowhere.
+        let below = h.to_ground((640.0, (intercept + 2.0) as f32)).expect("ground").1;
+        assert!(below > 200.0, "{below}");
+        assert!(h.to_ground((640.0, (intercept - 2.0) as f32)).is_none_or(|g| g.1 < 0.0));
     }
 }

@@ -50,12 +50,47 @@ pub(crate) struct Item {
     /// The heights a matching detection may have for a distance score, `(low, high)`; a
     /// column's own box height is always allowed too. Ignored on rows.
     pub heights: (f32, f32),
+    /// Where the ground is, for a column whose object's size must fit where a detection stands.
+    /// Ignored on rows.
+    pub scale: Option<Scale>,
 }
 
 impl Item {
     pub fn new(class_id: u32, bbox: BBox) -> Self {
         let h = bbox.y2 - bbox.y1;
-        Self { class_id, bbox, radius: 0.0, heights: (h, h) }
+        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None }
+    }
+}
+
+/// How wide an object standing on the ground appears wherever it stands: under a pinhole camera
+/// its width and the height of its foot below the horizon both fall as one over its distance, so
+/// their ratio is the object's own. A track seen once has no motion to predict from, and a rider
+/// riding away from the camera is followed by the next one entering where it was: of the two
+/// detections near its last box, only its own has the width its new place calls for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scale {
+    /// The object's box width and foot (bottom centre) when last seen.
+    pub width: f32,
+    pub foot: (f32, f32),
+    /// The horizon, `y = slope * x + intercept`.
+    pub horizon: (f32, f32),
+}
+
+/// A detection's width may differ from what [`Scale`] expects by this factor: box jitter, a
+/// box clipped by the picture's edge, a person's changing stride.
+pub const MAX_SCALE_ERROR: f32 = 1.5;
+
+impl Scale {
+    /// How well a box of `width` with its foot at `foot` fits this object: 1 for the width
+    /// expected there, falling to 0 at [`MAX_SCALE_ERROR`] either way.
+    fn fit(&self, width: f32, foot: (f32, f32)) -> f32 {
+        let below = |p: (f32, f32)| p.1 - (self.horizon.0 * p.0 + self.horizon.1);
+        let (was, now) = (below(self.foot), below(foot));
+        if !(was > 1.0 && now > 1.0 && width > 0.0) {
+            return 0.0;
+        }
+        let expected = self.width * now / was;
+        (1.0 - (width / expected).ln().abs() / MAX_SCALE_ERROR.ln()).max(0.0)
     }
 }
 
@@ -71,9 +106,10 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     if ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO {
         return iou;
     }
+    let fit = col.scale.map_or(1.0, |s| s.fit(a.x2 - a.x1, ((a.x1 + a.x2) * 0.5, a.y2)));
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
-    iou.max(1.0 - dx.hypot(dy) / col.radius)
+    iou.max((1.0 - dx.hypot(dy) / col.radius) * fit)
 }
 
 #[derive(Debug, Clone, Copy)]

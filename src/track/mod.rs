@@ -49,7 +49,7 @@ pub mod perspective;
 use serde::Deserialize;
 
 use crate::detect::types::{BBox, Detection};
-use assign::{Assigner, Item};
+use assign::{Assigner, Item, Scale};
 use kalman::KalmanState;
 use perspective::Observations;
 
@@ -293,6 +293,8 @@ pub struct Tracker {
     /// Per track, the motion borrowed from a neighbour for a track seen once (see
     /// [`Tracker::neighbour_motion`]).
     priors: Vec<Option<(f32, f32)>>,
+    /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
+    horizon: Option<(f32, f32)>,
 }
 
 /// Which detections a stage draws from.
@@ -323,7 +325,16 @@ impl Tracker {
             det_used: Vec::new(),
             track_matched: Vec::new(),
             priors: Vec::new(),
+            horizon: None,
         }
+    }
+
+    /// Tells the tracker where the horizon is (`y = slope * x + intercept`, pixels; from the
+    /// camera's ground calibration), so that a track seen once is matched only to a detection
+    /// whose size fits where it stands (see `assign::Scale`).
+    pub fn with_horizon(mut self, horizon: Option<(f32, f32)>) -> Self {
+        self.horizon = horizon.filter(|h| h.0.is_finite() && h.1.is_finite());
+        self
     }
 
     /// Advance to frame time `t` (seconds, non-decreasing; if it goes backwards, or is not
@@ -462,6 +473,7 @@ impl Tracker {
             det_used,
             track_matched,
             priors,
+            horizon,
             ..
         } = self;
         let band = match scores {
@@ -486,7 +498,13 @@ impl Tracker {
                 // Seen once, it may be coming or going: near the camera a fast rider's box
                 // halves or doubles between two detections at 3 per second.
                 let heights = if tr.hits <= 1 { (last_h * 0.6, last_h * 1.6) } else { (last_h, last_h) };
-                cols.push(Item { radius, heights, ..Item::new(tr.class_id, bbox) });
+                let d = &tr.det_bbox;
+                let scale = horizon.filter(|_| tr.hits <= 1).map(|horizon| Scale {
+                    width: d.x2 - d.x1,
+                    foot: ((d.x1 + d.x2) * 0.5, d.y2),
+                    horizon,
+                });
+                cols.push(Item { radius, heights, scale, ..Item::new(tr.class_id, bbox) });
                 col_map.push(k as u32);
             }
         }
@@ -526,7 +544,9 @@ impl Tracker {
             let (dx, dy) = (vx * w * unseen, vy * w * unseen);
             return (BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), radius);
         }
-        let bbox = tr.obs.predict(now).unwrap_or(tr.bbox);
+        // A standing object is where it stood: extrapolating the jitter of its last few boxes
+        // over a long occlusion would walk its expected box away.
+        let bbox = if tr.standing() { tr.bbox } else { tr.obs.predict(now).unwrap_or(tr.bbox) };
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
         let (p, q) = (centre(&bbox), centre(&tr.det_bbox));
         let travel = (p.0 - q.0).hypot(p.1 - q.1);
@@ -1092,8 +1112,15 @@ mod tests {
     /// distance is between 12.9 m (where its box reaches the bottom of a 720-line picture) and
     /// 50 m. Returns the ids each rider's detections were given and the time each was confirmed
     /// after its first detection.
-    fn fast_riders(fps: f64, kmh: f32, towards: bool, gap: f32, laterals: &[f32]) -> (Vec<Vec<u64>>, Vec<f64>) {
-        let mut tracker = default_tracker();
+    fn fast_riders(
+        fps: f64,
+        kmh: f32,
+        towards: bool,
+        gap: f32,
+        laterals: &[f32],
+        horizon: Option<(f32, f32)>,
+    ) -> (Vec<Vec<u64>>, Vec<f64>) {
+        let mut tracker = default_tracker().with_horizon(horizon);
         let v = kmh / 3.6;
         let n = laterals.len() as f32;
         let span = (50.0 - 12.9 + gap * n) / v;
@@ -1144,7 +1171,7 @@ mod tests {
         for fps in [3.0, 5.0] {
             for kmh in [60.0, 80.0, 100.0] {
                 for towards in [true, false] {
-                    let (ids, confirmed) = fast_riders(fps, kmh, towards, GAP_M, &[-1.5, 1.5, 0.0]);
+                    let (ids, confirmed) = fast_riders(fps, kmh, towards, GAP_M, &[-1.5, 1.5, 0.0], None);
                     let case = format!("{fps} fps, {kmh} km/h, towards {towards}");
                     for (i, ids) in ids.iter().enumerate() {
                         assert_eq!(ids.len(), 1, "rider {i} had ids {ids:?} ({case})");
@@ -1156,6 +1183,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_known_horizon_matches_a_new_track_to_the_box_whose_size_fits_its_place() {
+        // A car seen once, its foot 500 px below the horizon (y = 100). Next, two cars: one a
+        // little nearer the old box, the same width but lower in the picture (so nearer the
+        // camera: it should look bigger, it is another car), and one higher and smaller in
+        // proportion (the same car riding away).
+        let car = |cx: f32, foot: f32, w: f32| det(CAR, 0.9, cx, foot - 0.6 * w, w, 1.2 * w);
+        let first = car(600.0, 600.0, 100.0);
+        let other = car(600.0, 660.0, 80.0);
+        let same = car(600.0, 500.0, 80.0);
+        let centre = |d: &Detection| ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
+        let dist = |a: &Detection, b: &Detection| (centre(a).0 - centre(b).0).hypot(centre(a).1 - centre(b).1);
+        assert!(dist(&first, &other) < dist(&first, &same));
+        let id_of_same = |horizon| {
+            let mut tracker = Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 0.0, ..TrackerConfig::default() })
+                .with_horizon(horizon);
+            tracker.update(0.0, std::slice::from_ref(&first));
+            let out = tracker.update(0.2, &[other, same]);
+            out.active.iter().find(|t| t.det_bbox == same.bbox).map(|t| t.id)
+        };
+        assert_eq!(id_of_same(Some((0.0, 100.0))), Some(1));
+        // Without it, the nearer box wins.
+        assert_eq!(id_of_same(None), None);
     }
 
     #[test]
@@ -1223,7 +1275,7 @@ mod tests {
         let laterals = [-3.0, -1.8, -0.6, 0.6, 1.8, 3.0];
         for fps in [3.0, 5.0] {
             for towards in [true, false] {
-                let (ids, _) = fast_riders(fps, 40.0, towards, 4.0, &laterals);
+                let (ids, _) = fast_riders(fps, 40.0, towards, 4.0, &laterals, None);
                 for (i, ids) in ids.iter().enumerate() {
                     assert_eq!(ids.len(), 1, "rider {i} had ids {ids:?} ({fps} fps, towards {towards})");
                 }
