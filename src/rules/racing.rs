@@ -391,11 +391,16 @@ mod tests {
     /// Riders given as (class, ground position at time t in metres), at 10 fps for `secs`;
     /// hits with their times.
     fn ride(rule: &mut Racing, riders: &[Rider], secs: f64) -> Vec<(f64, RacingHit)> {
+        ride_at(rule, riders, secs, 10)
+    }
+
+    /// [`ride`] at `fps` detections a second.
+    fn ride_at(rule: &mut Racing, riders: &[Rider], secs: f64, fps: u32) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));
         let mut hits = Vec::new();
-        for i in 0..(secs * 10.0) as u32 {
-            let t = f64::from(i) * 0.1;
+        for i in 0..(secs * f64::from(fps)) as u32 {
+            let t = f64::from(i) / f64::from(fps);
             let dets: Vec<Detection> = riders
                 .iter()
                 .filter_map(|(c, f)| {
@@ -459,6 +464,32 @@ mod tests {
         // Gone at 12 s (their tracks linger 1.5 s, unmatched), then 2 s.
         assert!(*t1 > 13.5 && *t1 < 15.0, "ended at {t1}");
         assert_eq!((end.group_size, end.track_ids.clone()), (3, vec![1, 2, 3]));
+    }
+
+    /// At 3 fps three riders at 80 km/h, 5 m apart along and 10 m across, come into view one after the other and
+    /// leave it 35 m on: all three have speeds at one frame only (1.33 s), but they were riding
+    /// together at the frame before, so the group starts when it has passed.
+    #[test]
+    fn a_group_fast_together_at_one_frame_only_starts_when_it_passes() {
+        let v = 80.0 / 3.6;
+        let rider = |k: f64| {
+            move |t: f64| {
+                let x = -5.0 * k + v * t;
+                (0.0..=35.0).contains(&x).then_some((x, 50.0 + 10.0 * k))
+            }
+        };
+        let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 8.0, 3);
+        assert_eq!(phases(&hits), vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, start) = &hits[0];
+        assert!(*t0 > 1.5 && *t0 < 3.0, "started at {t0}");
+        assert_eq!(start.group_size, 3, "{start:?}");
+        assert!((start.mean_kmh - 80.0).abs() < 4.0, "{start:?}");
+        // Only two of them together, and the third alone: nothing.
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let far = move |t: f64| c(t - 3.0);
+        assert!(ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &far)], 8.0, 3).is_empty());
     }
 
     #[test]
