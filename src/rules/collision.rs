@@ -24,7 +24,8 @@ pub struct CollisionHit {
     pub phase: Phase,
     pub track_ids: [u64; 2],
     pub class_ids: [u32; 2],
-    /// Each one's highest speed in the two seconds before the boxes met, km/h.
+    /// Each one's highest speed measured from detections that began before the boxes met
+    /// (within the two seconds before), km/h.
     pub speeds_before_kmh: [f64; 2],
 }
 
@@ -32,11 +33,14 @@ pub struct CollisionHit {
 const BEFORE_S: f64 = 2.0;
 /// Unmatched this long counts as vanished (the tracker keeps a lost track a while longer).
 const GONE_S: f64 = 0.5;
+/// Standard errors of a speed fit taken as its margin when judging braking.
+const MARGIN_SE: f64 = 2.0;
+/// Float slack on times like k/3 s.
+const EPS_S: f64 = 1e-6;
 
 #[derive(Debug, Clone, Copy)]
 struct Contact {
     t: f64,
-    before: [Option<(f64, f64)>; 2],
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +66,12 @@ fn boxes_meet(a: &BBox, b: &BBox) -> bool {
     a.x1 <= b.x2 && b.x1 <= a.x2 && a.y1 <= b.y2 && b.y1 <= a.y2
 }
 
+/// Whether two tracks' boxes meet: their filtered boxes or their detected ones (a fast object's
+/// filtered box lags behind it at a few detections a second).
+fn meet(a: &TrackMotion, b: &TrackMotion) -> bool {
+    boxes_meet(&a.bbox, &b.bbox) || boxes_meet(&a.det_bbox, &b.det_bbox)
+}
+
 impl Collision {
     pub fn new(cfg: &CollisionConfig, zone: &[Point]) -> Self {
         Self {
@@ -77,18 +87,32 @@ impl Collision {
         }
     }
 
-    /// Whether `m` braked hard around a contact at `tc`: the steepest drop of its smoothed
-    /// speed, from a reading at `min_speed_kmh` or more in the two seconds before the contact
-    /// to a reading after it, at least half a second apart (the smoothing spans a second, so
-    /// shorter spans only show noise).
+    /// Whether `m` braked hard around a contact at `tc`: the drop of its speed from a fit that
+    /// began before the contact (within the two seconds before it) to its latest speed reading,
+    /// if that is after the contact, their centres at least half a second apart (a fit spans
+    /// 0.6–1 s, so shorter spans only show noise). The latest reading: slowing down for a moment
+    /// and going on is not a crash. The earlier fit need not be precise enough for a speed to be
+    /// reported (at 3–5 detections a second a car that brakes within a second of coming into
+    /// view has no such speed before it hits): its error counts against the braking instead, the
+    /// speed less [`MARGIN_SE`] standard errors, and the reading after it plus as many.
     fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
-        let speeds: Vec<(f64, f64)> = m.since(tc - BEFORE_S).filter_map(|s| s.kmh.map(|v| (s.t, v))).collect();
-        speeds.iter().filter(|a| a.0 >= tc).any(|&(t1, v1)| {
-            speeds
-                .iter()
-                .filter(|b| b.0 <= tc.min(t1 - 0.5) && b.1 >= self.min_speed)
-                .any(|&(t0, v0)| (v0 - v1) / 3.6 / (t1 - t0) >= self.min_decel)
-        })
+        let Some(f1) = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc).and_then(|s| s.fit)
+        else {
+            return false;
+        };
+        m.since(tc - BEFORE_S)
+            .filter_map(|s| s.fit)
+            .filter(|f0| f0.t_first <= tc + EPS_S && f0.low(MARGIN_SE) >= self.min_speed)
+            .filter(|f0| f1.t_mid - f0.t_mid >= 0.5 - EPS_S)
+            .any(|f0| (f0.low(MARGIN_SE) - f1.high(MARGIN_SE)) / 3.6 / (f1.t_mid - f0.t_mid) >= self.min_decel)
+    }
+
+    /// `m`'s highest speed measured from detections that began before a contact at `tc` (within
+    /// the two seconds before it): of the reported speeds if it has any, else of the fits.
+    fn speed_before(m: &TrackMotion, tc: f64) -> f64 {
+        let before = || m.since(tc - BEFORE_S).filter(|s| s.fit.is_some_and(|f| f.t_first <= tc + EPS_S));
+        let reported = before().filter_map(|s| s.kmh).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
+        reported.unwrap_or_else(|| before().filter_map(|s| s.fit.map(|f| f.kmh)).fold(0.0, f64::max))
     }
 
     /// Judge every road user (by `is_road_user`) at time `t`; hits are appended to `out`.
@@ -96,10 +120,13 @@ impl Collision {
         // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
+        // Tracks matched now, and standing ones not detected now at their last box: a standing
+        // car hidden by the one that runs into it may not be detected again.
+        let stop_kmh = self.stop_kmh;
         let mut here: Vec<(u64, &TrackMotion)> = motion
             .iter()
             .filter(|(id, m)| {
-                m.matched
+                (m.matched || m.kmh().is_some_and(|v| v <= stop_kmh))
                     && is_road_user(m.class_id)
                     && !quiet(*id)
                     && m.latest().is_some_and(|s| point_in_polygon(&self.zone, s.image))
@@ -109,9 +136,8 @@ impl Collision {
         for i in 0..here.len() {
             for j in i + 1..here.len() {
                 let ((a, ma), (b, mb)) = (here[i], here[j]);
-                if boxes_meet(&ma.bbox, &mb.bbox) && !self.contacts.contains_key(&(a, b)) {
-                    let before = [ma, mb].map(|m| m.max_kmh_between(t - BEFORE_S, t));
-                    self.contacts.insert((a, b), Contact { t, before });
+                if (ma.matched || mb.matched) && meet(ma, mb) && !self.contacts.contains_key(&(a, b)) {
+                    self.contacts.insert((a, b), Contact { t });
                 }
             }
         }
@@ -125,12 +151,15 @@ impl Collision {
             let gone = |m: &TrackMotion| t - m.last_seen >= GONE_S;
             let stopped = |m: &TrackMotion| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
-            if settled && (self.braked(ma, c.t) || self.braked(mb, c.t)) {
+            // The one that braked is one that stands or vanished: a car that brakes and drives on
+            // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
+            let braked_to_a_stop = |m: &TrackMotion| self.braked(m, c.t) && (stopped(m) || gone(m));
+            if settled && (braked_to_a_stop(ma) || braked_to_a_stop(mb)) {
                 fired.push(CollisionHit {
                     phase: Phase::Start,
                     track_ids: [a, b],
                     class_ids: [ma.class_id, mb.class_id],
-                    speeds_before_kmh: c.before.map(|v| v.map_or(0.0, |v| v.1)),
+                    speeds_before_kmh: [Self::speed_before(ma, c.t), Self::speed_before(mb, c.t)],
                 });
                 return false;
             }
@@ -205,12 +234,17 @@ mod tests {
     type Car<'a> = (f32, &'a dyn Fn(f64) -> Option<f64>);
 
     fn drive(cars: &[Car], secs: f64) -> Vec<(f64, CollisionHit)> {
+        drive_at(cars, secs, 10)
+    }
+
+    /// [`drive`] at `fps` detections a second.
+    fn drive_at(cars: &[Car], secs: f64, fps: u32) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));
         let (mut hits, mut out) = (Vec::new(), Vec::new());
-        for i in 0..(secs * 10.0) as u32 {
-            let t = f64::from(i) * 0.1;
+        for i in 0..(secs * f64::from(fps)) as u32 {
+            let t = f64::from(i) / f64::from(fps);
             let dets: Vec<Detection> = cars
                 .iter()
                 .filter_map(|(y, f)| {
@@ -274,6 +308,24 @@ mod tests {
         assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
         // Vanished for GONE_S.
         assert!(hits[0].0 >= 3.4 && hits[0].0 < 4.0, "{hits:?}");
+    }
+
+    #[test]
+    fn at_3_fps_a_car_braking_into_one_it_hides_counts() {
+        // The moving car comes into view at 1.2 s and brakes from 1.8 s, its front stopping at
+        // 90.5 m, just over the standing car's rear (90 m) at 3.5 s: two detections before it
+        // brakes. Once their boxes meet (about 3 s), the standing car is hidden behind it and
+        // not detected again: the contact is with its last box.
+        let moving = braking(53.4, 1.8);
+        let seen = move |t: f64| (t >= 1.2).then(|| moving(t)).flatten();
+        let hidden = move |t: f64| (t < 2.9).then_some(94.5);
+        let hits = drive_at(&[(400.0, &seen), (400.0, &hidden)], 8.0, 3);
+        let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
+        assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, h) = hits[0];
+        assert!(t0 > 3.0 && t0 < 5.5, "at {t0}: {h:?}");
+        // Track 1 is the standing car, seen from the start.
+        assert!(h.speeds_before_kmh[0] < 3.0 && h.speeds_before_kmh[1] > 40.0, "{h:?}");
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //!
 //! Speeds are fitted to the ground points of the **detected** boxes, not the Kalman-filtered
 //! ones: at 3–5 detections a second a fast object's filter is still settling when it has
-//! crossed half the view, and its filtered positions lag by metres. A track's points are kept
-//! from its first detection on, while it is still tentative, so the fit has them when the track
-//! is confirmed; the rules only see confirmed tracks.
+//! crossed half the view, and its filtered positions lag by metres. A tentative track's points
+//! would be kept from its first detection, so the fit had them when the track is confirmed, but
+//! `Tracker::tracks` (what the analytics feed in) lists only confirmed and lost tracks: today a
+//! track's points start at its confirmation (its second or third detection). The rules only
+//! see confirmed tracks.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -36,6 +38,31 @@ pub struct Sample {
     pub kmh: Option<f64>,
     /// That speed's standard error, km/h.
     pub kmh_se: Option<f64>,
+    /// The fit at that time whatever its error (where a pixel is fine enough): for rules that
+    /// only need to know a speed is well above or below a threshold, with its error as margin.
+    pub fit: Option<FitReading>,
+}
+
+/// A speed fit in km/h, with the times of its points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitReading {
+    pub kmh: f64,
+    pub se_kmh: f64,
+    /// Time of its first point, and the mean time of its points (what the speed is centred on).
+    pub t_first: f64,
+    pub t_mid: f64,
+}
+
+impl FitReading {
+    /// The speed less `k` standard errors (at least 0).
+    pub fn low(&self, k: f64) -> f64 {
+        (self.kmh - k * self.se_kmh).max(0.0)
+    }
+
+    /// The speed plus `k` standard errors.
+    pub fn high(&self, k: f64) -> f64 {
+        self.kmh + k * self.se_kmh
+    }
 }
 
 /// The largest standard error a speed may have to be given, km/h: 4 % of the speed (with
@@ -55,6 +82,9 @@ pub struct TrackMotion {
     pub class_id: u32,
     /// The filtered box at the latest match.
     pub bbox: BBox,
+    /// The detected box of the latest match (at a few detections a second a fast object's
+    /// filtered box lags behind it).
+    pub det_bbox: BBox,
     /// Time of the latest match.
     pub last_seen: f64,
     /// Matched in the latest frame.
@@ -140,6 +170,7 @@ impl Motion {
             let m = self.tracks.entry(tr.id).or_insert_with(|| TrackMotion {
                 class_id: tr.class_id,
                 bbox: tr.bbox,
+                det_bbox: tr.det_bbox,
                 last_seen: t,
                 matched: true,
                 confirmed,
@@ -147,6 +178,7 @@ impl Motion {
                 estimator: SpeedEstimator::new(window_s),
             });
             m.bbox = tr.bbox;
+            m.det_bbox = tr.det_bbox;
             m.last_seen = t;
             m.matched = true;
             m.confirmed = confirmed;
@@ -158,11 +190,17 @@ impl Motion {
                 m.estimator.push(t, g);
                 m.estimator.fit().filter(|_| fine)
             });
+            let reading = fit.map(|f| FitReading {
+                kmh: f.mps * 3.6,
+                se_kmh: f.se_mps * 3.6,
+                t_first: f.t_first,
+                t_mid: f.t_mid,
+            });
             let (kmh, kmh_se) = match fit {
                 Some(f) if f.se_mps * 3.6 <= max_se_kmh(f.mps * 3.6) => (Some(f.mps * 3.6), Some(f.se_mps * 3.6)),
                 _ => (None, None),
             };
-            m.history.push_back(Sample { t, image, ground, measured, kmh, kmh_se });
+            m.history.push_back(Sample { t, image, ground, measured, kmh, kmh_se, fit: reading });
             while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
                 m.history.pop_front();
             }

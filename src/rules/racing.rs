@@ -11,10 +11,13 @@
 //!
 //! A rider's speed is its latest fitted speed of the last [`HOLD_S`] (a speed is a fit over
 //! about a second, and a fast rider near the edge of the measurable area has points too coarse
-//! for a new one). At 60–100 km/h a group is measurable for only a second or so in a pole
-//! camera's view: a group that was racing for the whole time it was seen, until its members
-//! left the zone (their tracks unmatched, ended or out of the zone), starts when it leaves even
-//! if that was shorter than `for_s`.
+//! for a new one), and it counts while it is in the zone or was within the last [`HOLD_S`] (its
+//! one reading may come as it leaves). At 60–100 km/h a group is measurable for only a second or
+//! so in a pole camera's view: a group that was racing for the whole time it was seen, until its
+//! members left the zone (their tracks unmatched, ended or out of the zone), starts when it
+//! leaves even if that was shorter than `for_s`, if it was seen at two frames or its riders were
+//! already together at an earlier frame (at 3 detections a second the riders of a group may all
+//! have speeds at one frame only).
 //!
 //! Hysteresis: once started, members need only `min_speed_kmh - hysteresis_kmh`, and the event
 //! ends only after the situation has been gone for `end_after_s`. The rule is zone-wide: one
@@ -126,13 +129,34 @@ pub struct Racing {
     pending: Vec<Member>,
     /// The latest time there were members.
     last_on: f64,
+    /// While gathering: an earlier frame at which the first members were already riding
+    /// together (see [`Racing::together_before`]).
+    together_since: Option<f64>,
 }
 
 /// One member now: (track id, speed km/h, weaving).
 type Member = (u64, f64, bool);
 
+/// Whether the points are all linked by steps of at most `gap` (one chain).
+fn linked(pts: &[(f64, f64)], gap: f64) -> bool {
+    let mut reached = vec![false; pts.len()];
+    let mut stack = vec![0];
+    reached[0] = !pts.is_empty();
+    while let Some(i) = stack.pop() {
+        for j in 0..pts.len() {
+            if !reached[j] && (pts[i].0 - pts[j].0).hypot(pts[i].1 - pts[j].1) <= gap {
+                reached[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    reached.iter().all(|&r| r)
+}
+
 /// How long a rider's latest fitted speed stands for it, seconds.
 pub const HOLD_S: f64 = 1.0;
+/// Float slack on times like k/3 s.
+const EPS_S: f64 = 1e-6;
 
 impl Racing {
     pub fn new(cfg: &RacingConfig, zone: &[Point]) -> Self {
@@ -151,6 +175,7 @@ impl Racing {
             summary: Summary::default(),
             pending: Vec::new(),
             last_on: f64::NEG_INFINITY,
+            together_since: None,
         }
     }
 
@@ -174,9 +199,13 @@ impl Racing {
             .filter(|(_, m)| m.matched && is_motorcycle(m.class_id))
             .filter_map(|(id, m)| {
                 let s = m.latest()?;
-                let kmh = m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S).find_map(|p| p.kmh)?;
+                // In the zone now or within the last HOLD_S, with its latest speed of the last
+                // HOLD_S: a fast rider is measurable for a second or so, and its reading may
+                // come just as it leaves the zone.
+                let recent = || m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S + EPS_S);
+                let kmh = recent().find_map(|p| p.kmh)?;
                 let g = s.ground?;
-                (kmh >= threshold && point_in_polygon(&self.zone, s.image)).then_some((id, kmh, g, m))
+                (kmh >= threshold && recent().any(|p| point_in_polygon(&self.zone, p.image))).then_some((id, kmh, g, m))
             })
             .collect();
         // Connected components under "within max_gap_m": a chain of riders is one group.
@@ -212,6 +241,25 @@ impl Racing {
         }
         out.sort_by_key(|m| m.0);
         out
+    }
+
+    /// The latest frame of the last [`HOLD_S`] before `t` at which all the group's `members`
+    /// (weavers aside) were matched and linked within `max_gap_m` by their ground points at
+    /// that frame: a group all measured fast at one frame (at 3 detections a second a wide
+    /// lens may give no other) that was already riding together before.
+    fn together_before(&self, t: f64, motion: &Motion, members: &[Member]) -> Option<f64> {
+        let group: Vec<&TrackMotion> = members.iter().filter(|m| !m.2).filter_map(|m| motion.get(m.0)).collect();
+        if group.len() < self.min_group {
+            return None;
+        }
+        let times = group[0].history.iter().rev().map(|s| s.t).filter(|&t0| t0 < t - EPS_S && t - t0 <= HOLD_S + EPS_S);
+        times.into_iter().find(|&t0| {
+            let pts: Option<Vec<(f64, f64)>> = group
+                .iter()
+                .map(|m| m.history.iter().find(|s| (s.t - t0).abs() < EPS_S).and_then(|s| s.ground))
+                .collect();
+            pts.is_some_and(|p| linked(&p, self.max_gap_m))
+        })
     }
 
     fn hit(phase: Phase, members: &[Member]) -> RacingHit {
@@ -251,10 +299,16 @@ impl Racing {
         let phase = if self.episode.is_active() {
             self.episode.update(t, !members.is_empty())
         } else if !members.is_empty() {
+            if self.episode.on_since().is_none() {
+                self.together_since = self.together_before(t, motion, &members);
+            }
             self.pending = members.clone();
             self.episode.update(t, true)
         } else if !self.pending.is_empty()
-            && self.episode.on_since().is_some_and(|since| self.last_on > since)
+            && self
+                .episode
+                .on_since()
+                .is_some_and(|since| self.last_on > since || self.together_since.is_some_and(|t0| t0 < since))
             && self.pending.iter().all(|m| left(&m.0))
             && self.episode.start_early(t)
         {
@@ -264,6 +318,7 @@ impl Racing {
         };
         if !self.episode.is_active() && self.episode.on_since().is_none() {
             self.pending.clear();
+            self.together_since = None;
         }
         if !members.is_empty() {
             self.last_on = t;
@@ -336,11 +391,16 @@ mod tests {
     /// Riders given as (class, ground position at time t in metres), at 10 fps for `secs`;
     /// hits with their times.
     fn ride(rule: &mut Racing, riders: &[Rider], secs: f64) -> Vec<(f64, RacingHit)> {
+        ride_at(rule, riders, secs, 10)
+    }
+
+    /// [`ride`] at `fps` detections a second.
+    fn ride_at(rule: &mut Racing, riders: &[Rider], secs: f64, fps: u32) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Motion::new(Some(flat()));
         let mut hits = Vec::new();
-        for i in 0..(secs * 10.0) as u32 {
-            let t = f64::from(i) * 0.1;
+        for i in 0..(secs * f64::from(fps)) as u32 {
+            let t = f64::from(i) / f64::from(fps);
             let dets: Vec<Detection> = riders
                 .iter()
                 .filter_map(|(c, f)| {
@@ -404,6 +464,32 @@ mod tests {
         // Gone at 12 s (their tracks linger 1.5 s, unmatched), then 2 s.
         assert!(*t1 > 13.5 && *t1 < 15.0, "ended at {t1}");
         assert_eq!((end.group_size, end.track_ids.clone()), (3, vec![1, 2, 3]));
+    }
+
+    /// At 3 fps three riders at 80 km/h, 5 m apart along and 10 m across, come into view one after the other and
+    /// leave it 35 m on: all three have speeds at one frame only (1.33 s), but they were riding
+    /// together at the frame before, so the group starts when it has passed.
+    #[test]
+    fn a_group_fast_together_at_one_frame_only_starts_when_it_passes() {
+        let v = 80.0 / 3.6;
+        let rider = |k: f64| {
+            move |t: f64| {
+                let x = -5.0 * k + v * t;
+                (0.0..=35.0).contains(&x).then_some((x, 50.0 + 10.0 * k))
+            }
+        };
+        let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 8.0, 3);
+        assert_eq!(phases(&hits), vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, start) = &hits[0];
+        assert!(*t0 > 1.5 && *t0 < 3.0, "started at {t0}");
+        assert_eq!(start.group_size, 3, "{start:?}");
+        assert!((start.mean_kmh - 80.0).abs() < 4.0, "{start:?}");
+        // Only two of them together, and the third alone: nothing.
+        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let far = move |t: f64| c(t - 3.0);
+        assert!(ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &far)], 8.0, 3).is_empty());
     }
 
     #[test]

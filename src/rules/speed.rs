@@ -36,6 +36,10 @@ pub struct SpeedFit {
     /// Points the line went through (after dropping an outlier) and the time they span.
     pub n: usize,
     pub span_s: f64,
+    /// Time of the first of those points, and their mean time (the moment the speed is
+    /// centred on: about half the span before the latest point).
+    pub t_first: f64,
+    pub t_mid: f64,
 }
 
 /// Means of t, x and y.
@@ -95,7 +99,7 @@ pub fn fit(pts: &[(f64, (f64, f64))]) -> Option<SpeedFit> {
         return None;
     }
     let se_mps = (r.iter().map(|e| e * e).sum::<f64>() / (n - 2) as f64 / stt).sqrt();
-    Some(SpeedFit { mps: v.0.hypot(v.1), se_mps, n, span_s })
+    Some(SpeedFit { mps: v.0.hypot(v.1), se_mps, n, span_s, t_first: kept[0].0, t_mid: m.0 })
 }
 
 /// One track's recent ground points.
