@@ -380,7 +380,8 @@ impl CameraAnalytics {
             });
         }
         if let Some(m) = &mut self.motion {
-            m.update(time_s, self.tracker.tracks());
+            // Tentative tracks too: a fast object's speed counts from its first detection.
+            m.update(time_s, self.tracker.live_tracks());
         }
         self.run_rules(Some(time_s), &ended, &ts, out);
         for track in ended {

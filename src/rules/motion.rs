@@ -5,10 +5,9 @@
 //! Speeds are fitted to the ground points of the **detected** boxes, not the Kalman-filtered
 //! ones: at 3–5 detections a second a fast object's filter is still settling when it has
 //! crossed half the view, and its filtered positions lag by metres. A tentative track's points
-//! would be kept from its first detection, so the fit had them when the track is confirmed, but
-//! `Tracker::tracks` (what the analytics feed in) lists only confirmed and lost tracks: today a
-//! track's points start at its confirmation (its second or third detection). The rules only
-//! see confirmed tracks.
+//! are kept from its first detection (the analytics feed in `Tracker::live_tracks`), so the fit
+//! has them when the track is confirmed: at 3 detections a second that is a third of the time a
+//! fast rider is in view. The rules only see confirmed tracks.
 
 use std::collections::{HashMap, VecDeque};
 

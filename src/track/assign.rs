@@ -80,6 +80,10 @@ pub(crate) struct Scale {
 /// box clipped by the picture's edge, a person's changing stride.
 pub const MAX_SCALE_ERROR: f32 = 1.5;
 
+/// The distance score of a box that does not fit the scale at all is kept at this share: it
+/// loses to one that fits, but a lone candidate near enough is still taken.
+pub const SCALE_FLOOR: f32 = 0.35;
+
 impl Scale {
     /// How well a box of `width` with its foot at `foot` fits this object: 1 for the width
     /// expected there, falling to 0 at [`MAX_SCALE_ERROR`] either way.
@@ -106,7 +110,10 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     if ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO {
         return iou;
     }
-    let fit = col.scale.map_or(1.0, |s| s.fit(a.x2 - a.x1, ((a.x1 + a.x2) * 0.5, a.y2)));
+    // A floor, not a veto: the first box of an object entering at the picture's edge is cut
+    // by it, and its foot then lies above the ground point the scale assumes.
+    let fit =
+        col.scale.map_or(1.0, |s| SCALE_FLOOR + (1.0 - SCALE_FLOOR) * s.fit(a.x2 - a.x1, ((a.x1 + a.x2) * 0.5, a.y2)));
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
     iou.max((1.0 - dx.hypot(dy) / col.radius) * fit)

@@ -63,6 +63,9 @@ pub const RADIUS_BASE_H: f32 = 0.6;
 /// Fraction of the distance a track was predicted to move since it was last seen that is added
 /// to its radius: near the camera perspective makes image speed change quickly.
 pub const RADIUS_SPEED_FRACTION: f32 = 0.5;
+/// Multiple of the spread of a track's detections about its fitted motion added to its radius:
+/// a weaving rider's next position is known less well than a straight rider's.
+pub const RADIUS_SPREAD: f32 = 3.0;
 /// A track seen once has no velocity: its radius allows this many box heights per second of
 /// movement in any direction (a rider at 80 km/h near a pole camera moves about 6 per second).
 pub const NEW_TRACK_SPEED_H: f32 = 8.0;
@@ -546,12 +549,15 @@ impl Tracker {
         }
         // A standing object is where it stood: extrapolating the jitter of its last few boxes
         // over a long occlusion would walk its expected box away.
-        let bbox = if tr.standing() { tr.bbox } else { tr.obs.predict(now).unwrap_or(tr.bbox) };
+        let (bbox, spread) = match tr.obs.predict_with_spread(now) {
+            Some(fit) if !tr.standing() => fit,
+            _ => (tr.bbox, 0.0),
+        };
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
         let (p, q) = (centre(&bbox), centre(&tr.det_bbox));
         let travel = (p.0 - q.0).hypot(p.1 - q.1);
         let h = height(&bbox).max(height(&tr.det_bbox)).max(1.0);
-        (bbox, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * travel)
+        (bbox, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * travel + RADIUS_SPREAD * spread)
     }
 
     /// For each track seen once (no velocity of its own yet), the velocity of the nearest track
@@ -617,6 +623,14 @@ impl Tracker {
     /// the Lost ones, each by ascending id.
     pub fn tracks(&self) -> impl Iterator<Item = &Track> {
         self.tracks[..self.n_confirmed + self.n_lost].iter()
+    }
+
+    /// Every live track, tentative ones last: for per-track measurements (ground speed) that
+    /// should start with a track's first detection rather than at its confirmation, which at a
+    /// low detect rate is a third of the time a fast object is in view. Rules still act on
+    /// [`Tracker::tracks`] only.
+    pub fn live_tracks(&self) -> impl Iterator<Item = &Track> {
+        self.tracks.iter()
     }
 }
 

@@ -77,6 +77,13 @@ impl Observations {
 
     /// The box expected at time `t`; None with fewer than two detections at different times.
     pub fn predict(&self, t: f64) -> Option<BBox> {
+        self.predict_with_spread(t).map(|(b, _)| b)
+    }
+
+    /// The box expected at time `t`, and how far (pixels, root mean square) the detections'
+    /// feet lie from the fitted motion: about the box jitter for an object going straight, much
+    /// more for one weaving or turning, whose next position the straight fit knows less well.
+    pub fn predict_with_spread(&self, t: f64) -> Option<(BBox, f32)> {
         if self.len < 2 {
             return None;
         }
@@ -104,14 +111,24 @@ impl Observations {
         if stt <= 0.0 {
             return None;
         }
-        let at = |k: usize| m[k] + st[k] / stt * (t - tm);
+        let at_time = |k: usize, t: f64| m[k] + st[k] / stt * (t - tm);
+        let at = |k: usize| at_time(k, t);
+        let mut sq = 0.0;
+        for o in self.iter() {
+            let s = at_time(0, o.t);
+            if s > 0.0 {
+                let (cx, bottom) = (at_time(1, o.t) / s, at_time(2, o.t) / s);
+                sq += (cx - f64::from(o.cx)).powi(2) + (bottom - f64::from(o.bottom)).powi(2);
+            }
+        }
+        let spread = (sq / n).sqrt() as f32;
         let s_last = 1.0 / f64::from(last.w);
         let s = at(0).max(s_last / f64::from(MAX_GROWTH));
         let (cx, bottom, w) = ((at(1) / s) as f32, (at(2) / s) as f32, (1.0 / s) as f32);
         let h = last.tallness * w;
         let b = BBox::new(cx - w * 0.5, bottom - h, cx + w * 0.5, bottom);
         let finite = b.x1.is_finite() && b.y1.is_finite() && b.x2.is_finite() && b.y2.is_finite();
-        finite.then_some(b)
+        (finite && spread.is_finite()).then_some((b, spread))
     }
 }
 
@@ -154,6 +171,22 @@ mod tests {
             let (gh, wh) = (got.y2 - got.y1, want.y2 - want.y1);
             assert!((gh - wh).abs() < 0.15 * wh, "height {gh} vs {wh}");
         }
+    }
+
+    #[test]
+    fn the_spread_is_small_going_straight_and_large_weaving() {
+        let mut straight = Observations::default();
+        let mut weaving = Observations::default();
+        for k in 0..4 {
+            let t = k as f32 * 0.2;
+            straight.push(t as f64, &seen(20.0 + 16.0 * t, 0.0));
+            // ±1.5 m across the road, a swing every 0.6 s.
+            weaving.push(t as f64, &seen(20.0 + 16.0 * t, 1.5 * (t * std::f32::consts::PI / 0.6).sin()));
+        }
+        let (_, calm) = straight.predict_with_spread(0.8).unwrap();
+        let (_, wild) = weaving.predict_with_spread(0.8).unwrap();
+        assert!(calm < 0.5, "{calm}");
+        assert!(wild > 10.0, "{wild}");
     }
 
     #[test]
