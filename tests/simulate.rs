@@ -125,3 +125,46 @@ fn check_warns_when_a_speed_rule_cannot_fire() {
     let warning = warning.unwrap_or_else(|| panic!("no racing warning in:\n{stdout}"));
     assert!(warning.contains("needs 3.6 s at detect_fps 5") && warning.contains("for_s 3.0 s"), "{warning}");
 }
+
+/// Over seeds 1–5: every speeding start found reports a speed within 5 % on the 8 m and the
+/// wide 6 m pole at 3, 5 and 10 fps; the crowd (as many persons as the camera can see) starts
+/// exactly once on every geometry and rate; and dense traffic raises no collision anywhere.
+#[test]
+fn speeds_crowds_and_dense_traffic_over_five_seeds() {
+    use anttd::sim::camera::{Camera, GEOMETRIES};
+    use anttd::sim::run::run;
+    use anttd::sim::scenario::scenario;
+    for seed in 1..=5 {
+        for name in ["speeding_car", "speeding_motorcycle"] {
+            let s = scenario(name).expect("scenario");
+            for geometry in ["pole8", "pole6wide"] {
+                for fps in [3, 5, 10] {
+                    let o = run(&s, fps, &Camera::named(geometry).expect("geometry"), seed).expect("run");
+                    let r = o.rules.iter().find(|r| r.rule == "speeding").expect("rule");
+                    assert_eq!(r.false_alarms, 0, "{name} {geometry}@{fps} seed {seed}: {r:?}");
+                    if r.found > 0 {
+                        assert!(
+                            r.speed_err_pct.is_some_and(|e| e <= 5.0),
+                            "{name} {geometry}@{fps} seed {seed}: {r:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for geometry in GEOMETRIES {
+            let cam = Camera::named(geometry).expect("geometry");
+            for fps in [3, 5, 10] {
+                let o = run(&scenario("crowd").expect("scenario"), fps, &cam, seed).expect("run");
+                let r = &o.rules[0];
+                assert_eq!(
+                    (r.found, r.expected, r.false_alarms),
+                    (1, 1, 0),
+                    "crowd {geometry}@{fps} seed {seed}: {r:?}"
+                );
+                let o = run(&scenario("dense_traffic").expect("scenario"), fps, &cam, seed).expect("run");
+                let r = o.rules.iter().find(|r| r.rule == "collision").expect("rule");
+                assert_eq!((r.found, r.false_alarms), (0, 0), "dense_traffic {geometry}@{fps} seed {seed}: {r:?}");
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use super::geometry::{Point, point_in_polygon};
-use super::motion::{Motion, TrackMotion};
+use super::motion::{Motion, Sample, TrackMotion};
 use crate::config::CollisionConfig;
 use crate::detect::BBox;
 use crate::event::Phase;
@@ -35,6 +35,8 @@ const BEFORE_S: f64 = 2.0;
 const GONE_S: f64 = 0.5;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
+/// Box jitter allowed for in the ground distance a braking track moves on before it vanishes.
+const DRIVE_ON_SLACK_M: f64 = 1.0;
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
 
@@ -96,15 +98,34 @@ impl Collision {
     /// view has no such speed before it hits): its error counts against the braking instead, the
     /// speed less [`MARGIN_SE`] standard errors, and the reading after it plus as many.
     fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
-        let Some(f1) = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc).and_then(|s| s.fit)
-        else {
-            return false;
-        };
+        self.braking_reading(m, tc).is_some()
+    }
+
+    /// The sample whose reading showed the braking of [`Collision::braked`], if it braked.
+    fn braking_reading<'m>(&self, m: &'m TrackMotion, tc: f64) -> Option<&'m Sample> {
+        let s1 = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc)?;
+        let f1 = s1.fit?;
         m.since(tc - BEFORE_S)
             .filter_map(|s| s.fit)
             .filter(|f0| f0.t_first <= tc + EPS_S && f0.low(MARGIN_SE) >= self.min_speed)
             .filter(|f0| f1.t_mid - f0.t_mid >= 0.5 - EPS_S)
             .any(|f0| (f0.low(MARGIN_SE) - f1.high(MARGIN_SE)) / 3.6 / (f1.t_mid - f0.t_mid) >= self.min_decel)
+            .then_some(s1)
+    }
+
+    /// Whether `m` braked hard around a contact at `tc` and then vanished where it slowed: a
+    /// track that drove on after its braking reading, further than that reading's speed (plus
+    /// [`MARGIN_SE`] standard errors, plus [`DRIVE_ON_SLACK_M`] of box jitter) allows, and then
+    /// vanished did not crash. That is what a track looks like that lost its rider behind
+    /// another for a second and was re-found on a different, slower one in front: the fit
+    /// bridging the gap reads a hard drop, and the "braked" track drives on at the others'
+    /// speed until it is lost again.
+    fn braked_and_vanished(&self, m: &TrackMotion, tc: f64) -> bool {
+        let Some(s1) = self.braking_reading(m, tc) else { return false };
+        let (Some(f1), Some(g1)) = (s1.fit, s1.measured) else { return false };
+        m.since(s1.t)
+            .filter_map(|s| s.measured.map(|g| (s.t, g)))
+            .all(|(t, g)| (g.0 - g1.0).hypot(g.1 - g1.1) <= f1.high(MARGIN_SE) / 3.6 * (t - s1.t) + DRIVE_ON_SLACK_M)
     }
 
     /// `m`'s highest speed measured from detections that began before a contact at `tc` (within
@@ -153,7 +174,8 @@ impl Collision {
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
             // The one that braked is one that stands or vanished: a car that brakes and drives on
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
-            let braked_to_a_stop = |m: &TrackMotion| self.braked(m, c.t) && (stopped(m) || gone(m));
+            let braked_to_a_stop =
+                |m: &TrackMotion| (stopped(m) && self.braked(m, c.t)) || (gone(m) && self.braked_and_vanished(m, c.t));
             if settled && (braked_to_a_stop(ma) || braked_to_a_stop(mb)) {
                 fired.push(CollisionHit {
                     phase: Phase::Start,

@@ -110,6 +110,21 @@ impl TrackMotion {
         self.history.iter().filter(move |s| s.t >= t0)
     }
 
+    /// The speed over the whole time the track has lined up, at most the last `back_s`: a
+    /// robust fit (see [`super::speed::fit`]) through the measured ground points from the first
+    /// point of the earliest reported speed of that time on, with its error. At 3–5 detections
+    /// a second one reading is 3–6 points of a second; the points of the whole time in view
+    /// are more and span longer, so their slope is several times more precise (the slope's
+    /// error falls with the span to the power 1.5). `None` until a speed has been reported.
+    pub fn whole_fit(&self, back_s: f64) -> Option<FitReading> {
+        let now = self.latest()?.t;
+        let first = self.since(now - back_s).find(|s| s.kmh.is_some()).and_then(|s| s.fit)?;
+        let pts: Vec<(f64, (f64, f64))> =
+            self.since(first.t_first.max(now - back_s)).filter_map(|s| s.measured.map(|g| (s.t, g))).collect();
+        let f = super::speed::fit(&pts)?;
+        Some(FitReading { kmh: f.mps * 3.6, se_kmh: f.se_mps * 3.6, t_first: f.t_first, t_mid: f.t_mid })
+    }
+
     /// The highest speed among the samples in `[t0, t1]`, with its time.
     pub fn max_kmh_between(&self, t0: f64, t1: f64) -> Option<(f64, f64)> {
         self.history

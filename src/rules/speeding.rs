@@ -72,6 +72,33 @@ struct Vehicle {
     stats: Stats,
     last_kmh: f64,
     class_id: u32,
+    /// Since when it has been above the limit, waiting for a precise enough speed to start.
+    pending_since: Option<f64>,
+}
+
+/// How far back the whole-view speed reaches, seconds: longer than any fast road user is
+/// measurable in a pole camera's view.
+const WHOLE_S: f64 = 4.0;
+/// A start waits until its speed's standard error is within this share of it…
+const START_SE_SHARE: f64 = 0.02;
+/// … but at most this long after it was first above the limit, or until it is no longer
+/// measured (it left the zone or the measurable area, or its track ended): then it starts with
+/// the best speed it had.
+const START_WAIT_S: f64 = 0.6;
+/// Float slack on times like k/3 s.
+const EPS_S: f64 = 1e-6;
+
+/// The more precise of the latest reading and the whole-view fit (both within
+/// [`super::motion::max_se_kmh`]): (km/h, standard error).
+fn best_speed(m: &TrackMotion) -> Option<(f64, f64)> {
+    let s = m.latest()?;
+    let reading = s.kmh.zip(s.kmh_se);
+    let whole =
+        m.whole_fit(WHOLE_S).filter(|f| f.se_kmh <= super::motion::max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
+    match (reading, whole) {
+        (Some(r), Some(w)) => Some(if w.1 < r.1 { w } else { r }),
+        (r, w) => r.or(w),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,8 +142,10 @@ impl Speeding {
                 stats: Stats::new(),
                 last_kmh: 0.0,
                 class_id: m.class_id,
+                pending_since: None,
             });
-            let kmh = s.kmh;
+            let best = best_speed(m);
+            let kmh = best.map(|b| b.0);
             let threshold = if v.episode.is_active() { self.limit - self.hysteresis } else { self.limit };
             let covered =
                 average_kmh(m, t, self.for_s.max(COVERED_WINDOW_S)).is_some_and(|a| a >= COVERED_SHARE * threshold);
@@ -124,11 +153,27 @@ impl Speeding {
             if let Some(k) = kmh {
                 v.last_kmh = k;
             }
+            // A start waits for a precise speed (the one it reports), a little while at most.
+            let on = if v.episode.is_active() {
+                on
+            } else if on {
+                let since = *v.pending_since.get_or_insert(t);
+                best.is_some_and(|(k, se)| se <= START_SE_SHARE * k) || t - since >= START_WAIT_S - EPS_S
+            } else if v.pending_since.is_some() && covered && kmh.is_none_or(|k| k >= threshold) {
+                // No longer measured while waiting: start with the speed it had.
+                true
+            } else {
+                v.pending_since = None;
+                false
+            };
             // Statistics cover the time above the limit, from the start of gathering on.
             if !v.episode.is_active() && v.episode.on_since().is_none() {
                 v.stats = Stats::new();
             }
             let phase = v.episode.update(t, on);
+            if v.episode.is_active() {
+                v.pending_since = None;
+            }
             if on && let Some(k) = kmh {
                 v.stats.add(k);
             }
@@ -147,9 +192,21 @@ impl Speeding {
 
     /// A track ended: end its event, if one is open.
     pub fn remove(&mut self, track_id: u64, t: f64, out: &mut Vec<SpeedingHit>) {
-        if let Some(mut v) = self.vehicles.remove(&track_id)
-            && v.episode.stop(t)
-        {
+        let Some(mut v) = self.vehicles.remove(&track_id) else { return };
+        // Ended while waiting for a precise speed: it was above the limit; start with the
+        // speed it had.
+        if v.pending_since.is_some() && v.episode.update(t, true) == Some(Phase::Start) {
+            v.stats.add(v.last_kmh);
+            out.push(SpeedingHit {
+                phase: Phase::Start,
+                track_id,
+                class_id: v.class_id,
+                speed_kmh: v.last_kmh,
+                max_kmh: v.stats.max,
+                mean_kmh: v.stats.mean(),
+            });
+        }
+        if v.episode.stop(t) {
             out.push(SpeedingHit {
                 phase: Phase::End,
                 track_id,

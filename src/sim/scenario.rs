@@ -17,7 +17,7 @@ pub mod rule_values {
     pub const STOPPED_VEHICLE: &str = "for_s = 30\nmax_move_m = 2\n";
     /// The allowed direction is the scenario's (up the picture: away from the camera).
     pub const WRONG_WAY: &str = "direction = [0, -1]\nmin_distance_m = 5\n";
-    pub const CROWD: &str = "min_persons = 8\nfor_s = 10\nend_after_s = 10\n";
+    pub const CROWD: &str = "min_persons = 5\nfor_s = 10\nend_after_s = 10\n";
 }
 
 /// A rectangle on the ground, metres: `x` across, `y` along the road.
