@@ -145,3 +145,39 @@ fn overlay_draws_the_camera_set_up_on_a_frame() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no camera `nope` (cameras: road)"));
 }
+
+/// The docs' picture: `anttd overlay` with examples/vtest-calibrated.toml shades the part of the
+/// picture where speeds can be measured (about 80 m out and nearer: below row ~140), draws its
+/// limit, and leaves the rest alone. On a plain grey picture, so every change is the overlay's.
+#[test]
+fn overlay_shades_where_speeds_can_be_measured() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let grey = image::Rgb([100u8, 100, 100]);
+    let plain = dir.path().join("grey.png");
+    image::RgbImage::from_pixel(768, 576, grey).save(&plain).expect("write grey picture");
+    let out_png = dir.path().join("overlay.png");
+    let cfg = common::root().join("examples/vtest-calibrated.toml");
+    let out = anttd()
+        .args(["overlay", "-c"])
+        .arg(&cfg)
+        .args(["--camera", "campus-road", "--image"])
+        .arg(&plain)
+        .arg("-o")
+        .arg(&out_png)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pic = image::open(&out_png).expect("a PNG was written").to_rgb8();
+    // Beyond the limit (the far car park): untouched. Nearer, away from grid, zone and line:
+    // tinted blue.
+    assert_eq!(*pic.get_pixel(200, 100), grey);
+    let p = *pic.get_pixel(200, 160);
+    assert!(p != grey && p[2] > grey[2] + 30 && p[0] < grey[0], "{p:?} is not tinted blue");
+    // The limit between them, drawn solid.
+    let blue = image::Rgb([60u8, 130, 255]);
+    assert!((120..155).any(|y| *pic.get_pixel(200, y) == blue), "no limit drawn in column 200");
+    // The legend at the bottom left, when the label font is installed.
+    if std::path::Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf").is_file() {
+        assert_eq!(*pic.get_pixel(1, 574), blue, "legend");
+    }
+}

@@ -1,6 +1,6 @@
 //! The installer's picture (`anttd overlay`): a camera frame with its zones, its lines and their
-//! direction arrows, a 1 m ground grid from the calibration, and the current detections.
-//! Installers check a set-up by looking at it.
+//! direction arrows, a 1 m ground grid from the calibration with the area where speeds can be
+//! measured shaded, and the current detections. Installers check a set-up by looking at it.
 
 use ab_glyph::FontVec;
 use image::{Rgb, RgbImage};
@@ -11,11 +11,16 @@ use super::draw::{draw_arrow, draw_detections, draw_label};
 use crate::config::CameraConfig;
 use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
+use crate::rules::feasibility::{MeasurableMask, measurable_mask};
 use crate::rules::homography::Homography;
+use crate::rules::motion::MAX_M_PER_PX;
 
 const ZONE: Rgb<u8> = Rgb([80, 255, 80]);
 const LINE: Rgb<u8> = Rgb([255, 60, 60]);
 const GRID: Rgb<u8> = Rgb([255, 255, 120]);
+/// The tint of the area where speeds can be measured, and how much of it a shaded pixel takes.
+const MEASURABLE: Rgb<u8> = Rgb([60, 130, 255]);
+const TINT: f32 = 0.3;
 
 /// Draw everything configured for `cam` on `img`, then the detections.
 pub fn draw_overlay(
@@ -25,7 +30,12 @@ pub fn draw_overlay(
     labels: &LabelMap,
     font: Option<&FontVec>,
 ) {
+    // Under everything else, so zones, lines and the grid keep their colours.
+    let mut measurable_px = None;
     if let Some(h) = cam.homography() {
+        let mask = measurable_mask(&h, img.width(), img.height());
+        shade(img, &mask, MEASURABLE, TINT);
+        measurable_px = Some(mask.count());
         draw_ground_grid(img, &h, &ground_extent(cam), GRID);
     }
     for z in &cam.zones {
@@ -51,6 +61,44 @@ pub fn draw_overlay(
         }
     }
     draw_detections(img, dets, labels, font);
+    // Last, so no box hides it: what the tint means, at the bottom left.
+    if let (Some(font), Some(n)) = (font, measurable_px) {
+        draw_label(img, font, 0.0, img.height() as f32, &legend(n), MEASURABLE);
+    }
+}
+
+/// The legend of the shaded area, given how many pixels are shaded.
+fn legend(measurable_px: usize) -> String {
+    if measurable_px == 0 {
+        format!("nothing shaded: no speed can be measured anywhere here (no pixel ≤ {MAX_M_PER_PX} m on the ground)")
+    } else {
+        format!("shaded: speeds measurable (a pixel ≤ {MAX_M_PER_PX} m on the ground)")
+    }
+}
+
+/// Blend `colour` into every pixel of `mask`, `alpha` of it, and draw the mask's edge inside the
+/// picture in `colour` itself (2 pixels wide), so the limit shows on any scene.
+pub fn shade(img: &mut RgbImage, mask: &MeasurableMask, colour: Rgb<u8>, alpha: f32) {
+    let (w, h) = (img.width(), img.height());
+    // In the mask, next to a pixel of the picture that is not (within 2 pixels).
+    let edge = |x: u32, y: u32| {
+        [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (-2, 0), (2, 0), (0, -2), (0, 2)].iter().any(|&(dx, dy)| {
+            let (nx, ny) = (i64::from(x) + dx, i64::from(y) + dy);
+            nx >= 0 && ny >= 0 && nx < i64::from(w) && ny < i64::from(h) && !mask.get(nx as u32, ny as u32)
+        })
+    };
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        if !mask.get(x, y) {
+            continue;
+        }
+        if edge(x, y) {
+            *p = colour;
+            continue;
+        }
+        for c in 0..3 {
+            p[c] = (f32::from(p[c]) * (1.0 - alpha) + f32::from(colour[c]) * alpha).round() as u8;
+        }
+    }
 }
 
 /// The ground area to grid: the calibration points' bounding box, widened by 5 m.
@@ -145,6 +193,61 @@ ground = [[0, 0], [10, 0], [10, 10], [0, 10]]
         // 20 px per metre: grid lines at x = 20, 40, ... away from zone and line.
         assert_eq!(*img.get_pixel(140, 175), GRID, "a vertical grid line");
         assert_eq!(*img.get_pixel(150, 180), GRID, "a horizontal grid line");
-        assert_eq!(*img.get_pixel(150, 175), Rgb([0, 0, 0]), "between grid lines");
+        // 0.05 m a pixel everywhere: all of the picture is measurable, so shaded.
+        assert_eq!(*img.get_pixel(150, 175), tinted(Rgb([0, 0, 0])), "between grid lines");
+    }
+
+    fn tinted(p: Rgb<u8>) -> Rgb<u8> {
+        let mut img = RgbImage::from_pixel(1, 1, p);
+        // 0.1 m a pixel.
+        let ten = SQUARE.map(|[x, y]| [x * 10.0, y * 10.0]);
+        let mask = measurable_mask(&Homography::from_pairs(&ten, &SQUARE).expect("fit"), 1, 1);
+        shade(&mut img, &mask, MEASURABLE, TINT);
+        *img.get_pixel(0, 0)
+    }
+
+    const SQUARE: [[f64; 2]; 4] = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+
+    #[test]
+    fn the_measurable_area_is_shaded_and_the_rest_left_alone() {
+        // A road seen in perspective on 1280 × 720: fine near the camera (bottom), coarse towards
+        // the horizon (top).
+        let text = r#"site = "s"
+device = "d"
+[model]
+manifest = "m.toml"
+[[cameras]]
+id = "c"
+uri = "rtsp://h/s"
+[cameras.calibration]
+image = [[440, 700], [840, 700], [700, 160], [560, 160]]
+ground = [[0, 0], [10, 0], [10, 30], [0, 30]]
+"#;
+        let cam = Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0);
+        let grey = Rgb([100, 100, 100]);
+        let mut img = RgbImage::from_pixel(1280, 720, grey);
+        let labels = LabelMap::new(
+            vec!["person".into()],
+            &crate::detect::manifest::Groups { person: vec!["person".into()], vehicle: vec![], motorcycle: vec![] },
+        )
+        .expect("labels");
+        let font = super::super::draw::load_font();
+        draw_overlay(&mut img, &cam, &[], &labels, font.as_ref());
+        let mask = measurable_mask(&cam.homography().expect("calibrated"), 1280, 720);
+        assert!(mask.get(1270, 600) && !mask.get(1270, 10), "the test needs both parts");
+        // Off the grid (right edge): shaded where measurable, untouched where not.
+        assert_eq!(*img.get_pixel(1270, 600), tinted(grey));
+        assert_eq!(*img.get_pixel(1270, 10), grey);
+        // The limit itself, on the first measurable row of a column, in full colour.
+        let top = (0..720).find(|&y| mask.get(1270, y)).expect("a measurable row");
+        assert_eq!(*img.get_pixel(1270, top), MEASURABLE);
+        assert_eq!(*img.get_pixel(1270, top - 1), grey);
+        assert_ne!(tinted(grey), grey);
+        // The legend's tab at the bottom left, when a font is installed.
+        if font.is_some() {
+            assert_eq!(*img.get_pixel(1, 718), MEASURABLE, "legend");
+        }
+        assert!(legend(5).starts_with("shaded: speeds measurable (a pixel ≤ 0.5 m"));
+        assert!(legend(0).starts_with("nothing shaded"));
     }
 }
