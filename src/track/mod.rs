@@ -296,6 +296,8 @@ pub struct Tracker {
     /// Per track, the motion borrowed from a neighbour for a track seen once (see
     /// [`Tracker::neighbour_motion`]).
     priors: Vec<Option<(f32, f32)>>,
+    /// Per track, its expected box and search radius at this update.
+    expect: Vec<(BBox, f32)>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
     horizon: Option<(f32, f32)>,
 }
@@ -328,6 +330,7 @@ impl Tracker {
             det_used: Vec::new(),
             track_matched: Vec::new(),
             priors: Vec::new(),
+            expect: Vec::new(),
             horizon: None,
         }
     }
@@ -381,6 +384,10 @@ impl Tracker {
         self.track_matched.resize(self.tracks.len(), false);
         self.pairs.clear();
         self.neighbour_motion(now);
+        // Each track's expected box, once: the stages would otherwise refit it up to three times.
+        self.expect.clear();
+        let (tracks, priors) = (&self.tracks, &self.priors);
+        self.expect.extend(tracks.iter().zip(priors).map(|(tr, &prior)| Self::expected(tr, prior, now)));
 
         let gate = self.cfg.match_iou;
         self.stage(detections, Scores::High, gate, |t| matches!(t.state, TrackState::Confirmed | TrackState::Lost));
@@ -461,7 +468,6 @@ impl Tracker {
     /// One association stage: unused detections of the given band against the unmatched
     /// tracks that `eligible` accepts; results go to `pairs`.
     fn stage(&mut self, detections: &[Detection], scores: Scores, gate: f32, eligible: fn(&Track) -> bool) {
-        let now = self.now.unwrap_or(0.0);
         let Self {
             tracks,
             assigner,
@@ -475,7 +481,7 @@ impl Tracker {
             pairs,
             det_used,
             track_matched,
-            priors,
+            expect,
             horizon,
             ..
         } = self;
@@ -496,7 +502,7 @@ impl Tracker {
         col_map.clear();
         for (k, tr) in tracks.iter().enumerate() {
             if !track_matched[k] && eligible(tr) {
-                let (bbox, radius) = Self::expected(tr, priors[k], now);
+                let (bbox, radius) = expect[k];
                 let last_h = tr.det_bbox.y2 - tr.det_bbox.y1;
                 // Seen once, it may be coming or going: near the camera a fast rider's box
                 // halves or doubles between two detections at 3 per second.
