@@ -17,12 +17,7 @@ use crate::config::{CameraConfig, RuleConfig};
 /// first fit [`super::speed`] accepts).
 pub const MIN_SPEED_SAMPLES: u32 = MIN_POINTS as u32;
 
-/// Whether a speed can be measured at image point `p`: a pixel below and a pixel beside it are
-/// at most [`MAX_M_PER_PX`] away on the ground (the test `Motion` applies before it gives a
-/// speed).
-pub fn measurable(h: &Homography, p: Point) -> bool {
-    [(p.0, p.1 + 1.0), (p.0 + 1.0, p.1)].iter().all(|&q| h.distance(p, q).is_some_and(|d| d <= MAX_M_PER_PX))
-}
+pub use super::motion::measurable;
 
 /// Side of the square blocks [`measurable_mask`] decides at once, pixels.
 pub const MASK_BLOCK: u32 = 8;

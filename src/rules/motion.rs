@@ -147,6 +147,13 @@ pub struct Motion {
 /// second: no speed is given there.
 pub const MAX_M_PER_PX: f64 = 0.5;
 
+/// Whether a speed can be measured at image point `p`: a pixel below and a pixel beside it are
+/// at most [`MAX_M_PER_PX`] away on the ground. `anttd check` and `anttd overlay` use the same
+/// test (`feasibility`).
+pub fn measurable(h: &Homography, p: Point) -> bool {
+    [(p.0, p.1 + 1.0), (p.0 + 1.0, p.1)].iter().all(|&q| h.distance(p, q).is_some_and(|d| d <= MAX_M_PER_PX))
+}
+
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
 /// daemon runs (1–60 fps), with half a second of lag. At 3 fps and below it reaches back up to
 /// [`super::speed::MAX_WINDOW_S`] to have [`super::speed::MIN_POINTS`] points.
@@ -196,10 +203,7 @@ impl Motion {
             m.last_seen = t;
             m.matched = true;
             m.confirmed = confirmed;
-            let fine = h.is_some_and(|h| {
-                let (below, beside) = ((det.0, det.1 + 1.0), (det.0 + 1.0, det.1));
-                [below, beside].iter().all(|&q| h.distance(det, q).is_some_and(|d| d <= MAX_M_PER_PX))
-            });
+            let fine = h.is_some_and(|h| measurable(h, det));
             let fit: Option<SpeedFit> = measured.and_then(|g| {
                 m.estimator.push(t, g);
                 m.estimator.fit().filter(|_| fine)

@@ -61,20 +61,7 @@ pub fn weave(points: &[(f64, (f64, f64))], threshold_m: f64) -> Option<Weave> {
     if n < 5 {
         return None;
     }
-    let nf = n as f64;
-    let tm = points.iter().map(|p| p.0).sum::<f64>() / nf;
-    let xm = points.iter().map(|p| p.1.0).sum::<f64>() / nf;
-    let ym = points.iter().map(|p| p.1.1).sum::<f64>() / nf;
-    let (mut stt, mut stx, mut sty) = (0.0, 0.0, 0.0);
-    for &(t, (x, y)) in points {
-        stt += (t - tm) * (t - tm);
-        stx += (t - tm) * (x - xm);
-        sty += (t - tm) * (y - ym);
-    }
-    if stt <= 0.0 {
-        return None;
-    }
-    let (vx, vy) = (stx / stt, sty / stt);
+    let ((tm, xm, ym), (vx, vy), _) = super::speed::line(points)?;
     let speed = vx.hypot(vy);
     if speed <= 0.0 {
         return None;

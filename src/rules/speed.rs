@@ -43,10 +43,10 @@ pub struct SpeedFit {
 }
 
 /// Means of t, x and y.
-type Means = (f64, f64, f64);
+pub(super) type Means = (f64, f64, f64);
 
 /// Least-squares line through `(t, (x, y))`: (means, velocity, Σ(t - t̄)²).
-fn line(pts: &[(f64, (f64, f64))]) -> Option<(Means, (f64, f64), f64)> {
+pub(super) fn line(pts: &[(f64, (f64, f64))]) -> Option<(Means, (f64, f64), f64)> {
     let nf = pts.len() as f64;
     let tm = pts.iter().map(|s| s.0).sum::<f64>() / nf;
     let xm = pts.iter().map(|s| s.1.0).sum::<f64>() / nf;
