@@ -101,19 +101,9 @@ impl LineCross {
         self
     }
 
-    /// Feed the tracks matched in this frame; crossings are appended to `out`.
-    pub fn update<'a>(&mut self, tracks: impl Iterator<Item = &'a Track>, out: &mut Vec<Crossing>) {
-        if self.lines.is_empty() {
-            return;
-        }
-        for t in tracks {
-            self.step(t.id, t.class_id, t.bbox.bottom_center(), t.bbox.height(), out);
-        }
-    }
-
     /// A frame at time `now`: its detections (those given to the tracker) and the confirmed
-    /// tracks matched in it (`TrackerOutput::active`). As [`LineCross::update`], and a track
-    /// seen for the first time is first followed back through the recent detections no
+    /// tracks matched in it (`TrackerOutput::active`); crossings are appended to `out`. A
+    /// track seen for the first time is first followed back through the recent detections no
     /// confirmed track took, so a crossing made before the track was confirmed counts.
     pub fn update_frame(&mut self, now: f64, detections: &[Detection], tracks: &[Track], out: &mut Vec<Crossing>) {
         if self.lines.is_empty() {
@@ -295,7 +285,7 @@ mod tests {
             let out = self.tracker.update(f64::from(self.frame) * 0.1, dets);
             assert_eq!(out.active.len(), dets.len(), "frame {}: every detection is tracked", self.frame);
             let mut new = Vec::new();
-            self.rule.update(out.active.iter(), &mut new);
+            self.rule.update_frame(f64::from(self.frame) * 0.1, dets, out.active, &mut new);
             for t in out.active {
                 self.ground.push((self.frame, t.id, t.bbox.bottom_center()));
             }
