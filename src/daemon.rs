@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{Sender, UnboundedSender, channel, unbounded_channel};
 
 use crate::analytics::CameraAnalytics;
 use crate::config::{Config, ConfigError};
@@ -21,6 +21,7 @@ use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::event::rfc3339;
 use crate::health::status::StatusBoard;
 use crate::health::{CameraStats, RateTracker};
+use crate::publish::commands;
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
 use crate::publish::{Outgoing, event_record};
@@ -117,7 +118,33 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
     }
+    out += &format!("\n{}: {}", cfg.path.display(), extraction_summary(cfg)?);
+    if cfg.plaintext_credentials() {
+        out += &format!("\n{}: warning: {PLAINTEXT_CREDENTIALS}", cfg.path.display());
+    }
     Ok(out)
+}
+
+const PLAINTEXT_CREDENTIALS: &str =
+    "[mqtt] sends its password to a broker that is not on this machine without TLS: add [mqtt.tls]";
+
+/// Whether stations can ask this box for footage, and the box's public key for `fetch --box-key`.
+fn extraction_summary(cfg: &Config) -> Result<String> {
+    let x = &cfg.extract;
+    if !x.enabled() {
+        return Ok("extraction on request: off (no [extract] station_keys)".into());
+    }
+    if !cfg.evidence.enabled {
+        return Ok("warning: [extract] station_keys are set but [evidence] is off: there is no footage to give".into());
+    }
+    let path = x.key_path(&cfg.base_dir(), &cfg.data_dir());
+    let key = if path.exists() {
+        let k = crate::evidence::signed::read_key(&path).context("[extract] key_file")?;
+        format!("box key {} (public key {})", path.display(), crate::evidence::signed::public_text(&k.verifying_key()))
+    } else {
+        format!("box key {} made at first start (`anttd pubkey` prints its public key)", path.display())
+    };
+    Ok(format!("extraction on request: on, for {} station key(s); {key}", x.station_keys.len()))
 }
 
 /// What became of the outbox file at start: normally nothing; a corrupt one is moved aside.
@@ -199,7 +226,7 @@ impl CameraSet {
         let mut analytics_threads = Vec::with_capacity(n);
         // Detection buffers travel to the analytics threads and come back empty (no per-frame allocation).
         let (spare_tx, spare_rx) = std_mpsc::channel::<Vec<Detection>>();
-        for cam in &cfg.cameras {
+        for (i, cam) in cfg.cameras.iter().enumerate() {
             let (tx, rx) = std_mpsc::channel::<Detected>();
             det_txs.push(tx);
             let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
@@ -207,8 +234,9 @@ impl CameraSet {
             let done = done.clone();
             let spare = spare_tx.clone();
             let evidence = shared.evidence.clone();
+            let cam_stats = Arc::clone(&stats[i]);
             analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
-                analytics_loop(analytics, rx, &outbox, &spare, evidence.as_deref());
+                analytics_loop(analytics, rx, &outbox, &spare, evidence.as_deref(), &cam_stats);
                 drop(done);
             })?);
         }
@@ -261,7 +289,11 @@ impl CameraSet {
                                     let detections =
                                         std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default());
                                     let (time_s, wall) = (f.time_s, f.wall);
-                                    Detected::Frame { time_s, wall, detections, frame: snapshots.then_some(f) }
+                                    // Detections always go (the tracker needs every one); the
+                                    // picture (~1 MB) only while few wait, so a slow camera
+                                    // cannot pile pictures up in memory.
+                                    let keep = stats[cam].queued(MAX_PICTURES_WAITING) && snapshots;
+                                    Detected::Frame { time_s, wall, detections, frame: keep.then_some(f) }
                                 }
                                 Err(e) => {
                                     tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -356,6 +388,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let mut cameras = CameraSet::start(&cfg, detector, recorder, &decoders, &shared, &done_tx)?;
     drop(done_tx);
 
+    if cfg.plaintext_credentials() {
+        tracing::warn!("{PLAINTEXT_CREDENTIALS}");
+    }
+    let mut box_key = load_box_key(&cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let link = Arc::new(LinkStats::default());
     let mut cfg = cfg;
@@ -363,10 +399,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let (mut term, mut int, mut hup) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
-        let mut publisher = Publisher::start(&cfg, &shared, &link);
-        if let Some(ev) = &shared.evidence {
-            ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
-        }
+        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref());
         let mut stats_task = tokio::spawn(stats_loop(
             cfg.clone(),
             cameras.stats.clone(),
@@ -378,8 +411,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         // Cameras, detector, outbox and the broker connection task are set up (the broker itself
         // may still be away: the outbox holds events until it is back).
         notify(&[sd_notify::NotifyState::Ready]);
-        let watchdog = sd_notify::watchdog_enabled()
-            .map(|period| tokio::spawn(watchdog_loop(period, Arc::clone(&shared.detector_beat))));
+        let watchdog = sd_notify::watchdog_enabled().map(|period| {
+            tokio::spawn(watchdog_loop(period, Arc::clone(&shared.detector_beat), Arc::clone(&link)))
+        });
 
         loop {
             tokio::select! {
@@ -406,10 +440,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                 // reads the outbox at a time.
                                 tracing::info!("[mqtt] changed: reconnecting with the new settings");
                                 publisher.finish().await?;
-                                publisher = Publisher::start(&d, &shared, &link);
-                                if let Some(ev) = &shared.evidence {
-                                    ev.serve_extracts(publisher.out.clone(), Arc::clone(&outbox));
-                                }
+                                box_key = load_box_key(&d)?.or(box_key);
+                                publisher = Publisher::start(&d, &shared, &link, box_key.as_ref());
                             }
                             stats_task.abort();
                             stats_task = tokio::spawn(stats_loop(
@@ -469,32 +501,85 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     Ok(())
 }
 
-/// The MQTT task and its QoS 0 channel (stats).
+/// The box's signing key for extraction replies, when `[extract]` lets stations ask for
+/// footage and there is evidence to give; made at the first start.
+fn load_box_key(cfg: &Config) -> Result<Option<Arc<ed25519_dalek::SigningKey>>> {
+    if !cfg.extract.enabled() || !cfg.evidence.enabled {
+        return Ok(None);
+    }
+    let path = cfg.extract.key_path(&cfg.base_dir(), &cfg.data_dir());
+    let key = crate::evidence::signed::load_or_create(&path).context("[extract] key_file")?;
+    Ok(Some(Arc::new(key)))
+}
+
+/// The MQTT task and its QoS 0 channel (stats); and, when stations may ask for footage, the
+/// command connection (src/publish/commands.rs) with the extraction threads behind it.
 struct Publisher {
     task: tokio::task::JoinHandle<Result<u64>>,
-    out: UnboundedSender<Outgoing>,
+    out: Sender<Outgoing>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    commands: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Publisher {
-    fn start(cfg: &Config, shared: &Shared, link: &Arc<LinkStats>) -> Self {
+    fn start(
+        cfg: &Config,
+        shared: &Shared,
+        link: &Arc<LinkStats>,
+        box_key: Option<&Arc<ed25519_dalek::SigningKey>>,
+    ) -> Self {
         // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
-        let (out, out_rx) = unbounded_channel::<Outgoing>();
+        let (out, out_rx) = channel::<Outgoing>(16);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let commands = match (&shared.evidence, box_key) {
+            (Some(ev), Some(key)) if cfg.extract.enabled() => {
+                use crate::evidence::{extract, signed};
+                let (requests_tx, requests_rx) = channel(16);
+                let (replies_tx, replies_rx) = channel(commands::WINDOW);
+                let gate = extract::Gate {
+                    station_keys: cfg.extract.station_keys.clone(),
+                    cameras: Vec::new(),
+                    root: cfg.topic_root(),
+                    // Requests issued before this start are refused: ids taken before it are forgotten.
+                    guard: signed::ReplayGuard::new(now_ms(), cfg.extract.max_skew_s),
+                };
+                ev.serve_extracts(requests_rx, replies_tx, gate, Arc::clone(key), Arc::clone(&shared.outbox));
+                let command = commands::Command { subtopic: extract::REQUEST, max_bytes: extract::MAX_REQUEST_BYTES };
+                Some(tokio::spawn(commands::run(
+                    cfg.clone(),
+                    command,
+                    requests_tx,
+                    replies_rx,
+                    Arc::clone(&link.commands),
+                    shutdown_rx.clone(),
+                )))
+            }
+            _ => None,
+        };
         let (cfg, link, outbox, cams) =
             (cfg.clone(), Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
         let states = mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()) };
         let task = tokio::spawn(async move {
             mqtt::run(&cfg, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await
         });
-        Self { task, out, shutdown }
+        Self { task, out, shutdown, commands }
     }
 
-    /// Shut the connection down, delivering the outbox for at most 10 s; how many events are left.
+    /// Shut the connections down, delivering the outbox for at most 10 s; how many events are left.
     async fn finish(self) -> Result<u64> {
         let _ = self.shutdown.send(true);
+        if let Some(c) = self.commands {
+            let _ = c.await;
+        }
         self.task.await.map_err(|e| anyhow!("publisher task failed: {e}"))?
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// A reloaded config, checked as far as `anttd check` would, ready to replace the running one.
@@ -577,12 +662,17 @@ fn store_counts(outbox: &Outbox, counts: Vec<crate::event::CountsMessage>) {
     }
 }
 
+/// Pictures of one camera that may wait for its analytics thread; frames beyond it go on with
+/// their detections but without the picture (counted in `stats` as `pictures_dropped`).
+const MAX_PICTURES_WAITING: u64 = 4;
+
 fn analytics_loop(
     mut analytics: CameraAnalytics,
     rx: std_mpsc::Receiver<Detected>,
     outbox: &Outbox,
     spare: &std_mpsc::Sender<Vec<Detection>>,
     evidence: Option<&crate::evidence::worker::Evidence>,
+    stats: &CameraStats,
 ) {
     let mut events = Vec::new();
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
@@ -601,6 +691,7 @@ fn analytics_loop(
                 }
                 detections.clear();
                 let _ = spare.send(detections);
+                stats.dequeued();
             }
             Detected::EndOfStream => break,
         }
@@ -649,6 +740,31 @@ struct MqttReport {
     connects: u64,
     /// QoS 1 messages sent but not yet acknowledged by the broker.
     unacked: u64,
+    /// Failures that cost a connection, and acknowledgements the outbox could not store yet.
+    errors: u64,
+    /// The command connection (extraction requests).
+    commands: CommandReport,
+}
+
+#[derive(serde::Serialize)]
+struct CommandReport {
+    connected: bool,
+    requests: u64,
+    ignored_retained: u64,
+    ignored_oversize: u64,
+    dropped_busy: u64,
+}
+
+impl CommandReport {
+    fn of(c: &commands::CommandStats) -> Self {
+        Self {
+            connected: c.connected.load(Ordering::Relaxed),
+            requests: c.requests.load(Ordering::Relaxed),
+            ignored_retained: c.ignored_retained.load(Ordering::Relaxed),
+            ignored_oversize: c.ignored_oversize.load(Ordering::Relaxed),
+            dropped_busy: c.dropped_busy.load(Ordering::Relaxed),
+        }
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -668,7 +784,7 @@ async fn stats_loop(
     link: Arc<LinkStats>,
     outbox: Arc<Outbox>,
     start: OutboxStart,
-    out: UnboundedSender<Outgoing>,
+    out: Sender<Outgoing>,
 ) {
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     let mut rates = RateTracker::new(ids.len());
@@ -685,6 +801,8 @@ async fn stats_loop(
                 connected: link.connected.load(Ordering::Relaxed),
                 connects: link.connects.load(Ordering::Relaxed),
                 unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
+                errors: link.errors.load(Ordering::Relaxed),
+                commands: CommandReport::of(&link.commands),
             },
             outbox: OutboxReport {
                 len: outbox.len(),
@@ -697,7 +815,8 @@ async fn stats_loop(
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
         let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };
-        if out.send(msg).is_err() {
+        // QoS 0: when the publisher is behind, this one is dropped (the next is fresher anyway).
+        if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = out.try_send(msg) {
             return;
         }
     }
@@ -710,20 +829,25 @@ fn notify(state: &[sd_notify::NotifyState]) {
     }
 }
 
-/// Ping systemd's watchdog at half its period, but only while the detector makes progress: a
-/// wedged detector stops the pings and systemd restarts the process. The pings come from the
-/// tokio runtime, so a wedged runtime (publisher, stats) stops them too.
-async fn watchdog_loop(period: Duration, detector_beat: Arc<std::sync::atomic::AtomicU64>) {
+/// Ping systemd's watchdog at half its period, but only while the detector makes progress and
+/// the publisher's loop turns (it turns at least every [`mqtt::BEAT`], connected or not, and
+/// stops only if the publisher ended or hangs): either stuck, the pings stop and systemd
+/// restarts the process. The pings come from the tokio runtime, so a wedged runtime stops them too.
+async fn watchdog_loop(period: Duration, detector_beat: Arc<std::sync::atomic::AtomicU64>, link: Arc<LinkStats>) {
     let mut tick = tokio::time::interval(period / 2);
-    let mut last = detector_beat.load(Ordering::Relaxed);
+    let mut last = (detector_beat.load(Ordering::Relaxed), link.beat.load(Ordering::Relaxed));
     tracing::info!(period = ?period, "systemd watchdog enabled");
     loop {
         tick.tick().await;
-        let now = detector_beat.load(Ordering::Relaxed);
-        if now != last {
-            notify(&[sd_notify::NotifyState::Watchdog]);
-        } else {
-            tracing::error!("the detector made no progress for {:?}: not pinging the watchdog", period / 2);
+        let now = (detector_beat.load(Ordering::Relaxed), link.beat.load(Ordering::Relaxed));
+        match (now.0 != last.0, now.1 != last.1) {
+            (true, true) => notify(&[sd_notify::NotifyState::Watchdog]),
+            (false, _) => {
+                tracing::error!("the detector made no progress for {:?}: not pinging the watchdog", period / 2)
+            }
+            (_, false) => {
+                tracing::error!("the MQTT publisher stopped for {:?}: not pinging the watchdog", period / 2)
+            }
         }
         last = now;
     }

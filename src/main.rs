@@ -110,8 +110,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         events: Option<PathBuf>,
     },
-    /// Ask a box over MQTT for a stretch of a camera's video (cut from its ring), check its
-    /// SHA-256 and write it to a file.
+    /// Make a new Ed25519 key in FILE (mode 0600, never over an existing file) and print its
+    /// public key: the station's goes into each box's `[extract] station_keys`; a box makes its
+    /// own at first start (`[extract] key_file`) and `anttd pubkey` prints it for `fetch --box-key`.
+    Keygen { file: PathBuf },
+    /// Print the public key of a key file.
+    Pubkey { file: PathBuf },
+    /// Ask a box over MQTT for a stretch of a camera's video (cut from its ring) with a request
+    /// signed by the station's key, check the box's signature and the SHA-256, and write it to a
+    /// file.
     Fetch {
         /// The station's broker.
         #[arg(long, default_value = "127.0.0.1")]
@@ -120,8 +127,19 @@ enum Command {
         port: u16,
         #[arg(long)]
         username: Option<String>,
-        #[arg(long)]
-        password: Option<String>,
+        /// File holding the broker password (else the ANTTD_MQTT_PASSWORD environment variable):
+        /// never on the command line, where every user of the machine can read it.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Connect with TLS, trusting this CA certificate (PEM).
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
+        /// The station's key file (`anttd keygen`): requests are signed with it.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The box's public key (base64, `anttd pubkey` on the box): replies it did not sign are ignored.
+        #[arg(long, value_name = "BASE64")]
+        box_key: String,
         /// The box's topic root: <prefix>/<site>/<device>, e.g. antt/demo-ward/box-001.
         #[arg(long)]
         root: String,
@@ -297,12 +315,54 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             print!("{}", report.render());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fetch { host, port, username, password, root, camera, from, to, output, timeout_s } => {
+        Command::Keygen { file } => {
+            let key = anttd::evidence::signed::create_key(&file)?;
+            println!("{}", anttd::evidence::signed::public_text(&key.verifying_key()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pubkey { file } => {
+            let key = anttd::evidence::signed::read_key(&file)?;
+            println!("{}", anttd::evidence::signed::public_text(&key.verifying_key()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch {
+            host,
+            port,
+            username,
+            password_file,
+            ca_file,
+            key,
+            box_key,
+            root,
+            camera,
+            from,
+            to,
+            output,
+            timeout_s,
+        } => {
+            let password = match password_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("--password-file: cannot read {}", f.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string(),
+                ),
+                None => std::env::var("ANTTD_MQTT_PASSWORD").ok(),
+            };
+            let tls = ca_file
+                .map(|ca| anttd::publish::tls::client_config(&ca, None))
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
+            let box_key =
+                anttd::evidence::signed::parse_public(&box_key).map_err(|e| anyhow::anyhow!("--box-key: {e}"))?;
             let opts = anttd::evidence::fetch::FetchOptions {
                 host,
                 port,
                 username,
                 password,
+                tls,
+                key: anttd::evidence::signed::read_key(&key).context("--key")?,
+                box_key,
                 root,
                 camera,
                 from,

@@ -8,7 +8,7 @@ use crate::config::Config;
 /// The parts of the daemon a reload has to rebuild, beyond the cameras (always restarted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
-    /// Broker settings or topic root (site, device): reconnect with the new settings.
+    /// Broker settings, topic root (site, device) or `[extract]`: reconnect with the new settings.
     pub mqtt_changed: bool,
     /// `[model]`: load the new model.
     pub model_changed: bool,
@@ -20,7 +20,8 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
     Plan {
         mqtt_changed: old.mqtt != new.mqtt
             || old.topic_root() != new.topic_root()
-            || old.client_id() != new.client_id(),
+            || old.client_id() != new.client_id()
+            || old.extract != new.extract,
         model_changed: old.model != new.model,
         outbox_changed: old.outbox_path() != new.outbox_path() || old.outbox.max_events != new.outbox.max_events,
     }

@@ -132,6 +132,10 @@ fn arm64_deb_contents() {
         "ProtectSystem=strict",
         "CapabilityBoundingSet=",
         "SystemCallFilter=@system-service",
+        "LimitCORE=0",
+        "MemoryMax=1G",
+        "TasksMax=512",
+        "DeviceAllow=char-dma_heap rw",
     ] {
         assert!(unit.lines().any(|l| l.trim() == hardening), "the unit lacks {hardening}");
     }

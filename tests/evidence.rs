@@ -286,13 +286,28 @@ fn a_stream_mp4_cannot_carry_is_said_once_and_detection_goes_on() {
     assert!(ends.iter().all(|e| e["snapshot"].is_string()), "snapshots still");
 }
 
-fn publish(port: u16, topic: &str, payloads: &[Vec<u8>]) {
+fn publish(port: u16, topic: &str, payloads: &[Vec<u8>], retain: bool) {
+    publish_as(port, None, topic, payloads, retain);
+}
+
+/// Publish at QoS 1 and wait for the broker's acknowledgements, logged in as `login` if given.
+/// (A broker acknowledges a publish its ACL drops, too: it just does not forward it.)
+fn publish_as(port: u16, login: Option<(&str, &str)>, topic: &str, payloads: &[Vec<u8>], retain: bool) {
     let mut o = rumqttc::MqttOptions::new(format!("test-pub-{port}"), "127.0.0.1", port);
     o.set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut conn) = rumqttc::Client::new(o, 100);
-    for p in payloads {
-        client.publish(topic, rumqttc::QoS::AtLeastOnce, false, p.clone()).expect("publish");
+    if let Some((user, password)) = login {
+        o.set_credentials(user, password);
     }
+    let (client, mut conn) = rumqttc::Client::new(o, 100);
+    // Published from another thread: the client's queue only empties while `conn` is polled.
+    let sender = {
+        let (client, topic, payloads) = (client.clone(), topic.to_string(), payloads.to_vec());
+        std::thread::spawn(move || {
+            for p in payloads {
+                client.publish(&topic, rumqttc::QoS::AtLeastOnce, retain, p).expect("publish");
+            }
+        })
+    };
     let mut acked = 0;
     for ev in conn.iter() {
         if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = ev {
@@ -302,20 +317,78 @@ fn publish(port: u16, topic: &str, payloads: &[Vec<u8>]) {
             }
         }
     }
+    sender.join().expect("publisher thread");
     let _ = client.disconnect();
 }
 
+fn rfc(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+}
+
+/// A request body as `anttd fetch` signs it.
+fn request(id: &str, for_box: &str, from_ms: i64, to_ms: i64, issued_ms: i64) -> String {
+    serde_json::json!({
+        "request_id": id, "box": for_box, "camera": "road",
+        "from": rfc(from_ms), "to": rfc(to_ms), "issued_at": rfc(issued_ms),
+    })
+    .to_string()
+}
+
+/// `anttd keygen` / `anttd pubkey`: the public key printed.
+fn key_cli(cmd: &str, file: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_anttd")).arg(cmd).arg(file).output().expect("anttd");
+    assert!(out.status.success(), "anttd {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The station's broker as docs/deploy.md sets it up: deploy/mosquitto/anttd.acl for this site,
+/// logins for the box under test, another box, and the station.
+const BOX_LOGIN: (&str, &str) = ("test-box", "box-secret");
+const OTHER_BOX: (&str, &str) = ("other-box", "other-secret");
+const STATION: (&str, &str) = ("station", "station-secret");
+
+fn station_broker() -> Broker {
+    let acl = std::fs::read_to_string(common::root().join("deploy/mosquitto/anttd.acl")).expect("shipped ACL");
+    assert!(acl.contains("antt/ward-7/"), "the shipped ACL's example site changed");
+    Broker::start_with_acl(&acl.replace("antt/ward-7/", "antt/test-site/"), &[BOX_LOGIN, OTHER_BOX, STATION])
+}
+
 #[test]
-fn fetch_over_mqtt_gets_the_clip_byte_for_byte_and_garbage_is_refused() {
+fn only_signed_fresh_requests_get_footage_and_fetch_checks_the_box_signature() {
+    use anttd::evidence::signed;
     let dir = tempfile::tempdir().expect("temp dir");
     let video = h264_vtest(dir.path());
-    let broker = Broker::start();
+    let broker = station_broker();
+    let login_port = broker.tls_port.expect("login listener");
     let sub = Subscriber::connect(broker.port, "antt/#");
+    let station_key = dir.path().join("station.key");
+    let station_pub = key_cli("keygen", &station_key);
+    let station = signed::read_key(&station_key).expect("station key");
     let camera = format!(
-        "[evidence]\nenabled = true\nsegment_s = 2\nmin_free_mb = 1\n\n[[cameras]]\nid = \"road\"\nuri = \"{}\"\ndetect_fps = 5\nlabels = [\"person\"]\n",
+        "[evidence]\nenabled = true\nsegment_s = 2\nmin_free_mb = 1\n\n[extract]\nstation_keys = [\"{station_pub}\"]\n\n[[cameras]]\nid = \"road\"\nuri = \"{}\"\ndetect_fps = 5\nlabels = [\"person\"]\n",
         video.display()
     );
-    let cfg = write_config(dir.path(), broker.port, &camera);
+    let cfg = write_config(dir.path(), login_port, &camera);
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let text = text.replacen(
+        "stats_interval_s = 2\n",
+        &format!("stats_interval_s = 2\nusername = \"{}\"\npassword = \"{}\"\n", BOX_LOGIN.0, BOX_LOGIN.1),
+        1,
+    );
+    std::fs::write(&cfg, text).expect("config");
+    let cmd_topic = format!("{ROOT}/cmd/extract");
+    // A retained request, even a signed one, is ignored: it would arrive again on every
+    // (re)connection. Retained before the box connects, it reaches the box flagged retained.
+    let t = now_ms() + 5_000;
+    let retained = signed::seal(&station, signed::REQUEST, &request("kept", ROOT, t - 60_000, t - 50_000, t));
+    publish_as(login_port, Some(STATION), &cmd_topic, &[retained], true);
     let mut daemon = common::Daemon::start({
         let mut c = anttd();
         c.arg("run").arg("-c").arg(&cfg);
@@ -335,55 +408,138 @@ fn fetch_over_mqtt_gets_the_clip_byte_for_byte_and_garbage_is_refused() {
         assert!(std::time::Instant::now() < deadline, "no ring: {}", daemon.log());
         std::thread::sleep(Duration::from_millis(200));
     }
-
-    // Garbage first: every request gets an error reply, and the daemon goes on.
-    let topic = format!("{ROOT}/cmd/extract");
-    let garbage: Vec<Vec<u8>> = vec![
-        (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
-        b"{not json".to_vec(),
-        br#"{"request_id":"g1","camera":"../../../etc","from":"2026-11-28T10:00:00Z","to":"2026-11-28T10:00:10Z"}"#
-            .to_vec(),
-        br#"{"request_id":"g2","camera":"road","from":"2026-11-28T10:00:10Z","to":"2026-11-28T10:00:00Z"}"#.to_vec(),
-        br#"{"request_id":"g3","camera":"road","from":"2026-11-28T10:00:00Z","to":"2026-11-29T10:00:00Z"}"#.to_vec(),
-        br#"{"request_id":"/tmp/x","camera":"road","from":"2026-11-28T10:00:00Z","to":"2026-11-28T10:00:10Z"}"#
-            .to_vec(),
-    ];
-    publish(broker.port, &topic, &garbage);
-    let msgs = sub.wait_for(Duration::from_secs(30), "an error reply per bad request", |m| {
-        m.iter().filter(|m| m.topic == format!("{ROOT}/cmd/extract/result")).count() >= garbage.len()
-    });
-    for r in msgs.iter().filter(|m| m.topic == format!("{ROOT}/cmd/extract/result")) {
-        let v = r.json();
-        assert_eq!(v["ok"], false, "{v}");
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    // The box made its key at start, private to it.
+    let box_key_file = data.join("box.key");
+    let box_pub = key_cli("pubkey", &box_key_file);
+    let box_key = signed::parse_public(&box_pub).expect("box public key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&box_key_file).expect("key").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
+    let segs = segments();
+    let (seg_from, seg_to) = (segs[0]["start_ms"].as_i64().expect("ms"), segs[1]["end_ms"].as_i64().expect("ms"));
+    let result_topic = format!("{ROOT}/cmd/extract/result");
+    // Every reply must carry the box's signature; the body as the box sent it.
+    let replies = |msgs: &[Msg]| -> Vec<serde_json::Value> {
+        msgs.iter()
+            .filter(|m| m.topic == result_topic)
+            .map(|m| {
+                let body = signed::open(&m.payload, signed::REPLY, &[box_key]).expect("a reply signed by the box");
+                serde_json::from_str(&body).expect("reply JSON")
+            })
+            .collect()
+    };
+    let reply_to = |msgs: &[Msg], id: &str| -> Vec<serde_json::Value> {
+        replies(msgs).into_iter().filter(|r| r["request_id"] == id).collect()
+    };
+
+    let now = now_ms();
+    // Garbage, unsigned, wrongly signed, stale, future, for another box: each refused by name.
+    let intruder = anttd::evidence::signed::create_key(&dir.path().join("intruder.key")).expect("key");
+    let req = |id: &str, for_box: &str, issued: i64| request(id, for_box, seg_from, seg_to, issued);
+    let bad: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
+        ((0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(), None, "unsigned"),
+        (b"{not json".to_vec(), None, "unsigned"),
+        (req("plain", ROOT, now).into_bytes(), Some("plain"), "unsigned"),
+        (signed::seal(&intruder, signed::REQUEST, &req("forged", ROOT, now)), Some("forged"), "bad signature"),
+        (signed::seal(&station, signed::REQUEST, &req("stale", ROOT, now - 3_600_000)), Some("stale"), "stale"),
+        (signed::seal(&station, signed::REQUEST, &req("future", ROOT, now + 3_600_000)), Some("future"), "ahead"),
+        (
+            signed::seal(&station, signed::REQUEST, &req("elsewhere", "antt/test-site/other-box", now)),
+            Some("elsewhere"),
+            "another box",
+        ),
+    ];
+    // A good request sent twice: served once, then refused as a replay.
+    let good = signed::seal(&station, signed::REQUEST, &req("good-1", ROOT, now));
+    let mut payloads: Vec<Vec<u8>> = bad.iter().map(|(p, _, _)| p.clone()).collect();
+    payloads.push(good.clone());
+    payloads.push(good);
+    // Another box cannot send this box a request (even a signed one it recorded), nor publish
+    // as this box; the box itself cannot send itself one either.
+    let recorded = signed::seal(&station, signed::REQUEST, &req("via-other-box", ROOT, now));
+    publish_as(login_port, Some(OTHER_BOX), &cmd_topic, std::slice::from_ref(&recorded), false);
+    publish_as(login_port, Some(BOX_LOGIN), &cmd_topic, &[recorded], false);
+    publish_as(login_port, Some(OTHER_BOX), &format!("{ROOT}/road/events"), &[b"{\"forged\":true}".to_vec()], false);
+    publish_as(login_port, Some(STATION), &cmd_topic, &payloads, false);
+    let msgs = sub.wait_for(Duration::from_secs(60), "a reply per request", |m| {
+        m.iter().filter(|m| m.topic == result_topic).count() >= bad.len() + 2
+    });
+    let all = replies(&msgs);
+    let refused: Vec<&serde_json::Value> = all.iter().filter(|r| r["ok"] == false).collect();
+    for (_, id, why) in &bad {
+        let hit = refused
+            .iter()
+            .any(|r| r["error"].as_str().is_some_and(|e| e.contains(why)) && id.is_none_or(|id| r["request_id"] == id));
+        assert!(hit, "no refusal `{why}` for {id:?}: {all:?}");
+    }
+    let good_replies = reply_to(&msgs, "good-1");
+    // (The refusal goes out at once; the served copy's reply once its clip is cut.)
+    assert_eq!(good_replies.len(), 2, "{good_replies:?}");
+    assert_eq!(good_replies.iter().filter(|r| r["ok"] == true).count(), 1, "{good_replies:?}");
+    assert!(
+        good_replies.iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("replayed"))),
+        "{good_replies:?}"
+    );
+    // No video went out for any refused request, nor for the retained one.
+    for m in msgs.iter().filter(|m| m.topic.contains("/cmd/extract/data/")) {
+        assert!(m.topic.contains("/good-1/"), "chunk for a refused request: {}", m.topic);
+    }
+    assert!(reply_to(&msgs, "kept").is_empty(), "a retained request was served");
+    // What reached the broker's subscribers on the box's command topic came from the station
+    // alone (the retained request and the batch), and nothing forged as the box's event.
+    let on_cmd = msgs.iter().filter(|m| m.topic == cmd_topic).count();
+    assert_eq!(on_cmd, payloads.len() + 1, "the ACL let another box or the box itself send a request");
+    let forged = |m: &&Msg| m.topic == format!("{ROOT}/road/events") && m.payload.starts_with(b"{\"forged\"");
+    assert!(!msgs.iter().any(|m| forged(&m)), "another box published as this one");
+    assert!(reply_to(&msgs, "via-other-box").is_empty());
+    let stats = sub.wait_for(Duration::from_secs(30), "stats counting the retained request", |m| {
+        m.iter().any(|m| m.topic == format!("{ROOT}/stats") && m.json()["mqtt"]["commands"]["ignored_retained"] == 1)
+    });
+    assert!(!stats.is_empty());
     assert!(daemon.child.try_wait().expect("wait").is_none(), "the daemon died: {}", daemon.log());
 
-    // A real request: from inside the first segment to the end of the third.
-    let segs = segments();
+    // `anttd fetch` with the station's key: from inside the first segment to the end of the third.
     let from = segs[0]["start_ms"].as_i64().expect("ms") + 500;
     let to = segs[2]["end_ms"].as_i64().expect("ms");
-    let rfc = |ms: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .expect("time")
-            .format(&time::format_description::well_known::Rfc3339)
-            .expect("format")
+    let password_file = dir.path().join("station.password");
+    std::fs::write(&password_file, format!("{}\n", STATION.1)).expect("password file");
+    let fetch = |box_pub: &str, out: &Path, timeout_s: &str| {
+        Command::new(env!("CARGO_BIN_EXE_anttd"))
+            .args(["fetch", "--host", "127.0.0.1", "--port", &login_port.to_string(), "--root", ROOT])
+            .args(["--camera", "road", "--username", STATION.0, "--password-file"])
+            .arg(&password_file)
+            .args(["--from", &rfc(from), "--to", &rfc(to), "--timeout-s", timeout_s, "--box-key", box_pub, "--key"])
+            .arg(&station_key)
+            .arg("-o")
+            .arg(out)
+            .output()
+            .expect("anttd fetch")
     };
+    // Checked against the wrong box key, the box's genuine reply is not taken.
+    let wrong = fetch(&station_pub, &dir.path().join("wrong.mp4"), "10");
+    assert!(!wrong.status.success(), "a reply not signed by the given box key was accepted");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("not signed by the box"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    assert!(!dir.path().join("wrong.mp4").exists());
+
     let out = dir.path().join("fetched.mp4");
-    let fetched = Command::new(env!("CARGO_BIN_EXE_anttd"))
-        .args(["fetch", "--host", "127.0.0.1", "--port", &broker.port.to_string(), "--root", ROOT, "--camera", "road"])
-        .args(["--from", &rfc(from), "--to", &rfc(to), "--timeout-s", "120", "-o"])
-        .arg(&out)
-        .output()
-        .expect("anttd fetch");
+    let fetched = fetch(&box_pub, &out, "120");
     assert!(fetched.status.success(), "fetch failed: {}\n{}", String::from_utf8_lossy(&fetched.stderr), daemon.log());
     let extracts: Vec<PathBuf> = std::fs::read_dir(data.join("evidence/road/events/extracts"))
         .expect("extracts")
         .flatten()
         .map(|e| e.path())
+        .filter(|p| !p.ends_with("good-1.mp4") && p.extension().is_some_and(|e| e == "mp4"))
         .collect();
-    assert_eq!(extracts.len(), 1, "{extracts:?}");
-    assert_eq!(std::fs::read(&out).expect("fetched"), std::fs::read(&extracts[0]).expect("on disk"), "byte-identical");
+    assert_eq!(extracts.len(), 2, "the wrong-key fetch and the good one were both cut: {extracts:?}");
+    let on_disk: Vec<Vec<u8>> = extracts.iter().map(|p| std::fs::read(p).expect("extract")).collect();
+    assert!(on_disk.contains(&std::fs::read(&out).expect("fetched")), "byte-identical to what the box cut");
     let (container, codec, dur) = discover(&out);
     assert!(container.contains("Quicktime") && codec.contains("H.264"), "{container} / {codec}");
     let want = (to - from) as f64 / 1000.0;
@@ -396,4 +552,100 @@ fn fetch_over_mqtt_gets_the_clip_byte_for_byte_and_garbage_is_refused() {
     assert!(!daemon.log().contains("panicked"));
     let all = sub.all();
     assert!(all.iter().any(|m| m.topic == format!("{ROOT}/road/events")), "events were published");
+}
+
+#[test]
+fn a_command_flood_and_a_slow_uplink_never_stop_the_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let video = h264_vtest(dir.path());
+    let broker = Broker::start();
+    // The box's uplink: 50 kB/s each way, shared by its connections.
+    let uplink = common::Throttle::start(broker.port, 50_000);
+    let sub = Subscriber::connect(broker.port, "antt/#");
+    let station_key = dir.path().join("station.key");
+    let station_pub = key_cli("keygen", &station_key);
+    let camera = format!(
+        "[evidence]\nenabled = true\nsegment_s = 2\nmin_free_mb = 1\n\n[extract]\nstation_keys = [\"{station_pub}\"]\n\n[[cameras]]\nid = \"road\"\nuri = \"{}\"\ndetect_fps = 5\nloop = true\nlabels = [\"person\"]\n",
+        video.display()
+    );
+    let cfg = write_config(dir.path(), uplink.port, &camera);
+    // Retained junk, there before the box connects: it would arrive again on every reconnect.
+    let topic = format!("{ROOT}/cmd/extract");
+    publish(broker.port, &topic, &[b"retained junk".to_vec(), vec![b'y'; 300_000]], true);
+    let mut daemon = common::Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    let stats = |msgs: &[Msg]| -> Vec<serde_json::Value> {
+        msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).collect()
+    };
+    let data = dir.path().join("data");
+    common::wait_until(Duration::from_secs(120), "the box's key and a ring", || {
+        data.join("box.key").exists() && std::fs::read_dir(data.join("evidence/road/ring")).is_ok_and(|d| d.count() > 4)
+    });
+    sub.wait_for(Duration::from_secs(60), "the command connection", |m| {
+        stats(m).iter().any(|s| s["mqtt"]["commands"]["connected"] == true)
+    });
+    let rss_before = common::rss_kb(daemon.child.id());
+
+    // A flood on cmd/extract: random and malformed payloads, oversized packets.
+    let mut flood: Vec<Vec<u8>> = (0..1000u32)
+        .map(|i| match i % 4 {
+            0 => (0..(i % 700)).map(|j| (j.wrapping_mul(2_654_435_761) ^ i) as u8).collect(),
+            1 => format!(r#"{{"body":"{{\"request_id\":\"f{i}\"}}","sig":"{}"}}"#, "A".repeat(86)).into_bytes(),
+            2 => format!(r#"{{"request_id":"f{i}","camera":"road","from":"x"}}"#).into_bytes(),
+            _ => vec![b'{'; (i as usize) % 5000],
+        })
+        .collect();
+    flood.extend((0..5).map(|_| vec![b'x'; 200_000]));
+    publish(broker.port, &topic, &flood, false);
+    assert!(daemon.child.try_wait().expect("wait").is_none(), "the daemon died in the flood: {}", daemon.log());
+
+    // Then a station fetches 6 s of video (about 1.5 MB: half a minute at 50 kB/s) while the
+    // camera keeps raising events.
+    let segs: Vec<serde_json::Value> = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(data.join("evidence/road/ring/index.json")).expect("index"),
+    )
+    .expect("json")["segments"]
+        .as_array()
+        .cloned()
+        .expect("segments");
+    let to = segs[segs.len() - 1]["end_ms"].as_i64().expect("ms");
+    let from = to - 6_000;
+    let box_pub = key_cli("pubkey", &data.join("box.key"));
+    let events_before = sub.all().iter().filter(|m| m.topic == format!("{ROOT}/road/events")).count();
+    let out = dir.path().join("slow.mp4");
+    let fetched = Command::new(env!("CARGO_BIN_EXE_anttd"))
+        .args(["fetch", "--host", "127.0.0.1", "--port", &broker.port.to_string(), "--root", ROOT, "--camera", "road"])
+        .args(["--from", &rfc(from), "--to", &rfc(to), "--timeout-s", "240", "--box-key", &box_pub, "--key"])
+        .arg(&station_key)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("anttd fetch");
+    assert!(fetched.status.success(), "fetch failed: {}\n{}", String::from_utf8_lossy(&fetched.stderr), daemon.log());
+    let size = std::fs::metadata(&out).expect("fetched").len();
+    assert!(size > 200_000, "{size} bytes");
+    let events_during = sub.all().iter().filter(|m| m.topic == format!("{ROOT}/road/events")).count() - events_before;
+    assert!(events_during > 0, "no event reached the station while the extract was sent");
+
+    // The events' connection was never cut: one connection from start to end.
+    let last = sub.wait_for(Duration::from_secs(30), "fresh stats", |m| stats(m).len() > 3);
+    let s = stats(&last).pop().expect("stats");
+    assert_eq!(s["mqtt"]["connects"], 1, "the events connection dropped: {s}");
+    let commands = &s["mqtt"]["commands"];
+    assert_eq!(commands["ignored_retained"], 1, "{s}");
+    assert!(commands["ignored_oversize"].as_u64().is_some_and(|n| n >= 5), "{s}");
+    assert_eq!(commands["connected"], true, "{s}");
+    let rss_after = common::rss_kb(daemon.child.id());
+    assert!(rss_after < rss_before + 100_000, "memory grew from {rss_before} kB to {rss_after} kB");
+
+    // Every event is delivered before the daemon exits: the outbox ends empty.
+    let status = daemon.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{}", daemon.log());
+    assert!(!daemon.log().contains("panicked"));
+    let outbox = rusqlite::Connection::open(data.join("outbox.sqlite")).expect("outbox");
+    let left: i64 = outbox.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)).expect("count");
+    assert_eq!(left, 0, "events left undelivered");
 }

@@ -38,6 +38,9 @@ pub struct Config {
     /// `[evidence]`: ring recording, event clips, retention (src/evidence).
     #[serde(default)]
     pub evidence: crate::evidence::EvidenceConfig,
+    /// `[extract]`: footage on signed request (src/evidence/extract.rs).
+    #[serde(default)]
+    pub extract: crate::evidence::extract::ExtractConfig,
     /// The file this was read from; relative paths in it are relative to its folder.
     #[serde(skip)]
     pub path: PathBuf,
@@ -865,6 +868,13 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
+    }
+
+    /// A password would cross the network in clear: set, no TLS, and a broker not on this machine.
+    pub fn plaintext_credentials(&self) -> bool {
+        let host = self.mqtt.host.0.as_str();
+        let local = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        self.mqtt.password.is_some() && self.mqtt.tls.is_none() && !local
     }
 
     /// `data_dir`, resolved against the config file's folder.

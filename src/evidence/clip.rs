@@ -32,7 +32,14 @@ pub struct ClipInfo {
     pub start_ms: i64,
     #[serde(skip)]
     pub end_ms: i64,
+    /// The event lasted longer than a clip may ([`MAX_CLIP_S`]): the clip is its first part.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub capped: bool,
 }
+
+/// The longest clip an event gets, from its pre-roll on: an event can last hours (a stopped
+/// vehicle, a crowd), and a clip of all of it would take the ring's whole quota.
+pub const MAX_CLIP_S: i64 = 600;
 
 /// What the frames of a clip do, before any GStreamer: where it starts, given each frame's time
 /// and whether it is a keyframe. Returns the index of the first frame to write (the last
@@ -96,6 +103,11 @@ fn read_segment(path: &Path, offset_ns: i64) -> Result<(gst::Caps, Vec<Frame>)> 
 
 /// Cut `[from_ms, to_ms]` (wall clock) out of `segments` (files in `ring_dir`) into `out`.
 /// `data_dir` is what `file` in the result is relative to.
+///
+/// Streams: one segment's frames are in memory at a time (plus the group of pictures the clip
+/// starts with), and the writer takes them with back-pressure, so a long cut needs no more
+/// memory than a short one. The file is synced, renamed into place and its folder synced before
+/// this returns: an event naming it never survives a power cut that the clip does not.
 pub fn cut(
     segments: &[Segment],
     ring_dir: &Path,
@@ -109,10 +121,25 @@ pub fn cut(
     }
     let origin_ms = segments[0].start_ms;
     let ns = |ms: i64| (ms - origin_ms) * 1_000_000;
+    let (from, to) = (ns(from_ms), ns(to_ms));
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = out.with_extension("mp4.part");
     let mut caps: Option<gst::Caps> = None;
-    let mut frames: Vec<Frame> = Vec::new();
-    for seg in segments {
-        let (c, f) = read_segment(&ring_dir.join(&seg.file), ns(seg.start_ms))
+    let mut cutter = Cutter::new(from, to);
+    let mut writer: Option<Mp4Writer> = None;
+    let write = |writer: &mut Option<Mp4Writer>, caps: &gst::Caps, frames: Vec<Frame>| -> Result<()> {
+        for f in frames {
+            match writer {
+                Some(w) => w.push(f),
+                None => *writer = Some(Mp4Writer::start(caps, f, &tmp)?),
+            }
+        }
+        Ok(())
+    };
+    'segments: for seg in segments {
+        let (c, frames) = read_segment(&ring_dir.join(&seg.file), ns(seg.start_ms))
             .with_context(|| format!("reading ring segment {}", seg.file))?;
         match &caps {
             None => caps = Some(c),
@@ -120,23 +147,25 @@ pub fn cut(
             Some(first) if first.structure(0).map(|s| s.name()) != c.structure(0).map(|s| s.name()) => break,
             Some(_) => {}
         }
-        frames.extend(f);
+        let Some(caps) = &caps else { break };
+        for f in frames {
+            let (pts, key) = (f.pts, f.key);
+            let (now, done) = cutter.offer(f, pts, key);
+            write(&mut writer, caps, now)?;
+            if done {
+                break 'segments;
+            }
+        }
     }
-    let caps = caps.ok_or_else(|| anyhow!("no segment could be read"))?;
-    let times: Vec<(i64, bool)> = frames.iter().map(|f| (f.pts, f.key)).collect();
-    let (a, b) = select(&times, ns(from_ms), ns(to_ms)).ok_or_else(|| anyhow!("no keyframe in the ring's range"))?;
-    let frames = &frames[a..b];
-    let base = frames.iter().map(|f| f.dts.min(f.pts)).min().unwrap_or(0);
-
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if let Some(caps) = &caps {
+        write(&mut writer, caps, cutter.finish())?;
     }
-    let tmp = out.with_extension("mp4.part");
-    write_mp4(&caps, frames, base, &tmp)?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
-
-    let first = frames.iter().map(|f| f.pts).min().unwrap_or(0);
-    let last = frames.iter().map(|f| f.pts + f.buf.duration().map_or(0, |d| d.nseconds() as i64)).max().unwrap_or(0);
+    let writer = writer.ok_or_else(|| anyhow!("no keyframe in the ring's range"))?;
+    let written = writer.finish().and_then(|t| super::durable_rename(&tmp, out).map(|()| t));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    let (first, last) = written?;
     let (bytes, sha256) = hash_file(out)?;
     Ok(ClipInfo {
         file: out.strip_prefix(data_dir).unwrap_or(out).to_string_lossy().to_string(),
@@ -147,53 +176,136 @@ pub fn cut(
         end: rfc3339(ring::from_ms(origin_ms + last / 1_000_000)),
         start_ms: origin_ms + first / 1_000_000,
         end_ms: origin_ms + last / 1_000_000,
+        capped: false,
     })
 }
 
-fn write_mp4(caps: &gst::Caps, frames: &[Frame], base: i64, out: &Path) -> Result<()> {
-    let pipeline = gst::Pipeline::new();
-    // The frames are in memory already (shared, not copied): queue them all, never block on a
-    // pipeline that may have failed.
-    let src = gst_app::AppSrc::builder().caps(caps).format(gst::Format::Time).block(false).max_bytes(u64::MAX).build();
-    let mux = gst::ElementFactory::make("mp4mux").build().context("mp4mux is missing (gstreamer1.0-plugins-good)")?;
-    let sink = gst::ElementFactory::make("filesink")
-        .property("location", out.to_string_lossy().to_string())
-        .build()
-        .context("filesink is missing")?;
-    pipeline.add_many([src.upcast_ref(), &mux, &sink])?;
-    // Linked to a video pad by name: left to itself, an appsrc is linked before it has caps.
-    let vpad = mux.request_pad_simple("video_%u").ok_or_else(|| anyhow!("mp4mux gave no video pad"))?;
-    src.static_pad("src").ok_or_else(|| anyhow!("appsrc has no pad"))?.link(&vpad)?;
-    mux.link(&sink)?;
-    pipeline.set_state(gst::State::Playing).map_err(|_| anyhow!("cannot write {}", out.display()))?;
-    let mut last_dts = -1i64;
-    for f in frames {
+/// [`select`]'s rule, streamed: frames are offered in decode order, and held only from the last
+/// keyframe while the start is not reached yet. With B-frames the end may come one reordered
+/// frame earlier than [`select`]'s (both are whole, decodable clips).
+struct Cutter<T> {
+    from: i64,
+    to: i64,
+    started: bool,
+    pending: Vec<T>,
+}
+
+impl<T> Cutter<T> {
+    fn new(from: i64, to: i64) -> Self {
+        Self { from, to, started: false, pending: Vec::new() }
+    }
+
+    /// Offer the next frame: the frames to write now, and whether the clip is complete.
+    fn offer(&mut self, f: T, pts: i64, key: bool) -> (Vec<T>, bool) {
+        if self.started {
+            return if pts > self.to { (Vec::new(), true) } else { (vec![f], false) };
+        }
+        if pts > self.to && !self.pending.is_empty() {
+            self.started = true;
+            return (std::mem::take(&mut self.pending), true);
+        }
+        if key && (pts <= self.from || self.pending.is_empty()) {
+            self.pending.clear();
+        } else if self.pending.is_empty() {
+            return (Vec::new(), false); // a delta frame before any keyframe: undecodable
+        }
+        self.pending.push(f);
+        if pts > self.from {
+            self.started = true;
+            return (std::mem::take(&mut self.pending), false);
+        }
+        (Vec::new(), false)
+    }
+
+    /// The input ended: what is held (the ring ended before `from`).
+    fn finish(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+/// `appsrc ! mp4mux ! filesink`, fed with back-pressure.
+struct Mp4Writer {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    out: PathBuf,
+    base: i64,
+    last_dts: i64,
+    first_pts: i64,
+    end_pts: i64,
+}
+
+/// What the writer may hold before `push` waits for it.
+const WRITER_QUEUE_BYTES: u64 = 8 << 20;
+
+impl Mp4Writer {
+    /// Start writing `out` with the clip's first frame, a keyframe: its decode time is the
+    /// file's zero (decode times only grow from there; presentation times are never earlier).
+    fn start(caps: &gst::Caps, first: Frame, out: &Path) -> Result<Self> {
+        let base = first.dts.min(first.pts);
+        let pipeline = gst::Pipeline::new();
+        let src = gst_app::AppSrc::builder()
+            .caps(caps)
+            .format(gst::Format::Time)
+            .block(true)
+            .max_bytes(WRITER_QUEUE_BYTES)
+            .build();
+        let mux =
+            gst::ElementFactory::make("mp4mux").build().context("mp4mux is missing (gstreamer1.0-plugins-good)")?;
+        let sink = gst::ElementFactory::make("filesink")
+            .property("location", out.to_string_lossy().to_string())
+            .build()
+            .context("filesink is missing")?;
+        pipeline.add_many([src.upcast_ref(), &mux, &sink])?;
+        // Linked to a video pad by name: left to itself, an appsrc is linked before it has caps.
+        let vpad = mux.request_pad_simple("video_%u").ok_or_else(|| anyhow!("mp4mux gave no video pad"))?;
+        src.static_pad("src").ok_or_else(|| anyhow!("appsrc has no pad"))?.link(&vpad)?;
+        mux.link(&sink)?;
+        pipeline.set_state(gst::State::Playing).map_err(|_| anyhow!("cannot write {}", out.display()))?;
+        let mut w =
+            Self { pipeline, src, out: out.to_path_buf(), base, last_dts: -1, first_pts: i64::MAX, end_pts: i64::MIN };
+        w.push(first);
+        Ok(w)
+    }
+
+    fn push(&mut self, f: Frame) {
         // Keep decode times strictly increasing where segments meet (times are rounded to ms).
-        let dts = (f.dts - base).max(last_dts + 1);
-        last_dts = dts;
-        let mut b = f.buf.clone();
+        let dts = (f.dts - self.base).max(self.last_dts + 1);
+        self.last_dts = dts;
+        self.first_pts = self.first_pts.min(f.pts);
+        self.end_pts = self.end_pts.max(f.pts + f.buf.duration().map_or(0, |d| d.nseconds() as i64));
+        let mut b = f.buf;
         {
             let b = b.make_mut();
-            b.set_pts(gst::ClockTime::from_nseconds((f.pts - base).max(0) as u64));
+            b.set_pts(gst::ClockTime::from_nseconds((f.pts - self.base).max(0) as u64));
             b.set_dts(gst::ClockTime::from_nseconds(dts as u64));
         }
-        if src.push_buffer(b).is_err() {
-            break;
-        }
+        // Blocks while the writer is behind; fails once its pipeline failed (`finish` says why).
+        let _ = self.src.push_buffer(b);
     }
-    let _ = src.end_of_stream();
-    let bus = pipeline.bus().ok_or_else(|| anyhow!("no bus"))?;
-    let res = match bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
-    {
-        Some(m) => match m.view() {
-            gst::MessageView::Error(e) => Err(anyhow!("writing {}: {}", out.display(), e.error())),
-            _ => Ok(()),
-        },
-        None => Err(anyhow!("writing {} did not finish", out.display())),
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    res
+
+    /// End the file; the clip's first and end presentation times (ns on the cut's timeline).
+    fn finish(&self) -> Result<(i64, i64)> {
+        let _ = self.src.end_of_stream();
+        let bus = self.pipeline.bus().ok_or_else(|| anyhow!("no bus"))?;
+        let res = match bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::Eos, gst::MessageType::Error])
+        {
+            Some(m) => match m.view() {
+                gst::MessageView::Error(e) => Err(anyhow!("writing {}: {}", self.out.display(), e.error())),
+                _ => Ok((self.first_pts, self.end_pts)),
+            },
+            None => Err(anyhow!("writing {} did not finish", self.out.display())),
+        };
+        let _ = self.pipeline.set_state(gst::State::Null);
+        res
+    }
+}
+
+impl Drop for Mp4Writer {
+    /// A cut that failed half-way (an unreadable segment) stops its pipeline too.
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
 }
 
 /// Size and SHA-256 (lower-case hex) of a file.
@@ -239,6 +351,33 @@ mod tests {
         assert_eq!(select(&f, 45, 1000), Some((4, 6)));
         assert_eq!(select(&[(0, false), (10, true)], 0, 100), Some((1, 2)), "never from a delta frame");
         assert_eq!(select(&[(0, false)], 0, 10), None);
+    }
+
+    proptest::proptest! {
+        /// Streamed, the cut takes the same frames as [`select`] (times in order, as without
+        /// B-frames).
+        #[test]
+        fn the_streamed_cut_takes_what_select_takes(
+            gaps in proptest::collection::vec((1i64..40, proptest::bool::weighted(0.2)), 0..60),
+            from in -50i64..1500,
+            len in 0i64..800,
+        ) {
+            let mut t = 0;
+            let frames: Vec<(i64, bool)> = gaps.iter().map(|&(g, k)| { t += g; (t, k) }).collect();
+            let to = from + len;
+            let mut c = Cutter::new(from, to);
+            let mut taken = Vec::new();
+            for (i, &(pts, key)) in frames.iter().enumerate() {
+                let (now, done) = c.offer(i, pts, key);
+                taken.extend(now);
+                if done {
+                    break;
+                }
+            }
+            taken.extend(c.finish());
+            let want: Vec<usize> = select(&frames, from, to).map(|(a, b)| (a..b).collect()).unwrap_or_default();
+            proptest::prop_assert_eq!(taken, want);
+        }
     }
 
     #[test]

@@ -1,21 +1,27 @@
-//! `anttd fetch`, on the station's side: ask a box for a stretch of a camera's video over MQTT
-//! (see [`super::extract`]), reassemble the chunks, check the SHA-256 and write the file.
+//! `anttd fetch`, on the station's side: ask a box over MQTT for a stretch of a camera's video
+//! (see [`super::extract`]) with a request signed by the station's key, take only the reply the
+//! box signed, reassemble the chunks it announced, check the SHA-256 and write the file.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use sha2::{Digest, Sha256};
 
-use super::extract::{DATA, REQUEST, RESULT, Reply};
+use super::extract::{DATA, REQUEST, RESULT, Reply, RequestBody};
+use super::signed;
 
 pub struct FetchOptions {
     pub host: String,
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Connect with TLS, trusting this configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// `<prefix>/<site>/<device>` of the box.
     pub root: String,
     pub camera: String,
@@ -24,7 +30,15 @@ pub struct FetchOptions {
     pub output: PathBuf,
     pub timeout: Duration,
     pub progress: bool,
+    /// The station's key: the box serves only requests it signed.
+    pub key: SigningKey,
+    /// The box's public key: replies it did not sign are ignored.
+    pub box_key: VerifyingKey,
 }
+
+/// Chunks kept that arrive before the reply announcing them (the reply and the first chunks
+/// travel on different topics); the rest are dropped.
+const EARLY_CHUNKS: usize = 16;
 
 /// Fetch, verify and write; returns the box's reply (size, hash, times).
 pub fn fetch(o: &FetchOptions) -> Result<Reply> {
@@ -35,16 +49,19 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
     if let Some(u) = &o.username {
         mo.set_credentials(u.clone(), o.password.clone().unwrap_or_default());
     }
+    if let Some(tls) = &o.tls {
+        mo.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::clone(tls))));
+    }
     let (client, mut conn) = Client::new(mo, 256);
     let root = o.root.trim_end_matches('/');
     let result_topic = format!("{root}/{RESULT}");
     let data_prefix = format!("{root}/{DATA}/{request_id}/");
     client.subscribe(&result_topic, QoS::AtLeastOnce)?;
     client.subscribe(format!("{data_prefix}+"), QoS::AtLeastOnce)?;
-    let request = serde_json::json!({"request_id": request_id, "camera": o.camera, "from": o.from, "to": o.to});
 
     let deadline = Instant::now() + o.timeout;
     let mut subacks = 0;
+    let mut forged = 0u64;
     let mut reply: Option<Reply> = None;
     let mut chunks: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut bar: Option<indicatif::ProgressBar> = None;
@@ -55,7 +72,12 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
             break;
         }
         let left = deadline.checked_duration_since(Instant::now()).ok_or_else(|| {
-            anyhow!("no complete answer from the box within {:?} ({} chunks received)", o.timeout, chunks.len())
+            let forged = if forged > 0 {
+                format!("; {forged} replies not signed by the box were ignored")
+            } else {
+                String::new()
+            };
+            anyhow!("no complete answer from the box within {:?} ({} chunks received{forged})", o.timeout, chunks.len())
         })?;
         let ev = match conn.recv_timeout(left.min(Duration::from_secs(1))) {
             Ok(Ok(ev)) => ev,
@@ -66,17 +88,34 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
             Event::Incoming(Packet::SubAck(_)) => {
                 subacks += 1;
                 if subacks == 2 {
-                    client.publish(format!("{root}/{REQUEST}"), QoS::AtLeastOnce, false, request.to_string())?;
+                    let issued = crate::event::rfc3339(std::time::SystemTime::now());
+                    let body = RequestBody {
+                        request_id: &request_id,
+                        for_box: root,
+                        camera: &o.camera,
+                        from: &o.from,
+                        to: &o.to,
+                        issued_at: &issued,
+                    };
+                    let body = serde_json::to_string(&body)?;
+                    let sealed = signed::seal(&o.key, signed::REQUEST, &body);
+                    client.publish(format!("{root}/{REQUEST}"), QoS::AtLeastOnce, false, sealed)?;
                 }
             }
             Event::Incoming(Packet::Publish(p)) if p.topic == result_topic => {
-                let Ok(r) = serde_json::from_slice::<Reply>(&p.payload) else { continue };
-                if r.request_id.as_deref() != Some(request_id.as_str()) {
+                let Ok(body) = signed::open(&p.payload, signed::REPLY, std::slice::from_ref(&o.box_key)) else {
+                    forged += 1;
+                    continue;
+                };
+                let Ok(r) = serde_json::from_str::<Reply>(&body) else { continue };
+                if r.request_id.as_deref() != Some(request_id.as_str()) || reply.is_some() {
                     continue;
                 }
                 if !r.ok {
                     bail!("the box refused: {}", r.error.unwrap_or_default());
                 }
+                // Only the chunks it announced, of the size it announced.
+                chunks.retain(|n, c| *n < r.chunks && c.len() as u64 <= r.chunk_bytes);
                 if o.progress {
                     let b = indicatif::ProgressBar::new(r.bytes);
                     if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -84,12 +123,20 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
                     ) {
                         b.set_style(style);
                     }
+                    b.inc(chunks.values().map(|c| c.len() as u64).sum());
                     bar = Some(b);
                 }
                 reply = Some(r);
             }
             Event::Incoming(Packet::Publish(p)) => {
                 let Some(n) = p.topic.strip_prefix(&data_prefix).and_then(|n| n.parse::<u64>().ok()) else { continue };
+                let wanted = match &reply {
+                    Some(r) => n < r.chunks && p.payload.len() as u64 <= r.chunk_bytes,
+                    None => chunks.len() < EARLY_CHUNKS,
+                };
+                if !wanted || chunks.contains_key(&n) {
+                    continue;
+                }
                 if let Some(b) = &bar {
                     b.inc(p.payload.len() as u64);
                 }

@@ -11,6 +11,7 @@ pub mod overlay;
 pub mod recorder;
 pub mod retention;
 pub mod ring;
+pub mod signed;
 pub mod snapshot;
 pub mod worker;
 
@@ -134,6 +135,20 @@ impl EvidenceConfig {
             snapshot_min_interval_s: t.snapshot_min_interval_s,
         }
     }
+}
+
+/// Sync `tmp`, rename it to `out` and sync the folder: after a power cut, `out` is either the
+/// whole file or absent.
+pub fn durable_rename(tmp: &Path, out: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::File::open(tmp).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", tmp.display()))?;
+    std::fs::rename(tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    if let Some(dir) = out.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("cannot sync {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// `<data_dir>/evidence/<camera>/ring`: the camera's segments and their index.

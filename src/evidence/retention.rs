@@ -1,8 +1,11 @@
-//! Retention: the ring and event evidence each within their own disk quota and maximum age,
-//! the oldest going first, and the disk never filled (below `min_free_mb` free, the oldest ring
-//! segments go first, then the oldest event evidence).
+//! Retention: the ring, event evidence and extracts each within their own disk quota and
+//! maximum age, the oldest going first, and the disk never filled (below `min_free_mb` free, the
+//! oldest ring segments go first, then extracts, then the oldest event evidence). Extracts
+//! have their own quota so that requests for footage can never push event clips out.
 //!
-//! [`plan`] is the decision, pure and unit tested; [`Retention::run`] applies it to the files.
+//! [`plan`] is the decision, pure and unit tested; [`Retention::run`] applies it to the files
+//! (on a thread of its own, so a long clip never holds it up). Only what was really deleted
+//! counts as freed. Files a crash left half-written (`*.part`, `*.tmp`) are removed at start.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,12 +56,16 @@ pub struct EvidenceReport {
     pub events_bytes: u64,
     pub events_max_bytes: u64,
     pub events_files: u64,
+    /// Cuts sent on request (`cmd/extract`), kept for `[extract] max_age_h` within `max_mb`.
+    pub extracts_bytes: u64,
+    pub extracts_max_bytes: u64,
     /// Free space on the data directory's disk.
     pub disk_free_bytes: u64,
     pub min_free_bytes: u64,
     /// Removed since start by retention.
     pub removed_segments: u64,
     pub removed_event_files: u64,
+    pub removed_extracts: u64,
 }
 
 /// Bytes available to this process on the file system holding `path`.
@@ -72,39 +79,90 @@ pub struct Retention {
     data_dir: PathBuf,
     rings: Vec<Arc<Ring>>,
     events_dirs: Vec<PathBuf>,
+    extracts: Extracts,
     removed_segments: u64,
     removed_event_files: u64,
+    removed_extracts: u64,
+}
+
+/// Where extracts go, and their own limits.
+#[derive(Debug, Clone)]
+pub struct Extracts {
+    pub dirs: Vec<PathBuf>,
+    pub max_bytes: u64,
+    pub max_age_ms: i64,
 }
 
 const MB: u64 = 1 << 20;
 
+/// The files of `dirs` as retention items (key = path, bytes, modification time); half-written
+/// ones (`.part`) are not evidence yet.
+fn files(dirs: &[PathBuf]) -> Vec<Item> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(d) else { continue };
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if !m.is_file() || e.file_name().to_string_lossy().ends_with(".part") {
+                continue;
+            }
+            let t = m.modified().map(super::ring::ms).unwrap_or(0);
+            out.push(Item { key: e.path().to_string_lossy().to_string(), bytes: m.len(), time_ms: t });
+        }
+    }
+    out
+}
+
+/// Delete the files `keys`: the keys really deleted (or already gone).
+fn delete(keys: &[String], what: &str) -> Vec<String> {
+    let mut gone = Vec::new();
+    for k in keys {
+        match std::fs::remove_file(k) {
+            Ok(()) => {
+                tracing::info!(file = %k, "retention: removed old {what}");
+                gone.push(k.clone());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(k.clone()),
+            Err(e) => tracing::warn!(file = %k, "retention: cannot delete {what}: {e}"),
+        }
+    }
+    gone
+}
+
+/// Remove what a crash left half-written in `dirs` (`*.part`, `*.tmp`); how many.
+pub fn remove_leftovers(dirs: &[PathBuf]) -> usize {
+    let mut n = 0;
+    for d in dirs {
+        let Ok(entries) = std::fs::read_dir(d) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if (name.ends_with(".part") || name.ends_with(".tmp")) && std::fs::remove_file(e.path()).is_ok() {
+                tracing::info!(file = %e.path().display(), "removed a file a crash left half-written");
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 impl Retention {
-    pub fn new(cfg: &EvidenceConfig, data_dir: &Path, rings: Vec<Arc<Ring>>, events_dirs: Vec<PathBuf>) -> Self {
+    pub fn new(
+        cfg: &EvidenceConfig,
+        data_dir: &Path,
+        rings: Vec<Arc<Ring>>,
+        events_dirs: Vec<PathBuf>,
+        extracts: Extracts,
+    ) -> Self {
         Self {
             cfg: cfg.clone(),
             data_dir: data_dir.to_path_buf(),
             rings,
             events_dirs,
+            extracts,
             removed_segments: 0,
             removed_event_files: 0,
+            removed_extracts: 0,
         }
-    }
-
-    /// Event evidence on disk: (key = path, bytes, modification time).
-    fn event_files(&self) -> Vec<Item> {
-        let mut out = Vec::new();
-        for d in &self.events_dirs {
-            let Ok(entries) = std::fs::read_dir(d) else { continue };
-            for e in entries.flatten() {
-                let Ok(m) = e.metadata() else { continue };
-                if !m.is_file() || e.file_name().to_string_lossy().ends_with(".part") {
-                    continue;
-                }
-                let t = m.modified().map(super::ring::ms).unwrap_or(0);
-                out.push(Item { key: e.path().to_string_lossy().to_string(), bytes: m.len(), time_ms: t });
-            }
-        }
-        out
     }
 
     /// Apply the limits once; returns the report for `stats`.
@@ -126,31 +184,40 @@ impl Retention {
             segs.iter().map(|(i, it)| Item { key: format!("{i}/{}", it.key), ..it.clone() }).collect();
         let gone =
             plan(&items, self.cfg.ring_max_mb * MB, i64::from(self.cfg.ring_max_age_h) * 3_600_000, now_ms, short);
+        let mut freed = 0u64;
         for (i, ring) in self.rings.iter().enumerate() {
             let prefix = format!("{i}/");
             let files: Vec<String> = gone.iter().filter_map(|k| k.strip_prefix(&prefix)).map(String::from).collect();
             if !files.is_empty() {
                 tracing::info!(camera = %ring.camera, segments = files.len(), "retention: removing the oldest ring segments");
-                ring.remove(&files);
-                self.removed_segments += files.len() as u64;
+                let before = ring.segments().len();
+                freed += ring.remove(&files);
+                self.removed_segments += before.saturating_sub(ring.segments().len()) as u64;
             }
         }
-        let freed: u64 = items.iter().filter(|i| gone.contains(&i.key)).map(|i| i.bytes).sum();
         short = short.saturating_sub(freed);
+        let ring_empty = self.rings.iter().all(|r| r.segments().is_empty());
 
-        // Event evidence: its own quota and age; touched for free space only once the ring is gone.
-        let ev = self.event_files();
-        let gone_ev = plan(
+        // Extracts: their own quota and age; then for free space once the ring is gone.
+        let ex = files(&self.extracts.dirs);
+        let plan_ex =
+            plan(&ex, self.extracts.max_bytes, self.extracts.max_age_ms, now_ms, if ring_empty { short } else { 0 });
+        let gone_ex = delete(&plan_ex, "extract");
+        self.removed_extracts += gone_ex.len() as u64;
+        short = short.saturating_sub(ex.iter().filter(|i| gone_ex.contains(&i.key)).map(|i| i.bytes).sum());
+        let left_ex: Vec<&Item> = ex.iter().filter(|i| !gone_ex.contains(&i.key)).collect();
+
+        // Event evidence: its own quota and age; touched for free space only once the ring and
+        // the extracts are gone.
+        let ev = files(&self.events_dirs);
+        let plan_ev = plan(
             &ev,
             self.cfg.events_max_mb * MB,
             i64::from(self.cfg.events_max_age_days) * 86_400_000,
             now_ms,
-            if self.rings.iter().all(|r| r.segments().is_empty()) { short } else { 0 },
+            if ring_empty && left_ex.is_empty() { short } else { 0 },
         );
-        for f in &gone_ev {
-            tracing::info!(file = %f, "retention: removing old event evidence");
-            let _ = std::fs::remove_file(f);
-        }
+        let gone_ev = delete(&plan_ev, "event evidence");
         self.removed_event_files += gone_ev.len() as u64;
 
         let left: Vec<Item> = ev.into_iter().filter(|i| !gone_ev.contains(&i.key)).collect();
@@ -163,10 +230,13 @@ impl Retention {
             events_bytes: left.iter().map(|i| i.bytes).sum(),
             events_max_bytes: self.cfg.events_max_mb * MB,
             events_files: left.len() as u64,
+            extracts_bytes: left_ex.iter().map(|i| i.bytes).sum(),
+            extracts_max_bytes: self.extracts.max_bytes,
             disk_free_bytes: free_bytes(&self.data_dir).unwrap_or(0),
             min_free_bytes: min_free,
             removed_segments: self.removed_segments,
             removed_event_files: self.removed_event_files,
+            removed_extracts: self.removed_extracts,
         }
     }
 }

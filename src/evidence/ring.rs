@@ -96,6 +96,11 @@ impl Ring {
     }
 
     pub fn add(&self, seg: Segment) {
+        // On disk before the index names it: a power cut never leaves an index pointing at
+        // data still in the page cache.
+        if let Err(e) = std::fs::File::open(self.dir.join(&seg.file)).and_then(|f| f.sync_all()) {
+            tracing::warn!(camera = %self.camera, file = %seg.file, "cannot sync a ring segment: {e}");
+        }
         {
             let mut st = self.lock();
             st.segments.push(seg);
@@ -106,15 +111,28 @@ impl Ring {
     }
 
     /// Forget (and delete) the named segments.
-    pub fn remove(&self, files: &[String]) {
-        {
-            let mut st = self.lock();
-            st.segments.retain(|s| !files.contains(&s.file));
-        }
+    /// Delete the named segments and forget them; how many bytes that freed. A segment that
+    /// cannot be deleted stays in the index (and is tried again), so the index never loses a
+    /// file that still takes space.
+    pub fn remove(&self, files: &[String]) -> u64 {
+        let mut gone = Vec::new();
         for f in files {
-            let _ = std::fs::remove_file(self.dir.join(f));
+            match std::fs::remove_file(self.dir.join(f)) {
+                Ok(()) => gone.push(f.as_str()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(f.as_str()),
+                Err(e) => {
+                    tracing::warn!(camera = %self.camera, file = %f, "retention: cannot delete a ring segment: {e}")
+                }
+            }
         }
+        let freed = {
+            let mut st = self.lock();
+            let freed = st.segments.iter().filter(|s| gone.contains(&s.file.as_str())).map(|s| s.bytes).sum();
+            st.segments.retain(|s| !gone.contains(&s.file.as_str()));
+            freed
+        };
         self.save();
+        freed
     }
 
     pub fn set_recording(&self, on: bool) {
@@ -169,13 +187,13 @@ impl Ring {
     fn save(&self) {
         let index = Index { segments: self.segments() };
         let tmp = self.dir.join("index.json.tmp");
-        // Written aside and renamed, so a crash never leaves half an index.
+        // Written aside, synced and renamed, so neither a crash nor a power cut leaves half an index.
         let res = serde_json::to_vec_pretty(&index)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join("index.json")));
+            .map_err(anyhow::Error::from)
+            .and_then(|b| std::fs::write(&tmp, b).map_err(anyhow::Error::from))
+            .and_then(|()| super::durable_rename(&tmp, &self.dir.join("index.json")));
         if let Err(e) = res {
-            tracing::warn!(camera = %self.camera, dir = %self.dir.display(), "cannot write the ring index: {e}");
+            tracing::warn!(camera = %self.camera, dir = %self.dir.display(), "cannot write the ring index: {e:#}");
         }
     }
 }

@@ -87,7 +87,8 @@ pub fn path(events_dir: &Path, event_id: &str) -> PathBuf {
     events_dir.join(format!("{event_id}.jpg"))
 }
 
-/// Encode as JPEG into `out` (written aside and renamed, so a reader never sees half a file);
+/// Encode as JPEG into `out` (written aside, synced and renamed, so neither a reader nor a power
+/// cut ever leaves half a file);
 /// returns the bytes written, so that a caller publishing them need not read the file back.
 pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<Vec<u8>> {
     let mut jpeg = Vec::new();
@@ -96,6 +97,7 @@ pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<Vec<u8>> {
         .map_err(|e| anyhow!("cannot encode {}: {e}", out.display()))?;
     let tmp = out.with_extension("jpg.part");
     std::fs::write(&tmp, &jpeg).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
+    // Synced before the `start` naming it is stored (and synced) in the outbox.
+    super::durable_rename(&tmp, out)?;
     Ok(jpeg)
 }

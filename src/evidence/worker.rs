@@ -1,5 +1,6 @@
 //! The evidence worker: holds each `end` event until the ring has its post-roll, cuts the
-//! event's clip, and only then stores the `end` (with `clip`) in the outbox; runs retention.
+//! event's clip, and only then stores the `end` (with `clip`) in the outbox; retention runs on a
+//! thread of its own.
 //!
 //! Why the `end` waits: the station is alerted by the `start` (never delayed); the `end` is the
 //! event's record, and one message naming its clip is simpler to consume than a second one.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -17,7 +18,7 @@ use serde::Serialize;
 use super::EvidenceConfig;
 use super::clip::{self, ClipInfo};
 use super::recorder::Recorder;
-use super::retention::{EvidenceReport, Retention};
+use super::retention::{EvidenceReport, Extracts, Retention};
 use super::ring::{self, Ring};
 use super::snapshot::{self, SnapFrame};
 use crate::config::{CameraConfig, Config};
@@ -41,6 +42,8 @@ pub struct Evidence {
     rings: HashMap<String, Arc<Ring>>,
     tx: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Retention's thread, and what stops it (dropped).
+    retention: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
     /// The latest retention report, for `stats`.
     pub report: Arc<Mutex<Option<EvidenceReport>>>,
     /// Start times (wall ms) of open events.
@@ -99,21 +102,32 @@ impl Evidence {
         }
         let (tx, rx) = channel();
         let report = Arc::new(Mutex::new(None));
+        let events_dirs: Vec<PathBuf> = cameras.iter().map(|c| super::events_dir(data_dir, c)).collect();
+        let extract_dirs: Vec<PathBuf> = cameras.iter().map(|c| super::extract::extract_dir(data_dir, c)).collect();
+        let ring_dirs = cameras.iter().map(|c| super::ring_dir(data_dir, c));
+        let all: Vec<PathBuf> = events_dirs.iter().chain(&extract_dirs).cloned().chain(ring_dirs).collect();
+        super::retention::remove_leftovers(&all);
+        let x = &config.extract;
         let retention = Retention::new(
             cfg,
             data_dir,
             cameras.iter().filter_map(|c| rings.get(c).cloned()).collect(),
-            cameras
-                .iter()
-                .flat_map(|c| [super::events_dir(data_dir, c), super::extract::extract_dir(data_dir, c)])
-                .collect(),
+            events_dirs,
+            Extracts { dirs: extract_dirs, max_bytes: x.max_mb << 20, max_age_ms: i64::from(x.max_age_h) * 3_600_000 },
         );
+        let (retention_stop, stop_rx) = channel::<()>();
+        let retention_thread = {
+            let report = Arc::clone(&report);
+            std::thread::Builder::new()
+                .name("retention".into())
+                .spawn(move || retain(retention, &stop_rx, &report))
+                .context("cannot start the retention thread")?
+        };
         let thread = {
-            let (cfg, data_dir, rings, report) =
-                (cfg.clone(), data_dir.to_path_buf(), rings.clone(), Arc::clone(&report));
+            let (cfg, data_dir, rings) = (cfg.clone(), data_dir.to_path_buf(), rings.clone());
             std::thread::Builder::new()
                 .name("evidence".into())
-                .spawn(move || worker(&cfg, &data_dir, &rings, &outbox, rx, retention, &report))
+                .spawn(move || worker(&cfg, &data_dir, &rings, &outbox, rx))
                 .context("cannot start the evidence thread")?
         };
         Ok(Some(Arc::new(Self {
@@ -122,6 +136,7 @@ impl Evidence {
             rings,
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            retention: Mutex::new(Some((retention_stop, retention_thread))),
             report,
             starts: Mutex::new(HashMap::new()),
             cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
@@ -133,20 +148,23 @@ impl Evidence {
         })))
     }
 
-    /// Answer extraction requests from the broker (`cmd/extract`) on a thread of their own;
-    /// replies and chunks go out through `out`.
+    /// Answer extraction requests (`cmd/extract`) from `requests` on threads of their own, judged
+    /// by `gate` (its cameras are set here: those with a ring); replies, signed with `key`, and
+    /// chunks go out through `out`.
     pub fn serve_extracts(
         &self,
-        out: tokio::sync::mpsc::UnboundedSender<crate::publish::Outgoing>,
+        requests: tokio::sync::mpsc::Receiver<Vec<u8>>,
+        out: tokio::sync::mpsc::Sender<crate::publish::Outgoing>,
+        mut gate: super::extract::Gate,
+        key: Arc<ed25519_dalek::SigningKey>,
         outbox: Arc<Outbox>,
     ) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        crate::publish::mqtt::set_command_handler(super::extract::REQUEST, tx);
         let rings: Vec<Arc<Ring>> = self.rings.values().cloned().collect();
-        let data_dir = self.data_dir.clone();
+        gate.cameras = rings.iter().map(|r| r.camera.clone()).collect();
+        let service = super::extract::Service { gate, key, rings, data_dir: self.data_dir.clone(), outbox };
         let spawned = std::thread::Builder::new()
             .name("extract".into())
-            .spawn(move || super::extract::serve(rx, out, rings, data_dir, outbox));
+            .spawn(move || super::extract::serve(requests, out, service));
         if let Err(e) = spawned {
             tracing::error!("cannot start the extraction thread: {e}");
         }
@@ -191,7 +209,9 @@ impl Evidence {
         frame: impl FnOnce() -> Option<SnapFrame>,
     ) {
         let frame = std::cell::LazyCell::new(frame);
-        let mut starts = self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        // Locks are taken only around their own maps, never while a picture is drawn, encoded
+        // and synced: one camera's snapshot never holds up another camera's analytics.
+        let starts = || self.starts.lock().unwrap_or_else(|p| p.into_inner());
         let mut new_snaps = Vec::new();
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
@@ -219,10 +239,10 @@ impl Evidence {
             match e.phase {
                 // Moments (line crossings) have no end: nothing to remember.
                 Phase::Start if e.kind() != "line_cross" => {
-                    starts.insert(e.event_id.clone(), at);
+                    starts().insert(e.event_id.clone(), at);
                 }
                 Phase::End => {
-                    let start_ms = starts.remove(&e.event_id).unwrap_or(at);
+                    let start_ms = starts().remove(&e.event_id).unwrap_or(at);
                     let recording = self.rings.get(&e.camera).is_some_and(|r| r.is_recording());
                     let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
                     if recording && let Some(tx) = tx.as_ref() {
@@ -249,6 +269,11 @@ impl Evidence {
         if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
             let _ = t.join();
         }
+        // Last: a final pass once every clip is cut.
+        if let Some((stop, t)) = self.retention.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            drop(stop);
+            let _ = t.join();
+        }
     }
 }
 
@@ -263,24 +288,20 @@ fn worker(
     rings: &HashMap<String, Arc<Ring>>,
     outbox: &Outbox,
     rx: Receiver<Job>,
-    mut retention: Retention,
-    report: &Mutex<Option<EvidenceReport>>,
 ) {
-    let mut last_retention: Option<Instant> = None;
+    for job in rx {
+        handle(cfg, data_dir, rings, outbox, job);
+    }
+}
+
+/// Apply retention every 2 s until `stop` is dropped, then once more.
+fn retain(mut retention: Retention, stop: &Receiver<()>, report: &Mutex<Option<EvidenceReport>>) {
     loop {
-        let job = match rx.recv_timeout(Duration::from_secs(2)) {
-            Ok(job) => Some(job),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        if let Some(job) = job {
-            handle(cfg, data_dir, rings, outbox, job);
-        }
-        if last_retention.is_none_or(|t| t.elapsed() > Duration::from_secs(2)) {
-            let r = retention.run(ring::ms(SystemTime::now()));
-            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
-            *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            last_retention = Some(Instant::now());
+        let r = retention.run(ring::ms(SystemTime::now()));
+        *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+        *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(Duration::from_secs(2)) {
+            break;
         }
     }
     let r = retention.run(ring::ms(SystemTime::now()));
@@ -291,7 +312,8 @@ fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Rin
     let e = &job.event;
     let clip = rings.get(&e.camera).and_then(|ring| {
         let from = job.start_ms - i64::from(cfg.pre_roll_s) * 1000;
-        let to = job.end_ms + i64::from(cfg.post_roll_s) * 1000;
+        let whole = job.end_ms + i64::from(cfg.post_roll_s) * 1000;
+        let to = whole.min(from + clip::MAX_CLIP_S * 1000);
         let wait = clip::COVER_TIMEOUT + Duration::from_secs(u64::from(cfg.segment_s + cfg.post_roll_s));
         if !ring.wait_cover(to, wait) {
             tracing::warn!(camera = %e.camera, event_id = %e.event_id, "the ring did not reach the clip's end in time: cutting what there is");
@@ -299,7 +321,8 @@ fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Rin
         let segs = ring::covering(&ring.segments(), from, to);
         let out = clip::event_clip_path(&super::events_dir(data_dir, &e.camera), &e.event_id);
         match clip::cut(&segs, &ring.dir, from, to, &out, data_dir) {
-            Ok(c) => {
+            Ok(mut c) => {
+                c.capped = to < whole;
                 tracing::info!(camera = %e.camera, event_id = %e.event_id, file = %c.file, duration_s = c.duration_s, bytes = c.bytes, "event clip");
                 Some(c)
             }

@@ -21,6 +21,10 @@ pub struct CameraStats {
     /// Sum of inference times, in microseconds.
     inference_us: AtomicU64,
     restarts: AtomicU64,
+    /// Detected frames waiting for the camera's analytics thread (a gauge).
+    backlog: AtomicU64,
+    /// Frames passed on without their picture because too many waited (no snapshot from them).
+    pictures_dropped: AtomicU64,
 }
 
 impl CameraStats {
@@ -42,6 +46,20 @@ impl CameraStats {
     pub fn restarted(&self) {
         self.restarts.fetch_add(1, Ordering::Relaxed);
     }
+    /// A detected frame queued for analytics; whether its picture may come along (fewer than
+    /// `max_pictures` wait already; else the drop is counted).
+    pub fn queued(&self, max_pictures: u64) -> bool {
+        let waiting = self.backlog.fetch_add(1, Ordering::Relaxed);
+        let keep = waiting < max_pictures;
+        if !keep {
+            self.pictures_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        keep
+    }
+    /// A queued frame analysed.
+    pub fn dequeued(&self) {
+        let _ = self.backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1));
+    }
 
     pub fn snapshot(&self) -> Counters {
         Counters {
@@ -51,6 +69,8 @@ impl CameraStats {
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             inference_us: self.inference_us.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
+            backlog: self.backlog.load(Ordering::Relaxed),
+            pictures_dropped: self.pictures_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -63,6 +83,8 @@ pub struct Counters {
     pub frames_skipped: u64,
     pub inference_us: u64,
     pub restarts: u64,
+    pub backlog: u64,
+    pub pictures_dropped: u64,
 }
 
 /// One camera's line in the `stats` message.
@@ -79,6 +101,10 @@ pub struct CameraReport {
     /// Mean inference time over the last interval (0 when no inference ran).
     pub inference_ms: f64,
     pub restarts: u64,
+    /// Detected frames waiting for this camera's tracker and rules.
+    pub backlog: u64,
+    /// Frames whose picture was let go because the backlog was long (no snapshot from them).
+    pub pictures_dropped: u64,
 }
 
 /// Turns counter snapshots into per-interval rates.
@@ -117,6 +143,8 @@ impl RateTracker {
                         round2((c.inference_us - last.inference_us) as f64 / inferred as f64 / 1000.0)
                     },
                     restarts: c.restarts,
+                    backlog: c.backlog,
+                    pictures_dropped: c.pictures_dropped,
                 };
                 *last = c;
                 r

@@ -8,6 +8,7 @@
 //! - `<camera>/snapshot` and `<camera>/snapshot/info` (retained, opt-in): the camera's newest
 //!   event snapshot ([`snapshots`]).
 
+pub mod commands;
 pub mod mqtt;
 pub mod outbox;
 pub mod snapshots;

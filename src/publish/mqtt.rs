@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 use super::Outgoing;
@@ -29,6 +29,27 @@ pub struct LinkStats {
     /// QoS 1 messages handed to the client, and acknowledged by the broker.
     pub sent_qos1: AtomicU64,
     pub acked: AtomicU64,
+    /// Turns while the publisher's loop turns (at least every [`BEAT`]), connected or not: the
+    /// systemd watchdog is pinged only while it does.
+    pub beat: AtomicU64,
+    /// Errors that cost a connection (a refused publish, an outbox that could not be read) and
+    /// acknowledgements the outbox could not store yet (retried).
+    pub errors: AtomicU64,
+    /// The command connection's ([`super::commands`]).
+    pub commands: Arc<super::commands::CommandStats>,
+}
+
+/// The publisher's loop turns at least this often.
+pub const BEAT: Duration = Duration::from_secs(5);
+
+/// Without a PUBACK for this long while messages wait for one, the connection is taken for dead
+/// and made again (a half-open TCP link, a broker that stopped answering).
+const STALL: Duration = Duration::from_secs(120);
+
+impl LinkStats {
+    fn beat(&self) {
+        self.beat.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn qos(q: u8) -> QoS {
@@ -39,29 +60,15 @@ fn qos(q: u8) -> QoS {
     }
 }
 
-/// Incoming commands (src/evidence/extract.rs): the topic below the root to subscribe to on
-/// every connection, and where its payloads go. Unset: the box subscribes to nothing.
-static COMMANDS: std::sync::Mutex<Option<(String, tokio::sync::mpsc::UnboundedSender<Vec<u8>>)>> =
-    std::sync::Mutex::new(None);
-
-pub fn set_command_handler(subtopic: &str, tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
-    *COMMANDS.lock().unwrap_or_else(|p| p.into_inner()) = Some((subtopic.to_string(), tx));
-}
-
-fn command_topic(root: &str) -> Option<String> {
-    COMMANDS.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(t, _)| format!("{root}/{t}"))
-}
-
-fn forward_command(root: &str, topic: &str, payload: &[u8]) {
-    if let Some((t, tx)) = COMMANDS.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
-        && topic == format!("{root}/{t}")
-    {
-        let _ = tx.send(payload.to_vec());
-    }
-}
-
 /// Connection settings from the config; `tls` from [`Config::tls_client_config`].
 pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
+    let mut o = base_options(cfg, tls);
+    o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
+    o
+}
+
+/// Broker, credentials, TLS, keep-alive and packet limits: what every connection of the box shares.
+pub fn base_options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
     let m = &cfg.mqtt;
     let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
     o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
@@ -75,7 +82,6 @@ pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOpti
     if let Some(tls) = tls {
         o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
     }
-    o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
     o
 }
 
@@ -118,14 +124,19 @@ async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
 }
 
 /// Deliver the outbox to the broker until shutdown; QoS 0 messages from `rx` (stats) go out
-/// while connected and are not kept while away. Of `states`, the camera states are published on
-/// every connection and each change; each camera's newest snapshot once the outbox is empty (see
-/// [`snapshots`]).
+/// while connected and are dropped while away or when the client's queue is full. Of `states`,
+/// the camera states are published on every connection and each change; each camera's newest
+/// snapshot once the outbox is empty (see [`snapshots`]).
 ///
 /// Each connection gets a fresh rumqttc client and event loop, and starts again from the oldest
 /// row in the outbox: the outbox, not the MQTT session, is what survives a lost link, so
 /// nothing queued inside rumqttc for a dead connection can be confused with the new one. A row is
 /// removed only when the PUBACK carrying its packet id arrives.
+///
+/// It never gives up before shutdown: a publish the client refuses, an outbox that cannot be
+/// read, or no PUBACK for [`STALL`] cost the connection, which is made again after a backoff;
+/// acknowledgements the outbox cannot store (busy, disk full) are kept and stored later, and
+/// their rows are not sent again meanwhile.
 ///
 /// Once `shutdown` turns true the outbox is drained (at most `drain_timeout`), `offline` is
 /// published and the connection closed. Returns how many events were left in the outbox: they
@@ -133,7 +144,7 @@ async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
 pub async fn run(
     cfg: &Config,
     outbox: Arc<Outbox>,
-    mut rx: UnboundedReceiver<Outgoing>,
+    rx: Receiver<Outgoing>,
     states: States,
     link: Arc<LinkStats>,
     mut shutdown: watch::Receiver<bool>,
@@ -153,22 +164,21 @@ pub async fn run(
 
     let mut stopping = false;
     let mut timed_out = false;
-    let mut rx_open = true;
+    let mut q0 = Qos0 { rx, open: true };
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
-    let mut acks: Vec<i64> = Vec::new();
+    let mut acks = Acks::default();
     let States { mut cams, snapshots: snaps } = states;
     let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
     let mut snap_rx = snaps.map(|f| f.rx);
     let mut snaps_open = snap_rx.is_some();
     let mut snaps_sent = snapshots::Sent::default();
-    let flush = |acks: &mut Vec<i64>| -> Result<()> {
-        outbox.ack(acks).with_context(|| format!("cannot remove {} acknowledged events", acks.len()))?;
-        acks.clear();
-        Ok(())
-    };
+    let flush = |acks: &mut Acks| acks.flush(&outbox, &link);
+    let mut heartbeat = tokio::time::interval(BEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     'conn: loop {
+        link.beat();
         stopping |= *stop.borrow();
         if (stopping && outbox.is_empty()) || timed_out {
             break;
@@ -177,16 +187,21 @@ pub async fn run(
 
         // Connect.
         let error = loop {
+            link.beat();
             tokio::select! {
                 ev = el.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => break None,
                     Ok(_) => {}
                     Err(e) => break Some(e),
                 },
-                m = rx.recv(), if rx_open => rx_open = m.is_some(), // stats while away: not kept
                 _ = &mut deadline => break 'conn,
+                // Nothing else here: cancelling `poll` before the CONNACK drops the connection
+                // being made (rumqttc's connect is not cancel-safe). A connect attempt ends
+                // within the client's connection timeout, and the backoff after it beats.
             }
         };
+        // Stats queued while connecting are stale: not kept.
+        while q0.rx.try_recv().is_ok() {}
         if let Some(e) = error {
             failures += 1;
             tracing::debug!(broker = %broker, attempt = failures, "MQTT connection attempt failed: {e}");
@@ -194,8 +209,7 @@ pub async fn run(
             if failures == 1 || failures.is_multiple_of(10) {
                 tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");
             }
-            if !wait_backoff(backoff, &mut rx, &mut rx_open, &mut stop, &mut stopping, deadline.as_mut(), &outbox).await
-            {
+            if !wait_backoff(backoff, &mut q0, &mut stop, &mut stopping, deadline.as_mut(), &outbox, &link).await {
                 break 'conn;
             }
             backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -221,17 +235,19 @@ pub async fn run(
                     seq: Option<i64>,
                     offline: bool|
          -> Result<()> {
-            client.try_publish(topic, qos(q), retain, payload).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
+            if let Err(e) = client.try_publish(topic, qos(q), retain, payload) {
+                if q == 0 {
+                    tracing::debug!("QoS 0 message dropped: {e}");
+                    return Ok(());
+                }
+                return Err(anyhow!("the MQTT client refused a publish: {e}"));
+            }
             if q >= 1 {
                 link.sent_qos1.fetch_add(1, Ordering::Relaxed);
                 inflight.push_back(Flight { seq, pkid: None, offline, snapshot: None });
             }
             Ok(())
         };
-        send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
-        if let Some(t) = command_topic(&root) {
-            client.try_subscribe(t, QoS::AtLeastOnce).map_err(|e| anyhow!("MQTT client stopped: {e}"))?;
-        }
         // Every camera's latest state on each connection, then each change as it happens.
         let mut published = Published::default();
         let mut cams_open = true;
@@ -241,8 +257,6 @@ pub async fn run(
             }
             Ok(())
         };
-        let snap = cams.borrow_and_update().clone();
-        send_cams(&mut inflight, published.due(&snap))?;
         snaps_sent.new_connection();
         // Clean shutdown: every camera `offline` (keeping its restart count), before the box's own.
         // One already offline (its file ended) keeps its reason.
@@ -259,7 +273,14 @@ pub async fn run(
             )
         };
 
-        let lost = loop {
+        let mut last_ack = tokio::time::Instant::now();
+        // Err: a failure that costs this connection (never the publisher).
+        let lost: Result<Option<rumqttc::ConnectionError>> = async {
+        send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
+        let snap = cams.borrow_and_update().clone();
+        send_cams(&mut inflight, published.due(&snap))?;
+        loop {
+            link.beat();
             // Fill the window, oldest rows first (the order of insertion, so per camera too).
             while !offline_sent && inflight.len() < WINDOW {
                 let batch = outbox.next_batch(cursor, WINDOW - inflight.len()).context("cannot read the outbox")?;
@@ -268,6 +289,9 @@ pub async fn run(
                 }
                 for row in batch {
                     cursor = row.seq;
+                    if acks.pending.contains(&row.seq) {
+                        continue; // delivered; its removal failed and is retried
+                    }
                     let r = row.record;
                     send(
                         &mut inflight,
@@ -279,12 +303,12 @@ pub async fn run(
                         false,
                     )?;
                     if r.qos == 0 {
-                        acks.push(row.seq); // nothing will acknowledge it
+                        acks.pending.push(row.seq); // nothing will acknowledge it
                     }
                 }
             }
-            if stopping && !acks.is_empty() {
-                flush(&mut acks)?;
+            if stopping && !acks.pending.is_empty() && acks.retry_at.is_none_or(|t| tokio::time::Instant::now() >= t) {
+                flush(&mut acks);
             }
             // Snapshots once no event waits (live events first), before `offline` when stopping.
             let mut snap_wake: Option<std::time::Instant> = None;
@@ -319,9 +343,12 @@ pub async fn run(
                 hard_stop.get_or_insert(tokio::time::Instant::now() + Duration::from_secs(2));
             }
             if offline_sent && !inflight.iter().any(|f| f.offline) {
-                break None;
+                break Ok(None);
             }
             let now = tokio::time::Instant::now();
+            if inflight.is_empty() {
+                last_ack = now;
+            }
             tokio::select! {
                 ev = el.poll() => match ev {
                     Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) if pkid != 0 => {
@@ -329,13 +356,13 @@ pub async fn run(
                             f.pkid = Some(pkid);
                         }
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => forward_command(&root, &p.topic, &p.payload),
                     Ok(Event::Incoming(Packet::PubAck(a))) => match inflight.iter().position(|f| f.pkid == Some(a.pkid)) {
                         Some(i) => {
+                            last_ack = now;
                             link.acked.fetch_add(1, Ordering::Relaxed);
                             let f = inflight.remove(i);
                             if let Some(seq) = f.as_ref().and_then(|f| f.seq) {
-                                acks.push(seq);
+                                acks.pending.push(seq);
                                 ack_due.get_or_insert(now + ACK_FLUSH);
                             }
                             if let Some((cam, event_id)) = f.and_then(|f| f.snapshot) {
@@ -345,7 +372,7 @@ pub async fn run(
                         None => tracing::warn!(pkid = a.pkid, "PUBACK for a packet not in flight; ignored"),
                     },
                     Ok(_) => {}
-                    Err(e) => break Some(e),
+                    Err(e) => break Ok(Some(e)),
                 },
                 _ = outbox.pushed(), if !offline_sent => {} // new rows: the window is filled above
                 r = cams.changed(), if cams_open && !offline_sent => match r {
@@ -363,14 +390,18 @@ pub async fn run(
                     _ => snaps_open = false,
                 },
                 _ = tokio::time::sleep_until(snap_wake.map_or(now, tokio::time::Instant::from_std)), if snap_wake.is_some() => {}
-                m = rx.recv(), if rx_open => match m {
+                m = q0.rx.recv(), if q0.open => match m {
                     Some(m) => send(&mut inflight, format!("{root}/{}", m.subtopic), m.qos, m.retain, m.payload, None, false)?,
-                    None => rx_open = false,
+                    None => q0.open = false,
                 },
                 _ = tokio::time::sleep_until(ack_due.unwrap_or(now)), if ack_due.is_some() => {
-                    flush(&mut acks)?;
-                    ack_due = None;
+                    flush(&mut acks);
+                    ack_due = acks.next_try(now);
                 }
+                _ = tokio::time::sleep_until(last_ack + STALL), if !inflight.is_empty() => {
+                    break Err(anyhow!("no PUBACK for {} s with {} messages in flight", STALL.as_secs(), inflight.len()));
+                }
+                _ = heartbeat.tick() => {}
                 _ = stop.wait_for(|s| *s), if !stopping => stopping = true,
                 // Out of time: what is left stays in the outbox; still try to say offline.
                 _ = &mut deadline, if !timed_out => {
@@ -383,22 +414,29 @@ pub async fn run(
                     }
                     hard_stop = Some(tokio::time::Instant::now() + Duration::from_secs(2));
                 }
-                _ = tokio::time::sleep_until(hard_stop.unwrap_or(now)), if hard_stop.is_some() => break None,
+                _ = tokio::time::sleep_until(hard_stop.unwrap_or(now)), if hard_stop.is_some() => break Ok(None),
             }
-            if acks.len() >= ACK_BATCH {
-                flush(&mut acks)?;
-                ack_due = None;
+            if acks.pending.len() >= ACK_BATCH && acks.retry_at.is_none_or(|t| now >= t) {
+                flush(&mut acks);
+                ack_due = acks.next_try(now);
+            }
+        }
+        }
+        .await;
+        flush(&mut acks);
+        link.connected.store(false, Ordering::Relaxed);
+        let lost = match lost {
+            Ok(e) => e.map(|e| e.to_string()),
+            Err(e) => {
+                link.errors.fetch_add(1, Ordering::Relaxed);
+                Some(format!("{e:#}; the publisher starts a new connection"))
             }
         };
-        flush(&mut acks)?;
-        link.connected.store(false, Ordering::Relaxed);
         match lost {
             Some(e) => {
                 // The rows in flight are still in the outbox: the next connection sends them again.
                 tracing::warn!(broker = %broker, in_flight = inflight.len(), waiting = outbox.len(), "MQTT connection lost: {e}");
-                if !wait_backoff(backoff, &mut rx, &mut rx_open, &mut stop, &mut stopping, deadline.as_mut(), &outbox)
-                    .await
-                {
+                if !wait_backoff(backoff, &mut q0, &mut stop, &mut stopping, deadline.as_mut(), &outbox, &link).await {
                     break 'conn;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -418,8 +456,54 @@ pub async fn run(
             }
         }
     }
-    flush(&mut acks)?;
+    flush(&mut acks);
     Ok(outbox.len())
+}
+
+/// Outbox rows the broker acknowledged, not yet removed from the outbox.
+#[derive(Default)]
+struct Acks {
+    pending: Vec<i64>,
+    /// After a failed removal (SQLite busy, disk full): not before this.
+    retry_at: Option<tokio::time::Instant>,
+}
+
+/// After a failed removal, the next try waits this long.
+const ACK_RETRY: Duration = Duration::from_secs(1);
+
+impl Acks {
+    /// Remove the pending rows from the outbox; on failure they are kept for the next try (and
+    /// skipped when filling the window, so they are not sent twice).
+    fn flush(&mut self, outbox: &Outbox, link: &LinkStats) {
+        if self.pending.is_empty() {
+            return;
+        }
+        match outbox.ack(&self.pending) {
+            Ok(_) => {
+                self.pending.clear();
+                self.retry_at = None;
+            }
+            Err(e) => {
+                link.errors.fetch_add(1, Ordering::Relaxed);
+                self.retry_at = Some(tokio::time::Instant::now() + ACK_RETRY);
+                tracing::warn!(
+                    pending = self.pending.len(),
+                    "cannot remove acknowledged events from the outbox yet: {e:#}"
+                );
+            }
+        }
+    }
+
+    /// When to flush next, if anything is pending.
+    fn next_try(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
+        (!self.pending.is_empty()).then(|| self.retry_at.unwrap_or(now + ACK_FLUSH))
+    }
+}
+
+/// The QoS 0 messages (stats) and whether their sender is still there.
+struct Qos0 {
+    rx: Receiver<Outgoing>,
+    open: bool,
 }
 
 /// Wait out a reconnect backoff (with jitter), dropping QoS 0 messages meanwhile. False when
@@ -427,19 +511,23 @@ pub async fn run(
 /// deadline passed.
 async fn wait_backoff(
     backoff: Duration,
-    rx: &mut UnboundedReceiver<Outgoing>,
-    rx_open: &mut bool,
+    q0: &mut Qos0,
     stop: &mut watch::Receiver<bool>,
     stopping: &mut bool,
     mut deadline: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
     outbox: &Outbox,
+    link: &LinkStats,
 ) -> bool {
     let pause = tokio::time::sleep(jitter(backoff));
     tokio::pin!(pause);
+    let mut heartbeat = tokio::time::interval(BEAT);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        link.beat();
         tokio::select! {
+            _ = heartbeat.tick() => {}
             _ = &mut pause => return true,
-            m = rx.recv(), if *rx_open => *rx_open = m.is_some(),
+            m = q0.rx.recv(), if q0.open => q0.open = m.is_some(),
             _ = stop.wait_for(|s| *s), if !*stopping => {
                 *stopping = true;
                 if outbox.is_empty() {
@@ -452,7 +540,7 @@ async fn wait_backoff(
 }
 
 /// ±25 % so that many boxes losing the same uplink do not reconnect in lockstep.
-fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|t| t.subsec_nanos()).unwrap_or(0);
     let f = 0.75 + (nanos % 1000) as f64 / 2000.0;

@@ -115,6 +115,35 @@ impl Broker {
         b
     }
 
+    /// A broker with an anonymous listener on `port` (for test subscribers) and one on
+    /// `tls_port` with logins `users` and the ACL `acl` (mosquitto's acl_file syntax).
+    pub fn start_with_acl(acl: &str, users: &[(&str, &str)]) -> Self {
+        let (port, login_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("passwords");
+        for (i, (user, password)) in users.iter().enumerate() {
+            let mut cmd = Command::new("mosquitto_passwd");
+            cmd.arg("-b");
+            if i == 0 {
+                cmd.arg("-c");
+            }
+            let ok = cmd.arg(&file).arg(user).arg(password).status().expect("mosquitto_passwd runs");
+            assert!(ok.success(), "mosquitto_passwd failed");
+        }
+        let acl_file = dir.path().join("acl");
+        std::fs::write(&acl_file, acl).expect("write acl");
+        let conf = format!(
+            "per_listener_settings true\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous true\n\
+             listener {login_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\n",
+            file.display(),
+            acl_file.display()
+        );
+        let mut b = Self::start_conf(port, dir, &conf);
+        wait_listening(login_port);
+        b.tls_port = Some(login_port);
+        b
+    }
+
     fn start_with(port: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_conf(port, dir, &format!("listener {port} 127.0.0.1\nallow_anonymous true\n{extra}"))
@@ -381,4 +410,66 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A TCP proxy to `127.0.0.1:upstream` whose connections share one uplink of `bytes_per_s`
+/// each way, as a box's connections share its uplink: a slow link for the daemon's traffic.
+pub struct Throttle {
+    pub port: u16,
+}
+
+impl Throttle {
+    pub fn start(upstream: u16, bytes_per_s: u64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        // Both directions get their own bucket (an uplink and a downlink).
+        let up = Arc::new(Mutex::new(Instant::now()));
+        let down = Arc::new(Mutex::new(Instant::now()));
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let pump = |mut from: TcpStream, mut to: TcpStream, bucket: Arc<Mutex<Instant>>| {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        loop {
+                            let n = match std::io::Read::read(&mut from, &mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            // Each byte may leave only when the shared link is free: reserve
+                            // its slot, then wait for it.
+                            let due = {
+                                let mut free_at = bucket.lock().expect("bucket");
+                                let start = (*free_at).max(Instant::now());
+                                *free_at = start + Duration::from_secs_f64(n as f64 / bytes_per_s as f64);
+                                *free_at
+                            };
+                            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            if std::io::Write::write_all(&mut to, &buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else { continue };
+                pump(client, s2, Arc::clone(&up));
+                pump(server, c2, Arc::clone(&down));
+            }
+        });
+        Self { port }
+    }
+}
+
+/// Resident memory of a process, kB (Linux).
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }
