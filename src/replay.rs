@@ -158,11 +158,22 @@ pub fn parse_header(line_no: usize, text: &str) -> Result<Header, ReplayError> {
     Ok(h)
 }
 
+/// The latest stream time a recording may hold: ten years.
+pub const MAX_TIME_S: f64 = 10.0 * 365.25 * 86_400.0;
+/// 9999-12-31T23:59:59.999Z, the latest time an event can carry.
+pub const MAX_WALL_MS: u64 = 253_402_300_799_999;
+
 /// Parse one frame line against the header's labels.
 pub fn parse_frame(line_no: usize, text: &str, labels: &LabelMap) -> Result<FrameRecord, ReplayError> {
     let f: FrameRecord = serde_json::from_str(text).map_err(|e| at(line_no, format!("not a frame record: {e}")))?;
     if !f.time_s.is_finite() {
         return Err(at(line_no, "time_s is not a finite number"));
+    }
+    if !(0.0..=MAX_TIME_S).contains(&f.time_s) {
+        return Err(at(line_no, format!("time_s {} is outside 0 to {MAX_TIME_S} seconds", f.time_s)));
+    }
+    if f.wall_ms > MAX_WALL_MS {
+        return Err(at(line_no, format!("wall_ms {} is after the year 9999", f.wall_ms)));
     }
     for d in &f.detections {
         if labels.name(d.class_id) != d.label {
@@ -309,7 +320,39 @@ fn emit(
 mod tests {
     use std::path::Path;
 
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Any line, and any edit of a real recording, gives frames or an error naming the
+        /// line, never a panic.
+        #[test]
+        fn any_recording_never_panics(line in "[ -~]{0,120}", at in 0.0f64..1.0, cut in 0usize..30, insert in "[ -~\n]{0,30}") {
+            let mut input = recording();
+            input.extend_from_slice(line.as_bytes());
+            let _ = replay(&input);
+            let text = String::from_utf8(recording()).expect("utf8");
+            let chars: Vec<char> = text.chars().collect();
+            let i = (at * chars.len() as f64) as usize;
+            let k = (i + cut).min(chars.len());
+            let edited: String = chars[..i].iter().copied().chain(insert.chars()).chain(chars[k..].iter().copied()).collect();
+            let _ = replay(edited.as_bytes());
+        }
+
+        #[test]
+        fn any_numbers_in_a_frame_never_panic(t in any::<f64>(), wall in any::<u64>(), w in any::<u32>(), h in any::<u32>(), b in proptest::array::uniform4(any::<f32>()), score in any::<f32>()) {
+            let mut input = recording();
+            let frame = serde_json::json!({
+                "camera": "cam1", "time_s": t, "wall_ms": wall, "width": w, "height": h,
+                "detections": [{"label": "person", "class_id": 0, "score": score, "box": b}],
+            });
+            input.extend_from_slice(frame.to_string().as_bytes());
+            let _ = replay(&input);
+        }
+    }
 
     fn groups() -> Groups {
         Groups { person: vec!["person".into()], vehicle: vec!["car".into()], motorcycle: vec![] }
@@ -388,6 +431,32 @@ points = [[200, 400], [200, 200]]
             Err(ReplayError::Line { line: 23, message }) => assert!(message.contains("`cam9`"), "{message}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn absurd_times_are_refused_by_line_not_a_panic() {
+        for (line, want) in [
+            (
+                r#"{"camera":"cam1","time_s":99.0,"wall_ms":18446744073709551615,"width":1,"height":1,"detections":[]}"#,
+                "wall_ms",
+            ),
+            (r#"{"camera":"cam1","time_s":1e300,"wall_ms":0,"width":1,"height":1,"detections":[]}"#, "time_s"),
+            (r#"{"camera":"cam1","time_s":-5.0,"wall_ms":0,"width":1,"height":1,"detections":[]}"#, "time_s"),
+        ] {
+            let mut input = recording();
+            input.extend_from_slice(line.as_bytes());
+            match replay(&input) {
+                Err(ReplayError::Line { line: 23, message }) => assert!(message.contains(want), "{message}"),
+                other => panic!("{line}: {other:?}"),
+            }
+        }
+        // At the limits, events still get a time (the epoch, past year 9999), never a panic.
+        assert_eq!(
+            crate::event::rfc3339(
+                SystemTime::UNIX_EPOCH + Duration::from_millis(MAX_WALL_MS) + Duration::from_secs(MAX_TIME_S as u64)
+            ),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]

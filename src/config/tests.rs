@@ -593,3 +593,52 @@ fn moving_object_rules_are_checked() {
     let e = ww("direction = [0, 1]\nmin_distance_px = 5\ntolerance_deg = 120");
     assert!(e.message.contains("120° is out of range"), "{e}");
 }
+
+/// Any edit of a real config (the shipped example, calibrated zones and rules included) is
+/// either accepted or refused with an error, never a panic.
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn example() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/vtest-calibrated.toml"))
+            .expect("examples/vtest-calibrated.toml")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        #[test]
+        fn edited_configs_never_panic(at in 0.0f64..1.0, cut in 0usize..40, insert in "[ -~\n]{0,40}") {
+            let text = example();
+            let chars: Vec<char> = text.chars().collect();
+            let i = (at * chars.len() as f64) as usize;
+            let j = (i + cut).min(chars.len());
+            let edited: String = chars[..i].iter().chain(insert.chars().collect::<Vec<_>>().iter()).chain(chars[j..].iter()).collect();
+            let _ = Config::from_str(Path::new(FILE), &edited);
+        }
+
+        #[test]
+        fn numbers_anywhere_never_panic(n in prop_oneof![Just("-1".to_string()), Just("1e309".to_string()), Just("nan".to_string()), Just("inf".to_string()), Just("18446744073709551616".to_string()), any::<i64>().prop_map(|v| v.to_string()), any::<f64>().prop_map(|v| format!("{v:?}"))], which in 0usize..200) {
+            // Replace the `which`-th number of the example with `n`.
+            let text = example();
+            let mut seen = 0;
+            let mut out = String::new();
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c.is_ascii_digit() {
+                    let mut num = c.to_string();
+                    while let Some(&d) = chars.peek() {
+                        if d.is_ascii_digit() || d == '.' { num.push(d); chars.next(); } else { break; }
+                    }
+                    out.push_str(if seen == which { &n } else { &num });
+                    seen += 1;
+                } else {
+                    out.push(c);
+                }
+            }
+            let _ = Config::from_str(Path::new(FILE), &out);
+        }
+    }
+}

@@ -115,7 +115,16 @@ pub enum Group {
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let (mut m, _): (Manifest, String) = read_toml(path)?;
+        let (m, _): (Manifest, String) = read_toml(path)?;
+        Self::checked(path, m)
+    }
+
+    /// A manifest from its text, as if read from `path`.
+    pub fn from_str(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Self::checked(path, crate::config::parse_toml(path, text)?)
+    }
+
+    fn checked(path: &Path, mut m: Manifest) -> Result<Self, ConfigError> {
         m.path = path.to_path_buf();
         if !(32..=4096).contains(&m.input.width) || !(32..=4096).contains(&m.input.height) {
             return Err(ConfigError::new(path, "input width and height must be 32 to 4096 pixels"));
@@ -197,7 +206,27 @@ impl LabelMap {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Any edit of the shipped manifest, and any `names` metadata a model file may carry,
+        /// is accepted or refused, never a panic.
+        #[test]
+        fn edited_manifests_and_names_never_panic(at in 0.0f64..1.0, cut in 0usize..30, insert in "[ -~\n]{0,30}", names in "[{}0-9:, '\"a-z]{0,60}") {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/models/yolov12n.toml");
+            let text = std::fs::read_to_string(path).expect("models/yolov12n.toml");
+            let chars: Vec<char> = text.chars().collect();
+            let i = (at * chars.len() as f64) as usize;
+            let j = (i + cut).min(chars.len());
+            let edited: String = chars[..i].iter().copied().chain(insert.chars()).chain(chars[j..].iter().copied()).collect();
+            let _ = Manifest::from_str(Path::new(path), &edited);
+            let _ = parse_names_metadata(&names);
+        }
+    }
 
     #[test]
     fn parses_ultralytics_names() {

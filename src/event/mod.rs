@@ -192,10 +192,18 @@ pub fn new_id() -> String {
 }
 
 /// RFC 3339 in UTC with milliseconds: `2026-11-28T11:40:30.123Z`.
+/// A time outside years 0000–9999 (only from absurd input) gives the epoch rather than a panic.
 pub fn rfc3339(t: SystemTime) -> String {
-    let dt = OffsetDateTime::from(t);
-    dt.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+    let nanos = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i128::try_from(d.as_nanos()).unwrap_or(i128::MAX),
+        Err(e) => -i128::try_from(e.duration().as_nanos()).unwrap_or(i128::MAX),
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|dt| {
+            dt.format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z")).ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".into())
 }
 
 /// A box rounded to tenths of a pixel (enough for any camera, and keeps messages short).
