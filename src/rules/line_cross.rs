@@ -12,8 +12,11 @@
 //! past a line 20 m out, and a track whose first known side is the far one never counts. So the
 //! daemon also gives the frame's detections ([`LineCross::update_frame`]): the ones no confirmed
 //! track took are kept for [`BACKFILL_S`], and a track seen for the first time is followed back
-//! through them (nearest detection of its class to where its motion puts it a frame earlier,
-//! each used once) and its sides are replayed from there. The walk back stops at a detection a
+//! through them and its sides are replayed from there: first through the detections it took
+//! itself while tentative ([`Track::recent_detections`]; its velocity at confirmation, from two
+//! detections perhaps with a miss between, is too rough to find them near the camera), then on
+//! from the oldest of those (nearest detection of its class to where its motion puts it a frame
+//! earlier). Each detection is used once. The walk back stops at a detection a
 //! confirmed track took: that object's own track decides its sides, so a broken track is not
 //! counted twice.
 
@@ -153,6 +156,23 @@ impl LineCross {
         let (mut p, mut h, mut at) = (t.bbox.bottom_center(), t.bbox.height(), now);
         let mut v = t.velocity();
         let mut chain = Vec::new();
+        // First the detections the track itself took before it was confirmed (those of the
+        // kept frames that no confirmed track took): the tracker linked them, so they are its
+        // own whatever its still rough velocity says (at 3 detections per second, two of them
+        // with a miss between are most of a picture apart near the camera). They are taken out
+        // of other walks back.
+        for (ft, fp, fh) in t.recent_detections().collect::<Vec<_>>().into_iter().rev() {
+            if ft >= at {
+                continue;
+            }
+            let Some((_, frame)) = self.recent.iter_mut().find(|(x, _)| *x == ft) else { break };
+            let Some(s) = frame.iter_mut().find(|s| s.p == fp && s.claimed.is_none() && !s.used) else { break };
+            s.used = true;
+            let dt = (at - ft) as f32;
+            v = ((p.0 - fp.0) / dt, (p.1 - fp.1) / dt);
+            (p, h, at) = (fp, fh, ft);
+            chain.push((p, h));
+        }
         let mut skipped = 0;
         let mut before = None;
         for (ft, frame) in self.recent.iter_mut().rev() {
@@ -516,6 +536,39 @@ mod tests {
         );
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(got.contains(&crossing(0, 0, 1, PERSON)) && got.contains(&crossing(0, 1, 2, CAR)), "{got:?}");
+    }
+
+    /// The detections a track took before it was confirmed are its own: they are followed
+    /// back first, whatever its rough velocity at confirmation says. Here that velocity puts
+    /// it, a frame earlier, right next to a standing person's detection (a confirmed track's),
+    /// which on its own would end the walk back on that person.
+    #[test]
+    fn a_tracks_own_detections_before_confirmation_are_followed_back() {
+        let cfg = TrackerConfig { min_hits: 2, confirm_s: 10.0, ..TrackerConfig::default() };
+        let walker = |i: u32| det(PERSON, 150.0 + 100.0 * (i as f32 - 2.0), 300.0);
+        // Where the walker's velocity at its confirmation (frame 3) puts it at frame 2.
+        let want = {
+            let mut tracker = Tracker::new(cfg.clone());
+            tracker.update(0.2, &[walker(2)]);
+            let out = tracker.update(0.3, &[walker(3)]);
+            let t = &out.active[0];
+            let (p, v) = (t.bbox.bottom_center(), t.velocity());
+            (p.0 - v.0 * 0.1, p.1 - v.1 * 0.1)
+        };
+        let own = walker(2).bbox.bottom_center();
+        assert!((own.0 - want.0).hypot(own.1 - want.1) > 20.0, "the velocity is rough: {want:?}");
+        let mut tracker = Tracker::new(cfg);
+        let mut rule = LineCross::new(&[vertical(200.0)]);
+        let mut got = Vec::new();
+        for i in 0..6u32 {
+            let mut dets = vec![det(PERSON, want.0, want.1 + 15.0)];
+            if i >= 2 {
+                dets.push(walker(i));
+            }
+            let out = tracker.update(f64::from(i) * 0.1, &dets);
+            rule.update_frame(f64::from(i) * 0.1, &dets, out.active, &mut got);
+        }
+        assert_eq!(got, vec![crossing(0, 0, 2, PERSON)]);
     }
 
     #[test]

@@ -197,6 +197,13 @@ impl Track {
         self.kf.velocity()
     }
 
+    /// The track's last few matched detections (up to [`perspective::OBSERVATIONS`]), oldest
+    /// first: frame time, bottom centre and box height. Before confirmation these are the
+    /// detections it took while tentative.
+    pub fn recent_detections(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
+        self.obs.feet()
+    }
+
     /// Whether a detection was matched at frame time `t`, the time given to that frame's
     /// [`Tracker::update`] (for a time that went backwards the tracker used the previous one;
     /// [`TrackerOutput::active`] is exact in every case).

@@ -71,6 +71,12 @@ impl Observations {
         b.iter().chain(a.iter())
     }
 
+    /// The kept detections, oldest first: time, bottom centre (as [`BBox::bottom_center`]
+    /// gives it) and box height.
+    pub fn feet(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
+        self.iter().map(|o| (o.t, (o.cx, o.bottom), o.tallness * o.w))
+    }
+
     fn last(&self) -> Option<&Obs> {
         self.iter().last()
     }
