@@ -58,6 +58,9 @@ pub struct MqttConfig {
     pub client_id: Option<NonEmpty>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A file holding the password (relative to the config's folder), so that the config itself
+    /// holds no secret; read when the config is; e.g. a systemd credential.
+    pub password_file: Option<Spanned<PathBuf>>,
     pub topic_prefix: TopicPrefix,
     pub keep_alive_s: KeepAlive,
     /// How often `stats` is published, in seconds.
@@ -87,6 +90,7 @@ impl Default for MqttConfig {
             client_id: None,
             username: None,
             password: None,
+            password_file: None,
             topic_prefix: TopicPrefix("antt".into()),
             keep_alive_s: KeepAlive(30),
             stats_interval_s: Interval(10),
@@ -859,6 +863,7 @@ impl Config {
         cfg.path = path.to_path_buf();
         cfg.text = text.to_string();
         cfg.validate(text)?;
+        cfg.read_password_file()?;
         Ok(cfg)
     }
 
@@ -868,6 +873,30 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
+    }
+
+    /// `[mqtt] password_file` read into `password` (the one password there is).
+    fn read_password_file(&mut self) -> Result<(), ConfigError> {
+        let Some(f) = self.mqtt.password_file.clone() else { return Ok(()) };
+        if self.mqtt.password.is_some() {
+            return Err(self.at(f.span(), "mqtt.password_file", "set password or password_file, not both"));
+        }
+        if self.mqtt.username.is_none() {
+            return Err(self.at(
+                f.span(),
+                "mqtt.password_file",
+                "a password without a username is never sent: set mqtt.username too",
+            ));
+        }
+        let path = self.base_dir().join(f.get_ref());
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.at(f.span(), "mqtt.password_file", format!("cannot read {}: {e}", path.display())))?;
+        let password = text.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(self.at(f.span(), "mqtt.password_file", format!("{} is empty", path.display())));
+        }
+        self.mqtt.password = Some(password.to_string());
+        Ok(())
     }
 
     /// A password would cross the network in clear: set, no TLS, and a broker not on this machine.

@@ -456,6 +456,31 @@ fn password_without_username() {
     assert!(Config::from_str(std::path::Path::new("p.toml"), &ok).is_ok());
 }
 
+#[test]
+fn the_password_can_live_in_a_file_of_its_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg_path = dir.path().join("anttd.toml");
+    std::fs::write(dir.path().join("mqtt-password"), "s3cret\n").expect("write");
+    let text = |mqtt: &str| {
+        format!(
+            "site = \"s\"\ndevice = \"d\"\n[mqtt]\n{mqtt}\n[model]\nmanifest = \"m.toml\"\n[[cameras]]\nid = \"c\"\nuri = \"v.avi\"\n"
+        )
+    };
+    let cfg = Config::from_str(&cfg_path, &text("username = \"box-1\"\npassword_file = \"mqtt-password\""))
+        .expect("read relative to the config");
+    assert_eq!(cfg.mqtt.password.as_deref(), Some("s3cret"), "the newline is not part of it");
+    for (mqtt, want) in [
+        ("username = \"u\"\npassword_file = \"missing\"", "cannot read"),
+        ("username = \"u\"\npassword = \"x\"\npassword_file = \"mqtt-password\"", "not both"),
+        ("password_file = \"mqtt-password\"", "username"),
+    ] {
+        let err = Config::from_str(&cfg_path, &text(mqtt)).expect_err(mqtt);
+        assert_eq!(err.key.as_deref(), Some("mqtt.password_file"), "{err}");
+        assert!(err.message.contains(want), "{err}");
+        assert!(err.position.is_some(), "located: {err}");
+    }
+}
+
 /// A zone named `yard` (lines 8–10), then `rest` (which starts at line 11).
 fn with_zone(rest: &str) -> String {
     with(8, &format!("[[cameras.zones]]\nname = \"yard\"\npolygon = [[0, 0], [100, 0], [100, 100], [0, 100]]\n{rest}"))
