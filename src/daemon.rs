@@ -440,7 +440,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                 // reads the outbox at a time.
                                 tracing::info!("[mqtt] changed: reconnecting with the new settings");
                                 publisher.finish().await?;
-                                box_key = load_box_key(&d)?.or(box_key);
+                                // A key that cannot be read or made turns extraction off, not the box.
+                                box_key = load_box_key(&d).unwrap_or_else(|e| {
+                                    tracing::error!("extraction on request stays off: {e:#}");
+                                    None
+                                });
                                 publisher = Publisher::start(&d, &shared, &link, box_key.as_ref());
                             }
                             stats_task.abort();
@@ -502,7 +506,8 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
 }
 
 /// The box's signing key for extraction replies, when `[extract]` lets stations ask for
-/// footage and there is evidence to give; made at the first start.
+/// footage and there is evidence to give; made at the first start. Some exactly when the
+/// command connection runs.
 fn load_box_key(cfg: &Config) -> Result<Option<Arc<ed25519_dalek::SigningKey>>> {
     if !cfg.extract.enabled() || !cfg.evidence.enabled {
         return Ok(None);
@@ -532,7 +537,7 @@ impl Publisher {
         let (out, out_rx) = channel::<Outgoing>(16);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let commands = match (&shared.evidence, box_key) {
-            (Some(ev), Some(key)) if cfg.extract.enabled() => {
+            (Some(ev), Some(key)) => {
                 use crate::evidence::{extract, signed};
                 let (requests_tx, requests_rx) = channel(16);
                 let (replies_tx, replies_rx) = channel(commands::WINDOW);
@@ -541,7 +546,10 @@ impl Publisher {
                     cameras: Vec::new(),
                     root: cfg.topic_root(),
                     // Requests issued before this start are refused: ids taken before it are forgotten.
-                    guard: signed::ReplayGuard::new(now_ms(), cfg.extract.max_skew_s),
+                    guard: signed::ReplayGuard::new(
+                        crate::evidence::ring::ms(SystemTime::now()),
+                        cfg.extract.max_skew_s,
+                    ),
                 };
                 ev.serve_extracts(requests_rx, replies_tx, gate, Arc::clone(key), Arc::clone(&shared.outbox));
                 let command = commands::Command { subtopic: extract::REQUEST, max_bytes: extract::MAX_REQUEST_BYTES };
@@ -573,13 +581,6 @@ impl Publisher {
         }
         self.task.await.map_err(|e| anyhow!("publisher task failed: {e}"))?
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// A reloaded config, checked as far as `anttd check` would, ready to replace the running one.
@@ -743,28 +744,7 @@ struct MqttReport {
     /// Failures that cost a connection, and acknowledgements the outbox could not store yet.
     errors: u64,
     /// The command connection (extraction requests).
-    commands: CommandReport,
-}
-
-#[derive(serde::Serialize)]
-struct CommandReport {
-    connected: bool,
-    requests: u64,
-    ignored_retained: u64,
-    ignored_oversize: u64,
-    dropped_busy: u64,
-}
-
-impl CommandReport {
-    fn of(c: &commands::CommandStats) -> Self {
-        Self {
-            connected: c.connected.load(Ordering::Relaxed),
-            requests: c.requests.load(Ordering::Relaxed),
-            ignored_retained: c.ignored_retained.load(Ordering::Relaxed),
-            ignored_oversize: c.ignored_oversize.load(Ordering::Relaxed),
-            dropped_busy: c.dropped_busy.load(Ordering::Relaxed),
-        }
-    }
+    commands: commands::CommandReport,
 }
 
 #[derive(serde::Serialize)]
@@ -802,7 +782,7 @@ async fn stats_loop(
                 connects: link.connects.load(Ordering::Relaxed),
                 unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
                 errors: link.errors.load(Ordering::Relaxed),
-                commands: CommandReport::of(&link.commands),
+                commands: link.commands.report(),
             },
             outbox: OutboxReport {
                 len: outbox.len(),

@@ -119,45 +119,7 @@ enum Command {
     /// Ask a box over MQTT for a stretch of a camera's video (cut from its ring) with a request
     /// signed by the station's key, check the box's signature and the SHA-256, and write it to a
     /// file.
-    Fetch {
-        /// The station's broker.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        #[arg(long, default_value_t = 1883)]
-        port: u16,
-        #[arg(long)]
-        username: Option<String>,
-        /// File holding the broker password (else the ANTTD_MQTT_PASSWORD environment variable):
-        /// never on the command line, where every user of the machine can read it.
-        #[arg(long, value_name = "FILE")]
-        password_file: Option<PathBuf>,
-        /// Connect with TLS, trusting this CA certificate (PEM).
-        #[arg(long, value_name = "PEM")]
-        ca_file: Option<PathBuf>,
-        /// The station's key file (`anttd keygen`): requests are signed with it.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// The box's public key (base64, `anttd pubkey` on the box): replies it did not sign are ignored.
-        #[arg(long, value_name = "BASE64")]
-        box_key: String,
-        /// The box's topic root: <prefix>/<site>/<device>, e.g. antt/demo-ward/box-001.
-        #[arg(long)]
-        root: String,
-        #[arg(long)]
-        camera: String,
-        /// Start, RFC 3339 (e.g. 2026-11-28T10:00:00Z).
-        #[arg(long)]
-        from: String,
-        /// End, RFC 3339; at most 600 s after `from`.
-        #[arg(long)]
-        to: String,
-        /// Where to write the MP4.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 600)]
-        timeout_s: u64,
-    },
+    Fetch(FetchArgs),
     /// Simulate a pole-camera scenario (src/sim): write what the detector would see as a
     /// recording, and a config for it, for `anttd replay -c CAM.toml REC.jsonl`.
     Simulate {
@@ -232,6 +194,48 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
+}
+
+/// `anttd fetch`'s options.
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// The station's broker.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 1883)]
+    port: u16,
+    #[arg(long)]
+    username: Option<String>,
+    /// File holding the broker password (else the ANTTD_MQTT_PASSWORD environment variable):
+    /// never on the command line, where every user of the machine can read it.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Connect with TLS, trusting this CA certificate (PEM).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// The station's key file (`anttd keygen`): requests are signed with it.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// The box's public key (base64, `anttd pubkey` on the box): replies it did not sign are ignored.
+    #[arg(long, value_name = "BASE64")]
+    box_key: String,
+    /// The box's topic root: <prefix>/<site>/<device>, e.g. antt/demo-ward/box-001.
+    #[arg(long)]
+    root: String,
+    #[arg(long)]
+    camera: String,
+    /// Start, RFC 3339 (e.g. 2026-11-28T10:00:00Z).
+    #[arg(long)]
+    from: String,
+    /// End, RFC 3339; at most 600 s after `from`.
+    #[arg(long)]
+    to: String,
+    /// Where to write the MP4.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_s: u64,
 }
 
 fn main() -> ExitCode {
@@ -325,50 +329,38 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("{}", anttd::evidence::signed::public_text(&key.verifying_key()));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Fetch {
-            host,
-            port,
-            username,
-            password_file,
-            ca_file,
-            key,
-            box_key,
-            root,
-            camera,
-            from,
-            to,
-            output,
-            timeout_s,
-        } => {
-            let password = match password_file {
+        Command::Fetch(a) => {
+            let password = match &a.password_file {
                 Some(f) => Some(
-                    std::fs::read_to_string(&f)
+                    std::fs::read_to_string(f)
                         .with_context(|| format!("--password-file: cannot read {}", f.display()))?
                         .trim_end_matches(['\r', '\n'])
                         .to_string(),
                 ),
                 None => std::env::var("ANTTD_MQTT_PASSWORD").ok(),
             };
-            let tls = ca_file
-                .map(|ca| anttd::publish::tls::client_config(&ca, None))
+            let tls = a
+                .ca_file
+                .as_ref()
+                .map(|ca| anttd::publish::tls::client_config(ca, None))
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
             let box_key =
-                anttd::evidence::signed::parse_public(&box_key).map_err(|e| anyhow::anyhow!("--box-key: {e}"))?;
+                anttd::evidence::signed::parse_public(&a.box_key).map_err(|e| anyhow::anyhow!("--box-key: {e}"))?;
             let opts = anttd::evidence::fetch::FetchOptions {
-                host,
-                port,
-                username,
+                key: anttd::evidence::signed::read_key(&a.key).context("--key")?,
+                host: a.host,
+                port: a.port,
+                username: a.username,
                 password,
                 tls,
-                key: anttd::evidence::signed::read_key(&key).context("--key")?,
                 box_key,
-                root,
-                camera,
-                from,
-                to,
-                output,
-                timeout: std::time::Duration::from_secs(timeout_s),
+                root: a.root,
+                camera: a.camera,
+                from: a.from,
+                to: a.to,
+                output: a.output,
+                timeout: std::time::Duration::from_secs(a.timeout_s),
                 progress: true,
             };
             let r = anttd::evidence::fetch::fetch(&opts)?;

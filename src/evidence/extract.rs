@@ -311,13 +311,6 @@ pub fn extract_dir(data_dir: &Path, camera: &str) -> PathBuf {
     super::events_dir(data_dir, camera).join("extracts")
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// What the extraction threads need.
 pub struct Service {
     pub gate: Gate,
@@ -349,7 +342,7 @@ pub fn serve(mut requests: Receiver<Vec<u8>>, out: Sender<Outgoing>, service: Se
     }
     let mut unsigned_budget = Budget::new(UNSIGNED_REPLIES_PER_S, UNSIGNED_REPLY_BURST, Instant::now());
     while let Some(payload) = requests.blocking_recv() {
-        let refusal = match admit(&mut gate, &payload, now_ms()) {
+        let refusal = match admit(&mut gate, &payload, ring::ms(std::time::SystemTime::now())) {
             Ok(req) => {
                 tracing::info!(request_id = %req.request_id, camera = %req.camera, "extract request");
                 let id = req.request_id.clone();
@@ -446,7 +439,6 @@ fn send_extract(
         return false;
     }
     let started = Instant::now();
-    let mut buf = vec![0u8; CHUNK_BYTES];
     for n in 0..chunks {
         // Live events first: wait while any waits in the outbox (at most a minute per chunk).
         let wait_until = Instant::now() + Duration::from_secs(60);
@@ -458,19 +450,13 @@ fn send_extract(
         if let Some(rest) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(rest);
         }
-        let len = match read_chunk(&mut file, &mut buf) {
-            Ok(len) => len,
-            Err(e) => {
-                tracing::error!(file = %out_file.display(), chunk = n, "cannot read the extract: {e}");
-                return true;
-            }
-        };
-        let msg = Outgoing {
-            subtopic: format!("{DATA}/{}/{n}", req.request_id),
-            payload: buf[..len].to_vec(),
-            qos: 1,
-            retain: false,
-        };
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+        if let Err(e) = (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
+            tracing::error!(file = %out_file.display(), chunk = n, "cannot read the extract: {e}");
+            return true;
+        }
+        let msg =
+            Outgoing { subtopic: format!("{DATA}/{}/{n}", req.request_id), payload: chunk, qos: 1, retain: false };
         // Blocks while the command connection's window is full: the uplink sets the pace.
         if out.blocking_send(msg).is_err() {
             return false;
@@ -478,18 +464,6 @@ fn send_extract(
     }
     tracing::info!(request_id = %req.request_id, bytes = info.bytes, chunks, "extract sent");
     true
-}
-
-/// Fill `buf` from `file` (short only at the end).
-fn read_chunk(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut len = 0;
-    while len < buf.len() {
-        match file.read(&mut buf[len..])? {
-            0 => break,
-            n => len += n,
-        }
-    }
-    Ok(len)
 }
 
 #[cfg(test)]

@@ -190,9 +190,9 @@ impl Retention {
             let files: Vec<String> = gone.iter().filter_map(|k| k.strip_prefix(&prefix)).map(String::from).collect();
             if !files.is_empty() {
                 tracing::info!(camera = %ring.camera, segments = files.len(), "retention: removing the oldest ring segments");
-                let before = ring.segments().len();
-                freed += ring.remove(&files);
-                self.removed_segments += before.saturating_sub(ring.segments().len()) as u64;
+                let (removed, bytes) = ring.remove(&files);
+                self.removed_segments += removed;
+                freed += bytes;
             }
         }
         short = short.saturating_sub(freed);

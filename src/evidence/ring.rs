@@ -111,10 +111,10 @@ impl Ring {
     }
 
     /// Forget (and delete) the named segments.
-    /// Delete the named segments and forget them; how many bytes that freed. A segment that
-    /// cannot be deleted stays in the index (and is tried again), so the index never loses a
-    /// file that still takes space.
-    pub fn remove(&self, files: &[String]) -> u64 {
+    /// Delete the named segments and forget them; how many that were, and their bytes. A
+    /// segment that cannot be deleted stays in the index (and is tried again), so the index
+    /// never loses a file that still takes space.
+    pub fn remove(&self, files: &[String]) -> (u64, u64) {
         let mut gone = Vec::new();
         for f in files {
             match std::fs::remove_file(self.dir.join(f)) {
@@ -127,9 +127,10 @@ impl Ring {
         }
         let freed = {
             let mut st = self.lock();
+            let before = st.segments.len();
             let freed = st.segments.iter().filter(|s| gone.contains(&s.file.as_str())).map(|s| s.bytes).sum();
             st.segments.retain(|s| !gone.contains(&s.file.as_str()));
-            freed
+            ((before - st.segments.len()) as u64, freed)
         };
         self.save();
         freed

@@ -294,18 +294,20 @@ fn worker(
     }
 }
 
-/// Apply retention every 2 s until `stop` is dropped, then once more.
+/// Apply retention every 2 s until `stop` is dropped, then once more (every clip is cut then).
 fn retain(mut retention: Retention, stop: &Receiver<()>, report: &Mutex<Option<EvidenceReport>>) {
-    loop {
+    let mut pass = || {
         let r = retention.run(ring::ms(SystemTime::now()));
         *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
         *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    };
+    loop {
+        pass();
         if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(Duration::from_secs(2)) {
             break;
         }
     }
-    let r = retention.run(ring::ms(SystemTime::now()));
-    *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    pass();
 }
 
 fn handle(cfg: &EvidenceConfig, data_dir: &Path, rings: &HashMap<String, Arc<Ring>>, outbox: &Outbox, job: Job) {

@@ -47,6 +47,28 @@ pub struct CommandStats {
     pub sent: AtomicU64,
 }
 
+/// [`CommandStats`] as published in `stats` (`mqtt.commands`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CommandReport {
+    pub connected: bool,
+    pub requests: u64,
+    pub ignored_retained: u64,
+    pub ignored_oversize: u64,
+    pub dropped_busy: u64,
+}
+
+impl CommandStats {
+    pub fn report(&self) -> CommandReport {
+        CommandReport {
+            connected: self.connected.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            ignored_retained: self.ignored_retained.load(Ordering::Relaxed),
+            ignored_oversize: self.ignored_oversize.load(Ordering::Relaxed),
+            dropped_busy: self.dropped_busy.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// The largest packet read: a packet over it makes the client drop the connection (and a
 /// retained one would do so on every reconnect), so the limit is generous and requests over
 /// the command's own limit are dropped after reading instead. Brokers should refuse packets

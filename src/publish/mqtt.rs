@@ -307,7 +307,7 @@ pub async fn run(
                     }
                 }
             }
-            if stopping && !acks.pending.is_empty() && acks.retry_at.is_none_or(|t| tokio::time::Instant::now() >= t) {
+            if stopping {
                 flush(&mut acks);
             }
             // Snapshots once no event waits (live events first), before `offline` when stopping.
@@ -416,7 +416,7 @@ pub async fn run(
                 }
                 _ = tokio::time::sleep_until(hard_stop.unwrap_or(now)), if hard_stop.is_some() => break Ok(None),
             }
-            if acks.pending.len() >= ACK_BATCH && acks.retry_at.is_none_or(|t| now >= t) {
+            if acks.pending.len() >= ACK_BATCH {
                 flush(&mut acks);
                 ack_due = acks.next_try(now);
             }
@@ -472,10 +472,10 @@ struct Acks {
 const ACK_RETRY: Duration = Duration::from_secs(1);
 
 impl Acks {
-    /// Remove the pending rows from the outbox; on failure they are kept for the next try (and
-    /// skipped when filling the window, so they are not sent twice).
+    /// Remove the pending rows from the outbox; on failure they are kept for the next try, not
+    /// before [`ACK_RETRY`] (and skipped when filling the window, so they are not sent twice).
     fn flush(&mut self, outbox: &Outbox, link: &LinkStats) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() || self.retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
             return;
         }
         match outbox.ack(&self.pending) {
