@@ -18,7 +18,7 @@ use crate::rules::homography::Homography;
 use crate::rules::line_cross::{Crossing, LineCross};
 use crate::rules::loitering::{Loitering, LoiteringHit};
 use crate::rules::motion::Motion;
-use crate::rules::racing::Racing;
+use crate::rules::racing::{Racing, road_axis};
 use crate::rules::speeding::{Speeding, SpeedingHit};
 use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
 use crate::rules::wrong_way::{WrongWay, WrongWayHit, line_direction};
@@ -235,7 +235,9 @@ fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {
             RuleConfig::Loitering(c) => ZoneRuleState::Loitering(Loitering::new(c, &poly)),
             RuleConfig::StoppedVehicle(c) => ZoneRuleState::StoppedVehicle(StoppedVehicle::new(c, &poly, h)),
             RuleConfig::Speeding(c) => ZoneRuleState::Speeding(Speeding::new(c, &poly)),
-            RuleConfig::Racing(c) => ZoneRuleState::Racing(Racing::new(c, &poly)),
+            RuleConfig::Racing(c) => {
+                ZoneRuleState::Racing(Racing::new(c, &poly, h.as_ref().and_then(|h| road_axis(h, &poly))))
+            }
             RuleConfig::CollisionSuspect(c) => ZoneRuleState::Collision(Collision::new(c, &poly)),
             RuleConfig::WrongWay(c) => {
                 let allowed = match (&c.direction, &c.line, &c.line_direction) {

@@ -157,7 +157,7 @@ fn three_motorcycles_weaving_at_80_kmh_race_once() {
         let (max, mean) = (e["max_kmh"].as_f64().expect("max"), e["mean_kmh"].as_f64().expect("mean"));
         assert!((max - 80.0).abs() < 5.0 && (mean - 80.0).abs() < 5.0 && mean <= max, "{e}");
     }
-    // The weaving shows once a full window has passed.
+    // The weaving shows once two reversals have passed.
     assert!(racing.iter().any(|e| e["weaving"] == true), "{racing:#?}");
     // They leave the picture at about 11 s; the end 3 s later (their tracks linger 1.5 s).
     let end = racing.last().expect("end");

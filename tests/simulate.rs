@@ -58,6 +58,7 @@ fn fast_traffic_rules_at_3_and_5_fps() {
         ("racing_group", "racing", "pole8", 3),
         ("racing_group", "racing", "pole6wide", 5),
         ("racing_group", "racing", "pole6wide", 3),
+        ("weaving_rider", "racing", "pole6wide", 5),
         ("rear_end", "collision", "pole8", 5),
         ("rear_end", "collision", "pole8", 3),
         ("rear_end", "collision", "pole6wide", 5),
@@ -78,7 +79,9 @@ fn fast_traffic_rules_at_3_and_5_fps() {
         }
         assert!(o.rules.iter().all(|r| r.false_alarms == 0), "{name} {geometry}@{fps}: {:?}", o.rules);
     }
-    for name in ["dense_traffic", "side_by_side"] {
+    // A lane change and an overtake at 80 km/h are not weaving (across the rider's own line both
+    // looked like it, and raised racing at 5–10 fps).
+    for name in ["dense_traffic", "side_by_side", "lane_change"] {
         let s = scenario(name).expect("scenario");
         for geometry in GEOMETRIES {
             for fps in [3, 5, 10] {

@@ -357,14 +357,14 @@ pub struct RacingConfig {
     /// Once started, members count down to `min_speed_kmh - hysteresis_kmh`.
     #[serde(default = "ten_kmh")]
     pub hysteresis_kmh: SpeedMargin,
-    /// Weaving: the side-to-side swing (half the peak-to-peak lateral movement), metres…
+    /// Weaving: swings across the road of at least twice this, metres…
     #[serde(default = "weave_amplitude")]
     pub weave_amplitude_m: Distance,
-    /// … with at least this many changes of side…
+    /// … reversing at least this many times…
     #[serde(default = "two")]
     pub weave_min_swings: Count,
-    /// … within this window, seconds (judged once 90 % of it is seen: a rider at 80 km/h is
-    /// in a pole camera's view for about 2 s).
+    /// … within this window, seconds (judged on as much of it as the rider was seen: a rider
+    /// at 80 km/h is in a pole camera's view for about 2 s).
     #[serde(default = "weave_window")]
     pub weave_window_s: Seconds,
     /// The group broken up or slowed down this long ends it.
@@ -456,7 +456,7 @@ fn half_s() -> Seconds {
     Seconds(0.5)
 }
 fn weave_window() -> Seconds {
-    Seconds(1.6)
+    Seconds(2.0)
 }
 fn three_s() -> Seconds {
     Seconds(3.0)

@@ -51,6 +51,38 @@ pub fn polygon_area(poly: &[[f64; 2]]) -> f64 {
     twice.abs() / 2.0
 }
 
+/// The principal axes of a simple polygon's area: the unit direction of its long axis and how
+/// elongated it is (long over short extent; a rectangle gives its length over its width).
+/// None for a polygon without area.
+pub fn long_axis(poly: &[[f64; 2]]) -> Option<((f64, f64), f64)> {
+    let n = poly.len();
+    let (mut a, mut cx, mut cy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for i in 0..n {
+        let ([x0, y0], [x1, y1]) = (poly[i], poly[(i + 1) % n]);
+        let c = x0 * y1 - x1 * y0;
+        a += c / 2.0;
+        cx += (x0 + x1) * c / 6.0;
+        cy += (y0 + y1) * c / 6.0;
+        sxx += (x0 * x0 + x0 * x1 + x1 * x1) * c / 12.0;
+        syy += (y0 * y0 + y0 * y1 + y1 * y1) * c / 12.0;
+        sxy += (x0 * y1 + 2.0 * x0 * y0 + 2.0 * x1 * y1 + x1 * y0) * c / 24.0;
+    }
+    if a.abs() < 1e-12 {
+        return None;
+    }
+    // Second moments about the centroid (the signs of `a` and the sums cancel).
+    let (cx, cy) = (cx / a, cy / a);
+    let (vxx, vyy, vxy) = (sxx / a - cx * cx, syy / a - cy * cy, sxy / a - cx * cy);
+    let mid = (vxx + vyy) / 2.0;
+    let half = ((vxx - vyy) / 2.0).hypot(vxy);
+    let (big, small) = (mid + half, mid - half);
+    if small <= 0.0 {
+        return None;
+    }
+    let angle = 0.5 * (2.0 * vxy).atan2(vxx - vyy);
+    Some(((angle.cos(), angle.sin()), (big / small).sqrt()))
+}
+
 /// Whether two edges of the closed polygon that do not share a corner cross or touch.
 pub fn self_intersects(poly: &[Point]) -> bool {
     let n = poly.len();
@@ -72,6 +104,25 @@ pub fn self_intersects(poly: &[Point]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_polygons_long_axis_and_elongation() {
+        // 40 by 10, turned 30°: the axis at 30° (either way along it), 4 times longer than wide.
+        let (c, s) = (30f64.to_radians().cos(), 30f64.to_radians().sin());
+        let rect: Vec<[f64; 2]> = [(0.0, 0.0), (40.0, 0.0), (40.0, 10.0), (0.0, 10.0)]
+            .iter()
+            .map(|&(x, y)| [x * c - y * s, x * s + y * c])
+            .collect();
+        let ((dx, dy), e) = long_axis(&rect).expect("axis");
+        assert!((dx * c + dy * s).abs() > 0.9999, "{dx} {dy}");
+        assert!((e - 4.0).abs() < 1e-9, "{e}");
+        // Either winding.
+        let back: Vec<[f64; 2]> = rect.iter().rev().copied().collect();
+        assert!((long_axis(&back).expect("axis").1 - 4.0).abs() < 1e-9);
+        let square = [[0.0, 0.0], [3.0, 0.0], [3.0, 3.0], [0.0, 3.0]];
+        assert!((long_axis(&square).expect("axis").1 - 1.0).abs() < 1e-9);
+        assert_eq!(long_axis(&[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]), None, "no area");
+    }
 
     #[test]
     fn inside_and_outside_polygons() {

@@ -2,12 +2,11 @@
 //! `max_gap_m` of another of the group) at `min_speed_kmh` or more, or a fast motorcycle weaving
 //! from side to side, for `for_s` seconds.
 //!
-//! Weaving is judged in the ground plane over the last `weave_window_s`: a straight line is
-//! fitted to the track's ground points against time (its heading and speed), and the lateral
-//! residuals (across the heading) must swing at least `weave_amplitude_m` to each side, changing
-//! side at least `weave_min_swings` times. A side only counts once the residual is beyond half
-//! the amplitude, so box jitter does not make swings, and a bend in the road (one slow arc, two
-//! changes of side at most) is not weaving.
+//! Weaving is judged in the ground plane over the last `weave_window_s`, on as much of it as the
+//! rider was seen: its sideways movement across the road (the zone's long axis, see
+//! [`road_axis`]) must swing by at least `2 × weave_amplitude_m` and reverse at least
+//! `weave_min_swings` times (see [`weave`]). Box jitter makes no swing, a lane change one swing
+//! and no reversal, an overtake's swerve out and back one reversal, and a bend at most one.
 //!
 //! A rider's speed is its latest fitted speed of the last [`HOLD_S`] (a speed is a fit over
 //! about a second, and a fast rider near the edge of the measurable area has points too coarse
@@ -26,7 +25,8 @@
 use std::collections::BTreeSet;
 
 use super::episode::Episode;
-use super::geometry::{Point, point_in_polygon};
+use super::geometry::{Point, long_axis, point_in_polygon};
+use super::homography::Homography;
 use super::motion::{Motion, TrackMotion};
 use crate::config::RacingConfig;
 use crate::event::Phase;
@@ -45,47 +45,79 @@ pub struct RacingHit {
     pub weaving: bool,
 }
 
-/// How a track swings across its heading over a window.
+/// How a track swings across the road over a window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Weave {
-    /// Half the peak-to-peak lateral residual, metres.
+    /// Half the largest swing from one side to the other, metres.
     pub amplitude_m: f64,
-    /// Changes of side beyond half the amplitude threshold.
+    /// Reversals of the sideways movement, each between two swings of at least twice the
+    /// amplitude threshold.
     pub swings: u32,
 }
 
-/// The lateral swing of `(t, ground)` points; `threshold_m` is the amplitude that counts as a
-/// side. None for fewer than 5 points or no movement.
-pub fn weave(points: &[(f64, (f64, f64))], threshold_m: f64) -> Option<Weave> {
-    let n = points.len();
-    if n < 5 {
-        return None;
-    }
-    let ((tm, xm, ym), (vx, vy), _) = super::speed::line(points)?;
-    let speed = vx.hypot(vy);
-    if speed <= 0.0 {
-        return None;
-    }
-    // The unit normal to the heading.
-    let (nx, ny) = (-vy / speed, vx / speed);
-    let lateral: Vec<f64> =
-        points.iter().map(|&(t, (x, y))| (x - xm - vx * (t - tm)) * nx + (y - ym - vy * (t - tm)) * ny).collect();
-    let (lo, hi) = lateral.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &e| (lo.min(e), hi.max(e)));
-    let (mut side, mut swings) = (0i8, 0u32);
-    for e in lateral {
-        let s = if e > threshold_m / 2.0 {
-            1
-        } else if e < -threshold_m / 2.0 {
-            -1
-        } else {
-            continue;
-        };
-        if side != 0 && s != side {
-            swings += 1;
+/// The sideways swings of `(t, ground)` points (time-ordered), across `axis` (the road's unit
+/// direction on the ground) or, without one, across the straight line fitted to the points.
+/// A swing is a sideways movement of at least `2 × amplitude_m`, one side to the other, and
+/// `swings` counts its reversals (a zigzag with that hysteresis, so jitter makes none).
+///
+/// Across the road, a lane change is one swing and no reversal, a swerve out to overtake and
+/// back one reversal, a bend at most one, and a weaving rider one reversal per half period.
+/// Across the track's own line the lane change looks like a weave (the line takes up half of
+/// it, leaving out, back, out), which is why the road's axis is used where it is known.
+/// None for fewer than 4 points (5 without an axis) or no movement.
+pub fn weave(points: &[(f64, (f64, f64))], axis: Option<(f64, f64)>, amplitude_m: f64) -> Option<Weave> {
+    let lateral: Vec<f64> = match axis {
+        Some((ax, ay)) if points.len() >= 4 => {
+            let first = points[0].1;
+            let moved = points.iter().any(|p| (p.1.0 - first.0).hypot(p.1.1 - first.1) > 0.0);
+            if !moved {
+                return None;
+            }
+            points.iter().map(|&(_, (x, y))| -x * ay + y * ax).collect()
         }
-        side = s;
+        None if points.len() >= 5 => {
+            let ((tm, xm, ym), (vx, vy), _) = super::speed::line(points)?;
+            let speed = vx.hypot(vy);
+            if speed <= 0.0 {
+                return None;
+            }
+            let (nx, ny) = (-vy / speed, vx / speed);
+            points.iter().map(|&(t, (x, y))| (x - xm - vx * (t - tm)) * nx + (y - ym - vy * (t - tm)) * ny).collect()
+        }
+        _ => return None,
+    };
+    let leg = 2.0 * amplitude_m;
+    // Zigzag: `dir` is the current swing's direction (0 until the first swing), `ext` its
+    // furthest point so far, `from` where it began.
+    let (mut dir, mut swings) = (0i8, 0u32);
+    let (mut lo, mut hi) = (lateral[0], lateral[0]);
+    let (mut from, mut ext) = (lateral[0], lateral[0]);
+    let mut largest: f64 = 0.0;
+    for &e in &lateral[1..] {
+        match dir {
+            0 => {
+                lo = lo.min(e);
+                hi = hi.max(e);
+                if e - lo >= leg {
+                    (dir, from, ext) = (1, lo, e);
+                } else if hi - e >= leg {
+                    (dir, from, ext) = (-1, hi, e);
+                }
+            }
+            _ => {
+                let d = f64::from(dir);
+                if (e - ext) * d > 0.0 {
+                    ext = e;
+                } else if (ext - e) * d >= leg {
+                    swings += 1;
+                    largest = largest.max((ext - from).abs());
+                    (dir, from, ext) = (-dir, ext, e);
+                }
+            }
+        }
+        largest = largest.max((ext - from).abs());
     }
-    Some(Weave { amplitude_m: (hi - lo) / 2.0, swings })
+    Some(Weave { amplitude_m: largest.max(hi - lo) / 2.0, swings })
 }
 
 #[derive(Debug, Clone, Default)]
@@ -108,6 +140,8 @@ pub struct Racing {
     weave_amplitude_m: f64,
     weave_min_swings: u32,
     weave_window_s: f64,
+    /// The road's direction on the ground, from the zone's shape (see [`road_axis`]).
+    road_axis: Option<(f64, f64)>,
     update_interval_s: f64,
     episode: Episode,
     last_sent: f64,
@@ -119,6 +153,17 @@ pub struct Racing {
     /// While gathering: an earlier frame at which the first members were already riding
     /// together (see [`Racing::together_before`]).
     together_since: Option<f64>,
+}
+
+/// A zone at least this much longer than wide on the ground lies along a road.
+pub const ROAD_MIN_ELONGATION: f64 = 1.5;
+
+/// The road's direction on the ground: the long axis of the zone's ground shape, when the zone
+/// is at least [`ROAD_MIN_ELONGATION`] times longer than wide (a racing zone is drawn along
+/// the road). None for a squarish zone (a junction) or one reaching past the horizon.
+pub fn road_axis(h: &Homography, zone: &[Point]) -> Option<(f64, f64)> {
+    let ground: Option<Vec<[f64; 2]>> = zone.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
+    long_axis(&ground?).filter(|(_, e)| *e >= ROAD_MIN_ELONGATION).map(|(d, _)| d)
 }
 
 /// One member now: (track id, speed km/h, weaving).
@@ -146,8 +191,10 @@ pub const HOLD_S: f64 = 1.0;
 const EPS_S: f64 = 1e-6;
 
 impl Racing {
-    pub fn new(cfg: &RacingConfig, zone: &[Point]) -> Self {
+    /// `road_axis`: the road's direction on the ground where it is known ([`road_axis`]).
+    pub fn new(cfg: &RacingConfig, zone: &[Point], road_axis: Option<(f64, f64)>) -> Self {
         Self {
+            road_axis,
             zone: zone.to_vec(),
             min_group: cfg.min_group.0 as usize,
             max_gap_m: cfg.max_gap_m.0,
@@ -169,12 +216,9 @@ impl Racing {
     fn is_weaving(&self, t: f64, m: &TrackMotion) -> bool {
         let pts: Vec<(f64, (f64, f64))> =
             m.since(t - self.weave_window_s).filter_map(|s| s.measured.map(|g| (s.t, g))).collect();
-        // Only a full window judges: a short one cannot show the swings.
-        if pts.first().is_none_or(|p| t - p.0 < self.weave_window_s * 0.9) {
-            return false;
-        }
-        weave(&pts, self.weave_amplitude_m)
-            .is_some_and(|w| w.amplitude_m >= self.weave_amplitude_m && w.swings >= self.weave_min_swings)
+        // Whatever part of the window the track has been seen: a fast rider is in a pole
+        // camera's view for about 2 s, and a weaver shows its reversals in what there is.
+        weave(&pts, self.road_axis, self.weave_amplitude_m).is_some_and(|w| w.swings >= self.weave_min_swings)
     }
 
     /// The members now: the largest group of at least `min_group` fast motorcycles close
@@ -219,11 +263,23 @@ impl Racing {
             sizes[r] += 1;
         }
         let best = (0..fast.len()).max_by_key(|&r| sizes[r]).filter(|&r| sizes[r] >= self.min_group);
-        let mut out = Vec::new();
+        let mut out: Vec<Member> = Vec::new();
         for (i, &(id, kmh, _, m)) in fast.iter().enumerate() {
-            let weaving = self.is_weaving(t, m);
-            if weaving || best.is_some_and(|b| root(&mut comp, i) == b) {
-                out.push((id, kmh, weaving));
+            if best.is_some_and(|b| root(&mut comp, i) == b) {
+                out.push((id, kmh, self.is_weaving(t, m)));
+            }
+        }
+        // Weavers, over the whole window: the swings show over the rider's whole time in view,
+        // also beyond the zone's far end and the measurable area (across the road a pixel is
+        // far finer than along it), where its speed was measured a second or two before.
+        for (id, m) in motion.iter().filter(|(_, m)| m.matched && is_motorcycle(m.class_id)) {
+            if out.iter().any(|o| o.0 == id) {
+                continue;
+            }
+            let window = || m.history.iter().rev().take_while(|p| t - p.t <= self.weave_window_s + EPS_S);
+            let Some(kmh) = window().find_map(|p| p.kmh) else { continue };
+            if kmh >= threshold && window().any(|p| point_in_polygon(&self.zone, p.image)) && self.is_weaving(t, m) {
+                out.push((id, kmh, true));
             }
         }
         out.sort_by_key(|m| m.0);
@@ -365,6 +421,8 @@ mod tests {
         .expect("fit")
     }
     const ZONE: [Point; 4] = [(0.0, 0.0), (5000.0, 0.0), (5000.0, 1000.0), (0.0, 1000.0)];
+    /// The road along the zone: x on the ground.
+    const ROAD: Option<(f64, f64)> = Some((1.0, 0.0));
 
     fn cfg(extra: &str) -> RacingConfig {
         toml::from_str(&format!(
@@ -412,20 +470,38 @@ mod tests {
     }
 
     #[test]
-    fn weave_measures_swings_not_jitter_or_bends() {
+    fn weave_counts_reversals_not_jitter_bends_lane_changes_or_an_overtake() {
         let pts =
             |f: &dyn Fn(f64) -> (f64, f64)| (0..40).map(|i| f64::from(i) * 0.1).map(|t| (t, f(t))).collect::<Vec<_>>();
-        // 20 m/s along x, ±1.5 m across with a 1.6 s period: 4 s hold 5 changes of side.
-        let w = weave(&pts(&|t| (20.0 * t, 1.5 * (TAU * t / 1.6).sin())), 0.5).expect("weave");
-        assert!((w.amplitude_m - 1.5).abs() < 0.2, "{w:?}");
-        assert!(w.swings >= 4, "{w:?}");
+        let road = ROAD;
+        // 20 m/s along x, ±1.5 m across with a 1.6 s period: 4 s hold 4 reversals after the
+        // first swing, with the road's axis or the track's own line.
+        let weaver = pts(&|t| (20.0 * t, 1.5 * (TAU * t / 1.6).sin()));
+        for axis in [road, None] {
+            let w = weave(&weaver, axis, 0.5).expect("weave");
+            assert!((w.amplitude_m - 1.5).abs() < 0.2, "{w:?}");
+            assert_eq!(w.swings, 4, "{axis:?} {w:?}");
+        }
+        // The same, 3.3 points a second for 1.5 periods: up, down, up, down.
+        let sparse: Vec<_> = weaver.iter().copied().step_by(3).filter(|p| p.0 <= 2.5).collect();
+        assert_eq!(weave(&sparse, road, 0.5).map(|w| w.swings), Some(3), "{sparse:?}");
         // ±10 cm jitter: no swings.
-        let w = weave(&pts(&|t| (20.0 * t, if (t * 10.0).round() as i64 % 2 == 0 { 0.1 } else { -0.1 })), 0.5).unwrap();
-        assert_eq!(w.swings, 0, "{w:?}");
-        // A bend: 80 m along an arc of 100 m radius. At most two changes of side.
-        let w = weave(&pts(&|t| (100.0 * (0.2 * t).sin(), 100.0 * (1.0 - (0.2 * t).cos()))), 0.5).unwrap();
-        assert!(w.swings <= 2, "{w:?}");
-        assert_eq!(weave(&pts(&|_| (3.0, 4.0)), 0.5), None, "standing still");
+        let jitter = pts(&|t| (20.0 * t, if (t * 10.0).round() as i64 % 2 == 0 { 0.1 } else { -0.1 }));
+        assert_eq!(weave(&jitter, road, 0.5).map(|w| w.swings), Some(0));
+        assert_eq!(weave(&jitter, None, 0.5).map(|w| w.swings), Some(0));
+        // A bend: 80 m along an arc of 100 m radius. At most one reversal.
+        let bend = pts(&|t| (100.0 * (0.2 * t).sin(), 100.0 * (1.0 - (0.2 * t).cos())));
+        assert!(weave(&bend, road, 0.5).unwrap().swings <= 1);
+        assert!(weave(&bend, None, 0.5).unwrap().swings <= 1);
+        // A lane change (3.5 m in 1 s): none across the road. An overtake, 2 m out and back
+        // in 1.6 s: one, as one period of weaving would show; a weaver needs two.
+        let ease = |x: f64| (1.0 - (std::f64::consts::PI * x.clamp(0.0, 1.0)).cos()) / 2.0;
+        let lane = pts(&|t| (20.0 * t, 3.5 * ease(t - 1.5)));
+        assert_eq!(weave(&lane, road, 0.5).map(|w| w.swings), Some(0));
+        let overtake = pts(&|t| (20.0 * t, 2.0 * ease((t - 1.0) / 0.8) - 2.0 * ease((t - 1.8) / 0.8)));
+        assert_eq!(weave(&overtake, road, 0.5).map(|w| w.swings), Some(1));
+        assert_eq!(weave(&pts(&|_| (3.0, 4.0)), road, 0.5), None, "standing still");
+        assert_eq!(weave(&pts(&|_| (3.0, 4.0)), None, 0.5), None, "standing still");
     }
 
     /// Three riders side by side (10 m apart across, 5 m along) at 80 km/h for 12 s, then gone.
@@ -434,7 +510,7 @@ mod tests {
         let v = 80.0 / 3.6;
         let rider = |k: f64| move |t: f64| (t < 12.0).then_some((10.0 + 5.0 * k + v * t, 50.0 + 10.0 * k));
         let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         let hits = ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 16.0);
         let p = phases(&hits);
         assert_eq!(p.first(), Some(&Phase::Start), "{hits:?}");
@@ -466,7 +542,7 @@ mod tests {
             }
         };
         let (a, b, c) = (rider(0.0), rider(1.0), rider(2.0));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 8.0, 3);
         assert_eq!(phases(&hits), vec![Phase::Start, Phase::End], "{hits:?}");
         let (t0, start) = &hits[0];
@@ -474,7 +550,7 @@ mod tests {
         assert_eq!(start.group_size, 3, "{start:?}");
         assert!((start.mean_kmh - 80.0).abs() < 4.0, "{start:?}");
         // Only two of them together, and the third alone: nothing.
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         let far = move |t: f64| c(t - 3.0);
         assert!(ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &far)], 8.0, 3).is_empty());
     }
@@ -487,14 +563,14 @@ mod tests {
             move |t: f64| Some((10.0 + slow * t, 52.0)),
             move |t: f64| Some((15.0 + slow * t, 50.0)),
         );
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 15.0).is_empty(), "too slow");
         let v = 100.0 / 3.6;
         let (a, b) = (move |t: f64| Some((10.0 + v * t, 50.0)), move |t: f64| Some((10.0 + v * t, 53.0)));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b)], 10.0).is_empty(), "two are not a group of three");
         let c = move |t: f64| Some((18.0 + v * t, 50.0));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         assert!(ride(&mut rule, &[(CAR, &a), (CAR, &b), (CAR, &c)], 10.0).is_empty(), "cars");
         // Three fast riders, but 40 m apart: not together.
         let (a, b, c) = (
@@ -502,26 +578,41 @@ mod tests {
             move |t: f64| Some((50.0 + v * t, 50.0)),
             move |t: f64| Some((90.0 + v * t, 50.0)),
         );
-        let mut rule = Racing::new(&cfg(""), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
         assert!(ride(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 10.0).is_empty(), "spread out");
     }
 
     #[test]
-    fn one_fast_weaver_races_alone_a_straight_rider_does_not() {
+    fn one_fast_weaver_races_alone_a_straight_rider_a_lane_change_or_an_overtake_does_not() {
         let v = 70.0 / 3.6;
+        let road = ROAD;
         let weaver = move |t: f64| Some((10.0 + v * t, 50.0 + 1.5 * (TAU * t / 1.6).sin()));
-        // A long window, as on a long view: the default is short for a pole camera's view.
-        let long = "weave_window_s = 4\nweave_min_swings = 3";
-        let mut rule = Racing::new(&cfg(long), &ZONE);
+        let mut rule = Racing::new(&cfg(""), &ZONE, road);
         let hits = ride(&mut rule, &[(MOTO, &weaver)], 12.0);
         assert_eq!(phases(&hits).first(), Some(&Phase::Start), "{hits:?}");
         let (t0, start) = &hits[0];
-        // A window 90 % full (3.6 s), then 2 s.
-        assert!(*t0 >= 5.5 && *t0 < 7.0, "started at {t0}");
+        // The second reversal at about 1.5 s, then `for_s` (2 s).
+        assert!(*t0 >= 3.0 && *t0 < 4.5, "started at {t0}");
         assert_eq!((start.group_size, start.weaving), (1, true));
         assert_eq!(phases(&hits).iter().filter(|p| **p == Phase::Start).count(), 1);
+        let ease = |x: f64| (1.0 - (std::f64::consts::PI * x.clamp(0.0, 1.0)).cos()) / 2.0;
         let straight = move |t: f64| Some((10.0 + v * t, 50.0));
-        let mut rule = Racing::new(&cfg(""), &ZONE);
-        assert!(ride(&mut rule, &[(MOTO, &straight)], 12.0).is_empty());
+        let lane = move |t: f64| Some((10.0 + v * t, 50.0 + 3.5 * ease(t - 3.0)));
+        let overtake =
+            move |t: f64| Some((10.0 + v * t, 50.0 + 2.0 * ease((t - 3.0) / 0.8) - 2.0 * ease((t - 4.0) / 0.8)));
+        for rider in [&straight as &dyn Fn(f64) -> Option<(f64, f64)>, &lane, &overtake] {
+            let mut rule = Racing::new(&cfg(""), &ZONE, road);
+            assert!(ride(&mut rule, &[(MOTO, rider)], 12.0).is_empty());
+        }
+    }
+
+    #[test]
+    fn the_road_runs_along_a_long_zone() {
+        let h = flat();
+        // 4 px a metre: 1250 m by 250 m on the ground, along x.
+        let axis = road_axis(&h, &ZONE).expect("a long zone");
+        assert!(axis.0.abs() > 0.999, "{axis:?}");
+        let square = [(0.0, 0.0), (400.0, 0.0), (400.0, 400.0), (0.0, 400.0)];
+        assert_eq!(road_axis(&h, &square), None);
     }
 }

@@ -65,6 +65,9 @@ pub struct Trajectory {
     pub speed_kmh: f64,
     /// Sideways swing: amplitude (m) and period (s).
     pub weave: Option<(f64, f64)>,
+    /// Sideways moves (a lane change, a swerve out to overtake): from `at_s` (scenario time),
+    /// `offset_m` across, eased in and out over `over_s`.
+    shifts: Vec<Shift>,
     /// Speed profile after `enter_s`; the last speed holds for ever.
     segments: Vec<Segment>,
     pub enter_s: f64,
@@ -74,7 +77,22 @@ pub struct Trajectory {
 impl Trajectory {
     /// Cruising at `speed_kmh` from `start` from `enter_s` on, for ever.
     pub fn new(start: (f64, f64), heading: Heading, speed_kmh: f64, enter_s: f64) -> Self {
-        Self { start, heading, speed_kmh, weave: None, segments: Vec::new(), enter_s, leave_s: f64::INFINITY }
+        Self {
+            start,
+            heading,
+            speed_kmh,
+            weave: None,
+            shifts: Vec::new(),
+            segments: Vec::new(),
+            enter_s,
+            leave_s: f64::INFINITY,
+        }
+    }
+
+    /// Move `offset_m` across (positive: to larger x) from `at_s` on, over `over_s`.
+    pub fn shift(mut self, at_s: f64, offset_m: f64, over_s: f64) -> Self {
+        self.shifts.push(Shift { at_s, offset_m, over_s });
+        self
     }
 
     pub fn weave(mut self, amplitude_m: f64, period_s: f64) -> Self {
@@ -154,13 +172,30 @@ impl Trajectory {
         let tau = t - self.enter_s;
         let (s, _) = self.travelled(tau);
         let sign = if self.heading == Heading::Away { 1.0 } else { -1.0 };
-        let lateral = self.weave.map_or(0.0, |(a, p)| a * (std::f64::consts::TAU * tau.max(0.0) / p).sin());
+        let swing = self.weave.map_or(0.0, |(a, p)| a * (std::f64::consts::TAU * tau.max(0.0) / p).sin());
+        let lateral = swing + self.shifts.iter().map(|s| s.offset(t)).sum::<f64>();
         (self.start.0 + lateral, self.start.1 + sign * s)
     }
 
     /// Ground speed along the road at time `t`, km/h.
     pub fn speed_kmh(&self, t: f64) -> f64 {
         self.travelled(t - self.enter_s).1 * 3.6
+    }
+}
+
+/// A sideways move: see [`Trajectory::shift`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Shift {
+    at_s: f64,
+    offset_m: f64,
+    over_s: f64,
+}
+
+impl Shift {
+    /// How far across the move has gone at `t`: a half cosine, as a rider steers smoothly.
+    fn offset(&self, t: f64) -> f64 {
+        let x = ((t - self.at_s) / self.over_s).clamp(0.0, 1.0);
+        self.offset_m * (1.0 - (std::f64::consts::PI * x).cos()) / 2.0
     }
 }
 

@@ -107,6 +107,7 @@ pub const NAMES: &[&str] = &[
     "crowd",
     "dense_traffic",
     "side_by_side",
+    "lane_change",
 ];
 
 /// A scenario by name.
@@ -231,6 +232,26 @@ pub fn scenario(name: &str) -> Option<Scenario> {
             lines: vec![],
             rules: vec![racing(), speeding(), collision()],
             expect: vec![silent("racing"), silent("speeding"), silent("collision")],
+        },
+        "lane_change" => Scenario {
+            name: "lane_change",
+            about: "a rider at 80 km/h changes lane once; one at 78 km/h swerves out to overtake a slow one and back",
+            duration_s: 14.0,
+            actors: vec![
+                Actor::new(
+                    Class::Motorcycle,
+                    Trajectory::new((1.5, -6.0), Heading::Away, 80.0, 0.5).shift(1.9, 3.0, 1.0),
+                ),
+                Actor::new(
+                    Class::Motorcycle,
+                    Trajectory::new((2.0, -6.0), Heading::Away, 78.0, 6.0).shift(7.0, 2.0, 0.8).shift(8.0, -2.0, 0.8),
+                ),
+                away(Class::Motorcycle, 2.0, -6.0, 35.0, 4.0),
+            ],
+            zones: road,
+            lines: vec![],
+            rules: vec![racing(), collision()],
+            expect: vec![silent("racing"), silent("collision")],
         },
         _ => return None,
     };
