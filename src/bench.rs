@@ -24,6 +24,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::analytics::CameraAnalytics;
 use crate::config::Config;
 use crate::detect::gate::CameraGate;
+use crate::detect::letterbox::Letterbox;
 use crate::detect::{Detection, Detector, DetectorOptions};
 use crate::health::CameraStats;
 use crate::health::timing::{self, Stage, StageTimes, Summary};
@@ -416,7 +417,14 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
             .join("/"),
     );
 
-    // Raw rate, part one (after a short warm-up that the pipeline would also pay).
+    // Raw rate, part one (after a short warm-up that the pipeline would also pay), on the input
+    // the first camera's pictures go to (the model's own if its first frame cannot be had).
+    if let Some(cam) = cfg.cameras.first()
+        && let Ok(img) = source::still::grab_frame(&cam.uri.to_gst_uri(&cfg.base_dir()), 0.0)
+    {
+        let lb = Letterbox::choose(img.width(), img.height(), &detector.input_sizes());
+        detector.select((lb.dst_w, lb.dst_h))?;
+    }
     let mut raw = Vec::with_capacity(2 * opts.raw_runs);
     detector.raw_inference(3)?;
     raw.extend(detector.raw_inference(opts.raw_runs)?);
@@ -468,7 +476,7 @@ fn run_pipeline(
     opts: &BenchOptions,
 ) -> Result<(BenchReport, Vec<Duration>)> {
     let n = cfg.cameras.len();
-    let (iw, ih) = detector.input_size();
+    let inputs = detector.input_sizes();
     let labels = Arc::new(detector.labels.clone());
     let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
     let stop = Arc::new(AtomicBool::new(false));
@@ -614,7 +622,7 @@ fn run_pipeline(
         let mut sources = Vec::with_capacity(n);
         for (i, decoder) in decoders.iter().enumerate() {
             // The bench measures detection; evidence recording is off like in a default config.
-            let mut spec = SourceSpec::for_camera(cfg, i, decoder.clone(), (iw, ih), None);
+            let mut spec = SourceSpec::for_camera(cfg, i, decoder.clone(), inputs.clone(), None);
             if let Some(nice) = opts.source_nice {
                 spec.nice = nice;
             }

@@ -89,13 +89,16 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         let manifest = crate::detect::manifest::Manifest::load(&cfg.manifest_path())?;
         format!("model {} not loaded (--skip-model)", manifest.name)
     } else {
-        let detector = load_detector(cfg)?;
+        let mut detector = load_detector(cfg)?;
+        // Every input shape, so a broken picture-shaped file is found here, not at a camera's
+        // first frame.
+        detector.load_all()?;
+        let inputs: Vec<String> = detector.input_sizes().iter().map(|(w, h)| format!("{w}x{h}")).collect();
         format!(
-            "model {} ({} labels, input {}x{})",
+            "model {} ({} labels, input {})",
             detector.manifest.name,
             detector.labels.labels.len(),
-            detector.manifest.input.width,
-            detector.manifest.input.height
+            inputs.join(" or ")
         )
     };
     let decoders = choose_decoders(cfg)?;
@@ -214,7 +217,7 @@ impl CameraSet {
         shared: &Shared,
         done: &UnboundedSender<()>,
     ) -> Result<Self> {
-        let (iw, ih) = detector.input_size();
+        let inputs = detector.input_sizes();
         let labels = Arc::new(detector.labels.clone());
         let n = cfg.cameras.len();
         let stop = Arc::new(AtomicBool::new(false));
@@ -313,7 +316,7 @@ impl CameraSet {
         let mut source_threads = Vec::with_capacity(n);
         for (i, cam) in cfg.cameras.iter().enumerate() {
             let recorder = shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str()));
-            let spec = SourceSpec::for_camera(cfg, i, decoders[i].clone(), (iw, ih), recorder);
+            let spec = SourceSpec::for_camera(cfg, i, decoders[i].clone(), inputs.clone(), recorder);
             let (hub, stats, stop) = (Arc::clone(&hub), Arc::clone(&stats[i]), Arc::clone(&stop));
             let board = Arc::clone(&shared.board);
             let stall = Duration::from_secs(cam.stall_timeout_s.0);

@@ -503,6 +503,8 @@ struct ImageOut<'a> {
     image: &'a std::path::Path,
     width: u32,
     height: u32,
+    /// The model input the picture went to, `WxH`.
+    input: String,
     detections: Vec<DetectionOut<'a>>,
 }
 
@@ -556,7 +558,8 @@ fn detect(
                         bbox: anttd::event::round_box(d.bbox),
                     })
                     .collect();
-                let line = ImageOut { image: path, width: w, height: h, detections };
+                let (iw, ih) = detector.current_input();
+                let line = ImageOut { image: path, width: w, height: h, input: format!("{iw}x{ih}"), detections };
                 writeln!(stdout.lock(), "{}", serde_json::to_string(&line)?)?;
             }
             Err(e) => {

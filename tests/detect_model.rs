@@ -181,3 +181,74 @@ fn overlay_shades_where_speeds_can_be_measured() {
         assert_eq!(*pic.get_pixel(1, 574), blue, "legend");
     }
 }
+
+/// `anttd detect -m manifest` on the images; one JSON value per image.
+fn detect_all(manifest: &str, images: &[std::path::PathBuf]) -> Vec<serde_json::Value> {
+    let out = anttd().args(["detect", "-m"]).arg(asset(manifest)).args(images).output().expect("run anttd");
+    assert!(out.status.success(), "anttd detect -m {manifest}: {}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+}
+
+fn iou(a: &[f64], b: &[f64]) -> f64 {
+    let (w, h) = ((a[2].min(b[2]) - a[0].max(b[0])).max(0.0), (a[3].min(b[3]) - a[1].max(b[1])).max(0.0));
+    let inter = w * h;
+    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+}
+
+/// The picture-shaped input made by scripts/reshape-model (640x384, for 16:9 and wider) finds
+/// what the 640x640 letterbox finds: of the square model's boxes with score ≥ 0.5, at least 95 %
+/// again, same label, IoU ≥ 0.85, on frames of the wide sample clip. The shipped manifest sends
+/// the wide frames to it by itself, and 4:3 frames to the square input.
+#[test]
+fn the_picture_shaped_input_is_chosen_for_wide_frames_and_finds_what_the_square_one_finds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let grab = |video: &str, at: f64, name: String| {
+        let frame = anttd::source::still::grab_frame(&file_uri(&asset(video)), at).expect("frame");
+        let png = dir.path().join(name);
+        frame.save(&png).expect("write png");
+        png
+    };
+    let images: Vec<std::path::PathBuf> =
+        (0..10).map(|k| grab("media/bikes.mp4", 0.4 + 0.95 * f64::from(k), format!("f{k}.png"))).collect();
+    // The shipped manifest without its other shapes: the square input only.
+    let shipped = std::fs::read_to_string(asset("models/yolov12n.toml")).expect("manifest");
+    let cut = shipped.find("[[shapes]]").expect("the shipped manifest lists shapes");
+    let rest = &shipped[cut..];
+    let square = format!("{}{}", &shipped[..cut], &rest[rest.find("[groups]").expect("groups")..])
+        .replace("onnx = \"yolov12n.onnx\"", &format!("onnx = {:?}", asset("models/yolov12n.onnx")));
+    let square_path = dir.path().join("square.toml");
+    std::fs::write(&square_path, square).expect("write manifest");
+    let square = detect_all(square_path.to_str().expect("utf-8"), &images);
+    let shaped = detect_all("models/yolov12n.toml", &images);
+    assert!(square.iter().all(|v| v["input"] == "640x640"), "{square:?}");
+    assert!(shaped.iter().all(|v| v["input"] == "640x384"), "{shaped:?}");
+    let boxes = |v: &serde_json::Value, min: f64| -> Vec<(String, Vec<f64>)> {
+        v["detections"]
+            .as_array()
+            .expect("detections")
+            .iter()
+            .filter(|d| d["score"].as_f64().expect("score") >= min)
+            .map(|d| {
+                let b = d["box"].as_array().expect("box").iter().map(|x| x.as_f64().expect("number")).collect();
+                (d["label"].as_str().expect("label").to_string(), b)
+            })
+            .collect()
+    };
+    let (mut wanted, mut found) = (0, 0);
+    for (a, b) in square.iter().zip(&shaped) {
+        let theirs = boxes(b, 0.25);
+        for (label, bx) in boxes(a, 0.5) {
+            wanted += 1;
+            if theirs.iter().any(|(l, t)| *l == label && iou(&bx, t) >= 0.85) {
+                found += 1;
+            }
+        }
+    }
+    assert!(wanted >= 10, "too few boxes to compare: {wanted}");
+    assert!(f64::from(found) >= 0.95 * f64::from(wanted), "found {found} of {wanted}");
+    // A 4:3 picture stays on the square input.
+    let vtest = grab("media/vtest.avi", 10.0, "vtest.png".into());
+    let v = detect_all("models/yolov12n.toml", &[vtest]);
+    assert_eq!(v[0]["input"], "640x640");
+}

@@ -42,6 +42,32 @@ impl Letterbox {
         }
     }
 
+    /// The letterbox into the best of several model inputs (`inputs`, the model's own first):
+    /// the one that shows the picture largest, and of those (within 1 % of its pixels) the
+    /// smallest, which pads least. A 16:9 picture goes to 640x384 rather than 640x640 (the same
+    /// 640x360 pixels, 40 % less input); a 4:3 one stays in 640x640 (640x480 against 512x384).
+    pub fn choose(src_w: u32, src_h: u32, inputs: &[(u32, u32)]) -> Self {
+        let all: Vec<Self> = inputs.iter().map(|&(w, h)| Self::new(src_w, src_h, w, h)).collect();
+        let shown = |l: &Self| u64::from(l.fit_w) * u64::from(l.fit_h);
+        let most = all.iter().map(shown).max().unwrap_or(0);
+        all.into_iter()
+            .filter(|l| shown(l) * 100 >= most * 99)
+            .min_by_key(|l| u64::from(l.dst_w) * u64::from(l.dst_h))
+            .unwrap_or_else(|| Self::new(src_w, src_h, 640, 640))
+    }
+
+    /// The same scaled picture placed in another input at least as large (centred again): for
+    /// a frame scaled for one model input, run on another.
+    pub fn within(&self, dst_w: u32, dst_h: u32) -> Option<Self> {
+        (dst_w >= self.fit_w && dst_h >= self.fit_h).then(|| Self {
+            dst_w,
+            dst_h,
+            pad_x: (dst_w - self.fit_w) / 2,
+            pad_y: (dst_h - self.fit_h) / 2,
+            ..*self
+        })
+    }
+
     /// A box in model-input pixels → source pixels, clamped to the image.
     pub fn to_source(&self, b: BBox) -> BBox {
         let (px, py) = (self.pad_x as f32, self.pad_y as f32);
@@ -117,6 +143,34 @@ mod tests {
         assert_eq!((lb.pad_x, lb.pad_y), (0, 80));
         let hd = Letterbox::new(1920, 1080, 640, 640);
         assert_eq!((hd.fit_w, hd.fit_h, hd.pad_x, hd.pad_y), (640, 360, 0, 140));
+    }
+
+    #[test]
+    fn the_input_that_shows_the_picture_largest_and_pads_least_is_chosen() {
+        let inputs = [(640, 640), (640, 384)];
+        let pick = |w, h| {
+            let l = Letterbox::choose(w, h, &inputs);
+            (l.dst_w, l.dst_h, l.fit_w, l.fit_h)
+        };
+        assert_eq!(pick(1920, 1080), (640, 384, 640, 360));
+        assert_eq!(pick(1280, 720), (640, 384, 640, 360));
+        assert_eq!(pick(640, 272), (640, 384, 640, 272));
+        // 4:3 and portrait pictures would be shown smaller in 640x384.
+        assert_eq!(pick(768, 576), (640, 640, 640, 480));
+        assert_eq!(pick(480, 640), (640, 640, 480, 640));
+        // One input only, or none: that one, or the default square.
+        assert_eq!(Letterbox::choose(1920, 1080, &[(640, 640)]), Letterbox::new(1920, 1080, 640, 640));
+        assert_eq!(Letterbox::choose(1920, 1080, &[]), Letterbox::new(1920, 1080, 640, 640));
+    }
+
+    #[test]
+    fn a_frame_scaled_for_one_input_fits_a_larger_one() {
+        let lb = Letterbox::new(1280, 720, 640, 384);
+        assert_eq!((lb.pad_x, lb.pad_y), (0, 12));
+        let sq = lb.within(640, 640).expect("fits");
+        assert_eq!((sq.fit_w, sq.fit_h, sq.pad_x, sq.pad_y), (640, 360, 0, 140));
+        assert_eq!(sq, Letterbox::new(1280, 720, 640, 640));
+        assert_eq!(lb.within(320, 320), None);
     }
 
     #[test]

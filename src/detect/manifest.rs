@@ -28,8 +28,23 @@ pub struct Manifest {
     pub pad_value: u8,
     /// Which labels count as which kind of road user.
     pub groups: Groups,
+    /// The same model for other picture shapes (`[[shapes]]`): a camera's frames go to the
+    /// input that shows its picture largest with the least padding ([`Letterbox::choose`]).
+    ///
+    /// [`Letterbox::choose`]: super::letterbox::Letterbox::choose
+    #[serde(default)]
+    pub shapes: Vec<ShapeSpec>,
     #[serde(skip)]
     pub path: PathBuf,
+}
+
+/// One more input shape of the model: its own ONNX file (same weights, same output layout).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShapeSpec {
+    /// The ONNX file, relative to the manifest.
+    pub onnx: PathBuf,
+    pub input: InputSpec,
 }
 
 fn default_score() -> Fraction {
@@ -126,8 +141,16 @@ impl Manifest {
 
     fn checked(path: &Path, mut m: Manifest) -> Result<Self, ConfigError> {
         m.path = path.to_path_buf();
-        if !(32..=4096).contains(&m.input.width) || !(32..=4096).contains(&m.input.height) {
+        let sizes = std::iter::once(&m.input).chain(m.shapes.iter().map(|s| &s.input));
+        if sizes.clone().any(|i| !(32..=4096).contains(&i.width) || !(32..=4096).contains(&i.height)) {
             return Err(ConfigError::new(path, "input width and height must be 32 to 4096 pixels"));
+        }
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        for i in sizes {
+            if seen.contains(&(i.width, i.height)) {
+                return Err(ConfigError::new(path, format!("shapes: input {}x{} is given twice", i.width, i.height)));
+            }
+            seen.push((i.width, i.height));
         }
         if m.max_detections == 0 {
             return Err(ConfigError::new(path, "max_detections must be at least 1"));
@@ -137,6 +160,14 @@ impl Manifest {
 
     pub fn onnx_path(&self) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(&self.onnx)
+    }
+
+    /// Every input shape with its ONNX file: the manifest's own first, then `[[shapes]]`.
+    pub fn inputs(&self) -> Vec<((u32, u32), PathBuf)> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::iter::once(((self.input.width, self.input.height), self.onnx_path()))
+            .chain(self.shapes.iter().map(|s| ((s.input.width, s.input.height), dir.join(&s.onnx))))
+            .collect()
     }
 }
 
@@ -226,6 +257,21 @@ mod tests {
             let _ = Manifest::from_str(Path::new(path), &edited);
             let _ = parse_names_metadata(&names);
         }
+    }
+
+    #[test]
+    fn the_shipped_manifest_lists_its_shapes_and_refuses_a_shape_twice() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/yolov12n.toml"));
+        let m = Manifest::load(path).expect("the shipped manifest");
+        let inputs: Vec<(u32, u32)> = m.inputs().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(inputs, vec![(640, 640), (640, 384)]);
+        assert!(m.inputs()[1].1.ends_with("models/yolov12n-640x384.onnx"));
+        let text = std::fs::read_to_string(path).expect("text");
+        let twice = format!("{text}\n[[shapes]]\nonnx = \"x.onnx\"\ninput = {{ width = 640, height = 384 }}\n");
+        let e = Manifest::from_str(path, &twice).expect_err("a shape twice");
+        assert!(e.to_string().contains("640x384 is given twice"), "{e}");
+        let tiny = format!("{text}\n[[shapes]]\nonnx = \"x.onnx\"\ninput = {{ width = 16, height = 384 }}\n");
+        assert!(Manifest::from_str(path, &tiny).is_err());
     }
 
     #[test]

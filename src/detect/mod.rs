@@ -1,4 +1,5 @@
-//! The detector: one ONNX Runtime session, letterboxed input, decoded and suppressed output.
+//! The detector: an ONNX Runtime session per input shape of the model (the manifest's own, and
+//! picture-shaped ones for 16:9 cameras), letterboxed input, decoded and suppressed output.
 //!
 //! Pure parts (letterbox, decoders, NMS, manifest) are plain Rust tested on their own; this file
 //! is the thin layer that talks to ONNX Runtime.
@@ -11,7 +12,7 @@ pub mod nms;
 pub mod runtime;
 pub mod types;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -66,23 +67,105 @@ pub struct DetectTimings {
 }
 
 pub struct Detector {
-    session: Session,
     pub manifest: Manifest,
     pub labels: LabelMap,
-    /// Input and output tensors allocated once and bound to the session: a frame is written into
-    /// `input` in place and the model writes into `output`, so no tensor is allocated per frame.
-    input: Tensor<f32>,
-    output: Tensor<f32>,
-    binding: IoBinding,
-    num_candidates: usize,
+    opts: DetectorOptions,
+    /// One per input shape the manifest lists whose file is present, the manifest's own first
+    /// (always loaded); the others are loaded when a camera's frames first need them.
+    shapes: Vec<Shape>,
+    /// The shape of the latest inference (what [`Detector::raw_inference`] measures).
+    current: usize,
     scratch: DecodeScratch,
     pub last_timings: DetectTimings,
 }
 
+/// One input shape of the model.
+struct Shape {
+    size: (u32, u32),
+    onnx: PathBuf,
+    /// `None` until needed; `Err` once loading failed (its frames then go to the first shape).
+    loaded: Option<Result<Loaded, String>>,
+}
+
+/// A loaded session with its input and output tensors allocated once and bound to it: a frame
+/// is written into `input` in place and the model writes into `output`, so no tensor is
+/// allocated per frame.
+struct Loaded {
+    session: Session,
+    input: Tensor<f32>,
+    output: Tensor<f32>,
+    binding: IoBinding,
+    num_candidates: usize,
+}
+
+/// A session for `onnx` with `opts`.
+fn open(onnx: &Path, runtime: Option<&Path>, opts: &DetectorOptions) -> Result<Session> {
+    let env = runtime::environment(runtime)?;
+    let mut builder = Session::builder(env)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| anyhow!("{e}"))?;
+    if let Some(n) = opts.threads {
+        builder = builder.with_intra_threads(n).map_err(|e| anyhow!("{e}"))?;
+    }
+    builder = builder
+        .with_config_entry("session.intra_op.allow_spinning", if opts.spin { "1" } else { "0" })
+        .map_err(|e| anyhow!("{e}"))?
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(opts.arena).build()])
+        .map_err(|e| anyhow!("{e}"))?
+        .with_memory_pattern(opts.memory_pattern)
+        .map_err(|e| anyhow!("{e}"))?;
+    builder.commit_from_file(onnx).map_err(|e| anyhow!("cannot load model {}: {e}", onnx.display()))
+}
+
+/// Check `session`'s input and output against the manifest's format, `(w, h)` and `nc` labels,
+/// and bind tensors to it.
+fn bind(session: Session, onnx: &Path, format: OutputFormat, (w, h): (u32, u32), nc: usize) -> Result<Loaded> {
+    let (w, h) = (i64::from(w), i64::from(h));
+    let [input] = session.inputs() else {
+        bail!("model {} has {} inputs, expected one image input", onnx.display(), session.inputs().len());
+    };
+    let ishape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+    let fits = |got: i64, want: i64| got == want || got < 0;
+    if ishape.len() != 4 || !fits(ishape[0], 1) || !fits(ishape[1], 3) || !fits(ishape[2], h) || !fits(ishape[3], w) {
+        bail!("model {}: input shape {ishape:?} does not match manifest [1, 3, {h}, {w}]", onnx.display());
+    }
+    let [output] = session.outputs() else {
+        bail!("model {} has {} outputs, expected one", onnx.display(), session.outputs().len());
+    };
+    let oshape: Vec<i64> = output.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
+    let nc = nc as i64;
+    let num_candidates = match format {
+        OutputFormat::Yolov8 => {
+            if oshape.len() != 3 || !fits(oshape[0], 1) || oshape[1] != 4 + nc || oshape[2] <= 0 {
+                bail!(
+                    "model {}: output shape {oshape:?} does not match format yolov8 with {nc} labels (expected [1, {}, N])",
+                    onnx.display(),
+                    4 + nc
+                );
+            }
+            oshape[2] as usize
+        }
+    };
+    let alloc = Allocator::default();
+    let input_tensor = Tensor::<f32>::new(&alloc, [1usize, 3, h as usize, w as usize])
+        .map_err(|e| anyhow!("cannot allocate the input tensor: {e}"))?;
+    let mut output_tensor = Tensor::<f32>::new(&alloc, [1usize, (4 + nc) as usize, num_candidates])
+        .map_err(|e| anyhow!("cannot allocate the output tensor: {e}"))?;
+    let mut binding = session.create_binding().map_err(|e| anyhow!("{e}"))?;
+    binding.bind_input(input.name(), &input_tensor).map_err(|e| anyhow!("cannot bind the model input: {e}"))?;
+    let output_name = output.name().to_string();
+    binding
+        .bind_output(output_name.as_str(), &mut output_tensor)
+        .map_err(|e| anyhow!("cannot bind the model output: {e}"))?;
+    Ok(Loaded { session, input: input_tensor, output: output_tensor, binding, num_candidates })
+}
+
 impl Detector {
-    /// Load the model a manifest describes and check that its input and output match it.
+    /// Load the model a manifest describes and check that its input and output match it. Of
+    /// the other input shapes it lists, those whose file is missing are left out with a
+    /// warning (the model's own shape serves every camera); the rest load when first needed.
     pub fn load(manifest: &Manifest, runtime: Option<&Path>, opts: &DetectorOptions) -> Result<Self> {
-        let env = runtime::environment(runtime)?;
         let onnx = manifest.onnx_path();
         if !onnx.is_file() {
             bail!(
@@ -91,23 +174,7 @@ impl Detector {
                 manifest.path.display()
             );
         }
-        let mut builder = Session::builder(env)
-            .map_err(|e| anyhow!("{e}"))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| anyhow!("{e}"))?;
-        if let Some(n) = opts.threads {
-            builder = builder.with_intra_threads(n).map_err(|e| anyhow!("{e}"))?;
-        }
-        builder = builder
-            .with_config_entry("session.intra_op.allow_spinning", if opts.spin { "1" } else { "0" })
-            .map_err(|e| anyhow!("{e}"))?
-            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(opts.arena).build()])
-            .map_err(|e| anyhow!("{e}"))?
-            .with_memory_pattern(opts.memory_pattern)
-            .map_err(|e| anyhow!("{e}"))?;
-        let session =
-            builder.commit_from_file(&onnx).map_err(|e| anyhow!("cannot load model {}: {e}", onnx.display()))?;
-
+        let session = open(&onnx, runtime, opts)?;
         let labels = match &manifest.labels {
             LabelSource::List(l) => l.clone(),
             LabelSource::Metadata => {
@@ -125,80 +192,128 @@ impl Detector {
         };
         let labels = LabelMap::new(labels, &manifest.groups)
             .map_err(|e| anyhow!("manifest {}: {e}", manifest.path.display()))?;
-
-        let (w, h) = (manifest.input.width as i64, manifest.input.height as i64);
-        let [input] = session.inputs() else {
-            bail!("model {} has {} inputs, expected one image input", onnx.display(), session.inputs().len());
-        };
-        let ishape: Vec<i64> = input.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
-        let fits = |got: i64, want: i64| got == want || got < 0;
-        if ishape.len() != 4 || !fits(ishape[0], 1) || !fits(ishape[1], 3) || !fits(ishape[2], h) || !fits(ishape[3], w)
-        {
-            bail!("model {}: input shape {ishape:?} does not match manifest [1, 3, {h}, {w}]", onnx.display());
-        }
-        let [output] = session.outputs() else {
-            bail!("model {} has {} outputs, expected one", onnx.display(), session.outputs().len());
-        };
-        let oshape: Vec<i64> = output.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default();
-        let nc = labels.labels.len() as i64;
-        let num_candidates = match manifest.format {
-            OutputFormat::Yolov8 => {
-                if oshape.len() != 3 || !fits(oshape[0], 1) || oshape[1] != 4 + nc || oshape[2] <= 0 {
-                    bail!(
-                        "model {}: output shape {oshape:?} does not match format yolov8 with {nc} labels (expected [1, {}, N])",
-                        onnx.display(),
-                        4 + nc
-                    );
-                }
-                oshape[2] as usize
+        let size = (manifest.input.width, manifest.input.height);
+        let first = bind(session, &onnx, manifest.format, size, labels.labels.len())?;
+        let mut shapes = vec![Shape { size, onnx, loaded: Some(Ok(first)) }];
+        for (size, onnx) in manifest.inputs().into_iter().skip(1) {
+            if onnx.is_file() {
+                shapes.push(Shape { size, onnx, loaded: None });
+            } else {
+                tracing::warn!(
+                    model = %onnx.display(),
+                    "the {}x{} input of manifest {} is missing (scripts/setup makes it): every camera uses {}x{}",
+                    size.0,
+                    size.1,
+                    manifest.path.display(),
+                    manifest.input.width,
+                    manifest.input.height
+                );
             }
-        };
-        let alloc = Allocator::default();
-        let input_tensor = Tensor::<f32>::new(&alloc, [1usize, 3, h as usize, w as usize])
-            .map_err(|e| anyhow!("cannot allocate the input tensor: {e}"))?;
-        let output_tensor = Tensor::<f32>::new(&alloc, [1usize, (4 + nc) as usize, num_candidates])
-            .map_err(|e| anyhow!("cannot allocate the output tensor: {e}"))?;
-        let mut binding = session.create_binding().map_err(|e| anyhow!("{e}"))?;
-        binding.bind_input(input.name(), &input_tensor).map_err(|e| anyhow!("cannot bind the model input: {e}"))?;
-        let output_name = output.name().to_string();
-        let mut output_tensor = output_tensor;
-        binding
-            .bind_output(output_name.as_str(), &mut output_tensor)
-            .map_err(|e| anyhow!("cannot bind the model output: {e}"))?;
+        }
         if opts.trim {
             trim_heap();
         }
         Ok(Self {
-            session,
             manifest: manifest.clone(),
             labels,
-            input: input_tensor,
-            output: output_tensor,
-            binding,
-            num_candidates,
+            opts: opts.clone(),
+            shapes,
+            current: 0,
             scratch: DecodeScratch::default(),
             last_timings: DetectTimings::default(),
         })
     }
 
-    pub fn input_size(&self) -> (u32, u32) {
-        (self.manifest.input.width, self.manifest.input.height)
+    /// The input size of the latest inference.
+    pub fn current_input(&self) -> (u32, u32) {
+        self.shapes[self.current].size
     }
 
-    /// Detect on an RGB image already scaled to `lb.fit_w` x `lb.fit_h`, rows `stride` bytes apart.
-    /// Boxes come back in source pixels (`lb.src_w` x `lb.src_h`), best first, into `out`.
+    /// Every input size this detector can run, the model's own first: what a camera's frames
+    /// are scaled for ([`Letterbox::choose`]).
+    pub fn input_sizes(&self) -> Vec<(u32, u32)> {
+        self.shapes.iter().filter(|s| !matches!(s.loaded, Some(Err(_)))).map(|s| s.size).collect()
+    }
+
+    /// Load every input shape now (`anttd check`): an error names the first that fails.
+    pub fn load_all(&mut self) -> Result<()> {
+        for k in 1..self.shapes.len() {
+            self.shape(k)?;
+        }
+        Ok(())
+    }
+
+    /// Make the input of `size` the current one ([`Detector::raw_inference`] measures it),
+    /// loading it if needed.
+    pub fn select(&mut self, size: (u32, u32)) -> Result<()> {
+        let k =
+            self.shapes.iter().position(|s| s.size == size).ok_or_else(|| anyhow!("no {}x{} input", size.0, size.1))?;
+        self.shape(k)?;
+        self.current = k;
+        Ok(())
+    }
+
+    /// Shape `k`, loaded (loading it if needed).
+    fn shape(&mut self, k: usize) -> Result<&mut Loaded> {
+        let nc = self.labels.labels.len();
+        let (format, opts) = (self.manifest.format, &self.opts);
+        let Shape { size, onnx, loaded } = &mut self.shapes[k];
+        let slot = loaded.get_or_insert_with(|| {
+            let t = Instant::now();
+            let got = open(onnx, None, opts).and_then(|session| bind(session, onnx, format, *size, nc));
+            let (w, h) = *size;
+            match &got {
+                Ok(_) => {
+                    let ms = t.elapsed().as_millis() as u64;
+                    tracing::info!(model = %onnx.display(), ms, "{w}x{h} input loaded");
+                }
+                Err(e) => tracing::error!(model = %onnx.display(), "{w}x{h} input cannot load, its cameras use the first: {e:#}"),
+            }
+            if opts.trim {
+                trim_heap();
+            }
+            got.map_err(|e| format!("{e:#}"))
+        });
+        match slot {
+            Ok(l) => Ok(l),
+            Err(e) => Err(anyhow!("{e}")),
+        }
+    }
+
+    /// Detect on an RGB image already scaled to `lb.fit_w` x `lb.fit_h`, rows `stride` bytes apart,
+    /// with the input shape `lb.dst_w` x `lb.dst_h` (one of [`Detector::input_sizes`]; if that
+    /// shape cannot load, the picture goes to the model's own input). Boxes come back in source
+    /// pixels (`lb.src_w` x `lb.src_h`), best first, into `out`.
     pub fn detect(&mut self, rgb: &[u8], stride: usize, lb: &Letterbox, out: &mut Vec<Detection>) -> Result<()> {
         let t0 = Instant::now();
-        lb.fill_chw(rgb, stride, self.manifest.pad_value, self.input.extract_tensor_mut().1).map_err(|e| anyhow!(e))?;
+        let wanted = self.shapes.iter().position(|s| s.size == (lb.dst_w, lb.dst_h));
+        let (k, lb) = match wanted.filter(|&k| self.shape(k).is_ok()) {
+            Some(k) => (k, *lb),
+            None => {
+                let size = self.shapes[0].size;
+                let lb = lb
+                    .within(size.0, size.1)
+                    .ok_or_else(|| anyhow!("a frame scaled to {}x{} fits no input of the model", lb.fit_w, lb.fit_h))?;
+                (0, lb)
+            }
+        };
+        self.current = k;
+        let pad = self.manifest.pad_value;
+        self.shape(k)?;
+        let Some(Ok(l)) = &mut self.shapes[k].loaded else {
+            bail!("the {}x{} input is not loaded", lb.dst_w, lb.dst_h)
+        };
+        lb.fill_chw(rgb, stride, pad, l.input.extract_tensor_mut().1).map_err(|e| anyhow!(e))?;
         let t1 = Instant::now();
-        self.infer()?;
+        drop(l.session.run_binding(&l.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
         let t2 = Instant::now();
-        let data = self.output.extract_tensor().1;
+        let num_candidates = l.num_candidates;
+        let data = l.output.extract_tensor().1;
         let m = &self.manifest;
         decode::decode_yolov8(
             data,
             self.labels.labels.len(),
-            self.num_candidates,
+            num_candidates,
             m.score_threshold.0,
             &mut self.scratch,
             out,
@@ -215,10 +330,11 @@ impl Detector {
         Ok(())
     }
 
-    /// One inference on whatever the input tensor holds; the result lands in the output tensor.
+    /// One inference of the current shape on whatever its input holds.
     fn infer(&mut self) -> Result<()> {
+        let l = self.shape(self.current)?;
         // The outputs returned only alias the bound output tensor: dropping them frees nothing big.
-        drop(self.session.run_binding(&self.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
+        drop(l.session.run_binding(&l.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
         Ok(())
     }
 
@@ -238,8 +354,7 @@ impl Detector {
     /// Detect on a whole RGB image of any size (the `detect` command, stills): scaled here with
     /// a triangle (bilinear) filter, like GStreamer's default scaler, then as [`Detector::detect`].
     pub fn detect_image(&mut self, img: &image::RgbImage) -> Result<Vec<Detection>> {
-        let (iw, ih) = self.input_size();
-        let lb = Letterbox::new(img.width(), img.height(), iw, ih);
+        let lb = Letterbox::choose(img.width(), img.height(), &self.input_sizes());
         let scaled = if (lb.fit_w, lb.fit_h) == img.dimensions() {
             img.clone()
         } else {

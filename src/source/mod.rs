@@ -58,8 +58,9 @@ pub struct SourceSpec {
     pub realtime: bool,
     pub looping: bool,
     pub is_file: bool,
-    pub input_w: u32,
-    pub input_h: u32,
+    /// The model's input sizes: frames are scaled for the one that suits the picture
+    /// ([`Letterbox::choose`]).
+    pub inputs: Vec<(u32, u32)>,
     /// The decode template chosen for this camera.
     pub decoder: decoders::DecoderTemplate,
     /// Records the encoded stream into the camera's ring (evidence enabled).
@@ -81,12 +82,13 @@ pub fn default_nice(cam: &crate::config::CameraConfig) -> i32 {
 }
 
 impl SourceSpec {
-    /// The source of camera `index` of `cfg`, scaled to the model's `input` size (width, height).
+    /// The source of camera `index` of `cfg`, scaled for the best of the model's `inputs`
+    /// sizes (width, height).
     pub fn for_camera(
         cfg: &crate::config::Config,
         index: usize,
         decoder: decoders::DecoderTemplate,
-        input: (u32, u32),
+        inputs: Vec<(u32, u32)>,
         recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
     ) -> Self {
         let cam = &cfg.cameras[index];
@@ -98,8 +100,7 @@ impl SourceSpec {
             realtime: cam.realtime,
             looping: cam.looping,
             is_file: cam.uri.is_file(),
-            input_w: input.0,
-            input_h: input.1,
+            inputs,
             decoder,
             recorder,
             nice: default_nice(cam),
@@ -170,7 +171,7 @@ pub fn run(
     let letterbox: Arc<Mutex<Option<Letterbox>>> = Arc::new(Mutex::new(None));
     {
         let lb_slot = Arc::clone(&letterbox);
-        let (iw, ih) = (spec.input_w, spec.input_h);
+        let inputs = spec.inputs.clone();
         let id = spec.id.clone();
         let pad = scale.static_pad("sink").ok_or_else(|| anyhow!("videoscale has no sink pad"))?;
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -178,14 +179,14 @@ pub fn run(
                 && let gst::EventView::Caps(c) = ev.view()
                 && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
             {
-                let lb = Letterbox::new(vi.width(), vi.height(), iw, ih);
+                let lb = Letterbox::choose(vi.width(), vi.height(), &inputs);
                 let caps = gst::Caps::builder("video/x-raw")
                     .field("format", "RGB")
                     .field("width", lb.fit_w as i32)
                     .field("height", lb.fit_h as i32)
                     .build();
                 fit.set_property("caps", &caps);
-                tracing::info!(camera = %id, width = vi.width(), height = vi.height(), fps = ?vi.fps(), "stream format");
+                tracing::info!(camera = %id, width = vi.width(), height = vi.height(), fps = ?vi.fps(), input = %format!("{}x{}", lb.dst_w, lb.dst_h), "stream format");
                 *lb_slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(lb);
             }
             gst::PadProbeReturn::Ok
@@ -423,8 +424,7 @@ mod tests {
             realtime: true,
             looping: false,
             is_file: false,
-            input_w: 640,
-            input_h: 640,
+            inputs: vec![(640, 640)],
             decoder: decoders::builtin().pop().expect("software"),
             recorder: None,
             nice: 0,
