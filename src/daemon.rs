@@ -95,10 +95,11 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         detector.load_all()?;
         let inputs: Vec<String> = detector.input_sizes().iter().map(|(w, h)| format!("{w}x{h}")).collect();
         format!(
-            "model {} ({} labels, input {})",
+            "model {} ({} labels, input{} {})",
             detector.manifest.name,
             detector.labels.labels.len(),
-            inputs.join(" or ")
+            if inputs.len() > 1 { "s" } else { "" },
+            inputs.join(", ")
         )
     };
     let decoders = choose_decoders(cfg)?;

@@ -111,6 +111,7 @@ fn arm64_deb_contents() {
     assert_eq!(entry("/usr/share/anttd/models/yolov12n.onnx"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n.toml"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x384.onnx"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x480.onnx"), "-rw-r--r--");
     assert_eq!(entry("/lib/systemd/system/anttd.service"), "-rw-r--r--");
     // Credentials live in the config: not readable by every user of the box.
     assert_eq!(entry("/etc/anttd/anttd.toml"), "-rw-r-----");

@@ -45,7 +45,8 @@ impl Letterbox {
     /// The letterbox into the best of several model inputs (`inputs`, the model's own first):
     /// the one that shows the picture largest, and of those (within 1 % of its pixels) the
     /// smallest, which pads least. A 16:9 picture goes to 640x384 rather than 640x640 (the same
-    /// 640x360 pixels, 40 % less input); a 4:3 one stays in 640x640 (640x480 against 512x384).
+    /// 640x360 pixels, 40 % less input); a 4:3 one to 640x480 if there is one, never to 640x384
+    /// (where it would be 512x384).
     pub fn choose(src_w: u32, src_h: u32, inputs: &[(u32, u32)]) -> Self {
         let all: Vec<Self> = inputs.iter().map(|&(w, h)| Self::new(src_w, src_h, w, h)).collect();
         let shown = |l: &Self| u64::from(l.fit_w) * u64::from(l.fit_h);
@@ -157,6 +158,15 @@ mod tests {
         assert_eq!(pick(640, 272), (640, 384, 640, 272));
         // 4:3 and portrait pictures would be shown smaller in 640x384.
         assert_eq!(pick(768, 576), (640, 640, 640, 480));
+        assert_eq!(pick(480, 640), (640, 640, 480, 640));
+        // With a 4:3 input too, 4:3 pictures go there, 16:9 ones still to the smaller 640x384.
+        let inputs = [(640, 640), (640, 384), (640, 480)];
+        let pick = |w, h| {
+            let l = Letterbox::choose(w, h, &inputs);
+            (l.dst_w, l.dst_h, l.fit_w, l.fit_h)
+        };
+        assert_eq!(pick(768, 576), (640, 480, 640, 480));
+        assert_eq!(pick(1280, 720), (640, 384, 640, 360));
         assert_eq!(pick(480, 640), (640, 640, 480, 640));
         // One input only, or none: that one, or the default square.
         assert_eq!(Letterbox::choose(1920, 1080, &[(640, 640)]), Letterbox::new(1920, 1080, 640, 640));
