@@ -25,9 +25,11 @@
 //! - **Quick confirmation.** A track is confirmed after `min_hits` matches, or after two matches
 //!   at least [`TrackerConfig::confirm_s`] apart; a tentative track survives one missed frame.
 //!   At 3 detections per second a rider is confirmed at its second detection, 0.33 s in.
-//! - **Standing objects outlast an occlusion.** A track that stood still when it was lost is
-//!   kept for [`TrackerConfig::max_lost_stationary_s`] (a parked car behind a passing bus is the
-//!   same car), moving ones for `max_lost_s`.
+//! - **Standing objects outlast an occlusion.** A track that stood still when it was lost, or
+//!   stood still for [`PARKED_S`] until shortly before (the boxes of a car being covered bit by
+//!   bit shrink and shift, and its filtered velocity says it moves), is kept for
+//!   [`TrackerConfig::max_lost_stationary_s`] (a parked car behind a passing bus is the same
+//!   car), moving ones for `max_lost_s`.
 //!
 //! Per update, with the predicted box of every track:
 //! 1. detections with `score >= high_thresh` are matched against confirmed and lost tracks
@@ -71,6 +73,10 @@ pub const RADIUS_SPREAD: f32 = 3.0;
 pub const NEW_TRACK_SPEED_H: f32 = 8.0;
 /// A track moving less than this many box heights per second counts as standing still.
 pub const STILL_SPEED_H: f32 = 0.15;
+/// A track that stood still this long counts as parked ([`Track::parked`])…
+pub const PARKED_S: f64 = 3.0;
+/// … until it has not been seen standing for this long.
+pub const STILL_GRACE_S: f64 = 2.0;
 
 /// Tracker settings, the `[tracker]` table of the configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -189,6 +195,9 @@ pub struct Track {
     kf: KalmanState,
     /// The last few detected boxes, for the perspective-aware prediction used to associate.
     obs: Observations,
+    /// Since when, and until when, the track has been seen standing at its matches (see
+    /// [`Track::parked`]).
+    still: Option<(f64, f64)>,
 }
 
 impl Track {
@@ -232,6 +241,7 @@ impl Track {
                 obs.push(t, &det.bbox);
                 obs
             },
+            still: None,
         }
     }
 
@@ -253,6 +263,19 @@ impl Track {
         self.hits = self.hits.saturating_add(1);
         self.misses = 0;
         self.obs.push(t, &det.bbox);
+        if self.standing() {
+            self.still = Some((self.still.map_or(t, |(since, _)| since), t));
+        } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
+            self.still = None;
+        }
+    }
+
+    /// Whether the track stood still for at least [`PARKED_S`] until at most [`STILL_GRACE_S`]
+    /// before its latest match: a parked car that a passing vehicle covers bit by bit gives
+    /// boxes that shrink and shift for a second or two before it vanishes, and its filtered
+    /// velocity then says it moves; it is still the parked car.
+    fn parked(&self) -> bool {
+        self.still.is_some_and(|(since, until)| until - since >= PARKED_S && self.last_seen - until <= STILL_GRACE_S)
     }
 
     /// Whether the box moves less than [`STILL_SPEED_H`] of its height per second.
@@ -430,7 +453,7 @@ impl Tracker {
                 TrackState::Tentative => tr.misses > 1,
                 TrackState::Confirmed | TrackState::Lost => {
                     tr.state = TrackState::Lost;
-                    let limit = if tr.standing() {
+                    let limit = if tr.standing() || tr.parked() {
                         self.cfg.max_lost_s.max(self.cfg.max_lost_stationary_s)
                     } else {
                         self.cfg.max_lost_s
@@ -1290,6 +1313,40 @@ mod tests {
         assert_eq!(log.ended_ids(), vec![1]);
         // Last seen at 14.8: ended at the first frame more than 10 s later.
         assert!((log.ended[0].0 - 25.0).abs() < 0.21, "ended at {}", log.ended[0].0);
+        // Covered bit by bit first (its box shrinks from the left for 1.6 s, so its filtered
+        // velocity says it moves), then hidden for 4 s: still the same car.
+        let covered = |t: f64| {
+            let gone = (t - 20.0).clamp(0.0, 1.6) as f32 / 1.6 * 120.0;
+            det(CAR, 0.6, 900.0 + gone / 2.0, 500.0, 160.0 - gone, 110.0)
+        };
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        let mut moving_when_lost = false;
+        for t in frame_times(3.0, 40.0) {
+            let dets = if (21.6..25.6).contains(&t) { vec![] } else { vec![covered(t)] };
+            let out = tracker.update(t, &dets);
+            if (21.3..21.6).contains(&t) {
+                moving_when_lost = out.active.iter().any(|tr| !tr.standing());
+            }
+            log.record(t, &out);
+        }
+        assert!(moving_when_lost, "the covering should make the filter see motion");
+        assert_eq!(log.confirmed_ids(), vec![1]);
+        assert!(log.ended.is_empty());
+        // One that stood 5 s, then drove off for 3 s before it was lost, is a moving one.
+        let drive = |t: f64| {
+            let x = 900.0 + 60.0 * (t - 5.0).max(0.0) as f32;
+            det(CAR, 0.85, x, 500.0, 160.0, 110.0)
+        };
+        let mut tracker = default_tracker();
+        let mut log = Log::default();
+        for t in frame_times(5.0, 14.0) {
+            let dets = if t >= 8.0 { vec![] } else { vec![drive(t)] };
+            let out = tracker.update(t, &dets);
+            log.record(t, &out);
+        }
+        assert_eq!(log.ended_ids(), vec![1]);
+        assert!(log.ended[0].0 < 10.0, "ended at {}", log.ended[0].0);
         // A moving one still ends after max_lost_s.
         let (_, log) = occluded_walk(|t| t > 2.05, 6.0);
         assert_eq!(log.ended.len(), 1);
