@@ -7,9 +7,10 @@
 //! what the rule needs at the camera's `detect_fps`, no object at or near the threshold can raise
 //! an event, however well the rest is set up. Pure computation; `check` prints the results.
 
-use super::geometry::{Point, point_in_polygon};
+use super::geometry::{Point, long_axis, point_in_polygon};
 use super::homography::Homography;
 use super::motion::MAX_M_PER_PX;
+use super::racing::{ROAD_MIN_ELONGATION, road_axis};
 use super::speed::{MIN_POINTS, MIN_SPAN_S};
 use crate::config::{CameraConfig, RuleConfig};
 
@@ -208,6 +209,54 @@ pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
     out
 }
 
+/// A racing rule whose zone gives no road direction: its ground shape is less than
+/// [`ROAD_MIN_ELONGATION`] times longer than wide, so weaving is judged across each rider's own
+/// line, where a lane change at speed looks like a weave ([`super::racing::weave`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoRoadAxis {
+    pub rule: String,
+    pub zone: String,
+    /// How much longer than wide the zone is on the ground (None: it reaches past the horizon).
+    pub elongation: Option<f64>,
+}
+
+impl std::fmt::Display for NoRoadAxis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shape = match self.elongation {
+            Some(e) => format!("is {e:.1} times longer than wide on the ground"),
+            None => "reaches past the horizon".to_string(),
+        };
+        write!(
+            f,
+            "rule `{}` (racing): zone `{}` {shape}, so it gives no road direction (it needs \
+             {ROAD_MIN_ELONGATION} or more): weaving is judged across each rider's own line, where a fast \
+             lane change can look like weaving; draw the zone along the road",
+            self.rule, self.zone
+        )
+    }
+}
+
+/// Every racing rule of `cam` whose zone gives no road direction; none without a calibration.
+pub fn no_road_axis(cam: &CameraConfig) -> Vec<NoRoadAxis> {
+    let Some(h) = cam.homography() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        let RuleConfig::Racing(_) = r else { continue };
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        if road_axis(&h, &zone.polygon.0).is_some() {
+            continue;
+        }
+        let ground: Option<Vec<[f64; 2]>> =
+            zone.polygon.0.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
+        let elongation = ground.and_then(|g| long_axis(&g)).map(|(_, e)| e);
+        out.push(NoRoadAxis { rule: r.name().0.clone(), zone: r.zone().0.clone(), elongation });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +399,27 @@ mod tests {
         let mut cam = cam;
         cam.calibration = None;
         assert!(shortfalls(&cam).is_empty());
+    }
+
+    #[test]
+    fn a_racing_zone_that_gives_no_road_direction_is_named() {
+        let racing = |zone: &str| {
+            format!(
+                "[[cameras.rules]]\nkind = \"racing\"\nname = \"race-{zone}\"\nzone = \"{zone}\"\nmin_speed_kmh = 70\n"
+            )
+        };
+        // The road zone is 50 m by 4 m; a junction zone 10 m by 10 m.
+        let junction = "[[cameras.zones]]\nname = \"junction\"\npolygon = [[0, 0], [100, 0], [100, 100], [0, 100]]\n";
+        let cam = camera(5, &format!("{junction}{}{}", racing("road"), racing("junction")));
+        let got = no_road_axis(&cam);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].rule.as_str(), got[0].zone.as_str()), ("race-junction", "junction"));
+        assert!(got[0].elongation.is_some_and(|e| (e - 1.0).abs() < 1e-6), "{got:?}");
+        let text = got[0].to_string();
+        assert!(text.starts_with("rule `race-junction` (racing): zone `junction` is 1.0 times longer"), "{text}");
+        assert!(text.contains("draw the zone along the road"), "{text}");
+        let mut cam = cam;
+        cam.calibration = None;
+        assert!(no_road_axis(&cam).is_empty());
     }
 }
