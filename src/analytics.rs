@@ -214,8 +214,7 @@ impl TrackRule for WrongWay {
 
 /// The zone's area on the ground in m², when every corner has a ground point.
 fn ground_area(h: &Homography, zone: &[Point]) -> Option<f64> {
-    let pts: Option<Vec<[f64; 2]>> = zone.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
-    pts.map(|p| polygon_area(&p)).filter(|a| *a > 0.0)
+    h.polygon_to_ground(zone).map(|p| polygon_area(&p)).filter(|a| *a > 0.0)
 }
 
 fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {

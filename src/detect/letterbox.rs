@@ -148,26 +148,23 @@ mod tests {
 
     #[test]
     fn the_input_that_shows_the_picture_largest_and_pads_least_is_chosen() {
-        let inputs = [(640, 640), (640, 384)];
-        let pick = |w, h| {
-            let l = Letterbox::choose(w, h, &inputs);
+        // (input chosen, picture inside it) for a w x h picture.
+        let pick = |inputs: &[(u32, u32)], w, h| {
+            let l = Letterbox::choose(w, h, inputs);
             (l.dst_w, l.dst_h, l.fit_w, l.fit_h)
         };
-        assert_eq!(pick(1920, 1080), (640, 384, 640, 360));
-        assert_eq!(pick(1280, 720), (640, 384, 640, 360));
-        assert_eq!(pick(640, 272), (640, 384, 640, 272));
+        let two = [(640, 640), (640, 384)];
+        assert_eq!(pick(&two, 1920, 1080), (640, 384, 640, 360));
+        assert_eq!(pick(&two, 1280, 720), (640, 384, 640, 360));
+        assert_eq!(pick(&two, 640, 272), (640, 384, 640, 272));
         // 4:3 and portrait pictures would be shown smaller in 640x384.
-        assert_eq!(pick(768, 576), (640, 640, 640, 480));
-        assert_eq!(pick(480, 640), (640, 640, 480, 640));
+        assert_eq!(pick(&two, 768, 576), (640, 640, 640, 480));
+        assert_eq!(pick(&two, 480, 640), (640, 640, 480, 640));
         // With a 4:3 input too, 4:3 pictures go there, 16:9 ones still to the smaller 640x384.
-        let inputs = [(640, 640), (640, 384), (640, 480)];
-        let pick = |w, h| {
-            let l = Letterbox::choose(w, h, &inputs);
-            (l.dst_w, l.dst_h, l.fit_w, l.fit_h)
-        };
-        assert_eq!(pick(768, 576), (640, 480, 640, 480));
-        assert_eq!(pick(1280, 720), (640, 384, 640, 360));
-        assert_eq!(pick(480, 640), (640, 640, 480, 640));
+        let three = [(640, 640), (640, 384), (640, 480)];
+        assert_eq!(pick(&three, 768, 576), (640, 480, 640, 480));
+        assert_eq!(pick(&three, 1280, 720), (640, 384, 640, 360));
+        assert_eq!(pick(&three, 480, 640), (640, 640, 480, 640));
         // One input only, or none: that one, or the default square.
         assert_eq!(Letterbox::choose(1920, 1080, &[(640, 640)]), Letterbox::new(1920, 1080, 640, 640));
         assert_eq!(Letterbox::choose(1920, 1080, &[]), Letterbox::new(1920, 1080, 640, 640));

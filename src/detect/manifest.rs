@@ -141,12 +141,11 @@ impl Manifest {
 
     fn checked(path: &Path, mut m: Manifest) -> Result<Self, ConfigError> {
         m.path = path.to_path_buf();
-        let sizes = std::iter::once(&m.input).chain(m.shapes.iter().map(|s| &s.input));
-        if sizes.clone().any(|i| !(32..=4096).contains(&i.width) || !(32..=4096).contains(&i.height)) {
-            return Err(ConfigError::new(path, "input width and height must be 32 to 4096 pixels"));
-        }
         let mut seen: Vec<(u32, u32)> = Vec::new();
-        for i in sizes {
+        for i in std::iter::once(&m.input).chain(m.shapes.iter().map(|s| &s.input)) {
+            if !(32..=4096).contains(&i.width) || !(32..=4096).contains(&i.height) {
+                return Err(ConfigError::new(path, "input width and height must be 32 to 4096 pixels"));
+            }
             if seen.contains(&(i.width, i.height)) {
                 return Err(ConfigError::new(path, format!("shapes: input {}x{} is given twice", i.width, i.height)));
             }

@@ -98,6 +98,15 @@ struct Loaded {
     num_candidates: usize,
 }
 
+impl Loaded {
+    /// One inference on whatever the input tensor holds; the result lands in the output tensor.
+    fn run(&mut self) -> Result<()> {
+        // The outputs returned only alias the bound output tensor: dropping them frees nothing big.
+        drop(self.session.run_binding(&self.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
+        Ok(())
+    }
+}
+
 /// A session for `onnx` with `opts`.
 fn open(onnx: &Path, runtime: Option<&Path>, opts: &DetectorOptions) -> Result<Session> {
     let env = runtime::environment(runtime)?;
@@ -255,11 +264,23 @@ impl Detector {
 
     /// Shape `k`, loaded (loading it if needed).
     fn shape(&mut self, k: usize) -> Result<&mut Loaded> {
+        self.ensure(k);
+        let Shape { size: (w, h), loaded, .. } = &mut self.shapes[k];
+        match loaded {
+            Some(Ok(l)) => Ok(l),
+            Some(Err(e)) => Err(anyhow!("{e}")),
+            None => Err(anyhow!("the {w}x{h} input is not loaded")),
+        }
+    }
+
+    /// Load shape `k` if it has not been tried yet; whether it is loaded.
+    fn ensure(&mut self, k: usize) -> bool {
         let nc = self.labels.labels.len();
         let (format, opts) = (self.manifest.format, &self.opts);
         let Shape { size, onnx, loaded } = &mut self.shapes[k];
         let slot = loaded.get_or_insert_with(|| {
             let t = Instant::now();
+            // The runtime library was loaded with the first shape (`runtime::environment` keeps it).
             let got = open(onnx, None, opts).and_then(|session| bind(session, onnx, format, *size, nc));
             let (w, h) = *size;
             match &got {
@@ -274,10 +295,7 @@ impl Detector {
             }
             got.map_err(|e| format!("{e:#}"))
         });
-        match slot {
-            Ok(l) => Ok(l),
-            Err(e) => Err(anyhow!("{e}")),
-        }
+        slot.is_ok()
     }
 
     /// Detect on an RGB image already scaled to `lb.fit_w` x `lb.fit_h`, rows `stride` bytes apart,
@@ -286,10 +304,11 @@ impl Detector {
     /// pixels (`lb.src_w` x `lb.src_h`), best first, into `out`.
     pub fn detect(&mut self, rgb: &[u8], stride: usize, lb: &Letterbox, out: &mut Vec<Detection>) -> Result<()> {
         let t0 = Instant::now();
+        // The input the frame was scaled for; if it cannot load, the model's own (always loaded).
         let wanted = self.shapes.iter().position(|s| s.size == (lb.dst_w, lb.dst_h));
-        let (k, lb) = match wanted.filter(|&k| self.shape(k).is_ok()) {
-            Some(k) => (k, *lb),
-            None => {
+        let (k, lb) = match wanted {
+            Some(k) if self.ensure(k) => (k, *lb),
+            _ => {
                 let size = self.shapes[0].size;
                 let lb = lb
                     .within(size.0, size.1)
@@ -299,13 +318,12 @@ impl Detector {
         };
         self.current = k;
         let pad = self.manifest.pad_value;
-        self.shape(k)?;
         let Some(Ok(l)) = &mut self.shapes[k].loaded else {
             bail!("the {}x{} input is not loaded", lb.dst_w, lb.dst_h)
         };
         lb.fill_chw(rgb, stride, pad, l.input.extract_tensor_mut().1).map_err(|e| anyhow!(e))?;
         let t1 = Instant::now();
-        drop(l.session.run_binding(&l.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
+        l.run()?;
         let t2 = Instant::now();
         let num_candidates = l.num_candidates;
         let data = l.output.extract_tensor().1;
@@ -332,10 +350,7 @@ impl Detector {
 
     /// One inference of the current shape on whatever its input holds.
     fn infer(&mut self) -> Result<()> {
-        let l = self.shape(self.current)?;
-        // The outputs returned only alias the bound output tensor: dropping them frees nothing big.
-        drop(l.session.run_binding(&l.binding).map_err(|e| anyhow!("inference failed: {e}"))?);
-        Ok(())
+        self.shape(self.current)?.run()
     }
 
     /// Run inference `runs` times on the current input (grey if nothing was detected yet) and

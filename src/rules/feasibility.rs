@@ -7,10 +7,10 @@
 //! what the rule needs at the camera's `detect_fps`, no object at or near the threshold can raise
 //! an event, however well the rest is set up. Pure computation; `check` prints the results.
 
-use super::geometry::{Point, long_axis, point_in_polygon};
+use super::geometry::{Point, point_in_polygon};
 use super::homography::Homography;
 use super::motion::MAX_M_PER_PX;
-use super::racing::{ROAD_MIN_ELONGATION, road_axis};
+use super::racing::{ROAD_MIN_ELONGATION, zone_axis};
 use super::speed::{MIN_POINTS, MIN_SPAN_S};
 use crate::config::{CameraConfig, RuleConfig};
 
@@ -246,12 +246,10 @@ pub fn no_road_axis(cam: &CameraConfig) -> Vec<NoRoadAxis> {
         let r = r.get_ref();
         let RuleConfig::Racing(_) = r else { continue };
         let Some(zone) = cam.zone(r.zone()) else { continue };
-        if road_axis(&h, &zone.polygon.0).is_some() {
+        let elongation = zone_axis(&h, &zone.polygon.0).map(|(_, e)| e);
+        if elongation.is_some_and(|e| e >= ROAD_MIN_ELONGATION) {
             continue;
         }
-        let ground: Option<Vec<[f64; 2]>> =
-            zone.polygon.0.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
-        let elongation = ground.and_then(|g| long_axis(&g)).map(|(_, e)| e);
         out.push(NoRoadAxis { rule: r.name().0.clone(), zone: r.zone().0.clone(), elongation });
     }
     out

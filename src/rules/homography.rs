@@ -139,6 +139,12 @@ impl Homography {
         apply(&self.h, [f64::from(p.0), f64::from(p.1)]).map(|[x, y]| (x, y))
     }
 
+    /// A polygon's corners on the ground, metres; None when a corner has no ground point (at or
+    /// beyond the horizon).
+    pub fn polygon_to_ground(&self, polygon: &[(f32, f32)]) -> Option<Vec<[f64; 2]>> {
+        polygon.iter().map(|&p| self.to_ground(p).map(|g| [g.0, g.1])).collect()
+    }
+
     /// The image point (pixels) of a ground point (metres).
     pub fn to_image(&self, g: (f64, f64)) -> Option<(f32, f32)> {
         apply(&self.inv, [g.0, g.1]).map(|[x, y]| (x as f32, y as f32))

@@ -68,9 +68,7 @@ pub struct Weave {
 pub fn weave(points: &[(f64, (f64, f64))], axis: Option<(f64, f64)>, amplitude_m: f64) -> Option<Weave> {
     let lateral: Vec<f64> = match axis {
         Some((ax, ay)) if points.len() >= 4 => {
-            let first = points[0].1;
-            let moved = points.iter().any(|p| (p.1.0 - first.0).hypot(p.1.1 - first.1) > 0.0);
-            if !moved {
+            if points.iter().all(|p| p.1 == points[0].1) {
                 return None;
             }
             points.iter().map(|&(_, (x, y))| -x * ay + y * ax).collect()
@@ -110,7 +108,6 @@ pub fn weave(points: &[(f64, (f64, f64))], axis: Option<(f64, f64)>, amplitude_m
                     ext = e;
                 } else if (ext - e) * d >= leg {
                     swings += 1;
-                    largest = largest.max((ext - from).abs());
                     (dir, from, ext) = (-dir, ext, e);
                 }
             }
@@ -158,12 +155,17 @@ pub struct Racing {
 /// A zone at least this much longer than wide on the ground lies along a road.
 pub const ROAD_MIN_ELONGATION: f64 = 1.5;
 
-/// The road's direction on the ground: the long axis of the zone's ground shape, when the zone
-/// is at least [`ROAD_MIN_ELONGATION`] times longer than wide (a racing zone is drawn along
-/// the road). None for a squarish zone (a junction) or one reaching past the horizon.
+/// The long axis of the zone's ground shape and how elongated it is ([`long_axis`]); None for
+/// a zone reaching past the horizon.
+pub fn zone_axis(h: &Homography, zone: &[Point]) -> Option<((f64, f64), f64)> {
+    long_axis(&h.polygon_to_ground(zone)?)
+}
+
+/// The road's direction on the ground: the zone's long axis ([`zone_axis`]), when the zone is
+/// at least [`ROAD_MIN_ELONGATION`] times longer than wide (a racing zone is drawn along the
+/// road). None for a squarish zone (a junction) or one reaching past the horizon.
 pub fn road_axis(h: &Homography, zone: &[Point]) -> Option<(f64, f64)> {
-    let ground: Option<Vec<[f64; 2]>> = zone.iter().map(|&p| h.to_ground(p).map(|g| [g.0, g.1])).collect();
-    long_axis(&ground?).filter(|(_, e)| *e >= ROAD_MIN_ELONGATION).map(|(d, _)| d)
+    zone_axis(h, zone).filter(|(_, e)| *e >= ROAD_MIN_ELONGATION).map(|(d, _)| d)
 }
 
 /// One member now: (track id, speed km/h, weaving).

@@ -1291,25 +1291,26 @@ mod tests {
 
     #[test]
     fn a_standing_car_keeps_its_id_behind_a_passing_truck() {
+        // The default tracker at `fps` until `until`, given each frame's detections; the log,
+        // and whether any track matched in `watch` was moving by its filter.
+        let play = |fps: f64, until: f64, dets: &dyn Fn(f64) -> Vec<Detection>, watch: std::ops::Range<f64>| {
+            let mut tracker = default_tracker();
+            let mut log = Log::default();
+            let mut moving = false;
+            for t in frame_times(fps, until) {
+                let out = tracker.update(t, &dets(t));
+                moving |= watch.contains(&t) && out.active.iter().any(|tr| !tr.standing());
+                log.record(t, &out);
+            }
+            (log, moving)
+        };
         let car = |_: f64| det(CAR, 0.85, 900.0, 500.0, 160.0, 110.0);
-        let mut tracker = default_tracker();
-        let mut log = Log::default();
-        for t in frame_times(5.0, 60.0) {
-            // A truck hides it from 20 to 26 s (far longer than max_lost_s).
-            let dets = if (20.0..26.0).contains(&t) { vec![] } else { vec![car(t)] };
-            let out = tracker.update(t, &dets);
-            log.record(t, &out);
-        }
+        // A truck hides it from 20 to 26 s (far longer than max_lost_s).
+        let (log, _) = play(5.0, 60.0, &|t| if (20.0..26.0).contains(&t) { vec![] } else { vec![car(t)] }, 0.0..0.0);
         assert_eq!(log.confirmed_ids(), vec![1]);
         assert!(log.ended.is_empty());
         // Past max_lost_stationary_s it ends.
-        let mut tracker = default_tracker();
-        let mut log = Log::default();
-        for t in frame_times(5.0, 30.0) {
-            let dets = if t >= 15.0 { vec![] } else { vec![car(t)] };
-            let out = tracker.update(t, &dets);
-            log.record(t, &out);
-        }
+        let (log, _) = play(5.0, 30.0, &|t| if t >= 15.0 { vec![] } else { vec![car(t)] }, 0.0..0.0);
         assert_eq!(log.ended_ids(), vec![1]);
         // Last seen at 14.8: ended at the first frame more than 10 s later.
         assert!((log.ended[0].0 - 25.0).abs() < 0.21, "ended at {}", log.ended[0].0);
@@ -1319,17 +1320,8 @@ mod tests {
             let gone = (t - 20.0).clamp(0.0, 1.6) as f32 / 1.6 * 120.0;
             det(CAR, 0.6, 900.0 + gone / 2.0, 500.0, 160.0 - gone, 110.0)
         };
-        let mut tracker = default_tracker();
-        let mut log = Log::default();
-        let mut moving_when_lost = false;
-        for t in frame_times(3.0, 40.0) {
-            let dets = if (21.6..25.6).contains(&t) { vec![] } else { vec![covered(t)] };
-            let out = tracker.update(t, &dets);
-            if (21.3..21.6).contains(&t) {
-                moving_when_lost = out.active.iter().any(|tr| !tr.standing());
-            }
-            log.record(t, &out);
-        }
+        let (log, moving_when_lost) =
+            play(3.0, 40.0, &|t| if (21.6..25.6).contains(&t) { vec![] } else { vec![covered(t)] }, 21.3..21.6);
         assert!(moving_when_lost, "the covering should make the filter see motion");
         assert_eq!(log.confirmed_ids(), vec![1]);
         assert!(log.ended.is_empty());
@@ -1338,13 +1330,7 @@ mod tests {
             let x = 900.0 + 60.0 * (t - 5.0).max(0.0) as f32;
             det(CAR, 0.85, x, 500.0, 160.0, 110.0)
         };
-        let mut tracker = default_tracker();
-        let mut log = Log::default();
-        for t in frame_times(5.0, 14.0) {
-            let dets = if t >= 8.0 { vec![] } else { vec![drive(t)] };
-            let out = tracker.update(t, &dets);
-            log.record(t, &out);
-        }
+        let (log, _) = play(5.0, 14.0, &|t| if t >= 8.0 { vec![] } else { vec![drive(t)] }, 0.0..0.0);
         assert_eq!(log.ended_ids(), vec![1]);
         assert!(log.ended[0].0 < 10.0, "ended at {}", log.ended[0].0);
         // A moving one still ends after max_lost_s.
