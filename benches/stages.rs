@@ -213,7 +213,7 @@ fn analytics(c: &mut Criterion) {
             let mut out = Vec::new();
             let mut k = 0usize;
             b.iter(|| {
-                a.on_frame(k as f64 * 0.1, SystemTime::now(), &frames[k], &mut out);
+                a.on_frame(k as f64 * 0.1, SystemTime::now(), (1280, 720), &frames[k], &mut out);
                 black_box(out.len());
                 out.clear();
                 k += 1;

@@ -338,10 +338,19 @@ impl CameraAnalytics {
         }
     }
 
-    /// Process one detected frame; events are appended to `out`.
-    pub fn on_frame(&mut self, time_s: f64, wall: SystemTime, detections: &[Detection], out: &mut Vec<Event>) {
+    /// Process one detected frame of a `picture` (width, height: the detections' pixel
+    /// space); events are appended to `out`.
+    pub fn on_frame(
+        &mut self,
+        time_s: f64,
+        wall: SystemTime,
+        picture: (u32, u32),
+        detections: &[Detection],
+        out: &mut Vec<Event>,
+    ) {
         let t0 = std::time::Instant::now();
         self.clock = Some((time_s, wall));
+        self.tracker.set_picture(picture.0 as f32, picture.1 as f32);
         self.dets.clear();
         self.dets.extend(detections.iter().filter(|d| self.enabled.get(d.class_id as usize).copied().unwrap_or(false)));
         let output = self.tracker.update(time_s, &self.dets);

@@ -220,7 +220,7 @@ impl BenchReport {
 
 /// What the detector hands to a camera's analytics thread.
 enum Msg {
-    Frame { time_s: f64, wall: SystemTime, arrived: Instant, dets: Vec<Detection> },
+    Frame { time_s: f64, wall: SystemTime, arrived: Instant, picture: (u32, u32), dets: Vec<Detection> },
     End,
 }
 
@@ -523,8 +523,8 @@ fn run_pipeline(
                             }
                         }
                     };
-                    while let Ok(Msg::Frame { time_s, wall, arrived, mut dets }) = rx.recv() {
-                        a.on_frame(time_s, wall, &dets, &mut events);
+                    while let Ok(Msg::Frame { time_s, wall, arrived, picture, mut dets }) = rx.recv() {
+                        a.on_frame(time_s, wall, picture, &dets, &mut events);
                         done.times.record(Stage::Tracking, a.last_timings.0);
                         done.times.record(Stage::Rules, a.last_timings.1);
                         done.frames += 1;
@@ -591,7 +591,8 @@ fn run_pipeline(
                                 times.record_ms(Stage::Postprocess, t.postprocess_ms);
                                 inferences[cam] += 1;
                             }
-                            let msg = Msg::Frame { time_s: f.time_s, wall: f.wall, arrived: f.arrived, dets };
+                            let picture = (f.letterbox.src_w, f.letterbox.src_h);
+                            let msg = Msg::Frame { time_s: f.time_s, wall: f.wall, arrived: f.arrived, picture, dets };
                             drop(f);
                             let _ = txs[cam].send(msg);
                             let done = processed.fetch_add(1, Ordering::Relaxed) + 1;

@@ -37,6 +37,8 @@ enum Detected {
     Frame {
         time_s: f64,
         wall: SystemTime,
+        /// The picture's width and height (the detections' pixel space).
+        picture: (u32, u32),
         detections: Vec<Detection>,
         /// The decoded frame itself (evidence on): copied for a snapshot only when an event
         /// starts on it, so frames without events cost no copy.
@@ -296,11 +298,12 @@ impl CameraSet {
                                     let detections =
                                         std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default());
                                     let (time_s, wall) = (f.time_s, f.wall);
+                                    let picture = (f.letterbox.src_w, f.letterbox.src_h);
                                     // Detections always go (the tracker needs every one); the
                                     // picture (~1 MB) only while few wait, so a slow camera
                                     // cannot pile pictures up in memory.
                                     let keep = stats[cam].queued(MAX_PICTURES_WAITING) && snapshots;
-                                    Detected::Frame { time_s, wall, detections, frame: keep.then_some(f) }
+                                    Detected::Frame { time_s, wall, picture, detections, frame: keep.then_some(f) }
                                 }
                                 Err(e) => {
                                     tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
@@ -686,8 +689,8 @@ fn analytics_loop(
     // The channel closes when the detector stops (shutdown): end open tracks then as well.
     while let Ok(msg) = rx.recv() {
         match msg {
-            Detected::Frame { time_s, wall, mut detections, frame } => {
-                analytics.on_frame(time_s, wall, &detections, &mut events);
+            Detected::Frame { time_s, wall, picture, mut detections, frame } => {
+                analytics.on_frame(time_s, wall, picture, &detections, &mut events);
                 // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
                 // It decides which event gets a snapshot; only then is the frame copied.
                 if let Some(ev) = evidence {

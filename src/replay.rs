@@ -287,7 +287,7 @@ pub fn run_frames(
             score: d.score,
             bbox: BBox::from(d.bbox),
         }));
-        cams[ci].on_frame(f.time_s, f.wall(), &dets, &mut events);
+        cams[ci].on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
         summary.frames += 1;
         emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
     }
@@ -710,7 +710,7 @@ directions = ["in", "out"]
             let x = 100.0 + 10.0 * i.min(20) as f32;
             let d = Detection { class_id: 0, score: 0.9, bbox: BBox::new(x - 20.0, 200.0, x + 20.0, 300.0) };
             let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_000 + 100 * u64::from(i));
-            cam.on_frame(f64::from(i) * 0.1, wall, &[d], &mut events);
+            cam.on_frame(f64::from(i) * 0.1, wall, (640, 480), &[d], &mut events);
             counts.extend(cam.take_counts());
         }
         cam.finish(&mut events);

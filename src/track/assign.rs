@@ -12,6 +12,14 @@
 //! predicted box may not overlap at all although the prediction is good. The radius is chosen by
 //! the tracker from the object's size, speed and time unseen.
 //!
+//! A column seen once and cut by the picture's edge ([`Item::entering`], found by
+//! [`inward_normal`]) is entering the picture: its next box lies further in, and a box where it
+//! was, or beside it, is more likely the next road user entering behind it (a rider riding away
+//! from a pole camera at 80 km/h moves its own box height between two detections at 5 per
+//! second, and the one behind it takes its place). For such a column only movement across the
+//! edge's normal counts as distance, movement inwards is free, and a detection that did not move
+//! in keeps [`ENTERING_STAY`] of its score (its IoU too).
+//!
 //! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
 //! its similarity reaches the gate; a pair's weight is `similarity - gate` (plus a hair, so a
 //! pair exactly at the gate still counts). That is what ByteTrack gets from `lapjv` with
@@ -53,13 +61,53 @@ pub(crate) struct Item {
     /// Where the ground is, for a column whose object's size must fit where a detection stands.
     /// Ignored on rows.
     pub scale: Option<Scale>,
+    /// For a column whose object was seen once, cut by the picture's edge: the unit vector
+    /// pointing into the picture from that edge (see [`inward_normal`]). Ignored on rows.
+    pub entering: Option<(f32, f32)>,
 }
 
 impl Item {
     pub fn new(class_id: u32, bbox: BBox) -> Self {
         let h = bbox.y2 - bbox.y1;
-        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None }
+        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None }
     }
+}
+
+/// Share of its score a detection keeps against a column entering the picture
+/// ([`Item::entering`]) when it did not move in at all; one that moved in by its own height
+/// keeps it all (see the module doc).
+pub const ENTERING_STAY: f32 = 0.75;
+
+/// The inward unit vector for a box touching the edges of a `width`×`height` picture (within
+/// `margin` pixels), or `None` if it touches none (or opposite ones only).
+pub(crate) fn inward_normal(b: &BBox, (width, height): (f32, f32), margin: f32) -> Option<(f32, f32)> {
+    let mut n = (0.0_f32, 0.0_f32);
+    if b.x1 <= margin {
+        n.0 += 1.0;
+    }
+    if b.x2 >= width - margin {
+        n.0 -= 1.0;
+    }
+    if b.y1 <= margin {
+        n.1 += 1.0;
+    }
+    if b.y2 >= height - margin {
+        n.1 -= 1.0;
+    }
+    let len = n.0.hypot(n.1);
+    (len > 0.0).then(|| (n.0 / len, n.1 / len))
+}
+
+/// The distance that counts for a displacement `(dx, dy)` from a box entering along `n`, and
+/// the share of the score kept for how far in it moved, for a box `h` pixels high.
+fn entering_distance(n: (f32, f32), (dx, dy): (f32, f32), h: f32) -> (f32, f32) {
+    let along = dx * n.0 + dy * n.1;
+    if along <= 0.0 {
+        return (dx.hypot(dy), ENTERING_STAY);
+    }
+    let across = (dx * n.1 - dy * n.0).abs();
+    let keep = ENTERING_STAY + (1.0 - ENTERING_STAY) * (along / h.max(1.0)).min(1.0);
+    (across, keep)
 }
 
 /// How wide an object standing on the ground appears wherever it stands: under a pinhole camera
@@ -116,6 +164,10 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
         col.scale.map_or(1.0, |s| SCALE_FLOOR + (1.0 - SCALE_FLOOR) * s.fit(a.x2 - a.x1, ((a.x1 + a.x2) * 0.5, a.y2)));
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
+    if let Some(n) = col.entering {
+        let (d, keep) = entering_distance(n, (dx, dy), hb);
+        return (iou * ENTERING_STAY).max((1.0 - d / col.radius) * fit * keep);
+    }
     iou.max((1.0 - dx.hypot(dy) / col.radius) * fit)
 }
 
@@ -624,5 +676,35 @@ mod tests {
         assert_eq!(h.row_of_col(0), Some(1));
         assert_eq!(h.row_of_col(1), None);
         assert_eq!(h.row_of_col(2), Some(0));
+    }
+
+    #[test]
+    fn the_inward_normal_points_away_from_the_edges_a_box_touches() {
+        let pic = (1280.0, 720.0);
+        let n = |b: BBox| inward_normal(&b, pic, 3.0);
+        assert_eq!(n(BBox::new(100.0, 100.0, 200.0, 200.0)), None);
+        assert_eq!(n(BBox::new(600.0, 500.0, 700.0, 719.0)), Some((0.0, -1.0)));
+        assert_eq!(n(BBox::new(1.0, 300.0, 80.0, 400.0)), Some((1.0, 0.0)));
+        let (x, y) = n(BBox::new(1200.0, 600.0, 1280.0, 720.0)).unwrap_or_default();
+        let r = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((x + r).abs() < 1e-3 && (y + r).abs() < 1e-3, "{x} {y}");
+        // A box as wide as the picture enters from neither side.
+        assert_eq!(n(BBox::new(0.0, 300.0, 1280.0, 400.0)), None);
+    }
+
+    #[test]
+    fn an_entering_column_prefers_the_box_that_moved_in_over_one_beside_it() {
+        let col =
+            Item { radius: 400.0, entering: Some((0.0, -1.0)), ..Item::new(3, BBox::new(760.0, 515.0, 840.0, 720.0)) };
+        let moved_in = Item::new(3, BBox::new(715.0, 322.0, 790.0, 510.0));
+        let beside = Item::new(3, BBox::new(905.0, 511.0, 985.0, 720.0));
+        let stayed = Item::new(3, BBox::new(762.0, 515.0, 842.0, 720.0));
+        let (a, b, c) = (similarity(&moved_in, &col), similarity(&beside, &col), similarity(&stayed, &col));
+        assert!(a > b && a > c, "moved in {a}, beside {b}, stayed {c}");
+        // A box that stayed is still a good match when nothing else is there (a parked car).
+        assert!(c >= ENTERING_STAY * 0.95, "{c}");
+        // Without the edge, the nearest wins.
+        let plain = Item { entering: None, ..col };
+        assert!(similarity(&beside, &plain) > similarity(&moved_in, &plain));
     }
 }

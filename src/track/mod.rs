@@ -22,6 +22,10 @@
 //!   allows for [`NEW_TRACK_SPEED_H`] box heights per second in any direction, so its second
 //!   detection is found however fast it moves. The Kalman filter still gives the reported box
 //!   and velocity.
+//! - **Entering objects move in.** A track seen once whose box is cut by the picture's edge
+//!   (the picture's size comes from [`Tracker::set_picture`]) is entering the view: its second
+//!   detection is looked for inwards from the edge, not beside or behind it, where the next road
+//!   user entering takes its place (see `assign`).
 //! - **Quick confirmation.** A track is confirmed after `min_hits` matches, or after two matches
 //!   at least [`TrackerConfig::confirm_s`] apart; a tentative track survives one missed frame.
 //!   At 3 detections per second a rider is confirmed at its second detection, 0.33 s in.
@@ -32,14 +36,17 @@
 //!   car), moving ones for `max_lost_s`.
 //!
 //! Per update, with the predicted box of every track:
-//! 1. detections with `score >= high_thresh` are matched against confirmed and lost tracks
-//!    (gate [`TrackerConfig::match_iou`] on the similarity);
+//! 1. detections with `score >= high_thresh` are matched against confirmed and lost tracks,
+//!    and tentative ones matched twice already (gate [`TrackerConfig::match_iou`] on the
+//!    similarity): those have a motion to predict from, and at 5 detections per second a
+//!    rider behind another is still tentative when the one ahead, missed for a frame, would
+//!    otherwise take its detection;
 //! 2. detections with `low_thresh <= score < high_thresh` are matched against the confirmed
 //!    tracks still unmatched (not lost ones, not tentative ones), with the stricter gate
 //!    [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry a track through a partial occlusion,
 //!    but is too unreliable to revive a lost track or to support a new one;
-//! 3. the remaining high detections are matched against tentative tracks (as ByteTrack does
-//!    with its unconfirmed tracks: established tracks get first pick);
+//! 3. the remaining high detections are matched against the other tentative tracks (as
+//!    ByteTrack does with its unconfirmed tracks: established tracks get first pick);
 //! 4. tentative tracks that missed twice in a row are dropped silently, confirmed tracks that
 //!    missed become lost, lost tracks unmatched for longer than their limit end;
 //! 5. high detections still unmatched with `score >= new_track_thresh` start tentative tracks.
@@ -220,7 +227,8 @@ impl Track {
         self.last_seen == t
     }
 
-    fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64) -> Self {
+    /// A track from its first detection, `cut` if the picture's bottom edge cuts its box.
+    fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64, cut: bool) -> Self {
         let kf = KalmanState::initiate(z);
         Self {
             id,
@@ -238,14 +246,14 @@ impl Track {
             kf,
             obs: {
                 let mut obs = Observations::default();
-                obs.push(t, &det.bbox);
+                obs.push(t, &det.bbox, cut);
                 obs
             },
             still: None,
         }
     }
 
-    fn apply(&mut self, det: &Detection, t: f64) {
+    fn apply(&mut self, det: &Detection, t: f64, cut: bool) {
         // Detections reaching here passed `valid_detection`, so the measurement exists.
         if let Some(z) = kalman::measurement_from_bbox(&det.bbox)
             && !self.kf.update(&z)
@@ -262,7 +270,7 @@ impl Track {
         self.last_seen = t;
         self.hits = self.hits.saturating_add(1);
         self.misses = 0;
-        self.obs.push(t, &det.bbox);
+        self.obs.push(t, &det.bbox, cut);
         if self.standing() {
             self.still = Some((self.still.map_or(t, |(since, _)| since), t));
         } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
@@ -330,7 +338,15 @@ pub struct Tracker {
     expect: Vec<(BBox, f32)>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
     horizon: Option<(f32, f32)>,
+    /// The picture's width and height, once known: a box touching its edge is entering or
+    /// leaving the view.
+    picture: Option<(f32, f32)>,
 }
+
+/// A box within this many pixels of the picture's edge, or this share of its own height
+/// (detectors jitter a box's edges by a few per cent of its size), is cut by it.
+pub const EDGE_MARGIN_PX: f32 = 3.0;
+pub const EDGE_MARGIN_H: f32 = 0.06;
 
 /// Which detections a stage draws from.
 #[derive(Clone, Copy)]
@@ -362,7 +378,16 @@ impl Tracker {
             priors: Vec::new(),
             expect: Vec::new(),
             horizon: None,
+            picture: None,
         }
+    }
+
+    /// Tells the tracker the picture's size in pixels (the detections' coordinates), so that a
+    /// track seen once at the picture's edge is expected to move into it (see
+    /// `assign::inward_normal`). A size that is not positive and finite is ignored.
+    pub fn set_picture(&mut self, width: f32, height: f32) {
+        self.picture =
+            (width.is_finite() && height.is_finite() && width > 0.0 && height > 0.0).then_some((width, height));
     }
 
     /// Tells the tracker where the horizon is (`y = slope * x + intercept`, pixels; from the
@@ -416,20 +441,24 @@ impl Tracker {
         self.neighbour_motion(now);
         // Each track's expected box, once: the stages would otherwise refit it up to three times.
         self.expect.clear();
-        let (tracks, priors) = (&self.tracks, &self.priors);
-        self.expect.extend(tracks.iter().zip(priors).map(|(tr, &prior)| Self::expected(tr, prior, now)));
+        let (tracks, priors, horizon) = (&self.tracks, &self.priors, self.horizon);
+        self.expect.extend(tracks.iter().zip(priors).map(|(tr, &prior)| Self::expected(tr, prior, now, horizon)));
 
         let gate = self.cfg.match_iou;
-        self.stage(detections, Scores::High, gate, |t| matches!(t.state, TrackState::Confirmed | TrackState::Lost));
+        self.stage(detections, Scores::High, gate, |t| {
+            matches!(t.state, TrackState::Confirmed | TrackState::Lost) || t.hits >= 2
+        });
         self.stage(detections, Scores::Low, LOW_SCORE_MATCH_IOU, |t| t.state == TrackState::Confirmed);
         self.stage(detections, Scores::High, gate, |t| t.state == TrackState::Tentative);
 
         let min_hits = self.cfg.min_hits.max(1);
         let confirm_s = self.cfg.confirm_s;
         let mut confirmed = Vec::new();
+        let picture = self.picture;
         for &(d, k) in &self.pairs {
             let tr = &mut self.tracks[k as usize];
-            tr.apply(&detections[d as usize], now);
+            let det = &detections[d as usize];
+            tr.apply(det, now, cut_at_bottom(&det.bbox, picture));
             match tr.state {
                 TrackState::Lost => tr.state = TrackState::Confirmed,
                 TrackState::Tentative if tr.hits >= min_hits || (tr.hits >= 2 && now - tr.first_seen >= confirm_s) => {
@@ -480,7 +509,7 @@ impl Tracker {
             let Some(z) = kalman::measurement_from_bbox(&det.bbox) else {
                 continue;
             };
-            let mut tr = Track::new(self.next_id, det, &z, now);
+            let mut tr = Track::new(self.next_id, det, &z, now, cut_at_bottom(&det.bbox, self.picture));
             self.next_id += 1;
             if min_hits <= 1 {
                 tr.state = TrackState::Confirmed;
@@ -513,6 +542,7 @@ impl Tracker {
             track_matched,
             expect,
             horizon,
+            picture,
             ..
         } = self;
         let band = match scores {
@@ -543,7 +573,9 @@ impl Tracker {
                     foot: ((d.x1 + d.x2) * 0.5, d.y2),
                     horizon,
                 });
-                cols.push(Item { radius, heights, scale, ..Item::new(tr.class_id, bbox) });
+                let entering =
+                    picture.filter(|_| tr.hits <= 1).and_then(|p| assign::inward_normal(d, p, edge_margin(d)));
+                cols.push(Item { radius, heights, scale, entering, ..Item::new(tr.class_id, bbox) });
                 col_map.push(k as u32);
             }
         }
@@ -567,7 +599,7 @@ impl Tracker {
     /// ([`perspective`]), or the Kalman prediction before there are two. The radius is the
     /// box's own size, plus half the distance it was predicted to travel since it was last
     /// seen; for a track seen once, a generous allowance for a velocity not known yet.
-    fn expected(tr: &Track, prior: Option<(f32, f32)>, now: f64) -> (BBox, f32) {
+    fn expected(tr: &Track, prior: Option<(f32, f32)>, now: f64, horizon: Option<(f32, f32)>) -> (BBox, f32) {
         let unseen = (now - tr.last_seen).max(0.0) as f32;
         let height = |b: &BBox| b.y2 - b.y1;
         if tr.hits <= 1 {
@@ -585,7 +617,7 @@ impl Tracker {
         }
         // A standing object is where it stood: extrapolating the jitter of its last few boxes
         // over a long occlusion would walk its expected box away.
-        let (bbox, spread) = match tr.obs.predict_with_spread(now) {
+        let (bbox, spread) = match tr.obs.predict_with_spread(now, horizon) {
             Some(fit) if !tr.standing() => fit,
             _ => (tr.bbox, 0.0),
         };
@@ -623,7 +655,7 @@ impl Tracker {
                     continue;
                 }
                 let unseen = (now - other.last_seen) as f32;
-                let Some(next) = other.obs.predict(now).filter(|_| unseen > 0.0) else {
+                let Some(next) = other.obs.predict(now, self.horizon).filter(|_| unseen > 0.0) else {
                     continue;
                 };
                 let ow = (other.det_bbox.x2 - other.det_bbox.x1).max(1.0);
@@ -676,6 +708,16 @@ fn state_rank(s: TrackState) -> u8 {
         TrackState::Lost => 1,
         TrackState::Tentative => 2,
     }
+}
+
+/// How near the picture's edge a box counts as cut by it (see [`EDGE_MARGIN_PX`]).
+fn edge_margin(b: &BBox) -> f32 {
+    EDGE_MARGIN_PX.max(EDGE_MARGIN_H * (b.y2 - b.y1))
+}
+
+/// Whether the bottom edge of a picture of this size (if known) cuts the box.
+fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
+    picture.is_some_and(|(_, height)| b.y2 >= height - edge_margin(b))
 }
 
 /// Detections straight from a model may carry NaN or degenerate boxes; those are skipped.
@@ -1351,5 +1393,67 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Boxes of two riders riding away from an 8 m pole camera at 80 km/h, 5 detections a
+    /// second, as the scene simulator draws them: the first enters cut by the picture's bottom
+    /// edge, and when it has moved up by its own height the second enters beside where it was.
+    fn riders_entering() -> Vec<(f64, Vec<Detection>)> {
+        let rider = |cx: f32, bottom: f32, h: f32| {
+            let w = h * 0.4;
+            Detection {
+                class_id: MOTORCYCLE,
+                score: 0.8,
+                bbox: BBox::new(cx - w / 2.0, bottom - h, cx + w / 2.0, bottom),
+            }
+        };
+        vec![
+            (0.0, vec![rider(802.0, 720.0, 205.0)]),
+            (0.2, vec![rider(753.0, 510.0, 188.0), rider(946.0, 720.0, 209.0)]),
+            (0.4, vec![rider(727.0, 349.0, 130.0), rider(863.0, 494.0, 178.0)]),
+            (0.6, vec![rider(708.0, 262.0, 100.0), rider(812.0, 355.0, 137.0)]),
+            (0.8, vec![rider(700.0, 186.0, 83.0), rider(778.0, 262.0, 103.0)]),
+        ]
+    }
+
+    /// The id each rider's detection got, per frame.
+    fn ids_of(tracker: &mut Tracker, frames: &[(f64, Vec<Detection>)]) -> Vec<Vec<u64>> {
+        let mut ids = Vec::new();
+        for (t, dets) in frames {
+            tracker.update(*t, dets);
+            let of = |d: &Detection| tracker.all_tracks().iter().find(|tr| tr.det_bbox == d.bbox).map_or(0, |tr| tr.id);
+            ids.push(dets.iter().map(of).collect());
+        }
+        ids
+    }
+
+    #[test]
+    fn a_rider_entering_at_the_edge_is_followed_inwards_not_to_the_next_one_entering() {
+        let frames = riders_entering();
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        let ids = ids_of(&mut tracker, &frames);
+        let (first, second) = (ids[0][0], ids[1][1]);
+        assert_ne!(first, second);
+        for (k, frame) in ids.iter().enumerate() {
+            assert_eq!(frame[0], first, "frame {k}: {ids:?}");
+            if k > 0 {
+                assert_eq!(frame[1], second, "frame {k}: {ids:?}");
+            }
+        }
+        // Without the picture's size the nearest box wins, and that is the second rider: the
+        // situation really is ambiguous without knowing the first one is entering.
+        let ids = ids_of(&mut default_tracker(), &frames);
+        assert_eq!(ids[1][1], ids[0][0], "{ids:?}");
+    }
+
+    #[test]
+    fn a_car_standing_cut_by_the_edge_keeps_its_id() {
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        let car = |t: f64| det(CAR, 0.8, 1220.0 + (t * 7.0).sin() as f32 * 3.0, 650.0, 120.0, 140.0);
+        let frames: Vec<(f64, Vec<Detection>)> = frame_times(3.0, 5.0).map(|t| (t, vec![car(t)])).collect();
+        let ids = ids_of(&mut tracker, &frames);
+        assert!(ids.iter().all(|f| f[0] == ids[0][0] && f[0] != 0), "{ids:?}");
     }
 }

@@ -17,6 +17,13 @@
 //! OC-SORT), needs no calibration, and is exact for straight constant-speed motion, approaching,
 //! receding or crossing.
 //!
+//! A box cut by the picture's bottom edge (a road user entering right under the camera) has no
+//! foot in the picture: its bottom is the edge, well above where the object meets the ground,
+//! and a fit through it predicts the object slower than it is. Where the horizon is known (a
+//! calibrated camera), the foot's height below the horizon is the object's own multiple of its
+//! width, whatever its distance; so a cut box's foot is put back where that multiple, taken from
+//! the track's whole boxes, places it.
+//!
 //! Plain computation, no I/O.
 
 use crate::detect::types::BBox;
@@ -37,6 +44,8 @@ struct Obs {
     w: f32,
     /// Height over width.
     tallness: f32,
+    /// Cut by the picture's bottom edge: `bottom` is the edge, not the foot.
+    cut: bool,
 }
 
 /// The last [`OBSERVATIONS`] detected boxes of a track, with their times.
@@ -49,14 +58,15 @@ pub struct Observations {
 }
 
 impl Observations {
-    /// Adds a detected box at time `t` (non-decreasing); boxes without area are ignored.
-    pub fn push(&mut self, t: f64, b: &BBox) {
+    /// Adds a detected box at time `t` (non-decreasing), `cut` if the picture's bottom edge
+    /// cuts it; boxes without area are ignored.
+    pub fn push(&mut self, t: f64, b: &BBox, cut: bool) {
         let h = b.y2 - b.y1;
         let w = b.x2 - b.x1;
         if !(h > 0.0 && w > 0.0 && h.is_finite() && w.is_finite() && t.is_finite()) {
             return;
         }
-        let o = Obs { t, cx: (b.x1 + b.x2) * 0.5, bottom: b.y2, w, tallness: h / w };
+        let o = Obs { t, cx: (b.x1 + b.x2) * 0.5, bottom: b.y2, w, tallness: h / w, cut };
         if self.len < OBSERVATIONS {
             self.buf[self.len] = o;
             self.len += 1;
@@ -82,17 +92,37 @@ impl Observations {
     }
 
     /// The box expected at time `t`; None with fewer than two detections at different times.
-    pub fn predict(&self, t: f64) -> Option<BBox> {
-        self.predict_with_spread(t).map(|(b, _)| b)
+    /// `horizon` (`y = slope * x + intercept`), where known, places the feet of cut boxes.
+    pub fn predict(&self, t: f64, horizon: Option<(f32, f32)>) -> Option<BBox> {
+        self.predict_with_spread(t, horizon).map(|(b, _)| b)
+    }
+
+    /// The foot's height below the horizon per pixel of width, from the boxes not cut by the
+    /// edge, if some are cut and some are not (see the module doc).
+    fn depth_ratio(&self, horizon: Option<(f32, f32)>) -> Option<(f32, f32, f32)> {
+        let (slope, intercept) = horizon?;
+        if !self.iter().any(|o| o.cut) {
+            return None;
+        }
+        let whole: Vec<f32> =
+            self.iter().filter(|o| !o.cut).map(|o| (o.bottom - (slope * o.cx + intercept)) / o.w).collect();
+        let k = whole.iter().sum::<f32>() / whole.len() as f32;
+        (k.is_finite() && k > 0.0).then_some((slope, intercept, k))
     }
 
     /// The box expected at time `t`, and how far (pixels, root mean square) the detections'
     /// feet lie from the fitted motion: about the box jitter for an object going straight, much
     /// more for one weaving or turning, whose next position the straight fit knows less well.
-    pub fn predict_with_spread(&self, t: f64) -> Option<(BBox, f32)> {
+    pub fn predict_with_spread(&self, t: f64, horizon: Option<(f32, f32)>) -> Option<(BBox, f32)> {
         if self.len < 2 {
             return None;
         }
+        let ratio = self.depth_ratio(horizon);
+        // A cut box's foot, where the whole boxes say it is; `bottom` otherwise.
+        let foot = |o: &Obs| match ratio {
+            Some((slope, intercept, k)) if o.cut => (slope * o.cx + intercept + k * o.w).max(o.bottom),
+            _ => o.bottom,
+        };
         let last = *self.last()?;
         let n = self.len as f64;
         let tm = self.iter().map(|o| o.t).sum::<f64>() / n;
@@ -100,7 +130,7 @@ impl Observations {
         let (mut m, mut st) = ([0.0f64; 3], [0.0f64; 3]);
         for o in self.iter() {
             let s = 1.0 / f64::from(o.w);
-            let v = [s, f64::from(o.cx) * s, f64::from(o.bottom) * s];
+            let v = [s, f64::from(o.cx) * s, f64::from(foot(o)) * s];
             for k in 0..3 {
                 m[k] += v[k] / n;
             }
@@ -108,7 +138,7 @@ impl Observations {
         for o in self.iter() {
             let dt = o.t - tm;
             let s = 1.0 / f64::from(o.w);
-            let v = [s, f64::from(o.cx) * s, f64::from(o.bottom) * s];
+            let v = [s, f64::from(o.cx) * s, f64::from(foot(o)) * s];
             stt += dt * dt;
             for k in 0..3 {
                 st[k] += dt * (v[k] - m[k]);
@@ -124,7 +154,7 @@ impl Observations {
             let s = at_time(0, o.t);
             if s > 0.0 {
                 let (cx, bottom) = (at_time(1, o.t) / s, at_time(2, o.t) / s);
-                sq += (cx - f64::from(o.cx)).powi(2) + (bottom - f64::from(o.bottom)).powi(2);
+                sq += (cx - f64::from(o.cx)).powi(2) + (bottom - f64::from(foot(o))).powi(2);
             }
         }
         let spread = (sq / n).sqrt() as f32;
@@ -165,11 +195,11 @@ mod tests {
             let mut obs = Observations::default();
             for k in 0..3 {
                 let t = k as f32 / 3.0;
-                obs.push(t as f64, &seen(d0 + v * t, -1.5 + 0.5 * t));
+                obs.push(t as f64, &seen(d0 + v * t, -1.5 + 0.5 * t), false);
             }
             let t = 1.0f32;
             let want = seen(d0 + v * t, -1.5 + 0.5 * t);
-            let got = obs.predict(t as f64).expect("a prediction");
+            let got = obs.predict(t as f64, None).expect("a prediction");
             let (g, w) = (foot(&got), foot(&want));
             assert!((g.0 - w.0).abs() < 0.5 && (g.1 - w.1).abs() < 0.5, "d0 {d0} v {v}: {got:?} vs {want:?}");
             assert!(((got.x2 - got.x1) - (want.x2 - want.x1)).abs() < 0.5);
@@ -185,12 +215,12 @@ mod tests {
         let mut weaving = Observations::default();
         for k in 0..4 {
             let t = k as f32 * 0.2;
-            straight.push(t as f64, &seen(20.0 + 16.0 * t, 0.0));
+            straight.push(t as f64, &seen(20.0 + 16.0 * t, 0.0), false);
             // ±1.5 m across the road, a swing every 0.6 s.
-            weaving.push(t as f64, &seen(20.0 + 16.0 * t, 1.5 * (t * std::f32::consts::PI / 0.6).sin()));
+            weaving.push(t as f64, &seen(20.0 + 16.0 * t, 1.5 * (t * std::f32::consts::PI / 0.6).sin()), false);
         }
-        let (_, calm) = straight.predict_with_spread(0.8).unwrap();
-        let (_, wild) = weaving.predict_with_spread(0.8).unwrap();
+        let (_, calm) = straight.predict_with_spread(0.8, None).unwrap();
+        let (_, wild) = weaving.predict_with_spread(0.8, None).unwrap();
         assert!(calm < 0.5, "{calm}");
         assert!(wild > 10.0, "{wild}");
     }
@@ -200,31 +230,31 @@ mod tests {
         let mut obs = Observations::default();
         // Standing for a while, then moving right at 100 px/s: the old standing boxes drop out.
         for k in 0..10 {
-            obs.push(k as f64 * 0.2, &BBox::new(0.0, 0.0, 50.0, 100.0));
+            obs.push(k as f64 * 0.2, &BBox::new(0.0, 0.0, 50.0, 100.0), false);
         }
         for k in 1..=OBSERVATIONS {
             let x = 20.0 * k as f32;
-            obs.push(2.0 + k as f64 * 0.2, &BBox::new(x, 0.0, x + 50.0, 100.0));
+            obs.push(2.0 + k as f64 * 0.2, &BBox::new(x, 0.0, x + 50.0, 100.0), false);
         }
-        let got = obs.predict(2.0 + (OBSERVATIONS + 1) as f64 * 0.2).unwrap();
+        let got = obs.predict(2.0 + (OBSERVATIONS + 1) as f64 * 0.2, None).unwrap();
         assert!((got.x1 - 20.0 * (OBSERVATIONS + 1) as f32).abs() < 1e-3, "{got:?}");
     }
 
     #[test]
     fn needs_two_times_and_never_explodes() {
         let mut obs = Observations::default();
-        assert_eq!(obs.predict(1.0), None);
-        obs.push(0.0, &BBox::new(0.0, 0.0, 10.0, 10.0));
-        assert_eq!(obs.predict(1.0), None);
-        obs.push(0.0, &BBox::new(0.0, 0.0, 10.0, 10.0));
-        assert_eq!(obs.predict(1.0), None);
+        assert_eq!(obs.predict(1.0, None), None);
+        obs.push(0.0, &BBox::new(0.0, 0.0, 10.0, 10.0), false);
+        assert_eq!(obs.predict(1.0, None), None);
+        obs.push(0.0, &BBox::new(0.0, 0.0, 10.0, 10.0), false);
+        assert_eq!(obs.predict(1.0, None), None);
         // Invalid boxes are ignored.
-        obs.push(0.1, &BBox::new(0.0, 0.0, f32::NAN, 10.0));
-        obs.push(0.1, &BBox::new(5.0, 5.0, 5.0, 10.0));
-        assert_eq!(obs.predict(1.0), None);
+        obs.push(0.1, &BBox::new(0.0, 0.0, f32::NAN, 10.0), false);
+        obs.push(0.1, &BBox::new(5.0, 5.0, 5.0, 10.0), false);
+        assert_eq!(obs.predict(1.0, None), None);
         // Growing fast: doubling in 0.1 s would reach infinite size; capped at MAX_GROWTH.
-        obs.push(0.1, &BBox::new(0.0, 0.0, 20.0, 20.0));
-        let got = obs.predict(5.0).unwrap();
+        obs.push(0.1, &BBox::new(0.0, 0.0, 20.0, 20.0), false);
+        let got = obs.predict(5.0, None).unwrap();
         assert!(got.x2 - got.x1 <= 20.0 * MAX_GROWTH + 1e-3, "{got:?}");
     }
 }
