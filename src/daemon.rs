@@ -694,7 +694,7 @@ fn analytics_loop(
                 // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
                 // It decides which event gets a snapshot; only then is the frame copied.
                 if let Some(ev) = evidence {
-                    ev.process(outbox, &mut events, &detections, || {
+                    ev.process(outbox, analytics.camera(), &mut events, &detections, wall, || {
                         frame
                             .as_ref()
                             .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox))
@@ -711,7 +711,7 @@ fn analytics_loop(
     }
     analytics.finish(&mut events);
     if let Some(ev) = evidence {
-        ev.process(outbox, &mut events, &[], || None);
+        ev.process(outbox, analytics.camera(), &mut events, &[], SystemTime::now(), || None);
     }
     store(outbox, &mut events);
     store_counts(outbox, analytics.take_counts());

@@ -55,7 +55,9 @@ fn event_box(e: &Event) -> Option<([f64; 4], String)> {
     }
 }
 
-/// Draw the snapshot of `e` on `frame`.
+/// Draw the snapshot of `e` on `frame`, its own frame or one `late_ms` later (its frame came
+/// without a picture): a later picture gets no box of the event, which would no longer be where
+/// the object is, and its title says how much later it is.
 pub fn render(
     frame: &SnapFrame,
     e: &Event,
@@ -63,11 +65,12 @@ pub fn render(
     dets: &[Detection],
     labels: &LabelMap,
     font: Option<&FontVec>,
+    late_ms: Option<i64>,
 ) -> RgbImage {
     let lb = &frame.letterbox;
     let mut img = image::imageops::resize(&*frame.image, lb.src_w, lb.src_h, image::imageops::FilterType::Triangle);
     draw_overlay(&mut img, cam, dets, labels, font);
-    if let Some((b, caption)) = event_box(e) {
+    if let Some((b, caption)) = event_box(e).filter(|_| late_ms.is_none()) {
         let b = [b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32];
         let thickness = (img.width() / 200).max(3);
         draw_box(&mut img, b, EVENT, thickness);
@@ -76,7 +79,10 @@ pub fn render(
         }
     }
     if let Some(font) = font {
-        let title = format!("{} {} {}", e.camera, e.kind(), e.ts);
+        let mut title = format!("{} {} {}", e.camera, e.kind(), e.ts);
+        if let Some(ms) = late_ms {
+            title += &format!(" (picture {:.1} s later)", ms as f64 / 1000.0);
+        }
         draw_label(&mut img, font, 4.0, 4.0, &title, Rgb([255, 255, 255]));
     }
     img

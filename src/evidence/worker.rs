@@ -48,12 +48,23 @@ pub struct Evidence {
     pub report: Arc<Mutex<Option<EvidenceReport>>>,
     /// Start times (wall ms) of open events.
     starts: Mutex<HashMap<String, i64>>,
+    /// Starts whose frame came without its picture (the camera's analytics were behind), by
+    /// event id: they get a snapshot of the next picture within [`OWED_MAX_MS`].
+    owed: Mutex<HashMap<String, Event>>,
     cameras: HashMap<String, CameraConfig>,
     labels: Arc<LabelMap>,
     font: Option<ab_glyph::FontVec>,
     /// Each camera's newest snapshot, for `<camera>/snapshot`; None unless `publish_snapshots`.
     snapshots: Option<SnapshotBoard>,
 }
+
+/// How long after its start an event still gets a snapshot from a later picture, when its own
+/// frame came without one: later, the picture would not show what happened.
+pub const OWED_MAX_MS: i64 = 2_000;
+
+/// Starts owed a snapshot at once, at most (a camera whose pictures stay away that long is
+/// stuck, and its owed starts are forgotten).
+const OWED_MAX: usize = 256;
 
 /// Milliseconds since the epoch of an event's `ts`.
 pub fn ts_ms(ts: &str) -> Option<i64> {
@@ -139,6 +150,7 @@ impl Evidence {
             retention: Mutex::new(Some((retention_stop, retention_thread))),
             report,
             starts: Mutex::new(HashMap::new()),
+            owed: Mutex::new(HashMap::new()),
             cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
             labels,
             font: super::draw::load_font(),
@@ -195,46 +207,56 @@ impl Evidence {
         }
     }
 
-    /// Store `events`: a `start` with its snapshot drawn on the frame that `frame` builds (None:
-    /// no frame to draw on), with `dets` drawn on it; an `end` that will get a clip is handed to
-    /// the worker, which stores it once the clip is cut.
+    /// Store `events` of `camera`: a `start` with its snapshot drawn on the frame (at wall time
+    /// `wall`) that `frame` builds, with `dets` drawn on it; an `end` that will get a clip is
+    /// handed to the worker, which stores it once the clip is cut.
     ///
     /// `frame` is called at most once, and only when an event gets a snapshot: copying the
-    /// frame out of its buffer costs on every detected frame otherwise.
+    /// frame out of its buffer costs on every detected frame otherwise. When it has no picture
+    /// (dropped while the camera's analytics were behind), a `start` is stored at once without
+    /// one, and its snapshot is drawn on the camera's next picture within [`OWED_MAX_MS`]; its
+    /// `end` names it.
     pub fn process(
         &self,
         outbox: &Outbox,
+        camera: &str,
         events: &mut Vec<Event>,
         dets: &[Detection],
+        wall: SystemTime,
         frame: impl FnOnce() -> Option<SnapFrame>,
     ) {
         let frame = std::cell::LazyCell::new(frame);
+        let now_ms = ring::ms(wall);
         // Locks are taken only around their own maps, never while a picture is drawn, encoded
         // and synced: one camera's snapshot never holds up another camera's analytics.
         let starts = || self.starts.lock().unwrap_or_else(|p| p.into_inner());
+        let owed = || self.owed.lock().unwrap_or_else(|p| p.into_inner());
         let mut new_snaps = Vec::new();
         for e in events.drain(..) {
-            let at = ts_ms(&e.ts).unwrap_or_else(|| ring::ms(SystemTime::now()));
+            let at = ts_ms(&e.ts).unwrap_or(now_ms);
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
-            let rel = |p: &Path| p.strip_prefix(&self.data_dir).unwrap_or(p).to_string_lossy().to_string();
             let mut snap = None;
             // Only a `start` gets a snapshot: the frame is built here, on the first one.
-            if wants_snapshot(&e)
-                && let Some(cam) = self.cameras.get(&e.camera)
+            if wants_snapshot(&e) && self.cameras.contains_key(&e.camera) {
+                match &*frame {
+                    Some(f) => snap = self.snapshot(f, &e, dets, None, &snap_path, &mut new_snaps),
+                    None => {
+                        let mut owed = owed();
+                        if owed.len() < OWED_MAX {
+                            owed.insert(e.event_id.clone(), e.clone());
+                        }
+                    }
+                }
+            } else if e.phase == Phase::End
+                && let Some(start) = owed().remove(&e.event_id)
                 && let Some(f) = &*frame
             {
-                let img = snapshot::render(f, &e, cam, dets, &self.labels, self.font.as_ref());
-                match snapshot::write_jpeg(&img, &snap_path) {
-                    Ok(jpeg) => {
-                        if self.snapshots.is_some() {
-                            new_snaps.push((e.clone(), jpeg, rel(&snap_path)));
-                        }
-                        snap = Some(rel(&snap_path));
-                    }
-                    Err(err) => tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}"),
+                let late = now_ms - ts_ms(&start.ts).unwrap_or(now_ms);
+                if late <= OWED_MAX_MS {
+                    snap = self.snapshot(f, &start, dets, Some(late), &snap_path, &mut new_snaps);
                 }
             } else if snap_path.is_file() {
-                snap = Some(rel(&snap_path));
+                snap = Some(self.rel(&snap_path));
             }
             match e.phase {
                 // Moments (line crossings) have no end: nothing to remember.
@@ -257,10 +279,75 @@ impl Evidence {
             }
             push(outbox, &e, snap.as_deref(), None);
         }
+        self.pay_owed(camera, now_ms, dets, &frame, &mut new_snaps);
         // Only once their starts are in the outbox: a picture never goes out before its event.
         for (e, jpeg, rel) in new_snaps {
             self.offer_snapshot(&e, jpeg, rel);
         }
+    }
+
+    /// Draws the snapshots `camera` owes on this picture, if there is one; forgets those it
+    /// owes for longer than [`OWED_MAX_MS`].
+    fn pay_owed(
+        &self,
+        camera: &str,
+        now_ms: i64,
+        dets: &[Detection],
+        frame: &std::cell::LazyCell<Option<SnapFrame>, impl FnOnce() -> Option<SnapFrame>>,
+        new_snaps: &mut Vec<(Event, Vec<u8>, String)>,
+    ) {
+        let due: Vec<Event> = {
+            let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
+            if !owed.values().any(|e| e.camera == camera) {
+                return;
+            }
+            let late = |e: &Event| now_ms - ts_ms(&e.ts).unwrap_or(now_ms);
+            owed.retain(|_, e| e.camera != camera || late(e) <= OWED_MAX_MS);
+            if frame.is_none() {
+                return;
+            }
+            let ids: Vec<String> = owed.iter().filter(|(_, e)| e.camera == camera).map(|(id, _)| id.clone()).collect();
+            ids.iter().filter_map(|id| owed.remove(id)).collect()
+        };
+        if let Some(f) = &**frame {
+            for e in due {
+                let late = now_ms - ts_ms(&e.ts).unwrap_or(now_ms);
+                let path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
+                self.snapshot(f, &e, dets, Some(late), &path, new_snaps);
+            }
+        }
+    }
+
+    /// Draws and writes `e`'s snapshot on `f` (`late_ms` after the event, if not its own
+    /// frame) to `path`; returns the name the event gives it.
+    fn snapshot(
+        &self,
+        f: &SnapFrame,
+        e: &Event,
+        dets: &[Detection],
+        late_ms: Option<i64>,
+        path: &Path,
+        new_snaps: &mut Vec<(Event, Vec<u8>, String)>,
+    ) -> Option<String> {
+        let cam = self.cameras.get(&e.camera)?;
+        let img = snapshot::render(f, e, cam, dets, &self.labels, self.font.as_ref(), late_ms);
+        match snapshot::write_jpeg(&img, path) {
+            Ok(jpeg) => {
+                if self.snapshots.is_some() {
+                    new_snaps.push((e.clone(), jpeg, self.rel(path)));
+                }
+                Some(self.rel(path))
+            }
+            Err(err) => {
+                tracing::warn!(camera = %e.camera, event_id = %e.event_id, "no snapshot: {err:#}");
+                None
+            }
+        }
+    }
+
+    /// A path under the data directory as events name it.
+    fn rel(&self, p: &Path) -> String {
+        p.strip_prefix(&self.data_dir).unwrap_or(p).to_string_lossy().to_string()
     }
 
     /// No more events: let the worker cut what it holds (waiting for the rings to finish) and stop.
@@ -365,6 +452,11 @@ mod tests {
         }
     }
 
+    /// The events' time (2026-11-28T12:00:00Z) plus `ms`.
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_867_200_000 + ms)
+    }
+
     fn object(phase: Phase, event_id: &str) -> Event {
         let bbox = [10.0, 10.0, 50.0, 90.0];
         let seen = "2026-11-28T12:00:00.000Z".to_string();
@@ -427,7 +519,7 @@ mod tests {
 
         // No start: the frame is never built (the ring does not record, so the end is stored now).
         let mut events = vec![object(Phase::End, "e0")];
-        ev.process(&outbox, &mut events, &[], frame);
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), frame);
         assert_eq!(built.get(), 0);
         assert!(events.is_empty());
 
@@ -435,12 +527,12 @@ mod tests {
         let crossing =
             Body::LineCross { line: "gate".into(), direction: "in".into(), label: "person".into(), track_id: 1 };
         let mut events = vec![object(Phase::Start, "e1"), event(Phase::Start, "e2", crossing)];
-        ev.process(&outbox, &mut events, &[], frame);
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), frame);
         assert_eq!(built.get(), 1);
 
         // A start without a frame to draw on is stored without a snapshot.
         let mut events = vec![object(Phase::Start, "e3")];
-        ev.process(&outbox, &mut events, &[], || None);
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), || None);
         ev.close();
 
         let got = stored(&outbox);
@@ -460,5 +552,51 @@ mod tests {
             // Scaled back to the source's size.
             assert_eq!((img.width(), img.height()), (128, 96));
         }
+    }
+
+    #[test]
+    fn a_start_whose_picture_was_dropped_gets_the_next_one_and_its_end_names_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (ev, outbox) = evidence(dir.path());
+        // Both starts come on a frame without its picture: stored at once, without a snapshot.
+        let mut events = vec![object(Phase::Start, "soon"), object(Phase::Start, "other")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), || None);
+        // The next frame without events but with a picture, 400 ms later: both are drawn on it.
+        ev.process(&outbox, "cam1", &mut Vec::new(), &[], at(400), || Some(snap_frame()));
+        let mut events = vec![object(Phase::End, "soon")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(600), || None);
+        ev.close();
+
+        let got = stored(&outbox);
+        let snap = Some("evidence/cam1/events/soon.jpg".to_string());
+        assert_eq!(
+            got,
+            vec![
+                ("soon".into(), "start".into(), None),
+                ("other".into(), "start".into(), None),
+                ("soon".into(), "end".into(), snap),
+            ]
+        );
+        for id in ["soon", "other"] {
+            let jpg = super::super::events_dir(dir.path(), "cam1").join(format!("{id}.jpg"));
+            assert!(image::open(&jpg).is_ok(), "{id}: the late snapshot is a JPEG");
+        }
+        assert!(ev.owed.lock().map(|o| o.is_empty()).unwrap_or(false), "nothing owed any more");
+    }
+
+    #[test]
+    fn a_picture_too_late_pays_no_snapshot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (ev, outbox) = evidence(dir.path());
+        let mut events = vec![object(Phase::Start, "e1")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), || None);
+        let late = OWED_MAX_MS as u64 + 100;
+        ev.process(&outbox, "cam1", &mut Vec::new(), &[], at(late), || Some(snap_frame()));
+        let mut events = vec![object(Phase::End, "e1")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(late + 100), || Some(snap_frame()));
+        ev.close();
+        let got = stored(&outbox);
+        assert_eq!(got, vec![("e1".into(), "start".into(), None), ("e1".into(), "end".into(), None)]);
+        assert!(!super::super::events_dir(dir.path(), "cam1").join("e1.jpg").exists());
     }
 }
