@@ -2,7 +2,7 @@
 //! on only at the refresh interval, a moving one on every frame, a still scene that starts moving
 //! is detected on from its first moving frame, and the events stay the same.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! fly) stopped and started again under the daemon: its `<camera>/status` goes `error` and back
 //! to `online`, its detections resume, and a second camera's frames keep flowing all along.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! File sources: looping, and playing at the stream's own pace.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

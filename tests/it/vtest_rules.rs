@@ -33,7 +33,7 @@
 //! Tolerance: each direction's count within one of what was seen (a detection missed in the
 //! crowd by the lamp post can merge or split a track); the crowds exactly.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! systemd integration: READY once set up, watchdog pings while the pipeline makes progress,
 //! STOPPING on SIGTERM — read from a real notify socket, as systemd would.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};

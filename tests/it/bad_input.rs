@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming what was wrong, or a retry; never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! The camera looks down on a straight road along the picture's x axis, calibrated at 5 px a
 //! metre (1280 px = 256 m), recorded at 10 detections a second.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::Path;

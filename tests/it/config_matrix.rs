@@ -1,7 +1,7 @@
 //! `anttd check` over a table of broken configs: each is refused (non-zero exit), the message
 //! names the file, the line and (where the mistake is a value) the key, and nothing panics.
 
-mod common;
+use crate::common;
 
 use common::{anttd, asset};
 

@@ -2,7 +2,7 @@
 //! vtest.avi's DivX 3 cannot go into MP4 without re-encoding) → the daemon's ring of MP4
 //! segments → a clip per event, checked with GStreamer's own discoverer; retention under quota.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

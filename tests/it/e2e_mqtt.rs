@@ -1,7 +1,7 @@
 //! End to end with the real parts: vtest.avi → GStreamer → YOLOv12n → tracker → line rule →
 //! mosquitto (started here on a free loopback port) → a real subscriber.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! with the old one, and logs why with file, line and key); a changed camera list takes effect,
 //! the open objects of a removed camera end, and the broker connection is kept.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `anttd detect` with the real model on frames of the real sample videos.
 
-mod common;
+use crate::common;
 
 use common::{anttd, asset, file_uri};
 

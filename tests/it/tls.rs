@@ -2,7 +2,7 @@
 //! (rcgen): events arrive with a client certificate; a broker certificate from another CA is a
 //! clear logged error and retried, never a panic; unusable TLS files are refused at load.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `anttd run --record-detections` then `anttd replay` on the recording: the replay must
 //! publish the same events and `counts` messages the live daemon did (ids and times aside).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Shared helpers for the integration tests: assets, a real mosquitto broker on a free loopback
 //! port, an MQTT subscriber that records everything, and the daemon binary.
-#![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

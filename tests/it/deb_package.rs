@@ -1,7 +1,7 @@
 //! The amd64 Debian package: built, installed on this machine with apt (as root, as CI is), its
 //! installed config checked by the installed binary as the service user, then purged cleanly.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

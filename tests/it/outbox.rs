@@ -4,7 +4,7 @@
 //! with a persistent session on a broker that keeps it across its restart, so that nothing the
 //! daemon delivers can be missed by the test itself.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
