@@ -416,6 +416,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             Arc::clone(&link),
             Arc::clone(&outbox),
             outbox_start.clone(),
+            shared.evidence.clone(),
             publisher.out.clone(),
         ));
         // Cameras, detector, outbox and the broker connection task are set up (the broker itself
@@ -464,6 +465,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                 Arc::clone(&link),
                                 Arc::clone(&outbox),
                                 outbox_start.clone(),
+                                shared.evidence.clone(),
                                 publisher.out.clone(),
                             ));
                             cfg = d;
@@ -774,6 +776,7 @@ async fn stats_loop(
     link: Arc<LinkStats>,
     outbox: Arc<Outbox>,
     start: OutboxStart,
+    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
     out: Sender<Outgoing>,
 ) {
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
@@ -801,7 +804,7 @@ async fn stats_loop(
                 moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
             },
             cameras: rates.report(&cams),
-            evidence: crate::evidence::report(),
+            evidence: evidence.as_ref().and_then(|e| e.report()),
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
         let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };

@@ -19,14 +19,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// The latest retention report (how full the ring and event evidence are), for `stats`; None
-/// while evidence is disabled.
-pub static REPORT: std::sync::Mutex<Option<retention::EvidenceReport>> = std::sync::Mutex::new(None);
-
-pub fn report() -> Option<retention::EvidenceReport> {
-    REPORT.lock().unwrap_or_else(|p| p.into_inner()).clone()
-}
-
 /// `[evidence]` in the config.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "EvidenceToml")]

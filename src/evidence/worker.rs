@@ -44,8 +44,8 @@ pub struct Evidence {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Retention's thread, and what stops it (dropped).
     retention: Mutex<Option<(Sender<()>, JoinHandle<()>)>>,
-    /// The latest retention report, for `stats`.
-    pub report: Arc<Mutex<Option<EvidenceReport>>>,
+    /// The latest retention report (how full the ring and event evidence are), for `stats`.
+    report: Arc<Mutex<Option<EvidenceReport>>>,
     /// Start times (wall ms) of open events.
     starts: Mutex<HashMap<String, i64>>,
     /// Starts whose frame came without its picture (the camera's analytics were behind), by
@@ -185,6 +185,11 @@ impl Evidence {
     /// A recorder for the camera's ring.
     pub fn recorder(&self, camera: &str) -> Option<Arc<Recorder>> {
         self.rings.get(camera).map(|r| Arc::new(Recorder::new(Arc::clone(r), self.cfg.segment_s)))
+    }
+
+    /// The latest retention report, None before retention's first pass.
+    pub fn report(&self) -> Option<EvidenceReport> {
+        self.report.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -385,8 +390,7 @@ fn worker(
 fn retain(mut retention: Retention, stop: &Receiver<()>, report: &Mutex<Option<EvidenceReport>>) {
     let mut pass = || {
         let r = retention.run(ring::ms(SystemTime::now()));
-        *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
-        *super::REPORT.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
     };
     loop {
         pass();

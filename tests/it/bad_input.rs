@@ -307,14 +307,6 @@ fn a_different_onnx_graph_is_refused_by_its_output_shape() {
     assert!(err.contains("identity.onnx") && err.contains("output shape [1, 3, 640, 640]"), "{err}");
 }
 
-/// Ids of the `event stored` lines (written once an event is on disk in the outbox).
-fn stored_ids(log: &str) -> Vec<String> {
-    log.lines()
-        .filter(|l| l.contains("event stored"))
-        .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("id=")).map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn failed_starts_lose_nothing_already_in_the_outbox() {
     let port = free_port(); // no broker yet: events stay in the outbox
@@ -326,9 +318,10 @@ fn failed_starts_lose_nothing_already_in_the_outbox() {
         c.arg("run").arg("-c").arg(&cfg);
         c
     });
-    common::wait_until(Duration::from_secs(120), "events stored", || stored_ids(&daemon.log()).len() >= 5);
+    let stored = || common::outbox_events(dir.path()).into_iter().map(|(_, id)| id).collect::<Vec<String>>();
+    common::wait_until(Duration::from_secs(120), "events stored", || stored().len() >= 5);
     assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
-    let want = stored_ids(&daemon.log());
+    let want = stored();
     assert!(daemon.log().contains("events not delivered before exit"), "{}", daemon.log());
 
     // Starts that fail: a truncated model, a model of another shape, a broken config.

@@ -305,6 +305,23 @@ manifest = "{manifest}"
     path
 }
 
+/// The events in the outbox of a config that [`write_config`] wrote into `dir`, as (camera, id),
+/// in the order the daemon stored them: read from the SQLite file itself, which the daemon may
+/// have open (only reads, so it is never disturbed), and which holds an event from the moment
+/// it is on disk until the broker acknowledged it.
+pub fn outbox_events(dir: &Path) -> Vec<(String, String)> {
+    let path = dir.join("data").join("outbox.sqlite");
+    if !path.is_file() {
+        return Vec::new();
+    }
+    let conn = rusqlite::Connection::open(&path).expect("open the outbox");
+    conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let mut st = conn
+        .prepare("SELECT camera, id FROM outbox WHERE subtopic LIKE '%/events' ORDER BY seq")
+        .expect("outbox query");
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).expect("outbox rows").collect::<Result<_, _>>().expect("rows")
+}
+
 /// Run the daemon's process to completion (or kill it at `timeout`), collecting stderr.
 pub fn run_to_end(cmd: Command, timeout: Duration) -> (std::process::ExitStatus, String) {
     let mut daemon = Daemon::start(cmd);
