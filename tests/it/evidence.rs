@@ -168,6 +168,12 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
         assert!(!red((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0) || !red((b[0] + b[2]) / 2.0, b[1] + 5.0));
     }
 
+    // Stats say how full the evidence store is (retention's report).
+    let stats = msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).last().expect("stats");
+    let report = &stats["evidence"];
+    assert_eq!(report["ring_max_bytes"], 1000u64 << 20, "{stats}");
+    assert!(report["ring_segments"].as_u64().is_some_and(|n| n > 0), "{stats}");
+
     // The newest snapshot, retained: a dashboard connecting after the run gets the picture the
     // last `start` names, byte for byte, and which event it is.
     let last_start = evs.iter().rev().find(|e| e["type"] == "start").expect("a start");
