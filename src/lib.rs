@@ -14,7 +14,6 @@ pub mod event;
 pub mod evidence;
 pub mod health;
 pub mod publish;
-pub mod reload;
 pub mod replay;
 pub mod rules;
 pub mod sim;

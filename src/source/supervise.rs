@@ -73,7 +73,7 @@ pub fn run(
     // One clock for the camera's whole life, so times keep increasing across restarts and the
     // tracker's lost tracks expire on time.
     let clock = Arc::new(Mutex::new(StreamClock::default()));
-    let uri = crate::daemon::redact_uri(&spec.uri);
+    let uri = redact_uri(&spec.uri);
     loop {
         let started = Instant::now();
         let stalled = AtomicBool::new(false);
@@ -168,6 +168,20 @@ fn redact(reason: &str, uri: &str, redacted: &str) -> String {
     }
 }
 
+/// A URI safe to log: `rtsp://user:pass@host/…` becomes `rtsp://***@host/…`.
+pub fn redact_uri(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => uri.to_string(),
+            }
+        }
+        None => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,10 +209,20 @@ mod tests {
     #[test]
     fn reasons_do_not_leak_credentials() {
         let uri = "rtsp://admin:secret@10.0.0.5/s";
-        let red = crate::daemon::redact_uri(uri);
+        let red = redact_uri(uri);
         let r = redact("rtspsrc0: Unauthorized (rtsp://admin:secret@10.0.0.5/s, user admin:secret)", uri, &red);
         assert!(!r.contains("secret"), "{r}");
         assert!(r.contains("rtsp://***@10.0.0.5/s"), "{r}");
         assert_eq!(redact("plain", "rtsp://h/s", "rtsp://h/s"), "plain");
+    }
+
+    #[test]
+    fn credentials_are_not_logged() {
+        assert_eq!(
+            redact_uri("rtsp://admin:secret@10.0.0.5:554/Streaming/101"),
+            "rtsp://***@10.0.0.5:554/Streaming/101"
+        );
+        assert_eq!(redact_uri("rtsp://10.0.0.5/s"), "rtsp://10.0.0.5/s");
+        assert_eq!(redact_uri("file:///a@b/video.avi"), "file:///a@b/video.avi");
     }
 }

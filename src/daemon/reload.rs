@@ -3,11 +3,18 @@
 //! it is accepted, the cameras are stopped (open objects end, into the outbox) and the new set
 //! started; the outbox stays, and so does the broker connection unless `[mqtt]` changed.
 
+use anyhow::{Context, Result};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::cameras::{CameraSet, Shared};
+use super::check::{choose_decoders, load_detector};
 use crate::config::Config;
+use crate::detect::Detector;
+use crate::source::decoders::DecoderTemplate;
 
 /// The parts of the daemon a reload has to rebuild, beyond the cameras (always restarted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub(super) struct Plan {
     /// Broker settings, topic root (site, device) or `[extract]`: reconnect with the new settings.
     pub mqtt_changed: bool,
     /// `[model]`: load the new model.
@@ -16,7 +23,7 @@ pub struct Plan {
     pub outbox_changed: bool,
 }
 
-pub fn plan(old: &Config, new: &Config) -> Plan {
+pub(super) fn plan(old: &Config, new: &Config) -> Plan {
     Plan {
         mqtt_changed: old.mqtt != new.mqtt
             || old.topic_root() != new.topic_root()
@@ -25,6 +32,60 @@ pub fn plan(old: &Config, new: &Config) -> Plan {
         model_changed: old.model != new.model,
         outbox_changed: old.outbox_path() != new.outbox_path() || old.outbox.max_events != new.outbox.max_events,
     }
+}
+
+/// A reloaded config, checked as far as `anttd check` would, ready to replace the running one.
+pub(super) struct NextConfig {
+    cfg: Config,
+    decoders: Vec<DecoderTemplate>,
+    /// The new model, when `[model]` changed.
+    detector: Option<Detector>,
+}
+
+/// Read and check the config file again; nothing running is touched.
+pub(super) fn prepare_reload(current: &Config, labels: &[String]) -> Result<NextConfig> {
+    let cfg = Config::load(&current.path)?;
+    let plan = plan(current, &cfg);
+    let detector = if plan.model_changed {
+        Some(load_detector(&cfg)?)
+    } else {
+        cfg.check_labels(labels)?;
+        None
+    };
+    let decoders = choose_decoders(&cfg)?;
+    for cam in &cfg.cameras {
+        if let Some(p) = cam.uri.file_path(&cfg.base_dir()) {
+            std::fs::File::open(&p)
+                .with_context(|| format!("camera {}: cannot read video file {}", cam.id.get_ref().0, p.display()))?;
+        }
+    }
+    if plan.outbox_changed {
+        tracing::warn!("data_dir and [outbox] changes take effect at the next start; the outbox stays where it is");
+    }
+    Ok(NextConfig { cfg, decoders, detector })
+}
+
+/// Stop the running cameras (their open objects end, into the outbox) and start the new set.
+pub(super) fn apply_reload(
+    running: CameraSet,
+    next: NextConfig,
+    shared: &Shared,
+    done: &UnboundedSender<()>,
+) -> Result<(CameraSet, Config)> {
+    let (detector, recorder) = running.stop()?;
+    let (detector, recorder) = match next.detector {
+        Some(new) => {
+            if let Some((_, path)) = &recorder {
+                tracing::warn!(file = %path.display(), "recording detections stopped: the model changed");
+            }
+            (new, None)
+        }
+        None => (detector, recorder),
+    };
+    let ids: Vec<String> = next.cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    shared.board.reset(&ids);
+    let set = CameraSet::start(&next.cfg, detector, recorder, &next.decoders, shared, done)?;
+    Ok((set, next.cfg))
 }
 
 #[cfg(test)]

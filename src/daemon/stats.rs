@@ -1,0 +1,97 @@
+//! The `stats` message: link, outbox, cameras and evidence, every `stats_interval_s`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc::Sender;
+
+use super::OutboxStart;
+use crate::config::Config;
+use crate::event::rfc3339;
+use crate::health::{CameraStats, RateTracker};
+use crate::publish::Outgoing;
+use crate::publish::commands;
+use crate::publish::mqtt::LinkStats;
+use crate::publish::outbox::Outbox;
+
+/// The `stats` message.
+#[derive(serde::Serialize)]
+struct StatsPayload {
+    ts: String,
+    uptime_s: u64,
+    mqtt: MqttReport,
+    outbox: OutboxReport,
+    cameras: Vec<crate::health::CameraReport>,
+    /// How full the evidence store is (src/evidence/retention.rs); absent when evidence is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<crate::evidence::retention::EvidenceReport>,
+}
+
+#[derive(serde::Serialize)]
+struct MqttReport {
+    connected: bool,
+    connects: u64,
+    /// QoS 1 messages sent but not yet acknowledged by the broker.
+    unacked: u64,
+    /// Failures that cost a connection, and acknowledgements the outbox could not store yet.
+    errors: u64,
+    /// The command connection (extraction requests).
+    commands: commands::CommandReport,
+}
+
+#[derive(serde::Serialize)]
+struct OutboxReport {
+    /// Events waiting for the broker's acknowledgement.
+    len: u64,
+    max_events: u64,
+    /// Events dropped (oldest first) because the outbox was full, over the file's life.
+    dropped: u64,
+    /// Where a corrupt outbox found at start was moved; null normally.
+    moved_aside: Option<String>,
+}
+
+pub(super) async fn stats_loop(
+    cfg: Config,
+    stats: Vec<Arc<CameraStats>>,
+    link: Arc<LinkStats>,
+    outbox: Arc<Outbox>,
+    start: OutboxStart,
+    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
+    out: Sender<Outgoing>,
+) {
+    let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+    let mut rates = RateTracker::new(ids.len());
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.mqtt.stats_interval_s.0));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let cams: Vec<(String, &CameraStats)> = ids.iter().cloned().zip(stats.iter().map(|s| s.as_ref())).collect();
+        let payload = StatsPayload {
+            ts: rfc3339(SystemTime::now()),
+            uptime_s: started.elapsed().as_secs(),
+            mqtt: MqttReport {
+                connected: link.connected.load(Ordering::Relaxed),
+                connects: link.connects.load(Ordering::Relaxed),
+                unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
+                errors: link.errors.load(Ordering::Relaxed),
+                commands: link.commands.report(),
+            },
+            outbox: OutboxReport {
+                len: outbox.len(),
+                max_events: outbox.max_events(),
+                dropped: outbox.dropped(),
+                moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
+            },
+            cameras: rates.report(&cams),
+            evidence: evidence.as_ref().and_then(|e| e.report()),
+        };
+        let payload = serde_json::to_string(&payload).unwrap_or_default();
+        let msg = Outgoing { subtopic: "stats".into(), payload: payload.into_bytes(), qos: 0, retain: false };
+        // QoS 0: when the publisher is behind, this one is dropped (the next is fresher anyway).
+        if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = out.try_send(msg) {
+            return;
+        }
+    }
+}
