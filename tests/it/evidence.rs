@@ -169,7 +169,7 @@ fn every_event_end_names_a_clip_from_pre_roll_to_post_roll() {
     }
 
     // Stats say how full the evidence store is (retention's report).
-    let stats = msgs.iter().filter(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).last().expect("stats");
+    let stats = msgs.iter().rev().find(|m| m.topic == format!("{ROOT}/stats")).map(Msg::json).expect("stats");
     let report = &stats["evidence"];
     assert_eq!(report["ring_max_bytes"], 1000u64 << 20, "{stats}");
     assert!(report["ring_segments"].as_u64().is_some_and(|n| n > 0), "{stats}");
