@@ -330,6 +330,11 @@ impl CameraAnalytics {
         &self.camera
     }
 
+    /// The camera's tracker, for measuring it (`anttd scenarios`).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
     fn wall(&self, t: f64) -> SystemTime {
         match self.clock {
             Some((t0, w0)) if t >= t0 => w0 + Duration::from_secs_f64(t - t0),

@@ -10,6 +10,7 @@ pub mod camera;
 pub mod detector;
 pub mod run;
 pub mod scenario;
+pub mod tracking;
 
 /// The shipped model's labels in class-id order (COCO-80, as yolov12n's `names` metadata lists
 /// them), so a simulated recording needs no model.

@@ -8,6 +8,7 @@ use super::actors::Seen;
 use super::camera::Camera;
 use super::detector::{DetectorModel, SimDetector};
 use super::scenario::{Scenario, config_toml};
+use super::tracking::{self, Tracking};
 use crate::config::Config;
 use crate::detect::manifest::{Groups, LabelMap};
 use crate::replay::{self, FrameRecord, Header, Output};
@@ -112,6 +113,8 @@ pub struct Outcome {
     pub lines: Vec<LineResult>,
     /// Every event and counts message, as published.
     pub messages: Vec<serde_json::Value>,
+    /// What the tracker made of the road users.
+    pub tracking: Tracking,
 }
 
 /// The config `anttd replay` would be given for `s` on `cam`.
@@ -234,6 +237,7 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
         tracks: starts(&|v| v["kind"] == "object").len(),
         rules,
         lines: lines_out,
+        tracking: tracking::measure(&cfg, &fr),
         messages,
     })
 }
@@ -262,7 +266,8 @@ pub fn render(outcomes: &[Outcome], view: View) -> String {
 /// detect rate, runs with several seeds added up. A rule cell is `found/expected`, then `+N FA`
 /// for false alarms, the mean decision latency after the first road user involved entered the
 /// picture, and the largest speed error; a rule that must stay silent shows `ok` or its false
-/// alarms. A line cell is `counted/true` toward and away from the camera. Rows of rules that
+/// alarms. A line cell is `counted/true` toward and away from the camera. The `tracker` row says
+/// what the tracker made of the road users ([`Tracking`]): followed · broken · mixed. Rows of rules that
 /// expect nothing and raised nothing in a scenario with an event to find are left out; in the
 /// others (negatives, counts) every rule shows.
 pub fn summary(outcomes: &[Outcome]) -> String {
@@ -277,6 +282,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         counted: [usize; 2],
         truth: [usize; 2],
         line: bool,
+        tracking: Option<Tracking>,
     }
     /// (scenario, rule or line) and (geometry, fps).
     type Row = (String, String);
@@ -308,6 +314,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                 };
             });
         }
+        add("tracker".into(), &|c: &mut Cell| *c.tracking.get_or_insert_default() += o.tracking);
         for l in &o.lines {
             add(format!("line {}", l.line), &|c: &mut Cell| {
                 c.line = true;
@@ -325,7 +332,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
     );
     for key in &row_order {
         let row: Vec<&Cell> = cols.iter().filter_map(|c| cells.get(&(key.clone(), c.clone()))).collect();
-        let silent = row.iter().all(|c| !c.line && c.expected == 0 && c.false_alarms == 0);
+        let silent = row.iter().all(|c| !c.line && c.tracking.is_none() && c.expected == 0 && c.false_alarms == 0);
         let scenario_expects = cells.iter().any(|((k, _), c)| k.0 == key.0 && c.expected > 0);
         if silent && scenario_expects {
             continue;
@@ -334,6 +341,9 @@ pub fn summary(outcomes: &[Outcome]) -> String {
             .iter()
             .map(|c| {
                 let Some(c) = cells.get(&(key.clone(), c.clone())) else { return "–".into() };
+                if let Some(t) = c.tracking {
+                    return tracking_cell(t);
+                }
                 if c.line {
                     return format!("{}/{} · {}/{}", c.counted[0], c.truth[0], c.counted[1], c.truth[1]);
                 }
@@ -361,6 +371,13 @@ pub fn summary(outcomes: &[Outcome]) -> String {
     out
 }
 
+/// A tracker cell: the road users followed, then the extra ids (broken tracks) and the tracks
+/// that followed two road users (mixed), in bold when there are any.
+fn tracking_cell(t: Tracking) -> String {
+    let bold = |n: usize, what: &str| if n == 0 { format!("{n} {what}") } else { format!("**{n} {what}**") };
+    format!("{} · {} · {}", t.road_users, bold(t.broken, "broken"), bold(t.mixed, "mixed"))
+}
+
 /// One row per rule (and line) per run.
 fn rows(outcomes: &[Outcome], markdown: bool) -> String {
     let head = ["scenario", "geometry", "fps", "rule", "found/expected", "false alarms", "latency s", "speed err %"];
@@ -379,6 +396,16 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
                 opt(r.speed_err_pct, 1),
             ]);
         }
+        rows.push(vec![
+            o.scenario.clone(),
+            o.geometry.clone(),
+            o.fps.to_string(),
+            "tracker".into(),
+            format!("{} road users, {} broken, {} mixed", o.tracking.road_users, o.tracking.broken, o.tracking.mixed),
+            "–".into(),
+            "–".into(),
+            "–".into(),
+        ]);
         for l in &o.lines {
             rows.push(vec![
                 o.scenario.clone(),

@@ -316,6 +316,13 @@ pub fn outbox_events(dir: &Path) -> Vec<(String, String)> {
     }
     let conn = rusqlite::Connection::open(&path).expect("open the outbox");
     conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    // The daemon may have made the file and not yet its table.
+    let made: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'", [], |r| r.get(0))
+        .expect("outbox schema");
+    if made == 0 {
+        return Vec::new();
+    }
     let mut st = conn
         .prepare("SELECT camera, id FROM outbox WHERE subtopic LIKE '%/events' ORDER BY seq")
         .expect("outbox query");

@@ -1,0 +1,120 @@
+//! How well the tracker follows the simulated road users: the rules can only be as good as the
+//! tracks they are given, and a broken track (a road user starting again under a new id) or a
+//! mixed one (an id passing from one road user to another) is where most of their misses start.
+//!
+//! The frames go through a camera's analytics exactly as in [`super::run::run`], and after each
+//! one every track matched at it is laid against the road users in the picture: its detection
+//! belongs to the one whose true box it overlaps most (IoU above [`MIN_IOU`]).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::actors::Seen;
+use super::run::{Frames, groups, header};
+use crate::analytics::CameraAnalytics;
+use crate::config::Config;
+use crate::detect::manifest::LabelMap;
+use crate::detect::{BBox, Detection};
+
+/// A track's detection belongs to a road user whose true box it overlaps at least this much.
+pub const MIN_IOU: f64 = 0.3;
+
+/// What the tracker made of the road users of one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tracking {
+    /// Road users followed by a track (for at least two detections).
+    pub road_users: usize,
+    /// Tracks beyond one per road user: each is a road user starting again under a new id.
+    pub broken: usize,
+    /// Tracks that followed two road users or more (each for at least two detections).
+    pub mixed: usize,
+}
+
+impl std::ops::AddAssign for Tracking {
+    fn add_assign(&mut self, o: Self) {
+        self.road_users += o.road_users;
+        self.broken += o.broken;
+        self.mixed += o.mixed;
+    }
+}
+
+/// The road user whose true box overlaps `b` most, if enough.
+fn owner(seen: &[Seen], b: &BBox) -> Option<usize> {
+    let iou =
+        |s: &Seen| f64::from(b.iou(&BBox::new(s.bbox[0] as f32, s.bbox[1] as f32, s.bbox[2] as f32, s.bbox[3] as f32)));
+    seen.iter()
+        .map(|s| (iou(s), s.actor))
+        .filter(|(v, _)| *v > MIN_IOU)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, a)| a)
+}
+
+/// The tracks of the first camera of `cfg` over `frames`, against the truth.
+pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
+    let Some(cam) = cfg.cameras.first() else { return Tracking::default() };
+    let Ok(labels) = LabelMap::new(header().labels, &groups()) else { return Tracking::default() };
+    let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
+    // Per track id, how many of its detections belong to each road user.
+    let mut followed: BTreeMap<u64, BTreeMap<usize, usize>> = BTreeMap::new();
+    let mut events = Vec::new();
+    let mut dets = Vec::new();
+    for (f, seen) in frames.records.iter().zip(&frames.seen) {
+        dets.clear();
+        dets.extend(f.detections.iter().map(|d| Detection {
+            class_id: d.class_id,
+            score: d.score,
+            bbox: BBox::from(d.bbox),
+        }));
+        analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
+        events.clear();
+        for tr in analytics.tracker().live_tracks().filter(|t| t.matched_at(f.time_s)) {
+            if let Some(a) = owner(seen, &tr.det_bbox) {
+                *followed.entry(tr.id).or_default().entry(a).or_default() += 1;
+            }
+        }
+    }
+    let mut per_user: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut mixed = 0;
+    for users in followed.values() {
+        let held: Vec<(usize, usize)> = users.iter().filter(|(_, n)| **n >= 2).map(|(a, n)| (*a, *n)).collect();
+        if held.len() > 1 {
+            mixed += 1;
+        }
+        // The track counts for the road user it followed longest.
+        if let Some((a, _)) = held.iter().max_by_key(|(a, n)| (*n, std::cmp::Reverse(*a))) {
+            *per_user.entry(*a).or_default() += 1;
+        }
+    }
+    Tracking { road_users: per_user.len(), broken: per_user.values().map(|n| n - 1).sum(), mixed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::camera::Camera;
+    use crate::sim::run::{config, frames};
+    use crate::sim::scenario::scenario;
+
+    #[test]
+    fn a_lone_car_is_one_track_and_a_racing_group_is_one_track_per_rider_at_10_fps() {
+        let cam = Camera::named("pole8").expect("pole8");
+        let s = scenario("speeding_car").expect("scenario");
+        let t = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        assert_eq!(t, Tracking { road_users: 2, broken: 0, mixed: 0 });
+        let s = scenario("racing_group").expect("scenario");
+        let t = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        assert_eq!((t.road_users, t.mixed), (4, 0), "{t:?}");
+    }
+
+    #[test]
+    fn a_detection_belongs_to_the_road_user_it_overlaps_most() {
+        let seen = |actor, x: f64| Seen {
+            actor,
+            class: crate::sim::actors::Class::Car,
+            bbox: [x, 100.0, x + 50.0, 150.0],
+            depth: 10.0,
+        };
+        assert_eq!(owner(&[seen(0, 0.0), seen(1, 200.0)], &BBox::new(198.0, 100.0, 250.0, 150.0)), Some(1));
+        assert_eq!(owner(&[seen(0, 0.0)], &BBox::new(400.0, 100.0, 450.0, 150.0)), None);
+    }
+}
