@@ -51,6 +51,8 @@ pub struct Evidence {
     /// Starts whose frame came without its picture (the camera's analytics were behind), by
     /// event id: they get a snapshot of the next picture within [`OWED_MAX_MS`].
     owed: Mutex<HashMap<String, Event>>,
+    /// Whether [`OWED_MAX`] was reached (said once).
+    owed_full: std::sync::atomic::AtomicBool,
     cameras: HashMap<String, CameraConfig>,
     labels: Arc<LabelMap>,
     font: Option<ab_glyph::FontVec>,
@@ -151,6 +153,7 @@ impl Evidence {
             report,
             starts: Mutex::new(HashMap::new()),
             owed: Mutex::new(HashMap::new()),
+            owed_full: std::sync::atomic::AtomicBool::new(false),
             cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
             labels,
             font: super::draw::load_font(),
@@ -237,6 +240,8 @@ impl Evidence {
         let starts = || self.starts.lock().unwrap_or_else(|p| p.into_inner());
         let owed = || self.owed.lock().unwrap_or_else(|p| p.into_inner());
         let mut new_snaps = Vec::new();
+        // What the camera owes from before goes first: its starts are older than this frame's.
+        self.pay_owed(camera, now_ms, dets, &frame, &mut new_snaps);
         for e in events.drain(..) {
             let at = ts_ms(&e.ts).unwrap_or(now_ms);
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
@@ -249,19 +254,19 @@ impl Evidence {
                         let mut owed = owed();
                         if owed.len() < OWED_MAX {
                             owed.insert(e.event_id.clone(), e.clone());
+                        } else if !self.owed_full.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                            tracing::warn!(camera = %e.camera, "{OWED_MAX} snapshots owed: more starts go without one");
                         }
                     }
                 }
-            } else if e.phase == Phase::End
-                && let Some(start) = owed().remove(&e.event_id)
-                && let Some(f) = &*frame
-            {
-                let late = now_ms - ts_ms(&start.ts).unwrap_or(now_ms);
-                if late <= OWED_MAX_MS {
-                    snap = self.snapshot(f, &start, dets, Some(late), &snap_path, &mut new_snaps);
+            } else {
+                // An end that comes before a picture did: nothing would name a later snapshot.
+                if e.phase == Phase::End {
+                    owed().remove(&e.event_id);
                 }
-            } else if snap_path.is_file() {
-                snap = Some(self.rel(&snap_path));
+                if snap_path.is_file() {
+                    snap = Some(self.rel(&snap_path));
+                }
             }
             match e.phase {
                 // Moments (line crossings) have no end: nothing to remember.
@@ -284,15 +289,15 @@ impl Evidence {
             }
             push(outbox, &e, snap.as_deref(), None);
         }
-        self.pay_owed(camera, now_ms, dets, &frame, &mut new_snaps);
         // Only once their starts are in the outbox: a picture never goes out before its event.
         for (e, jpeg, rel) in new_snaps {
             self.offer_snapshot(&e, jpeg, rel);
         }
     }
 
-    /// Draws the snapshots `camera` owes on this picture, if there is one; forgets those it
-    /// owes for longer than [`OWED_MAX_MS`].
+    /// Draws the snapshots `camera` owes on this picture, if there is one; forgets every
+    /// camera's that are owed for longer than [`OWED_MAX_MS`] (a camera removed by a reload
+    /// never pays its own).
     fn pay_owed(
         &self,
         camera: &str,
@@ -303,12 +308,12 @@ impl Evidence {
     ) {
         let due: Vec<Event> = {
             let mut owed = self.owed.lock().unwrap_or_else(|p| p.into_inner());
-            if !owed.values().any(|e| e.camera == camera) {
+            if owed.is_empty() {
                 return;
             }
             let late = |e: &Event| now_ms - ts_ms(&e.ts).unwrap_or(now_ms);
-            owed.retain(|_, e| e.camera != camera || late(e) <= OWED_MAX_MS);
-            if frame.is_none() {
+            owed.retain(|_, e| late(e) <= OWED_MAX_MS);
+            if !owed.values().any(|e| e.camera == camera) || frame.is_none() {
                 return;
             }
             let ids: Vec<String> = owed.iter().filter(|(_, e)| e.camera == camera).map(|(id, _)| id.clone()).collect();
@@ -601,6 +606,21 @@ mod tests {
         ev.close();
         let got = stored(&outbox);
         assert_eq!(got, vec![("e1".into(), "start".into(), None), ("e1".into(), "end".into(), None)]);
+        assert!(!super::super::events_dir(dir.path(), "cam1").join("e1.jpg").exists());
+    }
+
+    #[test]
+    fn an_end_before_any_picture_forgets_the_owed_snapshot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (ev, outbox) = evidence(dir.path());
+        let mut events = vec![object(Phase::Start, "e1")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(0), || None);
+        let mut events = vec![object(Phase::End, "e1")];
+        ev.process(&outbox, "cam1", &mut events, &[], at(200), || None);
+        // A picture after the end: nothing would name a snapshot drawn now.
+        ev.process(&outbox, "cam1", &mut Vec::new(), &[], at(400), || Some(snap_frame()));
+        ev.close();
+        assert_eq!(stored(&outbox), vec![("e1".into(), "start".into(), None), ("e1".into(), "end".into(), None)]);
         assert!(!super::super::events_dir(dir.path(), "cam1").join("e1.jpg").exists());
     }
 }
