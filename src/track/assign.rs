@@ -79,35 +79,37 @@ impl Item {
 pub const ENTERING_STAY: f32 = 0.75;
 
 /// The inward unit vector for a box touching the edges of a `width`×`height` picture (within
-/// `margin` pixels), or `None` if it touches none (or opposite ones only).
-pub(crate) fn inward_normal(b: &BBox, (width, height): (f32, f32), margin: f32) -> Option<(f32, f32)> {
+/// `margin` pixels: across, for the left and right edges, and down, for the top and bottom),
+/// or `None` if it touches none (or opposite ones only).
+pub(crate) fn inward_normal(b: &BBox, (width, height): (f32, f32), margin: (f32, f32)) -> Option<(f32, f32)> {
     let mut n = (0.0_f32, 0.0_f32);
-    if b.x1 <= margin {
+    if b.x1 <= margin.0 {
         n.0 += 1.0;
     }
-    if b.x2 >= width - margin {
+    if b.x2 >= width - margin.0 {
         n.0 -= 1.0;
     }
-    if b.y1 <= margin {
+    if b.y1 <= margin.1 {
         n.1 += 1.0;
     }
-    if b.y2 >= height - margin {
+    if b.y2 >= height - margin.1 {
         n.1 -= 1.0;
     }
     let len = n.0.hypot(n.1);
     (len > 0.0).then(|| (n.0 / len, n.1 / len))
 }
 
-/// The distance that counts for a displacement `(dx, dy)` from a box entering along `n`, and
-/// the share of the score kept for how far in it moved, for a box `h` pixels high.
-fn entering_distance(n: (f32, f32), (dx, dy): (f32, f32), h: f32) -> (f32, f32) {
+/// The distance that counts for a displacement `(dx, dy)` from a box entering along `n` with
+/// search radius `radius`, and the share of the score kept for how far in it moved, for a box
+/// `h` pixels high. Moving in is free up to the radius, not beyond.
+fn entering_distance(n: (f32, f32), (dx, dy): (f32, f32), h: f32, radius: f32) -> (f32, f32) {
     let along = dx * n.0 + dy * n.1;
     if along <= 0.0 {
         return (dx.hypot(dy), ENTERING_STAY);
     }
     let across = (dx * n.1 - dy * n.0).abs();
     let keep = ENTERING_STAY + (1.0 - ENTERING_STAY) * (along / h.max(1.0)).min(1.0);
-    (across, keep)
+    (across.hypot((along - radius).max(0.0)), keep)
 }
 
 /// How wide an object standing on the ground appears wherever it stands: under a pinhole camera
@@ -165,7 +167,7 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
     if let Some(n) = col.entering {
-        let (d, keep) = entering_distance(n, (dx, dy), hb);
+        let (d, keep) = entering_distance(n, (dx, dy), hb, col.radius);
         return (iou * ENTERING_STAY).max((1.0 - d / col.radius) * fit * keep);
     }
     iou.max((1.0 - dx.hypot(dy) / col.radius) * fit)
@@ -681,7 +683,7 @@ mod tests {
     #[test]
     fn the_inward_normal_points_away_from_the_edges_a_box_touches() {
         let pic = (1280.0, 720.0);
-        let n = |b: BBox| inward_normal(&b, pic, 3.0);
+        let n = |b: BBox| inward_normal(&b, pic, (3.0, 3.0));
         assert_eq!(n(BBox::new(100.0, 100.0, 200.0, 200.0)), None);
         assert_eq!(n(BBox::new(600.0, 500.0, 700.0, 719.0)), Some((0.0, -1.0)));
         assert_eq!(n(BBox::new(1.0, 300.0, 80.0, 400.0)), Some((1.0, 0.0)));

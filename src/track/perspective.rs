@@ -163,7 +163,9 @@ impl Observations {
         let s_last = 1.0 / f64::from(last.w);
         let s = at(0).max(s_last / f64::from(MAX_GROWTH));
         let (cx, bottom, w) = ((at(1) / s) as f32, (at(2) / s) as f32, (1.0 / s) as f32);
-        let h = last.tallness * w;
+        // The shape of the last whole box: a cut one is shorter than the object.
+        let tallness = self.iter().filter(|o| !o.cut).last().map_or(last.tallness, |o| o.tallness);
+        let h = tallness * w;
         let b = BBox::new(cx - w * 0.5, bottom - h, cx + w * 0.5, bottom);
         let finite = b.x1.is_finite() && b.y1.is_finite() && b.x2.is_finite() && b.y2.is_finite();
         (finite && spread.is_finite()).then_some((b, spread))

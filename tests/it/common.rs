@@ -306,15 +306,17 @@ manifest = "{manifest}"
 }
 
 /// The events in the outbox of a config that [`write_config`] wrote into `dir`, as (camera, id),
-/// in the order the daemon stored them: read from the SQLite file itself, which the daemon may
-/// have open (only reads, so it is never disturbed), and which holds an event from the moment
-/// it is on disk until the broker acknowledged it.
+/// in the order the daemon stored them: read from the SQLite file itself, which holds an event
+/// from the moment it is on disk until the broker acknowledged it. The connection is read-only:
+/// it reads the write-ahead log of a daemon killed with SIGKILL without folding it into the
+/// file, so the restarted daemon still has its own recovery to do, as on a box.
 pub fn outbox_events(dir: &Path) -> Vec<(String, String)> {
     let path = dir.join("data").join("outbox.sqlite");
     if !path.is_file() {
         return Vec::new();
     }
-    let conn = rusqlite::Connection::open(&path).expect("open the outbox");
+    let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the outbox");
     conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
     // The daemon may have made the file and not yet its table.
     let made: i64 = conn
