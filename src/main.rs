@@ -143,7 +143,8 @@ enum Command {
         config_out: PathBuf,
     },
     /// Run every simulated scenario through the tracker and rules and print, per scenario, rule,
-    /// detect rate and geometry: found/expected, false alarms, decision latency, speed error.
+    /// detect rate and geometry: found/expected, false alarms, decision latency, speed error;
+    /// and what the tracker made of the road users (followed, broken and mixed tracks).
     Scenarios {
         /// Detect rates, comma-separated.
         #[arg(long, default_value = "3,5,10", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=60))]
