@@ -435,7 +435,7 @@ fn simulate(
     let f = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
     let h = run::header();
     let labels = anttd::detect::manifest::LabelMap::new(h.labels.clone(), &h.groups).map_err(anyhow::Error::msg)?;
-    let mut rec = anttd::replay::Recorder::new(std::io::BufWriter::new(f), &h.model, &labels, &h.groups)
+    let mut rec = anttd::replay::DetectionRecorder::new(std::io::BufWriter::new(f), &h.model, &labels, &h.groups)
         .with_context(|| format!("cannot write {}", out.display()))?;
     for r in &frames.records {
         rec.frame(r).with_context(|| format!("cannot write {}", out.display()))?;

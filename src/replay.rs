@@ -101,13 +101,13 @@ impl FrameRecord {
     }
 }
 
-/// Writes a recording, one flushed line at a time so a killed process loses at most the line
-/// it was writing.
-pub struct Recorder<W: Write> {
+/// Writes a recording of detections (JSON Lines), one flushed line at a time so a killed
+/// process loses at most the line it was writing.
+pub struct DetectionRecorder<W: Write> {
     out: W,
 }
 
-impl<W: Write> Recorder<W> {
+impl<W: Write> DetectionRecorder<W> {
     pub fn new(mut out: W, model: &str, labels: &LabelMap, groups: &Groups) -> std::io::Result<Self> {
         let header = Header {
             format: FORMAT.into(),
@@ -380,7 +380,7 @@ points = [[200, 400], [200, 200]]
     /// A recording of one person walking across the line in 20 frames.
     fn recording() -> Vec<u8> {
         let mut out = Vec::new();
-        let mut rec = Recorder::new(&mut out, "test", &labels(), &groups()).expect("header");
+        let mut rec = DetectionRecorder::new(&mut out, "test", &labels(), &groups()).expect("header");
         for i in 0..=20 {
             let x = 100.0 + 10.0 * i as f32;
             let d = Detection { class_id: 0, score: 0.9, bbox: BBox::new(x - 20.0, 200.0, x + 20.0, 300.0) };
@@ -501,7 +501,7 @@ points = [[200, 400], [200, 200]]
     /// A recording of `frames` (time, detections) at 5 fps, written as the daemon would.
     fn record(frames: impl Iterator<Item = (f64, Vec<Detection>)>) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut rec = Recorder::new(&mut out, "test", &labels(), &groups()).expect("header");
+        let mut rec = DetectionRecorder::new(&mut out, "test", &labels(), &groups()).expect("header");
         for (t, dets) in frames {
             let wall = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1_000.0 + t);
             rec.frame(&FrameRecord::new("cam1", t, wall, (1280, 720), &dets, &labels())).expect("frame");

@@ -21,7 +21,7 @@ use crate::health::CameraStats;
 use crate::health::status::StatusBoard;
 use crate::publish::event_record;
 use crate::publish::outbox::Outbox;
-use crate::replay::{FrameRecord, Recorder};
+use crate::replay::{DetectionRecorder, FrameRecord};
 use crate::source::decoders::DecoderTemplate;
 use crate::source::hub::{Hub, Item};
 use crate::source::{Frame, SourceSpec, supervise};
@@ -42,7 +42,7 @@ pub(super) enum Detected {
     EndOfStream,
 }
 
-pub(super) type RecorderSlot = Option<(Recorder<std::io::BufWriter<std::fs::File>>, PathBuf)>;
+pub(super) type RecorderSlot = Option<(DetectionRecorder<std::io::BufWriter<std::fs::File>>, PathBuf)>;
 
 /// The cameras of one configuration, running: sources, the shared detector and per-camera
 /// analytics. Stopped as a whole at shutdown and when a reloaded config replaces them.

@@ -30,7 +30,7 @@ use crate::publish::Outgoing;
 use crate::publish::commands;
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
-use crate::replay::Recorder;
+use crate::replay::DetectionRecorder;
 use crate::source::{self};
 use cameras::{CameraSet, Shared};
 use check::PLAINTEXT_CREDENTIALS;
@@ -81,7 +81,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("--record-detections: cannot create {}", path.display()))?;
-            let rec = Recorder::new(
+            let rec = DetectionRecorder::new(
                 std::io::BufWriter::new(file),
                 &detector.manifest.name,
                 &detector.labels,

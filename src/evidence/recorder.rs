@@ -177,9 +177,9 @@ struct State {
     waiting_key: bool,
 }
 
-/// One camera's recorder; lives as long as the camera's source thread (dropping it finishes
-/// the last segment).
-pub struct Recorder {
+/// One camera's recorder of its encoded stream into the ring; lives as long as the camera's
+/// source thread (dropping it finishes the last segment).
+pub struct RingRecorder {
     pub ring: Arc<Ring>,
     segment_s: u32,
     /// The camera's stream clock, known once a pipeline is attached.
@@ -187,13 +187,13 @@ pub struct Recorder {
     st: Mutex<State>,
 }
 
-impl std::fmt::Debug for Recorder {
+impl std::fmt::Debug for RingRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder").field("camera", &self.ring.camera).finish()
+        f.debug_struct("RingRecorder").field("camera", &self.ring.camera).finish()
     }
 }
 
-impl Recorder {
+impl RingRecorder {
     pub fn new(ring: Arc<Ring>, segment_s: u32) -> Self {
         ring.restart();
         Self {
@@ -314,7 +314,7 @@ impl Recorder {
     }
 }
 
-impl Drop for Recorder {
+impl Drop for RingRecorder {
     fn drop(&mut self) {
         self.finish();
     }

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::EvidenceConfig;
 use super::clip::{self, ClipInfo};
-use super::recorder::Recorder;
+use super::recorder::RingRecorder;
 use super::retention::{EvidenceReport, Extracts, Retention};
 use super::ring::{self, Ring};
 use super::snapshot::{self, SnapFrame};
@@ -186,8 +186,8 @@ impl Evidence {
     }
 
     /// A recorder for the camera's ring.
-    pub fn recorder(&self, camera: &str) -> Option<Arc<Recorder>> {
-        self.rings.get(camera).map(|r| Arc::new(Recorder::new(Arc::clone(r), self.cfg.segment_s)))
+    pub fn recorder(&self, camera: &str) -> Option<Arc<RingRecorder>> {
+        self.rings.get(camera).map(|r| Arc::new(RingRecorder::new(Arc::clone(r), self.cfg.segment_s)))
     }
 
     /// The latest retention report, None before retention's first pass.

@@ -64,7 +64,7 @@ pub struct SourceSpec {
     /// The decode template chosen for this camera.
     pub decoder: decoders::DecoderTemplate,
     /// Records the encoded stream into the camera's ring (evidence enabled).
-    pub recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
+    pub recorder: Option<Arc<crate::evidence::recorder::RingRecorder>>,
     /// Niceness added to the pipeline's streaming threads (0: the process's own priority).
     pub nice: i32,
 }
@@ -89,7 +89,7 @@ impl SourceSpec {
         index: usize,
         decoder: decoders::DecoderTemplate,
         inputs: Vec<(u32, u32)>,
-        recorder: Option<Arc<crate::evidence::recorder::Recorder>>,
+        recorder: Option<Arc<crate::evidence::recorder::RingRecorder>>,
     ) -> Self {
         let cam = &cfg.cameras[index];
         Self {
