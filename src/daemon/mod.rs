@@ -125,15 +125,19 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let (mut term, mut int, mut hup) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
         let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref());
-        let mut stats_task = tokio::spawn(stats_loop(
-            cfg.clone(),
-            cameras.stats.clone(),
-            Arc::clone(&link),
-            Arc::clone(&outbox),
-            outbox_start.clone(),
-            shared.evidence.clone(),
-            publisher.out.clone(),
-        ));
+        // The stats task of a config and its camera set: started again after each reload.
+        let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
+            tokio::spawn(stats_loop(
+                cfg.clone(),
+                cameras.stats.clone(),
+                Arc::clone(&link),
+                Arc::clone(&outbox),
+                outbox_start.clone(),
+                shared.evidence.clone(),
+                out,
+            ))
+        };
+        let mut stats_task = spawn_stats(&cfg, &cameras, publisher.out.clone());
         // Cameras, detector, outbox and the broker connection task are set up (the broker itself
         // may still be away: the outbox holds events until it is back).
         notify(&[sd_notify::NotifyState::Ready]);
@@ -174,15 +178,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                 publisher = Publisher::start(&d, &shared, &link, box_key.as_ref());
                             }
                             stats_task.abort();
-                            stats_task = tokio::spawn(stats_loop(
-                                d.clone(),
-                                cameras.stats.clone(),
-                                Arc::clone(&link),
-                                Arc::clone(&outbox),
-                                outbox_start.clone(),
-                                shared.evidence.clone(),
-                                publisher.out.clone(),
-                            ));
+                            stats_task = spawn_stats(&d, &cameras, publisher.out.clone());
                             cfg = d;
                             tracing::info!(path = %cfg.path.display(), cameras = cfg.cameras.len(), "config reloaded");
                         }
