@@ -16,7 +16,10 @@
 //! members left the zone (their tracks unmatched, ended or out of the zone), starts when it
 //! leaves even if that was shorter than `for_s`, if it was seen at two frames or its riders were
 //! already together at an earlier frame (at 3 detections a second the riders of a group may all
-//! have speeds at one frame only).
+//! have speeds at one frame only). A weaver leaving while weaving starts it too, even if seen
+//! weaving at one frame only: its two reversals already took a second or more, and a rider at
+//! 70 km/h in an 8 m pole camera's view for about 2 s shows them just before it leaves. A
+//! rider stays a weaver for [`HOLD_S`] after the window that showed its reversals.
 //!
 //! Hysteresis: once started, members need only `min_speed_kmh - hysteresis_kmh`, and the event
 //! ends only after the situation has been gone for `end_after_s`. The rule is zone-wide: one
@@ -215,12 +218,22 @@ impl Racing {
         }
     }
 
+    /// Whether the track reversed `weave_min_swings` times within a window ending at one of its
+    /// samples of the last [`HOLD_S`]. Whatever part of a window the track has been seen: a
+    /// fast rider is in a pole camera's view for about 2 s, and a weaver shows its reversals in
+    /// what there is. Held like a speed: as the rider rides on, its first reversal slides out of
+    /// the window, and at 3–5 detections a second the one window that shows two reversals may
+    /// end a frame before the rider leaves the view.
     fn is_weaving(&self, t: f64, m: &TrackMotion) -> bool {
-        let pts: Vec<(f64, (f64, f64))> =
-            m.since(t - self.weave_window_s).filter_map(|s| s.measured.map(|g| (s.t, g))).collect();
-        // Whatever part of the window the track has been seen: a fast rider is in a pole
-        // camera's view for about 2 s, and a weaver shows its reversals in what there is.
-        weave(&pts, self.road_axis, self.weave_amplitude_m).is_some_and(|w| w.swings >= self.weave_min_swings)
+        m.history.iter().rev().take_while(|end| t - end.t <= HOLD_S + EPS_S).any(|end| {
+            let pts: Vec<(f64, (f64, f64))> = m
+                .history
+                .iter()
+                .filter(|s| s.t <= end.t && end.t - s.t <= self.weave_window_s + EPS_S)
+                .filter_map(|s| s.measured.map(|g| (s.t, g)))
+                .collect();
+            weave(&pts, self.road_axis, self.weave_amplitude_m).is_some_and(|w| w.swings >= self.weave_min_swings)
+        })
     }
 
     /// The members now: the largest group of at least `min_group` fast motorcycles close
@@ -350,10 +363,11 @@ impl Racing {
             self.pending = members.clone();
             self.episode.update(t, true)
         } else if !self.pending.is_empty()
-            && self
-                .episode
-                .on_since()
-                .is_some_and(|since| self.last_on > since || self.together_since.is_some_and(|t0| t0 < since))
+            && self.episode.on_since().is_some_and(|since| {
+                self.last_on > since
+                    || self.together_since.is_some_and(|t0| t0 < since)
+                    || self.pending.iter().any(|m| m.2)
+            })
             && self.pending.iter().all(|m| left(&m.0))
             && self.episode.start_early(t)
         {
@@ -606,6 +620,25 @@ mod tests {
             let mut rule = Racing::new(&cfg(""), &ZONE, road);
             assert!(ride(&mut rule, &[(MOTO, rider)], 12.0).is_empty());
         }
+    }
+
+    #[test]
+    fn a_weaver_leaving_the_view_at_its_second_reversal_starts_as_it_leaves() {
+        // At 5 detections a second the second reversal shows at 1.6 s, the rider's last frame
+        // in view: one frame of weaving, far short of `for_s` (2 s), and the window that shows
+        // both reversals is the last one there is.
+        let v = 70.0 / 3.6;
+        let weaver = move |t: f64| (t < 1.7).then(|| (10.0 + v * t, 50.0 + 1.5 * (TAU * t / 1.6).sin()));
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
+        let hits = ride_at(&mut rule, &[(MOTO, &weaver)], 6.0, 5);
+        assert_eq!(phases(&hits), vec![Phase::Start, Phase::End], "{hits:?}");
+        let (t0, start) = &hits[0];
+        assert!((*t0 - 1.8).abs() < 1e-6, "started at {t0}, the first frame without the rider");
+        assert_eq!((start.group_size, start.weaving), (1, true));
+        // The same rider leaving before its second reversal is no weaver.
+        let early = move |t: f64| (t < 1.3).then(|| weaver(t)).flatten();
+        let mut rule = Racing::new(&cfg(""), &ZONE, ROAD);
+        assert!(ride_at(&mut rule, &[(MOTO, &early)], 6.0, 5).is_empty());
     }
 
     #[test]

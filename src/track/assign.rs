@@ -5,7 +5,8 @@
 //! - the IoU of the two boxes, and
 //! - a **distance score** `1 - d / radius`, where `d` is the distance between the box centres and
 //!   `radius` is the column's search radius ([`Item::radius`], 0 for none), provided the two
-//!   heights differ by less than a factor [`MAX_SIZE_RATIO`].
+//!   heights differ by less than a factor [`MAX_SIZE_RATIO`] (the widths, for a detection cut
+//!   by the picture's top edge, whose height is only the part in the picture).
 //!
 //! The distance score is what keeps fast objects at low detect rates: near the camera a rider
 //! moves more than its own box length between two detections, so a box and the track's
@@ -64,12 +65,18 @@ pub(crate) struct Item {
     /// For a column whose object was seen once, cut by the picture's edge: the unit vector
     /// pointing into the picture from that edge (see [`inward_normal`]). Ignored on rows.
     pub entering: Option<(f32, f32)>,
+    /// For a row: the box touches the picture's top edge, so its height is only the part in
+    /// the picture (a rider riding away from a pole camera leaves at the top) and its size is
+    /// judged by its width. (A box cut by the bottom edge belongs to a road user entering or
+    /// leaving under the camera, which [`Item::entering`] and [`Scale`] judge.) Ignored on
+    /// columns.
+    pub cut: bool,
 }
 
 impl Item {
     pub fn new(class_id: u32, bbox: BBox) -> Self {
         let h = bbox.y2 - bbox.y1;
-        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None }
+        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None, cut: false }
     }
 }
 
@@ -157,7 +164,13 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     let (a, b) = (&row.bbox, &col.bbox);
     let (ha, hb) = (a.y2 - a.y1, b.y2 - b.y1);
     let (lo, hi) = (col.heights.0.min(hb), col.heights.1.max(hb));
-    if ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO {
+    let size_differs = if row.cut {
+        let (wa, wb) = (a.x2 - a.x1, b.x2 - b.x1);
+        wa * MAX_SIZE_RATIO < wb || wa > wb * MAX_SIZE_RATIO
+    } else {
+        ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO
+    };
+    if size_differs {
         return iou;
     }
     // A floor, not a veto: the first box of an object entering at the picture's edge is cut
@@ -584,6 +597,18 @@ mod tests {
         let mut out = solve_weights(&w);
         out.sort_unstable();
         assert_eq!(out, vec![(0, 0), (1, 3), (2, 2), (4, 5)]);
+    }
+
+    #[test]
+    fn a_box_cut_by_the_top_edge_is_sized_by_its_width() {
+        // A rider leaving at the top of the picture: half its height is above the edge.
+        let col = Item { radius: 60.0, ..Item::new(3, BBox::new(100.0, -30.0, 124.0, 14.0)) };
+        let row = |cut| Item { cut, ..Item::new(3, BBox::new(104.0, 0.0, 127.0, 22.0)) };
+        assert!(similarity(&row(true), &col) > 0.5, "{}", similarity(&row(true), &col));
+        assert!(similarity(&row(false), &col) < 0.4, "judged by height it is too short");
+        // Cut or not, a box twice as wide is another object.
+        let wide = Item { cut: true, ..Item::new(3, BBox::new(90.0, 0.0, 140.0, 22.0)) };
+        assert!(similarity(&wide, &col) < 0.4);
     }
 
     #[test]

@@ -555,7 +555,8 @@ impl Tracker {
         for &d in band {
             if !det_used[d as usize] {
                 let det = &detections[d as usize];
-                rows.push(Item::new(det.class_id, det.bbox));
+                let cut = picture.is_some() && det.bbox.y1 <= edge_margin(&det.bbox).1;
+                rows.push(Item { cut, ..Item::new(det.class_id, det.bbox) });
                 row_map.push(d);
             }
         }

@@ -59,6 +59,7 @@ fn fast_traffic_rules_at_3_and_5_fps() {
         ("racing_group", "racing", "pole6wide", 5),
         ("racing_group", "racing", "pole6wide", 3),
         ("weaving_rider", "racing", "pole6wide", 5),
+        ("weaving_rider", "racing", "pole8", 5),
         ("rear_end", "collision", "pole8", 5),
         ("rear_end", "collision", "pole8", 3),
         ("rear_end", "collision", "pole6wide", 5),
