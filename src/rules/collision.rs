@@ -13,11 +13,54 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::geometry::{Point, point_in_polygon};
 use super::motion::{Motion, Sample, TrackMotion};
-use crate::config::CollisionConfig;
+use crate::config::{Distance, Id, Seconds, Speed};
 use crate::detect::BBox;
 use crate::event::Phase;
+
+/// `collision_suspect`: two road users whose boxes meet while one brakes hard, then stop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollisionConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// At least one of the two was this fast just before they met…
+    #[serde(default = "fifteen_kmh")]
+    pub min_speed_kmh: Speed,
+    /// … and slowed down at least this hard, m/s².
+    #[serde(default = "four_mps2")]
+    pub min_decel_mps2: Distance,
+    /// Then both are at or below this speed (or one has vanished)…
+    #[serde(default = "five_kmh_speed")]
+    pub stop_kmh: Speed,
+    /// … within this many seconds of meeting.
+    #[serde(default = "defaults::five_s")]
+    pub within_s: Seconds,
+    /// After an event, neither track takes part in another for this long.
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl CollisionConfig {
+    /// Whether it needs `[cameras.calibration]`. Speeds and braking are on the ground.
+    pub fn needs_calibration(&self) -> bool {
+        true
+    }
+}
+
+fn fifteen_kmh() -> Speed {
+    Speed(15.0)
+}
+fn four_mps2() -> Distance {
+    Distance(4.0)
+}
+fn five_kmh_speed() -> Speed {
+    Speed(5.0)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CollisionHit {

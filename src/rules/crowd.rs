@@ -7,10 +7,38 @@
 //! after an end no new crowd starts for `cooldown_s`. Count changes are sent as `update`s at
 //! most once per `update_interval_s`, carrying the latest count.
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::geometry::{Point, point_in_polygon};
-use crate::config::CrowdConfig;
+use crate::config::{Count, Id, Seconds};
 use crate::event::Phase;
 use crate::track::Track;
+
+/// `crowd`: at least `min_persons` persons in the zone for `for_s` seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrowdConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub min_persons: Count,
+    pub for_s: Seconds,
+    /// The count must stay below `min_persons` this long for the crowd to end.
+    pub end_after_s: Seconds,
+    /// At most one `update` per this many seconds.
+    #[serde(default = "defaults::five_s")]
+    pub update_interval_s: Seconds,
+    /// After an end, no new start for this long.
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl CrowdConfig {
+    /// Whether it needs `[cameras.calibration]`. Counts persons in the picture: no metres.
+    pub fn needs_calibration(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CrowdHit {

@@ -22,10 +22,24 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use serde::Deserialize;
+use toml::Spanned;
+
 use super::geometry::{Point, segments_intersect, signed_distance};
-use crate::config::LineConfig;
+use crate::config::{Directions, Id, LinePoints};
 use crate::detect::types::Detection;
 use crate::track::Track;
+
+/// `[[cameras.lines]]`: a counting line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineConfig {
+    pub name: Spanned<Id>,
+    /// Two points in source pixels; crossing from the left of p1→p2 to its right is `directions[0]`.
+    pub points: LinePoints,
+    #[serde(default)]
+    pub directions: Directions,
+}
 
 /// A counted crossing.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,10 +7,35 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::geometry::{Point, point_in_polygon};
-use crate::config::LoiteringConfig;
+use crate::config::{Id, Seconds};
 use crate::event::Phase;
 use crate::track::{Track, TrackState};
+
+/// `loitering`: a person in the zone for longer than `for_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoiteringConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub for_s: Seconds,
+    /// Out of the zone this long ends it (so a step across the edge does not).
+    #[serde(default = "defaults::two_s")]
+    pub leave_after_s: Seconds,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl LoiteringConfig {
+    /// Whether it needs `[cameras.calibration]`. Times persons in the picture: no metres.
+    pub fn needs_calibration(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoiteringHit {

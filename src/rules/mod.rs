@@ -17,3 +17,21 @@ pub mod speed;
 pub mod speeding;
 pub mod stopped_vehicle;
 pub mod wrong_way;
+
+/// Serde defaults that several rules' configs share.
+mod defaults {
+    use crate::config::Seconds;
+
+    pub fn two_s() -> Seconds {
+        Seconds(2.0)
+    }
+    pub fn three_s() -> Seconds {
+        Seconds(3.0)
+    }
+    pub fn five_s() -> Seconds {
+        Seconds(5.0)
+    }
+    pub fn sixty_s() -> Seconds {
+        Seconds(60.0)
+    }
+}

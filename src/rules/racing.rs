@@ -27,12 +27,86 @@
 
 use std::collections::BTreeSet;
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, long_axis, point_in_polygon};
 use super::homography::Homography;
 use super::motion::{Motion, TrackMotion};
-use crate::config::RacingConfig;
+use crate::config::{Count, Distance, Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
+
+/// `racing`: motorcycles riding fast together, or one weaving fast.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RacingConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// K: motorcycles in a group.
+    #[serde(default = "three")]
+    pub min_group: Count,
+    /// D: a motorcycle within this many metres of another of the group is in it.
+    #[serde(default = "fifteen_m")]
+    pub max_gap_m: Distance,
+    /// V: every member (or the weaver) at least this fast.
+    pub min_speed_kmh: Speed,
+    /// T: the situation lasts this long to start (on top of the speeds' own fit of 0.6–1 s);
+    /// a group seen above the speed for the whole time it is measurable in the zone starts when
+    /// it leaves, even if that was shorter.
+    #[serde(default = "half_s")]
+    pub for_s: Seconds,
+    /// Once started, members count down to `min_speed_kmh - hysteresis_kmh`.
+    #[serde(default = "ten_kmh")]
+    pub hysteresis_kmh: SpeedMargin,
+    /// Weaving: swings across the road of at least twice this, metres…
+    #[serde(default = "weave_amplitude")]
+    pub weave_amplitude_m: Distance,
+    /// … reversing at least this many times…
+    #[serde(default = "two")]
+    pub weave_min_swings: Count,
+    /// … within this window, seconds (judged on as much of it as the rider was seen: a rider
+    /// at 80 km/h is in a pole camera's view for about 2 s).
+    #[serde(default = "weave_window")]
+    pub weave_window_s: Seconds,
+    /// The group broken up or slowed down this long ends it.
+    #[serde(default = "defaults::three_s")]
+    pub end_after_s: Seconds,
+    /// An `update` every this many seconds while it lasts.
+    #[serde(default = "defaults::five_s")]
+    pub update_interval_s: Seconds,
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl RacingConfig {
+    /// Whether it needs `[cameras.calibration]`. Speeds and gaps are on the ground.
+    pub fn needs_calibration(&self) -> bool {
+        true
+    }
+}
+
+fn three() -> Count {
+    Count(3)
+}
+fn fifteen_m() -> Distance {
+    Distance(15.0)
+}
+fn half_s() -> Seconds {
+    Seconds(0.5)
+}
+fn ten_kmh() -> SpeedMargin {
+    SpeedMargin(10.0)
+}
+fn weave_amplitude() -> Distance {
+    Distance(0.5)
+}
+fn two() -> Count {
+    Count(2)
+}
+fn weave_window() -> Seconds {
+    Seconds(2.0)
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RacingHit {

@@ -10,11 +10,51 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, point_in_polygon};
 use super::motion::{Motion, TrackMotion};
-use crate::config::SpeedingConfig;
+use crate::config::{Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
+
+/// `speeding`: a vehicle or motorcycle in the zone above `limit_kmh` for `for_s` seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedingConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub limit_kmh: Speed,
+    /// Above the limit this long to start, on top of the speed's own fit (a speed is already
+    /// 0.6–1 s of detections): 0 decides on the first reading, which a car at 100 km/h in a
+    /// 40 m view at 3–5 fps needs.
+    #[serde(default = "zero_s")]
+    pub for_s: Seconds,
+    /// Once started, it ends only below `limit_kmh - hysteresis_kmh`…
+    #[serde(default = "five_kmh")]
+    pub hysteresis_kmh: SpeedMargin,
+    /// … held this long (or when the track leaves the zone or ends).
+    #[serde(default = "defaults::two_s")]
+    pub end_after_s: Seconds,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl SpeedingConfig {
+    /// Whether it needs `[cameras.calibration]`. Speeds are ground speeds.
+    pub fn needs_calibration(&self) -> bool {
+        true
+    }
+}
+
+fn zero_s() -> Seconds {
+    Seconds(0.0)
+}
+fn five_kmh() -> SpeedMargin {
+    SpeedMargin(5.0)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpeedingHit {

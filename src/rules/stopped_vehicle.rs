@@ -10,12 +10,40 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::geometry::{Point, point_in_polygon};
 use super::homography::Homography;
-use crate::config::StoppedVehicleConfig;
+use crate::config::{Distance, Id, Seconds};
 use crate::detect::BBox;
 use crate::event::Phase;
 use crate::track::{Track, TrackState};
+
+/// `stopped_vehicle`: a vehicle in the zone that has not moved for `for_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoppedVehicleConfig {
+    pub name: Id,
+    pub zone: Id,
+    pub for_s: Seconds,
+    /// Most the ground point may move, in metres (needs `[cameras.calibration]`)…
+    #[serde(default)]
+    pub max_move_m: Option<Distance>,
+    /// … or in source pixels. Exactly one of the two.
+    #[serde(default)]
+    pub max_move_px: Option<Distance>,
+    /// After an end, no new start for the same track for this long.
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl StoppedVehicleConfig {
+    /// Whether it needs `[cameras.calibration]`. Only when its allowed movement is given in metres.
+    pub fn needs_calibration(&self) -> bool {
+        self.max_move_m.is_some()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StoppedHit {

@@ -12,11 +12,60 @@
 
 use std::collections::HashMap;
 
+use serde::Deserialize;
+
+use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, point_in_polygon};
+use super::line_cross::LineConfig;
 use super::motion::{Motion, Sample};
-use crate::config::{LineConfig, WrongWayConfig};
+use crate::config::{Angle, Distance, Id, Seconds, Vector};
 use crate::event::Phase;
+
+/// `wrong_way`: a road user moving against the zone's allowed direction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrongWayConfig {
+    pub name: Id,
+    pub zone: Id,
+    /// The allowed direction of travel as a vector in source pixels (`[0, 1]`: down the
+    /// picture)…
+    #[serde(default)]
+    pub direction: Option<Vector>,
+    /// … or as the crossing direction of a line of the camera: `line` and one of its
+    /// `directions`.
+    #[serde(default)]
+    pub line: Option<Id>,
+    #[serde(default)]
+    pub line_direction: Option<Id>,
+    /// Moving within this many degrees of straight against the allowed direction counts.
+    #[serde(default = "sixty_deg")]
+    pub tolerance_deg: Angle,
+    /// The net movement over `window_s` must be at least this far: metres (calibrated)…
+    #[serde(default)]
+    pub min_distance_m: Option<Distance>,
+    /// … or source pixels. Exactly one of the two.
+    #[serde(default)]
+    pub min_distance_px: Option<Distance>,
+    #[serde(default = "defaults::three_s")]
+    pub window_s: Seconds,
+    /// Not wrong-way this long (stopped, turned, left the zone) ends it.
+    #[serde(default = "defaults::two_s")]
+    pub end_after_s: Seconds,
+    #[serde(default = "defaults::sixty_s")]
+    pub cooldown_s: Seconds,
+}
+
+impl WrongWayConfig {
+    /// Whether it needs `[cameras.calibration]`. Only when its distance is given in metres.
+    pub fn needs_calibration(&self) -> bool {
+        self.min_distance_m.is_some()
+    }
+}
+
+fn sixty_deg() -> Angle {
+    Angle(60.0)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WrongWayHit {
