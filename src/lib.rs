@@ -13,6 +13,7 @@ pub mod detect;
 pub mod event;
 pub mod evidence;
 pub mod health;
+pub mod pipeline;
 pub mod publish;
 pub mod replay;
 pub mod rules;

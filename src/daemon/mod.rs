@@ -8,7 +8,6 @@
 //! its threads), [`reload`] (SIGHUP), [`stats`] (the `stats` message), [`systemd`] (notify and
 //! watchdog); here, `run` with its signals, the outbox and the publisher.
 
-mod cameras;
 mod check;
 mod reload;
 mod stats;
@@ -18,7 +17,6 @@ pub use check::{check, choose_decoders, load_detector};
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
@@ -26,13 +24,13 @@ use tokio::sync::mpsc::{Sender, channel, unbounded_channel};
 
 use crate::config::Config;
 use crate::health::status::StatusBoard;
+use crate::pipeline::{CameraSet, NoProbe, Shared};
 use crate::publish::Outgoing;
 use crate::publish::commands;
 use crate::publish::mqtt::{self, LinkStats};
 use crate::publish::outbox::{self, Outbox, OutboxError};
 use crate::replay::DetectionRecorder;
 use crate::source::{self};
-use cameras::{CameraSet, Shared};
 use check::PLAINTEXT_CREDENTIALS;
 use reload::{apply_reload, prepare_reload};
 use stats::stats_loop;
@@ -107,10 +105,11 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         )?,
         board: Arc::new(StatusBoard::new(&camera_ids)),
         detector_beat: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        source_nice: None,
     };
     // Closed when every analytics thread of the current camera set has finished.
     let (done_tx, mut done_rx) = unbounded_channel::<()>();
-    let mut cameras = CameraSet::start(&cfg, detector, recorder, &decoders, &shared, &done_tx)?;
+    let mut cameras = CameraSet::start(&cfg, detector, recorder, &decoders, &shared, &done_tx, Box::new(NoProbe))?;
     drop(done_tx);
 
     if cfg.plaintext_credentials() {
@@ -304,8 +303,4 @@ impl Publisher {
         }
         self.task.await.map_err(|e| anyhow!("publisher task failed: {e}"))?
     }
-}
-
-pub(super) fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<JoinHandle<T>> {
-    std::thread::Builder::new().name(name.into()).spawn(f).with_context(|| format!("cannot start thread {name}"))
 }

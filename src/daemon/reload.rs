@@ -6,10 +6,10 @@
 use anyhow::{Context, Result};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::cameras::{CameraSet, Shared};
 use super::check::{choose_decoders, load_detector};
 use crate::config::Config;
 use crate::detect::Detector;
+use crate::pipeline::{CameraSet, NoProbe, Shared};
 use crate::source::decoders::DecoderTemplate;
 
 /// The parts of the daemon a reload has to rebuild, beyond the cameras (always restarted).
@@ -84,7 +84,7 @@ pub(super) fn apply_reload(
     };
     let ids: Vec<String> = next.cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     shared.board.reset(&ids);
-    let set = CameraSet::start(&next.cfg, detector, recorder, &next.decoders, shared, done)?;
+    let set = CameraSet::start(&next.cfg, detector, recorder, &next.decoders, shared, done, Box::new(NoProbe))?;
     Ok((set, next.cfg))
 }
 

@@ -18,7 +18,7 @@ pub enum Stage {
     Tracking,
     /// Line crossings, zone rules and building the events.
     Rules,
-    /// Serialising one event and writing it to the outbox (per event, not per frame).
+    /// Serialising a frame's events and writing them to the outbox (frames with events only).
     Publish,
     /// From the frame leaving the appsink to its events stored (the analytics thread done).
     Latency,
@@ -44,7 +44,7 @@ impl Stage {
             Stage::Postprocess => "post-process",
             Stage::Tracking => "tracking",
             Stage::Rules => "rules",
-            Stage::Publish => "publish (per event)",
+            Stage::Publish => "store events (per frame)",
             Stage::Latency => "frame → events stored",
         }
     }
