@@ -18,7 +18,7 @@ use crate::rules::homography::Homography;
 use crate::rules::line_cross::{Crossing, LineCross};
 use crate::rules::loitering::{Loitering, LoiteringHit};
 use crate::rules::motion::Motion;
-use crate::rules::racing::{Racing, road_axis};
+use crate::rules::racing::{ROAD_MIN_ELONGATION, Racing, road_axis, zone_axis};
 use crate::rules::speeding::{Speeding, SpeedingHit};
 use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
 use crate::rules::wrong_way::{WrongWay, WrongWayHit, line_direction};
@@ -217,6 +217,20 @@ fn ground_area(h: &Homography, zone: &[Point]) -> Option<f64> {
     h.polygon_to_ground(zone).map(|p| polygon_area(&p)).filter(|a| *a > 0.0)
 }
 
+/// The road's vanishing point in the picture, for the tracker (see `Tracker::with_road`): along
+/// the most elongated of the camera's zones on the ground, if the camera is calibrated and one
+/// is drawn along the road ([`road_axis`]).
+fn road_vanishing_point(cam: &CameraConfig) -> Option<(f32, f32, f32)> {
+    let h = cam.homography()?;
+    let longest = cam
+        .zones
+        .iter()
+        .filter_map(|z| zone_axis(&h, &z.polygon.0))
+        .filter(|(_, elongation)| *elongation >= ROAD_MIN_ELONGATION)
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    h.vanishing_point(longest.0).map(|(x, y, w)| (x as f32, y as f32, w as f32))
+}
+
 fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {
     let h = cam.homography();
     let mut out = Vec::new();
@@ -309,7 +323,8 @@ impl CameraAnalytics {
             labels,
             enabled,
             tracker: Tracker::new(tracker.clone())
-                .with_horizon(cam.homography().and_then(|h| h.horizon()).map(|(a, b)| (a as f32, b as f32))),
+                .with_horizon(cam.homography().and_then(|h| h.horizon()).map(|(a, b)| (a as f32, b as f32)))
+                .with_road(road_vanishing_point(cam)),
             lines: LineCross::new(&cam.lines).with_min_score(tracker.high_thresh),
             line_names: cam.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
             open: HashMap::new(),

@@ -150,6 +150,19 @@ impl Homography {
         apply(&self.inv, [g.0, g.1]).map(|[x, y]| (x as f32, y as f32))
     }
 
+    /// The vanishing point in the picture of the ground direction `dir` (metres, any length):
+    /// where every straight line along it converges, as homogeneous pixel coordinates
+    /// `(x, y, w)` (`w` near 0 for a direction the picture shows parallel). `None` for no
+    /// direction.
+    pub fn vanishing_point(&self, dir: (f64, f64)) -> Option<(f64, f64, f64)> {
+        if !(dir.0.is_finite() && dir.1.is_finite()) || dir.0.hypot(dir.1) == 0.0 {
+            return None;
+        }
+        let v = self.inv * Vector3::new(dir.0, dir.1, 0.0);
+        (v.x.is_finite() && v.y.is_finite() && v.z.is_finite() && v.x.hypot(v.y).hypot(v.z) > 0.0)
+            .then_some((v.x, v.y, v.z))
+    }
+
     /// The horizon in the picture, the image of the ground's points at infinity, as
     /// `y = slope * x + intercept` (pixels); `None` when it is (near) vertical, which no road
     /// camera has. The tracker uses it for where an object of a given size stands.
@@ -264,6 +277,16 @@ pub(crate) mod tests {
         // As Y → ∞ the road's image tends to y = -20 / 0.04 = -500: the horizon.
         let far = h.to_ground((640.0, -500.0));
         assert!(far.is_none_or(|g| g.1 < 0.0 || g.1 > 1000.0), "{far:?}");
+    }
+
+    #[test]
+    fn lines_along_the_road_meet_at_its_vanishing_point() {
+        let (image, ground) = corners();
+        let h = Homography::from_pairs(&image, &ground).expect("fit");
+        // Along Y the test camera's road tends to x = -8 / 0.04, y = -20 / 0.04.
+        let (x, y, w) = h.vanishing_point((0.0, 5.0)).expect("a vanishing point");
+        assert!((x / w + 200.0).abs() < 1e-3 && (y / w + 500.0).abs() < 1e-3, "{:?}", (x / w, y / w));
+        assert_eq!(h.vanishing_point((0.0, 0.0)), None);
     }
 
     #[test]

@@ -21,6 +21,14 @@
 //! edge's normal counts as distance, movement inwards is free, and a detection that did not move
 //! in keeps [`ENTERING_STAY`] of its score (its IoU too).
 //!
+//! Where the road's direction is known (a calibrated camera with a zone drawn along the road), a
+//! column seen once carries the picture's line through its foot towards the road's vanishing
+//! point ([`Item::road`]): road users move along the road, so a detection whose foot lies off
+//! that line by more than [`ROAD_FREE_W`] of its own width keeps less of its distance score,
+//! down to [`ROAD_FLOOR`]. At 3 detections a second a rider riding away moves further than the
+//! gap to the rider entering behind it, and the nearest box is often that rider, beside the
+//! first one's line rather than on it.
+//!
 //! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
 //! its similarity reaches the gate; a pair's weight is `similarity - gate` (plus a hair, so a
 //! pair exactly at the gate still counts). That is what ByteTrack gets from `lapjv` with
@@ -65,6 +73,10 @@ pub(crate) struct Item {
     /// For a column whose object was seen once, cut by the picture's edge: the unit vector
     /// pointing into the picture from that edge (see [`inward_normal`]). Ignored on rows.
     pub entering: Option<(f32, f32)>,
+    /// For a column seen once, where the road's direction is known: the picture's line through
+    /// its foot along the road, `a x + b y + c = 0` with `a² + b² = 1` (see [`road_line`]).
+    /// Ignored on rows.
+    pub road: Option<(f32, f32, f32)>,
     /// For a row: the box touches the picture's top edge, so its height is only the part in
     /// the picture (a rider riding away from a pole camera leaves at the top) and its size is
     /// judged by its width. (A box cut by the bottom edge belongs to a road user entering or
@@ -76,7 +88,7 @@ pub(crate) struct Item {
 impl Item {
     pub fn new(class_id: u32, bbox: BBox) -> Self {
         let h = bbox.y2 - bbox.y1;
-        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None, cut: false }
+        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None, road: None, cut: false }
     }
 }
 
@@ -117,6 +129,36 @@ fn entering_distance(n: (f32, f32), (dx, dy): (f32, f32), h: f32, radius: f32) -
     let across = (dx * n.1 - dy * n.0).abs();
     let keep = ENTERING_STAY + (1.0 - ENTERING_STAY) * (along / h.max(1.0)).min(1.0);
     (across.hypot((along - radius).max(0.0)), keep)
+}
+
+/// Across the road, a detection's foot may lie this many of its widths off the line of a
+/// column seen once and keep its whole distance score (box jitter, a rider drifting in its
+/// lane)…
+pub const ROAD_FREE_W: f32 = 0.5;
+/// … beyond it the score falls over this many widths more…
+pub const ROAD_SPAN_W: f32 = 1.0;
+/// … to this share: a preference, not a veto (a car turning into a side street is still
+/// matched when nothing else is there).
+pub const ROAD_FLOOR: f32 = 0.5;
+
+/// The picture's line through `foot` towards the vanishing point `vp` (homogeneous pixels),
+/// normalised so that `a x + b y + c` is the signed distance in pixels; `None` when the foot is
+/// (nearly) at the vanishing point.
+pub(crate) fn road_line(foot: (f32, f32), vp: (f32, f32, f32)) -> Option<(f32, f32, f32)> {
+    let (px, py) = foot;
+    let (vx, vy, vw) = vp;
+    // The cross product of (px, py, 1) and (vx, vy, vw).
+    let (a, b, c) = (py * vw - vy, vx - px * vw, px * vy - py * vx);
+    let n = a.hypot(b);
+    (n.is_finite() && n > 1e-6 * vx.hypot(vy).hypot(vw).max(1.0)).then(|| (a / n, b / n, c / n))
+}
+
+/// The share of its distance score a detection `row` keeps against a column whose road line is
+/// `line` (see the module doc).
+fn road_fit(line: (f32, f32, f32), row: &BBox) -> f32 {
+    let foot = ((row.x1 + row.x2) * 0.5, row.y2);
+    let off = (line.0 * foot.0 + line.1 * foot.1 + line.2).abs() / (row.x2 - row.x1).max(1.0);
+    1.0 - (1.0 - ROAD_FLOOR) * ((off - ROAD_FREE_W) / ROAD_SPAN_W).clamp(0.0, 1.0)
 }
 
 /// How wide an object standing on the ground appears wherever it stands: under a pinhole camera
@@ -177,6 +219,7 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     // by it, and its foot then lies above the ground point the scale assumes.
     let fit =
         col.scale.map_or(1.0, |s| SCALE_FLOOR + (1.0 - SCALE_FLOOR) * s.fit(a.x2 - a.x1, ((a.x1 + a.x2) * 0.5, a.y2)));
+    let fit = fit * col.road.map_or(1.0, |line| road_fit(line, a));
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
     if let Some(n) = col.entering {
@@ -597,6 +640,23 @@ mod tests {
         let mut out = solve_weights(&w);
         out.sort_unstable();
         assert_eq!(out, vec![(0, 0), (1, 3), (2, 2), (4, 5)]);
+    }
+
+    #[test]
+    fn the_road_line_runs_through_the_foot_to_the_vanishing_point() {
+        // A finite vanishing point straight above the foot: the line is x = 640.
+        let l = road_line((640.0, 600.0), (640.0, -300.0, 1.0)).expect("a line");
+        let at = |x: f32, y: f32| l.0 * x + l.1 * y + l.2;
+        assert!(at(640.0, 100.0).abs() < 1e-3 && (at(700.0, 100.0).abs() - 60.0).abs() < 1e-2, "{l:?}");
+        // A direction the picture shows parallel (vanishing point at infinity): a horizontal line.
+        let l = road_line((100.0, 400.0), (1.0, 0.0, 0.0)).expect("a line");
+        assert!((l.0 * 900.0 + l.1 * 400.0 + l.2).abs() < 1e-3, "{l:?}");
+        assert_eq!(road_line((640.0, -300.0), (640.0, -300.0, 1.0)), None, "the foot at the vanishing point");
+        // Half a width off the line keeps the whole score, two widths off the floor.
+        let b = |dx: f32| BBox::new(620.0 + dx, 100.0, 660.0 + dx, 180.0);
+        let line = road_line((640.0, 600.0), (640.0, -300.0, 1.0)).expect("a line");
+        assert_eq!(road_fit(line, &b(20.0)), 1.0);
+        assert!((road_fit(line, &b(80.0)) - ROAD_FLOOR).abs() < 1e-6);
     }
 
     #[test]

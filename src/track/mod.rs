@@ -338,6 +338,8 @@ pub struct Tracker {
     expect: Vec<(BBox, f32)>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
     horizon: Option<(f32, f32)>,
+    /// The road's vanishing point (homogeneous pixels), where it is known (see `assign::road_line`).
+    road: Option<(f32, f32, f32)>,
     /// The picture's width and height, once known: a box touching its edge is entering or
     /// leaving the view.
     picture: Option<(f32, f32)>,
@@ -379,6 +381,7 @@ impl Tracker {
             priors: Vec::new(),
             expect: Vec::new(),
             horizon: None,
+            road: None,
             picture: None,
         }
     }
@@ -396,6 +399,14 @@ impl Tracker {
     /// whose size fits where it stands (see `assign::Scale`).
     pub fn with_horizon(mut self, horizon: Option<(f32, f32)>) -> Self {
         self.horizon = horizon.filter(|h| h.0.is_finite() && h.1.is_finite());
+        self
+    }
+
+    /// Tells the tracker the road's vanishing point in the picture (homogeneous pixels, from the
+    /// calibration and a zone drawn along the road), so that a track seen once is matched
+    /// rather to a detection along the road than beside it (see `assign::road_line`).
+    pub fn with_road(mut self, vanishing_point: Option<(f32, f32, f32)>) -> Self {
+        self.road = vanishing_point.filter(|v| v.0.is_finite() && v.1.is_finite() && v.2.is_finite());
         self
     }
 
@@ -543,6 +554,7 @@ impl Tracker {
             track_matched,
             expect,
             horizon,
+            road,
             picture,
             ..
         } = self;
@@ -577,7 +589,11 @@ impl Tracker {
                 });
                 let entering =
                     picture.filter(|_| tr.hits <= 1).and_then(|p| assign::inward_normal(d, p, edge_margin(d)));
-                cols.push(Item { radius, heights, scale, entering, ..Item::new(tr.class_id, bbox) });
+                // A box cut by the edge has no foot to draw the line through.
+                let road = road
+                    .filter(|_| tr.hits <= 1 && entering.is_none())
+                    .and_then(|vp| assign::road_line(((d.x1 + d.x2) * 0.5, d.y2), vp));
+                cols.push(Item { radius, heights, scale, entering, road, ..Item::new(tr.class_id, bbox) });
                 col_map.push(k as u32);
             }
         }
@@ -1284,6 +1300,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_known_road_matches_a_new_track_along_it_rather_than_beside_it() {
+        // Riders riding away up the picture towards a vanishing point above its centre (640, -300).
+        // Seen once at the bottom, then two riders: the one entering behind it, nearer but a lane
+        // to the side, and the first one further up its own line.
+        let moto = |cx: f32, foot: f32, w: f32| det(MOTORCYCLE, 0.9, cx, foot - w, w, 2.0 * w);
+        let first = moto(640.0, 600.0, 80.0);
+        let beside = moto(760.0, 520.0, 70.0);
+        let along = moto(640.0, 380.0, 55.0);
+        let centre = |d: &Detection| ((d.bbox.x1 + d.bbox.x2) / 2.0, (d.bbox.y1 + d.bbox.y2) / 2.0);
+        let dist = |a: &Detection, b: &Detection| (centre(a).0 - centre(b).0).hypot(centre(a).1 - centre(b).1);
+        assert!(dist(&first, &beside) < dist(&first, &along));
+        let id_of_along = |road| {
+            let mut tracker =
+                Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 0.0, ..TrackerConfig::default() }).with_road(road);
+            tracker.update(0.0, std::slice::from_ref(&first));
+            let out = tracker.update(0.33, &[beside, along]);
+            out.active.iter().find(|t| t.det_bbox == along.bbox).map(|t| t.id)
+        };
+        assert_eq!(id_of_along(Some((640.0, -300.0, 1.0))), Some(1));
+        // Without it, the nearer box wins.
+        assert_eq!(id_of_along(None), None);
     }
 
     #[test]
