@@ -98,7 +98,7 @@ pub struct CameraSet {
 }
 
 /// What a camera set shares with the rest of the daemon (across reloads) or the bench.
-pub struct Shared {
+pub struct Links {
     pub outbox: Arc<Outbox>,
     /// Rings, clips, snapshots, retention (src/evidence); None when `[evidence]` is off. Started
     /// once with the first config: `[evidence]` changes take a restart.
@@ -118,7 +118,7 @@ impl CameraSet {
         mut detector: Detector,
         mut recorder: RecorderSlot,
         decoders: &[DecoderTemplate],
-        shared: &Shared,
+        shared: &Links,
         done: &UnboundedSender<()>,
         mut probe: Box<dyn Probe>,
     ) -> Result<Self> {

@@ -191,7 +191,7 @@ pub fn parse_frame(line_no: usize, text: &str, labels: &LabelMap) -> Result<Fram
 
 /// What a replay went through.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Summary {
+pub struct ReplaySummary {
     pub frames: u64,
     pub events: u64,
     /// `<camera>/counts` messages.
@@ -217,7 +217,7 @@ impl Output<'_> {
 }
 
 /// Replay `input` and write every message to `out` as one JSON line (`anttd replay`).
-pub fn print(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> Result<Summary, ReplayError> {
+pub fn print(cfg: &Config, input: impl BufRead, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
     run(cfg, input, |m| {
         out.write_all(&m.to_json())?;
         out.write_all(b"\n")
@@ -233,7 +233,7 @@ pub fn run(
     cfg: &Config,
     input: impl BufRead,
     on_output: impl FnMut(Output) -> std::io::Result<()>,
-) -> Result<Summary, ReplayError> {
+) -> Result<ReplaySummary, ReplayError> {
     let mut lines = input.lines().enumerate().map(|(i, l)| (i + 1, l));
     let (header_line, header) = loop {
         match lines.next() {
@@ -258,7 +258,7 @@ pub fn run_frames(
     header: Header,
     frames: impl Iterator<Item = Result<(usize, String), ReplayError>>,
     mut on_output: impl FnMut(Output) -> std::io::Result<()>,
-) -> Result<Summary, ReplayError> {
+) -> Result<ReplaySummary, ReplayError> {
     // No model is loaded: the cameras' labels are checked against the recording's instead.
     cfg.check_labels(&header.labels).map_err(|e| at(header_line, e.to_string()))?;
     let labels = Arc::new(LabelMap::new(header.labels, &header.groups).map_err(|e| at(header_line, e))?);
@@ -266,7 +266,7 @@ pub fn run_frames(
         cfg.cameras.iter().map(|c| CameraAnalytics::new(c, &cfg.tracker, Arc::clone(&labels))).collect();
     let index: HashMap<String, usize> = cams.iter().enumerate().map(|(i, c)| (c.camera().to_string(), i)).collect();
     let mut last_time: Vec<Option<f64>> = vec![None; cams.len()];
-    let (mut summary, mut events, mut dets) = (Summary::default(), Vec::new(), Vec::new());
+    let (mut summary, mut events, mut dets) = (ReplaySummary::default(), Vec::new(), Vec::new());
     for item in frames {
         let (n, l) = item?;
         if l.trim().is_empty() {
@@ -302,7 +302,7 @@ pub fn run_frames(
 fn emit(
     cam: &mut CameraAnalytics,
     events: &mut Vec<Event>,
-    summary: &mut Summary,
+    summary: &mut ReplaySummary,
     on_output: &mut impl FnMut(Output) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     for e in events.drain(..) {

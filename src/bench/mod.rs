@@ -26,8 +26,8 @@ use crate::config::Config;
 use crate::detect::letterbox::Letterbox;
 use crate::detect::{Detector, DetectorOptions};
 use crate::health::status::StatusBoard;
-use crate::health::timing::{self, Stage, StageTimes, Summary};
-use crate::pipeline::{CameraSet, Shared};
+use crate::health::timing::{self, Stage, StageSummary, StageTimes};
+use crate::pipeline::{CameraSet, Links};
 use crate::publish::outbox::Outbox;
 use crate::source;
 use interleave::{Interleave, SETTLE_FRAMES, pooled_ratio, segment_ratios};
@@ -210,7 +210,7 @@ fn run_pipeline(
     };
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     // The bench measures detection; evidence (rings, snapshots) is off as in a default config.
-    let shared = Shared {
+    let shared = Links {
         outbox: Arc::clone(outbox),
         evidence: None,
         board: Arc::new(StatusBoard::new(&ids)),
@@ -317,7 +317,7 @@ fn run_pipeline(
             rss_model_bytes: 0,
             rss_samples: rss,
             rss_file_bytes,
-            raw_ms: Summary::default(),
+            raw_ms: StageSummary::default(),
             raw_fps: 0.0,
             raw_parts_ms: [None; 3],
             segment_ratios: segment_ratios(&segments),

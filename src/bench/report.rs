@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::health::timing::{Stage, Summary};
+use crate::health::timing::{Stage, StageSummary};
 
 /// One camera's part of the result.
 #[derive(Debug, Clone)]
@@ -12,7 +12,7 @@ pub struct CameraResult {
     pub inferences: u64,
     pub events: u64,
     pub fps: f64,
-    pub latency: Summary,
+    pub latency: StageSummary,
 }
 
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct BenchReport {
     pub rss_samples: Vec<u64>,
     /// Of the RSS at the end of the run, the clean file-backed part (shared libraries), bytes.
     pub rss_file_bytes: u64,
-    pub raw_ms: Summary,
+    pub raw_ms: StageSummary,
     pub raw_fps: f64,
     /// Mean raw inference time before the pipeline, in its pauses, and after it (ms): how far the
     /// host's speed drifted during the run.
@@ -42,7 +42,7 @@ pub struct BenchReport {
     pub segment_ratios: Vec<f64>,
     /// All timed stretches pooled against all raw runs in the pauses (see [`pooled_ratio`]).
     pub steady_ratio: Option<f64>,
-    pub stages: Vec<(Stage, Summary)>,
+    pub stages: Vec<(Stage, StageSummary)>,
     pub cameras: Vec<CameraResult>,
 }
 

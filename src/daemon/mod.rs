@@ -24,7 +24,7 @@ use tokio::sync::mpsc::{Sender, channel, unbounded_channel};
 
 use crate::config::Config;
 use crate::health::status::StatusBoard;
-use crate::pipeline::{CameraSet, NoProbe, Shared};
+use crate::pipeline::{CameraSet, Links, NoProbe};
 use crate::publish::Outgoing;
 use crate::publish::commands;
 use crate::publish::mqtt::{self, LinkStats};
@@ -96,7 +96,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         tracing::info!(path = %outbox.path().display(), waiting = outbox.len(), "outbox holds events from before: they are sent first");
     }
     let camera_ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
-    let shared = Shared {
+    let shared = Links {
         outbox: Arc::clone(&outbox),
         evidence: crate::evidence::worker::Evidence::start(
             &cfg,
@@ -251,7 +251,7 @@ struct Publisher {
 impl Publisher {
     fn start(
         cfg: &Config,
-        shared: &Shared,
+        shared: &Links,
         link: &Arc<LinkStats>,
         box_key: Option<&Arc<ed25519_dalek::SigningKey>>,
     ) -> Self {

@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::check::{choose_decoders, load_detector};
 use crate::config::Config;
 use crate::detect::Detector;
-use crate::pipeline::{CameraSet, NoProbe, Shared};
+use crate::pipeline::{CameraSet, Links, NoProbe};
 use crate::source::decoders::DecoderTemplate;
 
 /// The parts of the daemon a reload has to rebuild, beyond the cameras (always restarted).
@@ -69,7 +69,7 @@ pub(super) fn prepare_reload(current: &Config, labels: &[String]) -> Result<Next
 pub(super) fn apply_reload(
     running: CameraSet,
     next: NextConfig,
-    shared: &Shared,
+    shared: &Links,
     done: &UnboundedSender<()>,
 ) -> Result<(CameraSet, Config)> {
     let (detector, recorder) = running.stop()?;

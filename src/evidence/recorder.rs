@@ -168,7 +168,7 @@ fn watch_bus(bus: &gst::Bus, ring: &Ring, clock: &Mutex<StreamClock>) {
 }
 
 #[derive(Default)]
-struct State {
+struct RecorderState {
     out: Option<Output>,
     caps: Option<gst::Caps>,
     /// The media type refused last (logged once per type).
@@ -184,7 +184,7 @@ pub struct RingRecorder {
     segment_s: u32,
     /// The camera's stream clock, known once a pipeline is attached.
     clock: Mutex<Option<Arc<Mutex<StreamClock>>>>,
-    st: Mutex<State>,
+    st: Mutex<RecorderState>,
 }
 
 impl std::fmt::Debug for RingRecorder {
@@ -200,7 +200,7 @@ impl RingRecorder {
             ring,
             segment_s,
             clock: Mutex::new(None),
-            st: Mutex::new(State { waiting_key: true, ..State::default() }),
+            st: Mutex::new(RecorderState { waiting_key: true, ..RecorderState::default() }),
         }
     }
 
@@ -208,7 +208,7 @@ impl RingRecorder {
         self.clock.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecorderState> {
         self.st.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -27,7 +27,7 @@ struct Index {
 }
 
 #[derive(Debug, Default)]
-struct State {
+struct RingState {
     segments: Vec<Segment>,
     /// A recorder is writing segments (false: nothing to wait for).
     recording: bool,
@@ -41,7 +41,7 @@ struct State {
 pub struct Ring {
     pub camera: String,
     pub dir: PathBuf,
-    state: Mutex<State>,
+    state: Mutex<RingState>,
     changed: Condvar,
 }
 
@@ -80,14 +80,14 @@ impl Ring {
         let ring = Self {
             camera: camera.into(),
             dir: dir.to_path_buf(),
-            state: Mutex::new(State { segments, recording: false, finished: false }),
+            state: Mutex::new(RingState { segments, recording: false, finished: false }),
             changed: Condvar::new(),
         };
         ring.save();
         Ok(ring)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RingState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 

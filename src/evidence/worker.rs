@@ -26,7 +26,7 @@ use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
 use crate::event::{Event, Phase};
 use crate::publish::outbox::{Outbox, Record};
-use crate::publish::snapshots::{Latest, SnapshotBoard, SnapshotFeed};
+use crate::publish::snapshots::{LatestSnapshot, SnapshotBoard, SnapshotFeed};
 
 struct Job {
     event: Event,
@@ -210,7 +210,7 @@ impl Evidence {
         if let Some(board) = &self.snapshots {
             board.set(
                 &e.camera,
-                Latest { event_id: e.event_id.clone(), ts: e.ts.clone(), file: rel, jpeg: Arc::new(jpeg) },
+                LatestSnapshot { event_id: e.event_id.clone(), ts: e.ts.clone(), file: rel, jpeg: Arc::new(jpeg) },
             );
         }
     }

@@ -14,7 +14,7 @@ use crate::event::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub enum CameraState {
     /// Frames are arriving.
     Online,
     /// Not running: starting, ended (a file), or the daemon shut down.
@@ -26,7 +26,7 @@ pub enum State {
 /// The `<camera>/status` payload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CameraStatus {
-    pub state: State,
+    pub state: CameraState,
     pub reason: Option<String>,
     /// When the camera entered this state.
     pub ts: String,
@@ -35,7 +35,7 @@ pub struct CameraStatus {
 }
 
 impl CameraStatus {
-    pub fn new(state: State, reason: Option<String>, restarts: u64) -> Self {
+    pub fn new(state: CameraState, reason: Option<String>, restarts: u64) -> Self {
         Self { state, reason, ts: rfc3339(SystemTime::now()), restarts }
     }
 
@@ -56,18 +56,22 @@ pub struct StatusBoard {
 impl StatusBoard {
     /// Every camera starts `offline` ("starting") until its first frame.
     pub fn new(ids: &[String]) -> Self {
-        let init =
-            ids.iter().map(|id| (id.clone(), CameraStatus::new(State::Offline, Some("starting".into()), 0))).collect();
+        let init = ids
+            .iter()
+            .map(|id| (id.clone(), CameraStatus::new(CameraState::Offline, Some("starting".into()), 0)))
+            .collect();
         Self { tx: watch::channel(init).0 }
     }
 
     /// Set camera `cam`'s state. A change of state, reason or restart count is published; the
     /// same state again is not (its `ts` stays when it was entered).
-    pub fn set(&self, cam: usize, state: State, reason: Option<String>, restarts: u64) {
+    pub fn set(&self, cam: usize, state: CameraState, reason: Option<String>, restarts: u64) {
         self.tx.send_if_modified(|all| match all.get_mut(cam) {
             Some((id, cur)) if cur.state != state || cur.reason != reason || cur.restarts != restarts => {
                 match (&state, &reason) {
-                    (State::Error, Some(r)) => tracing::warn!(camera = %id, restarts, "camera status: error: {r}"),
+                    (CameraState::Error, Some(r)) => {
+                        tracing::warn!(camera = %id, restarts, "camera status: error: {r}")
+                    }
                     _ => tracing::info!(camera = %id, restarts, reason = ?reason, "camera status: {state:?}"),
                 }
                 *cur = CameraStatus::new(state, reason, restarts);
@@ -87,12 +91,16 @@ impl StatusBoard {
                 .filter(|(id, _)| !ids.contains(id))
                 .map(|(id, s)| {
                     let reason = Some("removed from the config".to_string());
-                    let s = if s.reason == reason { s } else { CameraStatus::new(State::Offline, reason, s.restarts) };
+                    let s = if s.reason == reason {
+                        s
+                    } else {
+                        CameraStatus::new(CameraState::Offline, reason, s.restarts)
+                    };
                     (id, s)
                 })
                 .collect();
             all.extend(
-                ids.iter().map(|id| (id.clone(), CameraStatus::new(State::Offline, Some("starting".into()), 0))),
+                ids.iter().map(|id| (id.clone(), CameraStatus::new(CameraState::Offline, Some("starting".into()), 0))),
             );
             all.extend(removed);
         });
@@ -143,20 +151,20 @@ mod tests {
         let mut p = Published::default();
         let first = p.due(&rx.borrow());
         assert_eq!(first.len(), 2, "both cameras' first state");
-        assert_eq!(first[0].1.state, State::Offline);
+        assert_eq!(first[0].1.state, CameraState::Offline);
         assert!(p.due(&rx.borrow()).is_empty(), "nothing changed");
 
-        board.set(1, State::Online, None, 0);
+        board.set(1, CameraState::Online, None, 0);
         let d = p.due(&rx.borrow());
-        assert_eq!(d.iter().map(|(id, s)| (id.as_str(), s.state)).collect::<Vec<_>>(), [("b", State::Online)]);
+        assert_eq!(d.iter().map(|(id, s)| (id.as_str(), s.state)).collect::<Vec<_>>(), [("b", CameraState::Online)]);
 
         // The same state again is no change (and keeps its ts).
         let ts = board.get(1).expect("b").ts;
-        board.set(1, State::Online, None, 0);
+        board.set(1, CameraState::Online, None, 0);
         assert!(p.due(&rx.borrow()).is_empty());
         assert_eq!(board.get(1).expect("b").ts, ts);
 
-        board.set(0, State::Error, Some(stalled_reason(10)), 1);
+        board.set(0, CameraState::Error, Some(stalled_reason(10)), 1);
         let d = p.due(&rx.borrow());
         assert_eq!(d.len(), 1);
         let json: serde_json::Value = serde_json::from_slice(&d[0].1.to_json()).expect("json");
@@ -173,21 +181,21 @@ mod tests {
     #[test]
     fn a_reload_restarts_every_camera_and_marks_removed_ones() {
         let board = StatusBoard::new(&["a".into(), "b".into()]);
-        board.set(0, State::Online, None, 3);
-        board.set(1, State::Online, None, 0);
+        board.set(0, CameraState::Online, None, 3);
+        board.set(1, CameraState::Online, None, 0);
         let rx = board.subscribe();
         let mut p = Published::default();
         p.due(&rx.borrow());
         board.reset(&["b".into(), "c".into()]);
         let d = p.due(&rx.borrow());
-        let got: Vec<(&str, State, Option<&str>)> =
+        let got: Vec<(&str, CameraState, Option<&str>)> =
             d.iter().map(|(id, s)| (id.as_str(), s.state, s.reason.as_deref())).collect();
         assert_eq!(
             got,
             [
-                ("b", State::Offline, Some("starting")),
-                ("c", State::Offline, Some("starting")),
-                ("a", State::Offline, Some("removed from the config")),
+                ("b", CameraState::Offline, Some("starting")),
+                ("c", CameraState::Offline, Some("starting")),
+                ("a", CameraState::Offline, Some("removed from the config")),
             ]
         );
         assert_eq!(board.get(2).expect("a").restarts, 3, "a keeps its count");
@@ -199,8 +207,8 @@ mod tests {
     #[test]
     fn a_camera_out_of_range_is_ignored() {
         let board = StatusBoard::new(&["a".into()]);
-        board.set(5, State::Online, None, 0);
-        assert_eq!(board.get(0).expect("a").state, State::Offline);
+        board.set(5, CameraState::Online, None, 0);
+        assert_eq!(board.get(0).expect("a").state, CameraState::Offline);
         assert!(board.get(5).is_none());
     }
 }

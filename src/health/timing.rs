@@ -56,9 +56,9 @@ pub struct StageTimes {
     samples: [Vec<f32>; Stage::ALL.len()],
 }
 
-/// Summary of one stage.
+/// The timing summary of one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Summary {
+pub struct StageSummary {
     pub count: usize,
     pub median_ms: f64,
     pub p99_ms: f64,
@@ -93,20 +93,20 @@ impl StageTimes {
         }
     }
 
-    pub fn summary(&self, stage: Stage) -> Summary {
+    pub fn summary(&self, stage: Stage) -> StageSummary {
         summarise(&self.samples[stage as usize])
     }
 }
 
 /// Median and p99 by the nearest-rank method (p99 of fewer than 100 samples is the maximum).
-pub fn summarise(samples: &[f32]) -> Summary {
+pub fn summarise(samples: &[f32]) -> StageSummary {
     if samples.is_empty() {
-        return Summary::default();
+        return StageSummary::default();
     }
     let mut v = samples.to_vec();
     v.sort_by(f32::total_cmp);
     let rank = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1] as f64;
-    Summary {
+    StageSummary {
         count: v.len(),
         median_ms: rank(0.5),
         p99_ms: rank(0.99),
@@ -167,7 +167,7 @@ mod tests {
         assert!((s.mean_ms - 100.5).abs() < 1e-9);
         let few = summarise(&[3.0, 1.0, 2.0]);
         assert_eq!((few.median_ms, few.p99_ms), (2.0, 3.0));
-        assert_eq!(summarise(&[]), Summary::default());
+        assert_eq!(summarise(&[]), StageSummary::default());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::Outgoing;
 use super::outbox::Outbox;
 use super::snapshots::{self, SnapshotFeed};
 use crate::config::Config;
-use crate::health::status::{self, CameraStatus, Published, State};
+use crate::health::status::{self, CameraState, CameraStatus, Published};
 
 pub const ONLINE: &[u8] = b"online";
 pub const OFFLINE: &[u8] = b"offline";
@@ -266,8 +266,8 @@ pub async fn run(
                 inflight,
                 snap.into_iter()
                     .map(|(id, s)| match s.state {
-                        State::Offline if s.reason.as_deref() != Some("starting") => (id, s),
-                        _ => (id, CameraStatus::new(State::Offline, Some("shutdown".into()), s.restarts)),
+                        CameraState::Offline if s.reason.as_deref() != Some("starting") => (id, s),
+                        _ => (id, CameraStatus::new(CameraState::Offline, Some("shutdown".into()), s.restarts)),
                     })
                     .collect(),
             )

@@ -20,7 +20,7 @@ pub const MAX_BYTES: usize = (1 << 20) - 4096;
 
 /// A camera's newest snapshot.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Latest {
+pub struct LatestSnapshot {
     pub event_id: String,
     /// The event's `ts` (when it started).
     pub ts: String,
@@ -39,7 +39,7 @@ struct Info<'a> {
     bytes: usize,
 }
 
-impl Latest {
+impl LatestSnapshot {
     pub fn info_json(&self, camera: &str) -> Vec<u8> {
         let info = Info { camera, event_id: &self.event_id, ts: &self.ts, file: &self.file, bytes: self.jpeg.len() };
         // Plain strings and a number cannot fail to serialise.
@@ -48,7 +48,7 @@ impl Latest {
 }
 
 /// Every camera's newest snapshot, by camera id.
-pub type Latests = BTreeMap<String, Latest>;
+pub type Latests = BTreeMap<String, LatestSnapshot>;
 
 /// Written by the evidence code (plain threads), read by the MQTT task.
 #[derive(Debug)]
@@ -71,7 +71,7 @@ impl SnapshotBoard {
 
     /// `latest` is now camera `camera`'s newest snapshot (the one before it is not sent, if it
     /// has not been yet).
-    pub fn set(&self, camera: &str, latest: Latest) {
+    pub fn set(&self, camera: &str, latest: LatestSnapshot) {
         if latest.jpeg.len() > MAX_BYTES {
             tracing::warn!(camera, event_id = %latest.event_id, bytes = latest.jpeg.len(), "snapshot too large to publish (over {MAX_BYTES} bytes); it stays on disk");
             return;
@@ -113,7 +113,7 @@ impl Sent {
         now: Instant,
         min_interval: Duration,
         flush: bool,
-    ) -> (Vec<(String, Latest)>, Option<Instant>) {
+    ) -> (Vec<(String, LatestSnapshot)>, Option<Instant>) {
         let mut due = Vec::new();
         let mut wake: Option<Instant> = None;
         for (cam, l) in latest {
@@ -154,7 +154,7 @@ mod tests {
     fn latest(ids: &[(&str, &str)]) -> Latests {
         ids.iter()
             .map(|(cam, id)| {
-                let l = Latest {
+                let l = LatestSnapshot {
                     event_id: id.to_string(),
                     ts: "2026-11-28T10:00:00.000Z".into(),
                     file: format!("evidence/{cam}/events/{id}.jpg"),
@@ -165,7 +165,7 @@ mod tests {
             .collect()
     }
 
-    fn names(due: &[(String, Latest)]) -> Vec<(&str, &str)> {
+    fn names(due: &[(String, LatestSnapshot)]) -> Vec<(&str, &str)> {
         due.iter().map(|(c, l)| (c.as_str(), l.event_id.as_str())).collect()
     }
 

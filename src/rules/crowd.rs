@@ -47,7 +47,7 @@ pub struct CrowdHit {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
+enum CrowdState {
     Idle { above_since: Option<f64>, below_since: Option<f64>, quiet_until: f64 },
     Active { below_since: Option<f64>, sent_count: u32, sent_at: f64 },
 }
@@ -59,7 +59,7 @@ pub struct Crowd {
     end_after_s: f64,
     update_interval_s: f64,
     cooldown_s: f64,
-    state: State,
+    state: CrowdState,
 }
 
 /// Persons (by `is_person`) whose ground point is in `zone`.
@@ -79,7 +79,7 @@ impl Crowd {
             end_after_s: cfg.end_after_s.0,
             update_interval_s: cfg.update_interval_s.0,
             cooldown_s: cfg.cooldown_s.0,
-            state: State::Idle { above_since: None, below_since: None, quiet_until: f64::NEG_INFINITY },
+            state: CrowdState::Idle { above_since: None, below_since: None, quiet_until: f64::NEG_INFINITY },
         }
     }
 
@@ -87,12 +87,12 @@ impl Crowd {
     pub fn update(&mut self, t: f64, count: u32) -> Option<CrowdHit> {
         let above = count >= self.min;
         match &mut self.state {
-            State::Idle { above_since, below_since, quiet_until } => {
+            CrowdState::Idle { above_since, below_since, quiet_until } => {
                 if above {
                     *below_since = None;
                     let since = *above_since.get_or_insert(t);
                     if t - since >= self.for_s && t >= *quiet_until {
-                        self.state = State::Active { below_since: None, sent_count: count, sent_at: t };
+                        self.state = CrowdState::Active { below_since: None, sent_count: count, sent_at: t };
                         return Some(CrowdHit { phase: Phase::Start, count });
                     }
                 } else if above_since.is_some() {
@@ -104,14 +104,14 @@ impl Crowd {
                 }
                 None
             }
-            State::Active { below_since, sent_count, sent_at } => {
+            CrowdState::Active { below_since, sent_count, sent_at } => {
                 if above {
                     *below_since = None;
                 } else {
                     let since = *below_since.get_or_insert(t);
                     if t - since >= self.end_after_s {
                         self.state =
-                            State::Idle { above_since: None, below_since: None, quiet_until: t + self.cooldown_s };
+                            CrowdState::Idle { above_since: None, below_since: None, quiet_until: t + self.cooldown_s };
                         return Some(CrowdHit { phase: Phase::End, count });
                     }
                 }
@@ -128,11 +128,11 @@ impl Crowd {
     /// The stream ended: end an open crowd.
     pub fn finish(&mut self) -> Option<CrowdHit> {
         match self.state {
-            State::Active { sent_count, .. } => {
-                self.state = State::Idle { above_since: None, below_since: None, quiet_until: f64::NEG_INFINITY };
+            CrowdState::Active { sent_count, .. } => {
+                self.state = CrowdState::Idle { above_since: None, below_since: None, quiet_until: f64::NEG_INFINITY };
                 Some(CrowdHit { phase: Phase::End, count: sent_count })
             }
-            State::Idle { .. } => None,
+            CrowdState::Idle { .. } => None,
         }
     }
 }

@@ -6,7 +6,7 @@
 use crate::event::Phase;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
+enum EpisodeState {
     Idle { on_since: Option<f64>, off_since: Option<f64>, quiet_until: f64 },
     Active { off_since: Option<f64> },
 }
@@ -16,7 +16,7 @@ pub struct Episode {
     for_s: f64,
     end_after_s: f64,
     cooldown_s: f64,
-    state: State,
+    state: EpisodeState,
 }
 
 impl Episode {
@@ -25,31 +25,31 @@ impl Episode {
             for_s,
             end_after_s,
             cooldown_s,
-            state: State::Idle { on_since: None, off_since: None, quiet_until: f64::NEG_INFINITY },
+            state: EpisodeState::Idle { on_since: None, off_since: None, quiet_until: f64::NEG_INFINITY },
         }
     }
 
     pub fn is_active(&self) -> bool {
-        matches!(self.state, State::Active { .. })
+        matches!(self.state, EpisodeState::Active { .. })
     }
 
     /// Since when the condition has held (through short dips), while gathering.
     pub fn on_since(&self) -> Option<f64> {
         match self.state {
-            State::Idle { on_since, .. } => on_since,
-            State::Active { .. } => None,
+            EpisodeState::Idle { on_since, .. } => on_since,
+            EpisodeState::Active { .. } => None,
         }
     }
 
     /// The condition at time `t`; a start or an end when due.
     pub fn update(&mut self, t: f64, on: bool) -> Option<Phase> {
         match &mut self.state {
-            State::Idle { on_since, off_since, quiet_until } => {
+            EpisodeState::Idle { on_since, off_since, quiet_until } => {
                 if on {
                     *off_since = None;
                     let since = *on_since.get_or_insert(t);
                     if t - since >= self.for_s && t >= *quiet_until {
-                        self.state = State::Active { off_since: None };
+                        self.state = EpisodeState::Active { off_since: None };
                         return Some(Phase::Start);
                     }
                 } else if on_since.is_some() {
@@ -61,14 +61,15 @@ impl Episode {
                 }
                 None
             }
-            State::Active { off_since } => {
+            EpisodeState::Active { off_since } => {
                 if on {
                     *off_since = None;
                     return None;
                 }
                 let since = *off_since.get_or_insert(t);
                 if t - since >= self.end_after_s {
-                    self.state = State::Idle { on_since: None, off_since: None, quiet_until: t + self.cooldown_s };
+                    self.state =
+                        EpisodeState::Idle { on_since: None, off_since: None, quiet_until: t + self.cooldown_s };
                     return Some(Phase::End);
                 }
                 None
@@ -81,8 +82,8 @@ impl Episode {
     /// gathering and out of the cooldown; the condition counts as off from `t` on.
     pub fn start_early(&mut self, t: f64) -> bool {
         match self.state {
-            State::Idle { on_since: Some(_), quiet_until, .. } if t >= quiet_until => {
-                self.state = State::Active { off_since: Some(t) };
+            EpisodeState::Idle { on_since: Some(_), quiet_until, .. } if t >= quiet_until => {
+                self.state = EpisodeState::Active { off_since: Some(t) };
                 true
             }
             _ => false,
@@ -92,10 +93,10 @@ impl Episode {
     /// End now (the track ended, the stream ended): `true` if an event was open.
     pub fn stop(&mut self, t: f64) -> bool {
         let (was, quiet_until) = match self.state {
-            State::Active { .. } => (true, t + self.cooldown_s),
-            State::Idle { quiet_until, .. } => (false, quiet_until),
+            EpisodeState::Active { .. } => (true, t + self.cooldown_s),
+            EpisodeState::Idle { quiet_until, .. } => (false, quiet_until),
         };
-        self.state = State::Idle { on_since: None, off_since: None, quiet_until };
+        self.state = EpisodeState::Idle { on_since: None, off_since: None, quiet_until };
         was
     }
 }

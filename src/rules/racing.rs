@@ -195,7 +195,7 @@ pub fn weave(points: &[(f64, (f64, f64))], axis: Option<(f64, f64)>, amplitude_m
 }
 
 #[derive(Debug, Clone, Default)]
-struct Summary {
+struct Totals {
     max_group: u32,
     ids: BTreeSet<u64>,
     max: f64,
@@ -219,7 +219,7 @@ pub struct Racing {
     update_interval_s: f64,
     episode: Episode,
     last_sent: f64,
-    summary: Summary,
+    summary: Totals,
     /// While gathering: the latest members, to start with when they leave together.
     pending: Vec<Member>,
     /// The latest time there were members.
@@ -285,7 +285,7 @@ impl Racing {
             update_interval_s: cfg.update_interval_s.0,
             episode: Episode::new(cfg.for_s.0, cfg.end_after_s.0, cfg.cooldown_s.0),
             last_sent: f64::NEG_INFINITY,
-            summary: Summary::default(),
+            summary: Totals::default(),
             pending: Vec::new(),
             last_on: f64::NEG_INFINITY,
             together_since: None,

@@ -22,14 +22,14 @@ struct Slot<F> {
     eos: bool,
 }
 
-struct State<F> {
+struct Slots<F> {
     slots: Vec<Slot<F>>,
     next: usize,
     closed: bool,
 }
 
 pub struct Hub<F> {
-    state: Mutex<State<F>>,
+    state: Mutex<Slots<F>>,
     /// Signalled when a slot is filled (the detector waits on it) or emptied (blocking producers).
     changed: Condvar,
 }
@@ -47,7 +47,7 @@ pub enum PutOutcome {
 impl<F> Hub<F> {
     pub fn new(cameras: usize) -> Self {
         Self {
-            state: Mutex::new(State {
+            state: Mutex::new(Slots {
                 slots: (0..cameras).map(|_| Slot { frame: None, eos: false }).collect(),
                 next: 0,
                 closed: false,
@@ -56,7 +56,7 @@ impl<F> Hub<F> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<F>> {
+    fn lock(&self) -> MutexGuard<'_, Slots<F>> {
         // A panic while holding this lock cannot leave the slots inconsistent (each update is one
         // assignment), so a poisoned lock is still safe to use.
         self.state.lock().unwrap_or_else(|p| p.into_inner())

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::hub::Hub;
 use super::{Ended, Frame, SourceSpec, StreamClock};
 use crate::health::CameraStats;
-use crate::health::status::{State, StatusBoard, stalled_reason};
+use crate::health::status::{CameraState, StatusBoard, stalled_reason};
 
 /// What [`Liveness::observe`] concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn run(
             Ok(Ended::Stopped) => return,
             Ok(Ended::EndOfStream) if spec.is_file => {
                 tracing::info!(camera = %spec.id, "end of stream");
-                board.set(spec.index, State::Offline, Some("end of stream".into()), stats.snapshot().restarts);
+                board.set(spec.index, CameraState::Offline, Some("end of stream".into()), stats.snapshot().restarts);
                 hub.end_of_stream(spec.index);
                 return;
             }
@@ -106,7 +106,7 @@ pub fn run(
         }
         stats.restarted();
         tracing::error!(camera = %spec.id, uri = %uri, retry_in = ?backoff, "camera failed: {reason}; restarting");
-        board.set(spec.index, State::Error, Some(reason), stats.snapshot().restarts);
+        board.set(spec.index, CameraState::Error, Some(reason), stats.snapshot().restarts);
         // A source that ran a good while before failing starts again from a short backoff.
         if started.elapsed() > Duration::from_secs(60) {
             backoff = Duration::from_secs(1);
@@ -148,7 +148,7 @@ fn monitor(
         }
         let c = stats.snapshot();
         match live.observe(c.frames_in, Instant::now()) {
-            Verdict::FirstFrame => board.set(spec.index, State::Online, None, c.restarts),
+            Verdict::FirstFrame => board.set(spec.index, CameraState::Online, None, c.restarts),
             Verdict::Stalled => {
                 stalled.store(true, Ordering::Relaxed);
                 run_stop.store(true, Ordering::Relaxed);

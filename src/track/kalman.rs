@@ -15,8 +15,8 @@ use nalgebra::{SMatrix, SVector};
 use crate::detect::types::BBox;
 
 /// The filter state `[cx, cy, a, h, vx, vy, va, vh]`, velocities per second.
-pub type State = SVector<f32, 8>;
-/// Covariance of [`State`].
+pub type StateVector = SVector<f32, 8>;
+/// Covariance of [`StateVector`].
 pub type Covariance = SMatrix<f32, 8, 8>;
 /// A measurement `[cx, cy, a, h]`.
 pub type Measurement = SVector<f32, 4>;
@@ -71,7 +71,7 @@ pub fn bbox_from_state(cx: f32, cy: f32, a: f32, h: f32) -> BBox {
 /// The fields are private so nothing can break the block structure.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KalmanState {
-    mean: State,
+    mean: StateVector,
     covariance: Covariance,
 }
 
@@ -82,8 +82,8 @@ impl KalmanState {
         let h = noise_height(z[3]);
         let pos = 2.0 * STD_WEIGHT_POSITION * h;
         let vel = 10.0 * STD_WEIGHT_VELOCITY * h * REFERENCE_FPS;
-        let std = State::from([pos, pos, 1e-2, pos, vel, vel, 1e-5 * REFERENCE_FPS, vel]);
-        let mut mean = State::zeros();
+        let std = StateVector::from([pos, pos, 1e-2, pos, vel, vel, 1e-5 * REFERENCE_FPS, vel]);
+        let mut mean = StateVector::zeros();
         mean.fixed_rows_mut::<4>(0).copy_from(z);
         Self { mean, covariance: Covariance::from_diagonal(&std.component_mul(&std)) }
     }
@@ -97,12 +97,13 @@ impl KalmanState {
 
     /// Diagonal of the process noise Q for `dt` seconds. Variance of a random walk grows
     /// linearly with time: `dt * REFERENCE_FPS` reference frames' worth of ByteTrack's noise.
-    fn process_noise(&self, dt: f32) -> State {
+    fn process_noise(&self, dt: f32) -> StateVector {
         let h = noise_height(self.mean[3]);
         let k = dt * REFERENCE_FPS;
         let pos = STD_WEIGHT_POSITION * h;
         let vel = STD_WEIGHT_VELOCITY * h * REFERENCE_FPS;
-        let std = State::from([pos, pos, STD_ASPECT_PROCESS, pos, vel, vel, STD_ASPECT_VELOCITY * REFERENCE_FPS, vel]);
+        let std =
+            StateVector::from([pos, pos, STD_ASPECT_PROCESS, pos, vel, vel, STD_ASPECT_VELOCITY * REFERENCE_FPS, vel]);
         std.component_mul(&std) * k
     }
 
