@@ -15,9 +15,9 @@ use crate::rules::counts::{Counts, Interval};
 use crate::rules::crowd::{Crowd, count_in_zone};
 use crate::rules::geometry::{Point, polygon_area};
 use crate::rules::homography::Homography;
+use crate::rules::kinematics::Kinematics;
 use crate::rules::line_cross::{Crossing, LineCross};
 use crate::rules::loitering::{Loitering, LoiteringHit};
-use crate::rules::motion::Motion;
 use crate::rules::racing::{ROAD_MIN_ELONGATION, Racing, road_axis, zone_axis};
 use crate::rules::speeding::{Speeding, SpeedingHit};
 use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
@@ -64,7 +64,7 @@ struct RuleHit {
 struct Scene<'a> {
     tracker: &'a Tracker,
     /// Per-track motion; there whenever a rule reads it (see [`ZoneRuleState::uses_motion`]).
-    motion: Option<&'a Motion>,
+    motion: Option<&'a Kinematics>,
     labels: &'a LabelMap,
 }
 
@@ -281,7 +281,7 @@ pub struct CameraAnalytics {
     open: HashMap<u64, OpenObject>,
     rules: Vec<ZoneRule>,
     /// Per-track motion, when a rule reads it.
-    motion: Option<Motion>,
+    motion: Option<Kinematics>,
     /// Open rule events by (rule index, key: track id and 0, (0, 0) for a zone-wide event, a
     /// pair of track ids) → event id.
     open_rules: HashMap<(usize, (u64, u64)), String>,
@@ -303,7 +303,7 @@ impl CameraAnalytics {
     pub fn new(cam: &CameraConfig, tracker: &TrackerConfig, labels: Arc<LabelMap>) -> Self {
         let mut me = Self::build(cam, tracker, labels);
         if me.rules.iter().any(|r| r.state.uses_motion()) {
-            me.motion = Some(Motion::new(cam.homography()));
+            me.motion = Some(Kinematics::new(cam.homography()));
         }
         me
     }

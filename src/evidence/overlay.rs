@@ -13,7 +13,7 @@ use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
 use crate::rules::feasibility::{MeasurableMask, measurable_mask};
 use crate::rules::homography::Homography;
-use crate::rules::motion::MAX_M_PER_PX;
+use crate::rules::kinematics::MAX_M_PER_PX;
 
 const ZONE: Rgb<u8> = Rgb([80, 255, 80]);
 const LINE: Rgb<u8> = Rgb([255, 60, 60]);

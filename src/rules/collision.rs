@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::geometry::{Point, point_in_polygon};
-use super::motion::{Motion, Sample, TrackMotion};
+use super::kinematics::{Kinematics, Sample, TrackKinematics};
 use crate::config::{Distance, Id, Seconds, Speed};
 use crate::detect::BBox;
 use crate::event::Phase;
@@ -113,7 +113,7 @@ fn boxes_meet(a: &BBox, b: &BBox) -> bool {
 
 /// Whether two tracks' boxes meet: their filtered boxes or their detected ones (a fast object's
 /// filtered box lags behind it at a few detections a second).
-fn meet(a: &TrackMotion, b: &TrackMotion) -> bool {
+fn meet(a: &TrackKinematics, b: &TrackKinematics) -> bool {
     boxes_meet(&a.bbox, &b.bbox) || boxes_meet(&a.det_bbox, &b.det_bbox)
 }
 
@@ -140,12 +140,12 @@ impl Collision {
     /// reported (at 3–5 detections a second a car that brakes within a second of coming into
     /// view has no such speed before it hits): its error counts against the braking instead, the
     /// speed less [`MARGIN_SE`] standard errors, and the reading after it plus as many.
-    fn braked(&self, m: &TrackMotion, tc: f64) -> bool {
+    fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
         self.braking_reading(m, tc).is_some()
     }
 
     /// The sample whose reading showed the braking of [`Collision::braked`], if it braked.
-    fn braking_reading<'m>(&self, m: &'m TrackMotion, tc: f64) -> Option<&'m Sample> {
+    fn braking_reading<'m>(&self, m: &'m TrackKinematics, tc: f64) -> Option<&'m Sample> {
         let s1 = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc)?;
         let f1 = s1.fit?;
         m.since(tc - BEFORE_S)
@@ -163,7 +163,7 @@ impl Collision {
     /// another for a second and was re-found on a different, slower one in front: the fit
     /// bridging the gap reads a hard drop, and the "braked" track drives on at the others'
     /// speed until it is lost again.
-    fn braked_and_vanished(&self, m: &TrackMotion, tc: f64) -> bool {
+    fn braked_and_vanished(&self, m: &TrackKinematics, tc: f64) -> bool {
         let Some(s1) = self.braking_reading(m, tc) else { return false };
         let (Some(f1), Some(g1)) = (s1.fit, s1.measured) else { return false };
         m.since(s1.t)
@@ -173,21 +173,27 @@ impl Collision {
 
     /// `m`'s highest speed measured from detections that began before a contact at `tc` (within
     /// the two seconds before it): of the reported speeds if it has any, else of the fits.
-    fn speed_before(m: &TrackMotion, tc: f64) -> f64 {
+    fn speed_before(m: &TrackKinematics, tc: f64) -> f64 {
         let before = || m.since(tc - BEFORE_S).filter(|s| s.fit.is_some_and(|f| f.t_first <= tc + EPS_S));
         let reported = before().filter_map(|s| s.kmh).fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
         reported.unwrap_or_else(|| before().filter_map(|s| s.fit.map(|f| f.kmh)).fold(0.0, f64::max))
     }
 
     /// Judge every road user (by `is_road_user`) at time `t`; hits are appended to `out`.
-    pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<CollisionHit>) {
+    pub fn update(
+        &mut self,
+        t: f64,
+        motion: &Kinematics,
+        is_road_user: impl Fn(u32) -> bool,
+        out: &mut Vec<CollisionHit>,
+    ) {
         // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
         // Tracks matched now, and standing ones not detected now at their last box: a standing
         // car hidden by the one that runs into it may not be detected again.
         let stop_kmh = self.stop_kmh;
-        let mut here: Vec<(u64, &TrackMotion)> = motion
+        let mut here: Vec<(u64, &TrackKinematics)> = motion
             .iter()
             .filter(|(id, m)| {
                 (m.matched || m.kmh().is_some_and(|v| v <= stop_kmh))
@@ -212,13 +218,14 @@ impl Collision {
                 return false;
             }
             let (Some(ma), Some(mb)) = (motion.get(a), motion.get(b)) else { return false };
-            let gone = |m: &TrackMotion| t - m.last_seen >= GONE_S;
-            let stopped = |m: &TrackMotion| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
+            let gone = |m: &TrackKinematics| t - m.last_seen >= GONE_S;
+            let stopped = |m: &TrackKinematics| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
             // The one that braked is one that stands or vanished: a car that brakes and drives on
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
-            let braked_to_a_stop =
-                |m: &TrackMotion| (stopped(m) && self.braked(m, c.t)) || (gone(m) && self.braked_and_vanished(m, c.t));
+            let braked_to_a_stop = |m: &TrackKinematics| {
+                (stopped(m) && self.braked(m, c.t)) || (gone(m) && self.braked_and_vanished(m, c.t))
+            };
             if settled && (braked_to_a_stop(ma) || braked_to_a_stop(mb)) {
                 fired.push(CollisionHit {
                     phase: Phase::Start,
@@ -306,7 +313,7 @@ mod tests {
     fn drive_at(cars: &[Car], secs: f64, fps: u32) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat()));
         let (mut hits, mut out) = (Vec::new(), Vec::new());
         for i in 0..(secs * f64::from(fps)) as u32 {
             let t = f64::from(i) / f64::from(fps);

@@ -9,7 +9,7 @@
 
 use super::geometry::{Point, point_in_polygon};
 use super::homography::Homography;
-use super::motion::MAX_M_PER_PX;
+use super::kinematics::MAX_M_PER_PX;
 use super::racing::{ROAD_MIN_ELONGATION, zone_axis};
 use super::speed::{MIN_POINTS, MIN_SPAN_S};
 use crate::config::{CameraConfig, RuleConfig};
@@ -18,7 +18,7 @@ use crate::config::{CameraConfig, RuleConfig};
 /// first fit [`super::speed`] accepts).
 pub const MIN_SPEED_SAMPLES: u32 = MIN_POINTS as u32;
 
-pub use super::motion::measurable;
+pub use super::kinematics::measurable;
 
 /// Side of the square blocks [`measurable_mask`] decides at once, pixels.
 pub const MASK_BLOCK: u32 = 8;

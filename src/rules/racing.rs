@@ -33,7 +33,7 @@ use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, long_axis, point_in_polygon};
 use super::homography::Homography;
-use super::motion::{Motion, TrackMotion};
+use super::kinematics::{Kinematics, TrackKinematics};
 use crate::config::{Count, Distance, Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
 
@@ -298,7 +298,7 @@ impl Racing {
     /// what there is. Held like a speed: as the rider rides on, its first reversal slides out of
     /// the window, and at 3–5 detections a second the one window that shows two reversals may
     /// end a frame before the rider leaves the view.
-    fn is_weaving(&self, t: f64, m: &TrackMotion) -> bool {
+    fn is_weaving(&self, t: f64, m: &TrackKinematics) -> bool {
         m.history.iter().rev().take_while(|end| t - end.t <= HOLD_S + EPS_S).any(|end| {
             let pts: Vec<(f64, (f64, f64))> = m
                 .history
@@ -312,9 +312,9 @@ impl Racing {
 
     /// The members now: the largest group of at least `min_group` fast motorcycles close
     /// together, and any fast weaver.
-    fn members(&self, t: f64, motion: &Motion, is_motorcycle: &impl Fn(u32) -> bool) -> Vec<Member> {
+    fn members(&self, t: f64, motion: &Kinematics, is_motorcycle: &impl Fn(u32) -> bool) -> Vec<Member> {
         let threshold = if self.episode.is_active() { self.min_speed - self.hysteresis } else { self.min_speed };
-        let fast: Vec<(u64, f64, (f64, f64), &TrackMotion)> = motion
+        let fast: Vec<(u64, f64, (f64, f64), &TrackKinematics)> = motion
             .iter()
             .filter(|(_, m)| m.matched && is_motorcycle(m.class_id))
             .filter_map(|(id, m)| {
@@ -379,8 +379,8 @@ impl Racing {
     /// (weavers aside) were matched and linked within `max_gap_m` by their ground points at
     /// that frame: a group all measured fast at one frame (at 3 detections a second a wide
     /// lens may give no other) that was already riding together before.
-    fn together_before(&self, t: f64, motion: &Motion, members: &[Member]) -> Option<f64> {
-        let group: Vec<&TrackMotion> = members.iter().filter(|m| !m.2).filter_map(|m| motion.get(m.0)).collect();
+    fn together_before(&self, t: f64, motion: &Kinematics, members: &[Member]) -> Option<f64> {
+        let group: Vec<&TrackKinematics> = members.iter().filter(|m| !m.2).filter_map(|m| motion.get(m.0)).collect();
         if group.len() < self.min_group {
             return None;
         }
@@ -421,7 +421,7 @@ impl Racing {
     }
 
     /// Judge the camera's motorcycles (by `is_motorcycle`) at time `t`.
-    pub fn update(&mut self, t: f64, motion: &Motion, is_motorcycle: impl Fn(u32) -> bool) -> Option<RacingHit> {
+    pub fn update(&mut self, t: f64, motion: &Kinematics, is_motorcycle: impl Fn(u32) -> bool) -> Option<RacingHit> {
         let members = self.members(t, motion, &is_motorcycle);
         let left = |id: &u64| {
             motion
@@ -532,7 +532,7 @@ mod tests {
     /// [`ride`] at `fps` detections a second.
     fn ride_at(rule: &mut Racing, riders: &[Rider], secs: f64, fps: u32) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat()));
         let mut hits = Vec::new();
         for i in 0..(secs * f64::from(fps)) as u32 {
             let t = f64::from(i) / f64::from(fps);

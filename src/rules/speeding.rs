@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, point_in_polygon};
-use super::motion::{Motion, TrackMotion};
+use super::kinematics::{Kinematics, TrackKinematics};
 use crate::config::{Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
 
@@ -74,10 +74,10 @@ pub struct SpeedingHit {
 const COVERED_SHARE: f64 = 0.8;
 /// The shortest window of that check: as long as a speed's fit, so a car seen for a second
 /// can be judged.
-const COVERED_WINDOW_S: f64 = super::motion::SPEED_WINDOW_S;
+const COVERED_WINDOW_S: f64 = super::kinematics::SPEED_WINDOW_S;
 
 /// Net ground distance over the last `window_s` (at least half of it seen) per time, km/h.
-fn average_kmh(m: &TrackMotion, t: f64, window_s: f64) -> Option<f64> {
+fn average_kmh(m: &TrackKinematics, t: f64, window_s: f64) -> Option<f64> {
     let first = m.since(t - window_s).find(|s| s.ground.is_some())?;
     let last = m.latest()?;
     let (g0, g1) = (first.ground?, last.ground?);
@@ -129,12 +129,12 @@ const START_WAIT_S: f64 = 0.6;
 const EPS_S: f64 = 1e-6;
 
 /// The more precise of the latest reading and the whole-view fit (both within
-/// [`super::motion::max_se_kmh`]): (km/h, standard error).
-fn best_speed(m: &TrackMotion) -> Option<(f64, f64)> {
+/// [`super::kinematics::max_se_kmh`]): (km/h, standard error).
+fn best_speed(m: &TrackKinematics) -> Option<(f64, f64)> {
     let s = m.latest()?;
     let reading = s.kmh.zip(s.kmh_se);
     let whole =
-        m.whole_fit(WHOLE_S).filter(|f| f.se_kmh <= super::motion::max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
+        m.whole_fit(WHOLE_S).filter(|f| f.se_kmh <= super::kinematics::max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
     match (reading, whole) {
         (Some(r), Some(w)) => Some(if w.1 < r.1 { w } else { r }),
         (r, w) => r.or(w),
@@ -171,7 +171,13 @@ impl Speeding {
     }
 
     /// Judge every road user (by `is_road_user`) matched at time `t`.
-    pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<SpeedingHit>) {
+    pub fn update(
+        &mut self,
+        t: f64,
+        motion: &Kinematics,
+        is_road_user: impl Fn(u32) -> bool,
+        out: &mut Vec<SpeedingHit>,
+    ) {
         for (id, m) in motion.iter() {
             if !m.matched || !is_road_user(m.class_id) {
                 continue;
@@ -288,7 +294,7 @@ mod tests {
     /// hits with their times.
     fn drive(rule: &mut Speeding, class_id: u32, secs: f64, kmh: impl Fn(f64) -> f64) -> Vec<(f64, SpeedingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat()));
         let (mut x, mut hits, mut out) = (20.0_f64, Vec::new(), Vec::new());
         let n = (secs * 10.0) as u32;
         for i in 0..n {
@@ -361,9 +367,9 @@ mod tests {
         let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 15\nfor_s = 1").expect("cfg");
         let mut rule = Speeding::new(&cfg, &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(h));
+        let mut motion = Kinematics::new(Some(h));
         let (mut out, mut peak) = (Vec::new(), 0.0_f64);
-        let mut raw = crate::rules::speed::SpeedEstimator::new(crate::rules::motion::SPEED_WINDOW_S);
+        let mut raw = crate::rules::speed::SpeedEstimator::new(crate::rules::kinematics::SPEED_WINDOW_S);
         for i in 0..100 {
             let t = f64::from(i) * 0.1;
             let bottom = if (40..60).contains(&i) { 385.0 } else { 400.0 };

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use super::defaults;
 use super::episode::Episode;
 use super::geometry::{Point, point_in_polygon};
+use super::kinematics::{Kinematics, Sample};
 use super::line_cross::LineConfig;
-use super::motion::{Motion, Sample};
 use crate::config::{Angle, Distance, Id, Seconds, Vector};
 use crate::event::Phase;
 
@@ -153,7 +153,13 @@ impl WrongWay {
     }
 
     /// Judge every road user (by `is_road_user`) matched at time `t`.
-    pub fn update(&mut self, t: f64, motion: &Motion, is_road_user: impl Fn(u32) -> bool, out: &mut Vec<WrongWayHit>) {
+    pub fn update(
+        &mut self,
+        t: f64,
+        motion: &Kinematics,
+        is_road_user: impl Fn(u32) -> bool,
+        out: &mut Vec<WrongWayHit>,
+    ) {
         for (id, m) in motion.iter() {
             if !m.matched || !is_road_user(m.class_id) {
                 continue;
@@ -210,7 +216,7 @@ mod tests {
     /// hits with their times.
     fn run(rule: &mut WrongWay, path: &[Option<(f32, f32)>]) -> Vec<(f64, WrongWayHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(None);
+        let mut motion = Kinematics::new(None);
         let (mut hits, mut out) = (Vec::new(), Vec::new());
         for (i, p) in path.iter().enumerate() {
             let t = i as f64 * 0.1;

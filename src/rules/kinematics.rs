@@ -1,4 +1,4 @@
-//! Per-track motion shared by the moving-object rules (`speeding`, `racing`,
+//! Per-track kinematics (ground positions and speeds; not the motion gate of `detect::gate`) shared by the moving-object rules (`speeding`, `racing`,
 //! `collision_suspect`, `wrong_way`): recent image and ground points and the fitted ground
 //! speed, kept once per camera so each rule does not keep its own copy.
 //!
@@ -77,7 +77,7 @@ pub const MAX_SE_SHARE: f64 = 0.04;
 pub const MIN_SE_KMH: f64 = 1.5;
 
 #[derive(Debug, Clone)]
-pub struct TrackMotion {
+pub struct TrackKinematics {
     pub class_id: u32,
     /// The filtered box at the latest match.
     pub bbox: BBox,
@@ -95,7 +95,7 @@ pub struct TrackMotion {
     estimator: SpeedEstimator,
 }
 
-impl TrackMotion {
+impl TrackKinematics {
     pub fn latest(&self) -> Option<&Sample> {
         self.history.back()
     }
@@ -136,10 +136,10 @@ impl TrackMotion {
 }
 
 #[derive(Debug, Clone)]
-pub struct Motion {
+pub struct Kinematics {
     homography: Option<Homography>,
     window_s: f64,
-    tracks: HashMap<u64, TrackMotion>,
+    tracks: HashMap<u64, TrackKinematics>,
 }
 
 /// Where one pixel of the picture spans more than this on the ground (far away, near the
@@ -159,7 +159,7 @@ pub fn measurable(h: &Homography, p: Point) -> bool {
 /// [`super::speed::MAX_WINDOW_S`] to have [`super::speed::MIN_POINTS`] points.
 pub const SPEED_WINDOW_S: f64 = 1.0;
 
-impl Motion {
+impl Kinematics {
     pub fn new(homography: Option<Homography>) -> Self {
         Self { homography, window_s: SPEED_WINDOW_S, tracks: HashMap::new() }
     }
@@ -188,7 +188,7 @@ impl Motion {
             let ground = h.and_then(|h| h.to_ground(image));
             let measured = h.and_then(|h| h.to_ground(det));
             let window_s = self.window_s;
-            let m = self.tracks.entry(tr.id).or_insert_with(|| TrackMotion {
+            let m = self.tracks.entry(tr.id).or_insert_with(|| TrackKinematics {
                 class_id: tr.class_id,
                 bbox: tr.bbox,
                 det_bbox: tr.det_bbox,
@@ -229,12 +229,12 @@ impl Motion {
     }
 
     /// A confirmed track's motion.
-    pub fn get(&self, id: u64) -> Option<&TrackMotion> {
+    pub fn get(&self, id: u64) -> Option<&TrackKinematics> {
         self.tracks.get(&id).filter(|m| m.confirmed)
     }
 
     /// The confirmed tracks' motion.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &TrackMotion)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &TrackKinematics)> {
         self.tracks.iter().filter(|(_, m)| m.confirmed).map(|(&id, m)| (id, m))
     }
 
@@ -259,7 +259,7 @@ mod tests {
         )
         .expect("fit");
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(h));
+        let mut motion = Kinematics::new(Some(h));
         // 10 m/s to the right at 10 fps for 15 s, then not detected for a frame.
         for i in 0..150 {
             let t = f64::from(i) * 0.1;
@@ -290,7 +290,7 @@ mod tests {
         )
         .expect("fit");
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Motion::new(Some(h));
+        let mut motion = Kinematics::new(Some(h));
         for i in 0..30 {
             let t = f64::from(i) * 0.1;
             let x = 50.0 + 2.0 * i as f32;
