@@ -1,6 +1,7 @@
-//! Per-track kinematics (ground positions and speeds; not the motion gate of `detect::gate`) shared by the moving-object rules (`speeding`, `racing`,
-//! `collision_suspect`, `wrong_way`): recent image and ground points and the fitted ground
-//! speed, kept once per camera so each rule does not keep its own copy.
+//! Per-track kinematics (ground positions and speeds; the motion gate is `detect::gate`) shared
+//! by the moving-object rules (`speeding`, `racing`, `collision_suspect`, `wrong_way`): recent
+//! image and ground points and the fitted ground speed, kept once per camera so each rule does
+//! not keep its own copy.
 //!
 //! Speeds are fitted to the ground points of the **detected** boxes, not the Kalman-filtered
 //! ones: at 3–5 detections a second a fast object's filter is still settling when it has
