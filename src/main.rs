@@ -61,54 +61,8 @@ enum Command {
     Bench {
         #[arg(short, long, default_value = "/etc/anttd/anttd.toml")]
         config: PathBuf,
-        /// Only this camera.
-        #[arg(long)]
-        camera: Option<String>,
-        /// Stop after N frames processed (all cameras together).
-        #[arg(long)]
-        frames: Option<u64>,
-        /// Stop after this many seconds; file sources loop to last that long.
-        #[arg(long)]
-        duration: Option<f64>,
-        /// Run N copies of the camera(s), sharing the detector.
-        #[arg(long, value_name = "N")]
-        copies: Option<usize>,
-        /// Play files at their own pace (as live cameras) instead of as fast as possible.
-        #[arg(long)]
-        realtime: bool,
-        /// Override model.spin.
-        #[arg(long)]
-        spin: Option<bool>,
-        /// ONNX Runtime's CPU memory arena (default on).
-        #[arg(long)]
-        arena: Option<bool>,
-        /// ONNX Runtime's memory pattern (default off).
-        #[arg(long)]
-        memory_pattern: Option<bool>,
-        /// malloc_trim after loading the model (default on).
-        #[arg(long)]
-        trim: Option<bool>,
-        /// Override model.threads.
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Force motion gating on or off for every camera.
-        #[arg(long)]
-        gate: Option<bool>,
-        /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
-        #[arg(long, default_value_t = 20)]
-        raw_runs: usize,
-        /// Playing as fast as possible, pause the pipeline every N frames (more than 5) for
-        /// N - 5 raw runs: its first 5 frames after each pause are not timed, and pipeline and
-        /// raw rate alternate on the same seconds (0: raw runs only before and after).
-        #[arg(long, default_value_t = 30)]
-        raw_every: u64,
-        /// Niceness added to the sources' GStreamer threads (default: 10 for files played as
-        /// fast as possible, 0 for live sources and real time).
-        #[arg(long)]
-        source_nice: Option<i32>,
-        /// Also write every event to FILE, one JSON line each.
-        #[arg(long, value_name = "FILE")]
-        events: Option<PathBuf>,
+        #[command(flatten)]
+        opts: anttd::bench::BenchOptions,
     },
     /// Make a new Ed25519 key in FILE (mode 0600, never over an existing file) and print its
     /// public key: the station's goes into each box's `[extract] station_keys`; a box makes its
@@ -280,42 +234,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             };
             scenarios(&fps, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
         }
-        Command::Bench {
-            config,
-            camera,
-            frames,
-            duration,
-            copies,
-            realtime,
-            spin,
-            arena,
-            memory_pattern,
-            trim,
-            threads,
-            gate,
-            raw_runs,
-            raw_every,
-            source_nice,
-            events,
-        } => {
+        Command::Bench { config, opts } => {
             let cfg = Config::load(&config)?;
-            let opts = anttd::bench::BenchOptions {
-                camera,
-                copies,
-                frames,
-                duration,
-                realtime,
-                spin,
-                arena,
-                memory_pattern,
-                trim,
-                threads,
-                gate,
-                raw_runs,
-                raw_every,
-                source_nice,
-                events,
-            };
             let report = anttd::bench::run(cfg, &opts)?;
             print!("{}", report.render());
             Ok(ExitCode::SUCCESS)

@@ -34,36 +34,59 @@ use interleave::{Interleave, SETTLE_FRAMES, pooled_ratio, segment_ratios};
 use probe::{AnalyticsDone, BenchProbe, DetectorDone};
 pub use report::{BenchReport, CameraResult};
 
-/// What to run; `None` fields keep the config's value.
-#[derive(Debug, Clone, Default)]
+/// What to run; `None` fields keep the config's value. Also `anttd bench`'s options (the field
+/// docs are its `--help`).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct BenchOptions {
-    /// Only this camera of the config.
+    /// Only this camera.
+    #[arg(long)]
     pub camera: Option<String>,
-    /// Run this many copies of the selected camera(s) (ids get `-1`, `-2`… appended).
+    /// Run N copies of the camera(s), sharing the detector (ids get `-1`, `-2`… appended).
+    #[arg(long, value_name = "N")]
     pub copies: Option<usize>,
-    /// Stop after this many frames have been processed (all cameras together).
+    /// Stop after N frames processed (all cameras together).
+    #[arg(long)]
     pub frames: Option<u64>,
-    /// Stop after this many seconds (file sources loop so that they last).
+    /// Stop after this many seconds; file sources loop to last that long.
+    #[arg(long)]
     pub duration: Option<f64>,
-    /// Play files at their own pace (as cameras would) instead of as fast as possible.
+    /// Play files at their own pace (as live cameras) instead of as fast as possible.
+    #[arg(long)]
     pub realtime: bool,
+    /// Override model.spin.
+    #[arg(long)]
     pub spin: Option<bool>,
+    /// ONNX Runtime's CPU memory arena (default on).
+    #[arg(long)]
     pub arena: Option<bool>,
+    /// ONNX Runtime's memory pattern (default off).
+    #[arg(long)]
     pub memory_pattern: Option<bool>,
+    /// malloc_trim after loading the model (default on).
+    #[arg(long)]
     pub trim: Option<bool>,
+    /// Override model.threads.
+    #[arg(long)]
     pub threads: Option<usize>,
     /// Force motion gating on or off for every camera.
+    #[arg(long)]
     pub gate: Option<bool>,
-    /// Inference runs for the raw rate, before and after the pipeline each.
+    /// Inference runs on a fixed input for the raw rate, before and after the pipeline each.
+    #[arg(long, default_value_t = 20)]
     pub raw_runs: usize,
-    /// Playing as fast as possible, pause every this many frames (more than [`SETTLE_FRAMES`])
-    /// for as many raw runs as the stretch had timed frames (0: raw runs only before and
-    /// after). The VM this was built on drifts by 10–30 % in speed over minutes and seconds;
-    /// alternating every few seconds puts both rates on the same seconds.
+    /// Playing as fast as possible, pause the pipeline every N frames (more than 5) for
+    /// N - 5 raw runs: its first 5 frames after each pause are not timed, and pipeline and
+    /// raw rate alternate on the same seconds (0: raw runs only before and after).
+    // The VM this was built on drifts by 10–30 % in speed over minutes and seconds: alternating
+    // every few seconds puts both rates on the same seconds.
+    #[arg(long, default_value_t = 30)]
     pub raw_every: u64,
-    /// Override the sources' streaming-thread niceness (by default [`source::default_nice`]).
+    /// Niceness added to the sources' GStreamer threads (default: 10 for files played as
+    /// fast as possible, 0 for live sources and real time).
+    #[arg(long)]
     pub source_nice: Option<i32>,
-    /// Also write every event to this file, one JSON line each (to compare runs).
+    /// Also write every event to FILE, one JSON line each.
+    #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
 }
 
