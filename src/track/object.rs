@@ -1,0 +1,137 @@
+//! One tracked object: its state, its filtered and detected boxes, and the detections the
+//! perspective-aware prediction is fitted to.
+
+use super::kalman::{self, KalmanState};
+use super::perspective::Observations;
+use super::{PARKED_S, STILL_GRACE_S, STILL_SPEED_H};
+use crate::detect::types::{BBox, Detection};
+
+/// Life cycle of a track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackState {
+    /// Seen fewer than `min_hits` times in a row: maybe a false positive; never reported.
+    Tentative,
+    /// Matched at the latest update.
+    Confirmed,
+    /// Confirmed before, unmatched at the latest update; its box is the Kalman prediction.
+    Lost,
+}
+
+/// One tracked object.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Unique within one [`Tracker`]: starts at 1, increases, never reused.
+    pub id: u64,
+    pub class_id: u32,
+    pub state: TrackState,
+    /// The Kalman-filtered box after the latest update: corrected when matched, predicted
+    /// otherwise. Smoother than the detections, so better for line crossings.
+    pub bbox: BBox,
+    /// The last matched detection's box, as the detector gave it.
+    pub det_bbox: BBox,
+    /// Score of the last matched detection.
+    pub score: f32,
+    /// Highest detection score so far, and that detection's box (for a snapshot of the object).
+    pub best_score: f32,
+    pub best_bbox: BBox,
+    /// Frame time of the first and of the latest matched detection.
+    pub first_seen: f64,
+    pub last_seen: f64,
+    /// Number of matched detections.
+    pub hits: u32,
+    /// Updates in a row without a match (0 when matched at the latest one).
+    pub(super) misses: u32,
+    pub(super) kf: KalmanState,
+    /// The last few detected boxes, for the perspective-aware prediction used to associate.
+    pub(super) obs: Observations,
+    /// Since when, and until when, the track has been seen standing at its matches (see
+    /// [`Track::parked`]).
+    pub(super) still: Option<(f64, f64)>,
+}
+
+impl Track {
+    /// Velocity of the box centre in pixels per second (Kalman estimate).
+    pub fn velocity(&self) -> (f32, f32) {
+        self.kf.velocity()
+    }
+
+    /// The track's last few matched detections (up to [`perspective::OBSERVATIONS`]), oldest
+    /// first: frame time, bottom centre and box height. Before confirmation these are the
+    /// detections it took while tentative.
+    pub fn recent_detections(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
+        self.obs.feet()
+    }
+
+    /// Whether a detection was matched at frame time `t`, the time given to that frame's
+    /// [`Tracker::update`] (for a time that went backwards the tracker used the previous one;
+    /// [`TrackerOutput::active`] is exact in every case).
+    pub fn matched_at(&self, t: f64) -> bool {
+        self.last_seen == t
+    }
+
+    /// A track from its first detection, `cut` if the picture's bottom edge cuts its box.
+    pub(super) fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64, cut: bool) -> Self {
+        let kf = KalmanState::initiate(z);
+        Self {
+            id,
+            class_id: det.class_id,
+            state: TrackState::Tentative,
+            bbox: kf.bbox(),
+            det_bbox: det.bbox,
+            score: det.score,
+            best_score: det.score,
+            best_bbox: det.bbox,
+            first_seen: t,
+            last_seen: t,
+            hits: 1,
+            misses: 0,
+            kf,
+            obs: {
+                let mut obs = Observations::default();
+                obs.push(t, &det.bbox, cut);
+                obs
+            },
+            still: None,
+        }
+    }
+
+    pub(super) fn apply(&mut self, det: &Detection, t: f64, cut: bool) {
+        // Detections reaching here passed `valid_detection`, so the measurement exists.
+        if let Some(z) = kalman::measurement_from_bbox(&det.bbox)
+            && !self.kf.update(&z)
+        {
+            self.kf = KalmanState::initiate(&z);
+        }
+        self.bbox = self.kf.bbox();
+        self.det_bbox = det.bbox;
+        self.score = det.score;
+        if det.score > self.best_score {
+            self.best_score = det.score;
+            self.best_bbox = det.bbox;
+        }
+        self.last_seen = t;
+        self.hits = self.hits.saturating_add(1);
+        self.misses = 0;
+        self.obs.push(t, &det.bbox, cut);
+        if self.standing() {
+            self.still = Some((self.still.map_or(t, |(since, _)| since), t));
+        } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
+            self.still = None;
+        }
+    }
+
+    /// Whether the track stood still for at least [`PARKED_S`] until at most [`STILL_GRACE_S`]
+    /// before its latest match: a parked car that a passing vehicle covers bit by bit gives
+    /// boxes that shrink and shift for a second or two before it vanishes, and its filtered
+    /// velocity then says it moves; it is still the parked car.
+    pub(super) fn parked(&self) -> bool {
+        self.still.is_some_and(|(since, until)| until - since >= PARKED_S && self.last_seen - until <= STILL_GRACE_S)
+    }
+
+    /// Whether the box moves less than [`STILL_SPEED_H`] of its height per second.
+    pub(super) fn standing(&self) -> bool {
+        let (vx, vy) = self.kf.velocity();
+        let h = (self.bbox.y2 - self.bbox.y1).max(1.0);
+        vx.hypot(vy) < STILL_SPEED_H * h
+    }
+}
