@@ -225,7 +225,11 @@ impl CameraSet {
         // Sources, one thread per camera, restarted with backoff on failure or stall.
         let mut source_threads = Vec::with_capacity(n);
         for (i, cam) in cfg.cameras.iter().enumerate() {
-            let recorder = shared.evidence.as_ref().and_then(|e| e.recorder(cam.id.get_ref().0.as_str()));
+            let recorder = shared
+                .evidence
+                .as_ref()
+                .and_then(|e| e.recorder(cam.id.get_ref().0.as_str()))
+                .map(|r| r as Arc<dyn crate::source::StreamTap>);
             let mut spec = SourceSpec::for_camera(cfg, i, decoders[i].clone(), inputs.clone(), recorder);
             if let Some(nice) = shared.source_nice {
                 spec.nice = nice;

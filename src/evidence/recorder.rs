@@ -187,6 +187,12 @@ pub struct RingRecorder {
     st: Mutex<RecorderState>,
 }
 
+impl crate::source::StreamTap for RingRecorder {
+    fn attach(self: Arc<Self>, pipeline: &gst::Pipeline, clock: &Arc<Mutex<StreamClock>>) {
+        RingRecorder::attach(&self, pipeline, clock);
+    }
+}
+
 impl std::fmt::Debug for RingRecorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingRecorder").field("camera", &self.ring.camera).finish()

@@ -63,10 +63,18 @@ pub struct SourceSpec {
     pub inputs: Vec<(u32, u32)>,
     /// The decode template chosen for this camera.
     pub decoder: decoders::DecoderTemplate,
-    /// Records the encoded stream into the camera's ring (evidence enabled).
-    pub recorder: Option<Arc<crate::evidence::recorder::RingRecorder>>,
+    /// Records the encoded stream (the evidence ring, when evidence is enabled).
+    pub recorder: Option<Arc<dyn StreamTap>>,
     /// Niceness added to the pipeline's streaming threads (0: the process's own priority).
     pub nice: i32,
+}
+
+/// Something that records a camera's encoded stream beside the decoder (the evidence ring,
+/// `evidence::recorder::RingRecorder`), attached to each pipeline the source builds. A trait,
+/// so the source does not depend on what records.
+pub trait StreamTap: Send + Sync + std::fmt::Debug {
+    /// Tap `pipeline`, whose frames' times come from `clock`.
+    fn attach(self: Arc<Self>, pipeline: &gst::Pipeline, clock: &Arc<Mutex<StreamClock>>);
 }
 
 /// Niceness of the streaming threads of a file played as fast as the detector takes frames.
@@ -89,7 +97,7 @@ impl SourceSpec {
         index: usize,
         decoder: decoders::DecoderTemplate,
         inputs: Vec<(u32, u32)>,
-        recorder: Option<Arc<crate::evidence::recorder::RingRecorder>>,
+        recorder: Option<Arc<dyn StreamTap>>,
     ) -> Self {
         let cam = &cfg.cameras[index];
         Self {
@@ -157,7 +165,7 @@ pub fn run(
         .map_err(|_| anyhow!("camera {}: pipeline description is not a pipeline", spec.id))?;
     let _guard = StopOnDrop(pipeline.clone());
     if let Some(rec) = &spec.recorder {
-        rec.attach(&pipeline, clock);
+        Arc::clone(rec).attach(&pipeline, clock);
     }
 
     let scale = pipeline.by_name("anttd_scale").ok_or_else(|| anyhow!("pipeline lacks anttd_scale"))?;
