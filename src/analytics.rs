@@ -13,12 +13,13 @@ use crate::event::{Body, CountRow, CountsMessage, Event, Phase, new_id, rfc3339,
 use crate::rules::collision::Collision;
 use crate::rules::counts::{Counts, Interval};
 use crate::rules::crowd::{Crowd, count_in_zone};
+use crate::rules::feasibility::road_direction;
 use crate::rules::geometry::{Point, polygon_area};
 use crate::rules::homography::Homography;
 use crate::rules::kinematics::Kinematics;
 use crate::rules::line_cross::{Crossing, LineCross};
 use crate::rules::loitering::{Loitering, LoiteringHit};
-use crate::rules::racing::{ROAD_MIN_ELONGATION, Racing, road_axis, zone_axis};
+use crate::rules::racing::{Racing, road_axis};
 use crate::rules::speeding::{Speeding, SpeedingHit};
 use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
 use crate::rules::wrong_way::{WrongWay, WrongWayHit, line_direction};
@@ -217,18 +218,11 @@ fn ground_area(h: &Homography, zone: &[Point]) -> Option<f64> {
     h.polygon_to_ground(zone).map(|p| polygon_area(&p)).filter(|a| *a > 0.0)
 }
 
-/// The road's vanishing point in the picture, for the tracker (see `Tracker::with_road`): along
-/// the most elongated of the camera's zones on the ground, if the camera is calibrated and one
-/// is drawn along the road ([`road_axis`]).
+/// The road's vanishing point in the picture, for the tracker (see `Tracker::with_road`), from
+/// [`road_direction`].
 fn road_vanishing_point(cam: &CameraConfig) -> Option<(f32, f32, f32)> {
-    let h = cam.homography()?;
-    let longest = cam
-        .zones
-        .iter()
-        .filter_map(|z| zone_axis(&h, &z.polygon.0))
-        .filter(|(_, elongation)| *elongation >= ROAD_MIN_ELONGATION)
-        .max_by(|a, b| a.1.total_cmp(&b.1))?;
-    h.vanishing_point(longest.0).map(|(x, y, w)| (x as f32, y as f32, w as f32))
+    let dir = road_direction(cam)?;
+    cam.homography()?.vanishing_point(dir).map(|(x, y, w)| (x as f32, y as f32, w as f32))
 }
 
 fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {

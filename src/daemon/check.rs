@@ -87,6 +87,9 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         for s in crate::rules::feasibility::no_road_axis(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
+        if let Some(s) = crate::rules::feasibility::no_road_direction(cam) {
+            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
+        }
     }
     out += &format!("\n{}: {}", cfg.path.display(), extraction_summary(cfg)?);
     if cfg.plaintext_credentials() {

@@ -255,6 +255,54 @@ pub fn no_road_axis(cam: &CameraConfig) -> Vec<NoRoadAxis> {
     out
 }
 
+/// The road's direction on the ground (unit vector) where the camera is calibrated: the long
+/// axis of its most elongated zone, if one is at least [`ROAD_MIN_ELONGATION`] times longer than
+/// wide (drawn along the road). The tracker takes it for tracks seen once (`Tracker::with_road`).
+pub fn road_direction(cam: &CameraConfig) -> Option<(f64, f64)> {
+    let h = cam.homography()?;
+    cam.zones
+        .iter()
+        .filter_map(|z| zone_axis(&h, &z.polygon.0))
+        .filter(|(_, elongation)| *elongation >= ROAD_MIN_ELONGATION)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(dir, _)| dir)
+}
+
+/// A calibrated camera with rules on fast traffic but no zone drawn along the road: the tracker
+/// has no road direction ([`road_direction`]), and at 3–5 detections a second a fast rider seen
+/// once may lose its id to the one entering behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoRoadDirection {
+    /// The rules that judge fast traffic (`speeding`, `racing`, `collision_suspect`).
+    pub rules: Vec<String>,
+}
+
+impl std::fmt::Display for NoRoadDirection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no zone is drawn along the road ({ROAD_MIN_ELONGATION} or more times longer than wide on the \
+             ground), so the tracker does not know the road's direction: at 3–5 detections a second a fast \
+             rider seen once can be taken for the one entering behind it, and rules {} lose riders; draw one \
+             zone along the road",
+            self.rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// [`NoRoadDirection`] for `cam`, if it applies; none without a calibration.
+pub fn no_road_direction(cam: &CameraConfig) -> Option<NoRoadDirection> {
+    cam.homography()?;
+    let rules: Vec<String> = cam
+        .rules
+        .iter()
+        .map(|r| r.get_ref())
+        .filter(|r| matches!(r, RuleConfig::Speeding(_) | RuleConfig::Racing(_) | RuleConfig::CollisionSuspect(_)))
+        .map(|r| r.name().0.clone())
+        .collect();
+    (!rules.is_empty() && road_direction(cam).is_none()).then_some(NoRoadDirection { rules })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,6 +445,28 @@ mod tests {
         let mut cam = cam;
         cam.calibration = None;
         assert!(shortfalls(&cam).is_empty());
+    }
+
+    #[test]
+    fn a_camera_with_fast_traffic_rules_and_no_zone_along_the_road_is_told_to_draw_one() {
+        let speeding = "[[cameras.rules]]\nkind = \"speeding\"\nname = \"fast\"\nzone = \"road\"\nlimit_kmh = 60\n";
+        // The 50 m by 4 m zone runs along the road (x on the ground).
+        let cam = camera(5, speeding);
+        assert!(road_direction(&cam).is_some_and(|d| d.0.abs() > 0.999), "{:?}", road_direction(&cam));
+        assert_eq!(no_road_direction(&cam), None);
+        // The same rule on a square zone: no road direction.
+        let mut square = cam.clone();
+        square.zones[0].polygon.0 = rect(0.0, 0.0, 100.0, 100.0);
+        assert_eq!(road_direction(&square), None);
+        let got = no_road_direction(&square).expect("a warning");
+        assert_eq!(got.rules, vec!["fast".to_string()]);
+        assert!(got.to_string().contains("rules `fast` lose riders; draw one zone along the road"), "{got}");
+        // No rule on fast traffic, or no calibration: nothing to say.
+        let mut quiet = square.clone();
+        quiet.rules.clear();
+        assert_eq!(no_road_direction(&quiet), None);
+        square.calibration = None;
+        assert_eq!(no_road_direction(&square), None);
     }
 
     #[test]
