@@ -290,18 +290,9 @@ fn run_pipeline(
             bail!("camera {id} failed and was restarted {r} time(s) (see the log): no measurement");
         }
     }
-    let st = std::mem::replace(
-        &mut *state.lock().unwrap_or_else(|p| p.into_inner()),
-        DetectorDone {
-            times: StageTimes::default(),
-            inferences: Vec::new(),
-            interleave: Interleave::new(0),
-            processed: 0,
-            frames_limit: None,
-            t_wait: Instant::now(),
-            error: None,
-        },
-    );
+    // The probes went with the threads `stop` joined: the results are the bench's alone now.
+    let st = Arc::into_inner(state).ok_or_else(|| anyhow!("a probe outlived the pipeline"))?;
+    let st = st.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = st.error {
         bail!("detection failed: {e}");
     }
@@ -312,7 +303,8 @@ fn run_pipeline(
 
     let mut cameras = Vec::with_capacity(n);
     let mut events = 0;
-    let done = std::mem::take(&mut *cameras_done.lock().unwrap_or_else(|p| p.into_inner()));
+    let done = Arc::into_inner(cameras_done).ok_or_else(|| anyhow!("a probe outlived the pipeline"))?;
+    let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
     for ((done, cam), inf) in done.into_iter().zip(&cfg.cameras).zip(&inferences) {
         let done = done.ok_or_else(|| anyhow!("camera {}: its analytics thread did not finish", cam.id.get_ref().0))?;
         times.merge(&done.times);

@@ -27,6 +27,7 @@ pub(super) struct DetectorDone {
 }
 
 /// What one camera's analytics probe collects.
+#[derive(Default)]
 pub(super) struct AnalyticsDone {
     pub(super) times: StageTimes,
     pub(super) latency: StageTimes,
@@ -144,10 +145,7 @@ impl CameraProbe for CameraBench {
         if let Some(w) = &self.events_out {
             let _ = w.lock().unwrap_or_else(|p| p.into_inner()).flush();
         }
-        let done = std::mem::replace(
-            &mut self.done,
-            AnalyticsDone { times: StageTimes::default(), latency: StageTimes::default(), frames: 0, events: 0 },
-        );
+        let done = std::mem::take(&mut self.done);
         if let Some(s) = self.slot.lock().unwrap_or_else(|p| p.into_inner()).get_mut(self.index) {
             *s = Some(done);
         }
