@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::config::feasibility::road_direction;
 use crate::config::{CameraConfig, RuleConfig};
 use crate::detect::Detection;
 use crate::detect::manifest::{Group, LabelMap};
 use crate::event::{Body, CountRow, CountsMessage, Event, Phase, new_id, rfc3339, round_box, round_s, round1, round3};
+use crate::geometry::{Point, polygon_area};
 use crate::rules::collision::Collision;
 use crate::rules::counts::{Counts, Interval};
 use crate::rules::crowd::{Crowd, count_in_zone};
-use crate::rules::feasibility::road_direction;
-use crate::rules::geometry::{Point, polygon_area};
 use crate::rules::homography::Homography;
 use crate::rules::kinematics::Kinematics;
 use crate::rules::line_cross::{Crossing, LineCross};

@@ -412,7 +412,7 @@ fn overlay(
     dets.retain(|d| d.score >= 0.25);
     let mut pic = frame;
     let font = anttd::evidence::draw::load_font();
-    anttd::evidence::overlay::draw_overlay(&mut pic, cam, &dets, &detector.labels, font.as_ref());
+    anttd::evidence::overlay::draw_overlay(&mut pic, &cam.scene(), &dets, &detector.labels, font.as_ref());
     pic.save(output).with_context(|| format!("cannot write {}", output.display()))?;
     println!("{}", output.display());
     Ok(())

@@ -230,7 +230,7 @@ impl CameraSet {
                 .as_ref()
                 .and_then(|e| e.recorder(cam.id.get_ref().0.as_str()))
                 .map(|r| r as Arc<dyn crate::source::StreamTap>);
-            let mut spec = SourceSpec::for_camera(cfg, i, decoders[i].clone(), inputs.clone(), recorder);
+            let mut spec = source_spec(cfg, i, decoders[i].clone(), inputs.clone(), recorder);
             if let Some(nice) = shared.source_nice {
                 spec.nice = nice;
             }
@@ -261,6 +261,31 @@ impl CameraSet {
             let _ = t.join();
         }
         self.detector.join().map_err(|_| anyhow!("the detector thread panicked"))
+    }
+}
+
+/// The source of camera `index` of `cfg`, scaled for the best of the model's `inputs` sizes
+/// (width, height).
+fn source_spec(
+    cfg: &Config,
+    index: usize,
+    decoder: DecoderTemplate,
+    inputs: Vec<(u32, u32)>,
+    recorder: Option<Arc<dyn crate::source::StreamTap>>,
+) -> SourceSpec {
+    let cam = &cfg.cameras[index];
+    SourceSpec {
+        index,
+        id: cam.id.get_ref().0.clone(),
+        uri: cam.uri.to_gst_uri(&cfg.base_dir()),
+        detect_fps: cam.detect_fps.0,
+        realtime: cam.realtime,
+        looping: cam.looping,
+        is_file: cam.uri.is_file(),
+        inputs,
+        decoder,
+        recorder,
+        nice: crate::source::default_nice(cam.uri.is_file(), cam.realtime),
     }
 }
 

@@ -158,7 +158,10 @@ pub fn run(mut cfg: Config, opts: &BenchOptions) -> Result<BenchReport> {
         cfg.cameras.iter().map(|c| on_off(c.motion.enabled)).collect::<Vec<_>>().join("/"),
         cfg.cameras
             .iter()
-            .map(|c| format!("+{}", opts.source_nice.unwrap_or_else(|| source::default_nice(c))))
+            .map(|c| format!(
+                "+{}",
+                opts.source_nice.unwrap_or_else(|| source::default_nice(c.uri.is_file(), c.realtime))
+            ))
             .collect::<Vec<_>>()
             .join("/"),
     );

@@ -4,17 +4,19 @@
 //! mistake is reported with the file, the key and the line; checks across fields follow in
 //! [`Config::validate`], located through the spans kept for the fields they involve.
 
-mod load;
-mod values;
-
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use load::{ConfigError, line_col, parse_toml, read_toml};
-pub use values::*;
+pub mod feasibility;
+mod validate;
 
+pub use crate::schema::*;
+
+use crate::evidence::overlay::{Ground, Scene, SceneLine, SceneZone};
+use crate::evidence::worker::EvidenceSetup;
+use crate::publish::mqtt::Broker;
 use crate::rules::collision::CollisionConfig;
 use crate::rules::crowd::CrowdConfig;
 use crate::rules::homography::Homography;
@@ -190,6 +192,37 @@ impl CameraConfig {
     pub fn zone(&self, name: &Id) -> Option<&ZoneConfig> {
         self.zones.iter().find(|z| z.name.get_ref() == name)
     }
+
+    /// What the installer's picture and the snapshots draw of this camera's set-up.
+    pub fn scene(&self) -> Scene {
+        Scene {
+            zones: self
+                .zones
+                .iter()
+                .map(|z| SceneZone { name: z.name.get_ref().0.clone(), polygon: z.polygon.0.clone() })
+                .collect(),
+            lines: self
+                .lines
+                .iter()
+                .map(|l| SceneLine {
+                    name: l.name.get_ref().0.clone(),
+                    points: l.points.0,
+                    directions: l.directions.0.clone(),
+                })
+                .collect(),
+            ground: self.homography().map(|homography| Ground { homography, extent: self.ground_extent() }),
+        }
+    }
+
+    /// The ground area to grid: the calibration points' bounding box, widened by 5 m.
+    fn ground_extent(&self) -> [f64; 4] {
+        let Some(c) = &self.calibration else { return [0.0; 4] };
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for p in &c.ground.get_ref().0 {
+            (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+        }
+        [x0.floor() - 5.0, y0.floor() - 5.0, x1.ceil() + 5.0, y1.ceil() + 5.0]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -349,6 +382,16 @@ impl Config {
         }
     }
 
+    /// What the evidence of every camera is made from.
+    pub fn evidence_setup(&self) -> EvidenceSetup {
+        EvidenceSetup {
+            evidence: self.evidence.clone(),
+            extract: self.extract.clone(),
+            data_dir: self.data_dir(),
+            cameras: self.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.scene())).collect(),
+        }
+    }
+
     pub fn manifest_path(&self) -> PathBuf {
         self.base_dir().join(&self.model.manifest)
     }
@@ -363,6 +406,20 @@ impl Config {
     /// `<prefix>/<site>/<device>`: the root of every topic this box publishes.
     pub fn topic_root(&self) -> String {
         format!("{}/{}/{}", self.mqtt.topic_prefix.0, self.site.0, self.device.0)
+    }
+
+    /// The broker and how to reach it: `[mqtt]` with its defaults filled and its TLS files read.
+    pub fn broker(&self) -> Result<Broker, ConfigError> {
+        let m = &self.mqtt;
+        Ok(Broker {
+            host: m.host.0.clone(),
+            port: m.port.0,
+            client_id: self.client_id(),
+            keep_alive: std::time::Duration::from_secs(m.keep_alive_s.0),
+            credentials: m.username.clone().map(|u| (u, m.password.clone().unwrap_or_default())),
+            tls: self.tls_client_config()?,
+            root: self.topic_root(),
+        })
     }
 
     /// The TLS settings for the broker, files read and checked; None without `[mqtt.tls]`.
@@ -399,223 +456,6 @@ impl Config {
     fn at(&self, span: std::ops::Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::at(&self.path, &self.text, span, key, message)
     }
-
-    /// Check each camera's `labels` against the model's label list.
-    pub fn check_labels(&self, known: &[String]) -> Result<(), ConfigError> {
-        for (i, cam) in self.cameras.iter().enumerate() {
-            for (j, label) in cam.labels.iter().enumerate() {
-                if !known.iter().any(|k| k == label.get_ref()) {
-                    return Err(ConfigError::at(
-                        &self.path,
-                        &self.text,
-                        label.span(),
-                        format!("cameras[{i}].labels[{j}]"),
-                        format!(
-                            "camera `{}`: the model has no label `{}` (it knows {})",
-                            cam.id.get_ref().0,
-                            label.get_ref(),
-                            known.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn validate(&self, text: &str) -> Result<(), ConfigError> {
-        let file = &self.path;
-        if self.mqtt.password.is_some() && self.mqtt.username.is_none() {
-            let msg = "a password without a username is never sent: set mqtt.username too";
-            // Where `password =` is written in [mqtt], when it is (not in an inline table).
-            return Err(match text.find("[mqtt]").map(|at| key_span(text, at..at + 6, "password")) {
-                Some(span) if span.len() == "password".len() => ConfigError::at(file, text, span, "mqtt.password", msg),
-                _ => ConfigError { key: Some("mqtt.password".into()), ..ConfigError::new(file, msg) },
-            });
-        }
-        self.tls_client_config()?;
-        if self.cameras.is_empty() {
-            return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
-        }
-        for (i, cam) in self.cameras.iter().enumerate() {
-            if let Some(prev) = self.cameras[..i].iter().find(|c| c.id.get_ref() == cam.id.get_ref()) {
-                let (line, _) = line_col(text, prev.id.span().start);
-                return Err(ConfigError::at(
-                    file,
-                    text,
-                    cam.id.span(),
-                    format!("cameras[{i}].id"),
-                    format!("camera id `{}` is already used on line {line}", cam.id.get_ref().0),
-                ));
-            }
-            self.validate_zones_and_rules(i, cam, text)?;
-            for (j, line) in cam.lines.iter().enumerate() {
-                if cam.lines[..j].iter().any(|l| l.name.get_ref() == line.name.get_ref()) {
-                    return Err(ConfigError::at(
-                        file,
-                        text,
-                        line.name.span(),
-                        format!("cameras[{i}].lines[{j}].name"),
-                        format!("camera `{}` has two lines named `{}`", cam.id.get_ref().0, line.name.get_ref().0),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Config {
-    fn validate_zones_and_rules(&self, i: usize, cam: &CameraConfig, text: &str) -> Result<(), ConfigError> {
-        let (file, id) = (&self.path, &cam.id.get_ref().0);
-        for (j, zone) in cam.zones.iter().enumerate() {
-            if cam.zones[..j].iter().any(|z| z.name.get_ref() == zone.name.get_ref()) {
-                return Err(ConfigError::at(
-                    file,
-                    text,
-                    zone.name.span(),
-                    format!("cameras[{i}].zones[{j}].name"),
-                    format!("camera `{id}` has two zones named `{}`", zone.name.get_ref().0),
-                ));
-            }
-        }
-        if let Some(c) = &cam.calibration
-            && let Err(e) = Homography::from_pairs(&c.image.get_ref().0, &c.ground.get_ref().0)
-        {
-            return Err(ConfigError::at(
-                file,
-                text,
-                c.image.span(),
-                format!("cameras[{i}].calibration"),
-                format!("camera `{id}`: bad ground calibration: {e}"),
-            ));
-        }
-        for (j, rule) in cam.rules.iter().enumerate() {
-            let (r, span) = (rule.get_ref(), rule.span());
-            let name = &r.name().0;
-            // Rules are read through serde's buffering (internally tagged), which loses the
-            // places of their keys: find the key's line inside the rule's table instead.
-            let at_key = |key: &str, message: String| {
-                ConfigError::at(
-                    file,
-                    text,
-                    key_span(text, span.clone(), key),
-                    format!("cameras[{i}].rules[{j}].{key}"),
-                    message,
-                )
-            };
-            if cam.rules[..j].iter().any(|o| o.get_ref().name() == r.name()) {
-                return Err(at_key("name", format!("camera `{id}` has two rules named `{name}`")));
-            }
-            if cam.zone(r.zone()).is_none() {
-                let known: Vec<&str> = cam.zones.iter().map(|z| z.name.get_ref().0.as_str()).collect();
-                return Err(at_key(
-                    "zone",
-                    format!(
-                        "rule `{name}` of camera `{id}` names zone `{}`, which the camera does not have (it has: {})",
-                        r.zone().0,
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                    ),
-                ));
-            }
-            if let RuleConfig::StoppedVehicle(sv) = r {
-                match (&sv.max_move_m, &sv.max_move_px) {
-                    (Some(_), Some(_)) | (None, None) => {
-                        return Err(at_key(
-                            "max_move_m",
-                            format!("rule `{name}` of camera `{id}`: set exactly one of max_move_m and max_move_px"),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-            if let RuleConfig::WrongWay(w) = r {
-                if w.min_distance_m.is_some() == w.min_distance_px.is_some() {
-                    return Err(at_key(
-                        "min_distance_m",
-                        format!(
-                            "rule `{name}` of camera `{id}`: set exactly one of min_distance_m and min_distance_px"
-                        ),
-                    ));
-                }
-                match (&w.direction, &w.line, &w.line_direction) {
-                    (Some(_), None, None) => {}
-                    (None, Some(line), Some(dir)) => {
-                        let Some(l) = cam.lines.iter().find(|l| l.name.get_ref() == line) else {
-                            let known: Vec<&str> = cam.lines.iter().map(|l| l.name.get_ref().0.as_str()).collect();
-                            return Err(at_key(
-                                "line",
-                                format!(
-                                    "rule `{name}` of camera `{id}` names line `{}`, which the camera does not have (it has: {})",
-                                    line.0,
-                                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                                ),
-                            ));
-                        };
-                        if !l.directions.0.contains(&dir.0) {
-                            return Err(at_key(
-                                "line_direction",
-                                format!(
-                                    "rule `{name}` of camera `{id}`: line `{}` has directions `{}` and `{}`, not `{}`",
-                                    line.0, l.directions.0[0], l.directions.0[1], dir.0
-                                ),
-                            ));
-                        }
-                    }
-                    _ => {
-                        return Err(at_key(
-                            "direction",
-                            format!(
-                                "rule `{name}` of camera `{id}`: give the allowed direction either as direction = [dx, dy] or as line and line_direction"
-                            ),
-                        ));
-                    }
-                }
-            }
-            if r.needs_calibration() && cam.calibration.is_none() {
-                let key = match r {
-                    RuleConfig::StoppedVehicle(_) => "max_move_m",
-                    RuleConfig::WrongWay(_) => "min_distance_m",
-                    _ => "kind",
-                };
-                let hint = match r {
-                    RuleConfig::StoppedVehicle(_) => ": add one, or use max_move_px",
-                    RuleConfig::WrongWay(_) => ": add one, or use min_distance_px",
-                    _ => ": add one (see docs/rules.md, Ground calibration)",
-                };
-                return Err(at_key(
-                    key,
-                    format!(
-                        "rule `{name}` of camera `{id}` measures in metres ({} rule), but the camera has no [cameras.calibration]{hint}",
-                        r.kind()
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The place of `key = …` in the table that starts at `table` in `text`: a table's span may
-/// cover only its `[[header]]`, so look from there to the next header. The table itself if the
-/// key is not written on a line of its own (inline tables).
-fn key_span(text: &str, table: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
-    let Some(body) = text.get(table.start..) else { return table };
-    let mut offset = table.start;
-    for (n, line) in body.split_inclusive('\n').enumerate() {
-        let trimmed = line.trim_start();
-        if n > 0 && trimmed.starts_with('[') {
-            break;
-        }
-        if let Some(rest) = trimmed.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
-            let at = offset + (line.len() - trimmed.len());
-            return at..at + key.len();
-        }
-        offset += line.len();
-    }
-    table
 }
 
 #[cfg(test)]

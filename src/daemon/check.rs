@@ -81,13 +81,13 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
     );
     // Rules that cannot fire at this detect rate and calibration: a warning, not a failure.
     for cam in &cfg.cameras {
-        for s in crate::rules::feasibility::shortfalls(cam) {
+        for s in crate::config::feasibility::shortfalls(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
-        for s in crate::rules::feasibility::no_road_axis(cam) {
+        for s in crate::config::feasibility::no_road_axis(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
-        if let Some(s) = crate::rules::feasibility::no_road_direction(cam) {
+        if let Some(s) = crate::config::feasibility::no_road_direction(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
     }

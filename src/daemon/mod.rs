@@ -99,7 +99,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let shared = Links {
         outbox: Arc::clone(&outbox),
         evidence: crate::evidence::worker::Evidence::start(
-            &cfg,
+            cfg.evidence_setup(),
             Arc::new(detector.labels.clone()),
             Arc::clone(&outbox),
         )?,
@@ -258,8 +258,9 @@ impl Publisher {
         // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
         let (out, out_rx) = channel::<Outgoing>(16);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let commands = match (&shared.evidence, box_key) {
-            (Some(ev), Some(key)) => {
+        let broker = cfg.broker();
+        let commands = match (&shared.evidence, box_key, &broker) {
+            (Some(ev), Some(key), Ok(broker)) => {
                 use crate::evidence::{extract, signed};
                 let (requests_tx, requests_rx) = channel(16);
                 let (replies_tx, replies_rx) = channel(commands::WINDOW);
@@ -276,7 +277,7 @@ impl Publisher {
                 ev.serve_extracts(requests_rx, replies_tx, gate, Arc::clone(key), Arc::clone(&shared.outbox));
                 let command = commands::Command { subtopic: extract::REQUEST, max_bytes: extract::MAX_REQUEST_BYTES };
                 Some(tokio::spawn(commands::run(
-                    cfg.clone(),
+                    broker.clone(),
                     command,
                     requests_tx,
                     replies_rx,
@@ -286,11 +287,11 @@ impl Publisher {
             }
             _ => None,
         };
-        let (cfg, link, outbox, cams) =
-            (cfg.clone(), Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
+        let (link, outbox, cams) = (Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
         let states = mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()) };
+        // The config was checked at load; an error here is a TLS file changed since.
         let task = tokio::spawn(async move {
-            mqtt::run(&cfg, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await
+            mqtt::run(&broker?, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await
         });
         Self { task, out, shutdown, commands }
     }

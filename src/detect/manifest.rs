@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, read_toml};
+use crate::schema::{ConfigError, read_toml};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,7 +136,7 @@ impl Manifest {
 
     /// A manifest from its text, as if read from `path`.
     pub fn from_str(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        Self::checked(path, crate::config::parse_toml(path, text)?)
+        Self::checked(path, crate::schema::parse_toml(path, text)?)
     }
 
     fn checked(path: &Path, mut m: Manifest) -> Result<Self, ConfigError> {

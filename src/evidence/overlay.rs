@@ -8,12 +8,43 @@ use imageproc::drawing::{draw_hollow_polygon_mut, draw_line_segment_mut};
 use imageproc::point::Point as IPoint;
 
 use super::draw::{draw_arrow, draw_detections, draw_label};
-use crate::config::CameraConfig;
 use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
+use crate::geometry::Point;
 use crate::rules::feasibility::{MeasurableMask, measurable_mask};
 use crate::rules::homography::Homography;
 use crate::rules::kinematics::MAX_M_PER_PX;
+
+/// What the overlay draws of a camera's set-up (`crate::config::CameraConfig::scene` makes it):
+/// its zones, its counting lines and, where it is calibrated, the ground.
+#[derive(Debug, Clone, Default)]
+pub struct Scene {
+    pub zones: Vec<SceneZone>,
+    pub lines: Vec<SceneLine>,
+    pub ground: Option<Ground>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SceneZone {
+    pub name: String,
+    pub polygon: Vec<Point>,
+}
+
+/// A counting line: from `points[0]` to `points[1]`, with the names of the directions that cross
+/// it to the arrow's right and to its left.
+#[derive(Debug, Clone)]
+pub struct SceneLine {
+    pub name: String,
+    pub points: [[f32; 2]; 2],
+    pub directions: [String; 2],
+}
+
+/// A calibrated ground: the 1 m grid is drawn over `extent` (x0, y0, x1, y1 in metres).
+#[derive(Debug, Clone)]
+pub struct Ground {
+    pub homography: Homography,
+    pub extent: [f64; 4],
+}
 
 const ZONE: Rgb<u8> = Rgb([80, 255, 80]);
 const LINE: Rgb<u8> = Rgb([255, 60, 60]);
@@ -22,24 +53,18 @@ const GRID: Rgb<u8> = Rgb([255, 255, 120]);
 const MEASURABLE: Rgb<u8> = Rgb([60, 130, 255]);
 const TINT: f32 = 0.3;
 
-/// Draw everything configured for `cam` on `img`, then the detections.
-pub fn draw_overlay(
-    img: &mut RgbImage,
-    cam: &CameraConfig,
-    dets: &[Detection],
-    labels: &LabelMap,
-    font: Option<&FontVec>,
-) {
+/// Draw a camera's `scene` on `img`, then the detections.
+pub fn draw_overlay(img: &mut RgbImage, scene: &Scene, dets: &[Detection], labels: &LabelMap, font: Option<&FontVec>) {
     // Under everything else, so zones, lines and the grid keep their colours.
     let mut measurable_px = None;
-    if let Some(h) = cam.homography() {
-        let mask = measurable_mask(&h, img.width(), img.height());
+    if let Some(g) = &scene.ground {
+        let mask = measurable_mask(&g.homography, img.width(), img.height());
         shade(img, &mask, MEASURABLE, TINT);
         measurable_px = Some(mask.count());
-        draw_ground_grid(img, &h, &ground_extent(cam), GRID);
+        draw_ground_grid(img, &g.homography, &g.extent, GRID);
     }
-    for z in &cam.zones {
-        let pts: Vec<IPoint<f32>> = z.polygon.0.iter().map(|&(x, y)| IPoint::new(x, y)).collect();
+    for z in &scene.zones {
+        let pts: Vec<IPoint<f32>> = z.polygon.iter().map(|&(x, y)| IPoint::new(x, y)).collect();
         // imageproc refuses a closed list; the polygon is closed implicitly.
         if pts.len() >= 3 && pts.first() != pts.last() {
             for dx in [-1.0f32, 0.0, 1.0] {
@@ -47,16 +72,16 @@ pub fn draw_overlay(
                 draw_hollow_polygon_mut(img, &shifted, ZONE);
             }
         }
-        if let (Some(font), Some(&(x, y))) = (font, z.polygon.0.first()) {
-            draw_label(img, font, x, y, &format!("zone {}", z.name.get_ref().0), ZONE);
+        if let (Some(font), Some(&(x, y))) = (font, z.polygon.first()) {
+            draw_label(img, font, x, y, &format!("zone {}", z.name), ZONE);
         }
     }
-    for l in &cam.lines {
-        let [a, b] = l.points.0;
+    for l in &scene.lines {
+        let [a, b] = l.points;
         draw_arrow(img, (a[0], a[1]), (b[0], b[1]), LINE);
         if let Some(font) = font {
-            let d = &l.directions.0;
-            let text = format!("{}: {} → right of arrow, {} → left", l.name.get_ref().0, d[0], d[1]);
+            let d = &l.directions;
+            let text = format!("{}: {} → right of arrow, {} → left", l.name, d[0], d[1]);
             draw_label(img, font, a[0], a[1], &text, LINE);
         }
     }
@@ -99,17 +124,6 @@ pub fn shade(img: &mut RgbImage, mask: &MeasurableMask, colour: Rgb<u8>, alpha: 
             p[c] = (f32::from(p[c]) * (1.0 - alpha) + f32::from(colour[c]) * alpha).round() as u8;
         }
     }
-}
-
-/// The ground area to grid: the calibration points' bounding box, widened by 5 m.
-fn ground_extent(cam: &CameraConfig) -> [f64; 4] {
-    let Some(c) = &cam.calibration else { return [0.0; 4] };
-    let g = &c.ground.get_ref().0;
-    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for p in g {
-        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
-    }
-    [x0.floor() - 5.0, y0.floor() - 5.0, x1.ceil() + 5.0, y1.ceil() + 5.0]
 }
 
 /// Lines every metre across `extent` (x0, y0, x1, y1 in metres), projected into the image; each
@@ -156,7 +170,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn camera() -> CameraConfig {
+    fn camera() -> Scene {
         let text = r#"site = "s"
 device = "d"
 [model]
@@ -174,7 +188,7 @@ polygon = [[10, 10], [100, 10], [100, 90], [10, 90]]
 image = [[0, 0], [200, 0], [200, 200], [0, 200]]
 ground = [[0, 0], [10, 0], [10, 10], [0, 10]]
 "#;
-        Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0)
+        Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0).scene()
     }
 
     #[test]
@@ -223,7 +237,7 @@ uri = "rtsp://h/s"
 image = [[440, 700], [840, 700], [700, 160], [560, 160]]
 ground = [[0, 0], [10, 0], [10, 30], [0, 30]]
 "#;
-        let cam = Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0);
+        let cam = Config::from_str(std::path::Path::new("/x/a.toml"), text).expect("config").cameras.remove(0).scene();
         let grey = Rgb([100, 100, 100]);
         let mut img = RgbImage::from_pixel(1280, 720, grey);
         let labels = LabelMap::new(
@@ -233,7 +247,7 @@ ground = [[0, 0], [10, 0], [10, 30], [0, 30]]
         .expect("labels");
         let font = super::super::draw::load_font();
         draw_overlay(&mut img, &cam, &[], &labels, font.as_ref());
-        let mask = measurable_mask(&cam.homography().expect("calibrated"), 1280, 720);
+        let mask = measurable_mask(&cam.ground.as_ref().expect("calibrated").homography, 1280, 720);
         assert!(mask.get(1270, 600) && !mask.get(1270, 10), "the test needs both parts");
         // Off the grid (right edge): shaded where measurable, untouched where not.
         assert_eq!(*img.get_pixel(1270, 600), tinted(grey));

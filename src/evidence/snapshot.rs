@@ -14,8 +14,7 @@ use anyhow::{Context, Result, anyhow};
 use image::{Rgb, RgbImage};
 
 use super::draw::{draw_box, draw_label};
-use super::overlay::draw_overlay;
-use crate::config::CameraConfig;
+use super::overlay::{Scene, draw_overlay};
 use crate::detect::Detection;
 use crate::detect::letterbox::Letterbox;
 use crate::detect::manifest::LabelMap;
@@ -61,7 +60,7 @@ fn event_box(e: &Event) -> Option<([f64; 4], String)> {
 pub fn render(
     frame: &SnapFrame,
     e: &Event,
-    cam: &CameraConfig,
+    scene: &Scene,
     dets: &[Detection],
     labels: &LabelMap,
     font: Option<&FontVec>,
@@ -69,7 +68,7 @@ pub fn render(
 ) -> RgbImage {
     let lb = &frame.letterbox;
     let mut img = image::imageops::resize(&*frame.image, lb.src_w, lb.src_h, image::imageops::FilterType::Triangle);
-    draw_overlay(&mut img, cam, dets, labels, font);
+    draw_overlay(&mut img, scene, dets, labels, font);
     if let Some((b, caption)) = event_box(e).filter(|_| late_ms.is_none()) {
         let b = [b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32];
         let thickness = (img.width() / 200).max(3);

@@ -17,11 +17,12 @@ use serde::Serialize;
 
 use super::EvidenceConfig;
 use super::clip::{self, ClipInfo};
+use super::extract::ExtractConfig;
+use super::overlay::Scene;
 use super::recorder::RingRecorder;
 use super::retention::{EvidenceReport, Extracts, Retention};
 use super::ring::{self, Ring};
 use super::snapshot::{self, SnapFrame};
-use crate::config::{CameraConfig, Config};
 use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
 use crate::event::{Event, Phase};
@@ -33,6 +34,17 @@ struct Job {
     snapshot: Option<String>,
     start_ms: i64,
     end_ms: i64,
+}
+
+/// What the evidence of all cameras is made from (`crate::config::Config::evidence_setup`).
+#[derive(Debug, Clone)]
+pub struct EvidenceSetup {
+    pub evidence: EvidenceConfig,
+    pub extract: ExtractConfig,
+    /// The daemon's data directory: rings, event evidence and extracts live under it.
+    pub data_dir: PathBuf,
+    /// Each camera's id and what its snapshots draw of its set-up.
+    pub cameras: Vec<(String, Scene)>,
 }
 
 /// The evidence of all cameras: rings, the worker and its report.
@@ -53,7 +65,8 @@ pub struct Evidence {
     owed: Mutex<HashMap<String, Event>>,
     /// Whether [`OWED_MAX`] was reached (said once).
     owed_full: std::sync::atomic::AtomicBool,
-    cameras: HashMap<String, CameraConfig>,
+    /// What each camera's snapshots draw of its set-up.
+    scenes: HashMap<String, Scene>,
     labels: Arc<LabelMap>,
     font: Option<ab_glyph::FontVec>,
     /// Each camera's newest snapshot, for `<camera>/snapshot`; None unless `publish_snapshots`.
@@ -99,13 +112,13 @@ pub fn record(e: &Event, snapshot: Option<&str>, clip: Option<&ClipInfo>) -> Rec
 
 impl Evidence {
     /// Open every camera's ring and start the worker; None when `[evidence]` is disabled.
-    pub fn start(config: &Config, labels: Arc<LabelMap>, outbox: Arc<Outbox>) -> Result<Option<Arc<Self>>> {
-        let cfg = &config.evidence;
+    pub fn start(setup: EvidenceSetup, labels: Arc<LabelMap>, outbox: Arc<Outbox>) -> Result<Option<Arc<Self>>> {
+        let cfg = &setup.evidence;
         if !cfg.enabled {
             return Ok(None);
         }
-        let data_dir = &config.data_dir();
-        let cameras: Vec<String> = config.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
+        let data_dir = &setup.data_dir;
+        let cameras: Vec<String> = setup.cameras.iter().map(|(id, _)| id.clone()).collect();
         let mut rings = HashMap::new();
         for cam in &cameras {
             let r = Ring::open(&super::ring_dir(data_dir, cam), cam)?;
@@ -120,7 +133,7 @@ impl Evidence {
         let ring_dirs = cameras.iter().map(|c| super::ring_dir(data_dir, c));
         let all: Vec<PathBuf> = events_dirs.iter().chain(&extract_dirs).cloned().chain(ring_dirs).collect();
         super::retention::remove_leftovers(&all);
-        let x = &config.extract;
+        let x = &setup.extract;
         let retention = Retention::new(
             cfg,
             data_dir,
@@ -154,7 +167,7 @@ impl Evidence {
             starts: Mutex::new(HashMap::new()),
             owed: Mutex::new(HashMap::new()),
             owed_full: std::sync::atomic::AtomicBool::new(false),
-            cameras: config.cameras.iter().map(|c| (c.id.get_ref().0.clone(), c.clone())).collect(),
+            scenes: setup.cameras.into_iter().collect(),
             labels,
             font: super::draw::load_font(),
             snapshots: cfg
@@ -247,7 +260,7 @@ impl Evidence {
             let snap_path = snapshot::path(&super::events_dir(&self.data_dir, &e.camera), &e.event_id);
             let mut snap = None;
             // Only a `start` gets a snapshot: the frame is built here, on the first one.
-            if wants_snapshot(&e) && self.cameras.contains_key(&e.camera) {
+            if wants_snapshot(&e) && self.scenes.contains_key(&e.camera) {
                 match &*frame {
                     Some(f) => snap = self.snapshot(f, &e, dets, None, &snap_path, &mut new_snaps),
                     None => {
@@ -339,8 +352,8 @@ impl Evidence {
         path: &Path,
         new_snaps: &mut Vec<(Event, Vec<u8>, String)>,
     ) -> Option<String> {
-        let cam = self.cameras.get(&e.camera)?;
-        let img = snapshot::render(f, e, cam, dets, &self.labels, self.font.as_ref(), late_ms);
+        let scene = self.scenes.get(&e.camera)?;
+        let img = snapshot::render(f, e, scene, dets, &self.labels, self.font.as_ref(), late_ms);
         match snapshot::write_jpeg(&img, path) {
             Ok(jpeg) => {
                 if self.snapshots.is_some() {
@@ -446,6 +459,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::config::Config;
     use crate::detect::letterbox::Letterbox;
     use crate::detect::manifest::Groups;
     use crate::event::Body;
@@ -494,7 +508,7 @@ mod tests {
         let groups = Groups { person: vec!["person".into()], vehicle: vec![], motorcycle: vec![] };
         let labels = Arc::new(LabelMap::new(vec!["person".into()], &groups).expect("labels"));
         let outbox = Arc::new(Outbox::open(&dir.join("outbox.sqlite"), 100).expect("outbox"));
-        let ev = Evidence::start(&cfg, labels, Arc::clone(&outbox)).expect("start").expect("enabled");
+        let ev = Evidence::start(cfg.evidence_setup(), labels, Arc::clone(&outbox)).expect("start").expect("enabled");
         (ev, outbox)
     }
 

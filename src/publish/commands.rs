@@ -19,7 +19,7 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, watch};
 
 use super::Outgoing;
-use crate::config::Config;
+use super::mqtt::Broker;
 
 /// The command to serve: its topic below the root, and the largest request it takes.
 #[derive(Debug, Clone)]
@@ -76,9 +76,9 @@ impl CommandStats {
 const MAX_INCOMING: usize = 1 << 20;
 const MAX_OUTGOING: usize = 128 * 1024;
 
-fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
-    let mut o = super::mqtt::base_options(cfg, tls);
-    o.set_client_id(format!("{}-cmd", cfg.client_id()));
+fn options(broker: &Broker) -> MqttOptions {
+    let mut o = super::mqtt::base_options(broker);
+    o.set_client_id(format!("{}-cmd", broker.client_id));
     o.set_max_packet_size(MAX_INCOMING, MAX_OUTGOING);
     o
 }
@@ -87,29 +87,21 @@ fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions 
 /// queue drops them), `replies` go to the broker. Never returns early: every failure is a lost
 /// connection, made again after a capped backoff.
 pub async fn run(
-    cfg: Config,
+    broker: Broker,
     command: Command,
     requests: mpsc::Sender<Vec<u8>>,
     mut replies: mpsc::Receiver<Outgoing>,
     stats: Arc<CommandStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let root = cfg.topic_root();
-    let topic = format!("{root}/{}", command.subtopic);
-    let tls = match cfg.tls_client_config() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::error!("command connection: {e:#}; extraction requests cannot be served");
-            return;
-        }
-    };
+    let topic = format!("{}/{}", broker.root, command.subtopic);
     let mut backoff = Duration::from_millis(500);
     let mut replies_open = true;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let (client, mut el) = AsyncClient::new(options(&cfg, tls.clone()), 64);
+        let (client, mut el) = AsyncClient::new(options(&broker), 64);
         let mut inflight: VecDeque<Option<u16>> = VecDeque::new();
         let mut last_ack = tokio::time::Instant::now();
         let mut connected = false;
@@ -163,7 +155,7 @@ pub async fn run(
                         if inflight.is_empty() {
                             last_ack = tokio::time::Instant::now();
                         }
-                        if let Err(e) = client.try_publish(format!("{root}/{}", m.subtopic), QoS::AtLeastOnce, false, m.payload) {
+                        if let Err(e) = client.try_publish(format!("{}/{}", broker.root, m.subtopic), QoS::AtLeastOnce, false, m.payload) {
                             break format!("cannot publish: {e}");
                         }
                         inflight.push_back(None);

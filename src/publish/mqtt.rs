@@ -15,7 +15,6 @@ use tokio::sync::watch;
 use super::Outgoing;
 use super::outbox::Outbox;
 use super::snapshots::{self, SnapshotFeed};
-use crate::config::Config;
 use crate::health::status::{self, CameraState, CameraStatus, Published};
 
 pub const ONLINE: &[u8] = b"online";
@@ -60,27 +59,49 @@ fn qos(q: u8) -> QoS {
     }
 }
 
-/// Connection settings from the config; `tls` from [`Config::tls_client_config`].
-pub fn options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
-    let mut o = base_options(cfg, tls);
-    o.set_last_will(LastWill::new(format!("{}/status", cfg.topic_root()), OFFLINE, QoS::AtLeastOnce, true));
+/// The broker and how this box reaches it, resolved from `[mqtt]` (files read, defaults filled)
+/// by `crate::config::Config::broker`. No `Debug`: it holds the password.
+#[derive(Clone)]
+pub struct Broker {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    pub keep_alive: Duration,
+    /// Username and password, for a broker that asks for them.
+    pub credentials: Option<(String, String)>,
+    /// TLS with its certificates read; None for plain TCP.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `<prefix>/<site>/<device>`: the root of every topic this box publishes.
+    pub root: String,
+}
+
+impl Broker {
+    /// `host:port`, with `mqtts://` in front over TLS: for logs.
+    pub fn address(&self) -> String {
+        format!("{}{}:{}", if self.tls.is_some() { "mqtts://" } else { "" }, self.host, self.port)
+    }
+}
+
+/// The event connection's settings: [`base_options`] and `offline` as its last will.
+pub fn options(broker: &Broker) -> MqttOptions {
+    let mut o = base_options(broker);
+    o.set_last_will(LastWill::new(format!("{}/status", broker.root), OFFLINE, QoS::AtLeastOnce, true));
     o
 }
 
 /// Broker, credentials, TLS, keep-alive and packet limits: what every connection of the box shares.
-pub fn base_options(cfg: &Config, tls: Option<Arc<rustls::ClientConfig>>) -> MqttOptions {
-    let m = &cfg.mqtt;
-    let mut o = MqttOptions::new(cfg.client_id(), m.host.0.clone(), m.port.0);
-    o.set_keep_alive(Duration::from_secs(m.keep_alive_s.0));
+pub fn base_options(broker: &Broker) -> MqttOptions {
+    let mut o = MqttOptions::new(broker.client_id.clone(), broker.host.clone(), broker.port);
+    o.set_keep_alive(broker.keep_alive);
     // A clean session: what was in flight when a link dropped is sent again from the outbox
     // (same message id), not replayed by the MQTT session; see `run`.
     o.set_clean_session(true);
     o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-    if let Some(user) = &m.username {
-        o.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
+    if let Some((user, password)) = &broker.credentials {
+        o.set_credentials(user.clone(), password.clone());
     }
-    if let Some(tls) = tls {
-        o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
+    if let Some(tls) = &broker.tls {
+        o.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::clone(tls))));
     }
     o
 }
@@ -142,7 +163,7 @@ async fn next_change<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
 /// published and the connection closed. Returns how many events were left in the outbox: they
 /// stay on disk and are delivered after the next start.
 pub async fn run(
-    cfg: &Config,
+    broker: &Broker,
     outbox: Arc<Outbox>,
     rx: Receiver<Outgoing>,
     states: States,
@@ -150,9 +171,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
     drain_timeout: Duration,
 ) -> Result<u64> {
-    let root = cfg.topic_root();
-    let tls = cfg.tls_client_config()?;
-    let broker = format!("{}{}:{}", if tls.is_some() { "mqtts://" } else { "" }, cfg.mqtt.host.0, cfg.mqtt.port.0);
+    let root = broker.root.clone();
+    let address = broker.address();
     let status_topic = format!("{root}/status");
     let mut stop = shutdown.clone();
     // Resolves `drain_timeout` after shutdown began.
@@ -183,7 +203,7 @@ pub async fn run(
         if (stopping && outbox.is_empty()) || timed_out {
             break;
         }
-        let (client, mut el) = AsyncClient::new(options(cfg, tls.clone()), 1024);
+        let (client, mut el) = AsyncClient::new(options(broker), 1024);
 
         // Connect.
         let error = loop {
@@ -204,10 +224,10 @@ pub async fn run(
         while q0.rx.try_recv().is_ok() {}
         if let Some(e) = error {
             failures += 1;
-            tracing::debug!(broker = %broker, attempt = failures, "MQTT connection attempt failed: {e}");
+            tracing::debug!(broker = %address, attempt = failures, "MQTT connection attempt failed: {e}");
             // Log the first failure and then every tenth, not every retry.
             if failures == 1 || failures.is_multiple_of(10) {
-                tracing::warn!(broker = %broker, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");
+                tracing::warn!(broker = %address, attempt = failures, retry_in = ?backoff, waiting = outbox.len(), "MQTT broker not reachable: {e}");
             }
             if !wait_backoff(backoff, &mut q0, &mut stop, &mut stopping, deadline.as_mut(), &outbox, &link).await {
                 break 'conn;
@@ -218,7 +238,7 @@ pub async fn run(
 
         link.connected.store(true, Ordering::Relaxed);
         link.connects.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(broker = %broker, waiting = outbox.len(), "connected to MQTT broker");
+        tracing::info!(broker = %address, waiting = outbox.len(), "connected to MQTT broker");
         failures = 0;
         backoff = Duration::from_millis(500);
 
@@ -435,7 +455,7 @@ pub async fn run(
         match lost {
             Some(e) => {
                 // The rows in flight are still in the outbox: the next connection sends them again.
-                tracing::warn!(broker = %broker, in_flight = inflight.len(), waiting = outbox.len(), "MQTT connection lost: {e}");
+                tracing::warn!(broker = %address, in_flight = inflight.len(), waiting = outbox.len(), "MQTT connection lost: {e}");
                 if !wait_backoff(backoff, &mut q0, &mut stop, &mut stopping, deadline.as_mut(), &outbox, &link).await {
                     break 'conn;
                 }

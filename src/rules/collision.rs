@@ -16,11 +16,11 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::defaults;
-use super::geometry::{Point, point_in_polygon};
 use super::kinematics::{Kinematics, Sample, TrackKinematics};
-use crate::config::{Distance, Id, Seconds, Speed};
 use crate::detect::BBox;
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Distance, Id, Seconds, Speed};
 
 /// `collision_suspect`: two road users whose boxes meet while one brakes hard, then stop.
 #[derive(Debug, Clone, Deserialize)]

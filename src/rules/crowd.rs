@@ -10,9 +10,9 @@
 use serde::Deserialize;
 
 use super::defaults;
-use super::geometry::{Point, point_in_polygon};
-use crate::config::{Count, Id, Seconds};
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Count, Id, Seconds};
 use crate::track::Track;
 
 /// `crowd`: at least `min_persons` persons in the zone for `for_s` seconds.

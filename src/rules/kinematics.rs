@@ -12,10 +12,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::geometry::Point;
 use super::homography::Homography;
 use super::speed::{SpeedEstimator, SpeedFit};
 use crate::detect::BBox;
+use crate::geometry::Point;
 use crate::track::{Track, TrackState};
 
 /// How much history is kept per track; rule windows longer than this see only this much.

@@ -25,9 +25,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::geometry::{Point, segments_intersect, signed_distance};
-use crate::config::{Directions, Id, LinePoints};
 use crate::detect::types::Detection;
+use crate::geometry::{Point, segments_intersect, signed_distance};
+use crate::schema::{Directions, Id, LinePoints};
 use crate::track::Track;
 
 /// `[[cameras.lines]]`: a counting line.
@@ -272,7 +272,7 @@ mod tests {
 
     use super::*;
     use crate::detect::types::{BBox, Detection};
-    use crate::rules::geometry::side;
+    use crate::geometry::side;
     use crate::track::{Tracker, TrackerConfig};
 
     const PERSON: u32 = 0;

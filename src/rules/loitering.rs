@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::defaults;
-use super::geometry::{Point, point_in_polygon};
-use crate::config::{Id, Seconds};
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Id, Seconds};
 use crate::track::{Track, TrackState};
 
 /// `loitering`: a person in the zone for longer than `for_s`.

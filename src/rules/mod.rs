@@ -1,4 +1,4 @@
-//! Rules: what the station acts on, computed from tracks. Geometry lives in [`geometry`], each
+//! Rules: what the station acts on, computed from tracks. Geometry lives in [`crate::geometry`], each
 //! rule in a file of its own; [`kinematics`] keeps the per-track speeds the moving-object rules
 //! share, and [`episode`] the start/end timing they share.
 
@@ -7,7 +7,6 @@ pub mod counts;
 pub mod crowd;
 pub mod episode;
 pub mod feasibility;
-pub mod geometry;
 pub mod homography;
 pub mod kinematics;
 pub mod line_cross;
@@ -20,7 +19,7 @@ pub mod wrong_way;
 
 /// Serde defaults that several rules' configs share.
 mod defaults {
-    use crate::config::Seconds;
+    use crate::schema::Seconds;
 
     pub fn two_s() -> Seconds {
         Seconds(2.0)

@@ -31,11 +31,11 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::episode::Episode;
-use super::geometry::{Point, long_axis, point_in_polygon};
 use super::homography::Homography;
 use super::kinematics::{Kinematics, TrackKinematics};
-use crate::config::{Count, Distance, Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
+use crate::geometry::{Point, long_axis, point_in_polygon};
+use crate::schema::{Count, Distance, Id, Seconds, Speed, SpeedMargin};
 
 /// `racing`: motorcycles riding fast together, or one weaving fast.
 #[derive(Debug, Clone, Deserialize)]

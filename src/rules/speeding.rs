@@ -14,10 +14,10 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::episode::Episode;
-use super::geometry::{Point, point_in_polygon};
 use super::kinematics::{Kinematics, TrackKinematics};
-use crate::config::{Id, Seconds, Speed, SpeedMargin};
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Id, Seconds, Speed, SpeedMargin};
 
 /// `speeding`: a vehicle or motorcycle in the zone above `limit_kmh` for `for_s` seconds.
 #[derive(Debug, Clone, Deserialize)]

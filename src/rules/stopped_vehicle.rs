@@ -13,11 +13,11 @@ use std::collections::{HashMap, VecDeque};
 use serde::Deserialize;
 
 use super::defaults;
-use super::geometry::{Point, point_in_polygon};
 use super::homography::Homography;
-use crate::config::{Distance, Id, Seconds};
 use crate::detect::BBox;
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Distance, Id, Seconds};
 use crate::track::{Track, TrackState};
 
 /// `stopped_vehicle`: a vehicle in the zone that has not moved for `for_s`.

@@ -16,11 +16,11 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::episode::Episode;
-use super::geometry::{Point, point_in_polygon};
 use super::kinematics::{Kinematics, Sample};
 use super::line_cross::LineConfig;
-use crate::config::{Angle, Distance, Id, Seconds, Vector};
 use crate::event::Phase;
+use crate::geometry::{Point, point_in_polygon};
+use crate::schema::{Angle, Distance, Id, Seconds, Vector};
 
 /// `wrong_way`: a road user moving against the zone's allowed direction.
 #[derive(Debug, Clone, Deserialize)]

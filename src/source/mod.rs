@@ -85,35 +85,8 @@ pub const OFFLINE_NICE: i32 = 10;
 
 /// The niceness a camera's streaming threads get: [`OFFLINE_NICE`] for a file played as fast as
 /// the detector takes frames, 0 otherwise.
-pub fn default_nice(cam: &crate::config::CameraConfig) -> i32 {
-    if cam.uri.is_file() && !cam.realtime { OFFLINE_NICE } else { 0 }
-}
-
-impl SourceSpec {
-    /// The source of camera `index` of `cfg`, scaled for the best of the model's `inputs`
-    /// sizes (width, height).
-    pub fn for_camera(
-        cfg: &crate::config::Config,
-        index: usize,
-        decoder: decoders::DecoderTemplate,
-        inputs: Vec<(u32, u32)>,
-        recorder: Option<Arc<dyn StreamTap>>,
-    ) -> Self {
-        let cam = &cfg.cameras[index];
-        Self {
-            index,
-            id: cam.id.get_ref().0.clone(),
-            uri: cam.uri.to_gst_uri(&cfg.base_dir()),
-            detect_fps: cam.detect_fps.0,
-            realtime: cam.realtime,
-            looping: cam.looping,
-            is_file: cam.uri.is_file(),
-            inputs,
-            decoder,
-            recorder,
-            nice: default_nice(cam),
-        }
-    }
+pub fn default_nice(is_file: bool, realtime: bool) -> i32 {
+    if is_file && !realtime { OFFLINE_NICE } else { 0 }
 }
 
 /// Initialise GStreamer once, with a clear error if it cannot start.

@@ -90,13 +90,35 @@ fn toml_error(file: &Path, text: &str, e: &toml::de::Error, key: Option<String>)
         && text.get(s.start..).is_some_and(|t| t.starts_with('['))
         && let Some(field) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next())
     {
-        let at = super::key_span(text, s.clone(), field);
+        let at = key_span(text, s.clone(), field);
         if at != s {
             key = Some(format!("{k}.{field}"));
             span = Some(at);
         }
     }
     ConfigError { file: file.to_path_buf(), position: span.map(|s| line_col(text, s.start)), key, message }
+}
+
+/// The place of `key = …` in the table that starts at `table` in `text`: a table's span may
+/// cover only its `[[header]]`, so look from there to the next header. The table itself if the
+/// key is not written on a line of its own (inline tables).
+pub fn key_span(text: &str, table: std::ops::Range<usize>, key: &str) -> std::ops::Range<usize> {
+    let Some(body) = text.get(table.start..) else { return table };
+    let mut offset = table.start;
+    for (n, line) in body.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if n > 0 && trimmed.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let at = offset + (line.len() - trimmed.len());
+            return at..at + key.len();
+        }
+        offset += line.len();
+    }
+    table
 }
 
 #[cfg(test)]

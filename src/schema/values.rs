@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::rules::geometry::{self, Point};
+use crate::geometry::{self, Point};
 
 macro_rules! validated {
     ($(#[$m:meta])* $name:ident($inner:ty) from $raw:literal, |$v:ident| $check:expr) => {

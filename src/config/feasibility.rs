@@ -1,0 +1,291 @@
+//! Whether a camera's speed rules can fire at all (issue 13, item 3), for `anttd check`, and
+//! the road's direction that its zones give the tracker.
+//!
+//! The pure measurements (how long a speed takes at a detect rate, how far a zone can be
+//! measured through the calibration) are in [`crate::rules::feasibility`]; this applies them to
+//! a camera's config. Pure computation; `check` prints the results.
+
+use super::{CameraConfig, RuleConfig};
+use crate::rules::feasibility::{MIN_SPEED_SAMPLES, measurable_path_m, speed_needs_s};
+use crate::rules::kinematics::MAX_M_PER_PX;
+use crate::rules::racing::{ROAD_MIN_ELONGATION, zone_axis};
+
+/// One speed rule that cannot fire: an object at its threshold speed is in view (zone and
+/// measurable area) for less time than the rule needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortfall {
+    pub rule: String,
+    pub kind: &'static str,
+    pub zone: String,
+    pub speed_kmh: f64,
+    /// Longest path through the zone where a speed can be measured, metres.
+    pub path_m: f64,
+    /// Seconds an object at `speed_kmh` takes along it.
+    pub in_view_s: f64,
+    pub fps: u32,
+    /// Seconds for a speed at `fps` ([`speed_needs_s`]) …
+    pub speed_s: f64,
+    /// … plus the rule's `for_s` (0 for `collision_suspect`).
+    pub for_s: f64,
+}
+
+impl Shortfall {
+    pub fn needs_s(&self) -> f64 {
+        self.speed_s + self.for_s
+    }
+}
+
+impl std::fmt::Display for Shortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rule `{}` ({}) cannot fire at {:.0} km/h: an object at that speed is in zone `{}` where speeds \
+             can be measured (a pixel spans <= {MAX_M_PER_PX} m) for {:.1} s ({:.1} m), but the rule needs \
+             {:.1} s at detect_fps {} ({:.1} s for a speed from >= {MIN_SPEED_SAMPLES} detections + for_s {:.1} s); \
+             lower for_s, raise detect_fps, or enlarge the zone",
+            self.rule,
+            self.kind,
+            self.speed_kmh,
+            self.zone,
+            self.in_view_s,
+            self.path_m,
+            self.needs_s(),
+            self.fps,
+            self.speed_s,
+            self.for_s
+        )
+    }
+}
+
+/// Every speed rule of `cam` that cannot fire at its threshold speed; none without a
+/// calibration.
+pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
+    let Some(h) = cam.homography() else {
+        return Vec::new();
+    };
+    let fps = cam.detect_fps.0;
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        let (speed_kmh, for_s) = match r {
+            RuleConfig::Speeding(c) => (c.limit_kmh.0, c.for_s.0),
+            RuleConfig::Racing(c) => (c.min_speed_kmh.0, c.for_s.0),
+            RuleConfig::CollisionSuspect(c) => (c.min_speed_kmh.0, 0.0),
+            _ => continue,
+        };
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        if speed_kmh <= 0.0 {
+            continue;
+        }
+        let path_m = measurable_path_m(&h, &zone.polygon.0);
+        let in_view_s = path_m / (speed_kmh / 3.6);
+        let speed_s = speed_needs_s(fps);
+        if in_view_s < speed_s + for_s {
+            out.push(Shortfall {
+                rule: r.name().0.clone(),
+                kind: r.kind(),
+                zone: r.zone().0.clone(),
+                speed_kmh,
+                path_m,
+                in_view_s,
+                fps,
+                speed_s,
+                for_s,
+            });
+        }
+    }
+    out
+}
+
+/// A racing rule whose zone gives no road direction: its ground shape is less than
+/// [`ROAD_MIN_ELONGATION`] times longer than wide, so weaving is judged across each rider's own
+/// line, where a lane change at speed looks like a weave ([`super::racing::weave`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoRoadAxis {
+    pub rule: String,
+    pub zone: String,
+    /// How much longer than wide the zone is on the ground (None: it reaches past the horizon).
+    pub elongation: Option<f64>,
+}
+
+impl std::fmt::Display for NoRoadAxis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shape = match self.elongation {
+            Some(e) => format!("is {e:.1} times longer than wide on the ground"),
+            None => "reaches past the horizon".to_string(),
+        };
+        write!(
+            f,
+            "rule `{}` (racing): zone `{}` {shape}, so it gives no road direction (it needs \
+             {ROAD_MIN_ELONGATION} or more): weaving is judged across each rider's own line, where a fast \
+             lane change can look like weaving; draw the zone along the road",
+            self.rule, self.zone
+        )
+    }
+}
+
+/// Every racing rule of `cam` whose zone gives no road direction; none without a calibration.
+pub fn no_road_axis(cam: &CameraConfig) -> Vec<NoRoadAxis> {
+    let Some(h) = cam.homography() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        let RuleConfig::Racing(_) = r else { continue };
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        let elongation = zone_axis(&h, &zone.polygon.0).map(|(_, e)| e);
+        if elongation.is_some_and(|e| e >= ROAD_MIN_ELONGATION) {
+            continue;
+        }
+        out.push(NoRoadAxis { rule: r.name().0.clone(), zone: r.zone().0.clone(), elongation });
+    }
+    out
+}
+
+/// The road's direction on the ground (unit vector) where the camera is calibrated: the long
+/// axis of its most elongated zone, if one is at least [`ROAD_MIN_ELONGATION`] times longer than
+/// wide (drawn along the road). The tracker takes it for tracks seen once (`Tracker::with_road`).
+pub fn road_direction(cam: &CameraConfig) -> Option<(f64, f64)> {
+    let h = cam.homography()?;
+    cam.zones
+        .iter()
+        .filter_map(|z| zone_axis(&h, &z.polygon.0))
+        .filter(|(_, elongation)| *elongation >= ROAD_MIN_ELONGATION)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(dir, _)| dir)
+}
+
+/// A calibrated camera with rules on fast traffic but no zone drawn along the road: the tracker
+/// has no road direction ([`road_direction`]), and at 3–5 detections a second a fast rider seen
+/// once may lose its id to the one entering behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoRoadDirection {
+    /// The rules that judge fast traffic (`speeding`, `racing`, `collision_suspect`).
+    pub rules: Vec<String>,
+}
+
+impl std::fmt::Display for NoRoadDirection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no zone is drawn along the road ({ROAD_MIN_ELONGATION} or more times longer than wide on the \
+             ground), so the tracker does not know the road's direction: at 3–5 detections a second a fast \
+             rider seen once can be taken for the one entering behind it, and rules {} lose riders; draw one \
+             zone along the road",
+            self.rules.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// [`NoRoadDirection`] for `cam`, if it applies; none without a calibration.
+pub fn no_road_direction(cam: &CameraConfig) -> Option<NoRoadDirection> {
+    cam.homography()?;
+    let rules: Vec<String> = cam
+        .rules
+        .iter()
+        .map(|r| r.get_ref())
+        .filter(|r| matches!(r, RuleConfig::Speeding(_) | RuleConfig::Racing(_) | RuleConfig::CollisionSuspect(_)))
+        .map(|r| r.name().0.clone())
+        .collect();
+    (!rules.is_empty() && road_direction(cam).is_none()).then_some(NoRoadDirection { rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Point;
+
+    fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Vec<Point> {
+        vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    }
+
+    /// A camera at `fps` with a flat 10 px/m calibration, a 50 m × 4 m zone and `rules`.
+    fn camera(fps: u32, rules: &str) -> CameraConfig {
+        let text = format!(
+            "site = \"s\"\ndevice = \"d\"\n[model]\nmanifest = \"m.toml\"\n[[cameras]]\nid = \"cam1\"\n\
+             uri = \"rtsp://h/s\"\ndetect_fps = {fps}\n[[cameras.zones]]\nname = \"road\"\n\
+             polygon = [[0, 0], [500, 0], [500, 40], [0, 40]]\n[cameras.calibration]\n\
+             image = [[0, 0], [100, 0], [100, 100], [0, 100]]\nground = [[0, 0], [10, 0], [10, 10], [0, 10]]\n{rules}"
+        );
+        let mut cfg = crate::config::Config::from_str(std::path::Path::new("t.toml"), &text).expect("config");
+        cfg.cameras.remove(0)
+    }
+
+    #[test]
+    fn a_rule_whose_for_s_does_not_fit_the_view_is_named_with_its_numbers() {
+        // 50 m at 60 km/h: 3.0 s in view. for_s 2 + 0.6 s for a speed fits; for_s 3 does not.
+        let rule = |name: &str, for_s: f64| {
+            format!(
+                "[[cameras.rules]]\nkind = \"speeding\"\nname = \"{name}\"\nzone = \"road\"\nlimit_kmh = 60\nfor_s = {for_s}\n"
+            )
+        };
+        let cam = camera(5, &(rule("ok", 2.0) + &rule("slow", 3.0)));
+        let got = shortfalls(&cam);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let s = &got[0];
+        assert_eq!((s.rule.as_str(), s.kind, s.zone.as_str(), s.fps), ("slow", "speeding", "road", 5));
+        assert!((s.path_m - 50.0).abs() < 0.3 && (s.in_view_s - 3.0).abs() < 0.02, "{s:?}");
+        assert!((s.needs_s() - (speed_needs_s(5) + 3.0)).abs() < 1e-9);
+        let text = s.to_string();
+        assert!(text.starts_with("rule `slow` (speeding) cannot fire at 60 km/h"), "{text}");
+        assert!(text.contains("for 3.0 s (50.") && text.contains("needs 3.6 s at detect_fps 5"), "{text}");
+
+        // Racing and collision thresholds too; no calibration, no warning.
+        let cam = camera(
+            3,
+            "[[cameras.rules]]\nkind = \"racing\"\nname = \"race\"\nzone = \"road\"\nmin_speed_kmh = 120\nfor_s = 1\n\
+             [[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\n",
+        );
+        let got: Vec<&str> = shortfalls(&cam).iter().map(|s| s.kind).collect::<Vec<_>>();
+        // 50 m at 120 km/h is 1.5 s: racing needs 1 s + a speed; collision at 15 km/h fits.
+        assert_eq!(got, vec!["racing"]);
+        let mut cam = cam;
+        cam.calibration = None;
+        assert!(shortfalls(&cam).is_empty());
+    }
+
+    #[test]
+    fn a_camera_with_fast_traffic_rules_and_no_zone_along_the_road_is_told_to_draw_one() {
+        let speeding = "[[cameras.rules]]\nkind = \"speeding\"\nname = \"fast\"\nzone = \"road\"\nlimit_kmh = 60\n";
+        // The 50 m by 4 m zone runs along the road (x on the ground).
+        let cam = camera(5, speeding);
+        assert!(road_direction(&cam).is_some_and(|d| d.0.abs() > 0.999), "{:?}", road_direction(&cam));
+        assert_eq!(no_road_direction(&cam), None);
+        // The same rule on a square zone: no road direction.
+        let mut square = cam.clone();
+        square.zones[0].polygon.0 = rect(0.0, 0.0, 100.0, 100.0);
+        assert_eq!(road_direction(&square), None);
+        let got = no_road_direction(&square).expect("a warning");
+        assert_eq!(got.rules, vec!["fast".to_string()]);
+        assert!(got.to_string().contains("rules `fast` lose riders; draw one zone along the road"), "{got}");
+        // No rule on fast traffic, or no calibration: nothing to say.
+        let mut quiet = square.clone();
+        quiet.rules.clear();
+        assert_eq!(no_road_direction(&quiet), None);
+        square.calibration = None;
+        assert_eq!(no_road_direction(&square), None);
+    }
+
+    #[test]
+    fn a_racing_zone_that_gives_no_road_direction_is_named() {
+        let racing = |zone: &str| {
+            format!(
+                "[[cameras.rules]]\nkind = \"racing\"\nname = \"race-{zone}\"\nzone = \"{zone}\"\nmin_speed_kmh = 70\n"
+            )
+        };
+        // The road zone is 50 m by 4 m; a junction zone 10 m by 10 m.
+        let junction = "[[cameras.zones]]\nname = \"junction\"\npolygon = [[0, 0], [100, 0], [100, 100], [0, 100]]\n";
+        let cam = camera(5, &format!("{junction}{}{}", racing("road"), racing("junction")));
+        let got = no_road_axis(&cam);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].rule.as_str(), got[0].zone.as_str()), ("race-junction", "junction"));
+        assert!(got[0].elongation.is_some_and(|e| (e - 1.0).abs() < 1e-6), "{got:?}");
+        let text = got[0].to_string();
+        assert!(text.starts_with("rule `race-junction` (racing): zone `junction` is 1.0 times longer"), "{text}");
+        assert!(text.contains("draw the zone along the road"), "{text}");
+        let mut cam = cam;
+        cam.calibration = None;
+        assert!(no_road_axis(&cam).is_empty());
+    }
+}
