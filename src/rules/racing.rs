@@ -11,7 +11,9 @@
 //! A rider's speed is its latest fitted speed of the last [`HOLD_S`] (a speed is a fit over
 //! about a second, and a fast rider near the edge of the measurable area has points too coarse
 //! for a new one), and it counts while it is in the zone or was within the last [`HOLD_S`] (its
-//! one reading may come as it leaves). At 60–100 km/h a group is measurable for only a second or
+//! one reading may come as it leaves). Until the event starts, a rider last seen within
+//! [`HOLD_S`] counts too, even one that has left the picture, where its ground velocity has
+//! taken it: a group passes a short view one rider after the other. At 60–100 km/h a group is measurable for only a second or
 //! so in a pole camera's view: a group that was racing for the whole time it was seen, until its
 //! members left the zone (their tracks unmatched, ended or out of the zone), starts when it
 //! leaves even if that was shorter than `for_s`, if it was seen at two frames or its riders were
@@ -264,8 +266,23 @@ fn linked(pts: &[(f64, f64)], gap: f64) -> bool {
     reached.iter().all(|&r| r)
 }
 
-/// How long a rider's latest fitted speed stands for it, seconds.
+/// How long a rider's latest fitted speed stands for it, and a rider that left the view stays
+/// in a group, seconds.
 pub const HOLD_S: f64 = 1.0;
+
+/// Where a rider last seen at `m.last_seen` is at `t` if it kept its ground velocity (from its
+/// samples of the last second); where it was last seen if that cannot be told.
+fn carried(m: &TrackKinematics, t: f64) -> Option<(f64, f64)> {
+    let last = m.latest()?;
+    let g = last.ground?;
+    let first = m.history.iter().find(|s| last.t - s.t <= 1.0 + EPS_S && s.ground.is_some())?;
+    let (g0, dt) = (first.ground?, last.t - first.t);
+    if dt < 0.2 {
+        return Some(g);
+    }
+    let k = (t - last.t) / dt;
+    Some((g.0 + (g.0 - g0.0) * k, g.1 + (g.1 - g0.1) * k))
+}
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
 
@@ -314,17 +331,21 @@ impl Racing {
     /// together, and any fast weaver.
     fn members(&self, t: f64, motion: &Kinematics, is_motorcycle: &impl Fn(u32) -> bool) -> Vec<Member> {
         let threshold = if self.episode.is_active() { self.min_speed - self.hysteresis } else { self.min_speed };
+        // Before the event starts, riders seen within the last HOLD_S count too, also those that
+        // have just left the picture: a group passes a short view one after the other, and the
+        // first may be gone before the last has a speed. A rider unseen now counts where its
+        // speed has taken it since. Once started, the riders in view keep the event going.
+        let held = |m: &TrackKinematics| !self.episode.is_active() && t - m.last_seen <= HOLD_S + EPS_S;
         let fast: Vec<(u64, f64, (f64, f64), &TrackKinematics)> = motion
             .iter()
-            .filter(|(_, m)| m.matched && is_motorcycle(m.class_id))
+            .filter(|(_, m)| is_motorcycle(m.class_id) && (m.matched || held(m)))
             .filter_map(|(id, m)| {
-                let s = m.latest()?;
                 // In the zone now or within the last HOLD_S, with its latest speed of the last
                 // HOLD_S: a fast rider is measurable for a second or so, and its reading may
                 // come just as it leaves the zone.
                 let recent = || m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S + EPS_S);
                 let kmh = recent().find_map(|p| p.kmh)?;
-                let g = s.ground?;
+                let g = if m.matched { m.latest()?.ground? } else { carried(m, t)? };
                 (kmh >= threshold && recent().any(|p| point_in_polygon(&self.zone, p.image))).then_some((id, kmh, g, m))
             })
             .collect();
@@ -592,6 +613,39 @@ mod tests {
         assert_eq!(weave(&overtake, road, 0.5).map(|w| w.swings), Some(1));
         assert_eq!(weave(&pts(&|_| (3.0, 4.0)), road, 0.5), None, "standing still");
         assert_eq!(weave(&pts(&|_| (3.0, 4.0)), None, 0.5), None, "standing still");
+    }
+
+    /// A short view (25 m of road, a steep rooftop camera): riders 6.5 m apart at 80 km/h
+    /// pass it one after the other. Each has a speed only after 0.6 s in view, by when the
+    /// first has left; the group is judged with the riders that just left where their speed has
+    /// taken them. Riders 3 s apart are no group.
+    #[test]
+    fn a_group_passing_a_short_view_one_after_the_other_races_once() {
+        let v = 80.0 / 3.6;
+        let in_view = |x: f64| (10.0..35.0).contains(&x);
+        let rider = |k: f64, gap_s: f64| {
+            move |t: f64| {
+                let x = 10.0 + v * (t - 1.0 - k * gap_s);
+                in_view(x).then_some((x, 50.0 + 3.0 * k))
+            }
+        };
+        let cfg: RacingConfig = toml::from_str(
+            "name = \"r\"\nzone = \"z\"\nmin_speed_kmh = 70\nmin_group = 3\nmax_gap_m = 15\nfor_s = 0.5",
+        )
+        .expect("cfg");
+        for fps in [5, 10] {
+            let (a, b, c) = (rider(0.0, 6.5 / v), rider(1.0, 6.5 / v), rider(2.0, 6.5 / v));
+            let mut rule = Racing::new(&cfg, &ZONE, ROAD);
+            let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 8.0, fps);
+            let starts: Vec<&RacingHit> = hits.iter().filter(|h| h.1.phase == Phase::Start).map(|h| &h.1).collect();
+            assert_eq!(starts.len(), 1, "{fps} fps: {hits:?}");
+            assert_eq!(starts[0].group_size, 3, "{fps} fps: {hits:?}");
+
+            let (a, b, c) = (rider(0.0, 3.0), rider(1.0, 3.0), rider(2.0, 3.0));
+            let mut rule = Racing::new(&cfg, &ZONE, ROAD);
+            let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 14.0, fps);
+            assert!(hits.is_empty(), "{fps} fps, 3 s apart: {hits:?}");
+        }
     }
 
     /// Three riders side by side (10 m apart across, 5 m along) at 80 km/h for 12 s, then gone.
