@@ -16,6 +16,7 @@ pub use crate::schema::*;
 
 use crate::evidence::overlay::{Ground, Scene, SceneLine, SceneZone};
 use crate::evidence::worker::EvidenceSetup;
+use crate::publish::discovery::{Announce, CameraAnnounce, DiscoveryConfig};
 use crate::publish::mqtt::Broker;
 use crate::rules::collision::CollisionConfig;
 use crate::rules::crowd::CrowdConfig;
@@ -78,6 +79,8 @@ pub struct MqttConfig {
     pub stats_interval_s: Interval,
     /// `[mqtt.tls]`: connect with TLS.
     pub tls: Option<TlsConfig>,
+    /// `[mqtt.discovery]`: announce the box to Home Assistant (src/publish/discovery.rs).
+    pub discovery: DiscoveryConfig,
 }
 
 /// `[mqtt.tls]`: paths relative to the config file's folder.
@@ -106,6 +109,7 @@ impl Default for MqttConfig {
             keep_alive_s: KeepAlive(30),
             stats_interval_s: Interval(10),
             tls: None,
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -419,6 +423,27 @@ impl Config {
             credentials: m.username.clone().map(|u| (u, m.password.clone().unwrap_or_default())),
             tls: self.tls_client_config()?,
             root: self.topic_root(),
+        })
+    }
+
+    /// What the box announces to Home Assistant; None unless `[mqtt.discovery] enabled`.
+    pub fn announce(&self) -> Option<Announce> {
+        let d = &self.mqtt.discovery;
+        d.enabled.then(|| Announce {
+            prefix: d.prefix.0.clone(),
+            root: self.topic_root(),
+            node_id: crate::publish::discovery::node_id(&self.site.0, &self.device.0),
+            name: format!("{}/{}", self.site.0, self.device.0),
+            cameras: self
+                .cameras
+                .iter()
+                .map(|c| CameraAnnounce {
+                    id: c.id.get_ref().0.clone(),
+                    lines: c.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
+                    rules: c.rules.iter().map(|r| (r.get_ref().name().0.clone(), r.get_ref().kind())).collect(),
+                    snapshot: self.evidence.enabled && self.evidence.publish_snapshots,
+                })
+                .collect(),
         })
     }
 

@@ -123,7 +123,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let (mut term, mut int, mut hup) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
-        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref());
+        // What the box announces to Home Assistant, kept current across reloads.
+        let (announce, announce_rx) = tokio::sync::watch::channel(cfg.announce());
+        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx);
         // The stats task of a config and its camera set: started again after each reload.
         let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
             tokio::spawn(stats_loop(
@@ -174,7 +176,15 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                     tracing::error!("extraction on request stays off: {e:#}");
                                     None
                                 });
-                                publisher = Publisher::start(&d, &shared, &link, box_key.as_ref());
+                                announce.send_replace(d.announce());
+                                publisher = Publisher::start(&d, &shared, &link, box_key.as_ref(), announce.subscribe());
+                            } else {
+                                let next = d.announce();
+                                announce.send_if_modified(|a| {
+                                    let changed = *a != next;
+                                    *a = next;
+                                    changed
+                                });
                             }
                             stats_task.abort();
                             stats_task = spawn_stats(&d, &cameras, publisher.out.clone());
@@ -254,6 +264,7 @@ impl Publisher {
         shared: &Links,
         link: &Arc<LinkStats>,
         box_key: Option<&Arc<ed25519_dalek::SigningKey>>,
+        announce: tokio::sync::watch::Receiver<Option<crate::publish::discovery::Announce>>,
     ) -> Self {
         // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
         let (out, out_rx) = channel::<Outgoing>(16);
@@ -288,7 +299,8 @@ impl Publisher {
             _ => None,
         };
         let (link, outbox, cams) = (Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
-        let states = mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()) };
+        let states =
+            mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()), announce };
         // The config was checked at load; an error here is a TLS file changed since.
         let task = tokio::spawn(async move {
             mqtt::run(&broker?, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await

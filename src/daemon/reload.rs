@@ -25,13 +25,18 @@ pub(super) struct Plan {
 
 pub(super) fn plan(old: &Config, new: &Config) -> Plan {
     Plan {
-        mqtt_changed: old.mqtt != new.mqtt
+        // Discovery changes go to the running connection, which removes what left.
+        mqtt_changed: without_discovery(&old.mqtt) != without_discovery(&new.mqtt)
             || old.topic_root() != new.topic_root()
             || old.client_id() != new.client_id()
             || old.extract != new.extract,
         model_changed: old.model != new.model,
         outbox_changed: old.outbox_path() != new.outbox_path() || old.outbox.max_events != new.outbox.max_events,
     }
+}
+
+fn without_discovery(m: &crate::config::MqttConfig) -> crate::config::MqttConfig {
+    crate::config::MqttConfig { discovery: Default::default(), ..m.clone() }
 }
 
 /// A reloaded config, checked as far as `anttd check` would, ready to replace the running one.
@@ -106,6 +111,14 @@ mod tests {
         let old = cfg("", "port = 1883", CAM);
         let new = cfg("", "port = 1883", &format!("{CAM}[[cameras]]\nid = \"b\"\nuri = \"rtsp://h/2\"\n"));
         assert_eq!(plan(&old, &new), Plan { mqtt_changed: false, model_changed: false, outbox_changed: false });
+    }
+
+    #[test]
+    fn discovery_alone_keeps_the_connection() {
+        let old = cfg("", "port = 1883", CAM);
+        let new = cfg("", "port = 1883\n[mqtt.discovery]\nenabled = true", CAM);
+        assert!(new.announce().is_some() && old.announce().is_none());
+        assert!(!plan(&old, &new).mqtt_changed);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!   event snapshot ([`snapshots`]).
 
 pub mod commands;
+pub mod discovery;
 pub mod mqtt;
 pub mod outbox;
 pub mod snapshots;

@@ -13,6 +13,7 @@ use tokio::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 use super::Outgoing;
+use super::discovery::Announce;
 use super::outbox::Outbox;
 use super::snapshots::{self, SnapshotFeed};
 use crate::health::status::{self, CameraState, CameraStatus, Published};
@@ -130,10 +131,12 @@ struct Flight {
 }
 
 /// The retained states the box keeps current, newest wins (not through the outbox): each
-/// camera's status, and its newest event snapshot when publishing snapshots is on.
+/// camera's status, its newest event snapshot when publishing snapshots is on, and what the
+/// box announces to Home Assistant (`None` without discovery).
 pub struct States {
     pub cams: watch::Receiver<status::Snapshot>,
     pub snapshots: Option<SnapshotFeed>,
+    pub announce: watch::Receiver<Option<Announce>>,
 }
 
 /// The next change of an optional `watch`; never, when there is none.
@@ -188,11 +191,14 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
     let mut acks = Acks::default();
-    let States { mut cams, snapshots: snaps } = states;
+    let States { mut cams, snapshots: snaps, mut announce } = states;
     let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
     let mut snap_rx = snaps.map(|f| f.rx);
     let mut snaps_open = snap_rx.is_some();
     let mut snaps_sent = snapshots::Sent::default();
+    // The discovery config last sent, for the components a reload removes.
+    let mut announced: Option<Announce> = None;
+    let mut announce_open = true;
     let flush = |acks: &mut Acks| acks.flush(&outbox, &link);
     let mut heartbeat = tokio::time::interval(BEAT);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -297,6 +303,13 @@ pub async fn run(
         // Err: a failure that costs this connection (never the publisher).
         let lost: Result<Option<rumqttc::ConnectionError>> = async {
         send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
+        // Home Assistant discovery, on every connection (a clean session forgets subscriptions).
+        let current = announce.borrow_and_update().clone();
+        if let Some(a) = &current {
+            client.try_subscribe(a.birth_topic(), QoS::AtLeastOnce).context("cannot subscribe to Home Assistant's status")?;
+            send(&mut inflight, a.topic(), 1, true, a.payload(announced.as_ref()), None, false)?;
+            announced = current;
+        }
         let snap = cams.borrow_and_update().clone();
         send_cams(&mut inflight, published.due(&snap))?;
         loop {
@@ -391,8 +404,34 @@ pub async fn run(
                         }
                         None => tracing::warn!(pkid = a.pkid, "PUBACK for a packet not in flight; ignored"),
                     },
+                    // Home Assistant (re)started: it asks for the configs again.
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some(a) = announced.as_ref().filter(|a| p.topic == a.birth_topic() && &p.payload[..] == b"online") {
+                            send(&mut inflight, a.topic(), 1, true, a.payload(None), None, false)?;
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => break Ok(Some(e)),
+                },
+                // A reload changed what the box announces.
+                r = announce.changed(), if announce_open && !offline_sent => match r {
+                    Ok(()) => {
+                        let current = announce.borrow_and_update().clone();
+                        match (&current, &announced) {
+                            (Some(a), _) => {
+                                if announced.is_none() {
+                                    client.try_subscribe(a.birth_topic(), QoS::AtLeastOnce)
+                                        .context("cannot subscribe to Home Assistant's status")?;
+                                }
+                                send(&mut inflight, a.topic(), 1, true, a.payload(announced.as_ref()), None, false)?;
+                            }
+                            // Discovery turned off: the device leaves Home Assistant.
+                            (None, Some(before)) => send(&mut inflight, before.topic(), 1, true, Vec::new(), None, false)?,
+                            (None, None) => {}
+                        }
+                        announced = current;
+                    }
+                    Err(_) => announce_open = false,
                 },
                 _ = outbox.pushed(), if !offline_sent => {} // new rows: the window is filled above
                 r = cams.changed(), if cams_open && !offline_sent => match r {

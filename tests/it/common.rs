@@ -219,7 +219,18 @@ impl Subscriber {
     }
 
     fn connect_with(port: u16, filter: &str, clean: bool) -> Self {
-        let mut opts = rumqttc::MqttOptions::new(format!("test-sub-{port}-{}", std::process::id()), "127.0.0.1", port);
+        // A persistent session is found again by its client id; clean ones each get their own,
+        // so two subscribers on one broker do not push each other off.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = match clean {
+            true => format!(
+                "test-sub-{port}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+            false => format!("test-sub-{port}-{}", std::process::id()),
+        };
+        let mut opts = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(5));
         opts.set_clean_session(clean);
         opts.set_max_packet_size(1 << 20, 1 << 20);
@@ -497,4 +508,40 @@ pub fn rss_kb(pid: u32) -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// Publish at QoS 1 and wait for the broker's acknowledgements.
+pub fn publish(port: u16, topic: &str, payloads: &[Vec<u8>], retain: bool) {
+    publish_as(port, None, topic, payloads, retain);
+}
+
+/// Publish at QoS 1 and wait for the broker's acknowledgements, logged in as `login` if given.
+/// (A broker acknowledges a publish its ACL drops, too: it just does not forward it.)
+pub fn publish_as(port: u16, login: Option<(&str, &str)>, topic: &str, payloads: &[Vec<u8>], retain: bool) {
+    let mut o = rumqttc::MqttOptions::new(format!("test-pub-{port}"), "127.0.0.1", port);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    if let Some((user, password)) = login {
+        o.set_credentials(user, password);
+    }
+    let (client, mut conn) = rumqttc::Client::new(o, 100);
+    // Published from another thread: the client's queue only empties while `conn` is polled.
+    let sender = {
+        let (client, topic, payloads) = (client.clone(), topic.to_string(), payloads.to_vec());
+        std::thread::spawn(move || {
+            for p in payloads {
+                client.publish(&topic, rumqttc::QoS::AtLeastOnce, retain, p).expect("publish");
+            }
+        })
+    };
+    let mut acked = 0;
+    for ev in conn.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = ev {
+            acked += 1;
+            if acked == payloads.len() {
+                break;
+            }
+        }
+    }
+    sender.join().expect("publisher thread");
+    let _ = client.disconnect();
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Broker, Msg, Subscriber, anttd, asset, run_to_end, write_config};
+use common::{Broker, Msg, Subscriber, anttd, asset, publish, publish_as, run_to_end, write_config};
 
 const ROOT: &str = "antt/test-site/test-box";
 /// x264enc key-int-max=20 at 10 fps: a keyframe every 2 s at most.
@@ -290,41 +290,6 @@ fn a_stream_mp4_cannot_carry_is_said_once_and_detection_goes_on() {
     assert!(ends.len() >= 10, "detection went on: {} ends", ends.len());
     assert!(ends.iter().all(|e| e.get("clip").is_none()), "no clip without a ring");
     assert!(ends.iter().all(|e| e["snapshot"].is_string()), "snapshots still");
-}
-
-fn publish(port: u16, topic: &str, payloads: &[Vec<u8>], retain: bool) {
-    publish_as(port, None, topic, payloads, retain);
-}
-
-/// Publish at QoS 1 and wait for the broker's acknowledgements, logged in as `login` if given.
-/// (A broker acknowledges a publish its ACL drops, too: it just does not forward it.)
-fn publish_as(port: u16, login: Option<(&str, &str)>, topic: &str, payloads: &[Vec<u8>], retain: bool) {
-    let mut o = rumqttc::MqttOptions::new(format!("test-pub-{port}"), "127.0.0.1", port);
-    o.set_max_packet_size(1 << 20, 1 << 20);
-    if let Some((user, password)) = login {
-        o.set_credentials(user, password);
-    }
-    let (client, mut conn) = rumqttc::Client::new(o, 100);
-    // Published from another thread: the client's queue only empties while `conn` is polled.
-    let sender = {
-        let (client, topic, payloads) = (client.clone(), topic.to_string(), payloads.to_vec());
-        std::thread::spawn(move || {
-            for p in payloads {
-                client.publish(&topic, rumqttc::QoS::AtLeastOnce, retain, p).expect("publish");
-            }
-        })
-    };
-    let mut acked = 0;
-    for ev in conn.iter() {
-        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = ev {
-            acked += 1;
-            if acked == payloads.len() {
-                break;
-            }
-        }
-    }
-    sender.join().expect("publisher thread");
-    let _ = client.disconnect();
 }
 
 fn rfc(ms: i64) -> String {

@@ -11,6 +11,7 @@ mod bad_input;
 mod config_matrix;
 mod deb_package;
 mod detect_model;
+mod discovery;
 mod e2e_mqtt;
 mod evidence;
 mod motion_gate;

@@ -1,0 +1,277 @@
+//! Home Assistant MQTT discovery (`[mqtt.discovery]`, off by default): the box announces itself
+//! and its cameras with Home Assistant's device-based discovery, so a dashboard that reads
+//! discovery shows them without a line of its own configuration.
+//!
+//! One retained message, `<prefix>/device/<node_id>/config`, names the device (`dev`), the
+//! software (`o`) and every component (`cmps`), each reading a topic the box already publishes:
+//! - the box: connectivity (its `status`), outbox length and dropped events (`stats`);
+//! - each camera: its state (`<camera>/status`), fps and inference time (`stats`), its newest
+//!   event snapshot as an `image` when snapshots are published;
+//! - each line and direction: the crossings of the latest counts interval (`<camera>/counts`);
+//! - each rule: an `event` entity fired by its events (`start`, `update`, `end`).
+//!
+//! Every component but connectivity is unavailable while the box is `offline`. The config is
+//! sent on every connection and again when Home Assistant says it started (`<prefix>/status` =
+//! `online`); a component that leaves the config on reload is sent once as its platform alone,
+//! which is how device-based discovery removes it. Pure: [`Announce`] builds the payloads,
+//! `mqtt::run` sends them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::schema::TopicPrefix;
+
+/// `[mqtt.discovery]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoveryConfig {
+    pub enabled: bool,
+    /// Home Assistant's discovery prefix (its MQTT integration's setting).
+    pub prefix: TopicPrefix,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self { enabled: false, prefix: TopicPrefix("homeassistant".into()) }
+    }
+}
+
+/// What the box announces: built from the config (`crate::config::Config::announce`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announce {
+    /// The discovery prefix.
+    pub prefix: String,
+    /// `<prefix>/<site>/<device>`: the box's own topics.
+    pub root: String,
+    /// `anttd_<site>_<device>`: the device's id in Home Assistant.
+    pub node_id: String,
+    /// `<site>/<device>`: the device's name.
+    pub name: String,
+    pub cameras: Vec<CameraAnnounce>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraAnnounce {
+    pub id: String,
+    /// Each counting line: its name and its two directions.
+    pub lines: Vec<(String, [String; 2])>,
+    /// Each rule: its name and kind.
+    pub rules: Vec<(String, &'static str)>,
+    /// Whether `<camera>/snapshot` is published.
+    pub snapshot: bool,
+}
+
+const AVAILABLE: &str = "online";
+const UNAVAILABLE: &str = "offline";
+
+impl Announce {
+    /// Where the device's config goes (retained).
+    pub fn topic(&self) -> String {
+        format!("{}/device/{}/config", self.prefix, self.node_id)
+    }
+
+    /// Where Home Assistant says it (re)started: `online` asks for the configs again.
+    pub fn birth_topic(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+
+    /// The device config. Components of `before` (the config sent last) that are gone are sent
+    /// as their platform alone, which removes them.
+    pub fn payload(&self, before: Option<&Announce>) -> Vec<u8> {
+        let mut cmps = self.components();
+        if let Some(b) = before {
+            for (id, c) in b.components() {
+                cmps.entry(id).or_insert_with(|| json!({ "p": c["p"] }));
+            }
+        }
+        let version = env!("CARGO_PKG_VERSION");
+        let doc = json!({
+            "dev": {
+                "ids": [self.node_id],
+                "name": format!("anttd {}", self.name),
+                "mf": "anttd",
+                "mdl": "edge video analytics box",
+                "sw": version,
+            },
+            "o": { "name": "anttd", "sw": version },
+            "qos": 1,
+            "cmps": cmps,
+        });
+        serde_json::to_vec(&doc).unwrap_or_default()
+    }
+
+    /// Every component by its id (unique in the device: letters, digits, `_` and `-`).
+    pub fn components(&self) -> BTreeMap<String, Value> {
+        let root = &self.root;
+        let stats = format!("{root}/stats");
+        let mut out = BTreeMap::new();
+        let mut add = |id: String, mut c: Value| {
+            c["uniq_id"] = json!(format!("{}_{id}", self.node_id));
+            if c["p"] != "binary_sensor" {
+                c["avty_t"] = json!(format!("{root}/status"));
+                c["pl_avail"] = json!(AVAILABLE);
+                c["pl_not_avail"] = json!(UNAVAILABLE);
+            }
+            out.insert(id, c);
+        };
+        add(
+            "connectivity".into(),
+            json!({ "p": "binary_sensor", "name": "Connectivity", "dev_cla": "connectivity",
+                    "stat_t": format!("{root}/status"), "pl_on": AVAILABLE, "pl_off": UNAVAILABLE }),
+        );
+        add(
+            "outbox".into(),
+            json!({ "p": "sensor", "name": "Outbox", "stat_t": stats, "unit_of_meas": "events",
+                    "stat_cla": "measurement", "val_tpl": "{{ value_json.outbox.len }}" }),
+        );
+        add(
+            "dropped".into(),
+            json!({ "p": "sensor", "name": "Dropped events", "stat_t": stats, "stat_cla": "total_increasing",
+                    "val_tpl": "{{ value_json.outbox.dropped }}" }),
+        );
+        for cam in &self.cameras {
+            let c = &cam.id;
+            let from_stats = |field: &str| {
+                format!("{{% for c in value_json.cameras if c.camera == '{c}' %}}{{{{ c.{field} }}}}{{% endfor %}}")
+            };
+            add(
+                format!("{c}_status"),
+                json!({ "p": "sensor", "name": format!("{c} status"), "stat_t": format!("{root}/{c}/status"),
+                        "val_tpl": "{{ value_json.state }}", "json_attr_t": format!("{root}/{c}/status") }),
+            );
+            add(
+                format!("{c}_fps"),
+                json!({ "p": "sensor", "name": format!("{c} fps"), "stat_t": stats, "unit_of_meas": "fps",
+                        "stat_cla": "measurement", "val_tpl": from_stats("fps") }),
+            );
+            add(
+                format!("{c}_inference"),
+                json!({ "p": "sensor", "name": format!("{c} inference"), "stat_t": stats, "unit_of_meas": "ms",
+                        "dev_cla": "duration", "stat_cla": "measurement", "val_tpl": from_stats("inference_ms") }),
+            );
+            if cam.snapshot {
+                add(
+                    format!("{c}_snapshot"),
+                    json!({ "p": "image", "name": format!("{c} snapshot"),
+                            "image_topic": format!("{root}/{c}/snapshot"), "content_type": "image/jpeg" }),
+                );
+            }
+            for (line, dirs) in &cam.lines {
+                for d in dirs {
+                    let tpl = format!(
+                        "{{{{ value_json.counts | selectattr('line', 'eq', '{line}') | selectattr('direction', 'eq', '{d}') | map(attribute='count') | sum }}}}"
+                    );
+                    add(
+                        format!("{c}_{line}_{}", slug(d)),
+                        json!({ "p": "sensor", "name": format!("{c} {line} {d}"), "stat_t": format!("{root}/{c}/counts"),
+                                "unit_of_meas": "crossings", "stat_cla": "measurement", "val_tpl": tpl }),
+                    );
+                }
+            }
+            for (rule, kind) in &cam.rules {
+                // Events of other rules on the same topic render nothing and are ignored.
+                let tpl = format!(
+                    "{{% if value_json.rule == '{rule}' %}}{{{{ dict(value_json, event_type=value_json.type) | to_json }}}}{{% endif %}}"
+                );
+                add(
+                    format!("{c}_rule_{rule}"),
+                    json!({ "p": "event", "name": format!("{c} {rule} ({kind})"), "stat_t": format!("{root}/{c}/events"),
+                            "evt_typ": ["start", "update", "end"], "val_tpl": tpl }),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The device's id: ids in the config are already letters, digits, `_` and `-`.
+pub fn node_id(site: &str, device: &str) -> String {
+    slug(&format!("anttd_{site}_{device}"))
+}
+
+/// What Home Assistant accepts in an id: letters, digits, `_` and `-` (a direction's name may
+/// hold anything).
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announce(rules: Vec<(String, &'static str)>) -> Announce {
+        Announce {
+            prefix: "homeassistant".into(),
+            root: "antt/ward-7/box-1".into(),
+            node_id: node_id("ward-7", "box-1"),
+            name: "ward-7/box-1".into(),
+            cameras: vec![CameraAnnounce {
+                id: "road".into(),
+                lines: vec![("gate".into(), ["in".into(), "out".into()])],
+                rules,
+                snapshot: true,
+            }],
+        }
+    }
+
+    fn doc(a: &Announce, before: Option<&Announce>) -> Value {
+        serde_json::from_slice(&a.payload(before)).expect("json")
+    }
+
+    #[test]
+    fn the_device_config_has_what_device_discovery_requires() {
+        let a = announce(vec![("race".into(), "racing")]);
+        assert_eq!(a.topic(), "homeassistant/device/anttd_ward-7_box-1/config");
+        assert_eq!(a.birth_topic(), "homeassistant/status");
+        let d = doc(&a, None);
+        assert_eq!(d["dev"]["ids"], json!(["anttd_ward-7_box-1"]));
+        assert!(d["dev"]["name"].is_string() && d["o"]["name"] == "anttd");
+        let cmps = d["cmps"].as_object().expect("cmps");
+        let ids: Vec<&str> = cmps.keys().map(String::as_str).collect();
+        assert_eq!(
+            ids,
+            [
+                "connectivity",
+                "dropped",
+                "outbox",
+                "road_fps",
+                "road_gate_in",
+                "road_gate_out",
+                "road_inference",
+                "road_rule_race",
+                "road_snapshot",
+                "road_status"
+            ]
+        );
+        let mut uniq = std::collections::BTreeSet::new();
+        for (id, c) in cmps {
+            // Every component names its platform and a unique id; all but the image read a state topic.
+            assert!(c["p"].is_string(), "{id}");
+            assert!(uniq.insert(c["uniq_id"].as_str().expect("uniq_id").to_string()), "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{id}");
+            let topic = c.get("stat_t").or(c.get("image_topic")).and_then(Value::as_str).expect("topic");
+            assert!(topic.starts_with("antt/ward-7/box-1/"), "{id}: {topic}");
+        }
+        assert_eq!(cmps["connectivity"]["dev_cla"], "connectivity");
+        assert!(cmps["connectivity"].get("avty_t").is_none(), "connectivity shows offline, not unavailable");
+        assert_eq!(cmps["road_status"]["avty_t"], "antt/ward-7/box-1/status");
+        assert_eq!(cmps["road_rule_race"]["p"], "event");
+        assert_eq!(cmps["road_rule_race"]["evt_typ"], json!(["start", "update", "end"]));
+        assert_eq!(cmps["road_snapshot"]["image_topic"], "antt/ward-7/box-1/road/snapshot");
+        assert_eq!(cmps["road_gate_out"]["stat_t"], "antt/ward-7/box-1/road/counts");
+    }
+
+    #[test]
+    fn a_component_that_left_is_sent_as_its_platform_alone() {
+        let before = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
+        let now = announce(vec![("race".into(), "racing")]);
+        let d = doc(&now, Some(&before));
+        assert_eq!(d["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        assert_eq!(d["cmps"]["road_rule_race"]["p"], "event");
+        assert!(d["cmps"]["road_rule_race"]["stat_t"].is_string());
+        // Without a config before, nothing is removed.
+        assert!(doc(&now, None)["cmps"].get("road_rule_fast").is_none());
+    }
+}
