@@ -270,12 +270,16 @@ fn linked(pts: &[(f64, f64)], gap: f64) -> bool {
 /// in a group, seconds.
 pub const HOLD_S: f64 = 1.0;
 
+/// A held rider this close to a motorcycle that appeared since it was last seen is taken for
+/// it, metres (a broken track, not a second rider).
+const SAME_RIDER_M: f64 = 5.0;
+
 /// Where a rider last seen at `m.last_seen` is at `t` if it kept its ground velocity (from its
 /// samples of the last second); where it was last seen if that cannot be told.
 fn carried(m: &TrackKinematics, t: f64) -> Option<(f64, f64)> {
     let last = m.latest()?;
     let g = last.ground?;
-    let first = m.history.iter().find(|s| last.t - s.t <= 1.0 + EPS_S && s.ground.is_some())?;
+    let first = m.history.iter().find(|s| last.t - s.t <= HOLD_S + EPS_S && s.ground.is_some())?;
     let (g0, dt) = (first.ground?, last.t - first.t);
     if dt < 0.2 {
         return Some(g);
@@ -346,6 +350,20 @@ impl Racing {
                 let recent = || m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S + EPS_S);
                 let kmh = recent().find_map(|p| p.kmh)?;
                 let g = if m.matched { m.latest()?.ground? } else { carried(m, t)? };
+                // A rider seen again under a new id is not a second rider: a held track near a
+                // motorcycle that appeared since it was last seen is that motorcycle.
+                if !m.matched
+                    && motion.iter().any(|(_, n)| {
+                        n.matched
+                            && is_motorcycle(n.class_id)
+                            && n.history.front().is_some_and(|f| f.t > m.last_seen)
+                            && n.latest()
+                                .and_then(|s| s.ground)
+                                .is_some_and(|h| (h.0 - g.0).hypot(h.1 - g.1) <= SAME_RIDER_M)
+                    })
+                {
+                    return None;
+                }
                 (kmh >= threshold && recent().any(|p| point_in_polygon(&self.zone, p.image))).then_some((id, kmh, g, m))
             })
             .collect();
@@ -552,6 +570,17 @@ mod tests {
 
     /// [`ride`] at `fps` detections a second.
     fn ride_at(rule: &mut Racing, riders: &[Rider], secs: f64, fps: u32) -> Vec<(f64, RacingHit)> {
+        ride_classes(rule, riders, secs, fps, &|c| c == MOTO)
+    }
+
+    /// [`ride_at`], with the classes that are motorcycles.
+    fn ride_classes(
+        rule: &mut Racing,
+        riders: &[Rider],
+        secs: f64,
+        fps: u32,
+        is_moto: &dyn Fn(u32) -> bool,
+    ) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Kinematics::new(Some(flat()));
         let mut hits = Vec::new();
@@ -567,7 +596,7 @@ mod tests {
                 .collect();
             let ended: Vec<u64> = tracker.update(t, &dets).ended.iter().map(|e| e.id).collect();
             motion.update(t, tracker.tracks());
-            hits.extend(rule.update(t, &motion, |c| c == MOTO).map(|h| (t, h)));
+            hits.extend(rule.update(t, &motion, is_moto).map(|h| (t, h)));
             for e in ended {
                 motion.remove(e);
             }
@@ -646,6 +675,25 @@ mod tests {
             let hits = ride_at(&mut rule, &[(MOTO, &a), (MOTO, &b), (MOTO, &c)], 14.0, fps);
             assert!(hits.is_empty(), "{fps} fps, 3 s apart: {hits:?}");
         }
+    }
+
+    /// Two riders, one of whose tracks breaks (the detector calls it another motorcycle class
+    /// from 3 s on, so the tracker starts a new id): the lost track, held for a second, is the
+    /// same rider as the new one, not a third member of a group.
+    #[test]
+    fn a_rider_seen_again_under_a_new_id_is_not_a_second_rider() {
+        const MOTO2: u32 = 4;
+        let v = 80.0 / 3.6;
+        let a = |t: f64| Some((10.0 + v * t, 50.0));
+        let b_before = |t: f64| (t < 3.0).then_some((5.0 + v * t, 53.0));
+        let b_after = |t: f64| (t >= 3.0).then_some((5.0 + v * t, 53.0));
+        let cfg: RacingConfig =
+            toml::from_str("name = \"r\"\nzone = \"z\"\nmin_speed_kmh = 70\nmin_group = 3\nmax_gap_m = 15\nfor_s = 0")
+                .expect("cfg");
+        let mut rule = Racing::new(&cfg, &ZONE, ROAD);
+        let riders: [Rider; 3] = [(MOTO, &a), (MOTO, &b_before), (MOTO2, &b_after)];
+        let hits = ride_classes(&mut rule, &riders, 6.0, 10, &|c| c == MOTO || c == MOTO2);
+        assert!(hits.is_empty(), "{hits:?}");
     }
 
     /// Three riders side by side (10 m apart across, 5 m along) at 80 km/h for 12 s, then gone.
