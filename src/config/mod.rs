@@ -427,7 +427,9 @@ impl Config {
     }
 
     /// What the box announces to Home Assistant; None unless `[mqtt.discovery] enabled`.
-    pub fn announce(&self) -> Option<Announce> {
+    /// `snapshots`: whether a camera's newest snapshot is published (the running evidence
+    /// decides, not the config: it is set up once, at start).
+    pub fn announce(&self, snapshots: impl Fn(&str) -> bool) -> Option<Announce> {
         let d = &self.mqtt.discovery;
         d.enabled.then(|| Announce {
             prefix: d.prefix.0.clone(),
@@ -441,7 +443,7 @@ impl Config {
                     id: c.id.get_ref().0.clone(),
                     lines: c.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
                     rules: c.rules.iter().map(|r| (r.get_ref().name().0.clone(), r.get_ref().kind())).collect(),
-                    snapshot: self.evidence.enabled && self.evidence.publish_snapshots,
+                    snapshot: snapshots(&c.id.get_ref().0),
                 })
                 .collect(),
         })

@@ -667,3 +667,16 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn discovery_ids_that_would_collide_are_refused() {
+    // Camera `a_b`'s fps and camera `a`'s line `b` crossed towards `fps`: both `a_b_fps`.
+    let text = "site = \"s\"\ndevice = \"d\"\n[mqtt.discovery]\nenabled = true\n[model]\nmanifest = \"m.toml\"\n\
+                [[cameras]]\nid = \"a_b\"\nuri = \"rtsp://h/1\"\n[[cameras]]\nid = \"a\"\nuri = \"rtsp://h/2\"\n\
+                [[cameras.lines]]\nname = \"b\"\npoints = [[0, 0], [10, 10]]\ndirections = [\"fps\", \"back\"]\n";
+    let e = err(text);
+    assert_eq!(e.key.as_deref(), Some("mqtt.discovery"), "{e}");
+    assert!(e.message.contains("same id"), "{e}");
+    // Without discovery there is nothing to collide.
+    assert!(parse(&text.replace("enabled = true", "enabled = false")).is_ok());
+}

@@ -39,6 +39,13 @@ impl Config {
             });
         }
         self.tls_client_config()?;
+        if let Some(a) = self.announce(|_| true)
+            && a.components().len() != a.component_count()
+        {
+            let msg = "two Home Assistant components would get the same id (they are `<camera>_fps`, \
+                       `<camera>_<line>_<direction>`, `<camera>_rule_<rule>`, ...): rename a camera, line or rule";
+            return Err(ConfigError { key: Some("mqtt.discovery".into()), ..ConfigError::new(file, msg) });
+        }
         if self.cameras.is_empty() {
             return Err(ConfigError::new(file, "no cameras: add at least one [[cameras]] table"));
         }

@@ -124,8 +124,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         let (mut term, mut int, mut hup) =
             (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?, signal(SignalKind::hangup())?);
         // What the box announces to Home Assistant, kept current across reloads.
-        let (announce, announce_rx) = tokio::sync::watch::channel(cfg.announce());
-        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx);
+        let snapshots = |c: &str| shared.evidence.as_ref().is_some_and(|e| e.publishes_snapshots_of(c));
+        let (announce, announce_rx) = tokio::sync::watch::channel(cfg.announce(snapshots));
+        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx, None);
         // The stats task of a config and its camera set: started again after each reload.
         let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
             tokio::spawn(stats_loop(
@@ -176,10 +177,13 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                     tracing::error!("extraction on request stays off: {e:#}");
                                     None
                                 });
-                                announce.send_replace(d.announce());
-                                publisher = Publisher::start(&d, &shared, &link, box_key.as_ref(), announce.subscribe());
+                                // The new connection removes from Home Assistant what the old one
+                                // announced and this config does not (a renamed box clears its old device).
+                                announce.send_replace(d.announce(snapshots));
+                                publisher =
+                                    Publisher::start(&d, &shared, &link, box_key.as_ref(), announce.subscribe(), cfg.announce(snapshots));
                             } else {
-                                let next = d.announce();
+                                let next = d.announce(snapshots);
                                 announce.send_if_modified(|a| {
                                     let changed = *a != next;
                                     *a = next;
@@ -265,11 +269,16 @@ impl Publisher {
         link: &Arc<LinkStats>,
         box_key: Option<&Arc<ed25519_dalek::SigningKey>>,
         announce: tokio::sync::watch::Receiver<Option<crate::publish::discovery::Announce>>,
+        announced_before: Option<crate::publish::discovery::Announce>,
     ) -> Self {
         // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
         let (out, out_rx) = channel::<Outgoing>(16);
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let broker = cfg.broker();
+        if let Err(e) = &broker {
+            // Checked at load: a TLS file changed since.
+            tracing::error!("[mqtt]: {e}; nothing can be published and extraction requests cannot be served");
+        }
         let commands = match (&shared.evidence, box_key, &broker) {
             (Some(ev), Some(key), Ok(broker)) => {
                 use crate::evidence::{extract, signed};
@@ -299,8 +308,12 @@ impl Publisher {
             _ => None,
         };
         let (link, outbox, cams) = (Arc::clone(link), Arc::clone(&shared.outbox), shared.board.subscribe());
-        let states =
-            mqtt::States { cams, snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()), announce };
+        let states = mqtt::States {
+            cams,
+            snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()),
+            announce,
+            previous: announced_before,
+        };
         // The config was checked at load; an error here is a TLS file changed since.
         let task = tokio::spawn(async move {
             mqtt::run(&broker?, outbox, out_rx, states, link, shutdown_rx, Duration::from_secs(10)).await

@@ -117,7 +117,7 @@ mod tests {
     fn discovery_alone_keeps_the_connection() {
         let old = cfg("", "port = 1883", CAM);
         let new = cfg("", "port = 1883\n[mqtt.discovery]\nenabled = true", CAM);
-        assert!(new.announce().is_some() && old.announce().is_none());
+        assert!(new.announce(|_| false).is_some() && old.announce(|_| false).is_none());
         assert!(!plan(&old, &new).mqtt_changed);
     }
 

@@ -213,6 +213,12 @@ impl Evidence {
     }
 
     /// Each camera's newest snapshot, for the MQTT task; None unless `publish_snapshots`.
+    /// Whether `camera`'s newest snapshot is published (snapshots on, and the camera had a ring
+    /// from the start).
+    pub fn publishes_snapshots_of(&self, camera: &str) -> bool {
+        self.snapshots.is_some() && self.scenes.contains_key(camera)
+    }
+
     pub fn snapshot_feed(&self) -> Option<SnapshotFeed> {
         self.snapshots.as_ref().map(SnapshotBoard::feed)
     }

@@ -77,14 +77,12 @@ impl Announce {
         format!("{}/status", self.prefix)
     }
 
-    /// The device config. Components of `before` (the config sent last) that are gone are sent
-    /// as their platform alone, which removes them.
-    pub fn payload(&self, before: Option<&Announce>) -> Vec<u8> {
+    /// The device config, with each of `removed` (component id → platform) that is not a
+    /// component now sent as its platform alone, which removes it.
+    pub fn payload(&self, removed: &BTreeMap<String, String>) -> Vec<u8> {
         let mut cmps = self.components();
-        if let Some(b) = before {
-            for (id, c) in b.components() {
-                cmps.entry(id).or_insert_with(|| json!({ "p": c["p"] }));
-            }
+        for (id, platform) in removed {
+            cmps.entry(id.clone()).or_insert_with(|| json!({ "p": platform }));
         }
         let version = env!("CARGO_PKG_VERSION");
         let doc = json!({
@@ -100,6 +98,12 @@ impl Announce {
             "cmps": cmps,
         });
         serde_json::to_vec(&doc).unwrap_or_default()
+    }
+
+    /// How many components there are when no two ids collide (a camera `a_b` and camera `a`'s
+    /// line `b` could: `crate::config` refuses such a config).
+    pub fn component_count(&self) -> usize {
+        3 + self.cameras.iter().map(|c| 3 + usize::from(c.snapshot) + 2 * c.lines.len() + c.rules.len()).sum::<usize>()
     }
 
     /// Every component by its id (unique in the device: letters, digits, `_` and `-`).
@@ -186,13 +190,102 @@ impl Announce {
     }
 }
 
+/// What a connection sends for discovery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Subscribe(String),
+    /// A retained QoS 1 message (an empty payload clears the topic).
+    Publish(String, Vec<u8>),
+}
+
+/// What the box has announced, across connections and reloads: components that left are sent
+/// as their platform alone in every config after (idempotent, so a removal lost with a
+/// connection is made by the next one), and so is an empty config on each device topic it
+/// announced before and no longer does (a renamed box, a new prefix, discovery turned off).
+#[derive(Debug, Default)]
+pub struct Announcer {
+    /// Every component ever announced, with its platform.
+    seen: BTreeMap<String, String>,
+    /// Device config topics announced before, not now.
+    gone: std::collections::BTreeSet<String>,
+    /// The topic of the config announced now.
+    current: Option<String>,
+    /// Home Assistant's status topic, subscribed on this connection.
+    subscribed: Option<String>,
+}
+
+impl Announcer {
+    /// `before`: what an earlier connection of this run announced (after a reload that
+    /// reconnected), so that what left is removed.
+    pub fn new(before: Option<&Announce>) -> Self {
+        let mut a = Self::default();
+        if let Some(b) = before {
+            a.note(b);
+        }
+        a
+    }
+
+    fn note(&mut self, a: &Announce) {
+        for (id, c) in a.components() {
+            self.seen.insert(id, c["p"].as_str().unwrap_or_default().to_string());
+        }
+        let topic = a.topic();
+        self.gone.remove(&topic);
+        if let Some(t) = self.current.replace(topic).filter(|t| *t != a.topic()) {
+            self.gone.insert(t);
+        }
+    }
+
+    /// A new connection: it has no subscription yet (clean session).
+    pub fn connected(&mut self) {
+        self.subscribed = None;
+    }
+
+    /// What to send for `now` (None: discovery off), on a new connection or a reload.
+    pub fn update(&mut self, now: Option<&Announce>) -> Vec<Step> {
+        let mut steps = Vec::new();
+        match now {
+            Some(a) => {
+                self.note(a);
+                let birth = a.birth_topic();
+                if self.subscribed.as_ref() != Some(&birth) {
+                    steps.push(Step::Subscribe(birth.clone()));
+                    self.subscribed = Some(birth);
+                }
+                let current = a.components();
+                let removed: BTreeMap<String, String> = self
+                    .seen
+                    .iter()
+                    .filter(|(id, _)| !current.contains_key(*id))
+                    .map(|(i, p)| (i.clone(), p.clone()))
+                    .collect();
+                steps.push(Step::Publish(a.topic(), a.payload(&removed)));
+            }
+            None => {
+                if let Some(t) = self.current.take() {
+                    self.gone.insert(t);
+                }
+            }
+        }
+        steps.splice(0..0, self.gone.iter().map(|t| Step::Publish(t.clone(), Vec::new())));
+        steps
+    }
+
+    /// A message on a subscribed topic: Home Assistant's `online` asks for the config again.
+    pub fn birth(&self, topic: &str, payload: &[u8], now: Option<&Announce>) -> Option<Step> {
+        let a = now?;
+        (self.subscribed.as_deref() == Some(topic) && topic == a.birth_topic() && payload == b"online")
+            .then(|| Step::Publish(a.topic(), a.payload(&BTreeMap::new())))
+    }
+}
+
 /// The device's id: ids in the config are already letters, digits, `_` and `-`.
 pub fn node_id(site: &str, device: &str) -> String {
     slug(&format!("anttd_{site}_{device}"))
 }
 
-/// What Home Assistant accepts in an id: letters, digits, `_` and `-` (a direction's name may
-/// hold anything).
+/// What Home Assistant accepts in an id: letters, digits, `_` and `-` (what config ids are
+/// made of; kept so that an id can never break a topic).
 fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
 }
@@ -216,16 +309,28 @@ mod tests {
         }
     }
 
-    fn doc(a: &Announce, before: Option<&Announce>) -> Value {
-        serde_json::from_slice(&a.payload(before)).expect("json")
+    fn doc(a: &Announce) -> Value {
+        serde_json::from_slice(&a.payload(&BTreeMap::new())).expect("json")
+    }
+
+    fn published(steps: &[Step]) -> Vec<(String, Value)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Publish(t, p) if p.is_empty() => Some((t.clone(), Value::Null)),
+                Step::Publish(t, p) => Some((t.clone(), serde_json::from_slice(p).expect("json"))),
+                Step::Subscribe(_) => None,
+            })
+            .collect()
     }
 
     #[test]
     fn the_device_config_has_what_device_discovery_requires() {
         let a = announce(vec![("race".into(), "racing")]);
+        assert_eq!(a.components().len(), a.component_count());
         assert_eq!(a.topic(), "homeassistant/device/anttd_ward-7_box-1/config");
         assert_eq!(a.birth_topic(), "homeassistant/status");
-        let d = doc(&a, None);
+        let d = doc(&a);
         assert_eq!(d["dev"]["ids"], json!(["anttd_ward-7_box-1"]));
         assert!(d["dev"]["name"].is_string() && d["o"]["name"] == "anttd");
         let cmps = d["cmps"].as_object().expect("cmps");
@@ -264,14 +369,54 @@ mod tests {
     }
 
     #[test]
-    fn a_component_that_left_is_sent_as_its_platform_alone() {
-        let before = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
-        let now = announce(vec![("race".into(), "racing")]);
-        let d = doc(&now, Some(&before));
+    fn a_component_that_left_is_sent_as_its_platform_alone_until_it_comes_back() {
+        let both = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
+        let one = announce(vec![("race".into(), "racing")]);
+        let mut a = Announcer::new(None);
+        a.connected();
+        let steps = a.update(Some(&both));
+        assert_eq!(steps[0], Step::Subscribe("homeassistant/status".into()));
+        assert!(published(&steps)[0].1["cmps"]["road_rule_fast"]["stat_t"].is_string());
+        // A reload drops `fast`: its platform alone, no second subscription.
+        let steps = a.update(Some(&one));
+        assert_eq!(steps.len(), 1);
+        let d = &published(&steps)[0].1;
         assert_eq!(d["cmps"]["road_rule_fast"], json!({ "p": "event" }));
         assert_eq!(d["cmps"]["road_rule_race"]["p"], "event");
-        assert!(d["cmps"]["road_rule_race"]["stat_t"].is_string());
-        // Without a config before, nothing is removed.
-        assert!(doc(&now, None)["cmps"].get("road_rule_fast").is_none());
+        // A new connection subscribes again and still removes it (the removal may have been lost).
+        a.connected();
+        let steps = a.update(Some(&one));
+        assert!(matches!(steps[0], Step::Subscribe(_)));
+        assert_eq!(published(&steps)[0].1["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        // It comes back: announced in full.
+        let steps = a.update(Some(&both));
+        assert!(published(&steps)[0].1["cmps"]["road_rule_fast"]["stat_t"].is_string());
+        // Home Assistant's birth: the config again; anything else: nothing.
+        assert!(a.birth("homeassistant/status", b"online", Some(&both)).is_some());
+        assert!(a.birth("homeassistant/status", b"offline", Some(&both)).is_none());
+        assert!(a.birth("other", b"online", Some(&both)).is_none());
+    }
+
+    #[test]
+    fn a_renamed_box_or_discovery_turned_off_clears_the_old_device() {
+        let old = announce(vec![]);
+        let renamed = Announce { node_id: node_id("ward-7", "box-2"), ..old.clone() };
+        let mut a = Announcer::new(Some(&old));
+        a.connected();
+        let p = published(&a.update(Some(&renamed)));
+        assert_eq!(p[0], (old.topic(), Value::Null), "the old device is cleared first");
+        assert_eq!(p[1].0, renamed.topic());
+        // Off: the device now announced is cleared too, on every later connection.
+        let p = published(&a.update(None));
+        assert!(p.contains(&(renamed.topic(), Value::Null)) && p.contains(&(old.topic(), Value::Null)));
+        a.connected();
+        assert_eq!(published(&a.update(None)).len(), 2);
+        // Back under the first name: that device is announced, the other cleared.
+        let p = published(&a.update(Some(&old)));
+        assert_eq!(
+            p.iter().filter(|(_, v)| v.is_null()).map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+            [renamed.topic()]
+        );
+        assert_eq!(p.last().map(|(t, _)| t.clone()), Some(old.topic()));
     }
 }

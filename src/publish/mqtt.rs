@@ -13,7 +13,7 @@ use tokio::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 use super::Outgoing;
-use super::discovery::Announce;
+use super::discovery::{Announce, Announcer, Step};
 use super::outbox::Outbox;
 use super::snapshots::{self, SnapshotFeed};
 use crate::health::status::{self, CameraState, CameraStatus, Published};
@@ -137,6 +137,8 @@ pub struct States {
     pub cams: watch::Receiver<status::Snapshot>,
     pub snapshots: Option<SnapshotFeed>,
     pub announce: watch::Receiver<Option<Announce>>,
+    /// What an earlier connection of this run announced (a reload that reconnected).
+    pub previous: Option<Announce>,
 }
 
 /// The next change of an optional `watch`; never, when there is none.
@@ -191,13 +193,13 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
     let mut acks = Acks::default();
-    let States { mut cams, snapshots: snaps, mut announce } = states;
+    let States { mut cams, snapshots: snaps, mut announce, previous } = states;
     let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
     let mut snap_rx = snaps.map(|f| f.rx);
     let mut snaps_open = snap_rx.is_some();
     let mut snaps_sent = snapshots::Sent::default();
-    // The discovery config last sent, for the components a reload removes.
-    let mut announced: Option<Announce> = None;
+    // What discovery has announced, across connections (what a reload removed is removed).
+    let mut announcer = Announcer::new(previous.as_ref());
     let mut announce_open = true;
     let flush = |acks: &mut Acks| acks.flush(&outbox, &link);
     let mut heartbeat = tokio::time::interval(BEAT);
@@ -283,6 +285,17 @@ pub async fn run(
             }
             Ok(())
         };
+        let discover = |inflight: &mut VecDeque<Flight>, steps: Vec<Step>| -> Result<()> {
+            for step in steps {
+                match step {
+                    Step::Subscribe(topic) => client
+                        .try_subscribe(topic, QoS::AtLeastOnce)
+                        .context("cannot subscribe to Home Assistant's status")?,
+                    Step::Publish(topic, payload) => send(inflight, topic, 1, true, payload, None, false)?,
+                }
+            }
+            Ok(())
+        };
         snaps_sent.new_connection();
         // Clean shutdown: every camera `offline` (keeping its restart count), before the box's own.
         // One already offline (its file ended) keeps its reason.
@@ -304,12 +317,9 @@ pub async fn run(
         let lost: Result<Option<rumqttc::ConnectionError>> = async {
         send(&mut inflight, status_topic.clone(), 1, true, ONLINE.to_vec(), None, false)?;
         // Home Assistant discovery, on every connection (a clean session forgets subscriptions).
-        let current = announce.borrow_and_update().clone();
-        if let Some(a) = &current {
-            client.try_subscribe(a.birth_topic(), QoS::AtLeastOnce).context("cannot subscribe to Home Assistant's status")?;
-            send(&mut inflight, a.topic(), 1, true, a.payload(announced.as_ref()), None, false)?;
-            announced = current;
-        }
+        announcer.connected();
+        let now = announce.borrow_and_update().clone();
+        discover(&mut inflight, announcer.update(now.as_ref()))?;
         let snap = cams.borrow_and_update().clone();
         send_cams(&mut inflight, published.due(&snap))?;
         loop {
@@ -405,10 +415,9 @@ pub async fn run(
                         None => tracing::warn!(pkid = a.pkid, "PUBACK for a packet not in flight; ignored"),
                     },
                     // Home Assistant (re)started: it asks for the configs again.
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        if let Some(a) = announced.as_ref().filter(|a| p.topic == a.birth_topic() && &p.payload[..] == b"online") {
-                            send(&mut inflight, a.topic(), 1, true, a.payload(None), None, false)?;
-                        }
+                    Ok(Event::Incoming(Packet::Publish(p))) if !offline_sent => {
+                        let now = announce.borrow().clone();
+                        discover(&mut inflight, announcer.birth(&p.topic, &p.payload, now.as_ref()).into_iter().collect())?;
                     }
                     Ok(_) => {}
                     Err(e) => break Ok(Some(e)),
@@ -416,20 +425,8 @@ pub async fn run(
                 // A reload changed what the box announces.
                 r = announce.changed(), if announce_open && !offline_sent => match r {
                     Ok(()) => {
-                        let current = announce.borrow_and_update().clone();
-                        match (&current, &announced) {
-                            (Some(a), _) => {
-                                if announced.is_none() {
-                                    client.try_subscribe(a.birth_topic(), QoS::AtLeastOnce)
-                                        .context("cannot subscribe to Home Assistant's status")?;
-                                }
-                                send(&mut inflight, a.topic(), 1, true, a.payload(announced.as_ref()), None, false)?;
-                            }
-                            // Discovery turned off: the device leaves Home Assistant.
-                            (None, Some(before)) => send(&mut inflight, before.topic(), 1, true, Vec::new(), None, false)?,
-                            (None, None) => {}
-                        }
-                        announced = current;
+                        let now = announce.borrow_and_update().clone();
+                        discover(&mut inflight, announcer.update(now.as_ref()))?;
                     }
                     Err(_) => announce_open = false,
                 },

@@ -1,7 +1,7 @@
 //! Home Assistant discovery on a real broker: the box's device config (retained) names every
 //! component, each reading a topic the box really publishes; it comes again when Home Assistant
-//! says it started, a rule removed by a reload is sent as its platform alone, and turning
-//! discovery off removes the device.
+//! says it started, a rule removed by a reload is sent as its platform alone, a renamed box
+//! replaces its old device, and turning discovery off removes the device.
 
 use crate::common;
 
@@ -96,12 +96,26 @@ fn the_box_announces_itself_again_on_home_assistant_s_birth_and_removes_what_a_r
     assert_eq!(last["cmps"]["road_rule_gathering"]["p"], "event");
     assert!(last["cmps"]["road_rule_gathering"]["stat_t"].is_string());
 
+    // A reload that renames the box: the old device leaves, the new one comes.
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&cfg, text.replace("device = \"test-box\"", "device = \"box-2\"")).expect("write");
+    let ok = Command::new("kill").arg("-HUP").arg(daemon.child.id().to_string()).status().expect("kill");
+    assert!(ok.success());
+    let renamed = "homeassistant/device/anttd_test-site_box-2/config";
+    sub.wait_for(long, "the old device removed and the new one announced", |m| {
+        m.iter().any(|m| m.topic == CONFIG_TOPIC && m.payload.is_empty())
+            && m.iter().any(|m| m.topic == renamed && !m.payload.is_empty())
+    });
+    let cleared = Subscriber::connect(broker.port, CONFIG_TOPIC);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(cleared.all().is_empty(), "nothing retained for the old device");
+
     // Discovery turned off by a reload: the device leaves (an empty retained config).
     let text = std::fs::read_to_string(&cfg).expect("config");
     std::fs::write(&cfg, text.replace("enabled = true", "enabled = false")).expect("write");
     let ok = Command::new("kill").arg("-HUP").arg(daemon.child.id().to_string()).status().expect("kill");
     assert!(ok.success());
-    sub.wait_for(long, "an empty config", |m| m.iter().any(|m| m.topic == CONFIG_TOPIC && m.payload.is_empty()));
+    sub.wait_for(long, "an empty config", |m| m.iter().any(|m| m.topic == renamed && m.payload.is_empty()));
 
     assert!(daemon.terminate(Duration::from_secs(30)).success(), "{}", daemon.log());
 }
