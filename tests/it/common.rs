@@ -291,26 +291,23 @@ impl Drop for Subscriber {
     }
 }
 
+/// A TOML file of tests/fixtures/ with each `{name}` replaced by its value (every one must be
+/// there, so a renamed placeholder fails loudly).
+pub fn fixture(name: &str, values: &[(&str, &str)]) -> String {
+    let path = root().join("tests/fixtures").join(name);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (k, v) in values {
+        let hole = format!("{{{k}}}");
+        assert!(text.contains(&hole), "{name} has no {hole}");
+        text = text.replace(&hole, v);
+    }
+    text
+}
+
 /// Write a config for the sample media into `dir`, pointing at the repo's model and media.
 pub fn write_config(dir: &Path, port: u16, cameras: &str) -> PathBuf {
-    let text = format!(
-        r#"site = "test-site"
-device = "test-box"
-# The outbox goes next to this file (the default, /var/lib/anttd, is the installed box's).
-data_dir = "data"
-
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-stats_interval_s = 2
-
-[model]
-manifest = "{manifest}"
-
-{cameras}
-"#,
-        manifest = root().join("models/yolov12n.toml").display()
-    );
+    let manifest = root().join("models/yolov12n.toml").display().to_string();
+    let text = fixture("daemon.toml", &[("port", &port.to_string()), ("manifest", &manifest), ("cameras", cameras)]);
     let path = dir.join("anttd.toml");
     std::fs::write(&path, text).expect("write config");
     path

@@ -7,52 +7,12 @@ use common::{anttd, asset};
 
 /// A valid config; each case edits it.
 fn base() -> String {
-    format!(
-        r#"site = "s"
-device = "d"
-data_dir = "data"
-
-[mqtt]
-host = "127.0.0.1"
-port = 1883
-keep_alive_s = 30
-stats_interval_s = 10
-
-[outbox]
-max_events = 1000
-
-[model]
-manifest = "{manifest}"
-
-[tracker]
-high_thresh = 0.5
-
-[[cameras]]
-id = "road"
-uri = "{video}"
-detect_fps = 5
-labels = ["person"]
-stall_timeout_s = 10
-
-[[cameras.lines]]
-name = "gate"
-points = [[400, 170], [400, 330]]
-directions = ["in", "out"]
-
-[[cameras.zones]]
-name = "square"
-polygon = [[10, 10], [300, 10], [300, 200], [10, 200]]
-
-[[cameras.rules]]
-kind = "crowd"
-name = "crowd"
-zone = "square"
-min_persons = 3
-for_s = 5
-end_after_s = 5
-"#,
-        manifest = asset("models/yolov12n.toml").display(),
-        video = asset("media/vtest.avi").display()
+    common::fixture(
+        "every-section.toml",
+        &[
+            ("manifest", &asset("models/yolov12n.toml").display().to_string()),
+            ("video", &asset("media/vtest.avi").display().to_string()),
+        ],
     )
 }
 

@@ -19,26 +19,7 @@ const FPS: f64 = 10.0;
 const HEADER: &str = r#"{"format":"anttd-detections","version":1,"model":"test","labels":["person","bicycle","car","motorcycle"],"groups":{"person":["person"],"vehicle":["car"],"motorcycle":["motorcycle"]}}"#;
 
 fn config(rules: &str) -> String {
-    format!(
-        r#"site = "s"
-device = "d"
-[model]
-manifest = "m.toml"
-[[cameras]]
-id = "road"
-uri = "rtsp://cam/stream"
-[[cameras.lines]]
-name = "gate"
-points = [[640, 0], [640, 720]]
-directions = ["west", "east"]
-[[cameras.zones]]
-name = "road"
-polygon = [[0, 0], [1280, 0], [1280, 720], [0, 720]]
-[cameras.calibration]
-image = [[0, 0], [500, 0], [500, 500], [0, 500]]
-ground = [[0, 0], [100, 0], [100, 100], [0, 100]]
-{rules}"#
-    )
+    common::fixture("road-5px-per-m.toml", &[("rules", rules)])
 }
 
 /// (label, class id, box width and height in px) of what the tests record.
