@@ -13,7 +13,9 @@ pub struct TrackerConfig {
     /// confirmed tracks.
     pub low_thresh: f32,
     /// An unmatched high detection starts a track only at or above this score (so it takes
-    /// effect only when at least `high_thresh`).
+    /// effect only when at least `high_thresh`). Default equal to `high_thresh`: at 3–5
+    /// detections a second a rider entering the picture, cut by its edge, often scores 0.5–0.6,
+    /// and waiting for a higher score costs it the first half second of its track.
     pub new_track_thresh: f32,
     /// Minimum IoU between a track's predicted box and a high detection to match them.
     pub match_iou: f32,
@@ -34,7 +36,7 @@ impl Default for TrackerConfig {
         Self {
             high_thresh: 0.5,
             low_thresh: 0.1,
-            new_track_thresh: 0.6,
+            new_track_thresh: 0.5,
             match_iou: 0.2,
             min_hits: 3,
             confirm_s: 0.3,

@@ -622,7 +622,7 @@ mod tests {
         let cfg = TrackerConfig::default();
         assert_eq!(cfg.high_thresh, 0.5);
         assert_eq!(cfg.low_thresh, 0.1);
-        assert_eq!(cfg.new_track_thresh, 0.6);
+        assert_eq!(cfg.new_track_thresh, 0.5);
         assert_eq!(cfg.match_iou, 0.2);
         assert_eq!(cfg.min_hits, 3);
         assert_eq!(cfg.max_lost_s, 1.5);
@@ -839,9 +839,13 @@ mod tests {
             assert!(out.confirmed.is_empty());
             assert!(tracker.all_tracks().is_empty());
         }
-        // A high one above high_thresh but below new_track_thresh does not start one either.
+        // With new_track_thresh above high_thresh, a high one between them does not start one
+        // either; at the default (equal) it does.
+        let mut strict = Tracker::new(TrackerConfig { new_track_thresh: 0.6, ..TrackerConfig::default() });
+        strict.update(2.1, &[weak(300.0, 0.55)]);
+        assert!(strict.all_tracks().is_empty());
         tracker.update(2.1, &[weak(300.0, 0.55)]);
-        assert!(tracker.all_tracks().is_empty());
+        assert_eq!(tracker.all_tracks().len(), 1);
 
         // An established track continues on low-score detections.
         let mut tracker = default_tracker();
