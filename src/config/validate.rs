@@ -75,9 +75,7 @@ impl Config {
         }
         Ok(())
     }
-}
 
-impl Config {
     fn validate_zones_and_rules(&self, i: usize, cam: &CameraConfig, text: &str) -> Result<(), ConfigError> {
         let (file, id) = (&self.path, &cam.id.get_ref().0);
         for (j, zone) in cam.zones.iter().enumerate() {
