@@ -29,6 +29,11 @@
 //! - **Quick confirmation.** A track is confirmed after `min_hits` matches, or after two matches
 //!   at least [`TrackerConfig::confirm_s`] apart; a tentative track survives one missed frame.
 //!   At 3 detections per second a rider is confirmed at its second detection, 0.33 s in.
+//! - **A lost track is found again within its reach.** A detection that no prediction took may
+//!   still be a lost track's if it lies within the distance its image speed could have taken it
+//!   since it was last seen, around where it was last seen (OC-SORT's observation-centric
+//!   recovery; see [`Tracker::recover`]): far from the camera a weaving rider's swing is several
+//!   of its box widths, and a prediction made before the swing turned misses it.
 //! - **Standing objects outlast an occlusion.** A track that stood still when it was lost, or
 //!   stood still for [`PARKED_S`] until shortly before (the boxes of a car being covered bit by
 //!   bit shrink and shift, and its filtered velocity says it moves), is kept for
@@ -47,9 +52,12 @@
 //!    but is too unreliable to revive a lost track or to support a new one;
 //! 3. the remaining high detections are matched against the other tentative tracks (as
 //!    ByteTrack does with its unconfirmed tracks: established tracks get first pick);
-//! 4. tentative tracks that missed twice in a row are dropped silently, confirmed tracks that
+//! 4. the high detections still unmatched are matched against lost tracks by their reach
+//!    ([`Tracker::recover`]), unless the track left the picture or another lost track of its
+//!    class is within its reach;
+//! 5. tentative tracks that missed twice in a row are dropped silently, confirmed tracks that
 //!    missed become lost, lost tracks unmatched for longer than their limit end;
-//! 5. high detections still unmatched with `score >= new_track_thresh` start tentative tracks.
+//! 6. high detections still unmatched with `score >= new_track_thresh` start tentative tracks.
 
 mod assign;
 mod config;
@@ -78,6 +86,13 @@ pub const RADIUS_SPREAD: f32 = 3.0;
 /// A track seen once has no velocity: its radius allows this many box heights per second of
 /// movement in any direction (a rider at 80 km/h near a pole camera moves about 6 per second).
 pub const NEW_TRACK_SPEED_H: f32 = 8.0;
+/// A lost track may be found again anywhere its own image speed could have taken it since it
+/// was last seen, this many times over (it may speed up, and the score falls with distance
+/// within the reach), around its last detection: see [`Tracker::recover`].
+pub const RECOVERY_REACH: f32 = 1.5;
+/// … but no further than this many of its box heights: near the camera a fast object's reach
+/// would cover the road users around it, and its prediction is good there anyway.
+pub const RECOVERY_MAX_H: f32 = 2.5;
 /// A track moving less than this many box heights per second counts as standing still.
 pub const STILL_SPEED_H: f32 = 0.15;
 /// A track that stood still this long counts as parked ([`Track::parked`])…
@@ -253,6 +268,8 @@ impl Tracker {
         });
         self.stage(detections, Scores::Low, LOW_SCORE_MATCH_IOU, |t| t.state == TrackState::Confirmed);
         self.stage(detections, Scores::High, gate, |t| t.state == TrackState::Tentative);
+        self.recover(now);
+        self.stage(detections, Scores::High, gate, |t| t.state == TrackState::Lost);
 
         let min_hits = self.cfg.min_hits.max(1);
         let confirm_s = self.cfg.confirm_s;
@@ -435,6 +452,58 @@ impl Tracker {
         let travel = (p.0 - q.0).hypot(p.1 - q.1);
         let h = height(&bbox).max(height(&tr.det_bbox)).max(1.0);
         (bbox, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * travel + RADIUS_SPREAD * spread)
+    }
+
+    /// Where a lost track that its prediction did not find may be found again: anywhere
+    /// around its last detection within [`RECOVERY_REACH`] times the distance its image speed
+    /// covers in the time unseen (OC-SORT's observation-centric recovery, with a reach instead
+    /// of a fixed IoU). The prediction extrapolates the motion it last saw, and a road user that
+    /// changed course while unseen (a weaving rider reversing its swing, far away where its
+    /// swing is several of its own box widths) is then beside the prediction but within reach
+    /// of where it was. Only detections that every other track left are offered (stage 4 of
+    /// the module doc): tracks with a motion to predict from, and new ones, choose first.
+    ///
+    /// A lost track with another road user of its class within its reach is not recovered:
+    /// far away in a cluster of riders the detection within reach is as likely a neighbour's,
+    /// and a track that passes to another road user misleads the rules more than one that
+    /// starts again under a new id.
+    fn recover(&mut self, now: f64) {
+        let picture = self.picture;
+        let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
+        for k in 0..self.tracks.len() {
+            let tr = &self.tracks[k];
+            if tr.state != TrackState::Lost {
+                continue;
+            }
+            let e = &mut self.expect[k];
+            let (vx, vy) = tr.velocity();
+            // Last seen at the picture's edge moving out, or predicted outside it: it left the
+            // view, and the road user entering there now is another one.
+            if let Some((w, ht)) = picture {
+                let (cx, cy) = ((e.0.x1 + e.0.x2) * 0.5, (e.0.y1 + e.0.y2) * 0.5);
+                let outside = !(0.0..=w).contains(&cx) || !(0.0..=ht).contains(&cy);
+                let leaving = assign::inward_normal(&tr.det_bbox, (w, ht), edge_margin(&tr.det_bbox))
+                    .is_some_and(|n| vx * n.0 + vy * n.1 < 0.0);
+                if outside || leaving {
+                    // Its prediction alone, which the first stage has tried already.
+                    e.1 = 0.0;
+                    continue;
+                }
+            }
+            let unseen = (now - tr.last_seen).max(0.0) as f32;
+            let h = (tr.det_bbox.y2 - tr.det_bbox.y1).max(1.0);
+            let reach = h * RADIUS_BASE_H + (RECOVERY_REACH * vx.hypot(vy) * unseen).min(RECOVERY_MAX_H * h);
+            let me = centre(&tr.det_bbox);
+            let crowded = self.tracks.iter().enumerate().any(|(j, o)| {
+                let c = centre(&o.det_bbox);
+                j != k
+                    && o.class_id == tr.class_id
+                    && o.state == TrackState::Lost
+                    && (c.0 - me.0).hypot(c.1 - me.1) < reach
+            });
+            // Crowded: its prediction alone, as above.
+            self.expect[k] = if crowded { (self.expect[k].0, 0.0) } else { (tr.det_bbox, reach) };
+        }
     }
 
     /// For each track seen once (no velocity of its own yet), the velocity of the nearest track
@@ -1320,5 +1389,79 @@ mod tests {
         assert!(frames.iter().filter(|(_, d)| d[0].bbox.y2 >= 720.0).count() >= 2, "the edge cuts the last boxes");
         let ids = ids_of(&mut tracker, &frames);
         assert!(ids.iter().all(|f| f[0] == ids[0][0] && f[0] != 0), "{ids:?}");
+    }
+
+    /// Detections missed at 1.2, 1.4 and 1.6 s, while [`far_weaver`] turns at the end of its
+    /// swing.
+    const UNSEEN: std::ops::Range<f64> = 1.1..1.7;
+
+    /// A rider far from the camera (a box 18 px high) weaving ±16 px across the picture every
+    /// 1.6 s (about ±1.2 m) while riding away.
+    fn far_weaver(t: f64) -> Detection {
+        let x = 980.0 + 16.0 * (std::f64::consts::TAU * t / 1.6).sin() as f32;
+        det(MOTORCYCLE, 0.7, x, 230.0 - 4.0 * t as f32, 9.0, 18.0)
+    }
+
+    #[test]
+    fn a_far_rider_missed_while_its_weave_turns_keeps_its_id() {
+        let mut tracker = default_tracker();
+        tracker.set_picture(1920.0, 1080.0);
+        // Its prediction carries on the swing it last saw, and the rider is back within reach
+        // of where it was lost.
+        let frames: Vec<(f64, Vec<Detection>)> = frame_times(5.0, 3.0)
+            .map(|t| (t, if UNSEEN.contains(&t) { vec![] } else { vec![far_weaver(t)] }))
+            .collect();
+        let ids = ids_of(&mut tracker, &frames);
+        assert!(ids.iter().all(|f| f.is_empty() || f[0] == ids[0][0]), "{ids:?}");
+    }
+
+    #[test]
+    fn a_car_that_left_at_the_top_does_not_take_the_one_entering_there() {
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        // One car drives up and out of the picture's top edge by 1.0 s; 0.6 s later another
+        // enters through the top edge where it left, driving down.
+        let leaving = |t: f64| det(CAR, 0.8, 760.0, 200.0 - 200.0 * t as f32, 90.0, 70.0);
+        let entering = |t: f64| det(CAR, 0.8, 740.0, (t as f32 - 1.6) * 200.0 + 20.0, 90.0, 70.0);
+        let frames: Vec<(f64, Vec<Detection>)> = frame_times(5.0, 2.4)
+            .map(|t| {
+                let d = if t < 0.9 {
+                    leaving(t)
+                } else if t >= 1.6 {
+                    entering(t)
+                } else {
+                    return (t, vec![]);
+                };
+                let b = d.bbox;
+                (t, vec![Detection { bbox: BBox::new(b.x1, b.y1.max(0.0), b.x2, b.y2), ..d }])
+            })
+            .collect();
+        let ids = ids_of(&mut tracker, &frames);
+        let first = ids[0][0];
+        assert!(ids.iter().filter(|f| !f.is_empty()).all(|f| f[0] != 0), "{ids:?}");
+        assert!(ids[8..].iter().all(|f| f[0] != first), "{ids:?}");
+    }
+
+    #[test]
+    fn two_riders_lost_side_by_side_are_not_recovered_by_reach() {
+        // Two far weavers 15 px apart, swinging in opposite directions, both missed while they
+        // turn; then one detection, the first one's, within the reach of both: which one's it
+        // is nothing can tell, so it starts a track of its own.
+        let mirror = |t: f64| {
+            let d = far_weaver(t);
+            let b = d.bbox;
+            let dx = 2.0 * (980.0 - (b.x1 + b.x2) / 2.0) + 15.0;
+            Detection { bbox: BBox::new(b.x1 + dx, b.y1, b.x2 + dx, b.y2), ..d }
+        };
+        let mut tracker = default_tracker();
+        tracker.set_picture(1920.0, 1080.0);
+        let frames: Vec<(f64, Vec<Detection>)> = frame_times(5.0, 1.6)
+            .map(|t| (t, if UNSEEN.contains(&t) { vec![] } else { vec![far_weaver(t), mirror(t)] }))
+            .collect();
+        let ids = ids_of(&mut tracker, &frames);
+        assert!(ids[5][0] != ids[5][1] && ids[5].iter().all(|&id| id != 0), "{ids:?}");
+        let alone = far_weaver(1.8);
+        let got = ids_of(&mut tracker, &[(1.8, vec![alone])]);
+        assert!(!ids[5].contains(&got[0][0]), "{ids:?} then {got:?}");
     }
 }
