@@ -25,9 +25,28 @@ pub fn anttd() -> Command {
     c
 }
 
-/// A port nobody listens on right now.
+/// A loopback port nobody listens on right now, and that no other test of this run is given.
+///
+/// Taken from a counter below Linux's ephemeral range (32768–60999), not from the kernel's port
+/// 0: a port the kernel handed out and was given back can be handed out again at once, to
+/// another test's broker (a test that wants its port idle for a while, or starts a broker on it
+/// a little later, then finds someone else's there) or as the local port of an outgoing
+/// connection. The counter starts at an offset drawn from the process id, so that two runs at
+/// once seldom meet, and a port found taken is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let offset = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (offset + n % SPAN) % SPAN;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// A mosquitto broker started for one test, stopped when dropped.
