@@ -126,7 +126,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         // What the box announces to Home Assistant, kept current across reloads.
         let snapshots = |c: &str| shared.evidence.as_ref().is_some_and(|e| e.publishes_snapshots_of(c));
         let (announce, announce_rx) = tokio::sync::watch::channel(cfg.announce(snapshots));
-        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx, None);
+        // Kept where the daemon started: `data_dir` changes take effect at the next start.
+        let memory = cfg.data_dir().join("discovery.json");
+        let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx, &memory);
         // The stats task of a config and its camera set: started again after each reload.
         let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
             tokio::spawn(stats_loop(
@@ -178,10 +180,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                                     None
                                 });
                                 // The new connection removes from Home Assistant what the old one
-                                // announced and this config does not (a renamed box clears its old device).
+                                // announced and this config does not (a renamed box clears its old
+                                // device): the old one left what it announced in `memory`.
                                 announce.send_replace(d.announce(snapshots));
-                                publisher =
-                                    Publisher::start(&d, &shared, &link, box_key.as_ref(), announce.subscribe(), cfg.announce(snapshots));
+                                publisher = Publisher::start(&d, &shared, &link, box_key.as_ref(), announce.subscribe(), &memory);
                             } else {
                                 let next = d.announce(snapshots);
                                 announce.send_if_modified(|a| {
@@ -269,7 +271,7 @@ impl Publisher {
         link: &Arc<LinkStats>,
         box_key: Option<&Arc<ed25519_dalek::SigningKey>>,
         announce: tokio::sync::watch::Receiver<Option<crate::publish::discovery::Announce>>,
-        announced_before: Option<crate::publish::discovery::Announce>,
+        memory: &std::path::Path,
     ) -> Self {
         // Only QoS 0 messages (stats) go through this channel; events go through the outbox.
         let (out, out_rx) = channel::<Outgoing>(16);
@@ -312,7 +314,7 @@ impl Publisher {
             cams,
             snapshots: shared.evidence.as_ref().and_then(|e| e.snapshot_feed()),
             announce,
-            previous: announced_before,
+            memory: memory.to_path_buf(),
         };
         // The config was checked at load; an error here is a TLS file changed since.
         let task = tokio::spawn(async move {

@@ -13,12 +13,15 @@
 //! Every component but connectivity is unavailable while the box is `offline`. The config is
 //! sent on every connection and again when Home Assistant says it started (`<prefix>/status` =
 //! `online`); a component that leaves the config on reload is sent once as its platform alone,
-//! which is how device-based discovery removes it. Pure: [`Announce`] builds the payloads,
-//! `mqtt::run` sends them.
+//! which is how device-based discovery removes it. What the box announced is remembered in
+//! `<data_dir>/discovery.json` ([`Memory`]), so a camera or rule taken out of the config while
+//! the daemon was stopped is removed at the next start too. [`Announce`] and [`Announcer`] are
+//! pure; `mqtt::run` sends what they make and keeps the memory with [`load`] and [`save`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::schema::TopicPrefix;
@@ -198,41 +201,74 @@ pub enum Step {
     Publish(String, Vec<u8>),
 }
 
-/// What the box has announced, across connections and reloads: components that left are sent
-/// as their platform alone in every config after (idempotent, so a removal lost with a
-/// connection is made by the next one), and so is an empty config on each device topic it
-/// announced before and no longer does (a renamed box, a new prefix, discovery turned off).
+/// What the box has announced, across connections, reloads and restarts.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Memory {
+    /// Every component ever announced, with its platform.
+    pub components: BTreeMap<String, String>,
+    /// Device config topics announced before, not now.
+    pub gone: BTreeSet<String>,
+    /// The topic of the config announced last.
+    pub current: Option<String>,
+}
+
+/// The memory kept in `path`; none yet (or unreadable: said, and the box starts afresh) is
+/// empty.
+pub fn load(path: &Path) -> Memory {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), "[mqtt.discovery] memory unreadable, starting afresh: {e}");
+            Memory::default()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Memory::default(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "[mqtt.discovery] memory unreadable, starting afresh: {e}");
+            Memory::default()
+        }
+    }
+}
+
+/// Keeps `memory` in `path` (written aside, then renamed over it, so a crash leaves the old or
+/// the new one).
+pub fn save(path: &Path, memory: &Memory) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// What the box announces on each connection: components that left are sent as their platform
+/// alone in every config after (idempotent, so a removal lost with a connection is made by the
+/// next one), and so is an empty config on each device topic it announced before and no longer
+/// does (a renamed box, a new prefix, discovery turned off).
 #[derive(Debug, Default)]
 pub struct Announcer {
-    /// Every component ever announced, with its platform.
-    seen: BTreeMap<String, String>,
-    /// Device config topics announced before, not now.
-    gone: std::collections::BTreeSet<String>,
-    /// The topic of the config announced now.
-    current: Option<String>,
+    memory: Memory,
     /// Home Assistant's status topic, subscribed on this connection.
     subscribed: Option<String>,
 }
 
 impl Announcer {
-    /// `before`: what an earlier connection of this run announced (after a reload that
-    /// reconnected), so that what left is removed.
-    pub fn new(before: Option<&Announce>) -> Self {
-        let mut a = Self::default();
-        if let Some(b) = before {
-            a.note(b);
-        }
-        a
+    /// `memory`: what the box announced before (an earlier connection, run or reload), so that
+    /// what left is removed.
+    pub fn new(memory: Memory) -> Self {
+        Self { memory, subscribed: None }
+    }
+
+    /// What the box has announced, to keep for the next start.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
     }
 
     fn note(&mut self, a: &Announce) {
+        let m = &mut self.memory;
         for (id, c) in a.components() {
-            self.seen.insert(id, c["p"].as_str().unwrap_or_default().to_string());
+            m.components.insert(id, c["p"].as_str().unwrap_or_default().to_string());
         }
         let topic = a.topic();
-        self.gone.remove(&topic);
-        if let Some(t) = self.current.replace(topic).filter(|t| *t != a.topic()) {
-            self.gone.insert(t);
+        m.gone.remove(&topic);
+        if let Some(t) = m.current.replace(topic).filter(|t| *t != a.topic()) {
+            m.gone.insert(t);
         }
     }
 
@@ -254,7 +290,8 @@ impl Announcer {
                 }
                 let current = a.components();
                 let removed: BTreeMap<String, String> = self
-                    .seen
+                    .memory
+                    .components
                     .iter()
                     .filter(|(id, _)| !current.contains_key(*id))
                     .map(|(i, p)| (i.clone(), p.clone()))
@@ -262,12 +299,12 @@ impl Announcer {
                 steps.push(Step::Publish(a.topic(), a.payload(&removed)));
             }
             None => {
-                if let Some(t) = self.current.take() {
-                    self.gone.insert(t);
+                if let Some(t) = self.memory.current.take() {
+                    self.memory.gone.insert(t);
                 }
             }
         }
-        steps.splice(0..0, self.gone.iter().map(|t| Step::Publish(t.clone(), Vec::new())));
+        steps.splice(0..0, self.memory.gone.iter().map(|t| Step::Publish(t.clone(), Vec::new())));
         steps
     }
 
@@ -372,7 +409,7 @@ mod tests {
     fn a_component_that_left_is_sent_as_its_platform_alone_until_it_comes_back() {
         let both = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
         let one = announce(vec![("race".into(), "racing")]);
-        let mut a = Announcer::new(None);
+        let mut a = Announcer::new(Memory::default());
         a.connected();
         let steps = a.update(Some(&both));
         assert_eq!(steps[0], Step::Subscribe("homeassistant/status".into()));
@@ -401,7 +438,9 @@ mod tests {
     fn a_renamed_box_or_discovery_turned_off_clears_the_old_device() {
         let old = announce(vec![]);
         let renamed = Announce { node_id: node_id("ward-7", "box-2"), ..old.clone() };
-        let mut a = Announcer::new(Some(&old));
+        let mut before = Announcer::new(Memory::default());
+        before.update(Some(&old));
+        let mut a = Announcer::new(before.memory().clone());
         a.connected();
         let p = published(&a.update(Some(&renamed)));
         assert_eq!(p[0], (old.topic(), Value::Null), "the old device is cleared first");
@@ -418,5 +457,26 @@ mod tests {
             [renamed.topic()]
         );
         assert_eq!(p.last().map(|(t, _)| t.clone()), Some(old.topic()));
+    }
+
+    #[test]
+    fn what_left_the_config_while_the_box_was_stopped_is_removed_at_the_next_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("discovery.json");
+        assert_eq!(load(&path), Memory::default(), "none yet: nothing announced");
+        let both = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
+        let mut a = Announcer::new(load(&path));
+        a.connected();
+        a.update(Some(&both));
+        save(&path, a.memory()).expect("save");
+        // Stopped; `fast` taken out of the config; started again.
+        let one = announce(vec![("race".into(), "racing")]);
+        let mut a = Announcer::new(load(&path));
+        a.connected();
+        let d = &published(&a.update(Some(&one)))[0].1;
+        assert_eq!(d["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        // A memory that cannot be read is said and started afresh, not a failure.
+        std::fs::write(&path, b"{ not json").expect("write");
+        assert_eq!(load(&path), Memory::default());
     }
 }

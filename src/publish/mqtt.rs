@@ -3,6 +3,7 @@
 //! shutdown.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio::sync::mpsc::Receiver;
 use tokio::sync::watch;
 
 use super::Outgoing;
-use super::discovery::{Announce, Announcer, Step};
+use super::discovery::{self, Announce, Announcer, Step};
 use super::outbox::Outbox;
 use super::snapshots::{self, SnapshotFeed};
 use crate::health::status::{self, CameraState, CameraStatus, Published};
@@ -137,8 +138,9 @@ pub struct States {
     pub cams: watch::Receiver<status::Snapshot>,
     pub snapshots: Option<SnapshotFeed>,
     pub announce: watch::Receiver<Option<Announce>>,
-    /// What an earlier connection of this run announced (a reload that reconnected).
-    pub previous: Option<Announce>,
+    /// Where what the box announced is remembered across connections and restarts
+    /// (`<data_dir>/discovery.json`, see [`discovery::Memory`]).
+    pub memory: PathBuf,
 }
 
 /// The next change of an optional `watch`; never, when there is none.
@@ -193,13 +195,24 @@ pub async fn run(
     let mut backoff = Duration::from_millis(500);
     let mut failures = 0u32;
     let mut acks = Acks::default();
-    let States { mut cams, snapshots: snaps, mut announce, previous } = states;
+    let States { mut cams, snapshots: snaps, mut announce, memory } = states;
     let snap_interval = snaps.as_ref().map_or(Duration::ZERO, |f| f.min_interval);
     let mut snap_rx = snaps.map(|f| f.rx);
     let mut snaps_open = snap_rx.is_some();
     let mut snaps_sent = snapshots::Sent::default();
-    // What discovery has announced, across connections (what a reload removed is removed).
-    let mut announcer = Announcer::new(previous.as_ref());
+    // What discovery has announced, across connections and restarts (what left is removed).
+    let mut announcer = Announcer::new(discovery::load(&memory));
+    let mut remembered = announcer.memory().clone();
+    // Kept for the next start whenever it changes; a memory that cannot be written costs only
+    // the removal of what leaves the config while the box is stopped.
+    let mut remember = |announcer: &Announcer| {
+        if *announcer.memory() != remembered {
+            remembered = announcer.memory().clone();
+            if let Err(e) = discovery::save(&memory, &remembered) {
+                tracing::warn!(path = %memory.display(), "[mqtt.discovery] cannot keep what was announced: {e}");
+            }
+        }
+    };
     let mut announce_open = true;
     let flush = |acks: &mut Acks| acks.flush(&outbox, &link);
     let mut heartbeat = tokio::time::interval(BEAT);
@@ -320,6 +333,7 @@ pub async fn run(
         announcer.connected();
         let now = announce.borrow_and_update().clone();
         discover(&mut inflight, announcer.update(now.as_ref()))?;
+        remember(&announcer);
         let snap = cams.borrow_and_update().clone();
         send_cams(&mut inflight, published.due(&snap))?;
         loop {
@@ -427,6 +441,7 @@ pub async fn run(
                     Ok(()) => {
                         let now = announce.borrow_and_update().clone();
                         discover(&mut inflight, announcer.update(now.as_ref()))?;
+                        remember(&announcer);
                     }
                     Err(_) => announce_open = false,
                 },

@@ -1,7 +1,8 @@
 //! Home Assistant discovery on a real broker: the box's device config (retained) names every
 //! component, each reading a topic the box really publishes; it comes again when Home Assistant
-//! says it started, a rule removed by a reload is sent as its platform alone, a renamed box
-//! replaces its old device, and turning discovery off removes the device.
+//! says it started, a rule removed by a reload (or while the box was stopped) is sent as its
+//! platform alone, a renamed box replaces its old device, and turning discovery off removes the
+//! device.
 
 use crate::common;
 
@@ -117,5 +118,37 @@ fn the_box_announces_itself_again_on_home_assistant_s_birth_and_removes_what_a_r
     assert!(ok.success());
     sub.wait_for(long, "an empty config", |m| m.iter().any(|m| m.topic == renamed && m.payload.is_empty()));
 
+    assert!(daemon.terminate(Duration::from_secs(30)).success(), "{}", daemon.log());
+}
+
+#[test]
+fn a_rule_taken_out_while_the_box_was_stopped_is_removed_at_the_next_start() {
+    let broker = Broker::start();
+    let sub = Subscriber::connect(broker.port, CONFIG_TOPIC);
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = write_config(dir.path(), broker.port, &camera(RULES));
+    let start = || {
+        Daemon::start({
+            let mut c = anttd();
+            c.arg("run").arg("-c").arg(&cfg);
+            c
+        })
+    };
+    let long = Duration::from_secs(60);
+    let mut daemon = start();
+    sub.wait_for(long, "the device config", |m| {
+        configs(m).iter().any(|d| d["cmps"]["road_rule_lingering"]["stat_t"].is_string())
+    });
+    assert!(daemon.terminate(Duration::from_secs(30)).success(), "{}", daemon.log());
+
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    let without = text.replace(&RULES[RULES.find("[[cameras.rules]]\nkind = \"loitering\"").expect("rule")..], "");
+    assert_ne!(text, without);
+    std::fs::write(&cfg, without).expect("write");
+    let mut daemon = start();
+    let msgs = sub.wait_for(long, "the config without the loitering rule", |m| {
+        configs(m).iter().any(|d| d["cmps"]["road_rule_lingering"] == serde_json::json!({ "p": "event" }))
+    });
+    assert!(configs(&msgs).pop().expect("config")["cmps"]["road_rule_gathering"]["stat_t"].is_string());
     assert!(daemon.terminate(Duration::from_secs(30)).success(), "{}", daemon.log());
 }
