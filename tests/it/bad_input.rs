@@ -149,16 +149,25 @@ fn undecodable_video_is_retried_without_panic() {
     let junk = dir.path().join("junk.avi");
     std::fs::write(&junk, b"RIFF\0\0\0\0AVI LIST this is not a video at all".repeat(50)).expect("w");
     let cfg = write_config(dir.path(), broker.port, &camera(&junk));
+    let sub = Subscriber::connect(broker.port, "antt/#");
     let mut daemon = Daemon::start({
         let mut c = anttd();
         c.arg("run").arg("-c").arg(&cfg);
         c
     });
-    daemon.wait_log(Duration::from_secs(30), "camera failed");
-    daemon.wait_log(Duration::from_secs(30), "connected to MQTT broker");
+    // The camera's status says it failed, and it is tried again (its restart count grows),
+    // while the box stays connected.
+    let restarted = |m: &[common::Msg]| {
+        m.iter()
+            .filter(|m| m.topic.ends_with("/gate/status"))
+            .map(|m| m.json())
+            .any(|s| s["state"] == "error" && s["restarts"].as_u64().is_some_and(|n| n >= 2) && s["reason"].is_string())
+    };
+    let msgs = sub.wait_for(Duration::from_secs(60), "the camera failing and tried again", restarted);
+    assert!(msgs.iter().any(|m| m.topic.ends_with("test-box/status") && m.payload == b"online"));
+    // The operator's log names the camera and the file.
     let log = daemon.log();
     assert!(log.contains("camera=gate") && log.contains("junk.avi"), "the error names the camera and file:\n{log}");
-    // Still alive and retrying, not crashed.
     assert!(daemon.child.try_wait().expect("wait").is_none(), "{log}");
     let status = daemon.terminate(Duration::from_secs(20));
     assert!(status.success(), "{}", daemon.log());
@@ -179,14 +188,17 @@ fn broker_down_at_start_is_retried() {
         c.arg("run").arg("-c").arg(&cfg);
         c
     });
-    daemon.wait_log(Duration::from_secs(30), "MQTT broker not reachable");
-    // The pipeline keeps running meanwhile; the broker comes up later.
-    std::thread::sleep(Duration::from_secs(2));
+    // The pipeline keeps running meanwhile (events wait in the outbox); the broker comes up
+    // later.
+    common::wait_until(Duration::from_secs(60), "events stored while no broker is there", || {
+        !common::outbox_events(dir.path()).is_empty()
+    });
+    assert!(daemon.child.try_wait().expect("wait").is_none(), "{}", daemon.log());
     let broker = Broker::start_on(port);
     let sub = Subscriber::connect(broker.port, "antt/#");
-    daemon.wait_log(Duration::from_secs(60), "connected to MQTT broker");
-    sub.wait_for(Duration::from_secs(60), "events after the broker came up", |m| {
-        m.iter().any(|m| m.topic.ends_with("/gate/events"))
+    sub.wait_for(Duration::from_secs(60), "the box online and events after the broker came up", |m| {
+        m.iter().any(|m| m.topic.ends_with("test-box/status") && m.payload == b"online")
+            && m.iter().any(|m| m.topic.ends_with("/gate/events"))
     });
     let status = daemon.terminate(Duration::from_secs(30));
     assert!(status.success(), "{}", daemon.log());

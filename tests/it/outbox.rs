@@ -152,13 +152,11 @@ fn events_stored_before_sigkill_arrive_after_restart() {
     // What the killed process left on disk.
     let want = outbox_events(dir.path());
     assert!(want.len() >= 5, "{want:?}");
-    assert!(!first.log().contains("connected to MQTT broker"), "no broker was there");
 
     // The broker is back; the restarted daemon sends what the first one stored, same ids.
     let broker = Broker::start_on(port);
     let sub = Subscriber::connect(port, "antt/#");
     let mut second = run();
-    second.wait_log(Duration::from_secs(30), "outbox holds events from before");
     let want_ids: HashSet<&str> = want.iter().map(|(_, id)| id.as_str()).collect();
     let msgs = sub.wait_for(Duration::from_secs(60), "the stored events", |m| {
         let got: HashSet<String> = received(m).iter().map(|e| e["id"].as_str().expect("id").to_string()).collect();
@@ -190,14 +188,17 @@ fn corrupt_outbox_is_moved_aside_and_the_daemon_goes_on() {
         c.arg("run").arg("-c").arg(&cfg);
         c
     });
-    daemon.wait_log(Duration::from_secs(60), "moved aside");
+    let aside = || {
+        std::fs::read_dir(&data)
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("outbox.sqlite.corrupt-"))
+            .count()
+    };
+    wait_until(Duration::from_secs(60), "the corrupt outbox moved aside", || aside() > 0);
+    assert_eq!(aside(), 1, "the corrupt file is kept aside");
+    // The operator's log names the file.
     assert!(daemon.log().contains(&data.join("outbox.sqlite").display().to_string()), "{}", daemon.log());
-    let aside: Vec<_> = std::fs::read_dir(&data)
-        .expect("list")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("outbox.sqlite.corrupt-"))
-        .collect();
-    assert_eq!(aside.len(), 1, "the corrupt file is kept aside");
     // New events are still delivered, and stats say what happened.
     let msgs = sub.wait_for(Duration::from_secs(120), "an event and stats", |m| {
         !received(m).is_empty() && m.iter().any(|m| m.topic == format!("{ROOT}/stats"))

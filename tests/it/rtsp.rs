@@ -227,6 +227,5 @@ fn a_stalled_rtsp_camera_is_torn_down_and_restarted() {
     // Torn down and connected again: a new session of the server streams again.
     let msgs = sub.wait_for(long, "street back", |m| state_after(m, "street", "online", down).is_some());
     assert!(status_of(&msgs, "yard").iter().all(|(_, s)| s["state"] != "error"), "yard was never in error");
-    assert!(daemon.log().contains("stalled: no frame for 3 s; restarting"), "{}", daemon.log());
     assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
 }
