@@ -129,6 +129,12 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
         // Kept where the daemon started: `data_dir` changes take effect at the next start.
         let memory = cfg.data_dir().join("discovery.json");
         let mut publisher = Publisher::start(&cfg, &shared, &link, box_key.as_ref(), announce_rx, &memory);
+        // The running config and the last reload refused, for `stats`.
+        let config_report = Arc::new(std::sync::Mutex::new(stats::ConfigReport::new()));
+        let report = |f: &dyn Fn(&mut stats::ConfigReport)| match config_report.lock() {
+            Ok(mut c) => f(&mut c),
+            Err(p) => f(&mut p.into_inner()),
+        };
         // The stats task of a config and its camera set: started again after each reload.
         let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
             tokio::spawn(stats_loop(
@@ -138,6 +144,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                 Arc::clone(&outbox),
                 outbox_start.clone(),
                 shared.evidence.clone(),
+                Arc::clone(&config_report),
                 out,
             ))
         };
@@ -160,7 +167,10 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                 _ = hup.recv() => {
                     notify(&[sd_notify::NotifyState::Reloading]);
                     match tokio::task::block_in_place(|| prepare_reload(&cfg, &cameras.labels)) {
-                        Err(e) => tracing::error!("config reload refused, keeping the running config: {e:#}"),
+                        Err(e) => {
+                            tracing::error!("config reload refused, keeping the running config: {e:#}");
+                            report(&|c| c.refused(format!("{e:#}")));
+                        }
                         Ok(next) => {
                             let (done_tx, rx) = unbounded_channel::<()>();
                             let (c, d) = tokio::task::block_in_place(|| {
@@ -195,6 +205,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                             stats_task.abort();
                             stats_task = spawn_stats(&d, &cameras, publisher.out.clone());
                             cfg = d;
+                            report(&|c| c.applied());
                             tracing::info!(path = %cfg.path.display(), cameras = cfg.cameras.len(), "config reloaded");
                         }
                     }

@@ -23,6 +23,7 @@ struct StatsPayload {
     mqtt: MqttReport,
     outbox: OutboxReport,
     cameras: Vec<crate::health::CameraReport>,
+    config: ConfigReport,
     /// How full the evidence store is (src/evidence/retention.rs); absent when evidence is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     evidence: Option<crate::evidence::retention::EvidenceReport>,
@@ -51,6 +52,39 @@ struct OutboxReport {
     moved_aside: Option<String>,
 }
 
+/// The running config, and the last reload refused since it was loaded: a technician who
+/// edited the file from afar sees in `stats` whether the change took.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct ConfigReport {
+    /// When the running config was loaded (the start, or the last reload applied).
+    pub loaded: String,
+    /// Reloads applied since the start.
+    pub reloads: u64,
+    /// The last reload refused since then, with why (file, line and key); null when none.
+    pub refused: Option<Refused>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(super) struct Refused {
+    pub ts: String,
+    pub error: String,
+}
+
+impl ConfigReport {
+    pub fn new() -> Self {
+        Self { loaded: rfc3339(SystemTime::now()), reloads: 0, refused: None }
+    }
+
+    pub fn applied(&mut self) {
+        *self = Self { reloads: self.reloads + 1, ..Self::new() };
+    }
+
+    pub fn refused(&mut self, error: String) {
+        self.refused = Some(Refused { ts: rfc3339(SystemTime::now()), error });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn stats_loop(
     cfg: Config,
     stats: Vec<Arc<CameraStats>>,
@@ -58,6 +92,7 @@ pub(super) async fn stats_loop(
     outbox: Arc<Outbox>,
     start: OutboxStart,
     evidence: Option<Arc<crate::evidence::worker::Evidence>>,
+    config: Arc<std::sync::Mutex<ConfigReport>>,
     out: Sender<Outgoing>,
 ) {
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
@@ -85,6 +120,7 @@ pub(super) async fn stats_loop(
                 moved_aside: start.moved_aside.as_ref().map(|p| p.display().to_string()),
             },
             cameras: rates.report(&cams),
+            config: config.lock().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone()),
             evidence: evidence.as_ref().and_then(|e| e.report()),
         };
         let payload = serde_json::to_string(&payload).unwrap_or_default();
@@ -93,5 +129,23 @@ pub(super) async fn stats_loop(
         if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = out.try_send(msg) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_reload_is_reported_until_one_is_applied() {
+        let mut c = ConfigReport::new();
+        assert_eq!((c.reloads, c.refused.is_none()), (0, true));
+        c.refused("anttd.toml:7: key `cameras[0].detect_fps`: must be 1 to 60".into());
+        let r = c.refused.clone().expect("refused");
+        assert!(r.error.contains("anttd.toml:7"));
+        c.applied();
+        assert_eq!((c.reloads, &c.refused), (1, &None));
+        let v = serde_json::to_value(&c).expect("json");
+        assert!(v["loaded"].is_string() && v["refused"].is_null(), "{v}");
     }
 }
