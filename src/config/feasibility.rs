@@ -33,6 +33,45 @@ impl Shortfall {
     pub fn needs_s(&self) -> f64 {
         self.speed_s + self.for_s
     }
+
+    /// The highest speed at which an object is in view for as long as the rule needs.
+    pub fn max_kmh(&self) -> f64 {
+        self.path_m / self.needs_s().max(1e-9) * 3.6
+    }
+}
+
+/// A speed rule fires at its threshold but misses what it exists for when an object at this
+/// many times the threshold passes the view too fast to be measured: the speeders and racers a
+/// district wants caught are the clearly fast ones.
+pub const ESCAPE_FACTOR: f64 = 1.5;
+
+/// A `speeding` or `racing` rule that fires at its threshold, but only up to
+/// [`Shortfall::max_kmh`], below [`ESCAPE_FACTOR`] times the threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FastEscape(pub Shortfall);
+
+impl std::fmt::Display for FastEscape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.0;
+        write!(
+            f,
+            "rule `{}` ({}) measures speeds only up to {:.0} km/h: a faster object is in zone `{}` where \
+             speeds can be measured ({:.1} m) for less than the {:.1} s the rule needs at detect_fps {} \
+             ({:.1} s for a speed + for_s {:.1} s), so one at {:.0} km/h ({ESCAPE_FACTOR} x {:.0}) passes \
+             unseen; raise detect_fps, lower for_s, or enlarge the zone",
+            s.rule,
+            s.kind,
+            s.max_kmh(),
+            s.zone,
+            s.path_m,
+            s.needs_s(),
+            s.fps,
+            s.speed_s,
+            s.for_s,
+            ESCAPE_FACTOR * s.speed_kmh,
+            s.speed_kmh
+        )
+    }
 }
 
 impl std::fmt::Display for Shortfall {
@@ -60,6 +99,22 @@ impl std::fmt::Display for Shortfall {
 /// Every speed rule of `cam` that cannot fire at its threshold speed; none without a
 /// calibration.
 pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
+    speed_views(cam).into_iter().filter(|s| s.in_view_s < s.needs_s()).collect()
+}
+
+/// Every `speeding` and `racing` rule of `cam` that fires at its threshold but not at
+/// [`ESCAPE_FACTOR`] times it.
+pub fn fast_escapes(cam: &CameraConfig) -> Vec<FastEscape> {
+    speed_views(cam)
+        .into_iter()
+        .filter(|s| s.kind != "collision_suspect" && s.in_view_s >= s.needs_s())
+        .filter(|s| s.max_kmh() < ESCAPE_FACTOR * s.speed_kmh)
+        .map(FastEscape)
+        .collect()
+}
+
+/// Every speed rule's numbers at its threshold speed, whether it fits or not.
+fn speed_views(cam: &CameraConfig) -> Vec<Shortfall> {
     let Some(h) = cam.homography() else {
         return Vec::new();
     };
@@ -79,20 +134,17 @@ pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
         }
         let path_m = measurable_path_m(&h, &zone.polygon.0);
         let in_view_s = path_m / (speed_kmh / 3.6);
-        let speed_s = speed_needs_s(fps);
-        if in_view_s < speed_s + for_s {
-            out.push(Shortfall {
-                rule: r.name().0.clone(),
-                kind: r.kind(),
-                zone: r.zone().0.clone(),
-                speed_kmh,
-                path_m,
-                in_view_s,
-                fps,
-                speed_s,
-                for_s,
-            });
-        }
+        out.push(Shortfall {
+            rule: r.name().0.clone(),
+            kind: r.kind(),
+            zone: r.zone().0.clone(),
+            speed_kmh,
+            path_m,
+            in_view_s,
+            fps,
+            speed_s: speed_needs_s(fps),
+            for_s,
+        });
     }
     out
 }
@@ -212,15 +264,17 @@ mod tests {
         cfg.cameras.remove(0)
     }
 
+    /// A speeding rule on zone `road`, limit 60 km/h.
+    fn speeding(name: &str, for_s: f64) -> String {
+        format!(
+            "[[cameras.rules]]\nkind = \"speeding\"\nname = \"{name}\"\nzone = \"road\"\nlimit_kmh = 60\nfor_s = {for_s}\n"
+        )
+    }
+
     #[test]
     fn a_rule_whose_for_s_does_not_fit_the_view_is_named_with_its_numbers() {
         // 50 m at 60 km/h: 3.0 s in view. for_s 2 + 0.6 s for a speed fits; for_s 3 does not.
-        let rule = |name: &str, for_s: f64| {
-            format!(
-                "[[cameras.rules]]\nkind = \"speeding\"\nname = \"{name}\"\nzone = \"road\"\nlimit_kmh = 60\nfor_s = {for_s}\n"
-            )
-        };
-        let cam = camera(5, &(rule("ok", 2.0) + &rule("slow", 3.0)));
+        let cam = camera(5, &(speeding("ok", 2.0) + &speeding("slow", 3.0)));
         let got = shortfalls(&cam);
         assert_eq!(got.len(), 1, "{got:?}");
         let s = &got[0];
@@ -243,6 +297,24 @@ mod tests {
         let mut cam = cam;
         cam.calibration = None;
         assert!(shortfalls(&cam).is_empty());
+    }
+
+    #[test]
+    fn a_rule_that_fires_at_its_threshold_but_not_at_half_again_is_named_with_its_reach() {
+        // 50 m: at 3 fps a speed takes 0.67 s, so a speeding rule (for_s 0) measures up to 270
+        // km/h; with for_s 1.5, 2.17 s: up to 83 km/h, short of 90 for a 60 km/h limit.
+        let cam = camera(3, &(speeding("quick", 0.0) + &speeding("late", 1.5)));
+        assert!(shortfalls(&cam).is_empty(), "both fire at 60 km/h");
+        let got = fast_escapes(&cam);
+        assert_eq!(got.iter().map(|e| e.0.rule.as_str()).collect::<Vec<_>>(), ["late"]);
+        assert!((got[0].0.max_kmh() - 50.0 / (speed_needs_s(3) + 1.5) * 3.6).abs() < 0.5, "{:?}", got[0]);
+        let text = got[0].to_string();
+        assert!(text.starts_with("rule `late` (speeding) measures speeds only up to 83 km/h"), "{text}");
+        assert!(text.contains("one at 90 km/h"), "{text}");
+        // Collision rules are left out: a crash is slow by the time it happens.
+        let crash =
+            "[[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\nmin_speed_kmh = 100\n";
+        assert!(fast_escapes(&camera(3, crash)).is_empty());
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         for s in crate::config::feasibility::shortfalls(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
+        for s in crate::config::feasibility::fast_escapes(cam) {
+            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
+        }
         for s in crate::config::feasibility::no_road_axis(cam) {
             out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
         }
