@@ -24,7 +24,7 @@ pub const MIN_IOU: f64 = 0.3;
 /// What the tracker made of the road users of one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tracking {
-    /// Road users followed by a track (for at least two detections).
+    /// Road users followed by a confirmed track (for at least two detections).
     pub road_users: usize,
     /// Tracks beyond one per road user: each is a road user starting again under a new id.
     pub broken: usize,

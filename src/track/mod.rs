@@ -54,7 +54,7 @@
 //!    ByteTrack does with its unconfirmed tracks: established tracks get first pick);
 //! 4. the high detections still unmatched are matched against lost tracks by their reach
 //!    ([`Tracker::recover`]), unless the track left the picture or another lost track of its
-//!    class is within its reach;
+//!    class, not found again at this update, is within its reach;
 //! 5. tentative tracks that missed twice in a row are dropped silently, confirmed tracks that
 //!    missed become lost, lost tracks unmatched for longer than their limit end;
 //! 6. high detections still unmatched with `score >= new_track_thresh` start tentative tracks.
@@ -137,6 +137,8 @@ pub struct Tracker {
     pairs: Vec<(u32, u32)>,
     det_used: Vec<bool>,
     track_matched: Vec<bool>,
+    /// Per track, left out of the stages still to come at this update (see [`Tracker::recover`]).
+    left_out: Vec<bool>,
     /// Per track, the motion borrowed from a neighbour for a track seen once (see
     /// [`Tracker::neighbour_motion`]).
     priors: Vec<Option<(f32, f32)>>,
@@ -184,6 +186,7 @@ impl Tracker {
             pairs: Vec::new(),
             det_used: Vec::new(),
             track_matched: Vec::new(),
+            left_out: Vec::new(),
             priors: Vec::new(),
             expect: Vec::new(),
             horizon: None,
@@ -255,6 +258,8 @@ impl Tracker {
         self.det_used.resize(detections.len(), false);
         self.track_matched.clear();
         self.track_matched.resize(self.tracks.len(), false);
+        self.left_out.clear();
+        self.left_out.resize(self.tracks.len(), false);
         self.pairs.clear();
         self.neighbour_motion(now);
         // Each track's expected box, once: the stages would otherwise refit it up to three times.
@@ -360,6 +365,7 @@ impl Tracker {
             pairs,
             det_used,
             track_matched,
+            left_out,
             expect,
             horizon,
             road,
@@ -383,7 +389,7 @@ impl Tracker {
         cols.clear();
         col_map.clear();
         for (k, tr) in tracks.iter().enumerate() {
-            if !track_matched[k] && eligible(tr) {
+            if !track_matched[k] && !left_out[k] && eligible(tr) {
                 let (bbox, radius) = expect[k];
                 let last_h = tr.det_bbox.y2 - tr.det_bbox.y1;
                 // Seen once, it may be coming or going: near the camera a fast rider's box
@@ -463,46 +469,50 @@ impl Tracker {
     /// of where it was. Only detections that every other track left are offered (stage 4 of
     /// the module doc): tracks with a motion to predict from, and new ones, choose first.
     ///
-    /// A lost track with another road user of its class within its reach is not recovered:
-    /// far away in a cluster of riders the detection within reach is as likely a neighbour's,
-    /// and a track that passes to another road user misleads the rules more than one that
-    /// starts again under a new id.
+    /// A lost track with another lost track of its class within its reach, not found again at
+    /// this update, is not recovered: far away in a cluster of
+    /// riders the detection within reach is as likely a neighbour's, and a track that passes to
+    /// another road user misleads the rules more than one that starts again under a new id.
     fn recover(&mut self, now: f64) {
         let picture = self.picture;
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
         for k in 0..self.tracks.len() {
             let tr = &self.tracks[k];
-            if tr.state != TrackState::Lost {
+            if tr.state != TrackState::Lost || self.track_matched[k] {
                 continue;
             }
-            let e = &mut self.expect[k];
             let (vx, vy) = tr.velocity();
             // Last seen at the picture's edge moving out, or predicted outside it: it left the
             // view, and the road user entering there now is another one.
-            if let Some((w, ht)) = picture {
-                let (cx, cy) = ((e.0.x1 + e.0.x2) * 0.5, (e.0.y1 + e.0.y2) * 0.5);
+            let gone = picture.is_some_and(|(w, ht)| {
+                let e = &self.expect[k].0;
+                let (cx, cy) = ((e.x1 + e.x2) * 0.5, (e.y1 + e.y2) * 0.5);
                 let outside = !(0.0..=w).contains(&cx) || !(0.0..=ht).contains(&cy);
                 let leaving = assign::inward_normal(&tr.det_bbox, (w, ht), edge_margin(&tr.det_bbox))
                     .is_some_and(|n| vx * n.0 + vy * n.1 < 0.0);
-                if outside || leaving {
-                    // Its prediction alone, which the first stage has tried already.
-                    e.1 = 0.0;
-                    continue;
-                }
-            }
+                outside || leaving
+            });
             let unseen = (now - tr.last_seen).max(0.0) as f32;
             let h = (tr.det_bbox.y2 - tr.det_bbox.y1).max(1.0);
             let reach = h * RADIUS_BASE_H + (RECOVERY_REACH * vx.hypot(vy) * unseen).min(RECOVERY_MAX_H * h);
             let me = centre(&tr.det_bbox);
+            // Another lost track of its class, not found again at this update either, near
+            // enough to be the one seen now. (Counting confirmed tracks that missed this update
+            // too lost the weaving rider on the wide pole at 3 fps in 2 of 5 runs, to a second
+            // id of the same rider, and changed nothing in dense traffic.)
             let crowded = self.tracks.iter().enumerate().any(|(j, o)| {
                 let c = centre(&o.det_bbox);
                 j != k
-                    && o.class_id == tr.class_id
+                    && !self.track_matched[j]
                     && o.state == TrackState::Lost
+                    && o.class_id == tr.class_id
                     && (c.0 - me.0).hypot(c.1 - me.1) < reach
             });
-            // Crowded: its prediction alone, as above.
-            self.expect[k] = if crowded { (self.expect[k].0, 0.0) } else { (tr.det_bbox, reach) };
+            if gone || crowded {
+                self.left_out[k] = true;
+            } else {
+                self.expect[k] = (tr.det_bbox, reach);
+            }
         }
     }
 
@@ -1462,6 +1472,6 @@ mod tests {
         assert!(ids[5][0] != ids[5][1] && ids[5].iter().all(|&id| id != 0), "{ids:?}");
         let alone = far_weaver(1.8);
         let got = ids_of(&mut tracker, &[(1.8, vec![alone])]);
-        assert!(!ids[5].contains(&got[0][0]), "{ids:?} then {got:?}");
+        assert!(got[0][0] != 0 && !ids[5].contains(&got[0][0]), "{ids:?} then {got:?}");
     }
 }
