@@ -169,7 +169,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
                     match tokio::task::block_in_place(|| prepare_reload(&cfg, &cameras.labels)) {
                         Err(e) => {
                             tracing::error!("config reload refused, keeping the running config: {e:#}");
-                            report(&|c| c.refused(format!("{e:#}")));
+                            report(&|c| c.refused(stats::refusal_text(&e)));
                         }
                         Ok(next) => {
                             let (done_tx, rx) = unbounded_channel::<()>();

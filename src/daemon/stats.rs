@@ -14,6 +14,7 @@ use crate::publish::Outgoing;
 use crate::publish::commands;
 use crate::publish::mqtt::LinkStats;
 use crate::publish::outbox::Outbox;
+use crate::schema::ConfigError;
 
 /// The `stats` message.
 #[derive(serde::Serialize)]
@@ -68,6 +69,18 @@ pub(super) struct ConfigReport {
 pub(super) struct Refused {
     pub ts: String,
     pub error: String,
+}
+
+/// What `stats` may say of a refused reload: the error as logged, but for a key that holds a
+/// secret (`mqtt.password`) only where it is: serde's messages quote the value they refused, and
+/// `stats` goes to everyone on the broker.
+pub(super) fn refusal_text(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<crate::schema::ConfigError>() {
+        Some(c) if c.key.as_deref().is_some_and(|k| k.contains("password")) => {
+            ConfigError { message: "the value is not shown".into(), ..c.clone() }.to_string()
+        }
+        _ => format!("{e:#}"),
+    }
 }
 
 impl ConfigReport {
@@ -147,5 +160,21 @@ mod tests {
         assert_eq!((c.reloads, &c.refused), (1, &None));
         let v = serde_json::to_value(&c).expect("json");
         assert!(v["loaded"].is_string() && v["refused"].is_null(), "{v}");
+    }
+
+    #[test]
+    fn a_refused_password_is_reported_by_its_place_not_its_value() {
+        let path = std::path::Path::new("/etc/anttd/anttd.toml");
+        let text = "site = \"s\"\ndevice = \"d\"\n[mqtt]\nhost = \"h\"\nusername = \"box\"\npassword = 12345\n";
+        let e = anyhow::Error::from(Config::from_str(path, text).expect_err("refused"));
+        assert!(format!("{e:#}").contains("12345"), "serde quotes the value: {e:#}");
+        let shown = refusal_text(&e);
+        assert!(shown.contains("anttd.toml:6") && shown.contains("key `mqtt.password`"), "{shown}");
+        assert!(!shown.contains("12345"), "{shown}");
+        // Other keys keep their message.
+        let e = anyhow::Error::from(
+            Config::from_str(path, &text.replace("12345", "\"x\"\nport = \"p\"")).expect_err("refused"),
+        );
+        assert_eq!(refusal_text(&e), format!("{e:#}"));
     }
 }

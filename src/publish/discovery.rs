@@ -229,12 +229,18 @@ pub fn load(path: &Path) -> Memory {
     }
 }
 
-/// Keeps `memory` in `path` (written aside, then renamed over it, so a crash leaves the old or
-/// the new one).
+/// Keeps `memory` in `path`, its folder made if missing: written aside and synced, then renamed
+/// over it and the folder synced, so a crash or a power cut leaves the old one or the new one.
 pub fn save(path: &Path, memory: &Memory) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?)?;
-    std::fs::rename(&tmp, path)
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// What the box announces on each connection: components that left are sent as their platform
@@ -462,7 +468,8 @@ mod tests {
     #[test]
     fn what_left_the_config_while_the_box_was_stopped_is_removed_at_the_next_start() {
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("discovery.json");
+        // A data_dir not made yet (the outbox kept elsewhere, evidence off).
+        let path = dir.path().join("data").join("discovery.json");
         assert_eq!(load(&path), Memory::default(), "none yet: nothing announced");
         let both = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
         let mut a = Announcer::new(load(&path));

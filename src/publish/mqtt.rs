@@ -203,13 +203,16 @@ pub async fn run(
     // What discovery has announced, across connections and restarts (what left is removed).
     let mut announcer = Announcer::new(discovery::load(&memory));
     let mut remembered = announcer.memory().clone();
-    // Kept for the next start whenever it changes; a memory that cannot be written costs only
-    // the removal of what leaves the config while the box is stopped.
+    // Kept for the next start whenever it changes (tried again at the next change or connection
+    // while it cannot be written); a memory that cannot be written costs only the removal of
+    // what leaves the config while the box is stopped.
     let mut remember = |announcer: &Announcer| {
         if *announcer.memory() != remembered {
-            remembered = announcer.memory().clone();
-            if let Err(e) = discovery::save(&memory, &remembered) {
-                tracing::warn!(path = %memory.display(), "[mqtt.discovery] cannot keep what was announced: {e}");
+            match discovery::save(&memory, announcer.memory()) {
+                Ok(()) => remembered = announcer.memory().clone(),
+                Err(e) => {
+                    tracing::warn!(path = %memory.display(), "[mqtt.discovery] cannot keep what was announced: {e}")
+                }
             }
         }
     };
