@@ -1453,6 +1453,36 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_left_through_the_side_does_not_take_the_one_following_it() {
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        // A car drives left out of the picture at 100 px/s, its box cut by the left edge from
+        // 1.2 s on, last detected at 1.4 s; the car following it, hidden until then, is seen at
+        // 2.0 s further in, where the first one's prediction does not reach but the reach
+        // around its last box does.
+        let car = |cx: f32| {
+            let b = BBox::new((cx - 80.0).max(0.0), 400.0, cx + 80.0, 510.0);
+            Detection { class_id: CAR, score: 0.8, bbox: b }
+        };
+        let frames: Vec<(f64, Vec<Detection>)> = vec![
+            (0.0, vec![car(200.0)]),
+            (0.2, vec![car(180.0)]),
+            (0.4, vec![car(160.0)]),
+            (0.6, vec![car(140.0)]),
+            (0.8, vec![car(120.0)]),
+            (1.0, vec![car(100.0)]),
+            (1.2, vec![car(80.0)]),
+            (1.4, vec![car(60.0)]),
+            (1.6, vec![]),
+            (1.8, vec![]),
+            (2.0, vec![car(170.0)]),
+        ];
+        let ids = ids_of(&mut tracker, &frames);
+        assert!(ids[..8].iter().all(|f| f[0] == ids[0][0] && f[0] != 0), "{ids:?}");
+        assert!(ids[10][0] != ids[0][0], "{ids:?}");
+    }
+
+    #[test]
     fn two_riders_lost_side_by_side_are_not_recovered_by_reach() {
         // Two far weavers 15 px apart, swinging in opposite directions, both missed while they
         // turn; then one detection, the first one's, within the reach of both: which one's it
