@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod detect;
+pub mod durable;
 pub mod event;
 pub mod evidence;
 pub mod geometry;

@@ -75,7 +75,7 @@ pub(super) struct Refused {
 /// secret (`mqtt.password`) only where it is: serde's messages quote the value they refused, and
 /// `stats` goes to everyone on the broker.
 pub(super) fn refusal_text(e: &anyhow::Error) -> String {
-    match e.downcast_ref::<crate::schema::ConfigError>() {
+    match e.downcast_ref::<ConfigError>() {
         Some(c) if c.key.as_deref().is_some_and(|k| k.contains("password")) => {
             ConfigError { message: "the value is not shown".into(), ..c.clone() }.to_string()
         }

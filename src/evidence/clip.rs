@@ -161,7 +161,7 @@ pub fn cut(
         write(&mut writer, caps, cutter.finish())?;
     }
     let writer = writer.ok_or_else(|| anyhow!("no keyframe in the ring's range"))?;
-    let written = writer.finish().and_then(|t| super::durable_rename(&tmp, out).map(|()| t));
+    let written = writer.finish().and_then(|t| crate::durable::rename(&tmp, out).map(|()| t));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -129,20 +129,6 @@ impl EvidenceConfig {
     }
 }
 
-/// Sync `tmp`, rename it to `out` and sync the folder: after a power cut, `out` is either the
-/// whole file or absent.
-pub fn durable_rename(tmp: &Path, out: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-    std::fs::File::open(tmp).and_then(|f| f.sync_all()).with_context(|| format!("cannot sync {}", tmp.display()))?;
-    std::fs::rename(tmp, out).with_context(|| format!("cannot write {}", out.display()))?;
-    if let Some(dir) = out.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync {}", dir.display()))?;
-    }
-    Ok(())
-}
-
 /// `<data_dir>/evidence/<camera>/ring`: the camera's segments and their index.
 pub fn ring_dir(data_dir: &Path, camera: &str) -> PathBuf {
     data_dir.join("evidence").join(camera).join("ring")

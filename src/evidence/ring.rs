@@ -192,7 +192,7 @@ impl Ring {
         let res = serde_json::to_vec_pretty(&index)
             .map_err(anyhow::Error::from)
             .and_then(|b| std::fs::write(&tmp, b).map_err(anyhow::Error::from))
-            .and_then(|()| super::durable_rename(&tmp, &self.dir.join("index.json")));
+            .and_then(|()| crate::durable::rename(&tmp, &self.dir.join("index.json")));
         if let Err(e) = res {
             tracing::warn!(camera = %self.camera, dir = %self.dir.display(), "cannot write the ring index: {e:#}");
         }

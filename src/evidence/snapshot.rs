@@ -103,6 +103,6 @@ pub fn write_jpeg(img: &RgbImage, out: &Path) -> Result<Vec<u8>> {
     let tmp = out.with_extension("jpg.part");
     std::fs::write(&tmp, &jpeg).with_context(|| format!("cannot write {}", tmp.display()))?;
     // Synced before the `start` naming it is stored (and synced) in the outbox.
-    super::durable_rename(&tmp, out)?;
+    crate::durable::rename(&tmp, out)?;
     Ok(jpeg)
 }

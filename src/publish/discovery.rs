@@ -229,18 +229,15 @@ pub fn load(path: &Path) -> Memory {
     }
 }
 
-/// Keeps `memory` in `path`, its folder made if missing: written aside and synced, then renamed
-/// over it and the folder synced, so a crash or a power cut leaves the old one or the new one.
-pub fn save(path: &Path, memory: &Memory) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+/// Keeps `memory` in `path`, its folder made if missing, written aside and renamed over it
+/// ([`crate::durable::rename`]), so a crash or a power cut leaves the old one or the new one.
+pub fn save(path: &Path, memory: &Memory) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(memory).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    std::fs::write(&tmp, serde_json::to_vec_pretty(memory)?)?;
+    crate::durable::rename(&tmp, path)
 }
 
 /// What the box announces on each connection: components that left are sent as their platform

@@ -211,7 +211,7 @@ pub async fn run(
             match discovery::save(&memory, announcer.memory()) {
                 Ok(()) => remembered = announcer.memory().clone(),
                 Err(e) => {
-                    tracing::warn!(path = %memory.display(), "[mqtt.discovery] cannot keep what was announced: {e}")
+                    tracing::warn!(path = %memory.display(), "[mqtt.discovery] cannot keep what was announced: {e:#}")
                 }
             }
         }
