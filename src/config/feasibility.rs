@@ -10,10 +10,10 @@ use crate::rules::feasibility::{MIN_SPEED_SAMPLES, measurable_path_m, speed_need
 use crate::rules::kinematics::MAX_M_PER_PX;
 use crate::rules::racing::{ROAD_MIN_ELONGATION, zone_axis};
 
-/// One speed rule that cannot fire: an object at its threshold speed is in view (zone and
-/// measurable area) for less time than the rule needs.
+/// A speed rule's view at its threshold speed: how long an object at that speed is in the
+/// rule's zone where speeds can be measured, and how long the rule needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shortfall {
+pub struct SpeedView {
     pub rule: String,
     pub kind: &'static str,
     pub zone: String,
@@ -29,7 +29,7 @@ pub struct Shortfall {
     pub for_s: f64,
 }
 
-impl Shortfall {
+impl SpeedView {
     pub fn needs_s(&self) -> f64 {
         self.speed_s + self.for_s
     }
@@ -46,9 +46,14 @@ impl Shortfall {
 pub const ESCAPE_FACTOR: f64 = 1.5;
 
 /// A `speeding` or `racing` rule that fires at its threshold, but only up to
-/// [`Shortfall::max_kmh`], below [`ESCAPE_FACTOR`] times the threshold.
+/// [`SpeedView::max_kmh`], below [`ESCAPE_FACTOR`] times the threshold.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FastEscape(pub Shortfall);
+pub struct FastEscape(pub SpeedView);
+
+/// A speed rule that cannot fire: an object at its threshold speed is in view (zone and
+/// measurable area) for less time than the rule needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortfall(pub SpeedView);
 
 impl std::fmt::Display for FastEscape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -76,22 +81,23 @@ impl std::fmt::Display for FastEscape {
 
 impl std::fmt::Display for Shortfall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.0;
         write!(
             f,
             "rule `{}` ({}) cannot fire at {:.0} km/h: an object at that speed is in zone `{}` where speeds \
              can be measured (a pixel spans <= {MAX_M_PER_PX} m) for {:.1} s ({:.1} m), but the rule needs \
              {:.1} s at detect_fps {} ({:.1} s for a speed from >= {MIN_SPEED_SAMPLES} detections + for_s {:.1} s); \
              lower for_s, raise detect_fps, or enlarge the zone",
-            self.rule,
-            self.kind,
-            self.speed_kmh,
-            self.zone,
-            self.in_view_s,
-            self.path_m,
-            self.needs_s(),
-            self.fps,
-            self.speed_s,
-            self.for_s
+            s.rule,
+            s.kind,
+            s.speed_kmh,
+            s.zone,
+            s.in_view_s,
+            s.path_m,
+            s.needs_s(),
+            s.fps,
+            s.speed_s,
+            s.for_s
         )
     }
 }
@@ -99,7 +105,7 @@ impl std::fmt::Display for Shortfall {
 /// Every speed rule of `cam` that cannot fire at its threshold speed; none without a
 /// calibration.
 pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
-    speed_views(cam).into_iter().filter(|s| s.in_view_s < s.needs_s()).collect()
+    speed_views(cam).into_iter().filter(|s| s.in_view_s < s.needs_s()).map(Shortfall).collect()
 }
 
 /// Every `speeding` and `racing` rule of `cam` that fires at its threshold but not at
@@ -114,7 +120,7 @@ pub fn fast_escapes(cam: &CameraConfig) -> Vec<FastEscape> {
 }
 
 /// Every speed rule's numbers at its threshold speed, whether it fits or not.
-fn speed_views(cam: &CameraConfig) -> Vec<Shortfall> {
+fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
     let Some(h) = cam.homography() else {
         return Vec::new();
     };
@@ -134,7 +140,7 @@ fn speed_views(cam: &CameraConfig) -> Vec<Shortfall> {
         }
         let path_m = measurable_path_m(&h, &zone.polygon.0);
         let in_view_s = path_m / (speed_kmh / 3.6);
-        out.push(Shortfall {
+        out.push(SpeedView {
             rule: r.name().0.clone(),
             kind: r.kind(),
             zone: r.zone().0.clone(),
@@ -277,11 +283,11 @@ mod tests {
         let cam = camera(5, &(speeding("ok", 2.0) + &speeding("slow", 3.0)));
         let got = shortfalls(&cam);
         assert_eq!(got.len(), 1, "{got:?}");
-        let s = &got[0];
+        let s = &got[0].0;
         assert_eq!((s.rule.as_str(), s.kind, s.zone.as_str(), s.fps), ("slow", "speeding", "road", 5));
         assert!((s.path_m - 50.0).abs() < 0.3 && (s.in_view_s - 3.0).abs() < 0.02, "{s:?}");
         assert!((s.needs_s() - (speed_needs_s(5) + 3.0)).abs() < 1e-9);
-        let text = s.to_string();
+        let text = got[0].to_string();
         assert!(text.starts_with("rule `slow` (speeding) cannot fire at 60 km/h"), "{text}");
         assert!(text.contains("for 3.0 s (50.") && text.contains("needs 3.6 s at detect_fps 5"), "{text}");
 
@@ -291,7 +297,7 @@ mod tests {
             "[[cameras.rules]]\nkind = \"racing\"\nname = \"race\"\nzone = \"road\"\nmin_speed_kmh = 120\nfor_s = 1\n\
              [[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\n",
         );
-        let got: Vec<&str> = shortfalls(&cam).iter().map(|s| s.kind).collect::<Vec<_>>();
+        let got: Vec<&str> = shortfalls(&cam).iter().map(|s| s.0.kind).collect::<Vec<_>>();
         // 50 m at 120 km/h is 1.5 s: racing needs 1 s + a speed; collision at 15 km/h fits.
         assert_eq!(got, vec!["racing"]);
         let mut cam = cam;

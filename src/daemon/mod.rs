@@ -136,17 +136,15 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
             Err(p) => f(&mut p.into_inner()),
         };
         // The stats task of a config and its camera set: started again after each reload.
+        let sources = stats::Sources {
+            link: Arc::clone(&link),
+            outbox: Arc::clone(&outbox),
+            start: outbox_start.clone(),
+            evidence: shared.evidence.clone(),
+            config: Arc::clone(&config_report),
+        };
         let spawn_stats = |cfg: &Config, cameras: &CameraSet, out: Sender<Outgoing>| {
-            tokio::spawn(stats_loop(
-                cfg.clone(),
-                cameras.stats.clone(),
-                Arc::clone(&link),
-                Arc::clone(&outbox),
-                outbox_start.clone(),
-                shared.evidence.clone(),
-                Arc::clone(&config_report),
-                out,
-            ))
+            tokio::spawn(stats_loop(cfg.clone(), cameras.stats.clone(), sources.clone(), out))
         };
         let mut stats_task = spawn_stats(&cfg, &cameras, publisher.out.clone());
         // Cameras, detector, outbox and the broker connection task are set up (the broker itself

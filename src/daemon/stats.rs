@@ -97,17 +97,22 @@ impl ConfigReport {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn stats_loop(
-    cfg: Config,
-    stats: Vec<Arc<CameraStats>>,
-    link: Arc<LinkStats>,
-    outbox: Arc<Outbox>,
-    start: OutboxStart,
-    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
-    config: Arc<std::sync::Mutex<ConfigReport>>,
-    out: Sender<Outgoing>,
-) {
+/// What the `stats` message reports on, for the daemon's whole life (the cameras' counters
+/// are those of the running config: see [`stats_loop`]).
+#[derive(Clone)]
+pub(super) struct Sources {
+    pub link: Arc<LinkStats>,
+    pub outbox: Arc<Outbox>,
+    pub start: OutboxStart,
+    pub evidence: Option<Arc<crate::evidence::worker::Evidence>>,
+    /// The running config and the last reload refused.
+    pub config: Arc<std::sync::Mutex<ConfigReport>>,
+}
+
+/// Publish `stats` every `stats_interval_s` of `cfg` through `out`, with `stats` the counters
+/// of `cfg`'s cameras; started again for each config a reload applies.
+pub(super) async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, src: Sources, out: Sender<Outgoing>) {
+    let Sources { link, outbox, start, evidence, config } = src;
     let ids: Vec<String> = cfg.cameras.iter().map(|c| c.id.get_ref().0.clone()).collect();
     let mut rates = RateTracker::new(ids.len());
     let started = std::time::Instant::now();
