@@ -34,6 +34,8 @@ struct StatsPayload {
 struct MqttReport {
     connected: bool,
     connects: u64,
+    /// Connection attempts that did not reach the broker.
+    connect_failures: u64,
     /// QoS 1 messages sent but not yet acknowledged by the broker.
     unacked: u64,
     /// Failures that cost a connection, and acknowledgements the outbox could not store yet.
@@ -127,6 +129,7 @@ pub(super) async fn stats_loop(cfg: Config, stats: Vec<Arc<CameraStats>>, src: S
             mqtt: MqttReport {
                 connected: link.connected.load(Ordering::Relaxed),
                 connects: link.connects.load(Ordering::Relaxed),
+                connect_failures: link.connect_failures.load(Ordering::Relaxed),
                 unacked: link.sent_qos1.load(Ordering::Relaxed).saturating_sub(link.acked.load(Ordering::Relaxed)),
                 errors: link.errors.load(Ordering::Relaxed),
                 commands: link.commands.report(),

@@ -27,6 +27,9 @@ pub const OFFLINE: &[u8] = b"offline";
 pub struct LinkStats {
     pub connected: AtomicBool,
     pub connects: AtomicU64,
+    /// Connection attempts that did not reach the broker (refused, unreachable, timed out, or
+    /// the broker refused the login).
+    pub connect_failures: AtomicU64,
     /// QoS 1 messages handed to the client, and acknowledged by the broker.
     pub sent_qos1: AtomicU64,
     pub acked: AtomicU64,
@@ -248,6 +251,7 @@ pub async fn run(
         while q0.rx.try_recv().is_ok() {}
         if let Some(e) = error {
             failures += 1;
+            link.connect_failures.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(broker = %address, attempt = failures, "MQTT connection attempt failed: {e}");
             // Log the first failure and then every tenth, not every retry.
             if failures == 1 || failures.is_multiple_of(10) {

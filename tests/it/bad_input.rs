@@ -200,6 +200,13 @@ fn broker_down_at_start_is_retried() {
         m.iter().any(|m| m.topic.ends_with("test-box/status") && m.payload == b"online")
             && m.iter().any(|m| m.topic.ends_with("/gate/events"))
     });
+    // It had tried before the broker was there, and got through on a later attempt.
+    sub.wait_for(Duration::from_secs(30), "stats after failed attempts and one connection", |m| {
+        m.iter().filter(|m| m.topic.ends_with("test-box/stats")).any(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+            v["mqtt"]["connects"] == 1 && v["mqtt"]["connect_failures"].as_u64().is_some_and(|n| n >= 1)
+        })
+    });
     let status = daemon.terminate(Duration::from_secs(30));
     assert!(status.success(), "{}", daemon.log());
     sub.wait_for(Duration::from_secs(10), "offline", |m| m.iter().any(|m| m.payload == b"offline"));
