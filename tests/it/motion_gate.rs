@@ -120,7 +120,10 @@ fn bench(cfg: &Path, args: &[&str], events: &Path) -> (u64, u64, u64, Vec<serde_
     let out = anttd()
         .args(["bench", "-c"])
         .arg(cfg)
-        .args(["--raw-runs", "1", "--events"])
+        // No raw-rate runs between stretches (`--raw-every 0`): the tests count frames,
+        // inferences and events, not the rate, and 25 raw inferences every 30 frames took most
+        // of their time.
+        .args(["--raw-runs", "1", "--raw-every", "0", "--events"])
         .arg(events)
         .args(args)
         .output()
