@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -201,16 +202,27 @@ pub enum Step {
     Publish(String, Vec<u8>),
 }
 
+/// How long a component that left, and a device topic no longer announced, are still sent as
+/// removed: long enough for a Home Assistant that was off when they left to see the removal in
+/// the retained config when it is back, short enough that a box whose cameras and rules change
+/// over the years does not carry every one it ever had in each config.
+pub const FORGET_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// What the box has announced, across connections, reloads and restarts.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Memory {
-    /// Every component ever announced, with its platform.
+    /// Every component announced, with its platform: those announced now, and those that left
+    /// less than [`FORGET_AFTER`] ago.
     pub components: BTreeMap<String, String>,
-    /// Device config topics announced before, not now.
+    /// Device config topics announced before, not now (for less than [`FORGET_AFTER`]).
     pub gone: BTreeSet<String>,
     /// The topic of the config announced last.
     pub current: Option<String>,
+    /// When each component that left, and each topic in `gone`, was first sent as removed (Unix
+    /// seconds). A memory kept by an earlier version has none: they count from its first
+    /// update.
+    pub removed_at: BTreeMap<String, u64>,
 }
 
 /// The memory kept in `path`; none yet (or unreadable: said, and the box starts afresh) is
@@ -270,8 +282,27 @@ impl Announcer {
         }
         let topic = a.topic();
         m.gone.remove(&topic);
+        m.removed_at.remove(&topic);
         if let Some(t) = m.current.replace(topic).filter(|t| *t != a.topic()) {
             m.gone.insert(t);
+        }
+    }
+
+    /// Date what was removed at `at` for the first time, and forget what was removed
+    /// [`FORGET_AFTER`] before it; what is announced now is never removed.
+    fn expire(&mut self, current: &BTreeMap<String, Value>, at: SystemTime) {
+        let now = at.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let m = &mut self.memory;
+        let removed: Vec<String> =
+            m.components.keys().filter(|id| !current.contains_key(*id)).chain(m.gone.iter()).cloned().collect();
+        m.removed_at.retain(|k, _| removed.contains(k));
+        for k in removed {
+            let since = *m.removed_at.entry(k.clone()).or_insert(now);
+            if now.saturating_sub(since) >= FORGET_AFTER.as_secs() {
+                m.removed_at.remove(&k);
+                m.components.remove(&k);
+                m.gone.remove(&k);
+            }
         }
     }
 
@@ -282,10 +313,16 @@ impl Announcer {
 
     /// What to send for `now` (None: discovery off), on a new connection or a reload.
     pub fn update(&mut self, now: Option<&Announce>) -> Vec<Step> {
+        self.update_at(now, SystemTime::now())
+    }
+
+    /// [`Announcer::update`] at the time `at`.
+    pub fn update_at(&mut self, now: Option<&Announce>, at: SystemTime) -> Vec<Step> {
         let mut steps = Vec::new();
         match now {
             Some(a) => {
                 self.note(a);
+                self.expire(&a.components(), at);
                 let birth = a.birth_topic();
                 if self.subscribed.as_ref() != Some(&birth) {
                     steps.push(Step::Subscribe(birth.clone()));
@@ -305,6 +342,7 @@ impl Announcer {
                 if let Some(t) = self.memory.current.take() {
                     self.memory.gone.insert(t);
                 }
+                self.expire(&BTreeMap::new(), at);
             }
         }
         steps.splice(0..0, self.memory.gone.iter().map(|t| Step::Publish(t.clone(), Vec::new())));
@@ -435,6 +473,55 @@ mod tests {
         assert!(a.birth("homeassistant/status", b"online", Some(&both)).is_some());
         assert!(a.birth("homeassistant/status", b"offline", Some(&both)).is_none());
         assert!(a.birth("other", b"online", Some(&both)).is_none());
+    }
+
+    #[test]
+    fn what_left_is_sent_as_removed_for_thirty_days_then_forgotten() {
+        let both = announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")]);
+        let one = announce(vec![("race".into(), "racing")]);
+        let renamed = Announce { node_id: node_id("ward-7", "box-2"), ..one.clone() };
+        let day = Duration::from_secs(24 * 3600);
+        let t0 = SystemTime::UNIX_EPOCH + 20_000 * day;
+        let mut a = Announcer::new(Memory::default());
+        a.update_at(Some(&both), t0);
+        // `fast` leaves at t0 + 1 day, the device is renamed at t0 + 2 days.
+        a.update_at(Some(&one), t0 + day);
+        let p = published(&a.update_at(Some(&renamed), t0 + 2 * day));
+        assert_eq!(p[0], (one.topic(), Value::Null));
+        assert_eq!(p[1].1["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        // Still sent 29 days after each left, on every connection (a removal may be lost).
+        a.connected();
+        let p = published(&a.update_at(Some(&renamed), t0 + 30 * day));
+        assert_eq!(p[0], (one.topic(), Value::Null));
+        assert_eq!(p[1].1["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        // 30 days after `fast` left: no longer sent, and forgotten.
+        let p = published(&a.update_at(Some(&renamed), t0 + 31 * day));
+        assert_eq!(p.len(), 2, "the old device is still cleared: it left a day later");
+        assert!(p[1].1["cmps"].get("road_rule_fast").is_none(), "{}", p[1].1);
+        assert!(!a.memory().components.contains_key("road_rule_fast"));
+        // 30 days after the rename: the old device is forgotten too.
+        let p = published(&a.update_at(Some(&renamed), t0 + 32 * day));
+        assert_eq!(p.len(), 1);
+        assert!(a.memory().gone.is_empty() && a.memory().removed_at.is_empty(), "{:?}", a.memory());
+        // Back again: announced in full, as anything new is.
+        let p = published(
+            &a.update_at(Some(&announce(vec![("race".into(), "racing"), ("fast".into(), "speeding")])), t0 + 33 * day),
+        );
+        assert!(p.last().expect("config").1["cmps"]["road_rule_fast"]["stat_t"].is_string());
+    }
+
+    #[test]
+    fn a_memory_kept_before_removals_were_dated_is_read_and_dated_from_now() {
+        let old =
+            r#"{"components":{"road_rule_fast":"event"},"gone":["homeassistant/device/x/config"],"current":null}"#;
+        let m: Memory = serde_json::from_str(old).expect("old memory");
+        assert!(m.removed_at.is_empty());
+        let mut a = Announcer::new(m);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let p = published(&a.update_at(Some(&announce(vec![])), at));
+        assert_eq!(p[0], ("homeassistant/device/x/config".into(), Value::Null));
+        assert_eq!(p[1].1["cmps"]["road_rule_fast"], json!({ "p": "event" }));
+        assert_eq!(a.memory().removed_at.values().copied().collect::<Vec<_>>(), [1_800_000_000, 1_800_000_000]);
     }
 
     #[test]
