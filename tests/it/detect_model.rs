@@ -211,6 +211,17 @@ fn square_manifest(dir: &std::path::Path) -> std::path::PathBuf {
 /// Of `square`'s boxes with score ≥ 0.5, how many `shaped` finds again (same label, IoU ≥ 0.85,
 /// any score it reports): (found, of).
 fn agreement(square: &[serde_json::Value], shaped: &[serde_json::Value]) -> (u32, u32) {
+    agreement_on(square, shaped, 0.85, |_| true)
+}
+
+/// Of `reference`'s boxes with score ≥ 0.5 and a label `keep` takes, how many `other` finds
+/// again (same label, IoU ≥ `min_iou`, any score it reports, each of its boxes once): (found, of).
+fn agreement_on(
+    reference: &[serde_json::Value],
+    other: &[serde_json::Value],
+    min_iou: f64,
+    keep: impl Fn(&str) -> bool,
+) -> (u32, u32) {
     let boxes = |v: &serde_json::Value, min: f64| -> Vec<(String, Vec<f64>)> {
         v["detections"]
             .as_array()
@@ -224,11 +235,18 @@ fn agreement(square: &[serde_json::Value], shaped: &[serde_json::Value]) -> (u32
             .collect()
     };
     let (mut found, mut of) = (0, 0);
-    for (a, b) in square.iter().zip(shaped) {
-        let theirs = boxes(b, 0.25);
-        for (label, bx) in boxes(a, 0.5) {
+    for (a, b) in reference.iter().zip(other) {
+        let mut theirs = boxes(b, 0.25);
+        for (label, bx) in boxes(a, 0.5).into_iter().filter(|(l, _)| keep(l)) {
             of += 1;
-            if theirs.iter().any(|(l, t)| *l == label && iou(&bx, t) >= 0.85) {
+            let best = theirs
+                .iter()
+                .enumerate()
+                .filter(|(_, (l, _))| *l == label)
+                .map(|(k, (_, t))| (k, iou(&bx, t)))
+                .max_by(|x, y| x.1.total_cmp(&y.1));
+            if let Some((k, _)) = best.filter(|(_, v)| *v >= min_iou) {
+                theirs.remove(k);
                 found += 1;
             }
         }
@@ -262,4 +280,32 @@ fn picture_shaped_inputs_are_chosen_by_the_picture_and_find_what_the_square_one_
         assert!(of >= 10, "{video}: too few boxes to compare: {of}");
         assert!(f64::from(found) >= 0.95 * f64::from(of), "{video}: found {found} of {of}");
     }
+}
+
+/// The permissively licensed SSD-MobileNet-v2 (scripts/make-ssd-model) finds most of the road
+/// users YOLOv12n finds: of YOLOv12n's person, bicycle, car, motorcycle, bus and truck boxes
+/// with score ≥ 0.5 on 20 frames of vtest.avi, at least 65 % again (same label, IoU ≥ 0.5); its
+/// boxes come back in the frame's pixels through its 300x300 letterbox. (On 159 frames: 73 %,
+/// docs/performance.md.)
+#[test]
+fn the_permissive_ssd_model_finds_most_of_the_road_users_yolo_finds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let images: Vec<std::path::PathBuf> = (0..20)
+        .map(|k| {
+            let frame =
+                anttd::source::still::grab_frame(&file_uri(&asset("media/vtest.avi")), 0.4 + 3.9 * f64::from(k))
+                    .expect("frame");
+            let png = dir.path().join(format!("f{k}.png"));
+            frame.save(&png).expect("write png");
+            png
+        })
+        .collect();
+    let yolo = detect_all("models/yolov12n.toml", &images);
+    let ssd = detect_all("models/ssd-mobilenet-v2.toml", &images);
+    assert!(ssd.iter().all(|v| v["input"] == "300x300"), "{ssd:?}");
+    let road_users = |l: &str| ["person", "bicycle", "car", "motorcycle", "bus", "truck"].contains(&l);
+    let (found, of) = agreement_on(&yolo, &ssd, 0.5, road_users);
+    eprintln!("SSD found {found} of YOLOv12n's {of} road users");
+    assert!(of >= 100, "too few boxes to compare: {of}");
+    assert!(f64::from(found) >= 0.65 * f64::from(of), "found {found} of {of}");
 }
