@@ -81,17 +81,13 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
     );
     // Rules that cannot fire at this detect rate and calibration: a warning, not a failure.
     for cam in &cfg.cameras {
-        for s in crate::config::feasibility::shortfalls(cam) {
-            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
-        }
-        for s in crate::config::feasibility::fast_escapes(cam) {
-            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
-        }
-        for s in crate::config::feasibility::no_road_axis(cam) {
-            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
-        }
-        if let Some(s) = crate::config::feasibility::no_road_direction(cam) {
-            out += &format!("\n{}: warning: camera `{}`: {s}", cfg.path.display(), cam.id.get_ref().0);
+        use crate::config::feasibility as f;
+        let warnings = (f::shortfalls(cam).into_iter().map(|w| w.to_string()))
+            .chain(f::fast_escapes(cam).into_iter().map(|w| w.to_string()))
+            .chain(f::no_road_axis(cam).into_iter().map(|w| w.to_string()))
+            .chain(f::no_road_direction(cam).into_iter().map(|w| w.to_string()));
+        for w in warnings {
+            out += &format!("\n{}: warning: camera `{}`: {w}", cfg.path.display(), cam.id.get_ref().0);
         }
     }
     out += &format!("\n{}: {}", cfg.path.display(), extraction_summary(cfg)?);

@@ -275,10 +275,11 @@ impl Announcer {
         &self.memory
     }
 
-    fn note(&mut self, a: &Announce) {
+    /// Remember `a`, whose components are `current`.
+    fn note(&mut self, a: &Announce, current: &BTreeMap<String, Value>) {
         let m = &mut self.memory;
-        for (id, c) in a.components() {
-            m.components.insert(id, c["p"].as_str().unwrap_or_default().to_string());
+        for (id, c) in current {
+            m.components.insert(id.clone(), c["p"].as_str().unwrap_or_default().to_string());
         }
         let topic = a.topic();
         m.gone.remove(&topic);
@@ -321,14 +322,14 @@ impl Announcer {
         let mut steps = Vec::new();
         match now {
             Some(a) => {
-                self.note(a);
-                self.expire(&a.components(), at);
+                let current = a.components();
+                self.note(a, &current);
+                self.expire(&current, at);
                 let birth = a.birth_topic();
                 if self.subscribed.as_ref() != Some(&birth) {
                     steps.push(Step::Subscribe(birth.clone()));
                     self.subscribed = Some(birth);
                 }
-                let current = a.components();
                 let removed: BTreeMap<String, String> = self
                     .memory
                     .components
