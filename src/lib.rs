@@ -24,4 +24,5 @@ pub mod rules;
 pub mod schema;
 pub mod sim;
 pub mod source;
+pub mod station;
 pub mod track;

@@ -132,6 +132,9 @@ enum Command {
         #[arg(long)]
         skip_model: bool,
     },
+    /// The duty-room console: take in what the boxes publish and serve it as web pages
+    /// (docs/station.md).
+    Station(StationArgs),
     /// Detect objects in still images; prints one JSON line per image.
     Detect {
         /// Model manifest (models/*.toml).
@@ -152,13 +155,9 @@ enum Command {
 }
 
 /// `anttd fetch`'s options.
+/// How to log in to a broker, for the commands that read from one.
 #[derive(clap::Args)]
-struct FetchArgs {
-    /// The station's broker.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    #[arg(long, default_value_t = 1883)]
-    port: u16,
+struct Login {
     #[arg(long)]
     username: Option<String>,
     /// File holding the broker password (else the ANTTD_MQTT_PASSWORD environment variable):
@@ -168,6 +167,70 @@ struct FetchArgs {
     /// Connect with TLS, trusting this CA certificate (PEM).
     #[arg(long, value_name = "PEM")]
     ca_file: Option<PathBuf>,
+}
+
+impl Login {
+    /// The password (read from its file now) and the TLS settings.
+    fn read(&self) -> Result<(Option<String>, Option<std::sync::Arc<rustls::ClientConfig>>)> {
+        let password = match &self.password_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("--password-file: cannot read {}", f.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            None => std::env::var("ANTTD_MQTT_PASSWORD").ok(),
+        };
+        let tls = self
+            .ca_file
+            .as_ref()
+            .map(|ca| anttd::publish::tls::client_config(ca, None))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
+        Ok((password, tls))
+    }
+}
+
+#[derive(clap::Args)]
+struct StationArgs {
+    /// Where the station keeps its database.
+    #[arg(long, default_value = "/var/lib/anttd-station")]
+    data_dir: PathBuf,
+    /// Address of the web console. Only this machine by default: put a reverse proxy with TLS
+    /// and logins in front to open it to others (docs/station.md).
+    #[arg(long, default_value = "127.0.0.1:8640")]
+    listen: std::net::SocketAddr,
+    /// A broker to read, `HOST` or `HOST:PORT` (1883, or 8883 with --ca-file); repeat for several.
+    #[arg(long = "broker", default_value = "127.0.0.1", value_name = "HOST[:PORT]")]
+    brokers: Vec<String>,
+    /// The boxes' `topic_prefix`.
+    #[arg(long, default_value = "antt")]
+    prefix: String,
+    /// The station's fixed MQTT client id: the broker keeps its session, and what arrives
+    /// while the station is stopped, under this id.
+    #[arg(long, default_value = "anttd-station")]
+    client_id: String,
+    #[command(flatten)]
+    login: Login,
+    /// A box that says it is online but was not heard for this long is shown as silent.
+    #[arg(long, default_value_t = 60)]
+    silent_after_s: i64,
+    /// Video before and after an event in the footage command of its page.
+    #[arg(long, default_value_t = 5)]
+    pre_roll_s: u32,
+    #[arg(long, default_value_t = 10)]
+    post_roll_s: u32,
+}
+
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// The station's broker.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 1883)]
+    port: u16,
+    #[command(flatten)]
+    login: Login,
     /// The station's key file (`anttd keygen`): requests are signed with it.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -250,29 +313,46 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("{}", anttd::evidence::signed::public_text(&key.verifying_key()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Station(a) => {
+            let (password, tls) = a.login.read()?;
+            let default_port = if tls.is_some() { 8883 } else { 1883 };
+            let brokers = a
+                .brokers
+                .iter()
+                .map(|b| match b.rsplit_once(':') {
+                    Some((host, port)) => port
+                        .parse::<u16>()
+                        .map(|p| (host.to_string(), p))
+                        .map_err(|_| anyhow::anyhow!("--broker {b}: the port is not a number from 1 to 65535")),
+                    None => Ok((b.clone(), default_port)),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            if a.prefix.is_empty() || a.prefix.contains(['+', '#']) || a.prefix.ends_with('/') {
+                anyhow::bail!("--prefix {:?}: a topic prefix without wildcards or a trailing /", a.prefix);
+            }
+            anttd::station::run(anttd::station::StationOptions {
+                data_dir: a.data_dir,
+                listen: a.listen,
+                brokers,
+                prefix: a.prefix,
+                client_id: a.client_id,
+                credentials: a.login.username.map(|u| (u, password.unwrap_or_default())),
+                tls,
+                silent_after_s: a.silent_after_s,
+                pre_roll_s: a.pre_roll_s,
+                post_roll_s: a.post_roll_s,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fetch(a) => {
-            let password = match &a.password_file {
-                Some(f) => Some(
-                    std::fs::read_to_string(f)
-                        .with_context(|| format!("--password-file: cannot read {}", f.display()))?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string(),
-                ),
-                None => std::env::var("ANTTD_MQTT_PASSWORD").ok(),
-            };
-            let tls = a
-                .ca_file
-                .as_ref()
-                .map(|ca| anttd::publish::tls::client_config(ca, None))
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--ca-file: {e}"))?;
+            let (password, tls) = a.login.read()?;
             let box_key =
                 anttd::evidence::signed::parse_public(&a.box_key).map_err(|e| anyhow::anyhow!("--box-key: {e}"))?;
             let opts = anttd::evidence::fetch::FetchOptions {
                 key: anttd::evidence::signed::read_key(&a.key).context("--key")?,
                 host: a.host,
                 port: a.port,
-                username: a.username,
+                username: a.login.username,
                 password,
                 tls,
                 box_key,

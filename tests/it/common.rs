@@ -376,6 +376,19 @@ pub fn run_to_end(cmd: Command, timeout: Duration) -> (std::process::ExitStatus,
 }
 
 /// A running daemon whose stderr is collected; killed when dropped.
+/// `anttd run -c cfg` to the end of its files, then every message `sub` had once the box's
+/// `<root>/status` said `offline`; and the daemon's log.
+pub fn run_box_to_end(cfg: &Path, sub: &Subscriber, root: &str) -> (Vec<Msg>, String) {
+    let mut c = anttd();
+    c.arg("run").arg("-c").arg(cfg);
+    let (status, log) = run_to_end(c, Duration::from_secs(600));
+    assert!(status.success(), "anttd run failed: {log}");
+    let msgs = sub.wait_for(Duration::from_secs(10), "status offline", |m| {
+        m.iter().any(|m| m.topic == format!("{root}/status") && m.payload == b"offline")
+    });
+    (msgs, log)
+}
+
 pub struct Daemon {
     pub child: Child,
     pub log: Arc<Mutex<String>>,

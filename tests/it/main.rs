@@ -22,6 +22,7 @@ mod replay_rules;
 mod rtsp;
 mod simulate;
 mod source_modes;
+mod station;
 mod systemd_notify;
 mod tls;
 mod vtest_rules;

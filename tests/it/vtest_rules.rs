@@ -35,14 +35,14 @@
 
 use crate::common;
 
-use std::time::Duration;
-
-use common::{Broker, Msg, Subscriber, anttd, asset, run_to_end, write_config};
+use common::{Broker, Msg, Subscriber, asset, write_config};
 use serde_json::Value;
 
 const ROOT: &str = "antt/test-site/test-box";
 
-fn camera() -> String {
+/// The camera of this test: vtest.avi with the line `west-path` and the crowd rule on `square`
+/// (the station's test uses it too).
+pub fn camera() -> String {
     format!(
         r#"[[cameras]]
 id = "road"
@@ -87,18 +87,7 @@ fn vtest_line_counts_and_crowds_match_the_video() {
     let sub = Subscriber::connect(broker.port, "antt/#");
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = write_config(dir.path(), broker.port, &camera());
-    let (status, log) = run_to_end(
-        {
-            let mut c = anttd();
-            c.arg("run").arg("-c").arg(&cfg);
-            c
-        },
-        Duration::from_secs(600),
-    );
-    assert!(status.success(), "anttd run failed: {log}");
-    let msgs = sub.wait_for(Duration::from_secs(10), "status offline", |m| {
-        m.iter().any(|m| m.topic == format!("{ROOT}/status") && m.payload == b"offline")
-    });
+    let (msgs, _) = common::run_box_to_end(&cfg, &sub, ROOT);
     let evs: Vec<Value> = msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/events")).map(Msg::json).collect();
 
     // Line crossings, against what was seen.

@@ -1,0 +1,194 @@
+//! Ingest: every broker's `<prefix>/#` into the [`Store`].
+//!
+//! - **Nothing is lost while the station is away**: each broker connection is a persistent
+//!   session (a fixed client id, no clean session) subscribed at QoS 1, so the broker keeps the
+//!   messages that arrive meanwhile (within its own limits, `max_queued_messages`).
+//! - **Nothing is lost when the station dies**: a message is acknowledged to the broker only
+//!   after the transaction that stored it has committed; one not yet acknowledged is sent again.
+//! - **Many messages, one transaction**: the writer thread stores what has arrived since its last
+//!   commit in one transaction, so ingest keeps up with thousands of events a second.
+//! - A message the station cannot read (docs/mqtt.md names every payload) is logged with its topic,
+//!   counted in [`IngestStats::rejected`] and acknowledged: sending it again would not mend it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::store::{self, Ingested, Store, StoreError};
+use super::topic;
+use crate::publish::mqtt::{Broker, base_options};
+
+/// Messages waiting for the writer; a full queue holds the broker connections back (they stop
+/// reading), which is what MQTT's flow control is for.
+pub const QUEUE: usize = 4096;
+
+/// What the station has taken in since it started: shown on the board.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    pub received: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub ignored: AtomicU64,
+    /// Per broker, whether its connection is up.
+    pub connected: Vec<AtomicBool>,
+}
+
+impl IngestStats {
+    pub fn new(brokers: usize) -> Self {
+        Self { connected: (0..brokers).map(|_| AtomicBool::new(false)).collect(), ..Default::default() }
+    }
+}
+
+/// One message on its way to the writer, with what is needed to acknowledge it.
+pub struct Incoming {
+    pub prefix: Arc<str>,
+    pub publish: Publish,
+    pub client: AsyncClient,
+}
+
+/// Connects to `broker` and forwards every message under `prefix` to `queue` until `shutdown`.
+/// Never gives up: a lost connection is made again after a capped backoff, and the persistent
+/// session brings what arrived meanwhile.
+pub async fn subscribe(
+    index: usize,
+    broker: Broker,
+    prefix: String,
+    queue: mpsc::Sender<Incoming>,
+    stats: Arc<IngestStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let prefix: Arc<str> = prefix.into();
+    let filter = format!("{prefix}/#");
+    let mut o = base_options(&broker);
+    o.set_clean_session(false);
+    o.set_manual_acks(true);
+    let (client, mut el) = AsyncClient::new(o, 64);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        tokio::select! {
+            ev = el.poll() => match ev {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff = Duration::from_millis(500);
+                    stats.connected[index].store(true, Ordering::Relaxed);
+                    tracing::info!(broker = %broker.address(), filter = %filter, resumed = ack.session_present, "station connected");
+                    // Subscribing again on a resumed session is harmless and covers a broker that
+                    // lost the session.
+                    if let Err(e) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                        tracing::warn!(broker = %broker.address(), "cannot subscribe: {e}");
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    stats.received.fetch_add(1, Ordering::Relaxed);
+                    let m = Incoming { prefix: Arc::clone(&prefix), publish: p, client: client.clone() };
+                    if queue.send(m).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    stats.connected[index].store(false, Ordering::Relaxed);
+                    tracing::warn!(broker = %broker.address(), "station connection lost: {e}; again in {:.1} s", backoff.as_secs_f64());
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            },
+            _ = shutdown.changed() => {
+                let _ = client.disconnect().await;
+                return;
+            }
+        }
+    }
+}
+
+/// The writer: stores what `queue` brings in batches, acknowledges each message after its
+/// batch committed, and sends every new rule event to `alerts`. Runs on its own thread until
+/// every sender is gone.
+pub fn write(
+    mut store: Store,
+    mut queue: mpsc::Receiver<Incoming>,
+    alerts: broadcast::Sender<store::EventRow>,
+    stats: Arc<IngestStats>,
+    db: std::path::PathBuf,
+) {
+    let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+    let mut batch: Vec<Incoming> = Vec::with_capacity(256);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < 256 {
+            match queue.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let received = crate::event::rfc3339(SystemTime::now());
+        let done = store.batch(|b| {
+            let mut new_alerts = Vec::new();
+            for m in &batch {
+                let p = &m.publish;
+                let Some(t) = topic::parse(&m.prefix, &p.topic) else {
+                    stats.ignored.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                match b.ingest(&t, &p.payload, p.retain, &received) {
+                    Ok(Ingested::Duplicate) => {
+                        stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Ingested::Event { event_id, start: true }) => new_alerts.push(event_id),
+                    Ok(Ingested::Unmatched) => {
+                        stats.ignored.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(StoreError::Bad(why)) => {
+                        stats.rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(topic = %p.topic, "message dropped: {why}");
+                    }
+                    Err(StoreError::Db(e)) => return Err(e),
+                }
+            }
+            Ok(new_alerts)
+        });
+        match done.and_then(|r| r) {
+            Ok(new) => {
+                for m in batch.drain(..) {
+                    // Fails only when the connection is gone: the broker then sends it again.
+                    let _ = m.client.try_ack(&m.publish);
+                }
+                if alerts.receiver_count() > 0 && !new.is_empty() {
+                    announce(&db, &new, &alerts);
+                }
+            }
+            Err(e) => {
+                // Not acknowledged: the broker delivers these again on the next connection.
+                tracing::error!("cannot store {} messages: {e}", batch.len());
+                batch.clear();
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        if last_prune.elapsed() > Duration::from_secs(3600) {
+            last_prune = std::time::Instant::now();
+            match store.prune_seen(&crate::event::rfc3339(SystemTime::now())) {
+                Ok(n) if n > 0 => tracing::info!("forgot {n} message ids older than {} days", store::SEEN_DAYS),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot forget old message ids: {e}"),
+            }
+        }
+    }
+}
+
+/// Sends the rule events among `new` to the live alert pages.
+fn announce(db: &std::path::Path, new: &[String], alerts: &broadcast::Sender<store::EventRow>) {
+    let Ok(conn) = store::open_reader(db) else { return };
+    for id in new {
+        if let Ok(Some(e)) = store::event(&conn, id)
+            && e.is_alert()
+        {
+            let _ = alerts.send(e);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The console's web server: the pages of [`super::pages`] over the store, each request reading
+//! on its own connection on a blocking thread, and the live alerts as server-sent events.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::Stream;
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use super::ingest::IngestStats;
+use super::pages;
+use super::store::{self, EventRow, Filter};
+
+pub struct Web {
+    pub db: PathBuf,
+    pub alerts: broadcast::Sender<EventRow>,
+    pub stats: Arc<IngestStats>,
+    pub brokers: Vec<String>,
+    pub silent_after_s: i64,
+    /// Video asked for before and after an event's time, on the event page.
+    pub pre_roll_s: u32,
+    pub post_roll_s: u32,
+}
+
+pub fn router(web: Arc<Web>) -> Router {
+    Router::new()
+        .route("/", get(board))
+        .route("/alerts", get(alerts))
+        .route("/alerts/stream", get(alert_stream))
+        .route("/search", get(search))
+        .route("/search.csv", get(search_csv))
+        .route("/event/{id}", get(event))
+        .route("/snapshot/{id}", get(snapshot))
+        .route("/counts", get(counts))
+        .route("/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], pages::CSS) }))
+        .with_state(web)
+}
+
+/// A failure shown to the person who asked, the cause in the log.
+struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        (self.0, Html(format!("<!doctype html><title>{}</title><p>{}</p>", self.0, pages::esc(&self.1))))
+            .into_response()
+    }
+}
+
+/// Runs `f` on a reader connection on a blocking thread.
+async fn read<T: Send + 'static>(
+    web: &Web,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Failure> {
+    let db = web.db.clone();
+    let r = tokio::task::spawn_blocking(move || store::open_reader(&db).and_then(|c| f(&c))).await;
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!("station database: {e}");
+            Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the station's database cannot be read: {e}")))
+        }
+        Err(e) => Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("the query failed: {e}"))),
+    }
+}
+
+fn now() -> String {
+    crate::event::rfc3339(SystemTime::now())
+}
+
+async fn board(State(web): State<Arc<Web>>) -> Result<Html<String>, Failure> {
+    let fleet = read(&web, store::fleet).await?;
+    let s = &web.stats;
+    let station = pages::StationStatus {
+        brokers: web.brokers.iter().zip(&s.connected).map(|(b, up)| (b.clone(), up.load(Ordering::Relaxed))).collect(),
+        received: s.received.load(Ordering::Relaxed),
+        duplicates: s.duplicates.load(Ordering::Relaxed),
+        rejected: s.rejected.load(Ordering::Relaxed),
+    };
+    Ok(Html(pages::board(&fleet, &now(), web.silent_after_s, &station)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct AlertFilter {
+    kind: String,
+    site: String,
+}
+
+impl AlertFilter {
+    fn admits(&self, e: &EventRow) -> bool {
+        e.is_alert() && (self.kind.is_empty() || e.kind == self.kind) && (self.site.is_empty() || e.site == self.site)
+    }
+}
+
+async fn alerts(State(web): State<Arc<Web>>, Query(a): Query<AlertFilter>) -> Result<Html<String>, Failure> {
+    let f = Filter { kind: a.kind.clone(), site: a.site.clone(), alerts: true, ..Default::default() };
+    let recent = read(&web, move |c| store::search(c, &f, Some(store::PAGE))).await?;
+    Ok(Html(pages::alerts(&recent.events, &a.kind, &a.site)))
+}
+
+async fn alert_stream(
+    State(web): State<Arc<Web>>,
+    Query(a): Query<AlertFilter>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = web.alerts.subscribe();
+    let stream = futures_util::stream::unfold((rx, a), |(mut rx, a)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if a.admits(&e) => {
+                    let ev = Event::default().event("alert").data(pages::event_row(&e));
+                    return Some((Ok(ev), (rx, a)));
+                }
+                Ok(_) => {}
+                // A slow page missed some: it shows the ones that follow (a reload shows all).
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn search(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Result<Html<String>, Failure> {
+    let f = match f.clone().normalised() {
+        Ok(f) => f,
+        Err(e) => return Ok(Html(pages::search(&f, Err(&e)))),
+    };
+    let q = f.clone();
+    let found = read(&web, move |c| store::search(c, &q, Some(store::PAGE))).await?;
+    Ok(Html(pages::search(&f, Ok(&found))))
+}
+
+async fn search_csv(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Result<Response, Failure> {
+    let f = f.normalised().map_err(|e| Failure(StatusCode::BAD_REQUEST, e))?;
+    let found = read(&web, move |c| store::search(c, &f, None)).await?;
+    let body = pages::csv(&found.events).map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"anttd-events.csv\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn event(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<Html<String>, Failure> {
+    let key = id.clone();
+    match read(&web, move |c| store::event(c, &key)).await? {
+        Some(e) => Ok(Html(pages::event(&e, web.pre_roll_s, web.post_roll_s))),
+        None => Err(Failure(StatusCode::NOT_FOUND, format!("no event {id} at this station"))),
+    }
+}
+
+async fn snapshot(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<Response, Failure> {
+    let key = id.clone();
+    match read(&web, move |c| store::snapshot(c, &key)).await? {
+        Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg")], jpeg).into_response()),
+        None => Err(Failure(StatusCode::NOT_FOUND, format!("no snapshot of event {id} at this station"))),
+    }
+}
+
+#[derive(Deserialize)]
+struct CountsQuery {
+    root: String,
+    camera: String,
+    #[serde(default)]
+    from: String,
+}
+
+async fn counts(State(web): State<Arc<Web>>, Query(q): Query<CountsQuery>) -> Result<Html<String>, Failure> {
+    let from = if q.from.is_empty() {
+        String::new()
+    } else {
+        store::parse_time(&q.from).map_err(|e| Failure(StatusCode::BAD_REQUEST, format!("from: {e}")))?
+    };
+    let (root, camera) = (q.root.clone(), q.camera.clone());
+    let (intervals, series) = read(&web, move |c| {
+        Ok((store::count_intervals(c, &root, &camera, &from)?, store::counts(c, &root, &camera, &from)?))
+    })
+    .await?;
+    Ok(Html(pages::counts(&q.root, &q.camera, &intervals, &series)))
+}
