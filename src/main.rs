@@ -215,7 +215,17 @@ struct StationArgs {
     /// A box that says it is online but was not heard for this long is shown as silent.
     #[arg(long, default_value_t = 60)]
     silent_after_s: i64,
-    /// Video before and after an event in the footage command of its page.
+    /// The station's key (`anttd keygen`): footage requests from the event pages are signed
+    /// with it. Without it the pages only show the `anttd fetch` command.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// The boxes' public keys, one line each: `<topic root> <key>` (`anttd pubkey` on the box).
+    #[arg(long, value_name = "FILE")]
+    box_keys: Option<PathBuf>,
+    /// How long a footage request may take before it is given up.
+    #[arg(long, default_value_t = 300)]
+    footage_timeout_s: u64,
+    /// Video asked for before and after an event, from its page.
     #[arg(long, default_value_t = 5)]
     pre_roll_s: u32,
     #[arg(long, default_value_t = 10)]
@@ -341,6 +351,15 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 silent_after_s: a.silent_after_s,
                 pre_roll_s: a.pre_roll_s,
                 post_roll_s: a.post_roll_s,
+                key: a.key.as_deref().map(anttd::evidence::signed::read_key).transpose().context("--key")?,
+                box_keys: a
+                    .box_keys
+                    .as_deref()
+                    .map(anttd::station::footage::read_box_keys)
+                    .transpose()
+                    .context("--box-keys")?
+                    .unwrap_or_default(),
+                footage_timeout: std::time::Duration::from_secs(a.footage_timeout_s),
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -363,6 +382,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                 output: a.output,
                 timeout: std::time::Duration::from_secs(a.timeout_s),
                 progress: true,
+                progress_to: None,
             };
             let r = anttd::evidence::fetch::fetch(&opts)?;
             println!(

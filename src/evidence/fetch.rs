@@ -29,11 +29,21 @@ pub struct FetchOptions {
     pub to: String,
     pub output: PathBuf,
     pub timeout: Duration,
+    /// Draw a progress bar on the terminal.
     pub progress: bool,
+    /// Where a caller that is not a terminal (the station's pages) reads the progress.
+    pub progress_to: Option<Arc<Progress>>,
     /// The station's key: the box serves only requests it signed.
     pub key: SigningKey,
     /// The box's public key: replies it did not sign are ignored.
     pub box_key: VerifyingKey,
+}
+
+/// Bytes received so far of the `total` the box announced (0 until its reply).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub received: std::sync::atomic::AtomicU64,
+    pub total: std::sync::atomic::AtomicU64,
 }
 
 /// Chunks kept that arrive before the reply announcing them (the reply and the first chunks
@@ -126,6 +136,11 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
                     b.inc(chunks.values().map(|c| c.len() as u64).sum());
                     bar = Some(b);
                 }
+                if let Some(p) = &o.progress_to {
+                    p.total.store(r.bytes, std::sync::atomic::Ordering::Relaxed);
+                    let early: u64 = chunks.values().map(|c| c.len() as u64).sum();
+                    p.received.store(early, std::sync::atomic::Ordering::Relaxed);
+                }
                 reply = Some(r);
             }
             Event::Incoming(Packet::Publish(p)) => {
@@ -139,6 +154,9 @@ pub fn fetch(o: &FetchOptions) -> Result<Reply> {
                 }
                 if let Some(b) = &bar {
                     b.inc(p.payload.len() as u64);
+                }
+                if let (Some(pr), Some(_)) = (&o.progress_to, &reply) {
+                    pr.received.fetch_add(p.payload.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 }
                 chunks.insert(n, p.payload.to_vec());
             }

@@ -44,6 +44,8 @@ impl IngestStats {
 
 /// One message on its way to the writer, with what is needed to acknowledge it.
 pub struct Incoming {
+    /// Which of the station's brokers it came through.
+    pub broker: usize,
     pub prefix: Arc<str>,
     pub publish: Publish,
     pub client: AsyncClient,
@@ -82,7 +84,7 @@ pub async fn subscribe(
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     stats.received.fetch_add(1, Ordering::Relaxed);
-                    let m = Incoming { prefix: Arc::clone(&prefix), publish: p, client: client.clone() };
+                    let m = Incoming { broker: index, prefix: Arc::clone(&prefix), publish: p, client: client.clone() };
                     if queue.send(m).await.is_err() {
                         return;
                     }
@@ -135,7 +137,11 @@ pub fn write(
                     stats.ignored.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
-                match b.ingest(&t, &p.payload, p.retain, &received) {
+                let r = b.ingest(&t, &p.payload, p.retain, &received);
+                if t.what == topic::What::BoxStatus && r.is_ok() {
+                    b.set_broker(&t.root, m.broker)?;
+                }
+                match r {
                     Ok(Ingested::Duplicate) => {
                         stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     }

@@ -11,6 +11,7 @@
 //! [`topic`] says which message a topic carries. The station reads the boxes' messages as
 //! docs/mqtt.md describes them and publishes nothing.
 
+pub mod footage;
 pub mod ingest;
 pub mod pages;
 pub mod store;
@@ -41,6 +42,12 @@ pub struct StationOptions {
     pub silent_after_s: i64,
     pub pre_roll_s: u32,
     pub post_roll_s: u32,
+    /// The station's signing key, for footage requests; None: requests are off.
+    pub key: Option<ed25519_dalek::SigningKey>,
+    /// Each box's pinned public key, by topic root.
+    pub box_keys: std::collections::HashMap<String, ed25519_dalek::VerifyingKey>,
+    /// How long a footage request may take.
+    pub footage_timeout: Duration,
 }
 
 /// Runs the station until SIGINT or SIGTERM.
@@ -63,6 +70,7 @@ pub fn run(o: StationOptions) -> Result<()> {
         };
         let (stop, stopped) = watch::channel(false);
         let mut addresses = Vec::new();
+        let mut links = Vec::new();
         let mut subscribers = Vec::new();
         for (i, (host, port)) in o.brokers.iter().enumerate() {
             let broker = Broker {
@@ -75,6 +83,12 @@ pub fn run(o: StationOptions) -> Result<()> {
                 root: o.prefix.clone(),
             };
             addresses.push(broker.address());
+            links.push(footage::Link {
+                host: broker.host.clone(),
+                port: broker.port,
+                credentials: broker.credentials.clone(),
+                tls: broker.tls.clone(),
+            });
             subscribers.push(tokio::spawn(ingest::subscribe(
                 i,
                 broker,
@@ -85,7 +99,9 @@ pub fn run(o: StationOptions) -> Result<()> {
             )));
         }
         drop(queue);
+        let footage = Arc::new(footage::Footage::new(o.key, o.box_keys, links, &o.data_dir, o.footage_timeout));
         let web = Arc::new(web::Web {
+            footage,
             db,
             alerts,
             stats,
@@ -97,7 +113,10 @@ pub fn run(o: StationOptions) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(o.listen).await.with_context(|| format!("cannot listen on {}", o.listen))?;
         tracing::info!("station console on http://{}", listener.local_addr()?);
-        axum::serve(listener, web::router(web)).with_graceful_shutdown(signal()).await.context("web server")?;
+        axum::serve(listener, web::router(web).into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal())
+            .await
+            .context("web server")?;
         tracing::info!("station stopping");
         let _ = stop.send(true);
         for s in subscribers {

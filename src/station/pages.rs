@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::store::{BoxView, CountSeries, EventRow, Filter, Found};
+use super::footage::Status;
+use super::store::{BoxView, CountSeries, EventRow, Filter, FootageRow, Found};
 
 /// The one stylesheet, served as `/style.css`.
 pub const CSS: &str = "
@@ -466,8 +467,17 @@ pub fn csv(events: &[EventRow]) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
-/// One event: its snapshot, every field, its clip, and how to get its footage from the box.
-pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32) -> String {
+/// The time range of an event's footage: from `pre_roll_s` before its start to `post_roll_s`
+/// after its end (its start while it is open).
+pub fn footage_range(e: &EventRow, pre_roll_s: u32, post_roll_s: u32) -> (String, String) {
+    let from = shifted(&e.start_ts, -(pre_roll_s as i64));
+    let to = shifted(e.end_ts.as_deref().unwrap_or(&e.start_ts), post_roll_s as i64);
+    (from, to)
+}
+
+/// One event: its snapshot, every field, its clip, and its footage: a button that asks the
+/// box for it, its progress, then the video; or, without keys, the `anttd fetch` command.
+pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32, footage: &Status, log: &[FootageRow]) -> String {
     let mut body = format!(
         r#"<h2>{} at {} / {} / {}</h2><p>{} UTC{}</p>"#,
         esc(&e.kind),
@@ -490,17 +500,6 @@ pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32) -> String {
     } else {
         body.push_str(r#"<p class="muted">No snapshot of this event reached the station. A box publishes pictures only with <code>[evidence] publish_snapshots = true</code>, and then only each camera's newest, at most one per <code>snapshot_min_interval_s</code>; every event's snapshot stays on the box (its <code>snapshot</code> field below).</p>"#);
     }
-    body.push_str(r#"<table id="fields"><tr><th>field</th><th>value</th></tr>"#);
-    if let Some(obj) = e.fields.as_object() {
-        for (k, v) in obj {
-            let shown = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let _ = write!(body, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&shown));
-        }
-    }
-    body.push_str("</table>");
     let clip = &e.fields["clip"];
     body.push_str("<h3>Footage</h3>");
     if let Some(file) = clip["file"].as_str() {
@@ -517,19 +516,89 @@ pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32) -> String {
     } else {
         body.push_str(r#"<p id="clip" class="muted">The event is still open: its clip comes with its end.</p>"#);
     }
-    let from = shifted(&e.start_ts, -(pre_roll_s as i64));
-    let to = shifted(e.end_ts.as_deref().unwrap_or(&e.start_ts), post_roll_s as i64);
-    let _ = write!(
-        body,
-        r#"<p>To fetch the video of this time range from the box's ring ({pre_roll_s} s before to {post_roll_s} s after), verified by its signature and digest:</p><pre id="fetch">anttd fetch --host BROKER --key station.key --box-key BOX_PUBLIC_KEY \
+    let (from, to) = footage_range(e, pre_roll_s, post_roll_s);
+    let id = url(&e.event_id);
+    let ask = |label: &str| {
+        format!(
+            r#"<form method="post" action="/event/{id}/footage"><button id="get-footage">{label}</button> <span class="muted">{} to {} UTC, {pre_roll_s} s before the event to {post_roll_s} s after, from the box's ring, checked against the box's signature and SHA-256.</span></form>"#,
+            when(&from),
+            when(&to)
+        )
+    };
+    body.push_str(r#"<div id="footage">"#);
+    match footage {
+        Status::Unavailable { why } => {
+            let _ = write!(
+                body,
+                r#"<p class="muted">{}. From a terminal with the station's key:</p><pre id="fetch">anttd fetch --host BROKER --key station.key --box-key BOX_PUBLIC_KEY \
   --root {} --camera {} \
   --from {} --to {} -o {}.mp4</pre>"#,
-        esc(&e.root),
-        esc(&e.camera),
-        esc(&from),
-        esc(&to),
-        esc(&e.event_id)
-    );
+                esc(why),
+                esc(&e.root),
+                esc(&e.camera),
+                esc(&from),
+                esc(&to),
+                esc(&e.event_id)
+            );
+        }
+        Status::None => body.push_str(&ask("Get the footage")),
+        Status::Running { received, total } => {
+            let _ = write!(
+                body,
+                r#"<p id="progress">Asking the box: {}</p><script>
+(async function poll() {{
+  const s = await (await fetch(location.pathname + '/footage')).json();
+  if (s.state !== 'running') return location.reload();
+  document.getElementById('progress').textContent = 'Asking the box: ' + (s.total ? s.received + ' of ' + s.total + ' bytes' : 'waiting for its answer');
+  setTimeout(poll, 500);
+}})();
+</script>"#,
+                if *total > 0 { format!("{received} of {total} bytes") } else { "waiting for its answer".into() }
+            );
+        }
+        Status::Done { bytes, sha256 } => {
+            let _ = write!(
+                body,
+                r#"<video id="video" controls preload="metadata" width="720" src="/footage/{id}"></video><p><a id="download" href="/footage/{id}" download="{id}.mp4">Download the MP4</a> ({bytes} bytes, SHA-256 <code>{}</code>, as the box signed it).</p>"#,
+                esc(sha256)
+            );
+        }
+        Status::Failed { error } => {
+            let _ = write!(body, r#"<p class="error" id="footage-error">The last request failed: {}</p>"#, esc(error));
+            body.push_str(&ask("Ask again"));
+        }
+    }
+    body.push_str("</div>");
+    if !log.is_empty() {
+        body.push_str(r#"<h3>Requests for this footage</h3><table id="footage-log"><tr><th>asked at (UTC)</th><th>by</th><th>result</th></tr>"#);
+        for r in log {
+            let result = match r.state.as_str() {
+                "done" => format!("received, {} bytes", r.bytes.unwrap_or(0)),
+                "failed" => format!("failed: {}", r.detail.as_deref().unwrap_or("")),
+                other => other.to_string(),
+            };
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(&r.asked_at),
+                esc(&r.asked_by),
+                esc(&result)
+            );
+        }
+        body.push_str("</table>");
+    }
+    body.push_str("<h3>Every field</h3>");
+    body.push_str(r#"<table id="fields"><tr><th>field</th><th>value</th></tr>"#);
+    if let Some(obj) = e.fields.as_object() {
+        for (k, v) in obj {
+            let shown = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = write!(body, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&shown));
+        }
+    }
+    body.push_str("</table>");
     page(&format!("{} {}", e.kind, e.start_ts), "", &body, "")
 }
 
@@ -652,7 +721,8 @@ mod tests {
     fn the_event_page_gives_the_fetch_command_with_the_rolls() {
         let mut e = ev("speeding", serde_json::json!({"max_kmh": 97.5}));
         e.end_ts = Some("2026-12-04T09:00:04.000Z".into());
-        let html = event(&e, 5, 10);
+        let why = Status::Unavailable { why: "footage requests are off".into() };
+        let html = event(&e, 5, 10, &why, &[]);
         assert!(html.contains("--from 2026-12-04T08:59:56.000Z --to 2026-12-04T09:00:14.000Z"), "{html}");
         assert!(html.contains("--root antt/w/b --camera road"), "{html}");
     }

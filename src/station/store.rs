@@ -39,7 +39,9 @@ CREATE TABLE IF NOT EXISTS boxes(
     last_heard TEXT,
     stats_at TEXT,
     stats TEXT,
-    last_event_id TEXT
+    last_event_id TEXT,
+    -- Which of the station's brokers the box's status came through: footage is asked there.
+    broker INTEGER
 );
 CREATE TABLE IF NOT EXISTS cameras(
     root TEXT NOT NULL,
@@ -93,6 +95,21 @@ CREATE TABLE IF NOT EXISTS counts(
     count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS counts_by_camera ON counts(root, camera, from_ts);
+CREATE TABLE IF NOT EXISTS footage(
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    root TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    from_ts TEXT NOT NULL,
+    to_ts TEXT NOT NULL,
+    asked_by TEXT NOT NULL,
+    asked_at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT,
+    bytes INTEGER,
+    sha256 TEXT
+);
+CREATE INDEX IF NOT EXISTS footage_by_event ON footage(event_id);
 CREATE TABLE IF NOT EXISTS snapshots(
     event_id TEXT PRIMARY KEY,
     root TEXT NOT NULL,
@@ -140,6 +157,11 @@ fn connect(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
+}
+
+/// A connection that writes besides the [`Store`] (the footage log): SQLite takes turns.
+pub fn open_writer(path: &Path) -> rusqlite::Result<Connection> {
+    connect(path)
 }
 
 /// A connection for queries; many may read while the [`Store`] writes.
@@ -247,6 +269,11 @@ impl Batch<'_> {
                 Ok(Ingested::Stored)
             }
         }
+    }
+
+    /// Notes which of the station's brokers `root` is reached through.
+    pub fn set_broker(&self, root: &str, broker: usize) -> rusqlite::Result<()> {
+        self.tx.execute("UPDATE boxes SET broker = ?2 WHERE root = ?1", params![root, broker as i64]).map(drop)
     }
 
     /// True when `id` is new (and now remembered).
@@ -668,6 +695,81 @@ pub fn fleet(conn: &Connection) -> rusqlite::Result<Vec<BoxView>> {
         out.push(b);
     }
     Ok(out)
+}
+
+/// The broker a box was last heard through.
+pub fn box_broker(conn: &Connection, root: &str) -> rusqlite::Result<Option<usize>> {
+    let b: Option<Option<i64>> =
+        conn.query_row("SELECT broker FROM boxes WHERE root = ?1", params![root], |r| r.get(0)).optional()?;
+    Ok(b.flatten().map(|b| b as usize))
+}
+
+/// One footage request in the log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FootageRow {
+    pub asked_by: String,
+    pub asked_at: String,
+    /// `asked`, `done` or `failed`.
+    pub state: String,
+    pub detail: Option<String>,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// Logs a request as asked; its row id, for [`footage_ended`].
+#[allow(clippy::too_many_arguments)]
+pub fn footage_asked(
+    conn: &Connection,
+    event_id: &str,
+    root: &str,
+    camera: &str,
+    from: &str,
+    to: &str,
+    asked_by: &str,
+    at: &str,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO footage(event_id, root, camera, from_ts, to_ts, asked_by, asked_at, state) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'asked')",
+        params![event_id, root, camera, from, to, asked_by, at],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn footage_ended(
+    conn: &Connection,
+    row: i64,
+    state: &str,
+    detail: Option<&str>,
+    bytes: Option<u64>,
+    sha256: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE footage SET state = ?2, detail = ?3, bytes = ?4, sha256 = ?5 WHERE id = ?1",
+        params![row, state, detail, bytes.map(|b| b as i64), sha256],
+    )
+    .map(drop)
+}
+
+/// Every request for an event's footage, newest first.
+pub fn footage_log(conn: &Connection, event_id: &str) -> rusqlite::Result<Vec<FootageRow>> {
+    conn.prepare(
+        "SELECT asked_by, asked_at, state, detail, bytes, sha256 FROM footage WHERE event_id = ?1 ORDER BY id DESC",
+    )?
+    .query_map(params![event_id], |r| {
+        Ok(FootageRow {
+            asked_by: r.get(0)?,
+            asked_at: r.get(1)?,
+            state: r.get(2)?,
+            detail: r.get(3)?,
+            bytes: r.get::<_, Option<i64>>(4)?.map(|b| b as u64),
+            sha256: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn footage_latest(conn: &Connection, event_id: &str) -> rusqlite::Result<Option<FootageRow>> {
+    Ok(footage_log(conn, event_id)?.into_iter().next())
 }
 
 /// Crossings per interval of one line and direction.

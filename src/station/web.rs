@@ -17,6 +17,7 @@ use futures_util::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
+use super::footage::{Footage, Status};
 use super::ingest::IngestStats;
 use super::pages;
 use super::store::{self, EventRow, Filter};
@@ -30,6 +31,7 @@ pub struct Web {
     /// Video asked for before and after an event's time, on the event page.
     pub pre_roll_s: u32,
     pub post_roll_s: u32,
+    pub footage: Arc<Footage>,
 }
 
 pub fn router(web: Arc<Web>) -> Router {
@@ -40,6 +42,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/search", get(search))
         .route("/search.csv", get(search_csv))
         .route("/event/{id}", get(event))
+        .route("/event/{id}/footage", get(footage_status).post(footage_request))
+        .route("/footage/{id}", get(footage_file))
         .route("/snapshot/{id}", get(snapshot))
         .route("/counts", get(counts))
         .route("/style.css", get(|| async { ([(header::CONTENT_TYPE, "text/css")], pages::CSS) }))
@@ -156,10 +160,73 @@ async fn search_csv(State(web): State<Arc<Web>>, Query(f): Query<Filter>) -> Res
 
 async fn event(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<Html<String>, Failure> {
     let key = id.clone();
-    match read(&web, move |c| store::event(c, &key)).await? {
-        Some(e) => Ok(Html(pages::event(&e, web.pre_roll_s, web.post_roll_s))),
+    let footage = Arc::clone(&web.footage);
+    let found = read(&web, move |c| {
+        let Some(e) = store::event(c, &key)? else { return Ok(None) };
+        let status = footage.status(&e, c)?;
+        let log = store::footage_log(c, &key)?;
+        Ok(Some((e, status, log)))
+    })
+    .await?;
+    match found {
+        Some((e, status, log)) => Ok(Html(pages::event(&e, web.pre_roll_s, web.post_roll_s, &status, &log))),
         None => Err(Failure(StatusCode::NOT_FOUND, format!("no event {id} at this station"))),
     }
+}
+
+async fn footage_status(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<axum::Json<Status>, Failure> {
+    let footage = Arc::clone(&web.footage);
+    let key = id.clone();
+    let status = read(&web, move |c| match store::event(c, &key)? {
+        Some(e) => footage.status(&e, c).map(Some),
+        None => Ok(None),
+    })
+    .await?;
+    status.map(axum::Json).ok_or_else(|| Failure(StatusCode::NOT_FOUND, format!("no event {id} at this station")))
+}
+
+/// Who asked, for the footage log: the user a reverse proxy in front logged in (its
+/// `X-Forwarded-User`; the station listens on loopback only, behind it), else the address.
+fn asker(headers: &axum::http::HeaderMap, peer: std::net::SocketAddr) -> String {
+    match headers.get("x-forwarded-user").and_then(|v| v.to_str().ok()).filter(|u| !u.is_empty()) {
+        Some(user) => format!("{user} (via {})", peer.ip()),
+        None => peer.ip().to_string(),
+    }
+}
+
+async fn footage_request(
+    State(web): State<Arc<Web>>,
+    Path(id): Path<String>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, Failure> {
+    let key = id.clone();
+    let found = read(&web, move |c| {
+        let Some(e) = store::event(c, &key)? else { return Ok(None) };
+        let broker = store::box_broker(c, &e.root)?;
+        Ok(Some((e, broker)))
+    })
+    .await?;
+    let Some((e, broker)) = found else {
+        return Err(Failure(StatusCode::NOT_FOUND, format!("no event {id} at this station")));
+    };
+    let (from, to) = pages::footage_range(&e, web.pre_roll_s, web.post_roll_s);
+    web.footage
+        .request(&e, broker.unwrap_or(0), &from, &to, &asker(&headers, peer))
+        .map_err(|why| Failure(StatusCode::CONFLICT, why))?;
+    Ok(axum::response::Redirect::to(&format!("/event/{}", pages::url(&id))).into_response())
+}
+
+async fn footage_file(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<Response, Failure> {
+    let Some(file) = web.footage.file(&id) else {
+        return Err(Failure(StatusCode::NOT_FOUND, format!("no footage of event {id} at this station")));
+    };
+    let path = file.clone();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot read {}: {e}", file.display())))?;
+    Ok(([(header::CONTENT_TYPE, "video/mp4")], bytes).into_response())
 }
 
 async fn snapshot(State(web): State<Arc<Web>>, Path(id): Path<String>) -> Result<Response, Failure> {

@@ -15,7 +15,7 @@ const ROOT: &str = "antt/test-site/test-box";
 const KEYINT_S: f64 = 2.0;
 
 /// vtest.avi re-encoded to H.264 in MP4 (a keyframe every 2 s), as a camera would send it.
-fn h264_vtest(dir: &Path) -> PathBuf {
+pub fn h264_vtest(dir: &Path) -> PathBuf {
     let out = dir.join("vtest-h264.mp4");
     let status = Command::new("gst-launch-1.0")
         .arg("-q")
@@ -313,7 +313,7 @@ fn request(id: &str, for_box: &str, from_ms: i64, to_ms: i64, issued_ms: i64) ->
 }
 
 /// `anttd keygen` / `anttd pubkey`: the public key printed.
-fn key_cli(cmd: &str, file: &Path) -> String {
+pub fn key_cli(cmd: &str, file: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_anttd")).arg(cmd).arg(file).output().expect("anttd");
     assert!(out.status.success(), "anttd {cmd}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -321,11 +321,11 @@ fn key_cli(cmd: &str, file: &Path) -> String {
 
 /// The station's broker as docs/deploy.md sets it up: deploy/mosquitto/anttd.acl for this site,
 /// logins for the box under test, another box, and the station.
-const BOX_LOGIN: (&str, &str) = ("test-box", "box-secret");
+pub const BOX_LOGIN: (&str, &str) = ("test-box", "box-secret");
 const OTHER_BOX: (&str, &str) = ("other-box", "other-secret");
-const STATION: (&str, &str) = ("station", "station-secret");
+pub const STATION: (&str, &str) = ("station", "station-secret");
 
-fn station_broker() -> Broker {
+pub fn station_broker() -> Broker {
     let acl = std::fs::read_to_string(common::root().join("deploy/mosquitto/anttd.acl")).expect("shipped ACL");
     assert!(acl.contains("antt/ward-7/"), "the shipped ACL's example site changed");
     Broker::start_with_acl(&acl.replace("antt/ward-7/", "antt/test-site/"), &[BOX_LOGIN, OTHER_BOX, STATION])

@@ -383,3 +383,98 @@ fn the_station_loses_nothing_while_away_and_shows_alerts_as_they_come() {
         station.get("/").contains(r#"<tr class="silent" data-box="antt/ward-9/box-2">"#)
     });
 }
+
+#[test]
+fn footage_asked_from_an_event_page_is_the_cut_the_box_made_byte_for_byte() {
+    use crate::evidence::{BOX_LOGIN, STATION, h264_vtest, key_cli, station_broker};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let video = h264_vtest(dir.path());
+    // The deployed broker: logins and the shipped ACL (the station reads antt/# and may only
+    // write extraction requests).
+    let broker = station_broker();
+    let port = broker.tls_port.expect("login listener");
+    let station_key = dir.path().join("station.key");
+    let station_pub = key_cli("keygen", &station_key);
+    let camera = format!(
+        "[evidence]\nenabled = true\nsegment_s = 2\npre_roll_s = 1\npost_roll_s = 1\nmin_free_mb = 1\n\n[extract]\nstation_keys = [\"{station_pub}\"]\n\n[[cameras]]\nid = \"road\"\nuri = \"{}\"\ndetect_fps = 5\nlabels = [\"person\"]\n",
+        video.display()
+    );
+    let cfg = write_config(dir.path(), port, &camera);
+    let text = std::fs::read_to_string(&cfg).expect("config").replacen(
+        "stats_interval_s = 2\n",
+        &format!("stats_interval_s = 2\nusername = \"{}\"\npassword = \"{}\"\n", BOX_LOGIN.0, BOX_LOGIN.1),
+        1,
+    );
+    std::fs::write(&cfg, text).expect("config");
+    let mut daemon = common::Daemon::start({
+        let mut c = anttd();
+        c.arg("run").arg("-c").arg(&cfg);
+        c
+    });
+    // The installer pins the box's key at the station.
+    let box_key = dir.path().join("data/box.key");
+    wait_until(Duration::from_secs(30), "the box's key", || box_key.exists());
+    let keys = dir.path().join("box-keys");
+    std::fs::write(&keys, format!("# commune 7\n{ROOT} {}\n", key_cli("pubkey", &box_key))).expect("box keys");
+    let password = dir.path().join("station.password");
+    std::fs::write(&password, format!("{}\n", STATION.1)).expect("password");
+    let station = Station::start(
+        port,
+        &dir.path().join("station"),
+        &[
+            "--username",
+            STATION.0,
+            "--password-file",
+            password.to_str().expect("path"),
+            "--key",
+            station_key.to_str().expect("path"),
+            "--box-keys",
+            keys.to_str().expect("path"),
+            "--pre-roll-s",
+            "1",
+            "--post-roll-s",
+            "1",
+        ],
+    );
+
+    // An object that ended a few seconds ago: its time is in the box's ring.
+    let mut chosen = None;
+    wait_until(Duration::from_secs(90), "an ended event", || {
+        let now = time::OffsetDateTime::now_utc();
+        chosen = station.csv("kind=object").into_iter().find(|r| {
+            let end = time::OffsetDateTime::parse(&r["end_utc"], &time::format_description::well_known::Rfc3339);
+            end.is_ok_and(|t| now - t > time::Duration::seconds(4))
+        });
+        chosen.is_some()
+    });
+    let event_id = chosen.expect("an event")["event_id"].clone();
+
+    let mut b = Browser::start();
+    b.open(&station.url(&format!("/event/{event_id}")));
+    b.eval("document.getElementById('get-footage').click()");
+    b.wait(
+        "the footage to play",
+        "!!document.getElementById('video') && document.getElementById('video').readyState >= 1",
+    );
+    let duration = b.eval("document.getElementById('video').duration");
+    assert!(duration.as_f64().is_some_and(|d| d > 1.0), "a video of the event's time: {duration} s");
+    let log = b.eval("document.getElementById('footage-log').innerText");
+    assert!(
+        log.as_str().is_some_and(|t| t.contains("127.0.0.1") && t.contains("received")),
+        "who asked is logged: {log}"
+    );
+    b.eval("document.getElementById('footage').scrollIntoView()");
+    b.screenshot("footage");
+
+    // What the page plays is the file the box cut, byte for byte.
+    let (code, mp4) = station.try_get(&format!("/footage/{event_id}")).expect("footage answer");
+    assert_eq!(code, 200);
+    let cuts: Vec<PathBuf> = std::fs::read_dir(anttd::evidence::extract::extract_dir(&dir.path().join("data"), "road"))
+        .expect("the box's cuts")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    assert_eq!(cuts.len(), 1, "one request, one cut: {cuts:?}");
+    assert!(std::fs::read(&cuts[0]).expect("cut") == mp4, "the station's MP4 differs from the box's cut");
+    daemon.terminate(Duration::from_secs(30));
+}
