@@ -51,6 +51,8 @@ fn deb_installs_checks_and_purges() {
             "/usr/lib/anttd/libonnxruntime.so.1.31.1",
             "/etc/anttd/anttd.toml",
             "/lib/systemd/system/anttd.service",
+            "/lib/systemd/system/anttd-station.service",
+            "/usr/share/doc/anttd/station.md",
         ] {
             assert!(Path::new(p).exists(), "{p} not installed");
         }
@@ -63,8 +65,11 @@ fn deb_installs_checks_and_purges() {
             .env_remove("ORT_DYLIB_PATH"));
         assert!(ok, "anttd check on the installed config failed: {log}");
         assert!(log.contains("OK") && log.contains("yolov12n"), "{log}");
-        let (ok, log) = sh(Command::new("systemd-analyze").args(["verify", "/lib/systemd/system/anttd.service"]));
-        assert!(ok, "systemd-analyze verify: {log}");
+        for unit in ["anttd.service", "anttd-station.service"] {
+            let (ok, log) =
+                sh(Command::new("systemd-analyze").arg("verify").arg(format!("/lib/systemd/system/{unit}")));
+            assert!(ok, "systemd-analyze verify {unit}: {log}");
+        }
     });
     let (ok, log) = purge();
     assert!(ok, "purge failed: {log}");

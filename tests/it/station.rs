@@ -213,13 +213,16 @@ impl Browser {
         }
     }
 
+    /// Saves what the page shows as `name` (`.png`, or `.jpg` for pages with photos).
     fn screenshot(&mut self, name: &str) {
-        let r = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let format =
+            if name.ends_with(".jpg") { json!({"format": "jpeg", "quality": 85}) } else { json!({"format": "png"}) };
+        let r = self.call("Page.captureScreenshot", format);
         let png =
             base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().expect("png data")).expect("base64");
         let dir = common::root().join("target/station-screenshots");
         std::fs::create_dir_all(&dir).expect("screenshot dir");
-        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+        std::fs::write(dir.join(name), png).expect("write screenshot");
     }
 }
 
@@ -305,7 +308,7 @@ fn every_event_a_box_sends_is_at_the_station_once_and_its_pages_show_it() {
     assert_eq!(board, "offline", "the box ended its run: offline on the board");
     let fps = b.eval("Number(document.querySelectorAll('#fleet tr')[1].children[6].textContent)");
     assert!(fps.as_f64().is_some_and(|f| f > 1.0), "the camera's fps from stats: {fps}");
-    b.screenshot("board");
+    b.screenshot("board.png");
 
     b.open(&station.url(&format!("/event/{event_id}")));
     b.wait("the snapshot to be shown", "document.getElementById('snapshot').naturalWidth === 768");
@@ -313,13 +316,13 @@ fn every_event_a_box_sends_is_at_the_station_once_and_its_pages_show_it() {
     assert!(fields.as_str().is_some_and(|t| t.contains(event_id)), "{fields}");
     let fetch = b.eval("document.getElementById('fetch').innerText");
     assert!(fetch.as_str().is_some_and(|t| t.contains(&format!("--root {ROOT} --camera road"))), "{fetch}");
-    b.screenshot("event");
+    b.screenshot("event.jpg");
 
     b.open(&station.url("/search?kind=line_cross"));
     let shown = b.eval("document.querySelectorAll('#results tr.event').length");
     let crossings = sent.iter().filter(|e| e["kind"] == "line_cross").count();
     assert_eq!(shown, json!(crossings.min(50)), "one row per crossing");
-    b.screenshot("search");
+    b.screenshot("search.png");
 
     // Counts over time: the table adds up to the crossings.
     b.open(&station.url(&format!("/counts?root={}&camera=road", ROOT.replace('/', "%2F"))));
@@ -327,7 +330,7 @@ fn every_event_a_box_sends_is_at_the_station_once_and_its_pages_show_it() {
         b.eval("[...document.querySelectorAll('#counts td.num')].reduce((s, td) => s + Number(td.textContent), 0)");
     assert_eq!(counted, json!(crossings), "the counts add up to the crossings");
     assert_eq!(b.eval("document.querySelectorAll('#chart polyline').length"), json!(2), "one line per direction");
-    b.screenshot("counts");
+    b.screenshot("counts.png");
     station.stop();
 }
 
@@ -376,7 +379,7 @@ fn the_station_loses_nothing_while_away_and_shows_alerts_as_they_come() {
     let first = b.eval("document.querySelector('#alerts tr.event a').getAttribute('href')");
     assert_eq!(first, "/event/live-1", "the new alert is on top");
     assert_eq!(station.csv("kind=crowd").len(), 1, "the crowd is stored, only not shown on this page");
-    b.screenshot("alerts");
+    b.screenshot("alerts.png");
 
     // Nothing more from the box: online, but silent.
     wait_until(Duration::from_secs(10), "the box shown silent", || {
@@ -464,7 +467,7 @@ fn footage_asked_from_an_event_page_is_the_cut_the_box_made_byte_for_byte() {
         "who asked is logged: {log}"
     );
     b.eval("document.getElementById('footage').scrollIntoView()");
-    b.screenshot("footage");
+    b.screenshot("footage.jpg");
 
     // What the page plays is the file the box cut, byte for byte.
     let (code, mp4) = station.try_get(&format!("/footage/{event_id}")).expect("footage answer");
