@@ -135,6 +135,8 @@ enum Command {
     /// The duty-room console: take in what the boxes publish and serve it as web pages
     /// (docs/station.md).
     Station(StationArgs),
+    /// Read a password on stdin and print its Argon2 hash, for the station's --users file.
+    StationPasswd,
     /// Detect objects in still images; prints one JSON line per image.
     Detect {
         /// Model manifest (models/*.toml).
@@ -222,6 +224,10 @@ struct StationArgs {
     /// The boxes' public keys, one line each: `<topic root> <key>` (`anttd pubkey` on the box).
     #[arg(long, value_name = "FILE")]
     box_keys: Option<PathBuf>,
+    /// Users who may log in, one line each: `<name> <sites> <hash>` (sites `*` or a comma-
+    /// separated list; `anttd station-passwd` makes the hash). Without it there are no logins.
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
     /// How long a footage request may take before it is given up.
     #[arg(long, default_value_t = 300)]
     footage_timeout_s: u64,
@@ -323,6 +329,16 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             println!("{}", anttd::evidence::signed::public_text(&key.verifying_key()));
             Ok(ExitCode::SUCCESS)
         }
+        Command::StationPasswd => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                anyhow::bail!("no password on stdin");
+            }
+            println!("{}", anttd::station::access::hash_password(password)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Station(a) => {
             let (password, tls) = a.login.read()?;
             let default_port = if tls.is_some() { 8883 } else { 1883 };
@@ -360,6 +376,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
                     .context("--box-keys")?
                     .unwrap_or_default(),
                 footage_timeout: std::time::Duration::from_secs(a.footage_timeout_s),
+                access: a.users.as_deref().map(anttd::station::access::Access::load).transpose().context("--users")?,
             })?;
             Ok(ExitCode::SUCCESS)
         }

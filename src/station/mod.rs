@@ -11,6 +11,7 @@
 //! [`topic`] says which message a topic carries. The station reads the boxes' messages as
 //! docs/mqtt.md describes them and publishes nothing.
 
+pub mod access;
 pub mod footage;
 pub mod ingest;
 pub mod pages;
@@ -48,6 +49,8 @@ pub struct StationOptions {
     pub box_keys: std::collections::HashMap<String, ed25519_dalek::VerifyingKey>,
     /// How long a footage request may take.
     pub footage_timeout: Duration,
+    /// Logins and what each user sees; None: no logins.
+    pub access: Option<access::Access>,
 }
 
 /// Runs the station until SIGINT or SIGTERM.
@@ -101,6 +104,7 @@ pub fn run(o: StationOptions) -> Result<()> {
         drop(queue);
         let footage = Arc::new(footage::Footage::new(o.key, o.box_keys, links, &o.data_dir, o.footage_timeout));
         let web = Arc::new(web::Web {
+            access: o.access.map(Arc::new),
             footage,
             db,
             alerts,

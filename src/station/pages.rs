@@ -14,7 +14,7 @@ pub const CSS: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1c2330;background:#f4f6f9}
 header{background:#17324d;color:#fff;padding:8px 16px;display:flex;gap:20px;align-items:baseline}
 header b{font-size:16px;margin-right:12px}
-header a{color:#cfe3ff;text-decoration:none}header a.on{color:#fff;font-weight:600}
+header a{color:#cfe3ff;text-decoration:none}header .user{margin-left:auto;color:#cfe3ff}header a.on{color:#fff;font-weight:600}
 main{padding:12px 16px}
 table{border-collapse:collapse;background:#fff;margin:8px 0 16px;min-width:50%}
 th,td{border:1px solid #d5dbe3;padding:4px 8px;text-align:left;vertical-align:top}
@@ -80,17 +80,50 @@ pub fn seconds(ts: &str) -> Option<i64> {
     time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
 }
 
-fn page(title: &str, active: &str, body: &str, head: &str) -> String {
-    let nav: String = [("/", "Board"), ("/alerts", "Alerts"), ("/search", "Search")]
-        .iter()
-        .map(|(href, name)| {
-            format!(r#"<a href="{href}"{}>{name}</a>"#, if *name == active { r#" class="on""# } else { "" })
-        })
-        .collect();
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{} · anttd station</title><link rel="stylesheet" href="/style.css">{head}</head><body><header><b>anttd station</b>{nav}</header><main>{body}</main></body></html>"#,
-        esc(title)
-    )
+/// A page before it is wrapped in the console's frame (which names who is logged in).
+pub struct Page {
+    pub title: String,
+    /// The navigation entry to highlight.
+    pub active: &'static str,
+    /// Extra `<head>` content.
+    pub head: &'static str,
+    pub body: String,
+}
+
+fn page(title: &str, active: &'static str, body: &str, head: &'static str) -> Page {
+    Page { title: title.to_string(), active, head, body: body.to_string() }
+}
+
+impl Page {
+    /// The whole document; `user` (empty without logins) is shown with a way to log out.
+    pub fn render(&self, user: &str) -> String {
+        let nav: String = [("/", "Board"), ("/alerts", "Alerts"), ("/search", "Search")]
+            .iter()
+            .map(|(href, name)| {
+                format!(r#"<a href="{href}"{}>{name}</a>"#, if *name == self.active { r#" class="on""# } else { "" })
+            })
+            .collect();
+        let who = if user.is_empty() {
+            String::new()
+        } else {
+            format!(r#"<span class="user" id="user">{} · <a href="/logout">log out</a></span>"#, esc(user))
+        };
+        format!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{} · anttd station</title><link rel="stylesheet" href="/style.css">{}</head><body><header><b>anttd station</b>{nav}{who}</header><main>{}</main></body></html>"#,
+            esc(&self.title),
+            self.head,
+            self.body
+        )
+    }
+}
+
+/// The login form; `error` after a failed attempt.
+pub fn login(error: bool) -> String {
+    let body = format!(
+        r#"{}<form class="filters" method="post" action="/login" id="login"><label>name <input name="name" autocomplete="username" autofocus></label><label>password <input name="password" type="password" autocomplete="current-password"></label><button>Log in</button></form>"#,
+        if error { r#"<p class="error">Wrong name or password.</p>"# } else { "" }
+    );
+    Page { title: "Log in".into(), active: "", head: "", body }.render("")
 }
 
 /// What the station itself reports under the board.
@@ -104,7 +137,7 @@ pub struct StationStatus {
 /// The fleet board: every box and its cameras. A box is **silent** when it says it is online
 /// but nothing was heard from it for `silent_after_s`: its link or its daemon is stuck without
 /// the broker having noticed.
-pub fn board(fleet: &[BoxView], now: &str, silent_after_s: i64, station: &StationStatus) -> String {
+pub fn board(fleet: &[BoxView], now: &str, silent_after_s: i64, station: &StationStatus) -> Page {
     let mut b = String::new();
     let offline = fleet.iter().filter(|x| !x.online).count();
     let silent = fleet.iter().filter(|x| is_silent(x, now, silent_after_s)).count();
@@ -335,7 +368,7 @@ fn kind_select(selected: &str, with_all: &str) -> String {
 }
 
 /// Live alerts: the newest rule events, and new ones added as they arrive (server-sent events).
-pub fn alerts(recent: &[EventRow], kind: &str, site: &str) -> String {
+pub fn alerts(recent: &[EventRow], kind: &str, site: &str) -> Page {
     let rows: String = recent.iter().map(event_row).collect();
     let body = format!(
         r#"<form class="filters" method="get"><label>kind {}</label><label>site <input name="site" value="{}"></label><button>Filter</button></form>
@@ -381,7 +414,7 @@ pub fn query(f: &Filter, page: Option<usize>) -> String {
 }
 
 /// Search: the form, one page of results, paging, and the CSV export of every result.
-pub fn search(f: &Filter, found: Result<&Found, &str>) -> String {
+pub fn search(f: &Filter, found: Result<&Found, &str>) -> Page {
     let input = |name: &str, label: &str, v: &str, ph: &str| {
         format!(r#"<label>{label} <input name="{name}" value="{}" placeholder="{ph}"></label>"#, esc(v))
     };
@@ -477,7 +510,7 @@ pub fn footage_range(e: &EventRow, pre_roll_s: u32, post_roll_s: u32) -> (String
 
 /// One event: its snapshot, every field, its clip, and its footage: a button that asks the
 /// box for it, its progress, then the video; or, without keys, the `anttd fetch` command.
-pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32, footage: &Status, log: &[FootageRow]) -> String {
+pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32, footage: &Status, log: &[FootageRow]) -> Page {
     let mut body = format!(
         r#"<h2>{} at {} / {} / {}</h2><p>{} UTC{}</p>"#,
         esc(&e.kind),
@@ -610,7 +643,7 @@ fn shifted(ts: &str, s: i64) -> String {
 }
 
 /// Crossings over time, one line per line and direction, drawn as SVG on the server.
-pub fn counts(root: &str, camera: &str, intervals: &[String], series: &[CountSeries]) -> String {
+pub fn counts(root: &str, camera: &str, intervals: &[String], series: &[CountSeries]) -> Page {
     let mut body = format!(r#"<h2>Crossings at {} / {}</h2>"#, esc(root), esc(camera));
     if intervals.is_empty() {
         body.push_str(r#"<p class="muted">No counts yet: counts come from cameras with lines, once per <code>counts_interval_s</code>.</p>"#);
@@ -722,7 +755,7 @@ mod tests {
         let mut e = ev("speeding", serde_json::json!({"max_kmh": 97.5}));
         e.end_ts = Some("2026-12-04T09:00:04.000Z".into());
         let why = Status::Unavailable { why: "footage requests are off".into() };
-        let html = event(&e, 5, 10, &why, &[]);
+        let html = event(&e, 5, 10, &why, &[]).render("");
         assert!(html.contains("--from 2026-12-04T08:59:56.000Z --to 2026-12-04T09:00:14.000Z"), "{html}");
         assert!(html.contains("--root antt/w/b --camera road"), "{html}");
     }

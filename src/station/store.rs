@@ -544,6 +544,10 @@ pub struct Filter {
     /// Only rule events (no objects, no crossings).
     pub alerts: bool,
     pub page: usize,
+    /// The sites the person searching may see (None: all); set by the station, never read from
+    /// the query.
+    #[serde(skip)]
+    pub sites: Option<Vec<String>>,
 }
 
 impl Filter {
@@ -597,6 +601,14 @@ pub fn search(conn: &Connection, f: &Filter, limit: Option<usize>) -> rusqlite::
     }
     if f.alerts {
         sql.push_str(" AND e.kind NOT IN ('object', 'line_cross')");
+    }
+    match &f.sites {
+        None => {}
+        Some(sites) if sites.is_empty() => sql.push_str(" AND 0"),
+        Some(sites) => {
+            sql.push_str(&format!(" AND e.site IN ({})", vec!["?"; sites.len()].join(", ")));
+            args.extend(sites.iter().map(|s| s as &dyn rusqlite::ToSql));
+        }
     }
     sql.push_str(" ORDER BY e.start_ts DESC, e.event_id DESC");
     let (limit_n, offset) = match limit {
@@ -707,6 +719,11 @@ pub fn fleet(conn: &Connection) -> rusqlite::Result<Vec<BoxView>> {
         out.push(b);
     }
     Ok(out)
+}
+
+/// The site of a box, by its topic root.
+pub fn box_site(conn: &Connection, root: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT site FROM boxes WHERE root = ?1", params![root], |r| r.get(0)).optional()
 }
 
 /// The broker a box was last heard through.
@@ -1025,6 +1042,13 @@ mod tests {
         );
         assert_eq!(ids(Filter { page: 2, ..Default::default() }, Some(3)), (vec!["m0".into()], false));
         assert_eq!(ids(Filter { site: "elsewhere".into(), ..Default::default() }, None).0, Vec::<String>::new());
+        let seen_by = |sites: &[&str]| Filter {
+            sites: Some(sites.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        assert_eq!(ids(seen_by(&["w", "x"]), None).0.len(), 7, "a viewer of the site sees its events");
+        assert_eq!(ids(seen_by(&["x"]), None).0, Vec::<String>::new(), "and of another site none");
+        assert_eq!(ids(seen_by(&[]), None).0, Vec::<String>::new(), "nor with no site at all");
     }
 
     #[test]
