@@ -112,6 +112,7 @@ fn build(total: u64) -> (PathBuf, Option<f64>) {
                 for (t, p) in &pending {
                     b.ingest(t, p.as_bytes(), false, &received).expect("ingest");
                 }
+                Ok(())
             })
             .expect("commit");
             pending.clear();

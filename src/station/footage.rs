@@ -162,6 +162,7 @@ impl Footage {
             return Err("no key".into());
         };
         let link = self.links.get(broker).or(self.links.first()).cloned().ok_or("no broker")?;
+        std::fs::create_dir_all(&self.dir).map_err(|err| format!("cannot create {}: {err}", self.dir.display()))?;
         let progress = Arc::new(Progress::default());
         {
             let mut running = self.running.lock().map_err(|_| "busy")?;
@@ -170,7 +171,6 @@ impl Footage {
             }
             running.insert(e.event_id.clone(), Arc::clone(&progress));
         }
-        std::fs::create_dir_all(&self.dir).map_err(|err| format!("cannot create {}: {err}", self.dir.display()))?;
         let now = crate::event::rfc3339(std::time::SystemTime::now());
         let log = store::open_writer(&self.db)
             .and_then(|c| store::footage_asked(&c, &e.event_id, &e.root, &e.camera, from, to, asked_by, &now));

@@ -159,7 +159,7 @@ pub fn write(
             }
             Ok(new_alerts)
         });
-        match done.and_then(|r| r) {
+        match done {
             Ok(new) => {
                 for m in batch.drain(..) {
                     // Fails only when the connection is gone: the broker then sends it again.

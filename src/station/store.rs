@@ -195,11 +195,12 @@ impl Store {
         Ok(Self { conn, pending_snapshot: HashMap::new() })
     }
 
-    /// Runs `f` in one transaction: ingest commits many messages at once.
-    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Batch<'_>) -> T) -> rusqlite::Result<T> {
+    /// Runs `f` in one transaction, committed when it returns Ok and rolled back otherwise:
+    /// ingest commits many messages at once.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Batch<'_>) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
         let tx = self.conn.transaction()?;
         let mut b = Batch { tx: &tx, pending_snapshot: &mut self.pending_snapshot };
-        let out = f(&mut b);
+        let out = f(&mut b)?;
         tx.commit()?;
         Ok(out)
     }
@@ -221,7 +222,15 @@ impl Store {
         retained: bool,
         received: &str,
     ) -> Result<Ingested, StoreError> {
-        self.batch(|b| b.ingest(topic, payload, retained, received))?
+        let mut outcome = None;
+        self.batch(|b| match b.ingest(topic, payload, retained, received) {
+            Err(StoreError::Db(e)) => Err(e),
+            other => {
+                outcome = Some(other);
+                Ok(())
+            }
+        })?;
+        outcome.unwrap_or_else(|| Err(StoreError::Bad("nothing stored".into())))
     }
 }
 
@@ -437,18 +446,25 @@ impl Batch<'_> {
         let to = text(&v, "to")?;
         let rows =
             v.get("counts").and_then(Value::as_array).ok_or_else(|| StoreError::Bad("no array `counts`".into()))?;
+        // Every entry is read before anything is stored: a bad one refuses the whole message.
+        let rows = rows
+            .iter()
+            .map(|c| {
+                match (
+                    c.get("line").and_then(Value::as_str),
+                    c.get("label").and_then(Value::as_str),
+                    c.get("direction").and_then(Value::as_str),
+                    c.get("count").and_then(Value::as_i64),
+                ) {
+                    (Some(line), Some(label), Some(direction), Some(count)) => Ok((line, label, direction, count)),
+                    _ => Err(StoreError::Bad(format!("a `counts` entry lacks line, label, direction or count: {c}"))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if !self.first_time(id, received)? {
             return Ok(Ingested::Duplicate);
         }
-        for c in rows {
-            let (Some(line), Some(label), Some(direction), Some(count)) = (
-                c.get("line").and_then(Value::as_str),
-                c.get("label").and_then(Value::as_str),
-                c.get("direction").and_then(Value::as_str),
-                c.get("count").and_then(Value::as_i64),
-            ) else {
-                return Err(StoreError::Bad(format!("a `counts` entry lacks line, label, direction or count: {c}")));
-            };
+        for (line, label, direction, count) in rows {
             self.tx.execute(
                 "INSERT INTO counts(root, camera, from_ts, to_ts, line, label, direction, count) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![topic.root, camera, from, to, line, label, direction, count],
@@ -944,6 +960,20 @@ mod tests {
         let err = put(&mut s, "antt/w/b/status", "maybe").expect_err("refused");
         assert!(err.to_string().contains("neither online nor offline"), "{err}");
         assert!(search(&reader(&dir), &Filter::default(), None).expect("search").events.is_empty());
+    }
+
+    #[test]
+    fn a_counts_message_with_a_bad_entry_stores_none_of_it_and_can_come_again_mended() {
+        let (dir, mut s) = store();
+        let bad = r#"{"id":"c1","camera":"road","kind":"counts","from":"a","to":"b","counts":[{"line":"l","label":"car","direction":"n","count":4},{"line":"l"}]}"#;
+        put(&mut s, "antt/w/b/road/counts", bad).expect_err("refused");
+        assert!(counts(&reader(&dir), "antt/w/b", "road", "").expect("counts").is_empty());
+        let good = r#"{"id":"c1","camera":"road","kind":"counts","from":"a","to":"b","counts":[{"line":"l","label":"car","direction":"n","count":4}]}"#;
+        assert_eq!(
+            put(&mut s, "antt/w/b/road/counts", good).expect("stored"),
+            Ingested::Stored,
+            "its id was not taken"
+        );
     }
 
     #[test]
