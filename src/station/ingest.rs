@@ -42,18 +42,24 @@ impl IngestStats {
     }
 }
 
-/// One message on its way to the writer, with what is needed to acknowledge it.
+/// One message on its way to the writer, with where to send it back for acknowledgement.
 pub struct Incoming {
     /// Which of the station's brokers it came through.
     pub broker: usize,
     pub prefix: Arc<str>,
     pub publish: Publish,
-    pub client: AsyncClient,
+    pub acks: mpsc::UnboundedSender<Publish>,
 }
 
 /// Connects to `broker` and forwards every message under `prefix` to `queue` until `shutdown`.
 /// Never gives up: a lost connection is made again after a capped backoff, and the persistent
 /// session brings what arrived meanwhile.
+///
+/// Flow: one message at a time waits for room in `queue` before the connection is read again,
+/// so a writer that falls behind holds the broker back (it keeps the rest for the session);
+/// acknowledgements come back from the writer on a channel of their own and are handed to the
+/// client whenever it has room, so the writer never waits on the connection, which may itself
+/// be waiting on the writer.
 pub async fn subscribe(
     index: usize,
     broker: Broker,
@@ -67,27 +73,37 @@ pub async fn subscribe(
     let mut o = base_options(&broker);
     o.set_clean_session(false);
     o.set_manual_acks(true);
-    let (client, mut el) = AsyncClient::new(o, 64);
+    let (client, mut el) = AsyncClient::new(o, 1024);
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<Publish>();
+    let mut acks: std::collections::VecDeque<Publish> = std::collections::VecDeque::new();
+    let mut waiting: Option<Incoming> = None;
     let mut backoff = Duration::from_millis(500);
     loop {
         tokio::select! {
-            ev = el.poll() => match ev {
+            biased;
+            _ = shutdown.changed() => {
+                let _ = client.try_disconnect();
+                return;
+            }
+            Some(p) = ack_rx.recv() => acks.push_back(p),
+            permit = queue.reserve(), if waiting.is_some() => match (permit, waiting.take()) {
+                (Ok(permit), Some(m)) => permit.send(m),
+                _ => return,
+            },
+            ev = el.poll(), if waiting.is_none() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     backoff = Duration::from_millis(500);
                     stats.connected[index].store(true, Ordering::Relaxed);
                     tracing::info!(broker = %broker.address(), filter = %filter, resumed = ack.session_present, "station connected");
                     // Subscribing again on a resumed session is harmless and covers a broker that
                     // lost the session.
-                    if let Err(e) = client.subscribe(filter.clone(), QoS::AtLeastOnce).await {
+                    if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
                         tracing::warn!(broker = %broker.address(), "cannot subscribe: {e}");
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     stats.received.fetch_add(1, Ordering::Relaxed);
-                    let m = Incoming { broker: index, prefix: Arc::clone(&prefix), publish: p, client: client.clone() };
-                    if queue.send(m).await.is_err() {
-                        return;
-                    }
+                    waiting = Some(Incoming { broker: index, prefix: Arc::clone(&prefix), publish: p, acks: ack_tx.clone() });
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -100,10 +116,13 @@ pub async fn subscribe(
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             },
-            _ = shutdown.changed() => {
-                let _ = client.disconnect().await;
-                return;
+        }
+        // Into the client's queue as far as it has room; the rest at the next turn.
+        while let Some(p) = acks.front() {
+            if client.try_ack(p).is_err() {
+                break;
             }
+            acks.pop_front();
         }
     }
 }
@@ -162,8 +181,9 @@ pub fn write(
         match done {
             Ok(new) => {
                 for m in batch.drain(..) {
-                    // Fails only when the connection is gone: the broker then sends it again.
-                    let _ = m.client.try_ack(&m.publish);
+                    // Fails only when the connection's task is gone: the broker then sends the
+                    // message again on the next connection.
+                    let _ = m.acks.send(m.publish);
                 }
                 if alerts.receiver_count() > 0 && !new.is_empty() {
                     announce(&db, &new, &alerts);

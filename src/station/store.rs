@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS events(
 -- One index per way a search narrows, each ending in the time the results are sorted by
 -- (benches/station.rs measures them).
 CREATE INDEX IF NOT EXISTS events_by_time ON events(start_ts);
+CREATE INDEX IF NOT EXISTS events_by_site ON events(site, start_ts);
 CREATE INDEX IF NOT EXISTS events_by_box ON events(site, device, start_ts);
 CREATE INDEX IF NOT EXISTS events_by_camera ON events(site, device, camera, start_ts);
 CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, start_ts);

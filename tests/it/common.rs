@@ -68,6 +68,12 @@ impl Broker {
         Self::start_with(port, "persistence false\n")
     }
 
+    /// A station's broker as docs/station.md sets it up: it keeps far more than mosquitto's
+    /// default 1000 messages for a station that is away.
+    pub fn start_for_station() -> Self {
+        Self::start_with(free_port(), "persistence false\nmax_queued_messages 1000000\n")
+    }
+
     /// A broker that keeps its sessions and queued messages in `store` across a stop and start
     /// (stop it with [`Broker::stop`], which lets it save them).
     pub fn start_persistent(port: u16, store: &Path) -> Self {

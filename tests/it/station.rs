@@ -347,7 +347,7 @@ fn event(id: &str, kind: &str, ts: &str) -> Vec<u8> {
 
 #[test]
 fn the_station_loses_nothing_while_away_and_shows_alerts_as_they_come() {
-    let broker = Broker::start();
+    let broker = Broker::start_for_station();
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("station");
     let args = ["--silent-after-s", "3"];
@@ -361,13 +361,20 @@ fn the_station_loses_nothing_while_away_and_shows_alerts_as_they_come() {
         (0..3).map(|i| event(&format!("away-{i}"), "racing", &format!("2026-12-04T10:00:0{i}.000Z"))).collect();
     publish(broker.port, topic, &away, false);
 
+    // And a backlog a station finds after a long outage: 10,000 events more, sent in a burst
+    // that outruns the writer (the connection must wait for it without stalling the
+    // acknowledgements that let the broker go on).
+    let backlog: Vec<Vec<u8>> = (0..10_000).map(|i| event(&format!("backlog-{i:05}"), "object", "2026-12-04T09:00:00.000Z")).collect();
+    publish(broker.port, topic, &backlog, false);
+
     let station = Station::start(broker.port, &data, &args);
     let mut ids = Vec::new();
-    wait_until(Duration::from_secs(10), "the events sent while away", || {
-        ids = station.csv("").into_iter().map(|r| r["event_id"].clone()).collect();
-        ids.len() >= 3
+    wait_until(Duration::from_secs(30), "the events sent while away", || {
+        ids = station.csv("kind=racing").into_iter().map(|r| r["event_id"].clone()).collect();
+        ids.len() >= 3 && station.csv("kind=object").len() >= 10_000
     });
     assert_eq!(ids, ["away-2", "away-1", "away-0"], "newest first, each once");
+    assert_eq!(station.csv("kind=object").len(), 10_000, "the backlog, each once");
 
     // Live: an open alerts page filtered to racing gets a new racing alert, and not a crowd.
     let mut b = Browser::start();
