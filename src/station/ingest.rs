@@ -137,7 +137,9 @@ pub fn write(
     stats: Arc<IngestStats>,
     db: std::path::PathBuf,
 ) {
-    let mut last_prune = std::time::Instant::now() - Duration::from_secs(3600);
+    // None: prune at the first batch. (Not "now minus an hour": the monotonic clock starts at
+    // boot, and a station started by systemd at boot would have no hour to subtract.)
+    let mut last_prune: Option<std::time::Instant> = None;
     let mut batch: Vec<Incoming> = Vec::with_capacity(256);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -196,8 +198,8 @@ pub fn write(
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-        if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = std::time::Instant::now();
+        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            last_prune = Some(std::time::Instant::now());
             match store.prune_seen(&crate::event::rfc3339(SystemTime::now())) {
                 Ok(n) if n > 0 => tracing::info!("forgot {n} message ids older than {} days", store::SEEN_DAYS),
                 Ok(_) => {}

@@ -364,7 +364,8 @@ fn the_station_loses_nothing_while_away_and_shows_alerts_as_they_come() {
     // And a backlog a station finds after a long outage: 10,000 events more, sent in a burst
     // that outruns the writer (the connection must wait for it without stalling the
     // acknowledgements that let the broker go on).
-    let backlog: Vec<Vec<u8>> = (0..10_000).map(|i| event(&format!("backlog-{i:05}"), "object", "2026-12-04T09:00:00.000Z")).collect();
+    let backlog: Vec<Vec<u8>> =
+        (0..10_000).map(|i| event(&format!("backlog-{i:05}"), "object", "2026-12-04T09:00:00.000Z")).collect();
     publish(broker.port, topic, &backlog, false);
 
     let station = Station::start(broker.port, &data, &args);
