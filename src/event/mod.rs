@@ -191,6 +191,12 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// Milliseconds since the epoch of a time in the form [`rfc3339`] writes (any RFC 3339 time).
+pub fn ts_ms(ts: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
 /// RFC 3339 in UTC with milliseconds: `2026-11-28T11:40:30.123Z`.
 /// A time outside years 0000–9999 (only from absurd input) gives the epoch rather than a panic.
 pub fn rfc3339(t: SystemTime) -> String {

@@ -81,11 +81,7 @@ pub const OWED_MAX_MS: i64 = 2_000;
 /// stuck, and its owed starts are forgotten).
 const OWED_MAX: usize = 256;
 
-/// Milliseconds since the epoch of an event's `ts`.
-pub fn ts_ms(ts: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
-    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
-}
+pub use crate::event::ts_ms;
 
 /// An event with its evidence, as published.
 #[derive(Serialize)]

@@ -124,9 +124,8 @@ pub fn config(s: &Scenario, cam: &Camera, fps: u32) -> Result<Config, SimError> 
 
 /// Scenario time of an event's `ts`.
 fn event_time(v: &serde_json::Value) -> Option<f64> {
-    let ts = v["ts"].as_str()?;
-    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
-    Some((t.unix_timestamp_nanos() / 1_000_000 - i128::from(BASE_MS)) as f64 / 1000.0)
+    let ms = crate::event::ts_ms(v["ts"].as_str()?)?;
+    Some((i128::from(ms) - i128::from(BASE_MS)) as f64 / 1000.0)
 }
 
 /// Run `s` on `cam` at `fps` with `seed` and judge it.

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::store::{self, EventRow};
 use crate::evidence::fetch::{FetchOptions, Progress, fetch};
 use crate::evidence::signed;
+use crate::publish::mqtt::Broker;
 
 /// Reads a box key file: `ROOT KEY` per line, `#` comments and blank lines skipped.
 pub fn read_box_keys(path: &Path) -> Result<HashMap<String, VerifyingKey>> {
@@ -43,15 +44,6 @@ pub fn read_box_keys(path: &Path) -> Result<HashMap<String, VerifyingKey>> {
         keys.insert(root.trim_end_matches('/').to_string(), key);
     }
     Ok(keys)
-}
-
-/// How the station reaches a broker to ask a box.
-#[derive(Clone)]
-pub struct Link {
-    pub host: String,
-    pub port: u16,
-    pub credentials: Option<(String, String)>,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Where a request stands, as the event page shows it.
@@ -80,8 +72,8 @@ pub enum Status {
 pub struct Footage {
     key: Option<SigningKey>,
     boxes: HashMap<String, VerifyingKey>,
-    /// One link per broker of the station, in `--broker` order.
-    links: Vec<Link>,
+    /// The station's brokers, in `--broker` order.
+    brokers: Vec<Broker>,
     dir: PathBuf,
     db: PathBuf,
     running: Mutex<HashMap<String, Arc<Progress>>>,
@@ -92,14 +84,14 @@ impl Footage {
     pub fn new(
         key: Option<SigningKey>,
         boxes: HashMap<String, VerifyingKey>,
-        links: Vec<Link>,
+        brokers: Vec<Broker>,
         data_dir: &Path,
         timeout: Duration,
     ) -> Self {
         Self {
             key,
             boxes,
-            links,
+            brokers,
             dir: data_dir.join("footage"),
             db: data_dir.join("station.db"),
             running: Mutex::new(HashMap::new()),
@@ -161,7 +153,7 @@ impl Footage {
         let (Some(key), Some(box_key)) = (self.key.clone(), self.boxes.get(&e.root).copied()) else {
             return Err("no key".into());
         };
-        let link = self.links.get(broker).or(self.links.first()).cloned().ok_or("no broker")?;
+        let link = self.brokers.get(broker).or(self.brokers.first()).cloned().ok_or("no broker")?;
         std::fs::create_dir_all(&self.dir).map_err(|err| format!("cannot create {}: {err}", self.dir.display()))?;
         let progress = Arc::new(Progress::default());
         {

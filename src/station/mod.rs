@@ -73,7 +73,7 @@ pub fn run(o: StationOptions) -> Result<()> {
         };
         let (stop, stopped) = watch::channel(false);
         let mut addresses = Vec::new();
-        let mut links = Vec::new();
+        let mut footage_brokers = Vec::new();
         let mut subscribers = Vec::new();
         for (i, (host, port)) in o.brokers.iter().enumerate() {
             let broker = Broker {
@@ -86,12 +86,7 @@ pub fn run(o: StationOptions) -> Result<()> {
                 root: o.prefix.clone(),
             };
             addresses.push(broker.address());
-            links.push(footage::Link {
-                host: broker.host.clone(),
-                port: broker.port,
-                credentials: broker.credentials.clone(),
-                tls: broker.tls.clone(),
-            });
+            footage_brokers.push(broker.clone());
             subscribers.push(tokio::spawn(ingest::subscribe(
                 i,
                 broker,
@@ -102,7 +97,8 @@ pub fn run(o: StationOptions) -> Result<()> {
             )));
         }
         drop(queue);
-        let footage = Arc::new(footage::Footage::new(o.key, o.box_keys, links, &o.data_dir, o.footage_timeout));
+        let footage =
+            Arc::new(footage::Footage::new(o.key, o.box_keys, footage_brokers, &o.data_dir, o.footage_timeout));
         let web = Arc::new(web::Web {
             access: o.access.map(Arc::new),
             footage,

@@ -77,7 +77,7 @@ fn ago(ts: &str, now: &str) -> String {
 }
 
 pub fn seconds(ts: &str) -> Option<i64> {
-    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok().map(|t| t.unix_timestamp())
+    crate::event::ts_ms(ts).map(|ms| ms.div_euclid(1000))
 }
 
 /// A page before it is wrapped in the console's frame (which names who is logged in).
@@ -637,9 +637,10 @@ pub fn event(e: &EventRow, pre_roll_s: u32, post_roll_s: u32, footage: &Status, 
 
 /// `ts` moved by `s` seconds (the stored form), or `ts` itself if it cannot be read.
 fn shifted(ts: &str, s: i64) -> String {
-    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-        .map(|t| crate::event::rfc3339((t + time::Duration::seconds(s)).into()))
-        .unwrap_or_else(|_| ts.to_string())
+    match crate::event::ts_ms(ts).and_then(|ms| u64::try_from(ms + s * 1000).ok()) {
+        Some(ms) => crate::event::rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)),
+        None => ts.to_string(),
+    }
 }
 
 /// Crossings over time, one line per line and direction, drawn as SVG on the server.
