@@ -83,12 +83,25 @@ pub(crate) struct Item {
     /// leaving under the camera, which [`Item::entering`] and [`Scale`] judge.) Ignored on
     /// columns.
     pub cut: bool,
+    /// For a column sought around its last detection by reach: the unit direction of its
+    /// motion; a detection behind it scores by IoU only. Ignored on rows.
+    pub ahead: Option<(f32, f32)>,
 }
 
 impl Item {
     pub fn new(class_id: u32, bbox: BBox) -> Self {
         let h = bbox.y2 - bbox.y1;
-        Self { class_id, bbox, radius: 0.0, heights: (h, h), scale: None, entering: None, road: None, cut: false }
+        Self {
+            class_id,
+            bbox,
+            radius: 0.0,
+            heights: (h, h),
+            scale: None,
+            entering: None,
+            road: None,
+            cut: false,
+            ahead: None,
+        }
     }
 }
 
@@ -186,7 +199,7 @@ pub const SCALE_FLOOR: f32 = 0.35;
 impl Scale {
     /// How well a box of `width` with its foot at `foot` fits this object: 1 for the width
     /// expected there, falling to 0 at [`MAX_SCALE_ERROR`] either way.
-    fn fit(&self, width: f32, foot: (f32, f32)) -> f32 {
+    pub(crate) fn fit(&self, width: f32, foot: (f32, f32)) -> f32 {
         let below = |p: (f32, f32)| p.1 - (self.horizon.0 * p.0 + self.horizon.1);
         let (was, now) = (below(self.foot), below(foot));
         if !(was > 1.0 && now > 1.0 && width > 0.0) {
@@ -222,6 +235,9 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     let fit = fit * col.road.map_or(1.0, |line| road_fit(line, a));
     let dx = (a.x1 + a.x2 - b.x1 - b.x2) * 0.5;
     let dy = (a.y1 + a.y2 - b.y1 - b.y2) * 0.5;
+    if col.ahead.is_some_and(|(ux, uy)| dx * ux + dy * uy < 0.0) {
+        return iou;
+    }
     if let Some(n) = col.entering {
         let (d, keep) = entering_distance(n, (dx, dy), hb, col.radius);
         return (iou * ENTERING_STAY).max((1.0 - d / col.radius) * fit * keep);
