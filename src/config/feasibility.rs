@@ -6,7 +6,9 @@
 //! a camera's config. Pure computation; `check` prints the results.
 
 use super::{CameraConfig, RuleConfig};
-use crate::rules::feasibility::{MIN_SPEED_SAMPLES, measurable_path_m, speed_needs_s};
+use crate::rules::feasibility::{
+    MIN_SPEED_SAMPLES, WEAVE_MAX_ACCEL_MPS2, measurable_path_m, speed_needs_s, weave_needs_s,
+};
 use crate::rules::kinematics::MAX_M_PER_PX;
 use crate::rules::racing::{ROAD_MIN_ELONGATION, zone_axis};
 
@@ -151,6 +153,81 @@ fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
             speed_s: speed_needs_s(fps),
             for_s,
         });
+    }
+    out
+}
+
+/// A racing rule that cannot see a weaver: a rider at `min_speed_kmh` is in the zone where
+/// speeds can be measured for less time than even the sharpest weave a rider can ride at the
+/// rule's `weave_amplitude_m` takes to show `weave_min_swings` reversals (and a speed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeaveShortfall {
+    pub rule: String,
+    pub zone: String,
+    pub speed_kmh: f64,
+    pub path_m: f64,
+    pub in_view_s: f64,
+    pub amplitude_m: f64,
+    pub swings: u32,
+    /// The sharpest weave's period ([`weave_needs_s`]) …
+    pub period_s: f64,
+    /// … and the time it needs in view, at least that of a speed.
+    pub needs_s: f64,
+}
+
+impl std::fmt::Display for WeaveShortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rule `{}` (racing) cannot see a weaver at {:.0} km/h: a rider at that speed is in zone `{}` \
+             where speeds can be measured for {:.1} s ({:.1} m), but even the sharpest weave of +-{} m \
+             (every {:.1} s, {WEAVE_MAX_ACCEL_MPS2} m/s2 sideways) shows {} reversals only after {:.1} s; \
+             racing groups are still judged; weaving needs a longer view of the road",
+            self.rule,
+            self.speed_kmh,
+            self.zone,
+            self.in_view_s,
+            self.path_m,
+            self.amplitude_m,
+            self.period_s,
+            self.swings,
+            self.needs_s
+        )
+    }
+}
+
+/// Every racing rule of `cam` that cannot see a weaver at its threshold speed; none without a
+/// calibration.
+pub fn weave_shortfalls(cam: &CameraConfig) -> Vec<WeaveShortfall> {
+    let Some(h) = cam.homography() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for r in &cam.rules {
+        let r = r.get_ref();
+        let RuleConfig::Racing(c) = r else { continue };
+        let Some(zone) = cam.zone(r.zone()) else { continue };
+        let (speed_kmh, swings, amplitude_m) = (c.min_speed_kmh.0, c.weave_min_swings.0, c.weave_amplitude_m.0);
+        if speed_kmh <= 0.0 {
+            continue;
+        }
+        let path_m = measurable_path_m(&h, &zone.polygon.0);
+        let in_view_s = path_m / (speed_kmh / 3.6);
+        let (period_s, weave_s) = weave_needs_s(amplitude_m, swings);
+        let needs_s = weave_s.max(speed_needs_s(cam.detect_fps.0));
+        if in_view_s < needs_s {
+            out.push(WeaveShortfall {
+                rule: r.name().0.clone(),
+                zone: r.zone().0.clone(),
+                speed_kmh,
+                path_m,
+                in_view_s,
+                amplitude_m,
+                swings,
+                period_s,
+                needs_s,
+            });
+        }
     }
     out
 }
@@ -321,6 +398,32 @@ mod tests {
         let crash =
             "[[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\nmin_speed_kmh = 100\n";
         assert!(fast_escapes(&camera(3, crash)).is_empty());
+    }
+
+    #[test]
+    fn a_racing_rule_whose_view_is_shorter_than_a_weave_is_named_with_its_numbers() {
+        // ±0.5 m at 1 g: a period of 1.42 s, two reversals after 1.25 of it, 1.78 s. The 50 m
+        // zone is 2.6 s at 70 km/h and 1.5 s at 120.
+        let (period, needs) = weave_needs_s(0.5, 2);
+        assert!((period - 1.419).abs() < 0.01 && (needs - 1.25 * period).abs() < 1e-9, "{period} {needs}");
+        let racing = |name: &str, kmh: u32, extra: &str| {
+            format!(
+                "[[cameras.rules]]\nkind = \"racing\"\nname = \"{name}\"\nzone = \"road\"\nmin_speed_kmh = {kmh}\n{extra}"
+            )
+        };
+        let rules = racing("town", 70, "") + &racing("highway", 120, "");
+        let got = weave_shortfalls(&camera(5, &rules));
+        assert_eq!(got.iter().map(|w| w.rule.as_str()).collect::<Vec<_>>(), ["highway"], "{got:?}");
+        assert!((got[0].in_view_s - 1.5).abs() < 0.02 && (got[0].needs_s - needs).abs() < 1e-9, "{got:?}");
+        let text = got[0].to_string();
+        assert!(text.starts_with("rule `highway` (racing) cannot see a weaver at 120 km/h"), "{text}");
+        assert!(text.contains("for 1.5 s (50.") && text.contains("shows 2 reversals only after 1.8 s"), "{text}");
+        // A wider weave is slower: a rule that asks for ±1.5 m needs longer than the view at 70.
+        let wide = weave_shortfalls(&camera(5, &racing("town", 70, "weave_amplitude_m = 1.5\n")));
+        assert_eq!(wide.len(), 1, "{wide:?}");
+        let mut cam = camera(5, &rules);
+        cam.calibration = None;
+        assert!(weave_shortfalls(&cam).is_empty());
     }
 
     #[test]

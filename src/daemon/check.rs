@@ -84,6 +84,7 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
         use crate::config::feasibility as f;
         let warnings = (f::shortfalls(cam).into_iter().map(|w| w.to_string()))
             .chain(f::fast_escapes(cam).into_iter().map(|w| w.to_string()))
+            .chain(f::weave_shortfalls(cam).into_iter().map(|w| w.to_string()))
             .chain(f::no_road_axis(cam).into_iter().map(|w| w.to_string()))
             .chain(f::no_road_direction(cam).into_iter().map(|w| w.to_string()));
         for w in warnings {

@@ -77,6 +77,20 @@ pub fn speed_needs_s(fps: u32) -> f64 {
     MIN_SPAN_S.max(frames)
 }
 
+/// Sideways acceleration a rider can weave with, m/s²: about 1 g, a motorcycle leaning 45°.
+pub const WEAVE_MAX_ACCEL_MPS2: f64 = 9.81;
+
+/// The shortest swing period (seconds) of a weave of ± `amplitude_m` at
+/// [`WEAVE_MAX_ACCEL_MPS2`] (a sine: its peak acceleration is `amplitude × (2π / period)²`), and
+/// how long a rider weaving so is in view before `swings` reversals show: a reversal every half
+/// period, after a first swing out, `(2 × swings + 1) / 4` periods in the best phase (1.25 for
+/// two, what the simulator's weaver needs). A wider weave is slower, so this is the least any
+/// weaver needs.
+pub fn weave_needs_s(amplitude_m: f64, swings: u32) -> (f64, f64) {
+    let period = std::f64::consts::TAU * (amplitude_m.max(0.0) / WEAVE_MAX_ACCEL_MPS2).sqrt();
+    (period, f64::from(2 * swings + 1) / 4.0 * period)
+}
+
 /// The longest straight path on the ground (metres) inside both the zone (`polygon`, image
 /// pixels) and the measurable area, along the zone's longest ground extent (the two zone
 /// corners furthest apart on the ground), over parallel paths across the zone.

@@ -98,13 +98,14 @@ fn fast_traffic_rules_at_3_and_5_fps() {
 /// `anttd check` on a simulated pole camera whose racing rule, given `for_s = 3` at 70 km/h (the
 /// old documented example), cannot fit in the ~43 m of measurable road: it still succeeds, and
 /// says so, naming the rule.
-#[test]
-fn check_warns_when_a_speed_rule_cannot_fire() {
+/// `anttd check --skip-model` of the config `anttd simulate` writes for `scenario` on
+/// `geometry` at 5 fps, after `edit`; its standard output.
+fn check_simulated(scenario: &str, geometry: &str, edit: impl Fn(String) -> String) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rec, cfg) = (dir.path().join("rec.jsonl"), dir.path().join("cam.toml"));
     let bin = env!("CARGO_BIN_EXE_anttd");
     let out = Command::new(bin)
-        .args(["simulate", "--scenario", "racing_group", "--geometry", "pole8", "--fps", "5", "--out"])
+        .args(["simulate", "--scenario", scenario, "--geometry", geometry, "--fps", "5", "--out"])
         .arg(&rec)
         .arg("--config-out")
         .arg(&cfg)
@@ -112,22 +113,40 @@ fn check_warns_when_a_speed_rule_cannot_fire() {
         .expect("run anttd simulate");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = std::fs::read_to_string(&cfg).expect("config");
-    let racing = text.find("kind = \"racing\"").expect("a racing rule");
-    let at = racing + text[racing..].find("for_s = 0.5").expect("racing for_s");
-    let text = format!("{}for_s = 3.0{}", &text[..at], &text[at + "for_s = 0.5".len()..]);
-    std::fs::write(&cfg, text).expect("write config");
+    std::fs::write(&cfg, edit(text)).expect("write config");
     // The config names the shipped manifest relative to itself.
     std::fs::create_dir_all(dir.path().join("models")).expect("mkdir");
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/yolov12n.toml");
     std::fs::copy(manifest, dir.path().join("models/yolov12n.toml")).expect("copy manifest");
     let out = Command::new(bin).args(["check", "--skip-model", "-c"]).arg(&cfg).output().expect("run anttd check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.lines().next().is_some_and(|l| l.contains(": OK: 1 camera(s)")), "{stdout}");
+    stdout
+}
+
+#[test]
+fn check_warns_when_a_speed_rule_cannot_fire() {
+    let stdout = check_simulated("racing_group", "pole8", |text| {
+        let racing = text.find("kind = \"racing\"").expect("a racing rule");
+        let at = racing + text[racing..].find("for_s = 0.5").expect("racing for_s");
+        format!("{}for_s = 3.0{}", &text[..at], &text[at + "for_s = 0.5".len()..])
+    });
     let warning =
         stdout.lines().find(|l| l.contains("warning: camera `sim`: rule `racing` (racing) cannot fire at 70 km/h"));
     let warning = warning.unwrap_or_else(|| panic!("no racing warning in:\n{stdout}"));
     assert!(warning.contains("needs 3.6 s at detect_fps 5") && warning.contains("for_s 3.0 s"), "{warning}");
+}
+
+/// The rooftop camera's 27 m are too short to see a weaver at 70 km/h, and `anttd check` says
+/// so; the 8 m pole's 41 m are not.
+#[test]
+fn check_warns_when_a_racing_zone_is_too_short_for_a_weaver() {
+    let weaver = "rule `racing` (racing) cannot see a weaver at 70 km/h";
+    let roof = check_simulated("weaving_rider", "rooftop10", |t| t);
+    assert!(roof.lines().any(|l| l.contains(weaver) && l.contains("reversals only after 1.8 s")), "{roof}");
+    let pole = check_simulated("weaving_rider", "pole8", |t| t);
+    assert!(!pole.contains("weaver"), "{pole}");
 }
 
 /// Over seeds 1–5: the speeding car and motorcycle each start exactly one event on the 8 m and
