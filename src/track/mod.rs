@@ -34,9 +34,9 @@
 //!   since it was last seen, around where it was last seen (OC-SORT's observation-centric
 //!   recovery; see [`Tracker::recover`]): far from the camera a weaving rider's swing is several
 //!   of its box widths, and a prediction made before the swing turned misses it. A rider
-//!   riding alone is sought so as soon as its prediction misses, ahead of where it was last
-//!   seen: near the camera at 3 detections a second a weaver's turn takes it a box width from
-//!   a prediction made of two detections, and a new id there would halve its samples.
+//!   riding alone is sought that way as soon as its prediction misses, ahead of where it was
+//!   last seen: near the camera at 3 detections a second a weaver's turn takes it a box width
+//!   from a prediction made of two detections, and a new id there would halve its samples.
 //! - **Standing objects outlast an occlusion.** A track that stood still when it was lost, or
 //!   stood still for [`PARKED_S`] until shortly before (the boxes of a car being covered bit by
 //!   bit shrink and shift, and its filtered velocity says it moves), is kept for
@@ -499,15 +499,11 @@ impl Tracker {
             let (Some(d), None) = (mine.next(), mine.next()) else {
                 continue;
             };
-            // The detection's only candidate among every track not matched yet (a lost track
-            // or another new one near it makes the choice a guess).
-            let rivals = (0..tracks.len()).any(|j| {
-                j != k
-                    && !track_matched[j]
-                    && !left_out[j]
-                    && tracks[j].class_id == tracks[k].class_id
-                    && candidate(d, j)
-            });
+            // The detection's only candidate among every track not matched yet, left out of
+            // the recovery or not (a track that missed or another new one near it makes the
+            // choice a guess).
+            let rivals = (0..tracks.len())
+                .any(|j| j != k && !track_matched[j] && tracks[j].class_id == tracks[k].class_id && candidate(d, j));
             if !rivals {
                 det_used[d as usize] = true;
                 track_matched[k] = true;
@@ -565,6 +561,13 @@ impl Tracker {
     /// this update, is not recovered: far away in a cluster of
     /// riders the detection within reach is as likely a neighbour's, and a track that passes to
     /// another road user misleads the rules more than one that starts again under a new id.
+    ///
+    /// A confirmed track that its prediction missed only now is sought the same way, but only
+    /// ahead of where it was last seen (along its velocity), and only when no other track of its
+    /// class, in any state, is within [`ALONE_REACHES`] of its reach: near the camera at 3
+    /// detections a second a weaving rider's turn takes it a box width from a prediction made of
+    /// two detections, while a rider in a group or a cluster has neighbours that can be the one
+    /// seen there, and what lies behind a rider riding on is the next one.
     fn recover(&mut self, now: f64) {
         let picture = self.picture;
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
