@@ -65,6 +65,21 @@ fn deb_installs_checks_and_purges() {
             .env_remove("ORT_DYLIB_PATH"));
         assert!(ok, "anttd check on the installed config failed: {log}");
         assert!(log.contains("OK") && log.contains("yolov12n"), "{log}");
+        // The packaged Apache-2.0 model loads too, chosen by the line the config offers.
+        let conf = std::fs::read_to_string("/etc/anttd/anttd.toml").expect("installed config");
+        let ssd = "manifest = \"/usr/share/anttd/models/ssd-mobilenet-v2.toml\"";
+        assert!(conf.contains(&format!("# {ssd}")), "the config offers the SSD model:\n{conf}");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ssd.toml");
+        std::fs::write(&path, conf.replace("manifest = \"/usr/share/anttd/models/yolov12n.toml\"", ssd))
+            .expect("write config");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let (ok, log) = sh(Command::new("runuser")
+            .args(["-u", "anttd", "--", "/usr/bin/anttd", "check", "-c"])
+            .arg(&path)
+            .env_remove("ORT_DYLIB_PATH"));
+        assert!(ok && log.contains("ssd-mobilenet-v2"), "anttd check with the packaged SSD model: {log}");
         for unit in ["anttd.service", "anttd-station.service"] {
             let (ok, log) =
                 sh(Command::new("systemd-analyze").arg("verify").arg(format!("/lib/systemd/system/{unit}")));
@@ -117,6 +132,8 @@ fn arm64_deb_contents() {
     assert_eq!(entry("/usr/share/anttd/models/yolov12n.toml"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x384.onnx"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x480.onnx"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/ssd-mobilenet-v2.onnx"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/ssd-mobilenet-v2.toml"), "-rw-r--r--");
     assert_eq!(entry("/lib/systemd/system/anttd.service"), "-rw-r--r--");
     // Credentials live in the config: not readable by every user of the box.
     assert_eq!(entry("/etc/anttd/anttd.toml"), "-rw-r-----");
@@ -132,6 +149,10 @@ fn arm64_deb_contents() {
     let packaged = std::fs::read(dir.path().join("usr/share/anttd/models/yolov12n.onnx")).expect("model");
     let fetched = std::fs::read(common::root().join("models/yolov12n.onnx")).expect("models/yolov12n.onnx");
     assert!(packaged == fetched, "the packaged model differs from models/yolov12n.onnx");
+    let packaged = std::fs::read(dir.path().join("usr/share/anttd/models/ssd-mobilenet-v2.onnx")).expect("model");
+    let made =
+        std::fs::read(common::root().join("models/ssd-mobilenet-v2.onnx")).expect("models/ssd-mobilenet-v2.onnx");
+    assert!(packaged == made, "the packaged SSD model differs from models/ssd-mobilenet-v2.onnx");
     let unit = std::fs::read_to_string(dir.path().join("lib/systemd/system/anttd.service")).expect("unit");
     for hardening in [
         "User=anttd",
