@@ -126,6 +126,18 @@ impl TrackKinematics {
         Some(FitReading { kmh: f.mps * 3.6, se_kmh: f.se_mps * 3.6, t_first: f.t_first, t_mid: f.t_mid })
     }
 
+    /// The more precise of the latest reading and the fit over the whole time in view (at most
+    /// [`WHOLE_FIT_S`]), both within [`max_se_kmh`]: (km/h, standard error).
+    pub fn best_speed(&self) -> Option<(f64, f64)> {
+        let s = self.latest()?;
+        let reading = s.kmh.zip(s.kmh_se);
+        let whole = self.whole_fit(WHOLE_FIT_S).filter(|f| f.se_kmh <= max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
+        match (reading, whole) {
+            (Some(r), Some(w)) => Some(if w.1 < r.1 { w } else { r }),
+            (r, w) => r.or(w),
+        }
+    }
+
     /// The highest speed among the samples in `[t0, t1]`, with its time.
     pub fn max_kmh_between(&self, t0: f64, t1: f64) -> Option<(f64, f64)> {
         self.history
@@ -147,6 +159,10 @@ pub struct Kinematics {
 /// horizon, or beyond the calibrated area), a pixel of box jitter is a speed of metres per
 /// second: no speed is given there.
 pub const MAX_M_PER_PX: f64 = 0.5;
+
+/// How far back [`TrackKinematics::best_speed`]'s whole-view fit reaches, seconds: longer than
+/// any fast road user is measurable in a pole camera's view.
+pub const WHOLE_FIT_S: f64 = 4.0;
 
 /// Whether a speed can be measured at image point `p`: a pixel below and a pixel beside it are
 /// at most [`MAX_M_PER_PX`] away on the ground. `anttd check` and `anttd overlay` use the same

@@ -8,10 +8,14 @@
 //! `weave_min_swings` times (see [`weave`]). Box jitter makes no swing, a lane change one swing
 //! and no reversal, an overtake's swerve out and back one reversal, and a bend at most one.
 //!
-//! A rider's speed is its latest fitted speed of the last [`HOLD_S`] (a speed is a fit over
+//! A rider has a speed when it had a fitted speed in the last [`HOLD_S`] (a speed is a fit over
 //! about a second, and a fast rider near the edge of the measurable area has points too coarse
 //! for a new one), and it counts while it is in the zone or was within the last [`HOLD_S`] (its
-//! one reading may come as it leaves). Until the event starts, a rider last seen within
+//! one reading may come as it leaves). A rider seen now is taken at the more precise of its
+//! latest reading and the fit over its whole time in view
+//! ([`super::kinematics::TrackKinematics::best_speed`], as `speeding` reports): a weaver's latest
+//! reading rests on its last few detections, often far away, and read 9 % high on the wide pole
+//! at 3 fps. Until the event starts, a rider last seen within
 //! [`HOLD_S`] counts too, even one that has left the picture, where its ground velocity has
 //! taken it: a group passes a short view one rider after the other. At 60–100 km/h a group is measurable for only a second or
 //! so in a pole camera's view: a group that was racing for the whole time it was seen, until its
@@ -349,6 +353,7 @@ impl Racing {
                 // come just as it leaves the zone.
                 let recent = || m.history.iter().rev().take_while(|p| t - p.t <= HOLD_S + EPS_S);
                 let kmh = recent().find_map(|p| p.kmh)?;
+                let kmh = if m.matched { m.best_speed().map_or(kmh, |b| b.0) } else { kmh };
                 let g = if m.matched { m.latest()?.ground? } else { carried(m, t)? };
                 // A rider seen again under a new id is not a second rider: a held track near a
                 // motorcycle that appeared since it was last seen is that motorcycle.
@@ -406,6 +411,7 @@ impl Racing {
             }
             let window = || m.history.iter().rev().take_while(|p| t - p.t <= self.weave_window_s + EPS_S);
             let Some(kmh) = window().find_map(|p| p.kmh) else { continue };
+            let kmh = m.best_speed().map_or(kmh, |b| b.0);
             if kmh >= threshold && window().any(|p| point_in_polygon(&self.zone, p.image)) && self.is_weaving(t, m) {
                 out.push((id, kmh, true));
             }

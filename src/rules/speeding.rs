@@ -116,9 +116,6 @@ struct Vehicle {
     pending_since: Option<f64>,
 }
 
-/// How far back the whole-view speed reaches, seconds: longer than any fast road user is
-/// measurable in a pole camera's view.
-const WHOLE_S: f64 = 4.0;
 /// A start waits until its speed's standard error is within this share of it…
 const START_SE_SHARE: f64 = 0.02;
 /// … but at most this long after it was first above the limit, or until it is no longer
@@ -127,19 +124,6 @@ const START_SE_SHARE: f64 = 0.02;
 const START_WAIT_S: f64 = 0.6;
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
-
-/// The more precise of the latest reading and the whole-view fit (both within
-/// [`super::kinematics::max_se_kmh`]): (km/h, standard error).
-fn best_speed(m: &TrackKinematics) -> Option<(f64, f64)> {
-    let s = m.latest()?;
-    let reading = s.kmh.zip(s.kmh_se);
-    let whole =
-        m.whole_fit(WHOLE_S).filter(|f| f.se_kmh <= super::kinematics::max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
-    match (reading, whole) {
-        (Some(r), Some(w)) => Some(if w.1 < r.1 { w } else { r }),
-        (r, w) => r.or(w),
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Speeding {
@@ -190,7 +174,7 @@ impl Speeding {
                 class_id: m.class_id,
                 pending_since: None,
             });
-            let best = best_speed(m);
+            let best = m.best_speed();
             let kmh = best.map(|b| b.0);
             let threshold = if v.episode.is_active() { self.limit - self.hysteresis } else { self.limit };
             let covered =

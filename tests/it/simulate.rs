@@ -60,6 +60,8 @@ fn fast_traffic_rules_at_3_and_5_fps() {
         ("racing_group", "racing", "pole6wide", 3),
         ("weaving_rider", "racing", "pole6wide", 5),
         ("weaving_rider", "racing", "pole8", 5),
+        ("weaving_rider", "racing", "pole6wide", 3),
+        ("weaving_rider", "racing", "pole8", 3),
         ("rear_end", "collision", "pole8", 5),
         ("rear_end", "collision", "pole8", 3),
         ("rear_end", "collision", "pole6wide", 5),
@@ -91,6 +93,26 @@ fn fast_traffic_rules_at_3_and_5_fps() {
                     assert_eq!((r.found, r.false_alarms), (0, 0), "{name} {geometry}@{fps}: {r:?}");
                 }
             }
+        }
+    }
+}
+
+/// Over seeds 1–5, a weaving rider at 3 detections a second on both pole cameras: found once
+/// each time, its speed within 5 % (2 of 5 on the 8 m pole until the tracker kept its six
+/// detections under one id; 8.6 % off on the wide pole until `racing` took the whole-view fit).
+#[test]
+fn a_weaver_at_3_fps_over_five_seeds() {
+    use anttd::sim::camera::Camera;
+    use anttd::sim::run::run;
+    use anttd::sim::scenario::scenario;
+    let s = scenario("weaving_rider").expect("scenario");
+    for geometry in ["pole8", "pole6wide"] {
+        for seed in 1..=5 {
+            let o = run(&s, 3, &Camera::named(geometry).expect("geometry"), seed).expect("run");
+            let r = o.rules.iter().find(|r| r.rule == "racing").expect("rule");
+            let case = format!("{geometry} seed {seed}: {r:?}");
+            assert_eq!((r.found, r.false_alarms), (1, 0), "{case}");
+            assert!(r.speed_err_pct.is_some_and(|e| e <= 5.0), "{case}");
         }
     }
 }
