@@ -29,6 +29,8 @@ pub struct SpeedView {
     pub speed_s: f64,
     /// … plus the rule's `for_s` (0 for `collision_suspect`).
     pub for_s: f64,
+    /// A racing rule's `weave_amplitude_m` and `weave_min_swings`.
+    pub weave: Option<(f64, u32)>,
 }
 
 impl SpeedView {
@@ -130,10 +132,12 @@ fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
     let mut out = Vec::new();
     for r in &cam.rules {
         let r = r.get_ref();
-        let (speed_kmh, for_s) = match r {
-            RuleConfig::Speeding(c) => (c.limit_kmh.0, c.for_s.0),
-            RuleConfig::Racing(c) => (c.min_speed_kmh.0, c.for_s.0),
-            RuleConfig::CollisionSuspect(c) => (c.min_speed_kmh.0, 0.0),
+        let (speed_kmh, for_s, weave) = match r {
+            RuleConfig::Speeding(c) => (c.limit_kmh.0, c.for_s.0, None),
+            RuleConfig::Racing(c) => {
+                (c.min_speed_kmh.0, c.for_s.0, Some((c.weave_amplitude_m.0, c.weave_min_swings.0)))
+            }
+            RuleConfig::CollisionSuspect(c) => (c.min_speed_kmh.0, 0.0, None),
             _ => continue,
         };
         let Some(zone) = cam.zone(r.zone()) else { continue };
@@ -152,6 +156,7 @@ fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
             fps,
             speed_s: speed_needs_s(fps),
             for_s,
+            weave,
         });
     }
     out
@@ -199,37 +204,25 @@ impl std::fmt::Display for WeaveShortfall {
 /// Every racing rule of `cam` that cannot see a weaver at its threshold speed; none without a
 /// calibration.
 pub fn weave_shortfalls(cam: &CameraConfig) -> Vec<WeaveShortfall> {
-    let Some(h) = cam.homography() else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for r in &cam.rules {
-        let r = r.get_ref();
-        let RuleConfig::Racing(c) = r else { continue };
-        let Some(zone) = cam.zone(r.zone()) else { continue };
-        let (speed_kmh, swings, amplitude_m) = (c.min_speed_kmh.0, c.weave_min_swings.0, c.weave_amplitude_m.0);
-        if speed_kmh <= 0.0 {
-            continue;
-        }
-        let path_m = measurable_path_m(&h, &zone.polygon.0);
-        let in_view_s = path_m / (speed_kmh / 3.6);
-        let (period_s, weave_s) = weave_needs_s(amplitude_m, swings);
-        let needs_s = weave_s.max(speed_needs_s(cam.detect_fps.0));
-        if in_view_s < needs_s {
-            out.push(WeaveShortfall {
-                rule: r.name().0.clone(),
-                zone: r.zone().0.clone(),
-                speed_kmh,
-                path_m,
-                in_view_s,
+    speed_views(cam)
+        .into_iter()
+        .filter_map(|v| {
+            let (amplitude_m, swings) = v.weave?;
+            let (period_s, weave_s) = weave_needs_s(amplitude_m, swings);
+            let needs_s = weave_s.max(v.speed_s);
+            (v.in_view_s < needs_s).then_some(WeaveShortfall {
+                rule: v.rule,
+                zone: v.zone,
+                speed_kmh: v.speed_kmh,
+                path_m: v.path_m,
+                in_view_s: v.in_view_s,
                 amplitude_m,
                 swings,
                 period_s,
                 needs_s,
-            });
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 /// A racing rule whose zone gives no road direction: its ground shape is less than

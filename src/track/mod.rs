@@ -53,7 +53,7 @@
 //!    own detection was missed, when the rider's track is new (it is seen once or twice before
 //!    it is confirmed, and a cluster of riders is always gaining new ones): one assignment over
 //!    all of them gives each detection to the track it fits best (on the simulated pole
-//!    cameras at 3 fps, dense traffic's mixed tracks fell from 89 to 52 in 20 runs, and on the
+//!    cameras at 3 fps, dense traffic's mixed tracks fell from 89 to 51 in 20 runs, and on the
 //!    rooftop from 64 to 21);
 //! 2. detections with `low_thresh <= score < high_thresh` are matched against the confirmed
 //!    tracks still unmatched (not lost ones, not tentative ones), with the stricter gate
@@ -500,8 +500,8 @@ impl Tracker {
                 return false;
             }
             let (bbox, radius) = expect[k];
-            let last_h = tr.det_bbox.y2 - tr.det_bbox.y1;
             let dd = &tr.det_bbox;
+            let last_h = dd.height();
             let entering = picture.and_then(|p| assign::inward_normal(dd, p, edge_margin(dd)));
             let col = Item { radius, heights: (last_h * 0.6, last_h * 1.6), entering, ..Item::new(tr.class_id, bbox) };
             // Its size must still be one the object can have where the detection stands.
@@ -511,8 +511,7 @@ impl Tracker {
                 entering.is_some() || scale.fit(det.bbox.x2 - det.bbox.x1, foot) > 0.0
             });
             // Not behind where its neighbours' motion would take it.
-            let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
-            let ((x0, y0), (x1, y1)) = (centre(dd), centre(&det.bbox));
+            let ((x0, y0), (x1, y1)) = (dd.center(), det.bbox.center());
             let ahead = priors[k].is_none_or(|(vx, vy)| (x1 - x0) * vx + (y1 - y0) * vy >= 0.0);
             let cut = picture.is_some() && det.bbox.y1 <= edge_margin(&det.bbox).1;
             fits && ahead && assign::similarity(&Item { cut, ..Item::new(det.class_id, det.bbox) }, &col) >= gate
