@@ -7,7 +7,8 @@
 
 use super::{CameraConfig, RuleConfig};
 use crate::rules::feasibility::{
-    MIN_SPEED_SAMPLES, WEAVE_MAX_ACCEL_MPS2, measurable_path_m, speed_needs_s, weave_needs_s,
+    MIN_SPEED_SAMPLES, MISSES_ALLOWED, WEAVE_MAX_ACCEL_MPS2, measurable_path_m, speed_needs_s, view_needs_s,
+    weave_needs_s,
 };
 use crate::rules::kinematics::MAX_M_PER_PX;
 use crate::rules::racing::{ROAD_MIN_ELONGATION, zone_axis};
@@ -27,20 +28,36 @@ pub struct SpeedView {
     pub fps: u32,
     /// Seconds for a speed at `fps` ([`speed_needs_s`]) …
     pub speed_s: f64,
-    /// … plus the rule's `for_s` (0 for `collision_suspect`).
+    /// … plus the rule's `for_s` (0 for `collision_suspect`) …
     pub for_s: f64,
+    /// … in whole intervals between detections, with one for the first detection's phase and
+    /// one per missed detection ([`view_needs_s`]).
+    pub needs_s: f64,
     /// A racing rule's `weave_amplitude_m` and `weave_min_swings`.
     pub weave: Option<(f64, u32)>,
 }
 
 impl SpeedView {
-    pub fn needs_s(&self) -> f64 {
-        self.speed_s + self.for_s
-    }
-
     /// The highest speed at which an object is in view for as long as the rule needs.
     pub fn max_kmh(&self) -> f64 {
-        self.path_m / self.needs_s().max(1e-9) * 3.6
+        self.path_m / self.needs_s.max(1e-9) * 3.6
+    }
+
+    /// What the rule's `needs_s` is made of, for a message.
+    fn needs_text(&self) -> String {
+        let interval = 1.0 / f64::from(self.fps.max(1));
+        let misses = match MISSES_ALLOWED {
+            0 => String::new(),
+            1 => format!(", + {interval:.1} s for one missed detection"),
+            n => format!(", + {:.1} s for {n} missed detections", f64::from(n) * interval),
+        };
+        // Racing waives for_s for a group that leaves, and collision_suspect has none.
+        let for_s = if self.kind == "speeding" { format!(", + for_s {:.1} s", self.for_s) } else { String::new() };
+        format!(
+            "{:.1} s at detect_fps {} ({:.1} s for a speed from >= {MIN_SPEED_SAMPLES} detections{for_s}, \
+             + {interval:.1} s as the first detection can come that long after the object enters{misses})",
+            self.needs_s, self.fps, self.speed_s
+        )
     }
 }
 
@@ -54,8 +71,8 @@ pub const ESCAPE_FACTOR: f64 = 1.5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FastEscape(pub SpeedView);
 
-/// A speed rule that cannot fire: an object at its threshold speed is in view (zone and
-/// measurable area) for less time than the rule needs.
+/// A speed rule that cannot be relied on to fire: an object at its threshold speed is in view
+/// (zone and measurable area) for less time than the rule needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shortfall(pub SpeedView);
 
@@ -65,18 +82,14 @@ impl std::fmt::Display for FastEscape {
         write!(
             f,
             "rule `{}` ({}) measures speeds only up to {:.0} km/h: a faster object is in zone `{}` where \
-             speeds can be measured ({:.1} m) for less than the {:.1} s the rule needs at detect_fps {} \
-             ({:.1} s for a speed + for_s {:.1} s), so one at {:.0} km/h ({ESCAPE_FACTOR} x {:.0}) passes \
-             unseen; raise detect_fps, lower for_s, or enlarge the zone",
+             speeds can be measured ({:.1} m) for less than the rule needs, {}, so one at {:.0} km/h ({ESCAPE_FACTOR} x {:.0}) \
+             may pass unseen; raise detect_fps, lower for_s, or enlarge the zone",
             s.rule,
             s.kind,
             s.max_kmh(),
             s.zone,
             s.path_m,
-            s.needs_s(),
-            s.fps,
-            s.speed_s,
-            s.for_s,
+            s.needs_text(),
             ESCAPE_FACTOR * s.speed_kmh,
             s.speed_kmh
         )
@@ -88,28 +101,24 @@ impl std::fmt::Display for Shortfall {
         let s = &self.0;
         write!(
             f,
-            "rule `{}` ({}) cannot fire at {:.0} km/h: an object at that speed is in zone `{}` where speeds \
-             can be measured (a pixel spans <= {MAX_M_PER_PX} m) for {:.1} s ({:.1} m), but the rule needs \
-             {:.1} s at detect_fps {} ({:.1} s for a speed from >= {MIN_SPEED_SAMPLES} detections + for_s {:.1} s); \
-             lower for_s, raise detect_fps, or enlarge the zone",
+            "rule `{}` ({}) cannot be relied on at {:.0} km/h: an object at that speed is in zone `{}` where \
+             speeds can be measured (a pixel spans <= {MAX_M_PER_PX} m) for {:.1} s ({:.1} m), but the rule \
+             needs {}; lower for_s, raise detect_fps, or enlarge the zone",
             s.rule,
             s.kind,
             s.speed_kmh,
             s.zone,
             s.in_view_s,
             s.path_m,
-            s.needs_s(),
-            s.fps,
-            s.speed_s,
-            s.for_s
+            s.needs_text()
         )
     }
 }
 
-/// Every speed rule of `cam` that cannot fire at its threshold speed; none without a
+/// Every speed rule of `cam` that cannot be relied on at its threshold speed; none without a
 /// calibration.
 pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
-    speed_views(cam).into_iter().filter(|s| s.in_view_s < s.needs_s()).map(Shortfall).collect()
+    speed_views(cam).into_iter().filter(|s| s.in_view_s < s.needs_s).map(Shortfall).collect()
 }
 
 /// Every `speeding` and `racing` rule of `cam` that fires at its threshold but not at
@@ -117,14 +126,14 @@ pub fn shortfalls(cam: &CameraConfig) -> Vec<Shortfall> {
 pub fn fast_escapes(cam: &CameraConfig) -> Vec<FastEscape> {
     speed_views(cam)
         .into_iter()
-        .filter(|s| s.kind != "collision_suspect" && s.in_view_s >= s.needs_s())
+        .filter(|s| s.kind != "collision_suspect" && s.in_view_s >= s.needs_s)
         .filter(|s| s.max_kmh() < ESCAPE_FACTOR * s.speed_kmh)
         .map(FastEscape)
         .collect()
 }
 
 /// Every speed rule's numbers at its threshold speed, whether it fits or not.
-fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
+pub fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
     let Some(h) = cam.homography() else {
         return Vec::new();
     };
@@ -134,9 +143,9 @@ fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
         let r = r.get_ref();
         let (speed_kmh, for_s, weave) = match r {
             RuleConfig::Speeding(c) => (c.limit_kmh.0, c.for_s.0, None),
-            RuleConfig::Racing(c) => {
-                (c.min_speed_kmh.0, c.for_s.0, Some((c.weave_amplitude_m.0, c.weave_min_swings.0)))
-            }
+            // A group or weaver that leaves the zone still racing starts the event however short
+            // its time was (`rules::racing`): what it needs is a speed.
+            RuleConfig::Racing(c) => (c.min_speed_kmh.0, 0.0, Some((c.weave_amplitude_m.0, c.weave_min_swings.0))),
             RuleConfig::CollisionSuspect(c) => (c.min_speed_kmh.0, 0.0, None),
             _ => continue,
         };
@@ -156,6 +165,7 @@ fn speed_views(cam: &CameraConfig) -> Vec<SpeedView> {
             fps,
             speed_s: speed_needs_s(fps),
             for_s,
+            needs_s: view_needs_s(fps, for_s, MISSES_ALLOWED),
             weave,
         });
     }
@@ -349,27 +359,35 @@ mod tests {
 
     #[test]
     fn a_rule_whose_for_s_does_not_fit_the_view_is_named_with_its_numbers() {
-        // 50 m at 60 km/h: 3.0 s in view. for_s 2 + 0.6 s for a speed fits; for_s 3 does not.
-        let cam = camera(5, &(speeding("ok", 2.0) + &speeding("slow", 3.0)));
+        // 50 m at 60 km/h: 3.0 s in view. At 5 fps a speed takes 3 intervals, the first
+        // detection's phase and a missed one 2 more: for_s 1.5 (8 intervals) fits in 2.6 s,
+        // for_s 3 (15) does not.
+        let cam = camera(5, &(speeding("ok", 1.5) + &speeding("slow", 3.0)));
         let got = shortfalls(&cam);
         assert_eq!(got.len(), 1, "{got:?}");
         let s = &got[0].0;
         assert_eq!((s.rule.as_str(), s.kind, s.zone.as_str(), s.fps), ("slow", "speeding", "road", 5));
         assert!((s.path_m - 50.0).abs() < 0.3 && (s.in_view_s - 3.0).abs() < 0.02, "{s:?}");
-        assert!((s.needs_s() - (speed_needs_s(5) + 3.0)).abs() < 1e-9);
+        assert!((s.needs_s - 4.0).abs() < 1e-9 && (s.needs_s - view_needs_s(5, 3.0, MISSES_ALLOWED)).abs() < 1e-9);
         let text = got[0].to_string();
-        assert!(text.starts_with("rule `slow` (speeding) cannot fire at 60 km/h"), "{text}");
-        assert!(text.contains("for 3.0 s (50.") && text.contains("needs 3.6 s at detect_fps 5"), "{text}");
+        assert!(text.starts_with("rule `slow` (speeding) cannot be relied on at 60 km/h"), "{text}");
+        assert!(text.contains("for 3.0 s (49.9 m)") && text.contains("needs 4.0 s at detect_fps 5"), "{text}");
+        assert!(
+            text.contains("+ for_s 3.0 s, + 0.2 s as the first detection") && text.contains("one missed"),
+            "{text}"
+        );
 
         // Racing and collision thresholds too; no calibration, no warning.
         let cam = camera(
             3,
-            "[[cameras.rules]]\nkind = \"racing\"\nname = \"race\"\nzone = \"road\"\nmin_speed_kmh = 120\nfor_s = 1\n\
+            "[[cameras.rules]]\nkind = \"racing\"\nname = \"race\"\nzone = \"road\"\nmin_speed_kmh = 150\nfor_s = 1\n\
              [[cameras.rules]]\nkind = \"collision_suspect\"\nname = \"crash\"\nzone = \"road\"\n",
         );
         let got: Vec<&str> = shortfalls(&cam).iter().map(|s| s.0.kind).collect::<Vec<_>>();
-        // 50 m at 120 km/h is 1.5 s: racing needs 1 s + a speed; collision at 15 km/h fits.
+        // 50 m at 150 km/h is 1.2 s: racing needs a speed (its for_s is waived for a group that
+        // leaves), 4 intervals at 3 fps, 1.33 s; collision at 15 km/h fits.
         assert_eq!(got, vec!["racing"]);
+        assert!((shortfalls(&cam)[0].0.needs_s - 4.0 / 3.0).abs() < 1e-9);
         let mut cam = cam;
         cam.calibration = None;
         assert!(shortfalls(&cam).is_empty());
@@ -377,15 +395,16 @@ mod tests {
 
     #[test]
     fn a_rule_that_fires_at_its_threshold_but_not_at_half_again_is_named_with_its_reach() {
-        // 50 m: at 3 fps a speed takes 0.67 s, so a speeding rule (for_s 0) measures up to 270
-        // km/h; with for_s 1.5, 2.17 s: up to 83 km/h, short of 90 for a 60 km/h limit.
-        let cam = camera(3, &(speeding("quick", 0.0) + &speeding("late", 1.5)));
+        // 50 m: at 3 fps a speed with a missed detection and the phase takes 4 intervals, so a
+        // speeding rule with for_s 0 measures up to 135 km/h; with for_s 1, 7 intervals (2.33 s):
+        // up to 77 km/h, short of 90 for a 60 km/h limit.
+        let cam = camera(3, &(speeding("quick", 0.0) + &speeding("late", 1.0)));
         assert!(shortfalls(&cam).is_empty(), "both fire at 60 km/h");
         let got = fast_escapes(&cam);
         assert_eq!(got.iter().map(|e| e.0.rule.as_str()).collect::<Vec<_>>(), ["late"]);
-        assert!((got[0].0.max_kmh() - 50.0 / (speed_needs_s(3) + 1.5) * 3.6).abs() < 0.5, "{:?}", got[0]);
+        assert!((got[0].0.max_kmh() - 50.0 / (7.0 / 3.0) * 3.6).abs() < 0.5, "{:?}", got[0]);
         let text = got[0].to_string();
-        assert!(text.starts_with("rule `late` (speeding) measures speeds only up to 83 km/h"), "{text}");
+        assert!(text.starts_with("rule `late` (speeding) measures speeds only up to 77 km/h"), "{text}");
         assert!(text.contains("one at 90 km/h"), "{text}");
         // Collision rules are left out: a crash is slow by the time it happens.
         let crash =
@@ -410,7 +429,7 @@ mod tests {
         assert!((got[0].in_view_s - 1.5).abs() < 0.02 && (got[0].needs_s - needs).abs() < 1e-9, "{got:?}");
         let text = got[0].to_string();
         assert!(text.starts_with("rule `highway` (racing) cannot see a weaver at 120 km/h"), "{text}");
-        assert!(text.contains("for 1.5 s (50.") && text.contains("shows 2 reversals only after 1.8 s"), "{text}");
+        assert!(text.contains("for 1.5 s (49.9 m)") && text.contains("shows 2 reversals only after 1.8 s"), "{text}");
         // A wider weave is slower: a rule that asks for ±1.5 m needs longer than the view at 70.
         let wide = weave_shortfalls(&camera(5, &racing("town", 70, "weave_amplitude_m = 1.5\n")));
         assert_eq!(wide.len(), 1, "{wide:?}");

@@ -9,6 +9,7 @@
 //! applies it to a camera's rules for `check`.
 
 use super::homography::Homography;
+use super::racing::road_axis;
 use super::speed::{MIN_POINTS, MIN_SPAN_S};
 use crate::geometry::{Point, point_in_polygon};
 
@@ -77,6 +78,24 @@ pub fn speed_needs_s(fps: u32) -> f64 {
     MIN_SPAN_S.max(frames)
 }
 
+/// Detections a detector may miss in a rule's view and the rule still fire ([`view_needs_s`]):
+/// a real detector misses a box now and then, and one miss in a 4–6 detection view is common
+/// (the simulator's detector misses 8–15 % of them).
+pub const MISSES_ALLOWED: u32 = 1;
+
+/// Seconds an object must be in view for a rule that needs a speed and then `for_s` more, at
+/// `fps` detections a second, whatever the phase of the detections: the speed's frames
+/// ([`speed_needs_s`]) and `for_s`, in whole intervals between detections; one more interval,
+/// as the first detection comes up to an interval after the object enters; and one more per
+/// missed detection ([`MISSES_ALLOWED`]).
+pub fn view_needs_s(fps: u32, for_s: f64, misses: u32) -> f64 {
+    let speed_s = speed_needs_s(fps);
+    let fps = f64::from(fps.max(1));
+    // Whole intervals, with a little slack so that 0.6 s at 5 fps is 3 intervals, not 4.
+    let intervals = |s: f64| (s * fps - 1e-6).ceil().max(0.0);
+    (intervals(speed_s) + intervals(for_s) + 1.0 + f64::from(misses)) / fps
+}
+
 /// Sideways acceleration a rider can weave with, m/s²: about 1 g, a motorcycle leaning 45°.
 pub const WEAVE_MAX_ACCEL_MPS2: f64 = 9.81;
 
@@ -92,39 +111,33 @@ pub fn weave_needs_s(amplitude_m: f64, swings: u32) -> (f64, f64) {
 }
 
 /// The longest straight path on the ground (metres) inside both the zone (`polygon`, image
-/// pixels) and the measurable area, along the zone's longest ground extent (the two zone
-/// corners furthest apart on the ground), over parallel paths across the zone.
+/// pixels) and the measurable area, over parallel paths across the zone: along the road where
+/// the zone is drawn along one ([`road_axis`]: that is how traffic crosses it), else along its
+/// longest ground extent (the two zone corners furthest apart on the ground).
 pub fn measurable_path_m(h: &Homography, polygon: &[Point]) -> f64 {
     // Corners at or beyond the horizon have no ground point; nothing there is measurable.
     let ground: Vec<(f64, f64)> = polygon.iter().filter_map(|&p| h.to_ground(p)).collect();
-    let mut far = (0.0, (0.0, 0.0), (0.0, 0.0));
-    for (i, &a) in ground.iter().enumerate() {
-        for &b in &ground[i + 1..] {
-            let d = (a.0 - b.0).hypot(a.1 - b.1);
-            if d > far.0 {
-                far = (d, a, b);
-            }
-        }
-    }
-    let (len, a, b) = far;
-    if len <= 0.0 {
+    let Some(dir) = road_axis(h, polygon).or_else(|| farthest_apart(&ground)) else {
         return 0.0;
-    }
-    let dir = ((b.0 - a.0) / len, (b.1 - a.1) / len);
+    };
     let normal = (-dir.1, dir.0);
-    let across = |g: (f64, f64)| (g.0 - a.0) * normal.0 + (g.1 - a.1) * normal.1;
-    let (o0, o1) = ground.iter().fold((0.0f64, 0.0f64), |(lo, hi), &g| (lo.min(across(g)), hi.max(across(g))));
+    let along = |g: (f64, f64)| g.0 * dir.0 + g.1 * dir.1;
+    let across = |g: (f64, f64)| g.0 * normal.0 + g.1 * normal.1;
+    let span = |f: &dyn Fn((f64, f64)) -> f64| {
+        ground.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &g| (lo.min(f(g)), hi.max(f(g))))
+    };
+    let ((s0, s1), (o0, o1)) = (span(&along), span(&across));
     // Within 500 m, in at most 2000 steps of at least 10 cm.
-    let len = len.min(500.0);
+    let len = (s1 - s0).min(500.0);
     let step = (len / 2000.0).max(0.1);
     let mut best: f64 = 0.0;
     const PATHS: usize = 21;
     for k in 0..PATHS {
         let o = o0 + (o1 - o0) * (k as f64 + 0.5) / PATHS as f64;
         let mut run: f64 = 0.0;
-        let mut s = 0.0;
-        while s <= len {
-            let g = (a.0 + dir.0 * s + normal.0 * o, a.1 + dir.1 * s + normal.1 * o);
+        let mut s = s0;
+        while s <= s0 + len {
+            let g = (dir.0 * s + normal.0 * o, dir.1 * s + normal.1 * o);
             let ok = h.to_image(g).is_some_and(|p| point_in_polygon(polygon, p) && measurable(h, p));
             run = if ok { run + step } else { 0.0 };
             best = best.max(run);
@@ -132,6 +145,21 @@ pub fn measurable_path_m(h: &Homography, polygon: &[Point]) -> f64 {
         }
     }
     best
+}
+
+/// The unit direction between the two ground points furthest apart; None for fewer than two
+/// distinct points.
+fn farthest_apart(ground: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let mut far = (0.0, (0.0, 0.0));
+    for (i, &a) in ground.iter().enumerate() {
+        for &b in &ground[i + 1..] {
+            let d = (a.0 - b.0).hypot(a.1 - b.1);
+            if d > far.0 {
+                far = (d, ((b.0 - a.0) / d, (b.1 - a.1) / d));
+            }
+        }
+    }
+    (far.0 > 0.0).then_some(far.1)
 }
 
 #[cfg(test)]
@@ -160,11 +188,30 @@ mod tests {
     }
 
     #[test]
-    fn the_path_is_the_zone_s_longest_ground_extent_where_fine_enough() {
+    fn a_view_needs_whole_intervals_the_first_detection_s_phase_and_the_misses() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // 5 fps: a speed is 3 intervals (0.6 s), not 4.
+        assert!(close(view_needs_s(5, 0.0, 0), 0.8));
+        assert!(close(view_needs_s(5, 0.0, 1), 1.0));
+        // for_s 0.5 at 5 fps is 3 intervals (rounded up from 2.5).
+        assert!(close(view_needs_s(5, 0.5, 1), 8.0 / 5.0));
+        // 3 fps: three detections are 2 intervals.
+        assert!(close(view_needs_s(3, 0.0, 1), 4.0 / 3.0));
+        assert!(close(view_needs_s(10, 0.0, 1), 0.8));
+    }
+
+    #[test]
+    fn the_path_runs_along_the_road_or_the_longest_extent_where_fine_enough() {
         let h = flat();
         // 50 m × 4 m of road: the path runs along the 50 m (within a step or two).
         let got = measurable_path_m(&h, &rect(0.0, 0.0, 500.0, 40.0));
         assert!((got - 50.0).abs() < 0.3, "{got}");
+        // 50 m × 20 m, drawn along the road: traffic crosses it along the 50 m, not along the
+        // 54 m diagonal. A square has no road direction: its diagonal it is.
+        let got = measurable_path_m(&h, &rect(0.0, 0.0, 500.0, 200.0));
+        assert!((got - 50.0).abs() < 0.3, "{got}");
+        let got = measurable_path_m(&h, &rect(0.0, 0.0, 200.0, 200.0));
+        assert!((got - 20.0 * 2f64.sqrt()).abs() < 0.5, "{got}");
         // A pixel spanning 2 m: nothing is measurable.
         let coarse = Homography::from_pairs(
             &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],

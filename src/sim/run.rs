@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use super::actors::Seen;
 use super::camera::Camera;
 use super::detector::{DetectorModel, SimDetector};
-use super::scenario::{Scenario, config_toml};
+use super::scenario::{Expect, Scenario, config_toml};
 use super::tracking::{self, Tracking};
 use crate::config::Config;
 use crate::detect::manifest::{Groups, LabelMap};
@@ -91,6 +91,11 @@ pub struct RuleResult {
     pub latency_s: Option<f64>,
     /// Mean of |reported − true| / true over the starts, percent.
     pub speed_err_pct: Option<f64>,
+    /// Whether `anttd check` warns that this camera cannot be relied on for the situation: an
+    /// involved road user is faster than the rule's speed reach
+    /// ([`crate::config::feasibility::SpeedView::max_kmh`]), or weaves where the view is too
+    /// short for a weave ([`crate::config::feasibility::weave_shortfalls`]).
+    pub beyond_check: bool,
 }
 
 /// Line counts against the truth, per direction (`toward`, `away`).
@@ -156,6 +161,7 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     let starts = |pred: &dyn Fn(&serde_json::Value) -> bool| -> Vec<&serde_json::Value> {
         messages.iter().filter(|v| v["type"] == "start" && pred(v)).collect()
     };
+    let beyond = beyond_check(s, &cfg);
     let mut rules = Vec::new();
     for e in &s.expect {
         let kind = s.rules.iter().find(|r| r.name == e.rule).map_or("?", |r| r.kind);
@@ -202,6 +208,7 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
             false_alarms: got.len().saturating_sub(e.count),
             latency_s,
             speed_err_pct,
+            beyond_check: e.count > 0 && beyond(e),
         });
     }
     let mut lines_out = Vec::new();
@@ -241,6 +248,32 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     })
 }
 
+/// Whether `anttd check`'s feasibility warnings on the scenario's camera cover an expected
+/// situation: see [`RuleResult::beyond_check`].
+fn beyond_check<'a>(s: &'a Scenario, cfg: &Config) -> impl Fn(&Expect) -> bool + 'a {
+    use crate::config::feasibility::{speed_views, weave_shortfalls};
+    let (views, weave_short) = cfg
+        .cameras
+        .first()
+        .map(|cam| (speed_views(cam), weave_shortfalls(cam).into_iter().map(|w| w.rule).collect::<Vec<_>>()))
+        .unwrap_or_default();
+    move |e: &Expect| {
+        let actors = || e.actors.iter().filter_map(|&a| s.actors.get(a));
+        // The fastest an involved road user goes while in the scene.
+        let fastest = actors()
+            .flat_map(|a| {
+                (0..=(s.duration_s * 10.0) as usize)
+                    .map(|k| k as f64 / 10.0)
+                    .filter(|&t| a.path.present(t))
+                    .map(|t| a.path.speed_kmh(t))
+            })
+            .fold(0.0, f64::max);
+        let too_fast = views.iter().any(|v| v.rule == e.rule && fastest > v.max_kmh());
+        let weaves = actors().any(|a| a.path.weave.is_some()) && weave_short.iter().any(|r| r == e.rule);
+        too_fast || weaves
+    }
+}
+
 /// How `anttd scenarios` prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -264,8 +297,9 @@ pub fn render(outcomes: &[Outcome], view: View) -> String {
 /// A Markdown table with one row per scenario and rule (or line) and one column per geometry and
 /// detect rate, runs with several seeds added up. A rule cell is `found/expected`, then `+N FA`
 /// for false alarms, the mean decision latency after the first road user involved entered the
-/// picture, and the largest speed error; a rule that must stay silent shows `ok` or its false
-/// alarms. A line cell is `counted/true` toward and away from the camera. The `tracker` row says
+/// picture, and the largest speed error, and `‡` where `anttd check` warns that the camera cannot
+/// be relied on for it ([`RuleResult::beyond_check`]); a rule that must stay silent shows `ok` or
+/// its false alarms. A line cell is `counted/true` toward and away from the camera. The `tracker` row says
 /// what the tracker made of the road users ([`Tracking`]): followed · broken · mixed. Rows of rules that
 /// expect nothing and raised nothing in a scenario with an event to find are left out; in the
 /// others (negatives, counts) every rule shows.
@@ -278,6 +312,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         false_alarms: usize,
         latency: Vec<f64>,
         err: Option<f64>,
+        beyond: bool,
         counted: [usize; 2],
         truth: [usize; 2],
         line: bool,
@@ -307,6 +342,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                 c.expected += r.expected;
                 c.false_alarms += r.false_alarms;
                 c.latency.extend(r.latency_s);
+                c.beyond |= r.beyond_check;
                 c.err = match (c.err, r.speed_err_pct) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
@@ -353,6 +389,9 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                 if c.found < c.expected {
                     t = format!("**{t}**");
                 }
+                if c.beyond {
+                    t += " ‡";
+                }
                 if c.false_alarms > 0 {
                     t += &format!(" **+{} FA**", c.false_alarms);
                 }
@@ -389,7 +428,7 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
                 o.geometry.clone(),
                 o.fps.to_string(),
                 format!("{} ({})", r.rule, r.kind),
-                format!("{}/{}", r.found, r.expected),
+                format!("{}/{}{}", r.found, r.expected, if r.beyond_check { " ‡" } else { "" }),
                 r.false_alarms.to_string(),
                 opt(r.latency_s, 1),
                 opt(r.speed_err_pct, 1),
@@ -481,5 +520,24 @@ mod tests {
         assert_eq!((ww.found, ww.expected, ww.false_alarms), (1, 1, 0), "{o:?}");
         assert!(o.rules.iter().all(|r| r.false_alarms == 0), "{:?}", o.rules);
         assert!(o.tracks >= 3, "{}", o.tracks);
+    }
+
+    #[test]
+    fn situations_anttd_check_warns_about_are_marked() {
+        let beyond = |name: &str, geometry: &str, fps: u32, rule: &str| {
+            let s = scenario(name).expect("scenario");
+            let o = run(&s, fps, &Camera::named(geometry).expect("geometry"), 1).expect("run");
+            o.rules.iter().find(|r| r.rule == rule).expect("rule").beyond_check
+        };
+        // 23 m of road: a car at 95 km/h is in it 0.9 s, a speed at 3 fps with a missed
+        // detection and the phase takes 1.3 s; at 10 fps 0.8 s.
+        assert!(beyond("speeding_car", "rooftop10", 3, "speeding"));
+        assert!(!beyond("speeding_car", "rooftop10", 10, "speeding"));
+        assert!(!beyond("speeding_car", "pole8", 3, "speeding"));
+        // No weave shows in 1.2 s, at any rate; the 8 m pole's 2 s do.
+        assert!(beyond("weaving_rider", "rooftop10", 10, "racing"));
+        assert!(!beyond("weaving_rider", "pole8", 3, "racing"));
+        // Rules that expect nothing are never marked.
+        assert!(!beyond("speeding_car", "rooftop10", 3, "collision"));
     }
 }
