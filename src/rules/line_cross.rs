@@ -17,8 +17,9 @@
 //! detections perhaps with a miss between, is too rough to find them near the camera), then on
 //! from the oldest of those (nearest detection of its class to where its motion puts it a frame
 //! earlier). Each detection is used once. The walk back stops at a detection a
-//! confirmed track took: that object's own track decides its sides, so a broken track is not
-//! counted twice.
+//! confirmed track not matched now took: that object's own track decides its sides, so a
+//! broken track is not counted twice. A detection of a track matched now is another object's
+//! (in a cluster they are all around) and is passed over.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -131,14 +132,14 @@ impl LineCross {
         }
         for t in tracks {
             if self.known.insert(t.id) {
-                let (chain, before) = self.follow_back(now, t);
-                // The walk back ended on a track that is not matched now: this may be that
+                let (chain, before) = self.follow_back(now, t, tracks);
+                // The walk back ended on a track not matched now: this may be that
                 // object again under a new id, so the new track starts from that track's sides
                 // and the crossing counts once. That track keeps them too: at 3–5 detections a
                 // second it is as often a rider of a cluster missed for one frame, with the new
                 // track a neighbour's, and it comes back (dense traffic at 3 fps on the 8 m pole:
                 // 14 of 1,000 riders riding away uncounted with them kept, 17 without).
-                if let Some(old) = before.filter(|old| tracks.iter().all(|t| t.id != *old)) {
+                if let Some(old) = before {
                     for li in 0..self.lines.len() {
                         if let Some(s) = self.state.get(&(li, old)).copied() {
                             self.state.entry((li, t.id)).or_insert(s);
@@ -168,8 +169,9 @@ impl LineCross {
     /// The points (bottom-centre, box height) of a new track before `now`, oldest first: at
     /// each earlier frame, the detection of its class nearest to where its motion puts it,
     /// within a box height (a missed frame is skipped), until a frame has none or the nearest
-    /// was taken by a confirmed track; that track's id is returned too.
-    fn follow_back(&mut self, now: f64, t: &Track) -> (Vec<(Point, f32)>, Option<u64>) {
+    /// was taken by a confirmed track not among `matched` (those matched now); that track's id
+    /// is returned too.
+    fn follow_back(&mut self, now: f64, t: &Track, matched: &[Track]) -> (Vec<(Point, f32)>, Option<u64>) {
         let (mut p, mut h, mut at) = (t.bbox.bottom_center(), t.bbox.height(), now);
         let mut v = t.velocity();
         let mut chain = Vec::new();
@@ -201,9 +203,14 @@ impl LineCross {
             let radius = |s: &Seen| s.height.max(h);
             let dist = |s: &Seen| (s.p.0 - want.0).hypot(s.p.1 - want.1);
             let fits = |s: &Seen| s.class_id == t.class_id && s.height >= 0.5 * h && s.height <= 2.0 * h;
+            // A confirmed track matched now is another object than this new one, wherever it
+            // was: its detections are passed over (in a cluster they are all around), not taken
+            // for this object's under an older id.
             let claimed = frame
                 .iter()
-                .filter_map(|s| s.claimed.filter(|_| fits(s)).map(|id| (dist(s), id)))
+                .filter_map(|s| {
+                    s.claimed.filter(|id| fits(s) && matched.iter().all(|m| m.id != *id)).map(|id| (dist(s), id))
+                })
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             let near = frame
                 .iter_mut()
@@ -632,6 +639,29 @@ mod tests {
             rule.update_frame(f64::from(i) * 0.1, &dets, out.active, &mut got);
         }
         assert_eq!(got, vec![crossing(0, 0, 1, PERSON)]);
+    }
+
+    /// In a cluster, the detections of the neighbours are all around where a new track was
+    /// expected a frame earlier: one a confirmed track took that is matched now is another
+    /// object's, passed over as a missed frame; one whose track is not matched now may be this
+    /// object's under an older id, and the walk back stops on it.
+    #[test]
+    fn the_walk_back_passes_over_a_neighbour_matched_now() {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let out = tracker.update(0.3, &[det(PERSON, 300.0, 380.0), det(PERSON, 300.0, 300.0)]);
+        let (neighbour, walker) = (out.active[0].clone(), out.active[1].clone());
+        assert_eq!((neighbour.id, walker.id), (1, 2));
+        let mut rule = LineCross::new(&[vertical(200.0)]);
+        let seen =
+            |y: f32, claimed: Option<u64>| Seen { class_id: PERSON, p: (300.0, y), height: H, claimed, used: false };
+        // The walker's own earlier detection, then a frame it was missed in, with the
+        // neighbour's 40 px from where it was expected.
+        rule.recent.push_back((0.1, vec![seen(300.0, None)]));
+        rule.recent.push_back((0.2, vec![seen(340.0, Some(1))]));
+        let (chain, before) = rule.follow_back(0.3, &walker, &[neighbour, walker.clone()]);
+        assert_eq!((chain, before), (vec![((300.0, 300.0), H)], None));
+        let (chain, before) = rule.follow_back(0.3, &walker, std::slice::from_ref(&walker));
+        assert_eq!((chain, before), (vec![], Some(1)));
     }
 
     #[test]
