@@ -28,7 +28,8 @@ pub struct SpeedView {
     pub fps: u32,
     /// Seconds for a speed at `fps` ([`speed_needs_s`]) …
     pub speed_s: f64,
-    /// … plus the rule's `for_s` (0 for `collision_suspect`) …
+    /// … plus the rule's `for_s` (0 for `collision_suspect`, and for `racing`, which waives it
+    /// for a group or weaver that leaves the zone) …
     pub for_s: f64,
     /// … in whole intervals between detections, with one for the first detection's phase and
     /// one per missed detection ([`view_needs_s`]).

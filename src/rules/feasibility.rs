@@ -4,9 +4,12 @@
 //! A speed rule needs a track's speed, and then the speed above its threshold for `for_s`. An
 //! object at exactly the threshold speed is in the rule's zone, where the picture is fine enough
 //! to measure a speed, for as long as its path through that area takes: if that is shorter than
-//! what the rule needs at the camera's `detect_fps`, no object at or near the threshold can raise
-//! an event, however well the rest is set up. Pure computation: `crate::config::feasibility`
-//! applies it to a camera's rules for `check`.
+//! what the rule needs at the camera's `detect_fps` ([`view_needs_s`]: whatever the phase of the
+//! detections, and with one of them missed), an object at or near the threshold cannot be relied
+//! on to raise an event, however well the rest is set up. On the simulated cameras the
+//! situations the speed rules miss are nearly all ones `check` warns about (docs/rules.md, the
+//! scenario table's ‡). Pure computation: `crate::config::feasibility` applies it to a camera's
+//! rules for `check`.
 
 use super::homography::Homography;
 use super::racing::road_axis;
