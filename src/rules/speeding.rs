@@ -388,6 +388,45 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
     }
 
+    /// A start that cannot wait for a precise speed any longer reports the most precise reading
+    /// it had while waiting, not the latest: with few, jittery points a later fit can be worse.
+    #[test]
+    fn a_start_that_cannot_wait_reports_the_most_precise_reading_it_had() {
+        let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 50").expect("cfg");
+        let mut rule = Speeding::new(&cfg, &ZONE);
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Kinematics::new(Some(flat()));
+        let mut out = Vec::new();
+        // 80 km/h at 5 fps (44 px a frame) with up to ±6 px of box jitter, from a fixed sequence.
+        let jitter = [1.0, 6.0, -1.0, 5.0, 2.0, 5.0, -5.0, 4.0, -6.0, -1.0, 3.0, -6.0, -1.0, -5.0];
+        let mut readings = Vec::new();
+        for (i, j) in jitter.iter().enumerate() {
+            let t = i as f64 * 0.2;
+            let x = 20.0 + 80.0 / 3.6 * t * 10.0 + j;
+            let det = Detection {
+                class_id: CAR,
+                score: 0.9,
+                bbox: BBox::new(x as f32 - 20.0, 360.0, x as f32 + 20.0, 400.0),
+            };
+            tracker.update(t, &[det]);
+            motion.update(t, tracker.tracks());
+            let best = motion.get(1).and_then(|m| m.best_speed());
+            rule.update(t, &motion, |c| c == CAR, &mut out);
+            if let Some(hit) = out.first() {
+                // Above the limit from its first reading on: the start came after waiting.
+                let precise = readings.iter().chain(best.iter()).min_by(|a: &&(f64, f64), b| a.1.total_cmp(&b.1));
+                let (kmh, se) = *precise.expect("readings");
+                assert!(se > START_SE_SHARE * kmh, "it waited: no reading was precise enough");
+                assert_eq!(hit.speed_kmh, kmh, "{readings:?} then {best:?}");
+                let latest = best.expect("a reading at the start");
+                assert_ne!(latest.0, kmh, "the latest reading is not the most precise one");
+                return;
+            }
+            readings.extend(best);
+        }
+        panic!("no start: {readings:?}");
+    }
+
     #[test]
     fn below_the_limit_or_not_a_road_user_never_fires() {
         let mut rule = Speeding::new(&cfg(50.0), &ZONE);
