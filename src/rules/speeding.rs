@@ -112,11 +112,18 @@ struct Vehicle {
     stats: Stats,
     last_kmh: f64,
     class_id: u32,
-    /// Since when it has been above the limit, waiting for a precise enough speed to start.
-    pending_since: Option<f64>,
+    /// Above the limit, waiting for a precise enough speed to start.
+    pending: Option<Pending>,
+}
+
+/// A start waiting for a precise speed.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// Since when it has been above the limit.
+    since: f64,
     /// The most precise speed (km/h, standard error) read while waiting: a start that cannot
     /// wait longer reports it, not whatever the latest reading is.
-    pending_best: Option<(f64, f64)>,
+    best: Option<(f64, f64)>,
 }
 
 /// A start waits until its speed's standard error is within this share of it (with 2 %, a fit
@@ -177,8 +184,7 @@ impl Speeding {
                 stats: Stats::new(),
                 last_kmh: 0.0,
                 class_id: m.class_id,
-                pending_since: None,
-                pending_best: None,
+                pending: None,
             });
             let best = m.best_speed();
             let kmh = best.map(|b| b.0);
@@ -193,23 +199,22 @@ impl Speeding {
             let on = if v.episode.is_active() {
                 on
             } else if on {
-                let since = *v.pending_since.get_or_insert(t);
-                if let Some(b) = best.filter(|b| v.pending_best.is_none_or(|p| b.1 <= p.1)) {
-                    v.pending_best = Some(b);
+                let p = v.pending.get_or_insert(Pending { since: t, best: None });
+                if let Some(b) = best.filter(|b| p.best.is_none_or(|q| b.1 <= q.1)) {
+                    p.best = Some(b);
                 }
-                best.is_some_and(|(k, se)| se <= START_SE_SHARE * k) || t - since >= START_WAIT_S - EPS_S
-            } else if v.pending_since.is_some() && covered && kmh.is_none_or(|k| k >= threshold) {
+                best.is_some_and(|(k, se)| se <= START_SE_SHARE * k) || t - p.since >= START_WAIT_S - EPS_S
+            } else if v.pending.is_some() && covered && kmh.is_none_or(|k| k >= threshold) {
                 // No longer measured while waiting: start with the speed it had.
                 true
             } else {
-                v.pending_since = None;
-                v.pending_best = None;
+                v.pending = None;
                 false
             };
             // A start reports the most precise speed read while it waited.
             if on
                 && !v.episode.is_active()
-                && let Some((k, _)) = v.pending_best.take()
+                && let Some((k, _)) = v.pending.as_mut().and_then(|p| p.best.take())
             {
                 v.last_kmh = k;
             }
@@ -219,7 +224,7 @@ impl Speeding {
             }
             let phase = v.episode.update(t, on);
             if v.episode.is_active() {
-                v.pending_since = None;
+                v.pending = None;
             }
             if on && let Some(k) = kmh {
                 v.stats.add(k);
@@ -242,7 +247,7 @@ impl Speeding {
         let Some(mut v) = self.vehicles.remove(&track_id) else { return };
         // Ended while waiting for a precise speed: it was above the limit; start with the
         // speed it had.
-        if v.pending_since.is_some() && v.episode.update(t, true) == Some(Phase::Start) {
+        if v.pending.is_some() && v.episode.update(t, true) == Some(Phase::Start) {
             v.stats.add(v.last_kmh);
             out.push(SpeedingHit {
                 phase: Phase::Start,
