@@ -245,8 +245,11 @@ impl Speeding {
     /// A track ended: end its event, if one is open.
     pub fn remove(&mut self, track_id: u64, t: f64, out: &mut Vec<SpeedingHit>) {
         let Some(mut v) = self.vehicles.remove(&track_id) else { return };
-        // Ended while waiting for a precise speed: it was above the limit; start with the
-        // speed it had.
+        // Ended while waiting for a precise speed: it was above the limit; start with the most
+        // precise speed it had while waiting, as a start that cannot wait longer does.
+        if let Some((k, _)) = v.pending.and_then(|p| p.best) {
+            v.last_kmh = k;
+        }
         if v.pending.is_some() && v.episode.update(t, true) == Some(Phase::Start) {
             v.stats.add(v.last_kmh);
             out.push(SpeedingHit {
