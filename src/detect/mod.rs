@@ -9,6 +9,7 @@ pub mod gate;
 pub mod letterbox;
 pub mod manifest;
 pub mod nms;
+pub mod regions;
 pub mod runtime;
 pub mod types;
 
