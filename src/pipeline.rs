@@ -178,15 +178,15 @@ impl CameraSet {
                         }
                     };
                     probe.received(cam);
-                    let inferred =
-                        match gates[cam].run(&mut detector, f.rgb(), f.stride, &f.letterbox, f.time_s, &mut dets) {
-                            Ok(inferred) => inferred,
-                            Err(e) => {
-                                tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
-                                probe.failed(cam, &e);
-                                continue;
-                            }
-                        };
+                    let ran = match gates[cam].run(&mut detector, f.picture(), &f.letterbox, f.time_s, &mut dets) {
+                        Ok(ran) => ran,
+                        Err(e) => {
+                            tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
+                            probe.failed(cam, &e);
+                            continue;
+                        }
+                    };
+                    let inferred = ran.inferred();
                     if inferred {
                         stats[cam].frame_processed(detector.last_timings.inference_ms);
                     } else {
@@ -286,6 +286,7 @@ fn source_spec(
         decoder,
         recorder,
         nice: crate::source::default_nice(cam.uri.is_file(), cam.realtime),
+        full_size: cam.motion.enabled && cam.motion.regions,
     }
 }
 
@@ -341,7 +342,7 @@ fn analytics_loop(
                     ev.process(outbox, analytics.camera(), &mut events, &detections, wall, || {
                         frame
                             .as_ref()
-                            .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.rgb(), f.stride, &f.letterbox))
+                            .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.picture(), &f.letterbox))
                     });
                 }
                 detections.clear();

@@ -12,7 +12,8 @@
 use serde::Deserialize;
 
 use super::letterbox::Letterbox;
-use super::{Detection, Detector};
+use super::regions::{self, MappedBack, Rect};
+use super::{Detection, Detector, Picture};
 
 /// Thumbnail width in pixels; its height follows the frame's aspect ratio.
 pub const THUMB_W: usize = 80;
@@ -29,11 +30,14 @@ pub struct MotionConfig {
     pub pixel_delta: u8,
     /// Detect when at least this share of thumbnail pixels changed (0–1).
     pub min_changed: f64,
+    /// Where only part of the picture moved, detect crops of it at the camera's own resolution
+    /// (motion regions, [`super::regions`]); the source then delivers full-size frames.
+    pub regions: bool,
 }
 
 impl Default for MotionConfig {
     fn default() -> Self {
-        Self { enabled: true, refresh_s: 2.0, pixel_delta: 10, min_changed: 0.001 }
+        Self { enabled: true, refresh_s: 2.0, pixel_delta: 10, min_changed: 0.001, regions: false }
     }
 }
 
@@ -44,6 +48,7 @@ struct RawMotion {
     refresh_s: Option<f64>,
     pixel_delta: Option<u8>,
     min_changed: Option<f64>,
+    regions: Option<bool>,
 }
 
 impl TryFrom<RawMotion> for MotionConfig {
@@ -55,7 +60,11 @@ impl TryFrom<RawMotion> for MotionConfig {
             refresh_s: r.refresh_s.unwrap_or(d.refresh_s),
             pixel_delta: r.pixel_delta.unwrap_or(d.pixel_delta),
             min_changed: r.min_changed.unwrap_or(d.min_changed),
+            regions: r.regions.unwrap_or(d.regions),
         };
+        if c.regions && !c.enabled {
+            return Err("motion.regions needs motion.enabled: regions are what the gate sees move".into());
+        }
         if !(c.refresh_s.is_finite() && c.refresh_s > 0.0) {
             return Err(format!("motion.refresh_s must be a positive number of seconds, got {}", c.refresh_s));
         }
@@ -104,43 +113,133 @@ pub fn changed_pixels(a: &[u8], b: &[u8], delta: u8) -> Option<usize> {
     (a.len() == b.len()).then(|| a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > delta).count())
 }
 
+/// The thumbnail grid of a `w` x `h` picture: [`THUMB_W`] cells wide (fewer for a narrower
+/// picture), as many rows as keep the aspect.
+pub fn grid(w: usize, h: usize) -> (usize, usize) {
+    if w == 0 || h == 0 {
+        return (0, 0);
+    }
+    let tw = THUMB_W.min(w);
+    (tw, (h * tw / w).max(1))
+}
+
+/// What the gate saw in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Nothing moved since the last detection, and no refresh is due.
+    Still,
+    /// The whole picture is due: the first frame, `refresh_s` passed, or a new picture size.
+    Due,
+    /// Something moved ([`MotionGate::changed`] says where).
+    Moved,
+}
+
 /// The gate's decision logic for one camera, without the detector (unit tested on its own).
 #[derive(Debug, Clone)]
 pub struct MotionGate {
     cfg: MotionConfig,
-    /// Thumbnail of the frame last detected on.
+    /// Thumbnail of what was last detected on (cell by cell: a mosaic refreshes only its crops).
     reference: Vec<u8>,
     current: Vec<u8>,
+    /// The grid of `current`.
+    grid: (usize, usize),
+    /// When the whole picture was last detected.
     last_detect_s: Option<f64>,
 }
 
 impl MotionGate {
     pub fn new(cfg: &MotionConfig) -> Self {
-        Self { cfg: cfg.clone(), reference: Vec::new(), current: Vec::new(), last_detect_s: None }
+        Self { cfg: cfg.clone(), reference: Vec::new(), current: Vec::new(), grid: (0, 0), last_detect_s: None }
     }
 
-    /// Whether to detect on this frame. When it says yes, the frame becomes the new reference.
+    /// Compare a frame with what was last detected on. Nothing is committed until the caller
+    /// says what it detected ([`MotionGate::took_whole`], [`MotionGate::took_crops`]).
+    pub fn look(&mut self, rgb: &[u8], stride: usize, w: usize, h: usize, time_s: f64) -> Look {
+        thumbnail(rgb, stride, w, h, &mut self.current);
+        self.grid = grid(w, h);
+        let due = self.last_detect_s.is_none_or(|t| time_s - t >= self.cfg.refresh_s || time_s < t);
+        match changed_pixels(&self.current, &self.reference, self.cfg.pixel_delta) {
+            None => Look::Due,
+            _ if due => Look::Due,
+            Some(n) if n as f64 >= (self.cfg.min_changed * self.current.len() as f64).max(1.0) => Look::Moved,
+            Some(_) => Look::Still,
+        }
+    }
+
+    /// Which thumbnail cells changed in the frame last looked at, row by row, and the grid.
+    pub fn changed(&self) -> (Vec<bool>, (usize, usize)) {
+        let delta = self.cfg.pixel_delta;
+        let mask = if self.current.len() == self.reference.len() {
+            self.current.iter().zip(&self.reference).map(|(a, b)| a.abs_diff(*b) > delta).collect()
+        } else {
+            vec![true; self.current.len()]
+        };
+        (mask, self.grid)
+    }
+
+    /// The whole frame last looked at was detected on: it is the new reference.
+    pub fn took_whole(&mut self, time_s: f64) {
+        std::mem::swap(&mut self.reference, &mut self.current);
+        self.last_detect_s = Some(time_s);
+    }
+
+    /// Crops of the frame last looked at were detected on (`crops` in picture pixels of a
+    /// `picture`-sized frame): their cells become the reference; the rest keeps adding up change
+    /// against what was detected there, and the whole picture stays due at `refresh_s`.
+    pub fn took_crops(&mut self, crops: &[Rect], picture: (u32, u32)) {
+        let (gw, gh) = self.grid;
+        if self.reference.len() != self.current.len() || gw == 0 || gh == 0 {
+            return;
+        }
+        let (pw, ph) = (picture.0.max(1) as usize, picture.1.max(1) as usize);
+        for c in crops {
+            // Cells wholly inside the crop.
+            let (x0, y0) = ((c.x as usize * gw).div_ceil(pw), (c.y as usize * gh).div_ceil(ph));
+            let (x1, y1) = ((c.x + c.w) as usize * gw / pw, (c.y + c.h) as usize * gh / ph);
+            for y in y0..y1.min(gh) {
+                let row = y * gw;
+                self.reference[row + x0..row + x1.min(gw)].copy_from_slice(&self.current[row + x0..row + x1.min(gw)]);
+            }
+        }
+    }
+
+    /// Whether to detect this whole frame; when it says yes, the frame becomes the reference.
     pub fn should_detect(&mut self, rgb: &[u8], stride: usize, w: usize, h: usize, time_s: f64) -> bool {
         if !self.cfg.enabled {
             return true;
         }
-        thumbnail(rgb, stride, w, h, &mut self.current);
-        let due = self.last_detect_s.is_none_or(|t| time_s - t >= self.cfg.refresh_s || time_s < t);
-        let moved = match changed_pixels(&self.current, &self.reference, self.cfg.pixel_delta) {
-            Some(n) => n as f64 >= (self.cfg.min_changed * self.current.len() as f64).max(1.0),
-            None => true,
-        };
-        if due || moved {
-            std::mem::swap(&mut self.reference, &mut self.current);
-            self.last_detect_s = Some(time_s);
-            true
-        } else {
-            false
+        match self.look(rgb, stride, w, h, time_s) {
+            Look::Still => false,
+            Look::Due | Look::Moved => {
+                self.took_whole(time_s);
+                true
+            }
         }
     }
 }
 
-/// A camera's gate and its last detections, which a skipped frame reuses.
+/// What the detector did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ran {
+    /// Nothing moved: the last detections were handed on, no inference.
+    Reused,
+    /// One inference on the whole picture.
+    Whole,
+    /// One inference on a mosaic of this many crops of what moved.
+    Regions(usize),
+    /// A mosaic cut an object, so the whole picture was detected after it: two inferences.
+    RegionsThenWhole,
+}
+
+impl Ran {
+    /// Whether the detector ran.
+    pub fn inferred(self) -> bool {
+        self != Ran::Reused
+    }
+}
+
+/// A camera's gate and its last detections, which a skipped frame reuses and a mosaic keeps
+/// outside its crops.
 #[derive(Debug, Clone)]
 pub struct CameraGate {
     gate: MotionGate,
@@ -152,28 +251,70 @@ impl CameraGate {
         Self { gate: MotionGate::new(cfg), last: Vec::new() }
     }
 
-    /// Detect on the frame into `out`, or, when nothing moved since the last detection, copy
-    /// that detection's results into `out`. Returns whether the detector ran.
+    /// Detect on the frame into `out`: the whole picture, a mosaic of what moved (when
+    /// `motion.regions` is on and the picture comes at the camera's own size, see
+    /// [`super::regions`]), or nothing, handing on the last detections when nothing moved.
     pub fn run(
         &mut self,
         detector: &mut Detector,
-        rgb: &[u8],
-        stride: usize,
+        pic: Picture<'_>,
         lb: &Letterbox,
         time_s: f64,
         out: &mut Vec<Detection>,
-    ) -> anyhow::Result<bool> {
-        if self.gate.should_detect(rgb, stride, lb.fit_w as usize, lb.fit_h as usize, time_s) {
-            detector.detect(rgb, stride, lb, out)?;
-            if self.gate.cfg.enabled {
-                self.last.clear();
-                self.last.extend_from_slice(out);
+    ) -> anyhow::Result<Ran> {
+        if !self.gate.cfg.enabled {
+            detector.detect_picture(pic, lb, out)?;
+            return Ok(Ran::Whole);
+        }
+        let (w, h) = (pic.width as usize, pic.height as usize);
+        let ran = match self.gate.look(pic.rgb, pic.stride, w, h, time_s) {
+            Look::Still => {
+                out.clear();
+                out.extend_from_slice(&self.last);
+                return Ok(Ran::Reused);
             }
-            Ok(true)
-        } else {
-            out.clear();
-            out.extend_from_slice(&self.last);
-            Ok(false)
+            Look::Moved if self.gate.cfg.regions => self.regions(detector, pic, lb, time_s, out)?,
+            Look::Due | Look::Moved => {
+                detector.detect_picture(pic, lb, out)?;
+                self.gate.took_whole(time_s);
+                Ran::Whole
+            }
+        };
+        self.last.clear();
+        self.last.extend_from_slice(out);
+        Ok(ran)
+    }
+
+    /// Detect what moved on a mosaic if one pays, else the whole picture.
+    fn regions(
+        &mut self,
+        detector: &mut Detector,
+        pic: Picture<'_>,
+        lb: &Letterbox,
+        time_s: f64,
+        out: &mut Vec<Detection>,
+    ) -> anyhow::Result<Ran> {
+        let picture = (pic.width, pic.height);
+        let (mask, grid) = self.gate.changed();
+        let areas = regions::moving_areas(&mask, grid, picture);
+        let whole_scale = lb.fit_w as f32 / pic.width.max(1) as f32;
+        let Some(mosaic) = regions::plan(&areas, &self.last, picture, (lb.dst_w, lb.dst_h), whole_scale) else {
+            detector.detect_picture(pic, lb, out)?;
+            self.gate.took_whole(time_s);
+            return Ok(Ran::Whole);
+        };
+        match detector.detect_mosaic(pic, &mosaic, out)? {
+            MappedBack::Whole => {
+                regions::hand_on_still(out, &self.last, &mosaic);
+                let crops: Vec<Rect> = mosaic.tiles.iter().map(|t| t.crop).collect();
+                self.gate.took_crops(&crops, picture);
+                Ok(Ran::Regions(mosaic.tiles.len()))
+            }
+            MappedBack::Cut => {
+                detector.detect_picture(pic, lb, out)?;
+                self.gate.took_whole(time_s);
+                Ok(Ran::RegionsThenWhole)
+            }
         }
     }
 }
@@ -195,7 +336,7 @@ mod tests {
     }
 
     fn cfg() -> MotionConfig {
-        MotionConfig { enabled: true, refresh_s: 2.0, pixel_delta: 10, min_changed: 0.001 }
+        MotionConfig { enabled: true, refresh_s: 2.0, pixel_delta: 10, min_changed: 0.001, regions: false }
     }
 
     #[test]
@@ -257,6 +398,43 @@ mod tests {
     }
 
     #[test]
+    fn changed_cells_are_where_the_frame_moved() {
+        let mut g = MotionGate::new(&cfg());
+        assert_eq!(g.look(&frame(100, None), 480, 160, 120, 0.0), Look::Due);
+        g.took_whole(0.0);
+        assert_eq!(g.look(&frame(100, Some((80, 40, 8))), 480, 160, 120, 0.1), Look::Moved);
+        let (mask, grid) = g.changed();
+        assert_eq!(grid, (80, 60));
+        // The 8x8 square at (80, 40) covers thumbnail cells x 40–43, y 20–23 (2x2 pixels each).
+        let moved: Vec<(usize, usize)> = (0..mask.len()).filter(|&i| mask[i]).map(|i| (i % 80, i / 80)).collect();
+        assert_eq!(moved.len(), 16, "{moved:?}");
+        assert!(moved.iter().all(|&(x, y)| (40..44).contains(&x) && (20..24).contains(&y)), "{moved:?}");
+    }
+
+    #[test]
+    fn a_mosaic_refreshes_the_reference_only_inside_its_crops() {
+        let mut g = MotionGate::new(&cfg());
+        g.look(&frame(100, None), 480, 160, 120, 0.0);
+        g.took_whole(0.0);
+        // Two squares appear; only the crop around the first is detected on.
+        let two = frame(100, Some((10, 10, 8)));
+        let mut two = two;
+        for y in 90..98 {
+            two[(y * 160 + 140) * 3..(y * 160 + 148) * 3].fill(255);
+        }
+        assert_eq!(g.look(&two, 480, 160, 120, 0.1), Look::Moved);
+        g.took_crops(&[Rect { x: 0, y: 0, w: 40, h: 40 }], (160, 120));
+        // The second square still counts as moved against what was detected there...
+        assert_eq!(g.look(&two, 480, 160, 120, 0.2), Look::Moved);
+        let (mask, _) = g.changed();
+        assert!(mask.iter().enumerate().filter(|(_, m)| **m).all(|(i, _)| i % 80 >= 70 && i / 80 >= 45));
+        // ...and the whole picture is still due at refresh_s after the last whole detection.
+        g.took_crops(&[Rect { x: 120, y: 80, w: 40, h: 40 }], (160, 120));
+        assert_eq!(g.look(&two, 480, 160, 120, 1.9), Look::Still);
+        assert_eq!(g.look(&two, 480, 160, 120, 2.0), Look::Due);
+    }
+
+    #[test]
     fn disabled_gate_always_detects() {
         let mut g = MotionGate::new(&MotionConfig { enabled: false, ..cfg() });
         let f = frame(100, None);
@@ -272,5 +450,8 @@ mod tests {
         let e = toml::from_str::<MotionConfig>("min_changed = 1.5").expect_err("share > 1");
         assert!(e.to_string().contains("motion.min_changed"), "{e}");
         assert!(toml::from_str::<MotionConfig>("treshold = 3").is_err(), "unknown key");
+        assert!(toml::from_str::<MotionConfig>("regions = true").expect("valid").regions);
+        let e = toml::from_str::<MotionConfig>("enabled = false\nregions = true").expect_err("regions need the gate");
+        assert!(e.to_string().contains("motion.regions"), "{e}");
     }
 }

@@ -133,6 +133,37 @@ impl Letterbox {
     }
 }
 
+/// Write a `w` x `h` RGB image (rows `stride` bytes apart) into a planar CHW float tensor of
+/// `dst_w` x `dst_h`, scaled to 0..1, with its top-left corner at `at`; the rest of the tensor
+/// is left as it is (a mosaic writes several images into one input).
+pub fn write_chw(
+    rgb: &[u8],
+    stride: usize,
+    (w, h): (usize, usize),
+    at: (usize, usize),
+    (dst_w, dst_h): (usize, usize),
+    out: &mut [f32],
+) -> Result<(), String> {
+    if at.0 + w > dst_w || at.1 + h > dst_h || out.len() != 3 * dst_w * dst_h {
+        return Err(format!("a {w}x{h} image at {at:?} does not fit a {dst_w}x{dst_h} input"));
+    }
+    if h > 0 && (stride < w * 3 || rgb.len() < stride * (h - 1) + w * 3) {
+        return Err(format!("image of {} bytes is too small for {w}x{h} RGB with stride {stride}", rgb.len()));
+    }
+    const INV: f32 = 1.0 / 255.0;
+    let plane = dst_w * dst_h;
+    for y in 0..h {
+        let src = &rgb[y * stride..y * stride + w * 3];
+        let row = (at.1 + y) * dst_w + at.0;
+        for (i, p) in src.chunks_exact(3).enumerate() {
+            out[row + i] = p[0] as f32 * INV;
+            out[plane + row + i] = p[1] as f32 * INV;
+            out[2 * plane + row + i] = p[2] as f32 * INV;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +255,19 @@ mod tests {
         assert!((at(2, 0, 1) - 0.2).abs() < 1e-6);
         assert_eq!(at(1, 3, 2), 1.0);
         assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "every value written");
+    }
+
+    #[test]
+    fn write_places_an_image_at_an_offset_and_leaves_the_rest() {
+        // A 2x1 image (stride 8, padded) written at (1, 2) of a 3x3 input.
+        let rgb = [255u8, 0, 0, 0, 255, 0, 9, 9];
+        let mut out = vec![-1.0f32; 27];
+        write_chw(&rgb, 8, (2, 1), (1, 2), (3, 3), &mut out).expect("fits");
+        let at = |c: usize, x: usize, y: usize| out[c * 9 + y * 3 + x];
+        assert_eq!((at(0, 1, 2), at(1, 1, 2), at(0, 2, 2), at(1, 2, 2)), (1.0, 0.0, 0.0, 1.0));
+        assert_eq!(out.iter().filter(|v| **v == -1.0).count(), 27 - 6, "only the image's pixels written");
+        assert!(write_chw(&rgb, 8, (2, 1), (2, 2), (3, 3), &mut out).is_err(), "beyond the input");
+        assert!(write_chw(&rgb[..4], 8, (2, 1), (0, 0), (3, 3), &mut out).is_err(), "short image");
     }
 
     #[test]

@@ -23,9 +23,21 @@ use ort::session::{IoBinding, Session};
 use ort::value::Tensor;
 
 use decode::DecodeScratch;
+use fast_image_resize as fr;
 use letterbox::Letterbox;
 use manifest::{LabelMap, LabelSource, Manifest, OutputFormat};
+use regions::{MappedBack, Mosaic, Rect};
 pub use types::{BBox, Detection};
+
+/// A decoded RGB picture, rows `stride` bytes apart: a camera's frame at its own size, or
+/// already scaled to its letterbox.
+#[derive(Debug, Clone, Copy)]
+pub struct Picture<'a> {
+    pub rgb: &'a [u8],
+    pub stride: usize,
+    pub width: u32,
+    pub height: u32,
+}
 
 /// Inference settings that are not part of the model.
 #[derive(Debug, Clone)]
@@ -77,6 +89,11 @@ pub struct Detector {
     /// The shape of the latest inference (what [`Detector::raw_inference`] measures).
     current: usize,
     scratch: DecodeScratch,
+    /// Scales full-size pictures and crops of them (motion regions) to the input.
+    resizer: fr::Resizer,
+    /// A scaled picture or crop, and a picture's rows packed without padding (for the resizer).
+    scaled: Vec<u8>,
+    packed: Vec<u8>,
     pub last_timings: DetectTimings,
 }
 
@@ -230,6 +247,9 @@ impl Detector {
             shapes,
             current: 0,
             scratch: DecodeScratch::default(),
+            resizer: fr::Resizer::new(),
+            scaled: Vec::new(),
+            packed: Vec::new(),
             last_timings: DetectTimings::default(),
         })
     }
@@ -323,30 +343,103 @@ impl Detector {
             bail!("the {}x{} input is not loaded", lb.dst_w, lb.dst_h)
         };
         lb.fill_chw(rgb, stride, pad, l.input.extract_tensor_mut().1).map_err(|e| anyhow!(e))?;
+        self.infer_and_decode(k, t0, out)?;
+        for d in out.iter_mut() {
+            d.bbox = lb.to_source(d.bbox);
+        }
+        out.retain(|d| d.bbox.area() > 0.0);
+        Ok(())
+    }
+
+    /// Run shape `k` on its filled input and decode its output into `out` (input pixels,
+    /// suppressed, best first); `t0` is when preparing the input began, for the timings.
+    fn infer_and_decode(&mut self, k: usize, t0: Instant, out: &mut Vec<Detection>) -> Result<()> {
+        let Some(Ok(l)) = &mut self.shapes[k].loaded else {
+            bail!("the {}x{} input is not loaded", self.shapes[k].size.0, self.shapes[k].size.1)
+        };
         let t1 = Instant::now();
         l.run()?;
         let t2 = Instant::now();
-        let num_candidates = l.num_candidates;
         let data = l.output.extract_tensor().1;
         let m = &self.manifest;
         decode::decode_yolov8(
             data,
             self.labels.labels.len(),
-            num_candidates,
+            l.num_candidates,
             m.score_threshold.0,
             &mut self.scratch,
             out,
         )
         .map_err(|e| anyhow!(e))?;
         nms::nms_in_place(out, m.nms_iou.0, m.max_detections);
-        for d in out.iter_mut() {
-            d.bbox = lb.to_source(d.bbox);
-        }
-        out.retain(|d| d.bbox.area() > 0.0);
         let t3 = Instant::now();
         self.last_timings =
             DetectTimings { preprocess_ms: ms(t1 - t0), inference_ms: ms(t2 - t1), postprocess_ms: ms(t3 - t2) };
         Ok(())
+    }
+
+    /// Detect on a picture that is either already scaled to `lb`'s fit size (as the source
+    /// delivers frames for whole-picture detection) or at the camera's own size (as it delivers
+    /// them for motion regions), which is scaled here first.
+    pub fn detect_picture(&mut self, pic: Picture<'_>, lb: &Letterbox, out: &mut Vec<Detection>) -> Result<()> {
+        if (pic.width, pic.height) == (lb.fit_w, lb.fit_h) {
+            return self.detect(pic.rgb, pic.stride, lb, out);
+        }
+        if (pic.width, pic.height) != (lb.src_w, lb.src_h) {
+            bail!(
+                "a {}x{} picture is neither the {}x{} source nor its letterbox",
+                pic.width,
+                pic.height,
+                lb.src_w,
+                lb.src_h
+            );
+        }
+        let mut scaled = std::mem::take(&mut self.scaled);
+        let whole = Rect { x: 0, y: 0, w: pic.width, h: pic.height };
+        let r = scale_into(&mut self.resizer, &mut self.packed, pic, whole, (lb.fit_w, lb.fit_h), &mut scaled)
+            .and_then(|()| self.detect(&scaled, lb.fit_w as usize * 3, lb, out));
+        self.scaled = scaled;
+        r
+    }
+
+    /// Detect on the crops of a [`Mosaic`] of `pic` (a camera's picture at its own size), packed
+    /// into one input of the mosaic's size. Boxes come back in picture pixels; the answer says
+    /// whether an object was cut by a crop edge (then the caller detects the whole picture).
+    pub fn detect_mosaic(&mut self, pic: Picture<'_>, mosaic: &Mosaic, out: &mut Vec<Detection>) -> Result<MappedBack> {
+        let t0 = Instant::now();
+        if (pic.width, pic.height) != mosaic.picture {
+            bail!("a mosaic planned for {:?} given a {}x{} picture", mosaic.picture, pic.width, pic.height);
+        }
+        let k = self
+            .shapes
+            .iter()
+            .position(|s| s.size == mosaic.input)
+            .ok_or_else(|| anyhow!("no {}x{} input for a mosaic", mosaic.input.0, mosaic.input.1))?;
+        if !self.ensure(k) {
+            bail!("the {}x{} input cannot load", mosaic.input.0, mosaic.input.1);
+        }
+        self.current = k;
+        let pad = f32::from(self.manifest.pad_value) / 255.0;
+        let dst = (mosaic.input.0 as usize, mosaic.input.1 as usize);
+        let Some(Ok(l)) = &mut self.shapes[k].loaded else { bail!("the mosaic's input is not loaded") };
+        let input = l.input.extract_tensor_mut().1;
+        input.fill(pad);
+        for t in &mosaic.tiles {
+            let (c, at) = (t.crop, (t.at.0 as usize, t.at.1 as usize));
+            if t.fit == (c.w, c.h) {
+                // Shown at its own size: straight from the picture.
+                let start = c.y as usize * pic.stride + c.x as usize * 3;
+                let rgb = pic.rgb.get(start..).ok_or_else(|| anyhow!("crop {c:?} beyond the picture"))?;
+                letterbox::write_chw(rgb, pic.stride, (c.w as usize, c.h as usize), at, dst, input)
+                    .map_err(|e| anyhow!(e))?;
+            } else {
+                scale_into(&mut self.resizer, &mut self.packed, pic, c, t.fit, &mut self.scaled)?;
+                let fit = (t.fit.0 as usize, t.fit.1 as usize);
+                letterbox::write_chw(&self.scaled, fit.0 * 3, fit, at, dst, input).map_err(|e| anyhow!(e))?;
+            }
+        }
+        self.infer_and_decode(k, t0, out)?;
+        Ok(regions::map_back(mosaic, out, self.manifest.nms_iou.0))
     }
 
     /// One inference of the current shape on whatever its input holds.
@@ -380,6 +473,44 @@ impl Detector {
         self.detect(scaled.as_raw(), lb.fit_w as usize * 3, &lb, &mut out).context("detect")?;
         Ok(out)
     }
+}
+
+/// Scale `crop` of `pic` to `to` (packed RGB rows, into `dst`) with a SIMD bilinear filter,
+/// which averages over the scaled-down pixels as GStreamer's scaler does.
+fn scale_into(
+    resizer: &mut fr::Resizer,
+    packed: &mut Vec<u8>,
+    pic: Picture<'_>,
+    crop: Rect,
+    to: (u32, u32),
+    dst: &mut Vec<u8>,
+) -> Result<()> {
+    let (w, h) = (pic.width as usize, pic.height as usize);
+    let row = w * 3;
+    let rows: &[u8] = if pic.stride == row {
+        pic.rgb.get(..row * h).ok_or_else(|| anyhow!("a {w}x{h} picture of only {} bytes", pic.rgb.len()))?
+    } else {
+        // The resizer wants rows without padding.
+        packed.clear();
+        for y in 0..h {
+            let r = pic.rgb.get(y * pic.stride..y * pic.stride + row);
+            packed.extend_from_slice(r.ok_or_else(|| anyhow!("a {w}x{h} picture of only {} bytes", pic.rgb.len()))?);
+        }
+        packed
+    };
+    let src = fr::images::ImageRef::new(pic.width, pic.height, rows, fr::PixelType::U8x3)
+        .map_err(|e| anyhow!("picture for scaling: {e}"))?;
+    dst.clear();
+    dst.resize(to.0 as usize * to.1 as usize * 3, 0);
+    let mut out = fr::images::Image::from_slice_u8(to.0, to.1, dst, fr::PixelType::U8x3)
+        .map_err(|e| anyhow!("scaled picture: {e}"))?;
+    let opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear)).crop(
+        f64::from(crop.x),
+        f64::from(crop.y),
+        f64::from(crop.w),
+        f64::from(crop.h),
+    );
+    resizer.resize(&src, &mut out, &opts).map_err(|e| anyhow!("scaling a picture: {e}"))
 }
 
 /// Return free heap pages to the system (glibc only; elsewhere nothing to do).

@@ -16,6 +16,7 @@ use image::{Rgb, RgbImage};
 use super::draw::{draw_box, draw_label};
 use super::overlay::{Scene, draw_overlay};
 use crate::detect::Detection;
+use crate::detect::Picture;
 use crate::detect::letterbox::Letterbox;
 use crate::detect::manifest::LabelMap;
 use crate::event::{Body, Event};
@@ -26,20 +27,21 @@ const EVENT: Rgb<u8> = Rgb([255, 0, 0]);
 /// A detected frame, kept for the analytics thread when evidence is on.
 #[derive(Clone)]
 pub struct SnapFrame {
-    /// The model-size frame (`fit_w` x `fit_h`).
+    /// The frame as detected: at the model's fit size, or at the camera's own size (motion
+    /// regions).
     pub image: Arc<RgbImage>,
     pub letterbox: Letterbox,
 }
 
 impl SnapFrame {
-    /// Copy a frame's pixels (rows `stride` bytes apart) out of the GStreamer buffer.
-    pub fn new(rgb: &[u8], stride: usize, lb: &Letterbox) -> Option<Self> {
-        let (w, h) = (lb.fit_w as usize, lb.fit_h as usize);
+    /// Copy a frame's pixels out of the GStreamer buffer.
+    pub fn new(pic: Picture<'_>, lb: &Letterbox) -> Option<Self> {
+        let (w, h, stride) = (pic.width as usize, pic.height as usize, pic.stride);
         let mut data = Vec::with_capacity(w * h * 3);
         for y in 0..h {
-            data.extend_from_slice(rgb.get(y * stride..y * stride + w * 3)?);
+            data.extend_from_slice(pic.rgb.get(y * stride..y * stride + w * 3)?);
         }
-        Some(Self { image: Arc::new(RgbImage::from_raw(lb.fit_w, lb.fit_h, data)?), letterbox: *lb })
+        Some(Self { image: Arc::new(RgbImage::from_raw(pic.width, pic.height, data)?), letterbox: *lb })
     }
 }
 
@@ -67,7 +69,11 @@ pub fn render(
     late_ms: Option<i64>,
 ) -> RgbImage {
     let lb = &frame.letterbox;
-    let mut img = image::imageops::resize(&*frame.image, lb.src_w, lb.src_h, image::imageops::FilterType::Triangle);
+    let mut img = if frame.image.dimensions() == (lb.src_w, lb.src_h) {
+        (*frame.image).clone()
+    } else {
+        image::imageops::resize(&*frame.image, lb.src_w, lb.src_h, image::imageops::FilterType::Triangle)
+    };
     draw_overlay(&mut img, scene, dets, labels, font);
     if let Some((b, caption)) = event_box(e).filter(|_| late_ms.is_none()) {
         let b = [b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32];

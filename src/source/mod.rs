@@ -23,11 +23,13 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use crate::detect::Picture;
 use crate::detect::letterbox::Letterbox;
 use crate::health::CameraStats;
 use hub::{Hub, PutOutcome};
 
-/// One decoded frame, scaled to fit the model input.
+/// One decoded frame, scaled to fit the model input, or at the camera's own size for motion
+/// regions ([`SourceSpec::full_size`]).
 pub struct Frame {
     /// Stream time in seconds (monotonic for one camera, also across file loops).
     pub time_s: f64,
@@ -36,6 +38,9 @@ pub struct Frame {
     /// When the frame left the appsink, for frame-to-event latency.
     pub arrived: Instant,
     pub letterbox: Letterbox,
+    /// The size of the pixels in `data`: the letterbox's fit size, or its source size.
+    pub width: u32,
+    pub height: u32,
     pub stride: usize,
     pub data: gst::MappedBuffer<gst::buffer::Readable>,
 }
@@ -43,6 +48,10 @@ pub struct Frame {
 impl Frame {
     pub fn rgb(&self) -> &[u8] {
         self.data.as_slice()
+    }
+
+    pub fn picture(&self) -> Picture<'_> {
+        Picture { rgb: self.rgb(), stride: self.stride, width: self.width, height: self.height }
     }
 }
 
@@ -67,6 +76,9 @@ pub struct SourceSpec {
     pub recorder: Option<Arc<dyn StreamTap>>,
     /// Niceness added to the pipeline's streaming threads (0: the process's own priority).
     pub nice: i32,
+    /// Deliver frames at the camera's own size rather than scaled to the letterbox: motion
+    /// regions crop them at full resolution (the whole picture is then scaled in Rust).
+    pub full_size: bool,
 }
 
 /// Something that records a camera's encoded stream beside the decoder (the evidence ring,
@@ -153,6 +165,7 @@ pub fn run(
     {
         let lb_slot = Arc::clone(&letterbox);
         let inputs = spec.inputs.clone();
+        let full_size = spec.full_size;
         let id = spec.id.clone();
         let pad = scale.static_pad("sink").ok_or_else(|| anyhow!("videoscale has no sink pad"))?;
         pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
@@ -161,10 +174,11 @@ pub fn run(
                 && let Ok(vi) = gst_video::VideoInfo::from_caps(c.caps())
             {
                 let lb = Letterbox::choose(vi.width(), vi.height(), &inputs);
+                let (w, h) = if full_size { (lb.src_w, lb.src_h) } else { (lb.fit_w, lb.fit_h) };
                 let caps = gst::Caps::builder("video/x-raw")
                     .field("format", "RGB")
-                    .field("width", lb.fit_w as i32)
-                    .field("height", lb.fit_h as i32)
+                    .field("width", w as i32)
+                    .field("height", h as i32)
                     .build();
                 fit.set_property("caps", &caps);
                 tracing::info!(camera = %id, width = vi.width(), height = vi.height(), fps = ?vi.fps(), input = %format!("{}x{}", lb.dst_w, lb.dst_h), "stream format");
@@ -185,6 +199,7 @@ pub fn run(
         let clock = Arc::clone(clock);
         let cam = spec.index;
         let wait = !live_like;
+        let full_size = spec.full_size;
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -198,7 +213,8 @@ pub fn run(
                     let Some(lb) = *letterbox.lock().unwrap_or_else(|p| p.into_inner()) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    if (info.width(), info.height()) != (lb.fit_w, lb.fit_h) {
+                    let (width, height) = if full_size { (lb.src_w, lb.src_h) } else { (lb.fit_w, lb.fit_h) };
+                    if (info.width(), info.height()) != (width, height) {
                         // A frame from before a resolution change: skip it rather than misplace boxes.
                         return Ok(gst::FlowSuccess::Ok);
                     }
@@ -211,7 +227,7 @@ pub fn run(
                     stats.frame_in();
                     match hub.put(
                         cam,
-                        Frame { time_s, wall, arrived: Instant::now(), letterbox: lb, stride, data },
+                        Frame { time_s, wall, arrived: Instant::now(), letterbox: lb, width, height, stride, data },
                         wait,
                     ) {
                         PutOutcome::Queued => {}
@@ -409,6 +425,7 @@ mod tests {
             decoder: decoders::builtin().pop().expect("software"),
             recorder: None,
             nice: 0,
+            full_size: false,
         };
         let sw = pipeline_description(&spec);
         assert!(sw.starts_with("uridecodebin uri=\"rtsp://cam/1\""), "{sw}");
