@@ -229,6 +229,9 @@ pub enum Ran {
     Regions(usize),
     /// A mosaic cut an object, so the whole picture was detected after it: two inferences.
     RegionsThenWhole,
+    /// The whole picture was due while part of it moved: the whole picture and a mosaic of this
+    /// many crops, two inferences.
+    WholeAndRegions(usize),
 }
 
 impl Ran {
@@ -274,6 +277,7 @@ impl CameraGate {
                 return Ok(Ran::Reused);
             }
             Look::Moved if self.gate.cfg.regions => self.regions(detector, pic, lb, time_s, out)?,
+            Look::Due if self.gate.cfg.regions => self.refresh(detector, pic, lb, time_s, out)?,
             Look::Due | Look::Moved => {
                 detector.detect_picture(pic, lb, out)?;
                 self.gate.took_whole(time_s);
@@ -283,6 +287,42 @@ impl CameraGate {
         self.last.clear();
         self.last.extend_from_slice(out);
         Ok(ran)
+    }
+
+    /// The whole picture is due: detect it, and if part of it moved, the mosaic of what moved
+    /// too (what the whole picture, scaled down, would lose of the small things moving there).
+    fn refresh(
+        &mut self,
+        detector: &mut Detector,
+        pic: Picture<'_>,
+        lb: &Letterbox,
+        time_s: f64,
+        out: &mut Vec<Detection>,
+    ) -> anyhow::Result<Ran> {
+        let mosaic = self.mosaic(pic, lb);
+        detector.detect_picture(pic, lb, out)?;
+        self.gate.took_whole(time_s);
+        let Some(mosaic) = mosaic else { return Ok(Ran::Whole) };
+        let mut moving = Vec::new();
+        if detector.detect_mosaic(pic, &mosaic, &mut moving)? == MappedBack::Cut {
+            return Ok(Ran::Whole);
+        }
+        // Inside the crops the mosaic's finer view stands; outside them, the whole picture's.
+        regions::hand_on_still(&mut moving, out, &mosaic);
+        std::mem::swap(out, &mut moving);
+        Ok(Ran::WholeAndRegions(mosaic.tiles.len()))
+    }
+
+    /// The mosaic of what moved since the reference, if one pays (none on a first frame).
+    fn mosaic(&self, pic: Picture<'_>, lb: &Letterbox) -> Option<regions::Mosaic> {
+        let picture = (pic.width, pic.height);
+        let (mask, grid) = self.gate.changed();
+        if self.gate.reference.len() != mask.len() {
+            return None;
+        }
+        let areas = regions::moving_areas(&mask, grid, picture);
+        let whole_scale = lb.fit_w as f32 / pic.width.max(1) as f32;
+        regions::plan(&areas, &self.last, picture, (lb.dst_w, lb.dst_h), whole_scale)
     }
 
     /// Detect what moved on a mosaic if one pays, else the whole picture.
@@ -295,10 +335,7 @@ impl CameraGate {
         out: &mut Vec<Detection>,
     ) -> anyhow::Result<Ran> {
         let picture = (pic.width, pic.height);
-        let (mask, grid) = self.gate.changed();
-        let areas = regions::moving_areas(&mask, grid, picture);
-        let whole_scale = lb.fit_w as f32 / pic.width.max(1) as f32;
-        let Some(mosaic) = regions::plan(&areas, &self.last, picture, (lb.dst_w, lb.dst_h), whole_scale) else {
+        let Some(mosaic) = self.mosaic(pic, lb) else {
             detector.detect_picture(pic, lb, out)?;
             self.gate.took_whole(time_s);
             return Ok(Ran::Whole);

@@ -10,8 +10,10 @@
 //!   (8-connected), each grown to include the last detections it touches (so an object whose
 //!   legs move is cropped whole) and a margin.
 //! - **Areas become crops** of one tile each in a grid of the input (1, 2 or 4 tiles); areas that
-//!   overlap are merged, and the closest are merged while there are more than [`MAX_TILES`]. A
-//!   crop takes its tile's aspect and is shown at the largest scale, at most 1 (never enlarged).
+//!   overlap are merged, and the closest are merged while there are more than the grid's tiles.
+//!   A crop takes its tile's aspect and is shown at the largest scale, at most 1 (never
+//!   enlarged). The grid that shows its smallest crop largest wins, and of equals the one with
+//!   fewest tiles: larger crops cut fewer objects.
 //! - **A mosaic is used only when it pays:** every crop must be shown at least [`MIN_GAIN`] times
 //!   larger than the whole picture shows it. Otherwise the whole picture is detected, which also
 //!   sees everything that did not move.
@@ -179,11 +181,10 @@ fn overlap(a: &BBox, b: &BBox) -> bool {
 }
 
 /// The areas to crop: each moving area grown to the last detections it touches and a margin,
-/// clamped to the picture; overlapping ones merged, then the closest pairs while more than
-/// [`MAX_TILES`] remain.
+/// clamped to the picture, overlapping ones merged.
 fn wanted(areas: &[BBox], last: &[Detection], picture: (u32, u32)) -> Vec<BBox> {
     let (pw, ph) = (picture.0 as f32, picture.1 as f32);
-    let mut want: Vec<BBox> = areas
+    let want: Vec<BBox> = areas
         .iter()
         .map(|a| {
             let grown = last.iter().filter(|d| overlap(&d.bbox, a)).fold(*a, |u, d| union(u, d.bbox));
@@ -191,19 +192,20 @@ fn wanted(areas: &[BBox], last: &[Detection], picture: (u32, u32)) -> Vec<BBox> 
             BBox::new((grown.x1 - m).max(0.0), (grown.y1 - m).max(0.0), (grown.x2 + m).min(pw), (grown.y2 + m).min(ph))
         })
         .collect();
+    merged(want, usize::MAX)
+}
+
+/// `want` with overlapping boxes merged, then the pairs whose union adds the least area while
+/// more than `at_most` remain.
+fn merged(mut want: Vec<BBox>, at_most: usize) -> Vec<BBox> {
+    let pairs = |n: usize| (0..n).flat_map(move |i| (i + 1..n).map(move |j| (i, j)));
     loop {
-        let pair = (0..want.len())
-            .flat_map(|i| (i + 1..want.len()).map(move |j| (i, j)))
-            .find(|&(i, j)| overlap(&want[i], &want[j]))
-            .or_else(|| {
-                // Too many: the pair whose union adds the least area.
-                (want.len() > MAX_TILES).then(|| {
-                    let cost = |i: usize, j: usize| union(want[i], want[j]).area() - want[i].area() - want[j].area();
-                    (0..want.len())
-                        .flat_map(|i| (i + 1..want.len()).map(move |j| (i, j)))
-                        .min_by(|a, b| cost(a.0, a.1).total_cmp(&cost(b.0, b.1)))
-                })?
-            });
+        let pair = pairs(want.len()).find(|&(i, j)| overlap(&want[i], &want[j])).or_else(|| {
+            let cost = |i: usize, j: usize| union(want[i], want[j]).area() - want[i].area() - want[j].area();
+            (want.len() > at_most)
+                .then(|| pairs(want.len()).min_by(|a, b| cost(a.0, a.1).total_cmp(&cost(b.0, b.1))))
+                .flatten()
+        });
         let Some((i, j)) = pair else { break };
         let b = want.swap_remove(j);
         want[i] = union(want[i], b);
@@ -246,10 +248,11 @@ pub fn plan(
     let layouts: [(u32, u32); 4] = [(1, 1), (2, 1), (1, 2), (2, 2)];
     layouts
         .iter()
-        .filter(|(cols, rows)| (cols * rows) as usize >= want.len())
         .map(|&(cols, rows)| {
+            // Fewer tiles than areas: the closest areas share a crop.
+            let areas = merged(want.clone(), (cols * rows) as usize);
             let tile = (iw / cols, ih / rows);
-            let tiles = want
+            let tiles = areas
                 .iter()
                 .enumerate()
                 .map(|(k, a)| {

@@ -16,6 +16,7 @@ mod e2e_mqtt;
 mod evidence;
 mod motion_gate;
 mod outbox;
+mod regions;
 mod reload;
 mod replay;
 mod replay_rules;
