@@ -18,7 +18,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::analytics::CameraAnalytics;
 use crate::config::Config;
-use crate::detect::gate::CameraGate;
+use crate::detect::gate::{CameraGate, Ran};
 use crate::detect::{Detection, Detector};
 use crate::event::Event;
 use crate::health::CameraStats;
@@ -35,10 +35,10 @@ use crate::source::{Frame, SourceSpec, supervise};
 pub trait Probe: Send {
     /// A frame of camera `cam` came out of the hub.
     fn received(&mut self, _cam: usize) {}
-    /// That frame went through the detector (`inferred` false: the motion gate skipped it).
-    /// `Ok(false)` stops the set (a frame limit); the probe may use the detector meanwhile (raw
-    /// inference runs), the camera waiting.
-    fn detected(&mut self, _detector: &mut Detector, _cam: usize, _inferred: bool) -> Result<bool> {
+    /// That frame went through the detector (`ran` says how: the motion gate may have skipped
+    /// it, or detected a mosaic of what moved). `Ok(false)` stops the set (a frame limit); the
+    /// probe may use the detector meanwhile (raw inference runs), the camera waiting.
+    fn detected(&mut self, _detector: &mut Detector, _cam: usize, _ran: Ran) -> Result<bool> {
         Ok(true)
     }
     /// Detection failed on a frame of camera `cam` (logged, and the frame dropped).
@@ -209,7 +209,7 @@ impl CameraSet {
                     let keep = stats[cam].queued(MAX_PICTURES_WAITING) && snapshots;
                     let frame = keep.then_some(f);
                     let _ = det_txs[cam].send(Detected::Frame { time_s, wall, arrived, picture, detections, frame });
-                    match probe.detected(&mut detector, cam, inferred) {
+                    match probe.detected(&mut detector, cam, ran) {
                         Ok(true) => {}
                         Ok(false) => {
                             stop.store(true, Ordering::Relaxed);

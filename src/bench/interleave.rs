@@ -76,11 +76,12 @@ impl Interleave {
         }
     }
 
-    /// A frame went through the detector; true when it is time to pause for raw runs.
-    pub(super) fn frame_done(&mut self, inferred: bool) -> bool {
+    /// A frame went through the detector with `inferences` runs of the model; true when it is
+    /// time to pause for raw runs.
+    pub(super) fn frame_done(&mut self, inferences: u64) -> bool {
         self.since_pause += 1;
-        if self.start.is_some() && inferred {
-            self.inferences += 1;
+        if self.start.is_some() {
+            self.inferences += inferences;
         }
         if self.since_pause == SETTLE_FRAMES {
             self.start = Some(Instant::now());
@@ -139,13 +140,13 @@ mod tests {
     #[test]
     fn the_first_frames_after_a_pause_are_not_timed() {
         let mut il = Interleave::new(8);
-        let pauses: Vec<bool> = (0..8).map(|i| il.frame_done(i % 2 == 0)).collect();
+        let pauses: Vec<bool> = (0..8).map(|i| il.frame_done(u64::from(i % 2 == 0))).collect();
         assert_eq!(pauses, [false, false, false, false, false, false, false, true]);
         // Timed from the 5th frame on: frames 6, 7 and 8 (indices 5..8), of which index 6 inferred.
         assert!(il.start.is_some());
         assert_eq!(il.inferences, 1);
         // Without interleaving it never pauses.
         let mut off = Interleave::new(0);
-        assert!((0..100).all(|_| !off.frame_done(true)));
+        assert!((0..100).all(|_| !off.frame_done(1)));
     }
 }

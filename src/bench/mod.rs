@@ -246,6 +246,7 @@ fn run_pipeline(
     let state = Arc::new(Mutex::new(DetectorDone {
         times: StageTimes::with_capacity(capacity),
         inferences: vec![0; n],
+        mosaics: 0,
         interleave: Interleave::new(if opts.realtime { 0 } else { opts.raw_every }),
         processed: 0,
         frames_limit: opts.frames,
@@ -299,7 +300,7 @@ fn run_pipeline(
     if let Some(e) = st.error {
         bail!("detection failed: {e}");
     }
-    let DetectorDone { mut times, inferences, interleave, .. } = st;
+    let DetectorDone { mut times, inferences, mosaics, interleave, .. } = st;
     let Interleave { raw, segments, paused, paused_cpu, .. } = interleave;
     // The pipeline's own time: the pauses for raw runs are not part of it.
     let seconds = started.elapsed().saturating_sub(paused).as_secs_f64();
@@ -329,6 +330,7 @@ fn run_pipeline(
             seconds,
             frames: cameras.iter().map(|c| c.frames).sum(),
             inferences: inferences.iter().sum(),
+            mosaics,
             events,
             cpu_s: (usage1.cpu - usage0.cpu).as_secs_f64() - paused_cpu,
             peak_rss_bytes: usage1.peak_rss_bytes,

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::interleave::Interleave;
 use crate::analytics::CameraAnalytics;
 use crate::detect::Detector;
+use crate::detect::gate::Ran;
 use crate::health::timing::{Stage, StageTimes};
 use crate::pipeline::{CameraProbe, Probe};
 
@@ -16,6 +17,8 @@ use crate::pipeline::{CameraProbe, Probe};
 pub(super) struct DetectorDone {
     pub(super) times: StageTimes,
     pub(super) inferences: Vec<u64>,
+    /// Of the inferences, those on a mosaic of what moved (motion regions).
+    pub(super) mosaics: u64,
     pub(super) interleave: Interleave,
     /// Frames through the detector, all cameras together, against `--frames`.
     pub(super) processed: u64,
@@ -59,20 +62,21 @@ impl Probe for BenchProbe {
         st.times.lap(Stage::Wait, t);
     }
 
-    fn detected(&mut self, detector: &mut Detector, cam: usize, inferred: bool) -> Result<bool> {
+    fn detected(&mut self, detector: &mut Detector, cam: usize, ran: Ran) -> Result<bool> {
         let mut st = self.state();
-        if inferred {
+        if ran.inferred() {
             let t = detector.last_timings;
             st.times.record_ms(Stage::Preprocess, t.preprocess_ms);
             st.times.record_ms(Stage::Inference, t.inference_ms);
             st.times.record_ms(Stage::Postprocess, t.postprocess_ms);
-            st.inferences[cam] += 1;
+            st.inferences[cam] += ran.inferences();
+            st.mosaics += ran.mosaics();
         }
         st.processed += 1;
         if st.frames_limit.is_some_and(|l| st.processed >= l) {
             return Ok(false);
         }
-        if st.interleave.frame_done(inferred) {
+        if st.interleave.frame_done(ran.inferences()) {
             // The file waits meanwhile (its appsink blocks): a pause, not a loss.
             st.interleave.pause(detector)?;
         }

@@ -22,6 +22,8 @@ pub struct BenchReport {
     pub seconds: f64,
     pub frames: u64,
     pub inferences: u64,
+    /// Of the inferences, those on a mosaic of what moved (motion regions).
+    pub mosaics: u64,
     pub events: u64,
     pub cpu_s: f64,
     pub peak_rss_bytes: u64,
@@ -57,9 +59,10 @@ impl BenchReport {
         let _ = writeln!(s, "model {}, {}", self.model, self.settings);
         let _ = writeln!(
             s,
-            "processed: {} frames ({} inferences, {} events) in {:.1} s = {:.2} fps",
+            "processed: {} frames ({} inferences{}, {} events) in {:.1} s = {:.2} fps",
             self.frames,
             self.inferences,
+            if self.mosaics > 0 { format!(", {} of them mosaics of what moved", self.mosaics) } else { String::new() },
             self.events,
             self.seconds,
             self.fps()

@@ -239,6 +239,23 @@ impl Ran {
     pub fn inferred(self) -> bool {
         self != Ran::Reused
     }
+
+    /// How many inferences it took.
+    pub fn inferences(self) -> u64 {
+        match self {
+            Ran::Reused => 0,
+            Ran::Whole | Ran::Regions(_) => 1,
+            Ran::RegionsThenWhole | Ran::WholeAndRegions(_) => 2,
+        }
+    }
+
+    /// How many of them were on a mosaic of what moved.
+    pub fn mosaics(self) -> u64 {
+        match self {
+            Ran::Reused | Ran::Whole => 0,
+            Ran::Regions(_) | Ran::RegionsThenWhole | Ran::WholeAndRegions(_) => 1,
+        }
+    }
 }
 
 /// A camera's gate and its last detections, which a skipped frame reuses and a mosaic keeps

@@ -17,10 +17,12 @@
 //! - **A mosaic is used only when it pays:** every crop must be shown at least [`MIN_GAIN`] times
 //!   larger than the whole picture shows it. Otherwise the whole picture is detected, which also
 //!   sees everything that did not move.
-//! - **Nothing is lost or doubled at a crop's edge.** A box in the overlap of two crops is found
-//!   twice and suppressed as in any detection; a box cut by a crop edge inside the picture is
-//!   dropped if another crop holds the same object whole, and otherwise the frame is detected
-//!   whole again ([`MappedBack::Cut`]): one more inference, never half an object.
+//! - **Nothing is lost or doubled at a crop's edge.** A crop that would cut one of the last
+//!   detections grows to take it in. A box in the overlap of two crops is found twice and
+//!   suppressed as in any detection; a box cut by a crop edge inside the picture is dropped if
+//!   another crop holds the same object whole or if it is weak (below 0.5), and otherwise the
+//!   frame is detected whole again ([`MappedBack::Cut`]): one more inference, never half an
+//!   object.
 //! - **What did not move keeps its last detection**: last boxes mostly outside every crop are
 //!   handed on with the new ones, as the gate hands on a whole still frame.
 //!
@@ -47,6 +49,12 @@ const EDGE_PX: f32 = 2.0;
 /// A cut box is the same object as a whole box from another crop when this share of it lies
 /// inside the whole one.
 const SAME_OBJECT_SHARE: f32 = 0.7;
+
+/// A cut box this sure or surer asks for the whole picture; a weaker one is dropped. The tracker
+/// starts and confirms tracks only from boxes of 0.5 and up (its default `high_thresh`); a weak box
+/// only extends a track, which a truncated box would pull off its object, and weak boxes at crop
+/// edges are mostly fragments (measured: most cuts on a busy street scored 0.1–0.3).
+const CUT_MIN_SCORE: f32 = 0.5;
 
 /// A last detection is handed on when less than this share of it lies inside the crops.
 const KEEP_OUTSIDE_SHARE: f32 = 0.5;
@@ -229,6 +237,28 @@ fn tile_for(area: BBox, (tile_w, tile_h): (u32, u32), at: (u32, u32), picture: (
     Tile { crop, at, fit }
 }
 
+/// The tile for `area` whose crop cuts none of the `last` detections: a crop that would cut one
+/// grows to take it in (a few times at most; a cut left over is caught in [`map_back`]). Known
+/// objects are where cuts come from: each one costs a second inference on the whole picture.
+fn uncut_tile(mut area: BBox, last: &[Detection], tile: (u32, u32), at: (u32, u32), picture: (u32, u32)) -> Tile {
+    const GROWTHS: usize = 4;
+    let mut t = tile_for(area, tile, at, picture);
+    for _ in 0..GROWTHS {
+        let crop = t.crop.bbox();
+        let cut: Vec<BBox> = last
+            .iter()
+            .map(|d| d.bbox)
+            .filter(|b| overlap(b, &crop) && intersection(b, &crop) < b.area() * 0.999)
+            .collect();
+        if cut.is_empty() {
+            break;
+        }
+        area = cut.into_iter().fold(area, union);
+        t = tile_for(area, tile, at, picture);
+    }
+    t
+}
+
 /// The mosaic for the moving `areas` of a `picture` (with the camera's `last` detections), in
 /// an `input`-sized model input where the whole picture would be shown at `whole_scale`; `None`
 /// when the whole picture should be detected instead (nothing moved, or no mosaic shows every
@@ -257,7 +287,7 @@ pub fn plan(
                 .enumerate()
                 .map(|(k, a)| {
                     let (c, r) = (k as u32 % cols, k as u32 / cols);
-                    tile_for(*a, tile, (c * tile.0, r * tile.1), picture)
+                    uncut_tile(*a, last, tile, (c * tile.0, r * tile.1), picture)
                 })
                 .collect();
             Mosaic { picture, input, tiles }
@@ -306,7 +336,8 @@ pub fn map_back(mosaic: &Mosaic, dets: &mut Vec<Detection>, nms_iou: f32) -> Map
     dets.clear();
     for (d, cut) in flagged {
         if cut {
-            if whole.iter().any(|w| intersection(w, &d.bbox) >= SAME_OBJECT_SHARE * d.bbox.area()) {
+            let held = whole.iter().any(|w| intersection(w, &d.bbox) >= SAME_OBJECT_SHARE * d.bbox.area());
+            if held || d.score < CUT_MIN_SCORE {
                 continue;
             }
             still_cut = true;
@@ -429,6 +460,19 @@ mod tests {
     }
 
     #[test]
+    fn a_crop_grows_rather_than_cut_a_known_object() {
+        // A rider moves next to a parked bus that the crop around the rider would cut.
+        let rider = BBox::new(600.0, 300.0, 630.0, 350.0);
+        let bus = det(5, [200.0, 250.0, 420.0, 420.0]);
+        let alone = plan(&[rider], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let crop = alone.tiles[0].crop.bbox();
+        assert!(overlap(&bus.bbox, &crop) && !inside(&bus.bbox, &crop), "the bus is cut: {crop:?}");
+        let m = plan(&[rider], &[bus], HD, INPUT, WHOLE).expect("a mosaic pays");
+        assert!(m.tiles.iter().any(|t| inside(&bus.bbox, &t.crop.bbox())), "{m:?}");
+        assert!(m.tiles.iter().all(|t| !overlap(&bus.bbox, &t.crop.bbox()) || inside(&bus.bbox, &t.crop.bbox())));
+    }
+
+    #[test]
     fn boxes_come_back_to_where_they_are_in_the_picture() {
         let areas = [BBox::new(100.0, 100.0, 130.0, 150.0), BBox::new(1100.0, 500.0, 1150.0, 560.0)];
         let m = plan(&areas, &[], HD, INPUT, WHOLE).expect("a mosaic pays");
@@ -464,6 +508,10 @@ mod tests {
         let mut cut = vec![det(5, [t.at.0 as f32, 100.0, t.at.0 as f32 + 50.0, 200.0])];
         assert_eq!(map_back(&m, &mut cut, 0.45), MappedBack::Cut);
         assert_eq!(cut.len(), 1);
+        // A weak cut box is a fragment more often than an object: dropped, no second inference.
+        let mut weak = vec![Detection { score: 0.3, ..det(5, [t.at.0 as f32, 100.0, t.at.0 as f32 + 50.0, 200.0]) }];
+        assert_eq!(map_back(&m, &mut weak, 0.45), MappedBack::Whole);
+        assert!(weak.is_empty(), "{weak:?}");
         // Touching the crop's edge where it is the picture's own edge is not a cut.
         let m = plan(&[BBox::new(0.0, 300.0, 40.0, 340.0)], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
         assert_eq!(m.tiles[0].crop.x, 0);
