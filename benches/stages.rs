@@ -267,5 +267,51 @@ fn motion_gate(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate);
+/// Motion regions' own cost per frame, without the inference: the gate's thumbnail of a 1080p
+/// frame (regions take frames at full size), grouping the changed cells, planning the mosaic and
+/// bringing 50 boxes back.
+fn motion_regions(c: &mut Criterion) {
+    use anttd::detect::gate::thumbnail;
+    use anttd::detect::regions::{map_back, moving_areas, plan};
+    let (w, h) = (1920usize, 1080usize);
+    let rgb: Vec<u8> = (0..w * 3 * h).map(|i| (i * 7 % 251) as u8).collect();
+    let mut thumb = Vec::new();
+    c.bench_function("motion_thumbnail/1920x1080", |b| b.iter(|| thumbnail(black_box(&rgb), w * 3, w, h, &mut thumb)));
+    // Three moving blobs on the 80x45 grid, and 20 last detections.
+    let mut mask = vec![false; 80 * 45];
+    for (x0, y0) in [(5usize, 5usize), (40, 20), (70, 35)] {
+        for y in y0..y0 + 3 {
+            mask[y * 80 + x0..y * 80 + x0 + 4].fill(true);
+        }
+    }
+    let mut r = Lcg(7);
+    let last: Vec<Detection> = (0..20)
+        .map(|_| {
+            let (x, y) = (r.next() * 1800.0, r.next() * 1000.0);
+            Detection { class_id: 0, score: 0.8, bbox: BBox::new(x, y, x + 40.0, y + 80.0) }
+        })
+        .collect();
+    c.bench_function("regions_plan/3_areas_20_last", |b| {
+        b.iter(|| {
+            let areas = moving_areas(black_box(&mask), (80, 45), (1920, 1080));
+            plan(&areas, &last, (1920, 1080), (640, 384), 1.0 / 3.0)
+        })
+    });
+    let areas = moving_areas(&mask, (80, 45), (1920, 1080));
+    let mosaic = plan(&areas, &last, (1920, 1080), (640, 384), 1.0 / 3.0).expect("a mosaic pays");
+    let dets: Vec<Detection> = (0..50)
+        .map(|_| {
+            let (x, y) = (r.next() * 600.0, r.next() * 350.0);
+            Detection { class_id: 0, score: 0.6, bbox: BBox::new(x, y, x + 20.0, y + 30.0) }
+        })
+        .collect();
+    c.bench_function("regions_map_back/50", |b| {
+        b.iter(|| {
+            let mut d = dets.clone();
+            map_back(black_box(&mosaic), &mut d, 0.45)
+        })
+    });
+}
+
+criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate, motion_regions);
 criterion_main!(benches);
