@@ -294,11 +294,11 @@ fn motion_regions(c: &mut Criterion) {
     c.bench_function("regions_plan/3_areas_20_last", |b| {
         b.iter(|| {
             let areas = moving_areas(black_box(&mask), (80, 45), (1920, 1080));
-            plan(&areas, &last, (1920, 1080), (640, 384), 1.0 / 3.0)
+            plan(&areas, &last, (1920, 1080), &[(640, 384)], 1.0 / 3.0)
         })
     });
     let areas = moving_areas(&mask, (80, 45), (1920, 1080));
-    let mosaic = plan(&areas, &last, (1920, 1080), (640, 384), 1.0 / 3.0).expect("a mosaic pays");
+    let mosaic = plan(&areas, &last, (1920, 1080), &[(640, 384)], 1.0 / 3.0).expect("a mosaic pays");
     let dets: Vec<Detection> = (0..50)
         .map(|_| {
             let (x, y) = (r.next() * 600.0, r.next() * 350.0);

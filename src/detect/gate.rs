@@ -316,7 +316,7 @@ impl CameraGate {
         time_s: f64,
         out: &mut Vec<Detection>,
     ) -> anyhow::Result<Ran> {
-        let mosaic = self.mosaic(pic, lb);
+        let mosaic = self.mosaic(pic, lb, detector);
         detector.detect_picture(pic, lb, out)?;
         self.gate.took_whole(time_s);
         let Some(mosaic) = mosaic else { return Ok(Ran::Whole) };
@@ -331,7 +331,7 @@ impl CameraGate {
     }
 
     /// The mosaic of what moved since the reference, if one pays (none on a first frame).
-    fn mosaic(&self, pic: Picture<'_>, lb: &Letterbox) -> Option<regions::Mosaic> {
+    fn mosaic(&self, pic: Picture<'_>, lb: &Letterbox, detector: &Detector) -> Option<regions::Mosaic> {
         let picture = (pic.width, pic.height);
         let (mask, grid) = self.gate.changed();
         if self.gate.reference.len() != mask.len() {
@@ -339,7 +339,9 @@ impl CameraGate {
         }
         let areas = regions::moving_areas(&mask, grid, picture);
         let whole_scale = lb.fit_w as f32 / pic.width.max(1) as f32;
-        regions::plan(&areas, &self.last, picture, (lb.dst_w, lb.dst_h), whole_scale)
+        // The camera's own input first; smaller ones of the model may serve a small mosaic.
+        let inputs: Vec<(u32, u32)> = std::iter::once((lb.dst_w, lb.dst_h)).chain(detector.input_sizes()).collect();
+        regions::plan(&areas, &self.last, picture, &inputs, whole_scale)
     }
 
     /// Detect what moved on a mosaic if one pays, else the whole picture.
@@ -352,7 +354,7 @@ impl CameraGate {
         out: &mut Vec<Detection>,
     ) -> anyhow::Result<Ran> {
         let picture = (pic.width, pic.height);
-        let Some(mosaic) = self.mosaic(pic, lb) else {
+        let Some(mosaic) = self.mosaic(pic, lb, detector) else {
             detector.detect_picture(pic, lb, out)?;
             self.gate.took_whole(time_s);
             return Ok(Ran::Whole);

@@ -196,6 +196,11 @@ mod tests {
         assert_eq!(pick(&three, 768, 576), (640, 480, 640, 480));
         assert_eq!(pick(&three, 1280, 720), (640, 384, 640, 360));
         assert_eq!(pick(&three, 480, 640), (640, 640, 480, 640));
+        // A small input for motion regions' mosaics never takes a camera's picture, small or not.
+        let four = [(640, 640), (640, 384), (640, 480), (320, 320)];
+        for (w, h) in [(1920, 1080), (768, 576), (320, 320), (320, 240), (160, 120), (240, 320)] {
+            assert_ne!((pick(&four, w, h).0, pick(&four, w, h).1), (320, 320), "{w}x{h}");
+        }
         // One input only, or none: that one, or the default square.
         assert_eq!(Letterbox::choose(1920, 1080, &[(640, 640)]), Letterbox::new(1920, 1080, 640, 640));
         assert_eq!(Letterbox::choose(1920, 1080, &[]), Letterbox::new(1920, 1080, 640, 640));

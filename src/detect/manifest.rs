@@ -263,7 +263,7 @@ mod tests {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/models/yolov12n.toml"));
         let m = Manifest::load(path).expect("the shipped manifest");
         let inputs: Vec<(u32, u32)> = m.inputs().into_iter().map(|(s, _)| s).collect();
-        assert_eq!(inputs, vec![(640, 640), (640, 384), (640, 480)]);
+        assert_eq!(inputs, vec![(640, 640), (640, 384), (640, 480), (320, 320)]);
         assert!(m.inputs()[1].1.ends_with("models/yolov12n-640x384.onnx"));
         let text = std::fs::read_to_string(path).expect("text");
         let twice = format!("{text}\n[[shapes]]\nonnx = \"x.onnx\"\ninput = {{ width = 640, height = 384 }}\n");

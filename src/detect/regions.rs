@@ -260,25 +260,35 @@ fn uncut_tile(mut area: BBox, last: &[Detection], tile: (u32, u32), at: (u32, u3
 }
 
 /// The mosaic for the moving `areas` of a `picture` (with the camera's `last` detections), in
-/// an `input`-sized model input where the whole picture would be shown at `whole_scale`; `None`
-/// when the whole picture should be detected instead (nothing moved, or no mosaic shows every
-/// crop [`MIN_GAIN`] times larger).
+/// one of the model's `inputs` (the camera's own first; the others only if smaller) where the
+/// whole picture would be shown at `whole_scale`; `None` when the whole picture should be
+/// detected instead (nothing moved, or no mosaic shows every crop [`MIN_GAIN`] times larger).
+///
+/// Of the inputs and grids, the one that shows the smallest crop largest wins; of equals, the
+/// smallest input (a lone rider far away needs no more than 320x320, a quarter of the
+/// inference), then the fewest tiles.
 pub fn plan(
     areas: &[BBox],
     last: &[Detection],
     picture: (u32, u32),
-    input: (u32, u32),
+    inputs: &[(u32, u32)],
     whole_scale: f32,
 ) -> Option<Mosaic> {
+    let &own = inputs.first()?;
     if areas.is_empty() || picture.0 == 0 || picture.1 == 0 {
         return None;
     }
     let want = wanted(areas, last, picture);
-    let (iw, ih) = input;
+    let pixels = |(w, h): (u32, u32)| u64::from(w) * u64::from(h);
+    let mut sizes: Vec<(u32, u32)> = inputs.iter().copied().filter(|&i| pixels(i) <= pixels(own)).collect();
+    sizes.sort_by_key(|&i| pixels(i));
+    sizes.dedup();
     let layouts: [(u32, u32); 4] = [(1, 1), (2, 1), (1, 2), (2, 2)];
-    layouts
+    sizes
         .iter()
-        .map(|&(cols, rows)| {
+        .flat_map(|&input| layouts.iter().map(move |&layout| (input, layout)))
+        .map(|((iw, ih), (cols, rows))| {
+            let input = (iw, ih);
             // Fewer tiles than areas: the closest areas share a crop.
             let areas = merged(want.clone(), (cols * rows) as usize);
             let tile = (iw / cols, ih / rows);
@@ -292,7 +302,7 @@ pub fn plan(
                 .collect();
             Mosaic { picture, input, tiles }
         })
-        // The largest smallest scale; of equals, the first (fewest tiles).
+        // The largest smallest scale; of equals, the first (smallest input, fewest tiles).
         .fold(None::<Mosaic>, |best, m| match best {
             Some(b) if b.min_scale() >= m.min_scale() => Some(b),
             _ => Some(m),
@@ -405,7 +415,7 @@ mod tests {
     #[test]
     fn a_small_moving_area_is_shown_at_the_cameras_own_resolution() {
         let rider = BBox::new(1000.0, 100.0, 1030.0, 150.0);
-        let m = plan(&[rider], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[rider], &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         assert_eq!(m.tiles.len(), 1);
         assert_eq!(m.min_scale(), 1.0, "{m:?}");
         let t = m.tiles[0];
@@ -416,15 +426,31 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_small_mover_goes_to_the_smallest_input_that_shows_it_as_large() {
+        let inputs = [INPUT, (640, 640), (640, 480), (320, 320)];
+        let rider = BBox::new(1000.0, 100.0, 1030.0, 150.0);
+        let m = plan(&[rider], &[], HD, &inputs, WHOLE).expect("a mosaic pays");
+        assert_eq!((m.input, m.tiles.len(), m.min_scale()), ((320, 320), 1, 1.0), "{m:?}");
+        // Larger inputs than the camera's own are never used.
+        let big = BBox::new(100.0, 100.0, 500.0, 350.0);
+        let m = plan(&[big], &[], HD, &inputs, WHOLE).expect("a mosaic pays");
+        assert_eq!(m.input, INPUT, "{m:?}");
+        // Two riders far apart still fit 320x320 at full size, in two tiles of 160x320.
+        let two = [rider, BBox::new(100.0, 600.0, 130.0, 650.0)];
+        let m = plan(&two, &[], HD, &inputs, WHOLE).expect("a mosaic pays");
+        assert_eq!((m.input, m.tiles.len(), m.min_scale()), ((320, 320), 2, 1.0), "{m:?}");
+    }
+
+    #[test]
     fn the_whole_picture_is_detected_when_a_mosaic_would_not_show_more() {
         // Motion over most of the picture: crops would be shown no larger than the whole.
-        assert_eq!(plan(&[BBox::new(0.0, 0.0, 1200.0, 700.0)], &[], HD, INPUT, WHOLE), None);
+        assert_eq!(plan(&[BBox::new(0.0, 0.0, 1200.0, 700.0)], &[], HD, &[INPUT], WHOLE), None);
         // Two areas far apart, each larger than a tile at 1.25 x the whole picture's scale.
         let big = [BBox::new(0.0, 0.0, 560.0, 700.0), BBox::new(700.0, 0.0, 1280.0, 700.0)];
-        assert_eq!(plan(&big, &[], HD, INPUT, WHOLE), None);
-        assert_eq!(plan(&[], &[], HD, INPUT, WHOLE), None, "nothing moved");
+        assert_eq!(plan(&big, &[], HD, &[INPUT], WHOLE), None);
+        assert_eq!(plan(&[], &[], HD, &[INPUT], WHOLE), None, "nothing moved");
         // A picture already shown at its own size gains nothing.
-        assert_eq!(plan(&[BBox::new(10.0, 10.0, 40.0, 40.0)], &[], (640, 360), INPUT, 1.0), None);
+        assert_eq!(plan(&[BBox::new(10.0, 10.0, 40.0, 40.0)], &[], (640, 360), &[INPUT], 1.0), None);
     }
 
     #[test]
@@ -435,7 +461,7 @@ mod tests {
                 BBox::new(x, 300.0 + 40.0 * (k % 2) as f32, x + 30.0, 340.0 + 40.0 * (k % 2) as f32)
             })
             .collect();
-        let m = plan(&areas, &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&areas, &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         assert!(m.tiles.len() <= MAX_TILES, "{m:?}");
         for a in &areas {
             assert!(m.tiles.iter().any(|t| inside(a, &t.crop.bbox())), "{a:?} in no crop of {m:?}");
@@ -455,7 +481,7 @@ mod tests {
         let legs = BBox::new(600.0, 400.0, 640.0, 440.0);
         let walker = det(0, [590.0, 250.0, 650.0, 445.0]);
         let far_car = det(2, [100.0, 100.0, 200.0, 150.0]);
-        let m = plan(&[legs], &[walker, far_car], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[legs], &[walker, far_car], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         assert!(m.tiles.iter().any(|t| inside(&walker.bbox, &t.crop.bbox())), "{m:?}");
     }
 
@@ -464,10 +490,10 @@ mod tests {
         // A rider moves next to a parked bus that the crop around the rider would cut.
         let rider = BBox::new(600.0, 300.0, 630.0, 350.0);
         let bus = det(5, [200.0, 250.0, 420.0, 420.0]);
-        let alone = plan(&[rider], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let alone = plan(&[rider], &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         let crop = alone.tiles[0].crop.bbox();
         assert!(overlap(&bus.bbox, &crop) && !inside(&bus.bbox, &crop), "the bus is cut: {crop:?}");
-        let m = plan(&[rider], &[bus], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[rider], &[bus], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         assert!(m.tiles.iter().any(|t| inside(&bus.bbox, &t.crop.bbox())), "{m:?}");
         assert!(m.tiles.iter().all(|t| !overlap(&bus.bbox, &t.crop.bbox()) || inside(&bus.bbox, &t.crop.bbox())));
     }
@@ -475,7 +501,7 @@ mod tests {
     #[test]
     fn boxes_come_back_to_where_they_are_in_the_picture() {
         let areas = [BBox::new(100.0, 100.0, 130.0, 150.0), BBox::new(1100.0, 500.0, 1150.0, 560.0)];
-        let m = plan(&areas, &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&areas, &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         let mut dets: Vec<Detection> = areas
             .iter()
             .map(|a| {
@@ -492,7 +518,7 @@ mod tests {
             }
         }
         // A 1280x300 strip leaves the input's bottom rows as padding: a box there is dropped.
-        let m = plan(&[BBox::new(100.0, 100.0, 130.0, 150.0)], &[], (1280, 300), INPUT, WHOLE).expect("pays");
+        let m = plan(&[BBox::new(100.0, 100.0, 130.0, 150.0)], &[], (1280, 300), &[INPUT], WHOLE).expect("pays");
         assert_eq!(m.tiles[0].fit, (640, 300));
         let mut padding = vec![det(3, [100.0, 330.0, 120.0, 370.0])];
         assert_eq!(map_back(&m, &mut padding, 0.45), MappedBack::Whole);
@@ -501,7 +527,7 @@ mod tests {
 
     #[test]
     fn an_object_cut_by_a_crop_edge_inside_the_picture_asks_for_the_whole_picture() {
-        let m = plan(&[BBox::new(600.0, 300.0, 640.0, 340.0)], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[BBox::new(600.0, 300.0, 640.0, 340.0)], &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         let t = m.tiles[0];
         assert!(t.crop.x > 0, "{t:?}");
         // A bus reaching into the crop from its left edge.
@@ -513,7 +539,7 @@ mod tests {
         assert_eq!(map_back(&m, &mut weak, 0.45), MappedBack::Whole);
         assert!(weak.is_empty(), "{weak:?}");
         // Touching the crop's edge where it is the picture's own edge is not a cut.
-        let m = plan(&[BBox::new(0.0, 300.0, 40.0, 340.0)], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[BBox::new(0.0, 300.0, 40.0, 340.0)], &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         assert_eq!(m.tiles[0].crop.x, 0);
         let mut edge = vec![det(0, [0.0, 100.0, 20.0, 200.0])];
         assert_eq!(map_back(&m, &mut edge, 0.45), MappedBack::Whole);
@@ -545,7 +571,7 @@ mod tests {
 
     #[test]
     fn what_did_not_move_keeps_its_last_detection() {
-        let m = plan(&[BBox::new(1000.0, 100.0, 1030.0, 150.0)], &[], HD, INPUT, WHOLE).expect("a mosaic pays");
+        let m = plan(&[BBox::new(1000.0, 100.0, 1030.0, 150.0)], &[], HD, &[INPUT], WHOLE).expect("a mosaic pays");
         let crop = m.tiles[0].crop.bbox();
         let parked = det(2, [10.0, 600.0, 200.0, 700.0]);
         assert!(!overlap(&parked.bbox, &crop));

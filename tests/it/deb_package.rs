@@ -132,6 +132,7 @@ fn arm64_deb_contents() {
     assert_eq!(entry("/usr/share/anttd/models/yolov12n.toml"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x384.onnx"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/yolov12n-640x480.onnx"), "-rw-r--r--");
+    assert_eq!(entry("/usr/share/anttd/models/yolov12n-320x320.onnx"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/ssd-mobilenet-v2.onnx"), "-rw-r--r--");
     assert_eq!(entry("/usr/share/anttd/models/ssd-mobilenet-v2.toml"), "-rw-r--r--");
     assert_eq!(entry("/lib/systemd/system/anttd.service"), "-rw-r--r--");
