@@ -187,6 +187,9 @@ impl CameraSet {
                         }
                     };
                     let inferred = ran.inferred();
+                    if ran.mosaics() > 0 {
+                        stats[cam].frame_mosaic();
+                    }
                     if inferred {
                         stats[cam].frame_processed(detector.last_timings.inference_ms);
                     } else {

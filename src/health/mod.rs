@@ -18,6 +18,8 @@ pub struct CameraStats {
     frames_dropped: AtomicU64,
     /// Processed frames the detector skipped because nothing moved (motion gating).
     frames_skipped: AtomicU64,
+    /// Processed frames detected on a mosaic of what moved (motion regions).
+    frames_mosaic: AtomicU64,
     /// Sum of inference times, in microseconds.
     inference_us: AtomicU64,
     restarts: AtomicU64,
@@ -37,6 +39,10 @@ impl CameraStats {
     pub fn frame_processed(&self, inference_ms: f64) {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
         self.inference_us.fetch_add((inference_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+    /// A processed frame was (also) detected on a mosaic of what moved.
+    pub fn frame_mosaic(&self) {
+        self.frames_mosaic.fetch_add(1, Ordering::Relaxed);
     }
     /// A frame passed on with the last detections, without inference (nothing moved).
     pub fn frame_skipped(&self) {
@@ -67,6 +73,7 @@ impl CameraStats {
             frames_processed: self.frames_processed.load(Ordering::Relaxed),
             frames_dropped: self.frames_dropped.load(Ordering::Relaxed),
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
+            frames_mosaic: self.frames_mosaic.load(Ordering::Relaxed),
             inference_us: self.inference_us.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
@@ -81,6 +88,7 @@ pub struct Counters {
     pub frames_processed: u64,
     pub frames_dropped: u64,
     pub frames_skipped: u64,
+    pub frames_mosaic: u64,
     pub inference_us: u64,
     pub restarts: u64,
     pub backlog: u64,
@@ -96,6 +104,8 @@ pub struct CameraReport {
     pub frames_dropped: u64,
     /// Processed frames on which the detector did not run because nothing moved.
     pub frames_skipped: u64,
+    /// Processed frames detected on a mosaic of what moved (motion regions).
+    pub frames_mosaic: u64,
     /// Frames processed per second over the last interval.
     pub fps: f64,
     /// Mean inference time over the last interval (0 when no inference ran).
@@ -136,6 +146,7 @@ impl RateTracker {
                     frames_processed: c.frames_processed,
                     frames_dropped: c.frames_dropped,
                     frames_skipped: c.frames_skipped,
+                    frames_mosaic: c.frames_mosaic,
                     fps: round2(n as f64 / secs),
                     inference_ms: if inferred == 0 {
                         0.0
@@ -182,5 +193,9 @@ mod tests {
         s.frame_skipped();
         let rep = r.report(&[("c".into(), &s)]);
         assert_eq!((rep[0].frames_processed, rep[0].frames_skipped, rep[0].inference_ms), (7, 2, 20.0));
+        s.frame_processed(5.0);
+        s.frame_mosaic();
+        let rep = r.report(&[("c".into(), &s)]);
+        assert_eq!((rep[0].frames_processed, rep[0].frames_mosaic), (8, 1));
     }
 }
