@@ -321,13 +321,20 @@ impl CameraGate {
         self.gate.took_whole(time_s);
         let Some(mosaic) = mosaic else { return Ok(Ran::Whole) };
         let mut moving = Vec::new();
-        if detector.detect_mosaic(pic, &mosaic, &mut moving)? == MappedBack::Cut {
-            return Ok(Ran::Whole);
+        match detector.detect_mosaic(pic, &mosaic, &mut moving) {
+            Ok(MappedBack::Whole) => {
+                // Inside the crops the mosaic's finer view stands; outside them, the whole picture's.
+                regions::hand_on_still(&mut moving, out, &mosaic);
+                std::mem::swap(out, &mut moving);
+                Ok(Ran::WholeAndRegions(mosaic.tiles.len()))
+            }
+            // The whole picture's boxes stand; the mosaic cost an inference all the same.
+            Ok(MappedBack::Cut) => Ok(Ran::RegionsThenWhole),
+            Err(e) => {
+                tracing::warn!("a mosaic of what moved failed, the whole picture's boxes stand: {e:#}");
+                Ok(Ran::Whole)
+            }
         }
-        // Inside the crops the mosaic's finer view stands; outside them, the whole picture's.
-        regions::hand_on_still(&mut moving, out, &mosaic);
-        std::mem::swap(out, &mut moving);
-        Ok(Ran::WholeAndRegions(mosaic.tiles.len()))
     }
 
     /// The mosaic of what moved since the reference, if one pays (none on a first frame).
@@ -359,19 +366,24 @@ impl CameraGate {
             self.gate.took_whole(time_s);
             return Ok(Ran::Whole);
         };
-        match detector.detect_mosaic(pic, &mosaic, out)? {
-            MappedBack::Whole => {
+        let ran = match detector.detect_mosaic(pic, &mosaic, out) {
+            Ok(MappedBack::Whole) => {
                 regions::hand_on_still(out, &self.last, &mosaic);
                 let crops: Vec<Rect> = mosaic.tiles.iter().map(|t| t.crop).collect();
                 self.gate.took_crops(&crops, picture);
-                Ok(Ran::Regions(mosaic.tiles.len()))
+                return Ok(Ran::Regions(mosaic.tiles.len()));
             }
-            MappedBack::Cut => {
-                detector.detect_picture(pic, lb, out)?;
-                self.gate.took_whole(time_s);
-                Ok(Ran::RegionsThenWhole)
+            Ok(MappedBack::Cut) => Ran::RegionsThenWhole,
+            // A smaller input that cannot load, say: the whole picture serves (the input is then
+            // left out of later mosaics).
+            Err(e) => {
+                tracing::warn!("a mosaic of what moved failed, the whole picture is detected: {e:#}");
+                Ran::Whole
             }
-        }
+        };
+        detector.detect_picture(pic, lb, out)?;
+        self.gate.took_whole(time_s);
+        Ok(ran)
     }
 }
 
