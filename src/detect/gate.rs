@@ -195,10 +195,14 @@ impl MotionGate {
         for c in crops {
             // Cells wholly inside the crop.
             let (x0, y0) = ((c.x as usize * gw).div_ceil(pw), (c.y as usize * gh).div_ceil(ph));
-            let (x1, y1) = ((c.x + c.w) as usize * gw / pw, (c.y + c.h) as usize * gh / ph);
-            for y in y0..y1.min(gh) {
+            let (x1, y1) = (((c.x + c.w) as usize * gw / pw).min(gw), ((c.y + c.h) as usize * gh / ph).min(gh));
+            // A crop narrower than a cell holds no whole cell.
+            if x0 >= x1 {
+                continue;
+            }
+            for y in y0..y1 {
                 let row = y * gw;
-                self.reference[row + x0..row + x1.min(gw)].copy_from_slice(&self.current[row + x0..row + x1.min(gw)]);
+                self.reference[row + x0..row + x1].copy_from_slice(&self.current[row + x0..row + x1]);
             }
         }
     }
@@ -496,6 +500,8 @@ mod tests {
         assert_eq!(g.look(&two, 480, 160, 120, 0.2), Look::Moved);
         let (mask, _) = g.changed();
         assert!(mask.iter().enumerate().filter(|(_, m)| **m).all(|(i, _)| i % 80 >= 70 && i / 80 >= 45));
+        // A crop narrower than a cell (or beyond the picture) refreshes nothing, and does not panic.
+        g.took_crops(&[Rect { x: 3, y: 3, w: 1, h: 1 }, Rect { x: 150, y: 110, w: 40, h: 40 }], (160, 120));
         // ...and the whole picture is still due at refresh_s after the last whole detection.
         g.took_crops(&[Rect { x: 120, y: 80, w: 40, h: 40 }], (160, 120));
         assert_eq!(g.look(&two, 480, 160, 120, 1.9), Look::Still);

@@ -245,11 +245,12 @@ fn real_model_with_a_manifest_of_another_input_size_is_refused() {
     let m = manifest_edited(
         dir.path(),
         &asset("models/yolov12n.onnx"),
-        &[("input = { width = 640, height = 640 }", "input = { width = 320, height = 320 }")],
+        // A size the shipped manifest does not list among its other shapes.
+        &[("input = { width = 640, height = 640 }", "input = { width = 416, height = 416 }")],
     );
     let (ok, err) = check_with_manifest(dir.path(), &m);
     assert!(!ok);
-    assert!(err.contains("input shape") && err.contains("[1, 3, 320, 320]") && err.contains("yolov12n.onnx"), "{err}");
+    assert!(err.contains("input shape") && err.contains("[1, 3, 416, 416]") && err.contains("yolov12n.onnx"), "{err}");
 }
 
 #[test]
