@@ -178,6 +178,7 @@ impl CameraSet {
                         }
                     };
                     probe.received(cam);
+                    let inference_before = detector.inference_ms_sum;
                     let ran = match gates[cam].run(&mut detector, f.picture(), &f.letterbox, f.time_s, &mut dets) {
                         Ok(ran) => ran,
                         Err(e) => {
@@ -191,7 +192,8 @@ impl CameraSet {
                         stats[cam].frame_mosaic();
                     }
                     if inferred {
-                        stats[cam].frame_processed(detector.last_timings.inference_ms);
+                        let ms = detector.inference_ms_sum - inference_before;
+                        stats[cam].frame_processed(ms, ran.inferences());
                     } else {
                         stats[cam].frame_skipped();
                     }

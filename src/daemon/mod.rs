@@ -235,8 +235,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<()> {
     let secs = run_started.elapsed().as_secs_f64();
     for (cam, s) in cfg.cameras.iter().zip(&stats) {
         let c = s.snapshot();
-        let inferred = c.frames_processed - c.frames_skipped;
-        let inf_ms = if inferred == 0 { 0.0 } else { c.inference_us as f64 / inferred as f64 / 1000.0 };
+        let inf_ms = if c.inferences == 0 { 0.0 } else { c.inference_us as f64 / c.inferences as f64 / 1000.0 };
         tracing::info!(
             camera = %cam.id.get_ref().0,
             frames_in = c.frames_in,

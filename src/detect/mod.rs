@@ -95,6 +95,9 @@ pub struct Detector {
     scaled: Vec<u8>,
     packed: Vec<u8>,
     pub last_timings: DetectTimings,
+    /// Milliseconds spent in model runs since the detector was loaded: a frame may take two
+    /// (motion regions), which `last_timings` alone would not tell.
+    pub inference_ms_sum: f64,
 }
 
 /// One input shape of the model.
@@ -251,6 +254,7 @@ impl Detector {
             scaled: Vec::new(),
             packed: Vec::new(),
             last_timings: DetectTimings::default(),
+            inference_ms_sum: 0.0,
         })
     }
 
@@ -375,6 +379,7 @@ impl Detector {
         let t3 = Instant::now();
         self.last_timings =
             DetectTimings { preprocess_ms: ms(t1 - t0), inference_ms: ms(t2 - t1), postprocess_ms: ms(t3 - t2) };
+        self.inference_ms_sum += ms(t2 - t1);
         Ok(())
     }
 

@@ -20,8 +20,9 @@ pub struct CameraStats {
     frames_skipped: AtomicU64,
     /// Processed frames detected on a mosaic of what moved (motion regions).
     frames_mosaic: AtomicU64,
-    /// Sum of inference times, in microseconds.
+    /// Sum of inference times, in microseconds, and how many model runs they were.
     inference_us: AtomicU64,
+    inferences: AtomicU64,
     restarts: AtomicU64,
     /// Detected frames waiting for the camera's analytics thread (a gauge).
     backlog: AtomicU64,
@@ -36,9 +37,12 @@ impl CameraStats {
     pub fn frame_dropped(&self) {
         self.frames_dropped.fetch_add(1, Ordering::Relaxed);
     }
-    pub fn frame_processed(&self, inference_ms: f64) {
+    /// A frame detected on with `runs` model runs (two for some frames with motion regions)
+    /// taking `inference_ms` in all.
+    pub fn frame_processed(&self, inference_ms: f64, runs: u64) {
         self.frames_processed.fetch_add(1, Ordering::Relaxed);
         self.inference_us.fetch_add((inference_ms * 1000.0) as u64, Ordering::Relaxed);
+        self.inferences.fetch_add(runs, Ordering::Relaxed);
     }
     /// A processed frame was (also) detected on a mosaic of what moved.
     pub fn frame_mosaic(&self) {
@@ -75,6 +79,7 @@ impl CameraStats {
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             frames_mosaic: self.frames_mosaic.load(Ordering::Relaxed),
             inference_us: self.inference_us.load(Ordering::Relaxed),
+            inferences: self.inferences.load(Ordering::Relaxed),
             restarts: self.restarts.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
             pictures_dropped: self.pictures_dropped.load(Ordering::Relaxed),
@@ -90,6 +95,7 @@ pub struct Counters {
     pub frames_skipped: u64,
     pub frames_mosaic: u64,
     pub inference_us: u64,
+    pub inferences: u64,
     pub restarts: u64,
     pub backlog: u64,
     pub pictures_dropped: u64,
@@ -139,7 +145,7 @@ impl RateTracker {
             .map(|((id, stats), last)| {
                 let c = stats.snapshot();
                 let n = c.frames_processed - last.frames_processed;
-                let inferred = n.saturating_sub(c.frames_skipped - last.frames_skipped);
+                let runs = c.inferences - last.inferences;
                 let r = CameraReport {
                     camera: id.clone(),
                     frames_in: c.frames_in,
@@ -148,10 +154,10 @@ impl RateTracker {
                     frames_skipped: c.frames_skipped,
                     frames_mosaic: c.frames_mosaic,
                     fps: round2(n as f64 / secs),
-                    inference_ms: if inferred == 0 {
+                    inference_ms: if runs == 0 {
                         0.0
                     } else {
-                        round2((c.inference_us - last.inference_us) as f64 / inferred as f64 / 1000.0)
+                        round2((c.inference_us - last.inference_us) as f64 / runs as f64 / 1000.0)
                     },
                     restarts: c.restarts,
                     backlog: c.backlog,
@@ -178,7 +184,7 @@ mod tests {
         let mut r = RateTracker::new(1);
         for _ in 0..4 {
             s.frame_in();
-            s.frame_processed(10.0);
+            s.frame_processed(10.0, 1);
         }
         s.frame_dropped();
         let rep = r.report(&[("c".into(), &s)]);
@@ -188,14 +194,18 @@ mod tests {
         let rep = r.report(&[("c".into(), &s)]);
         assert_eq!((rep[0].fps, rep[0].inference_ms), (0.0, 0.0), "nothing new in the second interval");
         // Skipped frames count as processed but do not dilute the mean inference time.
-        s.frame_processed(20.0);
+        s.frame_processed(20.0, 1);
         s.frame_skipped();
         s.frame_skipped();
         let rep = r.report(&[("c".into(), &s)]);
         assert_eq!((rep[0].frames_processed, rep[0].frames_skipped, rep[0].inference_ms), (7, 2, 20.0));
-        s.frame_processed(5.0);
+        s.frame_processed(5.0, 1);
         s.frame_mosaic();
         let rep = r.report(&[("c".into(), &s)]);
         assert_eq!((rep[0].frames_processed, rep[0].frames_mosaic), (8, 1));
+        // A frame of two model runs (a mosaic and the whole picture): the mean is per run.
+        s.frame_processed(30.0, 2);
+        let rep = r.report(&[("c".into(), &s)]);
+        assert_eq!((rep[0].frames_processed, rep[0].inference_ms), (9, 15.0));
     }
 }
