@@ -101,35 +101,17 @@ impl Letterbox {
         if stride < fw * 3 || rgb.len() < stride * (fh - 1) + fw * 3 {
             return Err(format!("frame of {} bytes is too small for {fw}x{fh} RGB with stride {stride}", rgb.len()));
         }
-        const INV: f32 = 1.0 / 255.0;
-        let padv = pad as f32 * INV;
-        let plane = dw * dh;
-        let (r_plane, rest) = out.split_at_mut(plane);
-        let (g_plane, b_plane) = rest.split_at_mut(plane);
-        for y in 0..dh {
-            let row = y * dw;
-            let (r, g, b) = (&mut r_plane[row..row + dw], &mut g_plane[row..row + dw], &mut b_plane[row..row + dw]);
-            if y < py || y >= py + fh {
-                r.fill(padv);
-                g.fill(padv);
-                b.fill(padv);
-                continue;
-            }
-            r[..px].fill(padv);
-            g[..px].fill(padv);
-            b[..px].fill(padv);
-            r[px + fw..].fill(padv);
-            g[px + fw..].fill(padv);
-            b[px + fw..].fill(padv);
-            let src = &rgb[(y - py) * stride..(y - py) * stride + fw * 3];
-            let (r, g, b) = (&mut r[px..px + fw], &mut g[px..px + fw], &mut b[px..px + fw]);
-            for (i, px3) in src.chunks_exact(3).enumerate() {
-                r[i] = px3[0] as f32 * INV;
-                g[i] = px3[1] as f32 * INV;
-                b[i] = px3[2] as f32 * INV;
+        // The padding around the picture, then the picture.
+        let padv = pad as f32 / 255.0;
+        for plane in out.chunks_exact_mut(dw * dh) {
+            plane[..py * dw].fill(padv);
+            plane[(py + fh) * dw..].fill(padv);
+            for row in plane[py * dw..(py + fh) * dw].chunks_exact_mut(dw) {
+                row[..px].fill(padv);
+                row[px + fw..].fill(padv);
             }
         }
-        Ok(())
+        write_chw(rgb, stride, (fw, fh), (px, py), (dw, dh), out)
     }
 }
 

@@ -39,6 +39,19 @@ pub struct Picture<'a> {
     pub height: u32,
 }
 
+impl Picture<'_> {
+    /// The picture's rows without their padding, appended to `out`; `None` when the buffer is
+    /// shorter than its size says.
+    pub fn copy_packed(&self, out: &mut Vec<u8>) -> Option<()> {
+        let row = self.width as usize * 3;
+        out.reserve(row * self.height as usize);
+        for y in 0..self.height as usize {
+            out.extend_from_slice(self.rgb.get(y * self.stride..y * self.stride + row)?);
+        }
+        Some(())
+    }
+}
+
 /// Inference settings that are not part of the model.
 #[derive(Debug, Clone)]
 pub struct DetectorOptions {
@@ -492,15 +505,13 @@ fn scale_into(
 ) -> Result<()> {
     let (w, h) = (pic.width as usize, pic.height as usize);
     let row = w * 3;
+    let short = || anyhow!("a {w}x{h} picture of only {} bytes", pic.rgb.len());
     let rows: &[u8] = if pic.stride == row {
-        pic.rgb.get(..row * h).ok_or_else(|| anyhow!("a {w}x{h} picture of only {} bytes", pic.rgb.len()))?
+        pic.rgb.get(..row * h).ok_or_else(short)?
     } else {
         // The resizer wants rows without padding.
         packed.clear();
-        for y in 0..h {
-            let r = pic.rgb.get(y * pic.stride..y * pic.stride + row);
-            packed.extend_from_slice(r.ok_or_else(|| anyhow!("a {w}x{h} picture of only {} bytes", pic.rgb.len()))?);
-        }
+        pic.copy_packed(packed).ok_or_else(short)?;
         packed
     };
     let src = fr::images::ImageRef::new(pic.width, pic.height, rows, fr::PixelType::U8x3)

@@ -36,11 +36,8 @@ pub struct SnapFrame {
 impl SnapFrame {
     /// Copy a frame's pixels out of the GStreamer buffer.
     pub fn new(pic: Picture<'_>, lb: &Letterbox) -> Option<Self> {
-        let (w, h, stride) = (pic.width as usize, pic.height as usize, pic.stride);
-        let mut data = Vec::with_capacity(w * h * 3);
-        for y in 0..h {
-            data.extend_from_slice(pic.rgb.get(y * stride..y * stride + w * 3)?);
-        }
+        let mut data = Vec::new();
+        pic.copy_packed(&mut data)?;
         Some(Self { image: Arc::new(RgbImage::from_raw(pic.width, pic.height, data)?), letterbox: *lb })
     }
 }
