@@ -285,12 +285,16 @@ fn motion_regions(c: &mut Criterion) {
         }
     }
     let mut r = Lcg(7);
-    let last: Vec<Detection> = (0..20)
-        .map(|_| {
-            let (x, y) = (r.next() * 1800.0, r.next() * 1000.0);
-            Detection { class_id: 0, score: 0.8, bbox: BBox::new(x, y, x + 40.0, y + 80.0) }
-        })
-        .collect();
+    // `n` boxes of `size` at random places within `span`.
+    let mut boxes = |n: usize, span: (f32, f32), size: (f32, f32), score: f32| -> Vec<Detection> {
+        (0..n)
+            .map(|_| {
+                let (x, y) = (r.next() * span.0, r.next() * span.1);
+                Detection { class_id: 0, score, bbox: BBox::new(x, y, x + size.0, y + size.1) }
+            })
+            .collect()
+    };
+    let last = boxes(20, (1800.0, 1000.0), (40.0, 80.0), 0.8);
     c.bench_function("regions_plan/3_areas_20_last", |b| {
         b.iter(|| {
             let areas = moving_areas(black_box(&mask), (80, 45), (1920, 1080));
@@ -299,12 +303,7 @@ fn motion_regions(c: &mut Criterion) {
     });
     let areas = moving_areas(&mask, (80, 45), (1920, 1080));
     let mosaic = plan(&areas, &last, (1920, 1080), &[(640, 384)], 1.0 / 3.0).expect("a mosaic pays");
-    let dets: Vec<Detection> = (0..50)
-        .map(|_| {
-            let (x, y) = (r.next() * 600.0, r.next() * 350.0);
-            Detection { class_id: 0, score: 0.6, bbox: BBox::new(x, y, x + 20.0, y + 30.0) }
-        })
-        .collect();
+    let dets = boxes(50, (600.0, 350.0), (20.0, 30.0), 0.6);
     c.bench_function("regions_map_back/50", |b| {
         b.iter(|| {
             let mut d = dets.clone();

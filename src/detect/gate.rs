@@ -300,8 +300,7 @@ impl CameraGate {
             Look::Moved if self.gate.cfg.regions => self.regions(detector, pic, lb, time_s, out)?,
             Look::Due if self.gate.cfg.regions => self.refresh(detector, pic, lb, time_s, out)?,
             Look::Due | Look::Moved => {
-                detector.detect_picture(pic, lb, out)?;
-                self.gate.took_whole(time_s);
+                self.whole(detector, pic, lb, time_s, out)?;
                 Ran::Whole
             }
         };
@@ -321,8 +320,7 @@ impl CameraGate {
         out: &mut Vec<Detection>,
     ) -> anyhow::Result<Ran> {
         let mosaic = self.mosaic(pic, lb, detector);
-        detector.detect_picture(pic, lb, out)?;
-        self.gate.took_whole(time_s);
+        self.whole(detector, pic, lb, time_s, out)?;
         let Some(mosaic) = mosaic else { return Ok(Ran::Whole) };
         let mut moving = Vec::new();
         match detector.detect_mosaic(pic, &mosaic, &mut moving) {
@@ -366,8 +364,7 @@ impl CameraGate {
     ) -> anyhow::Result<Ran> {
         let picture = (pic.width, pic.height);
         let Some(mosaic) = self.mosaic(pic, lb, detector) else {
-            detector.detect_picture(pic, lb, out)?;
-            self.gate.took_whole(time_s);
+            self.whole(detector, pic, lb, time_s, out)?;
             return Ok(Ran::Whole);
         };
         let ran = match detector.detect_mosaic(pic, &mosaic, out) {
@@ -385,9 +382,22 @@ impl CameraGate {
                 Ran::Whole
             }
         };
+        self.whole(detector, pic, lb, time_s, out)?;
+        Ok(ran)
+    }
+
+    /// Detect the whole picture, which becomes the gate's reference.
+    fn whole(
+        &mut self,
+        detector: &mut Detector,
+        pic: Picture<'_>,
+        lb: &Letterbox,
+        time_s: f64,
+        out: &mut Vec<Detection>,
+    ) -> anyhow::Result<()> {
         detector.detect_picture(pic, lb, out)?;
         self.gate.took_whole(time_s);
-        Ok(ran)
+        Ok(())
     }
 }
 
