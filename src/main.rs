@@ -122,6 +122,11 @@ enum Command {
         /// added up (the table in docs/rules.md).
         #[arg(long)]
         summary: bool,
+        /// Tell one run frame by frame: each road user's true box, its detection and the track
+        /// that took it, and the events. Needs `--scenario`, one `--geometry`, one `--fps` and
+        /// one seed.
+        #[arg(long, conflicts_with_all = ["summary", "markdown"])]
+        explain: bool,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -303,7 +308,10 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Simulate { scenario, geometry, fps, seed, out, config_out } => {
             simulate(&scenario, &geometry, fps, seed, &out, &config_out)
         }
-        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary } => {
+        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain } => {
+            if explain {
+                return explain_scenario(&fps, &geometry, scenario.as_deref(), seed, seeds);
+            }
             let view = if summary {
                 anttd::sim::run::View::Summary
             } else if markdown {
@@ -504,6 +512,18 @@ fn scenarios(
         }
     }
     print!("{}", run::render(&outcomes, view));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain_scenario(fps: &[u32], geometry: &str, scenario: Option<&str>, seed: u64, seeds: u64) -> Result<ExitCode> {
+    use anttd::sim::{camera, explain, run, scenario as sc};
+    let (Some(name), [fps], false, 1) = (scenario, fps, geometry == "all", seeds) else {
+        anyhow::bail!("--explain tells one run: give --scenario, one --geometry, one --fps and one --seed");
+    };
+    let s = sc::scenario(name).ok_or_else(|| run::SimError::Scenario(name.into()))?;
+    let cam = camera::Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.to_string()))?;
+    println!("{name} on {geometry} at {fps} detections a second, seed {seed}: {}", s.about);
+    print!("{}", explain::explain(&run::config(&s, &cam, *fps)?, &run::frames(&s, &cam, *fps, seed)));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,11 +3,12 @@
 //! measures: frames go through the real tracker and rules (`replay`'s loop), unchanged.
 //!
 //! `anttd simulate` writes a scenario's detections as a recording with a matching config, and
-//! `anttd scenarios` prints how the rules did on every scenario, detect rate and geometry.
+//! `anttd scenarios` prints how the rules did on every scenario, detect rate and geometry; with `--explain`, one run frame by frame.
 
 pub mod actors;
 pub mod camera;
 pub mod detector;
+pub mod explain;
 pub mod run;
 pub mod scenario;
 pub mod tracking;

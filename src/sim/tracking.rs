@@ -41,7 +41,7 @@ impl std::ops::AddAssign for Tracking {
 }
 
 /// The road user whose true box overlaps `b` most, if enough.
-fn owner(seen: &[Seen], b: &BBox) -> Option<usize> {
+pub(crate) fn owner(seen: &[Seen], b: &BBox) -> Option<usize> {
     let iou =
         |s: &Seen| f64::from(b.iou(&BBox::new(s.bbox[0] as f32, s.bbox[1] as f32, s.bbox[2] as f32, s.bbox[3] as f32)));
     seen.iter()

@@ -1,0 +1,160 @@
+//! `anttd scenarios --explain`: one run of one scenario told frame by frame, so a miss in the
+//! table can be traced to where it starts: a missed detection, a track that broke or passed to
+//! another road user, or a rule that did not decide.
+//!
+//! Per frame, each road user in the picture gets a line: its true box, the detection the
+//! simulated detector gave it (score and box, or `missed`), and the track that took that
+//! detection with its state (a detection no track took shows `–`). A track that took a
+//! detection belonging to no road user (a false positive) gets a line of its own. The events
+//! published at the frame follow, object starts and ends left out (the track column shows them).
+//! Ownership is decided as in [`super::tracking`]: a box belongs to the road user whose true box
+//! it overlaps most.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::actors::Seen;
+use super::run::{Frames, groups, header};
+use super::tracking::owner;
+use crate::analytics::CameraAnalytics;
+use crate::config::Config;
+use crate::detect::manifest::LabelMap;
+use crate::detect::{BBox, Detection};
+use crate::track::{Track, TrackState};
+
+/// The frame-by-frame account of the first camera of `cfg` over `frames`.
+pub fn explain(cfg: &Config, frames: &Frames) -> String {
+    let mut out = String::new();
+    let Some(cam) = cfg.cameras.first() else { return out };
+    let Ok(labels) = LabelMap::new(header().labels, &groups()) else { return out };
+    let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
+    let mut events = Vec::new();
+    let mut dets = Vec::new();
+    out.push_str("     t  user  class       true box (px)             detection                        track\n");
+    for (f, seen) in frames.records.iter().zip(&frames.seen) {
+        dets.clear();
+        dets.extend(f.detections.iter().map(|d| Detection {
+            class_id: d.class_id,
+            score: d.score,
+            bbox: BBox::from(d.bbox),
+        }));
+        analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
+        let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|t| t.matched_at(f.time_s)).collect();
+        for s in seen {
+            let det = dets.iter().filter(|d| owner(std::slice::from_ref(s), &d.bbox).is_some()).max_by(|a, b| {
+                let iou = |d: &Detection| d.bbox.iou(&true_box(s));
+                iou(a).total_cmp(&iou(b))
+            });
+            let det_cell = det.map_or_else(|| "missed".to_string(), |d| format!("{:.2} {}", d.score, px(&d.bbox)));
+            let track = det.and_then(|d| matched.iter().find(|t| t.det_bbox == d.bbox));
+            let _ = writeln!(
+                out,
+                "{:>6.2}  u{:<3} {:<11} {:<25} {:<32} {}",
+                f.time_s,
+                s.actor,
+                s.class.label(),
+                px(&true_box(s)),
+                det_cell,
+                track.map_or_else(|| "–".to_string(), |t| track_cell(t)),
+            );
+        }
+        for t in matched.iter().filter(|t| owner(seen, &t.det_bbox).is_none()) {
+            let _ = writeln!(
+                out,
+                "{:>6.2}  {:<4} {:<11} {:<25} {:.2} {:<27} {}",
+                f.time_s,
+                "–",
+                "",
+                "(no road user)",
+                t.score,
+                px(&t.det_bbox),
+                track_cell(t),
+            );
+        }
+        for e in events.drain(..) {
+            if let Some(line) = event_line(&e.to_json()) {
+                let _ = writeln!(out, "{:>6.2}  event {line}", f.time_s);
+            }
+        }
+    }
+    analytics.finish(&mut events);
+    for e in events.drain(..) {
+        if let Some(line) = event_line(&e.to_json()) {
+            let _ = writeln!(out, "   end  event {line}");
+        }
+    }
+    out
+}
+
+fn true_box(s: &Seen) -> BBox {
+    BBox::new(s.bbox[0] as f32, s.bbox[1] as f32, s.bbox[2] as f32, s.bbox[3] as f32)
+}
+
+fn px(b: &BBox) -> String {
+    format!("[{:.0} {:.0} {:.0} {:.0}]", b.x1, b.y1, b.x2, b.y2)
+}
+
+fn track_cell(t: &Track) -> String {
+    let state = match t.state {
+        TrackState::Tentative => "tentative",
+        TrackState::Confirmed => "confirmed",
+        TrackState::Lost => "lost",
+    };
+    format!("#{} {state} ({} hits)", t.id, t.hits)
+}
+
+/// A rule event's phase, kind, rule and own fields on one line; `None` for object events.
+fn event_line(json: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    let o = v.as_object()?;
+    let kind = o.get("kind")?.as_str()?;
+    if kind == "object" {
+        return None;
+    }
+    let mut line = format!("{} {kind}", o.get("type").and_then(|t| t.as_str()).unwrap_or("?"));
+    for (k, val) in o {
+        if matches!(k.as_str(), "id" | "event_id" | "type" | "kind" | "camera" | "ts" | "box" | "snapshot") {
+            continue;
+        }
+        let _ = write!(line, " {k}={val}");
+    }
+    Some(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::camera::Camera;
+    use crate::sim::run::{config, frames};
+    use crate::sim::scenario::scenario;
+
+    #[test]
+    fn the_speeding_car_is_followed_by_one_track_and_its_event_is_told() {
+        let cam = Camera::named("pole8").expect("pole8");
+        let s = scenario("speeding_car").expect("scenario");
+        let text = explain(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        // The speeding car (road user 0) is detected, followed by one confirmed track, and its
+        // speeding start is told with its speed.
+        let tracks: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| l.contains(" u0 ") && l.contains("confirmed"))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with('#')))
+            .collect();
+        assert_eq!(tracks.len(), 1, "{text}");
+        assert!(text.lines().any(|l| l.contains("event start speeding") && l.contains("speed_kmh=")), "{text}");
+    }
+
+    #[test]
+    fn a_detection_taken_away_shows_as_missed() {
+        let cam = Camera::named("pole8").expect("pole8");
+        let s = scenario("speeding_car").expect("scenario");
+        let mut f = frames(&s, &cam, 10, 1);
+        let k = f.seen.iter().position(|seen| seen.iter().any(|x| x.actor == 0)).expect("the car is seen") + 5;
+        let truth = *f.seen[k].iter().find(|x| x.actor == 0).expect("the car is still seen");
+        f.records[k].detections.retain(|d| owner(std::slice::from_ref(&truth), &BBox::from(d.bbox)).is_none());
+        let text = explain(&config(&s, &cam, 10).expect("config"), &f);
+        let at = format!("{:>6.2}  u0 ", f.records[k].time_s);
+        let line = text.lines().find(|l| l.starts_with(&at)).expect("a line for the car at that frame");
+        assert!(line.contains("missed") && line.ends_with('–'), "{line}");
+    }
+}
