@@ -86,6 +86,11 @@ pub(crate) struct Item {
     /// For a column sought around its last detection by reach: the unit direction of its
     /// motion; a detection behind it scores by IoU only. Ignored on rows.
     pub ahead: Option<(f32, f32)>,
+    /// For a column sought around its last detection by reach: its expected box lies clear of
+    /// the picture's top edge, so a row cut by that edge is a road user entering there, not
+    /// this one (a car riding away that the detector missed twice is beside the oncoming car
+    /// entering at the top, within its reach). Ignored on rows.
+    pub inside: bool,
 }
 
 impl Item {
@@ -101,6 +106,7 @@ impl Item {
             road: None,
             cut: false,
             ahead: None,
+            inside: false,
         }
     }
 }
@@ -225,7 +231,7 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     } else {
         ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO
     };
-    if size_differs {
+    if size_differs || (row.cut && col.inside) {
         return iou;
     }
     // A floor, not a veto: the first box of an object entering at the picture's edge is cut

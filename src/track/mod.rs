@@ -178,6 +178,9 @@ pub struct Tracker {
     /// Per track, the direction a detection must lie in from its last one to be sought by
     /// reach at this update (see [`Tracker::recover`]).
     ahead: Vec<Option<(f32, f32)>>,
+    /// Per track, sought by reach at this update while expected clear of the picture's top
+    /// edge (see [`assign::Item::inside`]).
+    inside: Vec<bool>,
     /// Per track, a track seen once whose box overlaps an established track's (see
     /// [`SECOND_BOX_IOU`]): it waits for the first assignment to be made.
     second_box: Vec<bool>,
@@ -227,6 +230,7 @@ impl Tracker {
             priors: Vec::new(),
             expect: Vec::new(),
             ahead: Vec::new(),
+            inside: Vec::new(),
             second_box: Vec::new(),
             horizon: None,
             road: None,
@@ -301,6 +305,8 @@ impl Tracker {
         self.left_out.resize(self.tracks.len(), false);
         self.ahead.clear();
         self.ahead.resize(self.tracks.len(), None);
+        self.inside.clear();
+        self.inside.resize(self.tracks.len(), false);
         self.pairs.clear();
         self.neighbour_motion(now);
         // Each track's expected box, once: the stages would otherwise refit it up to three times.
@@ -413,6 +419,7 @@ impl Tracker {
             left_out,
             expect,
             ahead,
+            inside,
             second_box,
             horizon,
             road,
@@ -461,6 +468,7 @@ impl Tracker {
                     entering,
                     road,
                     ahead: ahead[k],
+                    inside: inside[k],
                     ..Item::new(tr.class_id, bbox)
                 });
                 col_map.push(k as u32);
@@ -602,6 +610,11 @@ impl Tracker {
     /// of where it was. Only detections that every other track left are offered (stage 4 of
     /// the module doc): tracks with a motion to predict from, and new ones, choose first.
     ///
+    /// It is sought at the size its prediction gives it, not its last box's: near the camera a
+    /// fast road user's box halves or doubles in two detections. And not in a detection cut by
+    /// the picture's top edge when it is expected clear of that edge: that is a road user
+    /// entering there (see [`assign::Item::inside`]).
+    ///
     /// A lost track with another lost track of its class within its reach, not found again at
     /// this update, is not recovered: far away in a cluster of
     /// riders the detection within reach is as likely a neighbour's, and a track that passes to
@@ -653,7 +666,13 @@ impl Tracker {
             if gone || crowded {
                 self.left_out[k] = true;
             } else {
-                self.expect[k] = (tr.det_bbox, reach);
+                // Around where it was, at the size it is expected to have now: riding away near
+                // the camera at 3 detections a second, a rider's box halves in two of them, and
+                // its last box alone would refuse its next as another road user's.
+                let p = self.expect[k].0;
+                self.inside[k] = p.y1 > edge_margin(&p).1;
+                let (hw, hh) = ((p.x2 - p.x1) * 0.5, (p.y2 - p.y1) * 0.5);
+                self.expect[k] = (BBox::new(me.0 - hw, me.1 - hh, me.0 + hw, me.1 + hh), reach);
                 // Ahead of it only: a weaving rider turns across the road, not back, and what
                 // lies behind a rider riding on is the next one.
                 let v = vx.hypot(vy);
@@ -1713,6 +1732,46 @@ mod tests {
             let ids = ids_of(&mut pole_tracker(), &near_weaver(phase));
             assert!(ids.iter().all(|f| f[0] != 0 && f[0] == ids[0][0]), "phase {phase}: {ids:?}");
         }
+    }
+
+    #[test]
+    fn a_weaving_rider_missed_near_the_camera_is_found_again_at_half_its_size() {
+        // Riding away at 3 detections a second, missed at its third: at its fourth it is 20 m
+        // further, its box half as high as at its last detection, and its swing has turned away
+        // from its prediction. Sought around where it was, it is sought at the size it should
+        // have now.
+        for quarter in 0..4 {
+            let phase = f64::from(quarter) * std::f64::consts::FRAC_PI_2;
+            let mut frames = near_weaver(phase);
+            frames[2].1.clear();
+            let ids = ids_of(&mut pole_tracker(), &frames);
+            let first = ids[1][0];
+            assert!(first != 0 && ids[3..].iter().all(|f| f[0] == first), "phase {phase}: {ids:?}");
+        }
+    }
+
+    #[test]
+    fn a_car_missed_riding_away_does_not_take_the_one_entering_at_the_top() {
+        // A car riding away at 95 km/h from a pole camera, detected three times at 5 a second and
+        // then missed twice; at its second miss the oncoming car enters through the picture's top
+        // edge, within its reach but not where it is expected, which is clear of the edge (boxes
+        // from the simulated pole camera, `anttd scenarios --explain --scenario speeding_car
+        // --geometry pole8 --fps 5 --seed 15`).
+        let car = |x1, y1, x2, y2| Detection { class_id: CAR, score: 0.8, bbox: BBox::new(x1, y1, x2, y2) };
+        let frames = vec![
+            (1.2, vec![car(737.0, 296.0, 939.0, 563.0)]),
+            (1.4, vec![car(714.0, 193.0, 854.0, 368.0)]),
+            (1.6, vec![car(703.0, 123.0, 813.0, 246.0)]),
+            (1.8, vec![]),
+            (2.0, vec![car(559.0, 0.0, 606.0, 26.0)]),
+            (2.2, vec![car(555.0, 0.0, 603.0, 40.0)]),
+            (2.4, vec![car(548.0, 1.0, 603.0, 54.0)]),
+        ];
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        let ids = ids_of(&mut tracker, &frames);
+        let first = ids[2][0];
+        assert!(first != 0 && ids[4..].iter().all(|f| f[0] != first), "{ids:?}");
     }
 
     #[test]
