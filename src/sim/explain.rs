@@ -8,7 +8,7 @@
 //! detection belonging to no road user (a false positive) gets a line of its own. The events
 //! published at the frame follow, object starts and ends left out (the track column shows them).
 //! Ownership is decided as in [`super::tracking`]: a box belongs to the road user whose true box
-//! it overlaps most.
+//! it overlaps most, so one detection covering two road users is shown once.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ pub fn explain(cfg: &Config, frames: &Frames) -> String {
         analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
         let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|t| t.matched_at(f.time_s)).collect();
         for s in seen {
-            let det = dets.iter().filter(|d| owner(std::slice::from_ref(s), &d.bbox).is_some()).max_by(|a, b| {
+            let det = dets.iter().filter(|d| owner(seen, &d.bbox) == Some(s.actor)).max_by(|a, b| {
                 let iou = |d: &Detection| d.bbox.iou(&true_box(s));
                 iou(a).total_cmp(&iou(b))
             });
