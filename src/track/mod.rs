@@ -589,9 +589,10 @@ impl Tracker {
             return (BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), radius);
         }
         // A standing object is where it stood: extrapolating the jitter of its last few boxes
-        // over a long occlusion would walk its expected box away.
+        // over a long occlusion would walk its expected box away. So is a parked one that
+        // seems to move as a passing vehicle covers it bit by bit.
         let (bbox, spread) = match tr.obs.predict_with_spread(now, horizon) {
-            Some(fit) if !tr.standing() => fit,
+            Some(fit) if !tr.standing() && !tr.parked() => fit,
             _ => (tr.bbox, 0.0),
         };
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
