@@ -10,6 +10,7 @@
 //! has them when the track is confirmed: at 3 detections a second that is a third of the time a
 //! fast rider is in view. The rules only see confirmed tracks.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 
 use super::homography::Homography;
@@ -94,6 +95,10 @@ pub struct TrackKinematics {
     /// Matched samples of the last [`HISTORY_S`] seconds, oldest first.
     pub history: VecDeque<Sample>,
     estimator: SpeedEstimator,
+    /// [`TrackKinematics::best_speed`], worked out at most once per match, when first asked:
+    /// `speeding` and `racing` both ask every frame (racing twice for some riders), and the
+    /// whole-view fit is the costliest part of either; a camera without them never pays for it.
+    best: OnceCell<Option<(f64, f64)>>,
 }
 
 impl TrackKinematics {
@@ -129,6 +134,10 @@ impl TrackKinematics {
     /// The more precise of the latest reading and the fit over the whole time in view (at most
     /// [`WHOLE_FIT_S`]), both within [`max_se_kmh`]: (km/h, standard error).
     pub fn best_speed(&self) -> Option<(f64, f64)> {
+        *self.best.get_or_init(|| self.fit_best_speed())
+    }
+
+    fn fit_best_speed(&self) -> Option<(f64, f64)> {
         let s = self.latest()?;
         let reading = s.kmh.zip(s.kmh_se);
         let whole = self.whole_fit(WHOLE_FIT_S).filter(|f| f.se_kmh <= max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
@@ -214,6 +223,7 @@ impl Kinematics {
                 confirmed,
                 history: VecDeque::new(),
                 estimator: SpeedEstimator::new(window_s),
+                best: OnceCell::new(),
             });
             m.bbox = tr.bbox;
             m.det_bbox = tr.det_bbox;
@@ -239,6 +249,7 @@ impl Kinematics {
             while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
                 m.history.pop_front();
             }
+            m.best = OnceCell::new();
         }
         // Tentative tracks the tracker dropped are forgotten here (confirmed ones are removed
         // by the caller when they end).
