@@ -116,6 +116,26 @@ struct Vehicle {
     pending: Option<Pending>,
 }
 
+impl Vehicle {
+    /// A start reports the most precise speed read while it waited, once.
+    fn take_waited_speed(&mut self) {
+        if let Some((k, _)) = self.pending.as_mut().and_then(|p| p.best.take()) {
+            self.last_kmh = k;
+        }
+    }
+
+    fn hit(&self, phase: Phase, track_id: u64) -> SpeedingHit {
+        SpeedingHit {
+            phase,
+            track_id,
+            class_id: self.class_id,
+            speed_kmh: self.last_kmh,
+            max_kmh: self.stats.max,
+            mean_kmh: self.stats.mean(),
+        }
+    }
+}
+
 /// A start waiting for a precise speed.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -211,12 +231,8 @@ impl Speeding {
                 v.pending = None;
                 false
             };
-            // A start reports the most precise speed read while it waited.
-            if on
-                && !v.episode.is_active()
-                && let Some((k, _)) = v.pending.as_mut().and_then(|p| p.best.take())
-            {
-                v.last_kmh = k;
+            if on && !v.episode.is_active() {
+                v.take_waited_speed();
             }
             // Statistics cover the time above the limit, from the start of gathering on.
             if !v.episode.is_active() && v.episode.on_since().is_none() {
@@ -230,14 +246,7 @@ impl Speeding {
                 v.stats.add(k);
             }
             if let Some(phase) = phase {
-                out.push(SpeedingHit {
-                    phase,
-                    track_id: id,
-                    class_id: v.class_id,
-                    speed_kmh: v.last_kmh,
-                    max_kmh: v.stats.max,
-                    mean_kmh: v.stats.mean(),
-                });
+                out.push(v.hit(phase, id));
             }
         }
     }
@@ -247,29 +256,13 @@ impl Speeding {
         let Some(mut v) = self.vehicles.remove(&track_id) else { return };
         // Ended while waiting for a precise speed: it was above the limit; start with the most
         // precise speed it had while waiting, as a start that cannot wait longer does.
-        if let Some((k, _)) = v.pending.and_then(|p| p.best) {
-            v.last_kmh = k;
-        }
+        v.take_waited_speed();
         if v.pending.is_some() && v.episode.update(t, true) == Some(Phase::Start) {
             v.stats.add(v.last_kmh);
-            out.push(SpeedingHit {
-                phase: Phase::Start,
-                track_id,
-                class_id: v.class_id,
-                speed_kmh: v.last_kmh,
-                max_kmh: v.stats.max,
-                mean_kmh: v.stats.mean(),
-            });
+            out.push(v.hit(Phase::Start, track_id));
         }
         if v.episode.stop(t) {
-            out.push(SpeedingHit {
-                phase: Phase::End,
-                track_id,
-                class_id: v.class_id,
-                speed_kmh: v.last_kmh,
-                max_kmh: v.stats.max,
-                mean_kmh: v.stats.mean(),
-            });
+            out.push(v.hit(Phase::End, track_id));
         }
     }
 }
