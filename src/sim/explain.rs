@@ -11,72 +11,59 @@
 //! it overlaps most, so one detection covering two road users is shown once.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use super::actors::Seen;
-use super::run::{Frames, groups, header};
-use super::tracking::owner;
-use crate::analytics::CameraAnalytics;
+use super::run::Frames;
+use super::tracking::{owner, play};
 use crate::config::Config;
-use crate::detect::manifest::LabelMap;
 use crate::detect::{BBox, Detection};
 use crate::track::{Track, TrackState};
 
 /// The frame-by-frame account of the first camera of `cfg` over `frames`.
 pub fn explain(cfg: &Config, frames: &Frames) -> String {
     let mut out = String::new();
-    let Some(cam) = cfg.cameras.first() else { return out };
-    let Ok(labels) = LabelMap::new(header().labels, &groups()) else { return out };
-    let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
-    let mut events = Vec::new();
-    let mut dets = Vec::new();
     out.push_str("     t  user  class       true box (px)             detection                        track\n");
-    for (f, seen) in frames.records.iter().zip(&frames.seen) {
-        dets.clear();
-        dets.extend(f.detections.iter().map(|d| Detection {
-            class_id: d.class_id,
-            score: d.score,
-            bbox: BBox::from(d.bbox),
-        }));
-        analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
-        let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|t| t.matched_at(f.time_s)).collect();
+    let played = play(cfg, frames, |analytics, t, seen, dets, events| {
+        let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)).collect();
         for s in seen {
             let det = dets.iter().filter(|d| owner(seen, &d.bbox) == Some(s.actor)).max_by(|a, b| {
                 let iou = |d: &Detection| d.bbox.iou(&true_box(s));
                 iou(a).total_cmp(&iou(b))
             });
             let det_cell = det.map_or_else(|| "missed".to_string(), |d| format!("{:.2} {}", d.score, px(&d.bbox)));
-            let track = det.and_then(|d| matched.iter().find(|t| t.det_bbox == d.bbox));
+            let track = det.and_then(|d| matched.iter().find(|tr| tr.det_bbox == d.bbox));
             let _ = writeln!(
                 out,
                 "{:>6.2}  u{:<3} {:<11} {:<25} {:<32} {}",
-                f.time_s,
+                t,
                 s.actor,
                 s.class.label(),
                 px(&true_box(s)),
                 det_cell,
-                track.map_or_else(|| "–".to_string(), |t| track_cell(t)),
+                track.map_or_else(|| "–".to_string(), |tr| track_cell(tr)),
             );
         }
-        for t in matched.iter().filter(|t| owner(seen, &t.det_bbox).is_none()) {
+        for tr in matched.iter().filter(|tr| owner(seen, &tr.det_bbox).is_none()) {
             let _ = writeln!(
                 out,
                 "{:>6.2}  {:<4} {:<11} {:<25} {:.2} {:<27} {}",
-                f.time_s,
+                t,
                 "–",
                 "",
                 "(no road user)",
-                t.score,
-                px(&t.det_bbox),
-                track_cell(t),
+                tr.score,
+                px(&tr.det_bbox),
+                track_cell(tr),
             );
         }
         for e in events.drain(..) {
             if let Some(line) = event_line(&e.to_json()) {
-                let _ = writeln!(out, "{:>6.2}  event {line}", f.time_s);
+                let _ = writeln!(out, "{t:>6.2}  event {line}");
             }
         }
-    }
+    });
+    let Some(mut analytics) = played else { return String::new() };
+    let mut events = Vec::new();
     analytics.finish(&mut events);
     for e in events.drain(..) {
         if let Some(line) = event_line(&e.to_json()) {

@@ -17,6 +17,7 @@ use crate::analytics::CameraAnalytics;
 use crate::config::Config;
 use crate::detect::manifest::LabelMap;
 use crate::detect::{BBox, Detection};
+use crate::event::Event;
 
 /// A track's detection belongs to a road user whose true box it overlaps at least this much.
 pub const MIN_IOU: f64 = 0.3;
@@ -51,14 +52,17 @@ pub(crate) fn owner(seen: &[Seen], b: &BBox) -> Option<usize> {
         .map(|(_, a)| a)
 }
 
-/// The tracks of the first camera of `cfg` over `frames`, against the truth.
-pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
-    let Some(cam) = cfg.cameras.first() else { return Tracking::default() };
-    let Ok(labels) = LabelMap::new(header().labels, &groups()) else { return Tracking::default() };
+/// Plays `frames` through the analytics of the first camera of `cfg`, as replay does, calling
+/// `each` after every frame with the analytics, the frame's time, the road users in the picture
+/// and the events it published; returns the analytics at the end (`None` without a camera).
+pub(crate) fn play(
+    cfg: &Config,
+    frames: &Frames,
+    mut each: impl FnMut(&CameraAnalytics, f64, &[Seen], &[Detection], &mut Vec<Event>),
+) -> Option<CameraAnalytics> {
+    let cam = cfg.cameras.first()?;
+    let labels = LabelMap::new(header().labels, &groups()).ok()?;
     let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
-    // Per track id, how many of its detections belong to each road user.
-    let mut followed: BTreeMap<u64, BTreeMap<usize, usize>> = BTreeMap::new();
-    let mut confirmed = std::collections::BTreeSet::new();
     let mut events = Vec::new();
     let mut dets = Vec::new();
     for (f, seen) in frames.records.iter().zip(&frames.seen) {
@@ -69,8 +73,19 @@ pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
             bbox: BBox::from(d.bbox),
         }));
         analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
+        each(&analytics, f.time_s, seen, &dets, &mut events);
         events.clear();
-        for tr in analytics.tracker().live_tracks().filter(|t| t.matched_at(f.time_s)) {
+    }
+    Some(analytics)
+}
+
+/// The tracks of the first camera of `cfg` over `frames`, against the truth.
+pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
+    // Per track id, how many of its detections belong to each road user.
+    let mut followed: BTreeMap<u64, BTreeMap<usize, usize>> = BTreeMap::new();
+    let mut confirmed = std::collections::BTreeSet::new();
+    let played = play(cfg, frames, |analytics, t, seen, _, _| {
+        for tr in analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)) {
             if tr.state != crate::track::TrackState::Tentative {
                 confirmed.insert(tr.id);
             }
@@ -78,6 +93,9 @@ pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
                 *followed.entry(tr.id).or_default().entry(a).or_default() += 1;
             }
         }
+    });
+    if played.is_none() {
+        return Tracking::default();
     }
     let mut per_user: BTreeMap<usize, usize> = BTreeMap::new();
     let mut mixed = 0;
