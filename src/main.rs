@@ -523,7 +523,7 @@ fn explain_scenario(fps: &[u32], geometry: &str, scenario: Option<&str>, seed: u
     let s = sc::scenario(name).ok_or_else(|| run::SimError::Scenario(name.into()))?;
     let cam = camera::Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.to_string()))?;
     println!("{name} on {geometry} at {fps} detections a second, seed {seed}: {}", s.about);
-    print!("{}", explain::explain(&run::config(&s, &cam, *fps)?, &run::frames(&s, &cam, *fps, seed)));
+    print!("{}", explain::explain(&s, &run::config(&s, &cam, *fps)?, &run::frames(&s, &cam, *fps, seed), *fps));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,19 +9,27 @@
 //! published at the frame follow, object starts and ends left out (the track column shows them).
 //! Ownership is decided as in [`super::tracking`]: a box belongs to the road user whose true box
 //! it overlaps most, so one detection covering two road users is shown once.
+//!
+//! A counting line's crossing names the road user its track held then, and the account ends
+//! with each line's true crossings that were not counted, and counted ones that were not true
+//! (a road user counted twice, or a track counting for one that did not cross).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::actors::Seen;
-use super::run::Frames;
+use super::run::{Frames, true_crossings};
+use super::scenario::Scenario;
 use super::tracking::{owner, play};
 use crate::config::Config;
 use crate::detect::{BBox, Detection};
 use crate::track::{Track, TrackState};
 
-/// The frame-by-frame account of the first camera of `cfg` over `frames`.
-pub fn explain(cfg: &Config, frames: &Frames) -> String {
+/// The frame-by-frame account of the first camera of `cfg` over `frames` of `s` at `fps`.
+pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String {
     let mut out = String::new();
+    // Per (line name, road user, direction), crossings counted.
+    let mut counted: BTreeMap<(String, usize, usize), usize> = BTreeMap::new();
     out.push_str("     t  user  class       true box (px)             detection                        track\n");
     let played = play(cfg, frames, |analytics, t, seen, dets, events| {
         let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)).collect();
@@ -57,9 +65,19 @@ pub fn explain(cfg: &Config, frames: &Frames) -> String {
             );
         }
         for e in events.drain(..) {
-            if let Some(line) = event_line(&e.to_json()) {
-                let _ = writeln!(out, "{t:>6.2}  event {line}");
+            let json = e.to_json();
+            let Some(mut line) = event_line(&json) else { continue };
+            if let Some((name, id, direction)) = crossing(&json) {
+                let user = matched.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.det_bbox));
+                match user {
+                    Some(u) => {
+                        let _ = write!(line, " (u{u})");
+                        *counted.entry((name, u, direction)).or_default() += 1;
+                    }
+                    None => line.push_str(" (no road user)"),
+                }
             }
+            let _ = writeln!(out, "{t:>6.2}  event {line}");
         }
     });
     let Some(mut analytics) = played else { return String::new() };
@@ -70,7 +88,48 @@ pub fn explain(cfg: &Config, frames: &Frames) -> String {
             let _ = writeln!(out, "   end  event {line}");
         }
     }
+    let dt = 1.0 / f64::from(fps);
+    for (name, y, _, _) in &s.lines {
+        let mut truth: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
+        for c in true_crossings(s, frames, fps, *y) {
+            truth.entry((c.actor, c.direction)).or_default().push(c.frame);
+        }
+        for ((actor, direction), at) in &truth {
+            let n = counted.get(&((*name).to_string(), *actor, *direction)).copied().unwrap_or(0);
+            for k in at.iter().skip(n) {
+                let _ = writeln!(
+                    out,
+                    "  line {name}: u{actor} crossed {} at {:.2} s, not counted",
+                    DIRECTIONS[*direction],
+                    *k as f64 * dt
+                );
+            }
+        }
+        for ((line, actor, direction), n) in counted.iter().filter(|((l, ..), _)| l == name) {
+            let true_n = truth.get(&(*actor, *direction)).map_or(0, Vec::len);
+            if *n > true_n {
+                let _ = writeln!(
+                    out,
+                    "  line {line}: u{actor} counted {n} times {}, crossed {true_n} times",
+                    DIRECTIONS[*direction]
+                );
+            }
+        }
+    }
     out
+}
+
+/// The scenario lines' directions, as [`super::scenario`] names them.
+const DIRECTIONS: [&str; 2] = ["toward", "away"];
+
+/// A line crossing event's line, track id and direction (index into [`DIRECTIONS`]).
+fn crossing(json: &[u8]) -> Option<(String, u64, usize)> {
+    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+    if v["kind"] != "line_cross" || v["type"] != "start" {
+        return None;
+    }
+    let direction = DIRECTIONS.iter().position(|d| v["direction"] == *d)?;
+    Some((v["line"].as_str()?.to_string(), v["track_id"].as_u64()?, direction))
 }
 
 fn true_box(s: &Seen) -> BBox {
@@ -119,7 +178,7 @@ mod tests {
     fn the_speeding_car_is_followed_by_one_track_and_its_event_is_told() {
         let cam = Camera::named("pole8").expect("pole8");
         let s = scenario("speeding_car").expect("scenario");
-        let text = explain(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        let text = explain(&s, &config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1), 10);
         // The speeding car (road user 0) is detected, followed by one confirmed track, and its
         // speeding start is told with its speed.
         let tracks: std::collections::BTreeSet<&str> = text
@@ -139,9 +198,31 @@ mod tests {
         let k = f.seen.iter().position(|seen| seen.iter().any(|x| x.actor == 0)).expect("the car is seen") + 5;
         let truth = *f.seen[k].iter().find(|x| x.actor == 0).expect("the car is still seen");
         f.records[k].detections.retain(|d| owner(std::slice::from_ref(&truth), &BBox::from(d.bbox)).is_none());
-        let text = explain(&config(&s, &cam, 10).expect("config"), &f);
+        let text = explain(&s, &config(&s, &cam, 10).expect("config"), &f, 10);
         let at = format!("{:>6.2}  u0 ", f.records[k].time_s);
         let line = text.lines().find(|l| l.starts_with(&at)).expect("a line for the car at that frame");
         assert!(line.contains("missed") && line.ends_with('–'), "{line}");
+    }
+
+    #[test]
+    fn a_crossing_names_its_road_user_and_one_not_counted_is_listed() {
+        let cam = Camera::named("pole8").expect("pole8");
+        let s = scenario("dense_traffic").expect("scenario");
+        let mut f = frames(&s, &cam, 10, 1);
+        // Road user 0 rides away across the line; the detector never sees it.
+        for (r, seen) in f.records.iter_mut().zip(&f.seen) {
+            if let Some(truth) = seen.iter().find(|x| x.actor == 0) {
+                r.detections.retain(|d| owner(std::slice::from_ref(truth), &BBox::from(d.bbox)) != Some(0));
+            }
+        }
+        let text = explain(&s, &config(&s, &cam, 10).expect("config"), &f, 10);
+        let crossings: Vec<&str> = text.lines().filter(|l| l.contains("event start line_cross")).collect();
+        assert!(crossings.len() > 50, "{text}");
+        assert!(crossings.iter().all(|l| l.ends_with(')') && l.contains(" (u")), "{crossings:?}");
+        assert!(!crossings.iter().any(|l| l.ends_with("(u0)")), "{crossings:?}");
+        assert!(
+            text.lines().any(|l| l.starts_with("  line y20: u0 crossed away at ") && l.ends_with("not counted")),
+            "{text}"
+        );
     }
 }

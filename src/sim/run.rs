@@ -133,6 +133,37 @@ fn event_time(v: &serde_json::Value) -> Option<f64> {
     Some((i128::from(ms) - i128::from(BASE_MS)) as f64 / 1000.0)
 }
 
+/// A road user crossing a line in truth: between frame `frame - 1` and `frame`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrueCrossing {
+    pub frame: usize,
+    pub actor: usize,
+    /// 0 toward the camera, 1 away.
+    pub direction: usize,
+}
+
+/// The road users of `s` crossing the line `y` metres out between two frames of `fr`. A
+/// crossing is true when the road user is in the picture on both frames around it: one made
+/// out of sight cannot be counted.
+pub fn true_crossings(s: &Scenario, fr: &Frames, fps: u32, y: f64) -> Vec<TrueCrossing> {
+    let dt = 1.0 / f64::from(fps);
+    let mut out = Vec::new();
+    for k in 1..fr.seen.len() {
+        let (ta, tb) = ((k - 1) as f64 * dt, k as f64 * dt);
+        for (i, a) in s.actors.iter().enumerate() {
+            if !(a.path.present(ta) && a.path.present(tb)) {
+                continue;
+            }
+            let in_pic = |k: usize| fr.seen[k].iter().any(|x| x.actor == i);
+            let (ya, yb) = (a.path.position(ta).1, a.path.position(tb).1);
+            if (ya < y) != (yb < y) && in_pic(k - 1) && in_pic(k) {
+                out.push(TrueCrossing { frame: k, actor: i, direction: usize::from(yb > ya) });
+            }
+        }
+    }
+    out
+}
+
 /// Run `s` on `cam` at `fps` with `seed` and judge it.
 pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, SimError> {
     let cfg = config(s, cam, fps)?;
@@ -214,19 +245,8 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     let mut lines_out = Vec::new();
     for (name, y, _, _) in &s.lines {
         let mut truth = [0, 0];
-        // A crossing counts as true when the road user is in the picture on both frames around it.
-        for k in 1..fr.seen.len() {
-            let (ta, tb) = ((k - 1) as f64 * dt, k as f64 * dt);
-            for (i, a) in s.actors.iter().enumerate() {
-                if !(a.path.present(ta) && a.path.present(tb)) {
-                    continue;
-                }
-                let in_pic = |k: usize| fr.seen[k].iter().any(|x| x.actor == i);
-                let (ya, yb) = (a.path.position(ta).1, a.path.position(tb).1);
-                if (ya < *y) != (yb < *y) && in_pic(k - 1) && in_pic(k) {
-                    truth[usize::from(yb > ya)] += 1;
-                }
-            }
+        for c in true_crossings(s, &fr, fps, *y) {
+            truth[c.direction] += 1;
         }
         let crossings = starts(&|v| v["kind"] == "line_cross" && v["line"] == *name);
         let counted = [
