@@ -555,6 +555,18 @@ mod tests {
     }
 
     #[test]
+    fn the_standing_car_keeps_its_weak_box_when_the_car_braking_into_it_is_missed() {
+        // Seed 15 at 3 fps: at 3.00 s the braking car is missed and the standing car is
+        // detected weakly; the braking car's prediction had overshot onto it (see
+        // `track::STANDING_WEAK_IOU`). The ids swapped and the collision was not seen.
+        let s = scenario("rear_end").expect("scenario");
+        let o = run(&s, 3, &Camera::named("pole8").expect("pole8"), 15).expect("run");
+        let collision = o.rules.iter().find(|r| r.kind == "collision_suspect").expect("rule");
+        assert_eq!((collision.found, collision.expected, collision.false_alarms), (1, 1, 0), "{:?}", o.rules);
+        assert_eq!((o.tracking.broken, o.tracking.road_users), (0, 2), "{:?}", o.tracking);
+    }
+
+    #[test]
     fn situations_anttd_check_warns_about_are_marked() {
         let beyond = |name: &str, geometry: &str, fps: u32, rule: &str| {
             let s = scenario(name).expect("scenario");
