@@ -14,11 +14,10 @@
 //! with each line's true crossings that were not counted, and counted ones that were not true
 //! (a road user counted twice, or a track counting for one that did not cross).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::actors::Seen;
-use super::run::{Frames, true_crossings};
+use super::run::{Frames, tally, true_crossings};
 use super::scenario::Scenario;
 use super::tracking::{owner, play};
 use crate::config::Config;
@@ -28,8 +27,8 @@ use crate::track::{Track, TrackState};
 /// The frame-by-frame account of the first camera of `cfg` over `frames` of `s` at `fps`.
 pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String {
     let mut out = String::new();
-    // Per (line name, road user, direction), crossings counted.
-    let mut counted: BTreeMap<(String, usize, usize), usize> = BTreeMap::new();
+    // Each line crossing counted: its line, the road user its track held, its direction.
+    let mut counted: Vec<(String, Option<usize>, usize)> = Vec::new();
     out.push_str("     t  user  class       true box (px)             detection                        track\n");
     let played = play(cfg, frames, |analytics, t, seen, dets, events| {
         let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)).collect();
@@ -72,10 +71,10 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
                 match user {
                     Some(u) => {
                         let _ = write!(line, " (u{u})");
-                        *counted.entry((name, u, direction)).or_default() += 1;
                     }
                     None => line.push_str(" (no road user)"),
                 }
+                counted.push((name, user, direction));
             }
             let _ = writeln!(out, "{t:>6.2}  event {line}");
         }
@@ -90,28 +89,25 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
     }
     let dt = 1.0 / f64::from(fps);
     for (name, y, _, _) in &s.lines {
-        let mut truth: BTreeMap<(usize, usize), Vec<usize>> = BTreeMap::new();
-        for c in true_crossings(s, frames, fps, *y) {
-            truth.entry((c.actor, c.direction)).or_default().push(c.frame);
-        }
-        for ((actor, direction), at) in &truth {
-            let n = counted.get(&((*name).to_string(), *actor, *direction)).copied().unwrap_or(0);
-            for k in at.iter().skip(n) {
+        let truth = true_crossings(s, frames, fps, *y);
+        let mine: Vec<(Option<usize>, usize)> =
+            counted.iter().filter(|(line, ..)| line == name).map(|(_, user, direction)| (*user, *direction)).collect();
+        for ((user, direction), (t, c)) in tally(&truth, &mine) {
+            let who = user.map_or_else(|| "a track holding no road user".to_string(), |u| format!("u{u}"));
+            let at = truth.iter().filter(|x| Some(x.actor) == user && x.direction == direction);
+            for x in at.skip(c) {
                 let _ = writeln!(
                     out,
-                    "  line {name}: u{actor} crossed {} at {:.2} s, not counted",
-                    DIRECTIONS[*direction],
-                    *k as f64 * dt
+                    "  line {name}: {who} crossed {} at {:.2} s, not counted",
+                    DIRECTIONS[direction],
+                    x.frame as f64 * dt
                 );
             }
-        }
-        for ((line, actor, direction), n) in counted.iter().filter(|((l, ..), _)| l == name) {
-            let true_n = truth.get(&(*actor, *direction)).map_or(0, Vec::len);
-            if *n > true_n {
+            if c > t {
                 let _ = writeln!(
                     out,
-                    "  line {line}: u{actor} counted {n} times {}, crossed {true_n} times",
-                    DIRECTIONS[*direction]
+                    "  line {name}: {who} counted {c} times {}, crossed {t} times",
+                    DIRECTIONS[direction]
                 );
             }
         }

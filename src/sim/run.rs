@@ -1,6 +1,7 @@
 //! Running a scenario: frames at the detect rate through the detector model, then through the
 //! tracker and rules exactly as `anttd replay` does, and judging the events against the truth.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -102,8 +103,13 @@ pub struct RuleResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineResult {
     pub line: String,
+    /// True crossings.
     pub truth: [usize; 2],
+    /// True crossings counted: per road user, as many as it crossed at most.
     pub counted: [usize; 2],
+    /// Counts beyond those: a road user counted more often than it crossed, or a track
+    /// counting when it held no road user.
+    pub extra: [usize; 2],
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +166,22 @@ pub fn true_crossings(s: &Scenario, fr: &Frames, fps: u32, y: f64) -> Vec<TrueCr
                 out.push(TrueCrossing { frame: k, actor: i, direction: usize::from(yb > ya) });
             }
         }
+    }
+    out
+}
+
+/// Per road user (`None`: a count made by a track holding none) and direction, its true
+/// crossings and its counts (`counts`: each count's road user and direction).
+pub fn tally(
+    truth: &[TrueCrossing],
+    counts: &[(Option<usize>, usize)],
+) -> BTreeMap<(Option<usize>, usize), (usize, usize)> {
+    let mut out: BTreeMap<(Option<usize>, usize), (usize, usize)> = BTreeMap::new();
+    for c in truth {
+        out.entry((Some(c.actor), c.direction)).or_default().0 += 1;
+    }
+    for &key in counts {
+        out.entry(key).or_default().1 += 1;
     }
     out
 }
@@ -242,18 +264,25 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
             beyond_check: e.count > 0 && beyond(e),
         });
     }
+    let (tracking, owners) = tracking::measure(&cfg, &fr);
     let mut lines_out = Vec::new();
     for (name, y, _, _) in &s.lines {
-        let mut truth = [0, 0];
-        for c in true_crossings(s, &fr, fps, *y) {
-            truth[c.direction] += 1;
+        // Each count, as the road user its track held at the frame it was made.
+        let counts: Vec<(Option<usize>, usize)> = starts(&|v| v["kind"] == "line_cross" && v["line"] == *name)
+            .iter()
+            .filter_map(|v| {
+                let direction = usize::from(v["direction"] == "away");
+                let k = (event_time(v)? * f64::from(fps)).round() as usize;
+                Some((v["track_id"].as_u64().and_then(|id| owners.of(k, id)), direction))
+            })
+            .collect();
+        let (mut truth, mut counted, mut extra) = ([0, 0], [0, 0], [0, 0]);
+        for ((_, direction), (t, c)) in tally(&true_crossings(s, &fr, fps, *y), &counts) {
+            truth[direction] += t;
+            counted[direction] += t.min(c);
+            extra[direction] += c.saturating_sub(t);
         }
-        let crossings = starts(&|v| v["kind"] == "line_cross" && v["line"] == *name);
-        let counted = [
-            crossings.iter().filter(|v| v["direction"] == "toward").count(),
-            crossings.iter().filter(|v| v["direction"] == "away").count(),
-        ];
-        lines_out.push(LineResult { line: name.to_string(), truth, counted });
+        lines_out.push(LineResult { line: name.to_string(), truth, counted, extra });
     }
     Ok(Outcome {
         scenario: s.name.to_string(),
@@ -263,7 +292,7 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
         tracks: starts(&|v| v["kind"] == "object").len(),
         rules,
         lines: lines_out,
-        tracking: tracking::measure(&cfg, &fr),
+        tracking,
         messages,
     })
 }
@@ -335,6 +364,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         beyond: bool,
         counted: [usize; 2],
         truth: [usize; 2],
+        extra: [usize; 2],
         line: bool,
         tracking: Option<Tracking>,
     }
@@ -376,6 +406,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                 for k in 0..2 {
                     c.counted[k] += l.counted[k];
                     c.truth[k] += l.truth[k];
+                    c.extra[k] += l.extra[k];
                 }
             });
         }
@@ -400,7 +431,11 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                     return tracking_cell(t);
                 }
                 if c.line {
-                    return format!("{}/{} · {}/{}", c.counted[0], c.truth[0], c.counted[1], c.truth[1]);
+                    return format!(
+                        "{} · {}",
+                        line_cell(c.counted[0], c.truth[0], c.extra[0]),
+                        line_cell(c.counted[1], c.truth[1], c.extra[1])
+                    );
                 }
                 if c.expected == 0 {
                     return if c.false_alarms == 0 { "ok".into() } else { format!("**{} FA**", c.false_alarms) };
@@ -427,6 +462,11 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         out += &format!("| {} | {} | {} |\n", key.0, key.1, text.join(" | "));
     }
     out
+}
+
+/// A line cell for one direction: true crossings counted of all, and counts of none (in bold).
+fn line_cell(counted: usize, truth: usize, extra: usize) -> String {
+    if extra == 0 { format!("{counted}/{truth}") } else { format!("{counted}/{truth} **+{extra}**") }
 }
 
 /// A tracker cell: the road users followed, then the extra ids (broken tracks) and the tracks
@@ -470,7 +510,11 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
                 o.geometry.clone(),
                 o.fps.to_string(),
                 format!("line {}", l.line),
-                format!("toward {}/{}, away {}/{}", l.counted[0], l.truth[0], l.counted[1], l.truth[1]),
+                format!(
+                    "toward {}, away {}",
+                    line_cell(l.counted[0], l.truth[0], l.extra[0]).replace("**", ""),
+                    line_cell(l.counted[1], l.truth[1], l.extra[1]).replace("**", "")
+                ),
                 "–".into(),
                 "–".into(),
                 "–".into(),

@@ -8,7 +8,7 @@
 //! were confirmed count: a tentative track that never was is not given to the rules (a truck
 //! 500 m away, detected once in a few seconds, starts one each time).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::actors::Seen;
@@ -79,11 +79,25 @@ pub(crate) fn play(
     Some(analytics)
 }
 
-/// The tracks of the first camera of `cfg` over `frames`, against the truth.
-pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
+/// The road user each track held at each frame: (frame index, track id) to road user.
+#[derive(Debug, Clone, Default)]
+pub struct Owners(HashMap<(usize, u64), usize>);
+
+impl Owners {
+    /// The road user track `id` held at frame `k`, if its detection was one's.
+    pub fn of(&self, k: usize, id: u64) -> Option<usize> {
+        self.0.get(&(k, id)).copied()
+    }
+}
+
+/// The tracks of the first camera of `cfg` over `frames`, against the truth, and the road user
+/// each held at each frame.
+pub fn measure(cfg: &Config, frames: &Frames) -> (Tracking, Owners) {
     // Per track id, how many of its detections belong to each road user.
     let mut followed: BTreeMap<u64, BTreeMap<usize, usize>> = BTreeMap::new();
     let mut confirmed = std::collections::BTreeSet::new();
+    let mut owners = Owners::default();
+    let mut k = 0;
     let played = play(cfg, frames, |analytics, t, seen, _, _| {
         for tr in analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)) {
             if tr.state != crate::track::TrackState::Tentative {
@@ -91,11 +105,13 @@ pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
             }
             if let Some(a) = owner(seen, &tr.det_bbox) {
                 *followed.entry(tr.id).or_default().entry(a).or_default() += 1;
+                owners.0.insert((k, tr.id), a);
             }
         }
+        k += 1;
     });
     if played.is_none() {
-        return Tracking::default();
+        return (Tracking::default(), owners);
     }
     let mut per_user: BTreeMap<usize, usize> = BTreeMap::new();
     let mut mixed = 0;
@@ -109,7 +125,7 @@ pub fn measure(cfg: &Config, frames: &Frames) -> Tracking {
             *per_user.entry(*a).or_default() += 1;
         }
     }
-    Tracking { road_users: per_user.len(), broken: per_user.values().map(|n| n - 1).sum(), mixed }
+    (Tracking { road_users: per_user.len(), broken: per_user.values().map(|n| n - 1).sum(), mixed }, owners)
 }
 
 #[cfg(test)]
@@ -123,10 +139,10 @@ mod tests {
     fn a_lone_car_is_one_track_and_a_racing_group_is_one_track_per_rider_at_10_fps() {
         let cam = Camera::named("pole8").expect("pole8");
         let s = scenario("speeding_car").expect("scenario");
-        let t = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        let (t, _) = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
         assert_eq!(t, Tracking { road_users: 2, broken: 0, mixed: 0 });
         let s = scenario("racing_group").expect("scenario");
-        let t = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
+        let (t, _) = measure(&config(&s, &cam, 10).expect("config"), &frames(&s, &cam, 10, 1));
         assert_eq!((t.road_users, t.mixed), (4, 0), "{t:?}");
     }
 
@@ -145,7 +161,7 @@ mod tests {
             }
             r.detections.retain(|d| owner(std::slice::from_ref(truth), &BBox::from(d.bbox)).is_none());
         }
-        let t = measure(&config(&s, &cam, 10).expect("config"), &f);
+        let (t, _) = measure(&config(&s, &cam, 10).expect("config"), &f);
         assert_eq!(t, Tracking { road_users: 1, broken: 0, mixed: 0 });
     }
 
