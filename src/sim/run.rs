@@ -611,6 +611,18 @@ mod tests {
     }
 
     #[test]
+    fn a_rider_missed_in_a_cluster_does_not_shift_the_tracks_beside_it() {
+        // Seed 7 at 3 fps on the 8 m pole: at 19.33 s a rider of a cluster riding away is
+        // missed; its new track took the neighbour's detection, a lane over, and that one's
+        // new track the next one's (a shift by one), and the rider's one detection before the
+        // line went with it: 49 of its 50 riders riding away were counted.
+        let s = scenario("dense_traffic").expect("scenario");
+        let o = run(&s, 3, &Camera::named("pole8").expect("pole8"), 7).expect("run");
+        let l = &o.lines[0];
+        assert_eq!((l.counted, l.truth, l.extra), ([38, 50], [38, 50], [0, 0]), "{l:?}");
+    }
+
+    #[test]
     fn situations_anttd_check_warns_about_are_marked() {
         let beyond = |name: &str, geometry: &str, fps: u32, rule: &str| {
             let s = scenario(name).expect("scenario");

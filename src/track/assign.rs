@@ -29,6 +29,10 @@
 //! gap to the rider entering behind it, and the nearest box is often that rider, beside the
 //! first one's line rather than on it.
 //!
+//! A column riding in a cluster carries the road's line through its expected foot and how far
+//! off it a detection may lie ([`Item::lane`]): beyond, the detection is a neighbour's, one
+//! lane over, and scores by IoU only.
+//!
 //! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
 //! its similarity reaches the gate; a pair's weight is `similarity - gate` (plus a hair, so a
 //! pair exactly at the gate still counts). That is what ByteTrack gets from `lapjv` with
@@ -91,6 +95,10 @@ pub(crate) struct Item {
     /// this one (a car riding away that the detector missed twice is beside the oncoming car
     /// entering at the top, within its reach). Ignored on rows.
     pub inside: bool,
+    /// For a column riding in a cluster: the picture's line along the road through its
+    /// expected foot; a row whose foot lies further off it than [`super::LANE_W`] of its width
+    /// scores by IoU only (a neighbour's, one lane over). Ignored on rows.
+    pub lane: Option<Lane>,
 }
 
 impl Item {
@@ -107,8 +115,18 @@ impl Item {
             cut: false,
             ahead: None,
             inside: false,
+            lane: None,
         }
     }
+}
+
+/// A column's lane in a cluster (see [`Item::lane`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Lane {
+    /// The road's line through the column's expected foot (see [`road_line`]).
+    pub line: (f32, f32, f32),
+    /// How far off it a detection's foot may lie, in the detection's widths.
+    pub max_off_w: f32,
 }
 
 /// Share of its score a detection keeps against a column entering the picture
@@ -172,11 +190,16 @@ pub(crate) fn road_line(foot: (f32, f32), vp: (f32, f32, f32)) -> Option<(f32, f
     (n.is_finite() && n > 1e-6 * vx.hypot(vy).hypot(vw).max(1.0)).then(|| (a / n, b / n, c / n))
 }
 
+/// How far the foot of `row` lies off the road line `line`, in widths of `row`.
+fn off_road_w(line: (f32, f32, f32), row: &BBox) -> f32 {
+    let foot = ((row.x1 + row.x2) * 0.5, row.y2);
+    (line.0 * foot.0 + line.1 * foot.1 + line.2).abs() / (row.x2 - row.x1).max(1.0)
+}
+
 /// The share of its distance score a detection `row` keeps against a column whose road line is
 /// `line` (see the module doc).
 fn road_fit(line: (f32, f32, f32), row: &BBox) -> f32 {
-    let foot = ((row.x1 + row.x2) * 0.5, row.y2);
-    let off = (line.0 * foot.0 + line.1 * foot.1 + line.2).abs() / (row.x2 - row.x1).max(1.0);
+    let off = off_road_w(line, row);
     1.0 - (1.0 - ROAD_FLOOR) * ((off - ROAD_FREE_W) / ROAD_SPAN_W).clamp(0.0, 1.0)
 }
 
@@ -231,7 +254,7 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     } else {
         ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO
     };
-    if size_differs || (row.cut && col.inside) {
+    if size_differs || (row.cut && col.inside) || col.lane.is_some_and(|l| off_road_w(l.line, a) > l.max_off_w) {
         return iou;
     }
     // A floor, not a veto: the first box of an object entering at the picture's edge is cut
@@ -773,6 +796,22 @@ mod tests {
         // Beyond the radius: nothing.
         let far = Item::new(0, BBox::new(200.0, 0.0, 250.0, 100.0));
         assert_eq!(similarity(&far, &col), 0.0);
+    }
+
+    #[test]
+    fn in_a_cluster_a_box_a_lane_over_scores_by_overlap_only() {
+        // The column rides along the vertical line x = 25 through its foot, in a cluster,
+        // allowed 1.5 of a detection's widths off it.
+        let lane = Some(Lane { line: (1.0, 0.0, -25.0), max_off_w: 1.5 });
+        let col = Item { radius: 300.0, lane, ..Item::new(0, BBox::new(0.0, 0.0, 50.0, 100.0)) };
+        // 60 px (1.2 widths) across and 80 px up the road: a distance score.
+        let along = Item::new(0, BBox::new(60.0, -80.0, 110.0, 20.0));
+        assert!(similarity(&along, &col) > 0.5, "{}", similarity(&along, &col));
+        // 80 px (1.6 widths) across: a neighbour's, no overlap, nothing.
+        let beside = Item::new(0, BBox::new(80.0, -80.0, 130.0, 20.0));
+        assert_eq!(similarity(&beside, &col), 0.0);
+        // The same box for a column riding alone.
+        assert!(similarity(&beside, &Item { lane: None, ..col }) > 0.5);
     }
 
     #[test]
