@@ -221,4 +221,29 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_track_on_a_box_of_no_road_user_gets_its_own_line() {
+        let cam = Camera::named("pole8").expect("pole8");
+        let s = scenario("speeding_car").expect("scenario");
+        let mut f = frames(&s, &cam, 10, 1);
+        // A parked car the scene does not have, detected for the first second at the
+        // picture's left edge, where no road user rides.
+        let ghost = [20.0, 400.0, 140.0, 480.0];
+        for r in f.records.iter_mut().take(10) {
+            r.detections.push(crate::replay::RecordedDetection {
+                label: "car".into(),
+                class_id: 2,
+                score: 0.9,
+                bbox: ghost,
+            });
+        }
+        let text = explain(&s, &config(&s, &cam, 10).expect("config"), &f, 10);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("(no road user)")).collect();
+        assert!(!lines.is_empty(), "{text}");
+        assert!(lines.iter().all(|l| l.contains("0.90 [20 400 140 480]")), "{lines:?}");
+        // One per frame it was seen, the track confirmed from its third.
+        assert_eq!(lines.len(), 10, "{lines:?}");
+        assert!(lines[2].ends_with("confirmed (3 hits)"), "{lines:?}");
+    }
 }
