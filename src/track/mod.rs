@@ -67,10 +67,11 @@
 //!    cameras at 3 fps, dense traffic's mixed tracks fell from 89 to 51 in 20 runs, and on the
 //!    rooftop from 64 to 21);
 //! 2. detections with `low_thresh <= score < high_thresh` are matched first against the
-//!    standing confirmed tracks they overlap by [`STANDING_WEAK_IOU`] (a standing car half hidden
-//!    by the car braking into it is that car, wherever the braking car's prediction went), then
-//!    against the confirmed tracks still unmatched and the moving ones lost for at most [`WEAK_REVIVE_S`] (not
-//!    tentative ones), with the stricter gate [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry
+//!    standing confirmed tracks they overlap by [`STANDING_WEAK_IOU`] (a standing car half
+//!    hidden by the car braking into it is that car, wherever the braking car's prediction
+//!    went), then against the confirmed tracks still unmatched and the moving ones lost for at
+//!    most [`WEAK_REVIVE_S`] (not tentative ones), with the stricter gate
+//!    [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry
 //!    a track through a partial occlusion, but is too unreliable to revive a track lost longer
 //!    or standing, or to support a new one (on the simulated wide pole, riders of a cluster
 //!    coming towards the camera were counted 753 of 760 times at 5 fps with confirmed tracks
