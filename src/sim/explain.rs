@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 
 use super::actors::Seen;
-use super::run::{Frames, tally, true_crossings};
+use super::run::{DIRECTIONS, Frames, line_count, tally, true_crossings};
 use super::scenario::Scenario;
 use super::tracking::{owner, play};
 use crate::config::Config;
@@ -64,9 +64,9 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
             );
         }
         for e in events.drain(..) {
-            let json = e.to_json();
-            let Some(mut line) = event_line(&json) else { continue };
-            if let Some((name, id, direction)) = crossing(&json) {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.to_json()) else { continue };
+            let Some(mut line) = event_line(&v) else { continue };
+            if let Some((name, id, direction)) = line_count(&v) {
                 let user = matched.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.det_bbox));
                 match user {
                     Some(u) => {
@@ -74,7 +74,7 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
                     }
                     None => line.push_str(" (no road user)"),
                 }
-                counted.push((name, user, direction));
+                counted.push((name.to_string(), user, direction));
             }
             let _ = writeln!(out, "{t:>6.2}  event {line}");
         }
@@ -83,7 +83,8 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
     let mut events = Vec::new();
     analytics.finish(&mut events);
     for e in events.drain(..) {
-        if let Some(line) = event_line(&e.to_json()) {
+        let v = serde_json::from_slice::<serde_json::Value>(&e.to_json()).ok();
+        if let Some(line) = v.as_ref().and_then(event_line) {
             let _ = writeln!(out, "   end  event {line}");
         }
     }
@@ -115,19 +116,6 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
     out
 }
 
-/// The scenario lines' directions, as [`super::scenario`] names them.
-const DIRECTIONS: [&str; 2] = ["toward", "away"];
-
-/// A line crossing event's line, track id and direction (index into [`DIRECTIONS`]).
-fn crossing(json: &[u8]) -> Option<(String, u64, usize)> {
-    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-    if v["kind"] != "line_cross" || v["type"] != "start" {
-        return None;
-    }
-    let direction = DIRECTIONS.iter().position(|d| v["direction"] == *d)?;
-    Some((v["line"].as_str()?.to_string(), v["track_id"].as_u64()?, direction))
-}
-
 fn true_box(s: &Seen) -> BBox {
     BBox::new(s.bbox[0] as f32, s.bbox[1] as f32, s.bbox[2] as f32, s.bbox[3] as f32)
 }
@@ -146,8 +134,7 @@ fn track_cell(t: &Track) -> String {
 }
 
 /// A rule event's phase, kind, rule and own fields on one line; `None` for object events.
-fn event_line(json: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+fn event_line(v: &serde_json::Value) -> Option<String> {
     let o = v.as_object()?;
     let kind = o.get("kind")?.as_str()?;
     if kind == "object" {

@@ -139,6 +139,19 @@ fn event_time(v: &serde_json::Value) -> Option<f64> {
     Some((i128::from(ms) - i128::from(BASE_MS)) as f64 / 1000.0)
 }
 
+/// The scenario lines' directions, as [`config`] names them: index 0 towards the camera, 1 away.
+pub const DIRECTIONS: [&str; 2] = ["toward", "away"];
+
+/// A count at a line (a `line_cross` start event): its line, track id and direction (index
+/// into [`DIRECTIONS`]).
+pub fn line_count(v: &serde_json::Value) -> Option<(&str, u64, usize)> {
+    if v["kind"] != "line_cross" || v["type"] != "start" {
+        return None;
+    }
+    let direction = DIRECTIONS.iter().position(|d| v["direction"] == *d)?;
+    Some((v["line"].as_str()?, v["track_id"].as_u64()?, direction))
+}
+
 /// A road user crossing a line in truth: between frame `frame - 1` and `frame`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrueCrossing {
@@ -268,12 +281,12 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     let mut lines_out = Vec::new();
     for (name, y, _, _) in &s.lines {
         // Each count, as the road user its track held at the frame it was made.
-        let counts: Vec<(Option<usize>, usize)> = starts(&|v| v["kind"] == "line_cross" && v["line"] == *name)
+        let counts: Vec<(Option<usize>, usize)> = messages
             .iter()
             .filter_map(|v| {
-                let direction = usize::from(v["direction"] == "away");
+                let (line, id, direction) = line_count(v)?;
                 let k = (event_time(v)? * f64::from(fps)).round() as usize;
-                Some((v["track_id"].as_u64().and_then(|id| owners.of(k, id)), direction))
+                (line == *name).then(|| (owners.of(k, id), direction))
             })
             .collect();
         let (mut truth, mut counted, mut extra) = ([0, 0], [0, 0], [0, 0]);
@@ -433,8 +446,8 @@ pub fn summary(outcomes: &[Outcome]) -> String {
                 if c.line {
                     return format!(
                         "{} · {}",
-                        line_cell(c.counted[0], c.truth[0], c.extra[0]),
-                        line_cell(c.counted[1], c.truth[1], c.extra[1])
+                        line_cell(c.counted[0], c.truth[0], c.extra[0], true),
+                        line_cell(c.counted[1], c.truth[1], c.extra[1], true)
                     );
                 }
                 if c.expected == 0 {
@@ -464,9 +477,11 @@ pub fn summary(outcomes: &[Outcome]) -> String {
     out
 }
 
-/// A line cell for one direction: true crossings counted of all, and counts of none (in bold).
-fn line_cell(counted: usize, truth: usize, extra: usize) -> String {
-    if extra == 0 { format!("{counted}/{truth}") } else { format!("{counted}/{truth} **+{extra}**") }
+/// A line cell for one direction: true crossings counted of all, and counts of none (in bold
+/// for Markdown).
+fn line_cell(counted: usize, truth: usize, extra: usize, bold: bool) -> String {
+    let b = if bold { "**" } else { "" };
+    if extra == 0 { format!("{counted}/{truth}") } else { format!("{counted}/{truth} {b}+{extra}{b}") }
 }
 
 /// A tracker cell: the road users followed, then the extra ids (broken tracks) and the tracks
@@ -512,8 +527,8 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
                 format!("line {}", l.line),
                 format!(
                     "toward {}, away {}",
-                    line_cell(l.counted[0], l.truth[0], l.extra[0]).replace("**", ""),
-                    line_cell(l.counted[1], l.truth[1], l.extra[1]).replace("**", "")
+                    line_cell(l.counted[0], l.truth[0], l.extra[0], false),
+                    line_cell(l.counted[1], l.truth[1], l.extra[1], false)
                 ),
                 "–".into(),
                 "–".into(),
@@ -552,6 +567,18 @@ mod tests {
     use super::*;
     use crate::sim::scenario::{NAMES, scenario};
 
+    /// `name` run on `geometry` at `fps` with `seed`.
+    fn outcome(name: &str, geometry: &str, fps: u32, seed: u64) -> Outcome {
+        let s = scenario(name).expect("scenario");
+        run(&s, fps, &Camera::named(geometry).expect("geometry"), seed).expect("run")
+    }
+
+    /// Found, expected and false alarms of the rule of `kind` in `o`.
+    fn judged(o: &Outcome, kind: &str) -> (usize, usize, usize) {
+        let r = o.rules.iter().find(|r| r.kind == kind).expect("rule");
+        (r.found, r.expected, r.false_alarms)
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_frames() {
         let s = scenario("dense_traffic").expect("scenario");
@@ -578,10 +605,8 @@ mod tests {
     /// 40 km/h, seen at 10 fps from the 8 m pole, is reported once (and nothing else is).
     #[test]
     fn the_wrong_way_car_is_found_at_10_fps() {
-        let s = scenario("wrong_way").expect("scenario");
-        let o = run(&s, 10, &Camera::named("pole8").expect("pole8"), 1).expect("run");
-        let ww = o.rules.iter().find(|r| r.kind == "wrong_way").expect("rule");
-        assert_eq!((ww.found, ww.expected, ww.false_alarms), (1, 1, 0), "{o:?}");
+        let o = outcome("wrong_way", "pole8", 10, 1);
+        assert_eq!(judged(&o, "wrong_way"), (1, 1, 0), "{o:?}");
         assert!(o.rules.iter().all(|r| r.false_alarms == 0), "{:?}", o.rules);
         assert!(o.tracks >= 3, "{}", o.tracks);
     }
@@ -592,10 +617,8 @@ mod tests {
     /// camera's prediction followed its rising foot up the road).
     #[test]
     fn the_stopped_car_hidden_by_the_truck_stops_once_on_the_wide_pole() {
-        let s = scenario("stopped_car").expect("scenario");
-        let o = run(&s, 10, &Camera::named("pole6wide").expect("pole6wide"), 16).expect("run");
-        let stopped = o.rules.iter().find(|r| r.kind == "stopped_vehicle").expect("rule");
-        assert_eq!((stopped.found, stopped.expected, stopped.false_alarms), (1, 1, 0), "{:?}", o.rules);
+        let o = outcome("stopped_car", "pole6wide", 10, 16);
+        assert_eq!(judged(&o, "stopped_vehicle"), (1, 1, 0), "{:?}", o.rules);
     }
 
     #[test]
@@ -603,10 +626,8 @@ mod tests {
         // Seed 15 at 3 fps: at 3.00 s the braking car is missed and the standing car is
         // detected weakly; the braking car's prediction had overshot onto it (see
         // `track::STANDING_WEAK_IOU`). The ids swapped and the collision was not seen.
-        let s = scenario("rear_end").expect("scenario");
-        let o = run(&s, 3, &Camera::named("pole8").expect("pole8"), 15).expect("run");
-        let collision = o.rules.iter().find(|r| r.kind == "collision_suspect").expect("rule");
-        assert_eq!((collision.found, collision.expected, collision.false_alarms), (1, 1, 0), "{:?}", o.rules);
+        let o = outcome("rear_end", "pole8", 3, 15);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
         assert_eq!((o.tracking.broken, o.tracking.road_users), (0, 2), "{:?}", o.tracking);
     }
 
@@ -616,8 +637,7 @@ mod tests {
         // missed; its new track took the neighbour's detection, a lane over, and that one's
         // new track the next one's (a shift by one), and the rider's one detection before the
         // line went with it: 49 of its 50 riders riding away were counted.
-        let s = scenario("dense_traffic").expect("scenario");
-        let o = run(&s, 3, &Camera::named("pole8").expect("pole8"), 7).expect("run");
+        let o = outcome("dense_traffic", "pole8", 3, 7);
         let l = &o.lines[0];
         assert_eq!((l.counted, l.truth, l.extra), ([38, 50], [38, 50], [0, 0]), "{l:?}");
     }
@@ -625,8 +645,7 @@ mod tests {
     #[test]
     fn situations_anttd_check_warns_about_are_marked() {
         let beyond = |name: &str, geometry: &str, fps: u32, rule: &str| {
-            let s = scenario(name).expect("scenario");
-            let o = run(&s, fps, &Camera::named(geometry).expect("geometry"), 1).expect("run");
+            let o = outcome(name, geometry, fps, 1);
             o.rules.iter().find(|r| r.rule == rule).expect("rule").beyond_check
         };
         // 23 m of road: a car at 95 km/h is in it 0.9 s, a speed at 3 fps with a missed
