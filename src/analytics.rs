@@ -319,7 +319,10 @@ impl CameraAnalytics {
             tracker: Tracker::new(tracker.clone())
                 .with_horizon(cam.homography().and_then(|h| h.horizon()).map(|(a, b)| (a as f32, b as f32)))
                 .with_road(road_vanishing_point(cam)),
-            lines: LineCross::new(&cam.lines).with_min_score(tracker.high_thresh).with_ground(cam.homography()),
+            lines: LineCross::new(&cam.lines)
+                .with_min_score(tracker.high_thresh)
+                .with_ground(cam.homography())
+                .with_road(road_direction(cam)),
             line_names: cam.lines.iter().map(|l| (l.name.get_ref().0.clone(), l.directions.0.clone())).collect(),
             open: HashMap::new(),
             motion: None,
