@@ -23,7 +23,8 @@
 //!
 //! Where the camera is calibrated ([`LineCross::with_ground`]), the walk back expects the object
 //! where its ground speed puts it, which holds under perspective, and bridges up to two missed
-//! frames in a row instead of one. Where the road's direction is known too
+//! frames in a row instead of one, and it may follow detections too weak to start a track
+//! right where it expects the object ([`WEAK_REACH`]). Where the road's direction is known too
 //! ([`LineCross::with_road`]), a walk back takes no step across lanes ([`ACROSS_M`]): in a
 //! cluster a tentative track hops onto the rider beside it when its own is missed, and the
 //! detections it took before the hop are left for that rider's own track.
@@ -78,7 +79,8 @@ pub struct LineCross {
     known: HashSet<u64>,
     /// The detections of the last [`BACKFILL_S`] seconds of frames, oldest frame first.
     recent: VecDeque<(f64, Vec<Seen>)>,
-    /// Detections below this score are not followed back (the tracker's `high_thresh`).
+    /// Detections below this score (the tracker's `high_thresh`) are followed back only
+    /// within [`WEAK_REACH`].
     min_score: f32,
     /// The camera's ground calibration, if any: a walk back then expects the object where its
     /// ground velocity puts it ([`LineCross::with_ground`]).
@@ -92,6 +94,12 @@ pub struct LineCross {
 /// longer than a tracker takes to confirm a rider near the camera at 3 detections per second.
 pub const BACKFILL_S: f64 = 2.0;
 
+/// A detection scoring below `min_score` (too weak to start a track) is followed back too, but
+/// only where the ground speed gives the expectation, and within this share of the usual
+/// reach (a box height): half hidden behind its neighbour, a rider of a cluster may be detected
+/// only weakly for the second before a line.
+pub const WEAK_REACH: f32 = 0.5;
+
 /// A detection kept for following tracks back.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -103,6 +111,8 @@ struct Seen {
     claimed: Option<u64>,
     /// Already used by the walk back of another track.
     used: bool,
+    /// Scored below `min_score`: followed back only as [`WEAK_REACH`] says.
+    weak: bool,
 }
 
 /// The most one object moves across the road between two detections, in metres, plus
@@ -185,8 +195,8 @@ impl LineCross {
         self
     }
 
-    /// Detections scoring below `score` are not followed back (give the tracker's
-    /// `high_thresh`: weaker ones never start a track).
+    /// Detections scoring below `score` are followed back only within [`WEAK_REACH`] (give the
+    /// tracker's `high_thresh`: weaker ones never start a track).
     pub fn with_min_score(mut self, score: f32) -> Self {
         self.min_score = score;
         self
@@ -227,8 +237,8 @@ impl LineCross {
         }
         let frame = detections
             .iter()
-            .filter(|d| d.score >= self.min_score)
             .map(|d| Seen {
+                weak: d.score < self.min_score,
                 class_id: d.class_id,
                 p: d.bbox.bottom_center(),
                 height: d.bbox.height(),
@@ -299,7 +309,13 @@ impl LineCross {
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             let near = frame
                 .iter_mut()
-                .filter(|s| s.claimed.is_none() && !s.used && fits(s) && dist(s) <= radius(s))
+                .filter(|s| {
+                    s.claimed.is_none()
+                        && !s.used
+                        && fits(s)
+                        && dist(s) <= radius(s) * if s.weak { WEAK_REACH } else { 1.0 }
+                        && (!s.weak || vg.is_some())
+                })
                 .map(|s| (dist(s), s))
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             match near {
@@ -738,8 +754,14 @@ mod tests {
         let (neighbour, walker) = (out.active[0].clone(), out.active[1].clone());
         assert_eq!((neighbour.id, walker.id), (1, 2));
         let mut rule = LineCross::new(&[vertical(200.0)]);
-        let seen =
-            |y: f32, claimed: Option<u64>| Seen { class_id: PERSON, p: (300.0, y), height: H, claimed, used: false };
+        let seen = |y: f32, claimed: Option<u64>| Seen {
+            class_id: PERSON,
+            p: (300.0, y),
+            height: H,
+            claimed,
+            used: false,
+            weak: false,
+        };
         // The walker's own earlier detection, then a frame it was missed in, with the
         // neighbour's 40 px from where it was expected.
         rule.recent.push_back((0.1, vec![seen(300.0, None)]));
@@ -784,6 +806,36 @@ mod tests {
         };
         assert_eq!(run(Some(h)).len(), 1);
         assert!(run(None).is_empty());
+    }
+
+    /// A rider detected only weakly before a line 11 m out (too weak to start a track), then
+    /// strongly past it: where the camera is calibrated the walk back follows the weak
+    /// detections right where the rider's ground speed puts it, and counts the crossing.
+    #[test]
+    fn a_calibrated_walk_back_follows_weak_detections_where_it_expects_the_object() {
+        let h = road();
+        let at = |x: f64, y: f64| h.to_image((x, y)).expect("in the picture");
+        let (a, b) = (at(-5.0, 11.0), at(15.0, 11.0));
+        let line = line(&format!("points = [[{}, {}], [{}, {}]]", a.0, a.1, b.0, b.1));
+        let run = |ground: Option<Homography>, offset_m: f64| {
+            let mut tracker = Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 10.0, ..TrackerConfig::default() });
+            let mut rule = LineCross::new(std::slice::from_ref(&line)).with_ground(ground);
+            let mut got = Vec::new();
+            for k in 0..6u32 {
+                // 2 m a frame along the road from 6 m out; weak before the line, and there
+                // `offset_m` across the road from where the rider is.
+                let (weak, y) = (k < 3, 6.0 + 2.0 * f64::from(k));
+                let p = if weak { at(4.0 + offset_m, y) } else { at(4.0, y) };
+                let mut d = det(PERSON, p.0, p.1);
+                d.score = if weak { 0.3 } else { 0.9 };
+                let out = tracker.update(f64::from(k) / 3.0, &[d]);
+                rule.update_frame(f64::from(k) / 3.0, &[d], out.active, &mut got);
+            }
+            got
+        };
+        assert_eq!(run(Some(road()), 0.0), vec![crossing(0, 1, 1, PERSON)]);
+        assert!(run(None, 0.0).is_empty(), "without a calibration weak detections are not followed");
+        assert!(run(Some(road()), 3.0).is_empty(), "nor weak detections 3 m off where it is expected");
     }
 
     /// In a cluster a tentative track may hop onto the rider beside it when its own is missed,
