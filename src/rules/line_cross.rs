@@ -188,8 +188,9 @@ impl LineCross {
 
     /// The road's direction on the ground (unit vector; `analytics` takes it from the zone
     /// drawn along the road), with [`LineCross::with_ground`]. In a cluster a tentative track
-    /// may hop onto the rider beside it, so the detections it took before are another rider's,
-    /// and a walk back takes those for the next track instead ([`ACROSS_M`]).
+    /// may hop onto the rider beside it, and the detections it took before the hop are the
+    /// first rider's: its walk back stops at the hop ([`ACROSS_M`]) and leaves them for that
+    /// rider's own track.
     pub fn with_road(mut self, road: Option<(f64, f64)>) -> Self {
         self.road = road;
         self
