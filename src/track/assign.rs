@@ -192,7 +192,7 @@ pub(crate) fn road_line(foot: (f32, f32), vp: (f32, f32, f32)) -> Option<(f32, f
 
 /// How far the foot of `row` lies off the road line `line`, in widths of `row`.
 fn off_road_w(line: (f32, f32, f32), row: &BBox) -> f32 {
-    let foot = ((row.x1 + row.x2) * 0.5, row.y2);
+    let foot = row.bottom_center();
     (line.0 * foot.0 + line.1 * foot.1 + line.2).abs() / (row.x2 - row.x1).max(1.0)
 }
 

@@ -772,17 +772,16 @@ impl Tracker {
         self.lane.clear();
         self.lane.resize(self.tracks.len(), None);
         let (Some(vp), Some(picture)) = (self.road, self.picture) else { return };
-        let foot = |b: &BBox| ((b.x1 + b.x2) * 0.5, b.y2);
         // Expected feet sorted by x, so each track looks only at those within its reach across.
         self.feet.clear();
-        self.feet.extend(self.expect.iter().enumerate().map(|(k, e)| (foot(&e.0), k as u32)));
+        self.feet.extend(self.expect.iter().enumerate().map(|(k, e)| (e.0.bottom_center(), k as u32)));
         self.feet.sort_unstable_by(|a, b| a.0.0.total_cmp(&b.0.0));
         for (k, tr) in self.tracks.iter().enumerate() {
             let d = &tr.det_bbox;
             if assign::inward_normal(d, picture, edge_margin(d)).is_some() {
                 continue;
             }
-            let me = foot(&self.expect[k].0);
+            let me = self.expect[k].0.bottom_center();
             let w = (d.x2 - d.x1).max(1.0);
             let reach = CLUSTER_W * w;
             let from = self.feet.partition_point(|(p, _)| p.0 < me.0 - reach);
