@@ -125,13 +125,26 @@ pub const ACROSS_M: f64 = 0.6;
 /// with time, so 1 m/s over a missed frame or two is enough.
 pub const ACROSS_SPEED: f64 = 1.0;
 
-/// Whether a step of one object from `a` to `b`, `dt` seconds apart, goes across lanes on the
-/// `ground` with the `road` along that direction (see [`ACROSS_M`]). Unknown without both.
-fn across_lanes(ground: Option<&Homography>, road: Option<(f64, f64)>, a: Point, b: Point, dt: f32) -> bool {
-    let (Some(h), Some(r)) = (ground, road) else { return false };
-    let (Some(ga), Some(gb)) = (h.to_ground(a), h.to_ground(b)) else { return false };
+/// Whether a step of one object from `a` to the ground point `gb` ([`to_ground_if_road`] of the
+/// later position, found once for all the candidates of a frame), `dt` seconds apart, goes
+/// across lanes on the `ground` with the `road` along that direction (see [`ACROSS_M`]).
+/// Unknown without both.
+fn across_lanes(
+    ground: Option<&Homography>,
+    road: Option<(f64, f64)>,
+    a: Point,
+    gb: Option<(f64, f64)>,
+    dt: f32,
+) -> bool {
+    let (Some(h), Some(r), Some(gb)) = (ground, road, gb) else { return false };
+    let Some(ga) = h.to_ground(a) else { return false };
     let across = ((gb.0 - ga.0) * r.1 - (gb.1 - ga.1) * r.0).abs();
     across > ACROSS_M + ACROSS_SPEED * f64::from(dt)
+}
+
+/// `p` on the ground, where a walk back checks steps across lanes (see [`across_lanes`]).
+fn to_ground_if_road(ground: Option<&Homography>, road: Option<(f64, f64)>, p: Point) -> Option<(f64, f64)> {
+    ground.filter(|_| road.is_some())?.to_ground(p)
 }
 
 /// Hysteresis margin for a box of this height: 10% of it, at least 2 px.
@@ -272,7 +285,8 @@ impl LineCross {
             let Some((_, frame)) = self.recent.iter_mut().find(|(x, _)| *x == ft) else { break };
             let Some(s) = frame.iter_mut().find(|s| s.p == fp && s.claimed.is_none() && !s.used) else { break };
             let dt = (at - ft) as f32;
-            if across_lanes(self.ground.as_ref(), self.road, fp, p, dt) {
+            let gp = to_ground_if_road(self.ground.as_ref(), self.road, p);
+            if across_lanes(self.ground.as_ref(), self.road, fp, gp, dt) {
                 break; // the track hopped onto this rider from the one beside it
             }
             s.used = true;
@@ -293,11 +307,12 @@ impl LineCross {
             let max_skipped = if vg.is_some() { 2 } else { 1 };
             let radius = |s: &Seen| s.height.max(h);
             let dist = |s: &Seen| (s.p.0 - want.0).hypot(s.p.1 - want.1);
+            let gp = to_ground_if_road(ground.as_ref(), road, p);
             let fits = |s: &Seen| {
                 s.class_id == t.class_id
                     && s.height >= 0.5 * h
                     && s.height <= 2.0 * h
-                    && !across_lanes(ground.as_ref(), road, s.p, p, dt)
+                    && !across_lanes(ground.as_ref(), road, s.p, gp, dt)
             };
             // A confirmed track matched now is another object than this new one, wherever it
             // was: its detections are passed over (in a cluster they are all around), not taken
@@ -782,30 +797,38 @@ mod tests {
         .expect("fit")
     }
 
+    /// The picture point of ground point `(x, y)` on [`road`].
+    fn on_road(x: f64, y: f64) -> Point {
+        road().to_image((x, y)).expect("in the picture")
+    }
+
+    /// A line across [`road`] (and 5 m beyond each side), `y` metres out.
+    fn across_road(y: f64) -> LineConfig {
+        let (a, b) = (on_road(-5.0, y), on_road(15.0, y));
+        line(&format!("points = [[{}, {}], [{}, {}]]", a.0, a.1, b.0, b.1))
+    }
+
     /// A rider seen once near the camera, missed twice, then seen past a line 13 m out: its
     /// first track was dropped, and the walk back of its second must bridge two missed frames.
     /// Where the camera is calibrated it expects the rider where its ground speed puts it,
     /// and counts the crossing; without a calibration it does not go that far.
     #[test]
     fn a_calibrated_walk_back_bridges_two_missed_frames() {
-        let h = road();
-        let at = |x: f64, y: f64| h.to_image((x, y)).expect("in the picture");
-        let (a, b) = (at(-5.0, 13.0), at(15.0, 13.0));
-        let line = line(&format!("points = [[{}, {}], [{}, {}]]", a.0, a.1, b.0, b.1));
+        let line = across_road(13.0);
         let run = |ground: Option<Homography>| {
             let mut tracker = Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 10.0, ..TrackerConfig::default() });
             let mut rule = LineCross::new(std::slice::from_ref(&line)).with_ground(ground);
             let mut got = Vec::new();
             for k in 0..6u32 {
                 // 4 m a frame along the road, from 3 m out; missed at frames 1 and 2.
-                let p = at(5.0, 3.0 + 4.0 * f64::from(k));
+                let p = on_road(5.0, 3.0 + 4.0 * f64::from(k));
                 let dets = if (1..3).contains(&k) { vec![] } else { vec![det(PERSON, p.0, p.1)] };
                 let out = tracker.update(f64::from(k) * 0.1, &dets);
                 rule.update_frame(f64::from(k) * 0.1, &dets, out.active, &mut got);
             }
             got
         };
-        assert_eq!(run(Some(h)).len(), 1);
+        assert_eq!(run(Some(road())).len(), 1);
         assert!(run(None).is_empty());
     }
 
@@ -814,10 +837,7 @@ mod tests {
     /// detections right where the rider's ground speed puts it, and counts the crossing.
     #[test]
     fn a_calibrated_walk_back_follows_weak_detections_where_it_expects_the_object() {
-        let h = road();
-        let at = |x: f64, y: f64| h.to_image((x, y)).expect("in the picture");
-        let (a, b) = (at(-5.0, 11.0), at(15.0, 11.0));
-        let line = line(&format!("points = [[{}, {}], [{}, {}]]", a.0, a.1, b.0, b.1));
+        let line = across_road(11.0);
         let run = |ground: Option<Homography>, offset_m: f64| {
             let mut tracker = Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 10.0, ..TrackerConfig::default() });
             let mut rule = LineCross::new(std::slice::from_ref(&line)).with_ground(ground);
@@ -826,7 +846,7 @@ mod tests {
                 // 2 m a frame along the road from 6 m out; weak before the line, and there
                 // `offset_m` across the road from where the rider is.
                 let (weak, y) = (k < 3, 6.0 + 2.0 * f64::from(k));
-                let p = if weak { at(4.0 + offset_m, y) } else { at(4.0, y) };
+                let p = if weak { on_road(4.0 + offset_m, y) } else { on_road(4.0, y) };
                 let mut d = det(PERSON, p.0, p.1);
                 d.score = if weak { 0.3 } else { 0.9 };
                 let out = tracker.update(f64::from(k) / 3.0, &[d]);
@@ -845,26 +865,23 @@ mod tests {
     /// later, follows back through its detection and counts its crossing.
     #[test]
     fn a_walk_back_takes_no_step_across_lanes() {
-        let h = road();
-        let at = |x: f64, y: f64| h.to_image((x, y)).expect("in the picture");
-        let (a, b) = (at(-5.0, 12.5), at(15.0, 12.5));
-        let line = line(&format!("points = [[{}, {}], [{}, {}]]", a.0, a.1, b.0, b.1));
-        let run = |road: Option<(f64, f64)>| {
+        let line = across_road(12.5);
+        let run = |direction: Option<(f64, f64)>| {
             let mut tracker = Tracker::new(TrackerConfig { min_hits: 2, confirm_s: 10.0, ..TrackerConfig::default() });
-            let mut rule = LineCross::new(std::slice::from_ref(&line)).with_ground(Some(h)).with_road(road);
+            let mut rule = LineCross::new(std::slice::from_ref(&line)).with_ground(Some(road())).with_road(direction);
             let mut got = Vec::new();
             for k in 0..7u32 {
                 let mut dets = Vec::new();
                 // The rider: 2 m a frame along the road, seen first 8 m out, missed at frames 1
                 // and 2 (it crosses the line 12.5 m out between frames 2 and 3).
                 if !(1..3).contains(&k) {
-                    let p = at(4.0, 8.0 + 2.0 * f64::from(k));
+                    let p = on_road(4.0, 8.0 + 2.0 * f64::from(k));
                     dets.push(det(PERSON, p.0, p.1));
                 }
                 // The one beside it, 1.5 m over, from frame 1, a little ahead of where the rider
                 // was first seen: the rider's first track takes it.
                 if k >= 1 {
-                    let p = at(5.5, 8.5 + 2.0 * f64::from(k - 1));
+                    let p = on_road(5.5, 8.5 + 2.0 * f64::from(k - 1));
                     dets.push(det(PERSON, p.0, p.1));
                 }
                 let out = tracker.update(f64::from(k) / 3.0, &dets);
