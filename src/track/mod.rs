@@ -69,13 +69,13 @@
 //! 2. detections with `low_thresh <= score < high_thresh` are matched first against the
 //!    standing tracks, confirmed or lost, they overlap by [`STANDING_WEAK_IOU`] (a standing car
 //!    half hidden by the car braking into it is that car, wherever the braking car's prediction
-//!    went; so is a person standing in a crowd, half hidden by another), then against the confirmed tracks still unmatched and the moving ones lost for at
-//!    most [`WEAK_REVIVE_S`] (not tentative ones), with the stricter gate
-//!    [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry
-//!    a track through a partial occlusion, but is too unreliable to revive a track lost longer
-//!    or a standing one off its box, or to support a new one (on the simulated wide pole, riders of a cluster
-//!    coming towards the camera were counted 753 of 760 times at 5 fps with confirmed tracks
-//!    only, 760 with this);
+//!    went; so is a person standing in a crowd, half hidden by another), then against the
+//!    confirmed tracks still unmatched and the moving ones lost for at most [`WEAK_REVIVE_S`]
+//!    (not tentative ones), with the stricter gate [`LOW_SCORE_MATCH_IOU`]: a weak detection may
+//!    carry a track through a partial occlusion, but is too unreliable to revive a track lost
+//!    longer or a standing one off its box, or to support a new one (on the simulated wide pole,
+//!    riders of a cluster coming towards the camera were counted 753 of 760 times at 5 fps
+//!    with confirmed tracks only, 760 with this);
 //! 3. the remaining high detections are matched against the tentative tracks that waited;
 //! 4. the high detections still unmatched are matched against lost tracks by their reach
 //!    ([`Tracker::recover`]), unless the track left the picture or another lost track of its
@@ -110,12 +110,12 @@ pub const LOW_SCORE_MATCH_IOU: f32 = 0.5;
 /// overshot onto the standing car and overlapped that box more (IoU 0.79 against 0.75 in the
 /// simulated run), so the ids swapped. At 0.7 nothing else changes in the 20-seed scenario table
 /// (at 0.5 to 0.65 standing crowds and dense traffic on the wide pole mix a few more tracks).
-/// Lost tracks count too: the standing car missed for three detections was lost when the
-/// braking car's track took its weak box, and in a crowd a person standing behind another is
-/// missed for a while and then seen weakly where it stands. In 20 runs of each crowd cell,
-/// broken tracks fell from 87–121 to 56–93 per cell and mixed ones from 61–140 to 51–103, and
-/// nothing else in the scenario table changed but the rear-end tracker cells (fewer mixed); a
-/// box shifted off the standing track (IoU below this) is still left alone.
+/// Lost tracks count too: a standing car missed for a few detections is lost, and in a crowd a
+/// person standing behind another is missed for a while and then seen weakly where it stands.
+/// In 20 runs of each crowd cell, broken tracks fell from 87–121 to 56–93 per cell and mixed
+/// ones from 61–140 to 51–103; no event cell of the scenario table moved, the rear-end tracker
+/// cells lost their few mixed tracks, and dense traffic's on the wide pole moved by 1–2 either
+/// way. A box shifted off the standing track (IoU below this) is still left alone.
 pub const STANDING_WEAK_IOU: f32 = 0.7;
 
 /// A moving track lost no longer than this (two missed detections at 3 a second) may continue on
