@@ -14,7 +14,7 @@ use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 
 use super::homography::Homography;
-use super::speed::{SpeedEstimator, SpeedFit};
+use super::speed::{Fix, SpeedEstimator, SpeedFit};
 use crate::detect::BBox;
 use crate::geometry::Point;
 use crate::track::{Track, TrackState};
@@ -33,6 +33,9 @@ pub struct Sample {
     /// Ground point of the detected box's bottom-centre, metres (the measurement itself, for
     /// speeds and swings).
     pub measured: Option<(f64, f64)>,
+    /// How far off `measured` may be, metres ([`fix_sd`]): a speed fit's error is never
+    /// smaller than its points' spreads give.
+    pub measured_sd: Option<f64>,
     /// Fitted ground speed at that time, km/h: once the fit has enough points, where a pixel is
     /// at most [`MAX_M_PER_PX`] on the ground, and when its standard error is within
     /// [`max_se_kmh`].
@@ -125,8 +128,10 @@ impl TrackKinematics {
     pub fn whole_fit(&self, back_s: f64) -> Option<FitReading> {
         let now = self.latest()?.t;
         let first = self.since(now - back_s).find(|s| s.kmh.is_some()).and_then(|s| s.fit)?;
-        let pts: Vec<(f64, (f64, f64))> =
-            self.since(first.t_first.max(now - back_s)).filter_map(|s| s.measured.map(|g| (s.t, g))).collect();
+        let pts: Vec<Fix> = self
+            .since(first.t_first.max(now - back_s))
+            .filter_map(|s| Some(Fix { t: s.t, g: s.measured?, sd: s.measured_sd? }))
+            .collect();
         let f = super::speed::fit(&pts)?;
         Some(FitReading { kmh: f.mps * 3.6, se_kmh: f.se_mps * 3.6, t_first: f.t_first, t_mid: f.t_mid })
     }
@@ -173,11 +178,35 @@ pub const MAX_M_PER_PX: f64 = 0.5;
 /// any fast road user is measurable in a pole camera's view.
 pub const WHOLE_FIT_S: f64 = 4.0;
 
+/// Ground metres one pixel spans at image point `p`: the larger of a pixel below and a pixel
+/// beside it. None off the ground.
+pub fn m_per_px(h: &Homography, p: Point) -> Option<f64> {
+    let down = h.distance(p, (p.0, p.1 + 1.0))?;
+    let across = h.distance(p, (p.0 + 1.0, p.1))?;
+    Some(down.max(across))
+}
+
 /// Whether a speed can be measured at image point `p`: a pixel below and a pixel beside it are
 /// at most [`MAX_M_PER_PX`] away on the ground. `anttd check` and `anttd overlay` use the same
 /// test (`feasibility`).
 pub fn measurable(h: &Homography, p: Point) -> bool {
-    [(p.0, p.1 + 1.0), (p.0 + 1.0, p.1)].iter().all(|&q| h.distance(p, q).is_some_and(|d| d <= MAX_M_PER_PX))
+    m_per_px(h, p).is_some_and(|d| d <= MAX_M_PER_PX)
+}
+
+/// A detector's box edges are off by about this share of the box's size from one frame to the
+/// next (a few per cent is what detectors of the YOLO family show on video, and what the
+/// simulator draws)…
+pub const BOX_JITTER_SHARE: f64 = 0.03;
+/// … and by at least about a pixel.
+pub const MIN_JITTER_PX: f64 = 1.0;
+
+/// How far off the ground point of a detected box may be, metres: its bottom-centre at `p`,
+/// with the box `height` pixels tall, jitters by [`BOX_JITTER_SHARE`] of the height (at least
+/// [`MIN_JITTER_PX`]), and a pixel there spans [`m_per_px`]. Near the camera the box is large but
+/// a pixel is centimetres; 60 m out the box is a few pixels and a pixel most of a metre. A
+/// speed fit's error is never smaller than its points' spreads give ([`super::speed::Fix`]).
+pub fn fix_sd(h: &Homography, p: Point, height: f32) -> Option<f64> {
+    Some(m_per_px(h, p)? * (BOX_JITTER_SHARE * f64::from(height)).max(MIN_JITTER_PX))
 }
 
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
@@ -231,8 +260,9 @@ impl Kinematics {
             m.matched = true;
             m.confirmed = confirmed;
             let fine = h.is_some_and(|h| measurable(h, det));
-            let fit: Option<SpeedFit> = measured.and_then(|g| {
-                m.estimator.push(t, g);
+            let measured_sd = h.and_then(|h| fix_sd(h, det, tr.det_bbox.height()));
+            let fit: Option<SpeedFit> = measured.zip(measured_sd).and_then(|(g, sd)| {
+                m.estimator.push(Fix { t, g, sd });
                 m.estimator.fit().filter(|_| fine)
             });
             let reading = fit.map(|f| FitReading {
@@ -245,7 +275,7 @@ impl Kinematics {
                 Some(f) if f.se_mps * 3.6 <= max_se_kmh(f.mps * 3.6) => (Some(f.mps * 3.6), Some(f.se_mps * 3.6)),
                 _ => (None, None),
             };
-            m.history.push_back(Sample { t, image, ground, measured, kmh, kmh_se, fit: reading });
+            m.history.push_back(Sample { t, image, ground, measured, measured_sd, kmh, kmh_se, fit: reading });
             while m.history.front().is_some_and(|s| t - s.t > HISTORY_S) {
                 m.history.pop_front();
             }
