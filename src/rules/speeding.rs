@@ -146,6 +146,15 @@ struct Pending {
     best: Option<(f64, f64)>,
 }
 
+impl Pending {
+    /// This frame's speed (km/h, standard error), kept if it is the most precise yet.
+    fn offer(&mut self, speed: Option<(f64, f64)>) {
+        if let Some(b) = speed.filter(|b| self.best.is_none_or(|q| b.1 <= q.1)) {
+            self.best = Some(b);
+        }
+    }
+}
+
 /// A start waits until its speed's standard error is within this share of it (with 2 %, a fit
 /// of four far detections on the wide pole read 5.9 % high with a standard error of 1.6 %: so few
 /// points understate their error)…
@@ -220,12 +229,13 @@ impl Speeding {
                 on
             } else if on {
                 let p = v.pending.get_or_insert(Pending { since: t, best: None });
-                if let Some(b) = best.filter(|b| p.best.is_none_or(|q| b.1 <= q.1)) {
-                    p.best = Some(b);
-                }
+                p.offer(best);
                 best.is_some_and(|(k, se)| se <= START_SE_SHARE * k) || t - p.since >= START_WAIT_S - EPS_S
-            } else if v.pending.is_some() && covered && kmh.is_none_or(|k| k >= threshold) {
-                // No longer measured while waiting: start with the speed it had.
+            } else if let Some(p) = v.pending.as_mut().filter(|_| covered && kmh.is_none_or(|k| k >= threshold)) {
+                // No longer measured while waiting, or it left the zone: start with the most
+                // precise speed it had, this frame's included (the frame it leaves the zone in
+                // may be the one whose fit has the most points).
+                p.offer(best);
                 true
             } else {
                 v.pending = None;
@@ -380,7 +390,7 @@ mod tests {
             motion.update(t, tracker.tracks());
             // The spike is in the plain fit; the motion's error gate already holds most of it back.
             if let Some(g) = motion.get(1).and_then(|m| m.latest()).and_then(|s| s.measured) {
-                raw.push(t, g);
+                raw.push(crate::rules::speed::Fix { t, g, sd: 0.0 });
             }
             peak = peak.max(raw.speed_kmh().unwrap_or(0.0));
             rule.update(t, &motion, |c| c == CAR, &mut out);
