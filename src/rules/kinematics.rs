@@ -200,13 +200,13 @@ pub const BOX_JITTER_SHARE: f64 = 0.03;
 /// … and by at least about a pixel.
 pub const MIN_JITTER_PX: f64 = 1.0;
 
-/// How far off the ground point of a detected box may be, metres: its bottom-centre at `p`,
-/// with the box `height` pixels tall, jitters by [`BOX_JITTER_SHARE`] of the height (at least
-/// [`MIN_JITTER_PX`]), and a pixel there spans [`m_per_px`]. Near the camera the box is large but
+/// How far off the ground point of a detected box may be, metres: the bottom-centre of a box
+/// `height` pixels tall jitters by [`BOX_JITTER_SHARE`] of the height (at least
+/// [`MIN_JITTER_PX`]), and a pixel there spans `m_per_px` ([`m_per_px`]). Near the camera the box is large but
 /// a pixel is centimetres; 60 m out the box is a few pixels and a pixel most of a metre. A
 /// speed fit's error is never smaller than its points' spreads give ([`super::speed::Fix`]).
-pub fn fix_sd(h: &Homography, p: Point, height: f32) -> Option<f64> {
-    Some(m_per_px(h, p)? * (BOX_JITTER_SHARE * f64::from(height)).max(MIN_JITTER_PX))
+pub fn fix_sd(m_per_px: f64, height: f32) -> f64 {
+    m_per_px * (BOX_JITTER_SHARE * f64::from(height)).max(MIN_JITTER_PX)
 }
 
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
@@ -259,8 +259,9 @@ impl Kinematics {
             m.last_seen = t;
             m.matched = true;
             m.confirmed = confirmed;
-            let fine = h.is_some_and(|h| measurable(h, det));
-            let measured_sd = h.and_then(|h| fix_sd(h, det, tr.det_bbox.height()));
+            let px = h.and_then(|h| m_per_px(h, det));
+            let fine = px.is_some_and(|d| d <= MAX_M_PER_PX);
+            let measured_sd = px.map(|d| fix_sd(d, tr.det_bbox.height()));
             let fit: Option<SpeedFit> = measured.zip(measured_sd).and_then(|(g, sd)| {
                 m.estimator.push(Fix { t, g, sd });
                 m.estimator.fit().filter(|_| fine)
