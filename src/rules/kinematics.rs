@@ -340,6 +340,29 @@ mod tests {
         assert!(motion.get(1).is_none());
     }
 
+    /// A point's spread is the ground a pixel spans there times the box's edge jitter: 3 % of
+    /// its height, at least a pixel.
+    #[test]
+    fn a_points_spread_is_its_pixel_size_times_its_box_jitter() {
+        // 10 px a metre: a pixel is 0.1 m.
+        let h = Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        )
+        .expect("fit");
+        let px = m_per_px(&h, (50.0, 50.0)).expect("on the ground");
+        assert!((px - 0.1).abs() < 1e-9, "{px}");
+        assert!((fix_sd(px, 200.0) - 0.6).abs() < 1e-9, "6 px of jitter");
+        assert!((fix_sd(px, 20.0) - 0.1).abs() < 1e-9, "a pixel, not 0.6 px");
+        // The samples carry it.
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut motion = Kinematics::new(Some(h));
+        tracker.update(0.0, &[Detection { class_id: 2, score: 0.9, bbox: BBox::new(30.0, 0.0, 70.0, 100.0) }]);
+        motion.update(0.0, tracker.tracks());
+        let sd = motion.get(1).and_then(|m| m.latest()).and_then(|s| s.measured_sd).expect("a spread");
+        assert!((sd - 0.3).abs() < 1e-6, "{sd}");
+    }
+
     #[test]
     fn no_speed_where_a_pixel_is_too_coarse() {
         // 2 m a pixel: positions still, speeds not.
