@@ -305,19 +305,11 @@ impl Collision {
 mod tests {
     use super::*;
     use crate::detect::types::Detection;
-    use crate::rules::homography::Homography;
+    use crate::rules::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     const CAR: u32 = 2;
 
-    /// 10 px a metre, no perspective.
-    fn flat() -> Homography {
-        Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit")
-    }
     const ZONE: [Point; 4] = [(0.0, 0.0), (3000.0, 0.0), (3000.0, 1000.0), (0.0, 1000.0)];
 
     fn cfg() -> CollisionConfig {
@@ -337,7 +329,7 @@ mod tests {
     fn drive_at(cars: &[Car], secs: f64, fps: u32) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Kinematics::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat(0.1)));
         let (mut hits, mut out) = (Vec::new(), Vec::new());
         for i in 0..(secs * f64::from(fps)) as u32 {
             let t = f64::from(i) / f64::from(fps);

@@ -168,15 +168,7 @@ fn farthest_apart(ground: &[(f64, f64)]) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// 10 px a metre, no perspective: a pixel spans 0.1 m everywhere.
-    fn flat() -> Homography {
-        Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit")
-    }
+    use crate::rules::homography::tests::flat;
 
     fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Vec<Point> {
         vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
@@ -205,7 +197,7 @@ mod tests {
 
     #[test]
     fn the_path_runs_along_the_road_or_the_longest_extent_where_fine_enough() {
-        let h = flat();
+        let h = flat(0.1);
         // 50 m × 4 m of road: the path runs along the 50 m (within a step or two).
         let got = measurable_path_m(&h, &rect(0.0, 0.0, 500.0, 40.0));
         assert!((got - 50.0).abs() < 0.3, "{got}");
@@ -216,11 +208,7 @@ mod tests {
         let got = measurable_path_m(&h, &rect(0.0, 0.0, 200.0, 200.0));
         assert!((got - 20.0 * 2f64.sqrt()).abs() < 0.5, "{got}");
         // A pixel spanning 2 m: nothing is measurable.
-        let coarse = Homography::from_pairs(
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
-        )
-        .expect("fit");
+        let coarse = flat(2.0);
         assert_eq!(measurable_path_m(&coarse, &rect(0.0, 0.0, 50.0, 4.0)), 0.0);
         assert!(measurable(&h, (10.0, 10.0)) && !measurable(&coarse, (1.0, 1.0)));
     }
@@ -273,13 +261,9 @@ mod tests {
         assert!(m.get(640, 700) && !m.get(640, 5));
         assert!(!m.get(1280, 700) && !m.get(0, 720), "outside the picture");
         // Everything at 10 px a metre; nothing at 2 m a pixel.
-        assert_eq!(measurable_mask(&flat(), 50, 30).count(), 1500);
-        let coarse = Homography::from_pairs(
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
-        )
-        .expect("fit");
+        assert_eq!(measurable_mask(&flat(0.1), 50, 30).count(), 1500);
+        let coarse = flat(2.0);
         assert_eq!(measurable_mask(&coarse, 50, 30).count(), 0);
-        assert_eq!(measurable_mask(&flat(), 0, 0).count(), 0);
+        assert_eq!(measurable_mask(&flat(0.1), 0, 0).count(), 0);
     }
 }

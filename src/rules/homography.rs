@@ -191,6 +191,16 @@ pub(crate) mod tests {
         Matrix3::new(40.0, -8.0, 640.0, 0.0, -20.0, 700.0, 0.0, 0.04, 1.0)
     }
 
+    /// No perspective: a pixel spans `m_per_px` metres everywhere.
+    pub(crate) fn flat(m_per_px: f64) -> Homography {
+        let m = 100.0 * m_per_px;
+        Homography::from_pairs(
+            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
+            &[[0.0, 0.0], [m, 0.0], [m, m], [0.0, m]],
+        )
+        .expect("a square is a camera view")
+    }
+
     pub(crate) fn project(g: (f64, f64)) -> [f64; 2] {
         apply(&camera(), [g.0, g.1]).expect("in front of the camera")
     }

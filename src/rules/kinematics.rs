@@ -307,16 +307,13 @@ impl Kinematics {
 mod tests {
     use super::*;
     use crate::detect::types::Detection;
+    use crate::rules::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     #[test]
     fn samples_only_matched_confirmed_tracks_and_forgets_old_history() {
         // 10 px a metre, no perspective.
-        let h = Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit");
+        let h = flat(0.1);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Kinematics::new(Some(h));
         // 10 m/s to the right at 10 fps for 15 s, then not detected for a frame.
@@ -345,11 +342,7 @@ mod tests {
     #[test]
     fn a_points_spread_is_its_pixel_size_times_its_box_jitter() {
         // 10 px a metre: a pixel is 0.1 m.
-        let h = Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit");
+        let h = flat(0.1);
         let px = m_per_px(&h, (50.0, 50.0)).expect("on the ground");
         assert!((px - 0.1).abs() < 1e-9, "{px}");
         assert!((fix_sd(px, 200.0) - 0.6).abs() < 1e-9, "6 px of jitter");
@@ -366,11 +359,7 @@ mod tests {
     #[test]
     fn no_speed_where_a_pixel_is_too_coarse() {
         // 2 m a pixel: positions still, speeds not.
-        let h = Homography::from_pairs(
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-            &[[0.0, 0.0], [20.0, 0.0], [20.0, 20.0], [0.0, 20.0]],
-        )
-        .expect("fit");
+        let h = flat(2.0);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         let mut motion = Kinematics::new(Some(h));
         for i in 0..30 {

@@ -548,21 +548,13 @@ mod tests {
     use super::*;
     use crate::detect::BBox;
     use crate::detect::types::Detection;
-    use crate::rules::homography::Homography;
+    use crate::rules::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
     use std::f64::consts::TAU;
 
     const MOTO: u32 = 3;
     const CAR: u32 = 2;
 
-    /// 4 px a metre, no perspective: a motorcycle's box moves 9 px a frame at 80 km/h, 10 fps.
-    fn flat() -> Homography {
-        Homography::from_pairs(
-            &[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit")
-    }
     const ZONE: [Point; 4] = [(0.0, 0.0), (5000.0, 0.0), (5000.0, 1000.0), (0.0, 1000.0)];
     /// The road along the zone: x on the ground.
     const ROAD: Option<(f64, f64)> = Some((1.0, 0.0));
@@ -596,7 +588,8 @@ mod tests {
         is_moto: &dyn Fn(u32) -> bool,
     ) -> Vec<(f64, RacingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Kinematics::new(Some(flat()));
+        // 4 px a metre: a motorcycle's box moves 9 px a frame at 80 km/h, 10 fps.
+        let mut motion = Kinematics::new(Some(flat(0.25)));
         let mut hits = Vec::new();
         for i in 0..(secs * f64::from(fps)) as u32 {
             let t = f64::from(i) / f64::from(fps);
@@ -842,7 +835,7 @@ mod tests {
 
     #[test]
     fn the_road_runs_along_a_long_zone() {
-        let h = flat();
+        let h = flat(0.25);
         // 4 px a metre: 1250 m by 250 m on the ground, along x.
         let axis = road_axis(&h, &ZONE).expect("a long zone");
         assert!(axis.0.abs() > 0.999, "{axis:?}");

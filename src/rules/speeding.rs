@@ -282,19 +282,11 @@ mod tests {
     use super::*;
     use crate::detect::BBox;
     use crate::detect::types::Detection;
-    use crate::rules::homography::Homography;
+    use crate::rules::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     const CAR: u32 = 2;
     const PERSON: u32 = 0;
-    /// 10 px a metre, no perspective.
-    fn flat() -> Homography {
-        Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        )
-        .expect("fit")
-    }
     const ZONE: [Point; 4] = [(0.0, 0.0), (2000.0, 0.0), (2000.0, 720.0), (0.0, 720.0)];
 
     fn cfg(limit: f64) -> SpeedingConfig {
@@ -306,7 +298,7 @@ mod tests {
     /// hits with their times.
     fn drive(rule: &mut Speeding, class_id: u32, secs: f64, kmh: impl Fn(f64) -> f64) -> Vec<(f64, SpeedingHit)> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Kinematics::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat(0.1)));
         let (mut x, mut hits, mut out) = (20.0_f64, Vec::new(), Vec::new());
         let n = (secs * 10.0) as u32;
         for i in 0..n {
@@ -371,11 +363,7 @@ mod tests {
         // Far from the camera, 0.4 m a pixel: a passer-by hides the car's wheels for 2 s and
         // its box's bottom edge jumps 15 px (6 m) up and back. The smoothed speed spikes to
         // over 20 km/h for about a second each way; the car goes nowhere.
-        let h = Homography::from_pairs(
-            &[[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]],
-            &[[0.0, 0.0], [40.0, 0.0], [40.0, 40.0], [0.0, 40.0]],
-        )
-        .expect("fit");
+        let h = flat(0.4);
         let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 15\nfor_s = 1").expect("cfg");
         let mut rule = Speeding::new(&cfg, &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
@@ -406,7 +394,7 @@ mod tests {
         let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 50").expect("cfg");
         let mut rule = Speeding::new(&cfg, &ZONE);
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        let mut motion = Kinematics::new(Some(flat()));
+        let mut motion = Kinematics::new(Some(flat(0.1)));
         let mut out = Vec::new();
         // 80 km/h at 5 fps (44 px a frame) with up to ±6 px of box jitter, from a fixed sequence.
         let jitter = [1.0, 6.0, -1.0, 5.0, 2.0, 5.0, -5.0, 4.0, -6.0, -1.0, 3.0, -6.0, -1.0, -5.0];
