@@ -312,5 +312,36 @@ fn motion_regions(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate, motion_regions);
+/// Carrying boxes between detections ([`anttd::track::carry`]): the grey pyramid of a frame at
+/// the model's input size (640x360, the letterbox of a 16:9 camera), built once per decoded
+/// frame, and one box carried (forward and back, 64 points) for a rider near (40x90 px) and far
+/// (12x24 px) in a picture of smooth texture that moved 3 px.
+fn carry(c: &mut Criterion) {
+    use anttd::detect::Picture;
+    use anttd::track::carry::{Pyramid, carry};
+    let (w, h) = (640usize, 360usize);
+    let tex = |x: f32, y: f32| -> u8 {
+        let v = (0.11 * x + 0.07 * y).sin() + (0.23 * x - 0.13 * y).sin() + (0.05 * x + 0.31 * y).cos();
+        (128.0 + 35.0 * v) as u8
+    };
+    let frame = |dx: f32| -> Vec<u8> {
+        (0..h).flat_map(|y| (0..w).flat_map(move |x| [tex(x as f32 - dx, y as f32); 3])).collect()
+    };
+    let (a, z) = (frame(0.0), frame(3.0));
+    let pa =
+        Pyramid::from_rgb(&Picture { rgb: &a, stride: 3 * w, width: w as u32, height: h as u32 }).expect("pyramid");
+    let pz =
+        Pyramid::from_rgb(&Picture { rgb: &z, stride: 3 * w, width: w as u32, height: h as u32 }).expect("pyramid");
+    c.bench_function("carry_pyramid/640x360", |b| {
+        b.iter(|| Pyramid::from_rgb(&Picture { rgb: black_box(&a), stride: 3 * w, width: w as u32, height: h as u32 }))
+    });
+    for (name, bx) in
+        [("near_40x90", BBox::new(300.0, 200.0, 340.0, 290.0)), ("far_12x24", BBox::new(300.0, 100.0, 312.0, 124.0))]
+    {
+        assert!(carry(&pa, &pz, &bx, (0.0, 0.0)).is_ok(), "{name} carries");
+        c.bench_function(&format!("carry_box/{name}"), |b| b.iter(|| carry(black_box(&pa), &pz, &bx, (2.0, 0.0))));
+    }
+}
+
+criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate, motion_regions, carry);
 criterion_main!(benches);

@@ -89,6 +89,7 @@
 //! 7. high detections still unmatched with `score >= new_track_thresh` start tentative tracks.
 
 mod assign;
+pub mod carry;
 mod config;
 pub mod kalman;
 mod object;

@@ -8,6 +8,7 @@
 mod common;
 
 mod bad_input;
+mod carry_vtest;
 mod config_matrix;
 mod deb_package;
 mod detect_model;

@@ -1,0 +1,503 @@
+//! Carrying a box from one decoded frame to the next without the detector: where the pixels of a
+//! road user's box went, so that between two detections (3–5 a second on a box) speed and
+//! weaving could get a sample on every decoded frame (issue 13's item 4).
+//!
+//! Median flow (Kalal et al., "Forward-backward error", 2010): an 8 × 8 grid of points over the
+//! box's inner part (its corners are background) is followed point by point with pyramidal
+//! Lucas–Kanade on a 7 × 7 window, from a guess of the shift (the track's own motion), and each
+//! point is followed back from where it went. The half of the points that came back closest and
+//! whose windows still look most alike are kept: the box moves by their median shift and scales
+//! by the median ratio of their distances (a road user riding away shrinks every frame). A point
+//! on a walking person's leg or on the background beside a rider does not pull the box with it,
+//! as it would in one alignment of the whole box (on vtest.avi that was twice as far off after
+//! four frames, and refused half the carries).
+//!
+//! A carry is refused, rather than guessed, when most of the box is too plain to fix a shift
+//! ([`MIN_EIG`]), when the points did not come back to where they started
+//! ([`MAX_FB_SHARE`] of the box's height: occlusion, a turned or blurred object), or when their
+//! windows no longer look alike ([`MIN_NCC`]). The detector, at its next frame, takes over.
+//!
+//! Plain computation on grey pixels, no I/O.
+
+use crate::detect::Picture;
+use crate::detect::types::BBox;
+
+/// Levels of the pyramid at most; each halves the picture, down to about [`MIN_LEVEL_W`] wide.
+const MAX_LEVELS: usize = 4;
+/// The coarsest level is at least this wide.
+const MIN_LEVEL_W: usize = 40;
+/// The inner part of the box whose points are followed: its middle 60 % across and 70 % down.
+const INNER_W: f32 = 0.6;
+const INNER_H: f32 = 0.7;
+/// A box whose inner part is narrower than this many pixels is not carried.
+const MIN_SIDE: f32 = 4.0;
+/// Grid points a side, and the half-size of each point's window.
+const POINTS: usize = 8;
+const HALF: i32 = 3;
+/// Lucas–Kanade steps per level at most, and the step (pixels) below which it has converged.
+const MAX_STEPS: usize = 20;
+const CONVERGED_PX: f32 = 0.02;
+/// The kept points' windows must correlate with where they went at least this much (median).
+pub const MIN_NCC: f32 = 0.6;
+/// The points must come back within this share of the box's height of where they started
+/// (median; at least [`MIN_FB_PX`]).
+pub const MAX_FB_SHARE: f32 = 0.1;
+pub const MIN_FB_PX: f32 = 1.0;
+/// A point's window must have at least this much gradient in its weakest direction (the smaller
+/// eigenvalue of its structure tensor per pixel, grey levels² per pixel²) to fix a shift: on a
+/// flat wall or a plain car roof, or along a single edge, a point slides.
+const MIN_EIG: f32 = 0.1;
+
+/// One level of a grey pyramid, pixels as `f32` (0–255).
+#[derive(Debug, Clone)]
+struct Level {
+    w: usize,
+    h: usize,
+    px: Vec<f32>,
+}
+
+impl Level {
+    /// The grey level at `(x, y)` (pixel centres at integers), bilinear; `None` outside.
+    fn at(&self, x: f32, y: f32) -> Option<f32> {
+        if !(x >= 0.0 && y >= 0.0) {
+            return None;
+        }
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        if x0 + 1 >= self.w || y0 + 1 >= self.h {
+            return None;
+        }
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let i = y0 * self.w + x0;
+        let (a, b, c, d) = (self.px[i], self.px[i + 1], self.px[i + self.w], self.px[i + self.w + 1]);
+        Some((a + (b - a) * fx) + ((c + (d - c) * fx) - (a + (b - a) * fx)) * fy)
+    }
+
+    /// The next level: half the size, each pixel the mean of a 2 × 2 block.
+    fn half(&self) -> Self {
+        let (w, h) = (self.w / 2, self.h / 2);
+        let mut px = Vec::with_capacity(w * h);
+        for y in 0..h {
+            let (r0, r1) = (2 * y * self.w, (2 * y + 1) * self.w);
+            for x in 0..w {
+                let s = self.px[r0 + 2 * x] + self.px[r0 + 2 * x + 1] + self.px[r1 + 2 * x] + self.px[r1 + 2 * x + 1];
+                px.push(s * 0.25);
+            }
+        }
+        Self { w, h, px }
+    }
+}
+
+/// A grey pyramid of one frame: level 0 at the frame's size, each next one half of it.
+#[derive(Debug, Clone)]
+pub struct Pyramid {
+    levels: Vec<Level>,
+}
+
+impl Pyramid {
+    /// From grey pixels, `width × height` with rows `stride` bytes apart; `None` when the
+    /// buffer is shorter than that or the picture is empty.
+    pub fn from_gray(px: &[u8], width: usize, height: usize, stride: usize) -> Option<Self> {
+        if width == 0 || height == 0 || stride < width || px.len() < stride * (height - 1) + width {
+            return None;
+        }
+        let mut level = Vec::with_capacity(width * height);
+        for row in px.chunks(stride).take(height) {
+            level.extend(row[..width].iter().map(|&v| f32::from(v)));
+        }
+        Some(Self::build(Level { w: width, h: height, px: level }))
+    }
+
+    /// From an RGB picture (the frames the detector gets), through its luma; `None` when its
+    /// buffer is shorter than its size says.
+    pub fn from_rgb(p: &Picture<'_>) -> Option<Self> {
+        let (w, h) = (p.width as usize, p.height as usize);
+        if w == 0 || h == 0 || p.stride < 3 * w || p.rgb.len() < p.stride * (h - 1) + 3 * w {
+            return None;
+        }
+        let mut level = Vec::with_capacity(w * h);
+        for row in p.rgb.chunks(p.stride).take(h) {
+            level.extend(
+                row[..3 * w]
+                    .chunks_exact(3)
+                    .map(|c| 0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2])),
+            );
+        }
+        Some(Self::build(Level { w, h, px: level }))
+    }
+
+    fn build(base: Level) -> Self {
+        let mut levels = vec![base];
+        while levels.len() < MAX_LEVELS {
+            let last = &levels[levels.len() - 1];
+            if last.w / 2 < MIN_LEVEL_W || last.h / 2 < 2 {
+                break;
+            }
+            let next = last.half();
+            levels.push(next);
+        }
+        Self { levels }
+    }
+
+    /// Width and height of level 0.
+    pub fn size(&self) -> (usize, usize) {
+        (self.levels[0].w, self.levels[0].h)
+    }
+}
+
+/// Where a box went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Carried {
+    /// The box in the next frame.
+    pub bbox: BBox,
+    /// Normalised correlation of the box's inner pixels with where they were aligned (0–1).
+    pub ncc: f32,
+    /// How far aligning back landed from the box it started from, pixels.
+    pub fb_px: f32,
+}
+
+/// Why a box was not carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The box lies (mostly) outside the picture, or is too small to align.
+    Outside,
+    /// Its inside is too plain to fix a shift.
+    Plain,
+    /// The alignment did not settle, or left the picture.
+    Lost,
+    /// The aligned pixels do not look like the box's ([`MIN_NCC`]).
+    Unlike,
+    /// Aligning back does not return to the box ([`MAX_FB_SHARE`]).
+    Inconsistent,
+}
+
+/// The box `b` of `prev` in `next`, its shift first guessed as `guess` pixels (the track's own
+/// motion since `prev`; zero when unknown). Both pyramids must be of one size.
+pub fn carry(prev: &Pyramid, next: &Pyramid, b: &BBox, guess: (f32, f32)) -> Result<Carried, Refused> {
+    if prev.size() != next.size() {
+        return Err(Refused::Outside);
+    }
+    let (cx, cy) = b.center();
+    let (iw, ih) = (b.width() * INNER_W, b.height() * INNER_H);
+    let (w, h) = prev.size();
+    if !(iw >= MIN_SIDE && ih >= MIN_SIDE && cx >= 0.0 && cy >= 0.0 && cx < w as f32 && cy < h as f32) {
+        return Err(Refused::Outside);
+    }
+    // The coarsest level at which a point's window still lies within the box: above it the
+    // windows would align the background.
+    let side = iw.min(ih);
+    let top = (0..prev.levels.len()).rev().find(|&l| side / (1u32 << l) as f32 >= (2 * HALF + 1) as f32).unwrap_or(0);
+    let mut pts = Vec::with_capacity(POINTS * POINTS);
+    let mut plain = 0;
+    for j in 0..POINTS {
+        for i in 0..POINTS {
+            let p =
+                (cx + (i as f32 / (POINTS - 1) as f32 - 0.5) * iw, cy + (j as f32 / (POINTS - 1) as f32 - 0.5) * ih);
+            let Some(q) = flow(prev, next, top, p, guess) else {
+                plain += 1;
+                continue;
+            };
+            let Some(r) = flow(next, prev, top, q, (p.0 - q.0, p.1 - q.1)) else { continue };
+            let fb = (r.0 - p.0).hypot(r.1 - p.1);
+            let Some(ncc) = patch_ncc(&prev.levels[0], &next.levels[0], p, q) else { continue };
+            pts.push((p, q, fb, ncc));
+        }
+    }
+    if plain > POINTS * POINTS / 2 {
+        return Err(Refused::Plain);
+    }
+    if pts.len() < 4 {
+        return Err(Refused::Lost);
+    }
+    let med = |mut v: Vec<f32>| -> f32 {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let fb_med = med(pts.iter().map(|p| p.2).collect());
+    let ncc_med = med(pts.iter().map(|p| p.3).collect());
+    let kept: Vec<_> = pts.iter().filter(|p| p.2 <= fb_med && p.3 >= ncc_med).collect();
+    if kept.len() < 3 {
+        return Err(Refused::Lost);
+    }
+    if fb_med > (MAX_FB_SHARE * b.height()).max(MIN_FB_PX) {
+        return Err(Refused::Inconsistent);
+    }
+    if ncc_med < MIN_NCC {
+        return Err(Refused::Unlike);
+    }
+    let dx = med(kept.iter().map(|p| p.1.0 - p.0.0).collect());
+    let dy = med(kept.iter().map(|p| p.1.1 - p.0.1).collect());
+    let mut ratios = Vec::new();
+    for (n, a) in kept.iter().enumerate() {
+        for c in &kept[n + 1..] {
+            let d0 = (a.0.0 - c.0.0).hypot(a.0.1 - c.0.1);
+            if d0 >= 2.0 {
+                ratios.push((a.1.0 - c.1.0).hypot(a.1.1 - c.1.1) / d0);
+            }
+        }
+    }
+    let sc = if ratios.is_empty() { 1.0 } else { med(ratios) };
+    let w = Warp { d: (dx, dy), s: sc - 1.0 };
+    Ok(Carried { bbox: w.apply(b), ncc: ncc_med, fb_px: fb_med })
+}
+
+/// Where point `p` of `a` went in `z` (pyramidal Lucas–Kanade on a small window, from level
+/// `top` down), from `guess`.
+fn flow(a: &Pyramid, z: &Pyramid, top: usize, p: (f32, f32), guess: (f32, f32)) -> Option<(f32, f32)> {
+    const SIDE: usize = (2 * HALF + 1) as usize;
+    let mut d = guess;
+    for l in (0..=top.min(a.levels.len() - 1)).rev() {
+        let k = 1.0 / (1u32 << l) as f32;
+        let (la, lz) = (&a.levels[l], &z.levels[l]);
+        // The window around the nearest pixel: template reads need no interpolation, and the
+        // shift of a point half a pixel away is the same shift.
+        let (cx, cy) = ((p.0 * k).round() as i64, (p.1 * k).round() as i64);
+        let (x0, y0) = (cx - i64::from(HALF), cy - i64::from(HALF));
+        if x0 < 1 || y0 < 1 || x0 + SIDE as i64 >= la.w as i64 || y0 + SIDE as i64 >= la.h as i64 {
+            if l == 0 {
+                return None;
+            }
+            continue;
+        }
+        // Template and its gradients, once per level (inverse compositional).
+        let mut tpl = [(0.0f32, 0.0f32, 0.0f32); SIDE * SIDE];
+        let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
+        for v in 0..SIDE {
+            let row = (y0 as usize + v) * la.w + x0 as usize;
+            for u in 0..SIDE {
+                let i = row + u;
+                let gx = 0.5 * (la.px[i + 1] - la.px[i - 1]);
+                let gy = 0.5 * (la.px[i + la.w] - la.px[i - la.w]);
+                hxx += gx * gx;
+                hxy += gx * gy;
+                hyy += gy * gy;
+                tpl[v * SIDE + u] = (la.px[i], gx, gy);
+            }
+        }
+        let n = (SIDE * SIDE) as f32;
+        let det = hxx * hyy - hxy * hxy;
+        // The smaller eigenvalue per pixel: too little texture to fix a shift at this level.
+        let tr = hxx + hyy;
+        let min_eig = 0.5 * (tr - (tr * tr - 4.0 * det).max(0.0).sqrt());
+        if min_eig / n < MIN_EIG {
+            if l == 0 {
+                return None;
+            }
+            continue;
+        }
+        let mut ld = (d.0 * k, d.1 * k);
+        let mut errs = [0.0f32; SIDE * SIDE];
+        for _ in 0..MAX_STEPS {
+            // The window in `z`, shifted by `ld`: one set of bilinear weights for all its pixels.
+            let (wx, wy) = (x0 as f32 + ld.0, y0 as f32 + ld.1);
+            let (ix, iy) = (wx.floor(), wy.floor());
+            if !(ix >= 0.0 && iy >= 0.0) || ix as usize + SIDE >= lz.w || iy as usize + SIDE >= lz.h {
+                return None;
+            }
+            let (fx, fy) = (wx - ix, wy - iy);
+            let (w00, w01, w10, w11) = ((1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy);
+            let mut mean_e = 0.0f32;
+            for v in 0..SIDE {
+                let row = (iy as usize + v) * lz.w + ix as usize;
+                for u in 0..SIDE {
+                    let i = row + u;
+                    let val = w00 * lz.px[i] + w01 * lz.px[i + 1] + w10 * lz.px[i + lz.w] + w11 * lz.px[i + lz.w + 1];
+                    let e = val - tpl[v * SIDE + u].0;
+                    errs[v * SIDE + u] = e;
+                    mean_e += e;
+                }
+            }
+            mean_e /= n;
+            let (mut bx, mut by) = (0.0f32, 0.0f32);
+            for (e, &(_, gx, gy)) in errs.iter().zip(&tpl) {
+                // Brightness offset removed: the window's mean difference.
+                bx += gx * (e - mean_e);
+                by += gy * (e - mean_e);
+            }
+            let (mut sx, mut sy) = (-(hyy * bx - hxy * by) / det, -(hxx * by - hxy * bx) / det);
+            // A step longer than the window is a guess off the slope: take it only in part.
+            let len = sx.hypot(sy);
+            if len > HALF as f32 {
+                (sx, sy) = (sx * HALF as f32 / len, sy * HALF as f32 / len);
+            }
+            ld = (ld.0 + sx, ld.1 + sy);
+            if sx.hypot(sy) < CONVERGED_PX {
+                break;
+            }
+        }
+        d = (ld.0 / k, ld.1 / k);
+    }
+    Some((p.0 + d.0, p.1 + d.1))
+}
+
+/// Normalised correlation of the windows around `p` in `a` and `q` in `z`.
+fn patch_ncc(a: &Level, z: &Level, p: (f32, f32), q: (f32, f32)) -> Option<f32> {
+    let (mut st, mut sv, mut stt, mut svv, mut stv, mut n) = (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
+    for v in -HALF..=HALF {
+        for u in -HALF..=HALF {
+            let t = a.at(p.0 + u as f32, p.1 + v as f32)?;
+            let w = z.at(q.0 + u as f32, q.1 + v as f32)?;
+            (st, sv, stt, svv, stv, n) = (st + t, sv + w, stt + t * t, svv + w * w, stv + t * w, n + 1.0);
+        }
+    }
+    let var = ((stt - st * st / n) * (svv - sv * sv / n)).max(0.0).sqrt();
+    Some(if var > 0.0 { (stv - st * sv / n) / var } else { 0.0 })
+}
+
+/// A similarity about the box's centre: shift `d` (level-0 pixels) and scale `1 + s`.
+#[derive(Debug, Clone, Copy)]
+struct Warp {
+    d: (f32, f32),
+    s: f32,
+}
+
+impl Warp {
+    fn apply(&self, b: &BBox) -> BBox {
+        let (cx, cy) = b.center();
+        let (hw, hh) = (0.5 * b.width() * (1.0 + self.s), 0.5 * b.height() * (1.0 + self.s));
+        let (nx, ny) = (cx + self.d.0, cy + self.d.1);
+        BBox::new(nx - hw, ny - hh, nx + hw, ny + hh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A picture of smooth random blobs (like a street's texture at a few pixels' scale), with
+    /// `patch` drawn over it: a rectangle (x, y, w, h) of another texture, shifted by (dx, dy)
+    /// and scaled by `scale` about its centre.
+    /// An object drawn over the background: its rectangle (x, y, w, h), shift and scale.
+    type Patch = ((f32, f32, f32, f32), (f32, f32), f32);
+
+    fn scene(w: usize, h: usize, seed: u64, patch: Option<Patch>) -> Vec<u8> {
+        let tex = |x: f32, y: f32, seed: u64| -> f32 {
+            // Sinusoids in seeded directions, from coarse to fine with falling amplitude (as a
+            // photograph's detail falls off with its frequency): smooth, no repeats in a picture.
+            let mut v = 0.0;
+            let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            for i in 0..8 {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let f = 0.04 * 1.4f32.powi(i);
+                let a = ((s >> 33) % 628) as f32 / 100.0;
+                let ph = ((s >> 43) % 628) as f32 / 100.0;
+                v += (f * (a.cos() * x + a.sin() * y) + ph).sin() / f.sqrt();
+            }
+            128.0 + 4.0 * v
+        };
+        let mut px = vec![0u8; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let (xf, yf) = (x as f32, y as f32);
+                let mut v = tex(xf, yf, seed);
+                if let Some(((px0, py0, pw, ph), (dx, dy), scale)) = patch {
+                    let (cx, cy) = (px0 + pw / 2.0 + dx, py0 + ph / 2.0 + dy);
+                    // Back to the patch's own coordinates.
+                    let (ux, uy) = ((xf - cx) / scale, (yf - cy) / scale);
+                    if ux.abs() <= pw / 2.0 && uy.abs() <= ph / 2.0 {
+                        v = tex(ux, uy, seed + 1);
+                    }
+                }
+                px[y * w + x] = v.clamp(0.0, 255.0) as u8;
+            }
+        }
+        px
+    }
+
+    fn pyr(px: &[u8], w: usize, h: usize) -> Pyramid {
+        Pyramid::from_gray(px, w, h, w).expect("pyramid")
+    }
+
+    const W: usize = 320;
+    const H: usize = 180;
+    const BOX: (f32, f32, f32, f32) = (140.0, 60.0, 30.0, 50.0);
+
+    fn bbox(shift: (f32, f32), scale: f32) -> BBox {
+        let (x, y, w, h) = BOX;
+        let (cx, cy) = (x + w / 2.0 + shift.0, y + h / 2.0 + shift.1);
+        BBox::new(cx - w * scale / 2.0, cy - h * scale / 2.0, cx + w * scale / 2.0, cy + h * scale / 2.0)
+    }
+
+    fn close(a: &BBox, b: &BBox) -> f32 {
+        [a.x1 - b.x1, a.y1 - b.y1, a.x2 - b.x2, a.y2 - b.y2].iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    }
+
+    #[test]
+    fn a_shifted_object_is_found_to_a_fraction_of_a_pixel() {
+        let prev = pyr(&scene(W, H, 1, Some((BOX, (0.0, 0.0), 1.0))), W, H);
+        for shift in [(3.4, -2.7), (-8.6, 6.3), (0.0, -12.5)] {
+            let next = pyr(&scene(W, H, 1, Some((BOX, shift, 1.0))), W, H);
+            let c = carry(&prev, &next, &bbox((0.0, 0.0), 1.0), (0.0, 0.0)).expect("carried");
+            assert!(close(&c.bbox, &bbox(shift, 1.0)) < 0.3, "{shift:?}: {c:?}");
+            assert!(c.ncc > 0.95 && c.fb_px < 1.0, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn a_shrinking_object_is_found_with_its_new_size() {
+        // Riding away: 8 % smaller and 6 px up in one frame.
+        let prev = pyr(&scene(W, H, 2, Some((BOX, (0.0, 0.0), 1.0))), W, H);
+        let next = pyr(&scene(W, H, 2, Some((BOX, (1.0, -6.0), 0.92))), W, H);
+        let c = carry(&prev, &next, &bbox((0.0, 0.0), 1.0), (0.0, 0.0)).expect("carried");
+        // Within 0.8 px; the box kept at its old size would be 2 px off at the top and bottom.
+        assert!(close(&c.bbox, &bbox((1.0, -6.0), 0.92)) < 0.8, "{c:?}");
+    }
+
+    #[test]
+    fn a_long_move_is_found_from_the_tracks_own_guess() {
+        // 60 px in a frame (a rider near the camera): out of reach from no guess, found from a
+        // guess 5 px off.
+        let prev = pyr(&scene(W, H, 3, Some((BOX, (0.0, 0.0), 1.0))), W, H);
+        let next = pyr(&scene(W, H, 3, Some((BOX, (60.0, 5.0), 1.0))), W, H);
+        assert!(carry(&prev, &next, &bbox((0.0, 0.0), 1.0), (0.0, 0.0)).is_err());
+        let c = carry(&prev, &next, &bbox((0.0, 0.0), 1.0), (56.0, 2.0)).expect("carried");
+        assert!(close(&c.bbox, &bbox((60.0, 5.0), 1.0)) < 0.3, "{c:?}");
+    }
+
+    #[test]
+    fn a_brighter_frame_does_not_move_the_box() {
+        // Auto exposure: every pixel 20 levels brighter, the object 4 px across.
+        let prev = pyr(&scene(W, H, 4, Some((BOX, (0.0, 0.0), 1.0))), W, H);
+        let next: Vec<u8> = scene(W, H, 4, Some((BOX, (4.0, 0.0), 1.0))).iter().map(|v| v.saturating_add(20)).collect();
+        let c = carry(&prev, &pyr(&next, W, H), &bbox((0.0, 0.0), 1.0), (0.0, 0.0)).expect("carried");
+        assert!(close(&c.bbox, &bbox((4.0, 0.0), 1.0)) < 0.3, "{c:?}");
+    }
+
+    #[test]
+    fn a_plain_box_is_refused() {
+        let flat = vec![90u8; W * H];
+        let p = pyr(&flat, W, H);
+        assert_eq!(carry(&p, &p, &bbox((0.0, 0.0), 1.0), (0.0, 0.0)), Err(Refused::Plain));
+    }
+
+    #[test]
+    fn a_box_whose_object_is_gone_is_refused() {
+        // The next frame shows other texture where the object was and nowhere near it.
+        let prev = pyr(&scene(W, H, 5, Some((BOX, (0.0, 0.0), 1.0))), W, H);
+        let next = pyr(&scene(W, H, 6, None), W, H);
+        let got = carry(&prev, &next, &bbox((0.0, 0.0), 1.0), (0.0, 0.0));
+        assert!(matches!(got, Err(Refused::Unlike | Refused::Inconsistent | Refused::Lost)), "{got:?}");
+    }
+
+    #[test]
+    fn a_box_outside_the_picture_or_too_small_is_refused() {
+        let p = pyr(&scene(W, H, 7, None), W, H);
+        assert_eq!(carry(&p, &p, &BBox::new(400.0, 10.0, 430.0, 60.0), (0.0, 0.0)), Err(Refused::Outside));
+        assert_eq!(carry(&p, &p, &BBox::new(100.0, 100.0, 104.0, 104.0), (0.0, 0.0)), Err(Refused::Outside));
+    }
+
+    #[test]
+    fn short_or_empty_buffers_make_no_pyramid() {
+        assert!(Pyramid::from_gray(&[0u8; 10], 4, 4, 4).is_none());
+        assert!(Pyramid::from_gray(&[], 0, 0, 0).is_none());
+        let rgb = [0u8; 20];
+        assert!(Pyramid::from_rgb(&Picture { rgb: &rgb, stride: 12, width: 4, height: 4 }).is_none());
+    }
+
+    #[test]
+    fn a_pyramid_halves_down_to_its_smallest_level() {
+        let p = pyr(&vec![7u8; 640 * 360], 640, 360);
+        let sizes: Vec<(usize, usize)> = p.levels.iter().map(|l| (l.w, l.h)).collect();
+        assert_eq!(sizes, [(640, 360), (320, 180), (160, 90), (80, 45)]);
+        assert!(p.levels[3].px.iter().all(|&v| (v - 7.0).abs() < 1e-4));
+    }
+}
