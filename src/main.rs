@@ -127,6 +127,11 @@ enum Command {
         /// one seed.
         #[arg(long, conflicts_with_all = ["summary", "markdown"])]
         explain: bool,
+        /// Also carry the detected boxes on this many decoded frames a second between
+        /// detections, as a model of the box carrier (a multiple of every `--fps`; what carrying
+        /// would give the rules: the daemon does not carry yet).
+        #[arg(long, conflicts_with = "explain", value_parser = clap::value_parser!(u32).range(2..=60))]
+        carry_fps: Option<u32>,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -308,7 +313,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Simulate { scenario, geometry, fps, seed, out, config_out } => {
             simulate(&scenario, &geometry, fps, seed, &out, &config_out)
         }
-        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain } => {
+        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain, carry_fps } => {
             if explain {
                 return explain_scenario(&fps, &geometry, scenario.as_deref(), seed, seeds);
             }
@@ -319,7 +324,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             } else {
                 anttd::sim::run::View::Text
             };
-            scenarios(&fps, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
+            scenarios(&fps, carry_fps, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
         }
         Command::Bench { config, opts } => {
             let cfg = Config::load(&config)?;
@@ -491,6 +496,7 @@ fn simulate(
 
 fn scenarios(
     fps: &[u32],
+    carry_fps: Option<u32>,
     geometry: &str,
     only: Option<&str>,
     seeds: std::ops::Range<u64>,
@@ -505,8 +511,12 @@ fn scenarios(
         for g in &geometries {
             let cam = camera::Camera::named(g).ok_or_else(|| run::SimError::Geometry(g.to_string()))?;
             for &f in fps {
+                let rate = match carry_fps {
+                    Some(c) => run::Rate::carried(f, c)?,
+                    None => run::Rate::detect(f),
+                };
                 for seed in seeds.clone() {
-                    outcomes.push(run::run(&s, f, &cam, seed)?);
+                    outcomes.push(run::run_at(&s, rate, &cam, seed)?);
                 }
             }
         }

@@ -51,6 +51,22 @@ pub struct SimDetector {
 }
 
 /// Class ids of the shipped model, by label; see [`super::COCO_LABELS`].
+/// Box `b` with each edge moved by its `draws` (standard normal) times `jitter.0` of the box's
+/// width or height (at least `jitter.1` pixels), kept in the picture; `None` when under a pixel
+/// wide or high then.
+pub fn jittered(b: [f64; 4], jitter: (f64, f64), draws: [f64; 4], picture: (u32, u32)) -> Option<BBox> {
+    let [x1, y1, x2, y2] = b;
+    let (sx, sy) = ((jitter.0 * (x2 - x1)).max(jitter.1), (jitter.0 * (y2 - y1)).max(jitter.1));
+    let (wd, ht) = (f64::from(picture.0), f64::from(picture.1));
+    let j = [
+        (x1 + sx * draws[0]).clamp(0.0, wd),
+        (y1 + sy * draws[1]).clamp(0.0, ht),
+        (x2 + sx * draws[2]).clamp(0.0, wd),
+        (y2 + sy * draws[3]).clamp(0.0, ht),
+    ];
+    (j[2] - j[0] >= 1.0 && j[3] - j[1] >= 1.0).then(|| BBox::new(j[0] as f32, j[1] as f32, j[2] as f32, j[3] as f32))
+}
+
 pub fn class_id(c: Class) -> u32 {
     super::COCO_LABELS.iter().position(|l| *l == c.label()).map_or(0, |i| i as u32)
 }
@@ -100,13 +116,18 @@ impl SimDetector {
     /// random numbers whatever happens to it, so one change (a miss) does not reshuffle the
     /// jitter of everything after it.
     pub fn detect(&mut self, seen: &[Seen], width: u32, height: u32) -> Vec<Detection> {
+        self.detect_users(seen, width, height).into_iter().map(|(d, _)| d).collect()
+    }
+
+    /// [`SimDetector::detect`], each detection with the road user it is of (`None`: a spurious
+    /// box), for the carrier model ([`super::carrier`]), which follows only what was detected.
+    pub fn detect_users(&mut self, seen: &[Seen], width: u32, height: u32) -> Vec<(Detection, Option<usize>)> {
         let m = self.model.clone();
         let mut out = Vec::new();
         for s in seen {
             let draws: [f64; 4] = [self.normal(), self.normal(), self.normal(), self.normal()];
             let (u_miss, u_score, u_small): (f64, f64, f64) = (self.rng.random(), self.rng.random(), self.rng.random());
-            let [x1, y1, x2, y2] = s.bbox;
-            let (w, h) = (x2 - x1, y2 - y1);
+            let h = s.bbox[3] - s.bbox[1];
             if h < m.small_px && (u_small < m.small_miss_rate || h < m.small_px / 2.0) {
                 continue;
             }
@@ -125,23 +146,8 @@ impl SimDetector {
                 0.55 + 0.35 * u_score - 0.2 * ((40.0 - h) / 40.0).clamp(0.0, 1.0)
             };
             score = score.clamp(0.05, 0.99);
-            let sx = (m.jitter * w).max(m.min_jitter_px);
-            let sy = (m.jitter * h).max(m.min_jitter_px);
-            let (wd, ht) = (f64::from(width), f64::from(height));
-            let b = [
-                (x1 + sx * draws[0]).clamp(0.0, wd),
-                (y1 + sy * draws[1]).clamp(0.0, ht),
-                (x2 + sx * draws[2]).clamp(0.0, wd),
-                (y2 + sy * draws[3]).clamp(0.0, ht),
-            ];
-            if b[2] - b[0] < 1.0 || b[3] - b[1] < 1.0 {
-                continue;
-            }
-            out.push(Detection {
-                class_id: class_id(s.class),
-                score: score as f32,
-                bbox: BBox::new(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32),
-            });
+            let Some(bbox) = jittered(s.bbox, (m.jitter, m.min_jitter_px), draws, (width, height)) else { continue };
+            out.push((Detection { class_id: class_id(s.class), score: score as f32, bbox }, Some(s.actor)));
         }
         // Spurious weak boxes: below the tracker's thresholds for new tracks, as real ones mostly are.
         let u: f64 = self.rng.random();
@@ -152,11 +158,8 @@ impl SimDetector {
             let (bw, bh) = (20.0 + 60.0 * c, 20.0 + 60.0 * c);
             let (x, y) = (a * (wd - bw), ht * 0.3 + b * (ht * 0.7 - bh));
             let class = if d < 0.5 { Class::Person } else { Class::Car };
-            out.push(Detection {
-                class_id: class_id(class),
-                score: (0.15 + 0.25 * d) as f32,
-                bbox: BBox::new(x as f32, y as f32, (x + bw) as f32, (y + bh) as f32),
-            });
+            let bbox = BBox::new(x as f32, y as f32, (x + bw) as f32, (y + bh) as f32);
+            out.push((Detection { class_id: class_id(class), score: (0.15 + 0.25 * d) as f32, bbox }, None));
         }
         out
     }

@@ -7,6 +7,7 @@
 
 pub mod actors;
 pub mod camera;
+pub mod carrier;
 pub mod detector;
 pub mod explain;
 pub mod run;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::actors::Seen;
 use super::camera::Camera;
+use super::carrier::{CarrierModel, SimCarrier};
 use super::detector::{DetectorModel, SimDetector};
 use super::scenario::{Expect, Scenario, config_toml};
 use super::tracking::{self, Tracking};
@@ -28,6 +29,52 @@ pub enum SimError {
     Config(String),
     #[error("replay: {0}")]
     Replay(#[from] replay::ReplayError),
+    #[error(
+        "boxes carried on {carry} frames a second with detections at {detect}: give a multiple of the detect rate above it"
+    )]
+    Rate { detect: u32, carry: u32 },
+}
+
+/// How often the simulated camera detects, and on how many decoded frames a second the boxes it
+/// found are carried in between ([`super::carrier`]), if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rate {
+    pub detect: u32,
+    pub carry: Option<u32>,
+}
+
+impl Rate {
+    /// Detections only.
+    pub fn detect(fps: u32) -> Self {
+        Self { detect: fps, carry: None }
+    }
+
+    /// Detections at `detect` a second, boxes carried on `carry` frames a second (a multiple of
+    /// `detect` above it: every so many frames is detected on).
+    pub fn carried(detect: u32, carry: u32) -> Result<Self, SimError> {
+        if detect == 0 || carry <= detect || !carry.is_multiple_of(detect) {
+            return Err(SimError::Rate { detect, carry });
+        }
+        Ok(Self { detect, carry: Some(carry) })
+    }
+
+    /// Frames a second: the carry rate, or the detect rate.
+    pub fn frame_fps(&self) -> u32 {
+        self.carry.unwrap_or(self.detect)
+    }
+
+    /// Every this many frames is detected on.
+    fn every(&self) -> u64 {
+        u64::from(self.frame_fps() / self.detect.max(1))
+    }
+
+    /// `3`, or `3+15` when carried on 15 frames a second.
+    pub fn label(&self) -> String {
+        match self.carry {
+            Some(c) => format!("{}+{c}", self.detect),
+            None => self.detect.to_string(),
+        }
+    }
 }
 
 /// The shipped model's groups (models/yolov12n.toml).
@@ -59,18 +106,33 @@ pub struct Frames {
 
 /// The frames of `s` on `cam` at `fps` (times k/fps), detections drawn with `seed`.
 pub fn frames(s: &Scenario, cam: &Camera, fps: u32, seed: u64) -> Frames {
+    frames_at(s, cam, Rate::detect(fps), seed)
+}
+
+/// The frames of `s` on `cam` at `rate.frame_fps()` (times k/that), detections on every
+/// `rate.every()`th drawn with `seed` (the same as without carrying), boxes carried on the others.
+pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
     let labels = match LabelMap::new(header().labels, &groups()) {
         Ok(l) => l,
         // The label list and groups are constants of this module; they always fit.
         Err(e) => unreachable!("COCO labels and groups disagree: {e}"),
     };
     let mut det = SimDetector::new(DetectorModel::default(), seed);
+    let mut carrier = SimCarrier::new(CarrierModel::default(), seed);
+    let fps = rate.frame_fps();
     let n = (s.duration_s * f64::from(fps)).floor() as u64;
     let mut out = Frames { records: Vec::new(), seen: Vec::new() };
+    let mut followed: Vec<usize> = Vec::new();
     for k in 0..=n {
         let t = k as f64 / f64::from(fps);
         let seen: Vec<Seen> = s.actors.iter().enumerate().filter_map(|(i, a)| a.seen(i, cam, t)).collect();
-        let dets = det.detect(&seen, cam.width, cam.height);
+        let dets = if k % rate.every() == 0 {
+            let found = det.detect_users(&seen, cam.width, cam.height);
+            followed = found.iter().filter_map(|(_, u)| *u).collect();
+            found.into_iter().map(|(d, _)| d).collect()
+        } else {
+            carrier.carry(&seen, &followed, cam.width, cam.height)
+        };
         let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(BASE_MS + (t * 1000.0).round() as u64);
         out.records.push(FrameRecord::new("sim", t, wall, (cam.width, cam.height), &dets, &labels));
         out.seen.push(seen);
@@ -116,7 +178,10 @@ pub struct LineResult {
 pub struct Outcome {
     pub scenario: String,
     pub geometry: String,
+    /// The detect rate.
     pub fps: u32,
+    /// The detect rate, and the carry rate if boxes were carried.
+    pub rate: Rate,
     pub frames: usize,
     /// `object` starts: confirmed tracks.
     pub tracks: usize,
@@ -201,8 +266,15 @@ pub fn tally(
 
 /// Run `s` on `cam` at `fps` with `seed` and judge it.
 pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, SimError> {
-    let cfg = config(s, cam, fps)?;
-    let fr = frames(s, cam, fps, seed);
+    run_at(s, Rate::detect(fps), cam, seed)
+}
+
+/// [`run`] at `rate`: detections, and boxes carried between them if it says so.
+pub fn run_at(s: &Scenario, rate: Rate, cam: &Camera, seed: u64) -> Result<Outcome, SimError> {
+    // The camera's `detect_fps` is the detect rate: what `anttd check` judges the rules by.
+    let cfg = config(s, cam, rate.detect)?;
+    let fr = frames_at(s, cam, rate, seed);
+    let fps = rate.frame_fps();
     let mut messages: Vec<serde_json::Value> = Vec::new();
     // Through replay's own loop, from the same JSON lines a recording holds.
     let lines = fr.records.iter().enumerate().map(|(i, f)| {
@@ -300,7 +372,8 @@ pub fn run(s: &Scenario, fps: u32, cam: &Camera, seed: u64) -> Result<Outcome, S
     Ok(Outcome {
         scenario: s.name.to_string(),
         geometry: cam.name.to_string(),
-        fps,
+        fps: rate.detect,
+        rate,
         frames: fr.records.len(),
         tracks: starts(&|v| v["kind"] == "object").len(),
         rules,
@@ -383,12 +456,12 @@ pub fn summary(outcomes: &[Outcome]) -> String {
     }
     /// (scenario, rule or line) and (geometry, fps).
     type Row = (String, String);
-    type Col = (String, u32);
+    type Col = (String, Rate);
     let mut cols: Vec<Col> = Vec::new();
     let mut row_order: Vec<Row> = Vec::new();
     let mut cells: BTreeMap<(Row, Col), Cell> = BTreeMap::new();
     for o in outcomes {
-        let col = (o.geometry.clone(), o.fps);
+        let col = (o.geometry.clone(), o.rate);
         if !cols.contains(&col) {
             cols.push(col.clone());
         }
@@ -426,7 +499,7 @@ pub fn summary(outcomes: &[Outcome]) -> String {
     }
     let mut out = format!(
         "| scenario | rule | {} |\n|---|---|{}\n",
-        cols.iter().map(|(g, f)| format!("{g} @{f}")).collect::<Vec<_>>().join(" | "),
+        cols.iter().map(|(g, r)| format!("{g} @{}", r.label())).collect::<Vec<_>>().join(" | "),
         "---|".repeat(cols.len())
     );
     for key in &row_order {
@@ -501,7 +574,7 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
             rows.push(vec![
                 o.scenario.clone(),
                 o.geometry.clone(),
-                o.fps.to_string(),
+                o.rate.label(),
                 format!("{} ({})", r.rule, r.kind),
                 format!("{}/{}{}", r.found, r.expected, if r.beyond_check { " ‡" } else { "" }),
                 r.false_alarms.to_string(),
@@ -512,7 +585,7 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
         rows.push(vec![
             o.scenario.clone(),
             o.geometry.clone(),
-            o.fps.to_string(),
+            o.rate.label(),
             "tracker".into(),
             format!("{} road users, {} broken, {} mixed", o.tracking.road_users, o.tracking.broken, o.tracking.mixed),
             "–".into(),
@@ -523,7 +596,7 @@ fn rows(outcomes: &[Outcome], markdown: bool) -> String {
             rows.push(vec![
                 o.scenario.clone(),
                 o.geometry.clone(),
-                o.fps.to_string(),
+                o.rate.label(),
                 format!("line {}", l.line),
                 format!(
                     "toward {}, away {}",
@@ -663,6 +736,34 @@ mod tests {
         // Wide pole, 3 fps, seed 55: the car's fit in the frame it left the zone (93.2 ± 1.4
         // km/h) was more precise than any before (89.1 ± 2.1), and the start reported 89.1.
         assert!(speed_err(&outcome("speeding_car", "pole6wide", 3, 55), "speeding") <= 5.0);
+    }
+
+    #[test]
+    fn boxes_carried_between_detections_find_the_rear_end_one_braking_detection_misses() {
+        // 8 m pole, 3 fps, seed 26: the braking car is detected once while it moves, then
+        // missed twice, then it stands. Its boxes carried on 15 frames a second (the carrier's
+        // model) show the braking. The detector's own draws are the same in both runs.
+        let (s, cam) = (scenario("rear_end").expect("scenario"), Camera::named("pole8").expect("geometry"));
+        let alone = run_at(&s, Rate::detect(3), &cam, 26).expect("run");
+        let carried = run_at(&s, Rate::carried(3, 15).expect("rate"), &cam, 26).expect("run");
+        assert_eq!(judged(&alone, "collision_suspect"), (0, 1, 0), "{:?}", alone.rules);
+        assert_eq!(judged(&carried, "collision_suspect"), (1, 1, 0), "{:?}", carried.rules);
+        assert_eq!(carried.frames, 15 * 15 + 1);
+        let (a, b) = (frames(&s, &cam, 3, 26), frames_at(&s, &cam, Rate::carried(3, 15).expect("rate"), 26));
+        for (k, r) in a.records.iter().enumerate() {
+            assert_eq!(r, &b.records[5 * k], "frame {k}");
+        }
+    }
+
+    #[test]
+    fn a_carry_rate_is_a_multiple_of_the_detect_rate_above_it() {
+        assert_eq!(
+            Rate::carried(3, 15).ok().map(|r| (r.frame_fps(), r.every(), r.label())),
+            Some((15, 5, "3+15".into()))
+        );
+        assert!(Rate::carried(10, 15).is_err());
+        assert!(Rate::carried(5, 5).is_err());
+        assert_eq!(Rate::detect(5).label(), "5");
     }
 
     #[test]

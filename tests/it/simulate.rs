@@ -34,6 +34,21 @@ fn simulate_then_replay() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("| scenario |") && table.contains("| side_by_side | pole8 | 5 |"), "{table}");
+    // With boxes carried between detections, the rate says so; a carry rate that is not a
+    // multiple of the detect rate is refused, naming both.
+    let scorecard = |carry: &str| {
+        Command::new(bin)
+            .args(["scenarios", "--scenario", "side_by_side", "--geometry", "pole8", "--fps", "5", "--markdown"])
+            .args(["--carry-fps", carry])
+            .output()
+            .expect("run anttd scenarios")
+    };
+    let out = scorecard("15");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| side_by_side | pole8 | 5+15 |"));
+    let out = scorecard("12");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("12 frames a second") && err.contains("at 5"), "{err}");
 }
 
 /// Issue 13: the fast-traffic rules decide within the time a road user is in a pole camera's
