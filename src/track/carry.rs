@@ -149,24 +149,27 @@ impl Pyramid {
 pub struct Carried {
     /// The box in the next frame.
     pub bbox: BBox,
-    /// Normalised correlation of the box's inner pixels with where they were aligned (0–1).
+    /// The points' median normalised correlation of their windows here and there (−1–1).
     pub ncc: f32,
-    /// How far aligning back landed from the box it started from, pixels.
+    /// The points' median distance, pixels, between where they started and where following
+    /// them back landed.
     pub fb_px: f32,
 }
 
 /// Why a box was not carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The box lies (mostly) outside the picture, or is too small to align.
+    /// The box's centre is outside the picture, the two frames differ in size, or the box is
+    /// too small to follow.
     Outside,
-    /// Its inside is too plain to fix a shift.
+    /// Most of its points are too plain to follow ([`MIN_EIG`]), or lie where their windows
+    /// leave the picture.
     Plain,
-    /// The alignment did not settle, or left the picture.
+    /// Too few points were followed there and back.
     Lost,
-    /// The aligned pixels do not look like the box's ([`MIN_NCC`]).
+    /// The points' windows no longer look alike ([`MIN_NCC`]).
     Unlike,
-    /// Aligning back does not return to the box ([`MAX_FB_SHARE`]).
+    /// The points did not come back to where they started ([`MAX_FB_SHARE`]).
     Inconsistent,
 }
 
@@ -235,9 +238,10 @@ pub fn carry(prev: &Pyramid, next: &Pyramid, b: &BBox, guess: (f32, f32)) -> Res
             }
         }
     }
-    let sc = if ratios.is_empty() { 1.0 } else { med(ratios) };
-    let w = Warp { d: (dx, dy), s: sc - 1.0 };
-    Ok(Carried { bbox: w.apply(b), ncc: ncc_med, fb_px: fb_med })
+    let scale = if ratios.is_empty() { 1.0 } else { med(ratios) };
+    let (hw, hh) = (0.5 * b.width() * scale, 0.5 * b.height() * scale);
+    let (nx, ny) = (cx + dx, cy + dy);
+    Ok(Carried { bbox: BBox::new(nx - hw, ny - hh, nx + hw, ny + hh), ncc: ncc_med, fb_px: fb_med })
 }
 
 /// Where point `p` of `a` went in `z` (pyramidal Lucas–Kanade on a small window, from level
@@ -341,22 +345,6 @@ fn patch_ncc(a: &Level, z: &Level, p: (f32, f32), q: (f32, f32)) -> Option<f32> 
     }
     let var = ((stt - st * st / n) * (svv - sv * sv / n)).max(0.0).sqrt();
     Some(if var > 0.0 { (stv - st * sv / n) / var } else { 0.0 })
-}
-
-/// A similarity about the box's centre: shift `d` (level-0 pixels) and scale `1 + s`.
-#[derive(Debug, Clone, Copy)]
-struct Warp {
-    d: (f32, f32),
-    s: f32,
-}
-
-impl Warp {
-    fn apply(&self, b: &BBox) -> BBox {
-        let (cx, cy) = b.center();
-        let (hw, hh) = (0.5 * b.width() * (1.0 + self.s), 0.5 * b.height() * (1.0 + self.s));
-        let (nx, ny) = (cx + self.d.0, cy + self.d.1);
-        BBox::new(nx - hw, ny - hh, nx + hw, ny + hh)
-    }
 }
 
 #[cfg(test)]

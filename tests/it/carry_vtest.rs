@@ -101,7 +101,8 @@ fn carried_boxes_follow_people_between_detections_in_vtest() {
                 shift = (c.bbox.center().0 - b.center().0, c.bbox.center().1 - b.center().1);
                 b = c.bbox;
                 reached = j;
-                // The same person's detection here, if the model found it.
+                // The same person's detection here, if the model found it: the one that overlaps
+                // the detected box most (people walk a few pixels a frame).
                 let Some(truth) = dets[k + j].iter().max_by(|p, q| iou(p, start).total_cmp(&iou(q, start))) else {
                     continue;
                 };
