@@ -128,6 +128,7 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
         let seen: Vec<Seen> = s.actors.iter().enumerate().filter_map(|(i, a)| a.seen(i, cam, t)).collect();
         let dets = if k % rate.every() == 0 {
             let found = det.detect_users(&seen, cam.width, cam.height);
+            carrier.restart();
             followed = found.iter().filter_map(|(_, u)| *u).collect();
             found.into_iter().map(|(d, _)| d).collect()
         } else {
