@@ -130,7 +130,7 @@ enum Command {
         /// Also carry the detected boxes on this many decoded frames a second between
         /// detections, as a model of the box carrier (a multiple of every `--fps`; what carrying
         /// would give the rules: the daemon does not carry yet).
-        #[arg(long, conflicts_with = "explain", value_parser = clap::value_parser!(u32).range(2..=60))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60))]
         carry_fps: Option<u32>,
     },
     /// Validate a config file and load its model, then exit.
@@ -315,7 +315,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         }
         Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain, carry_fps } => {
             if explain {
-                return explain_scenario(&fps, &geometry, scenario.as_deref(), seed, seeds);
+                return explain_scenario(&fps, carry_fps, &geometry, scenario.as_deref(), seed, seeds);
             }
             let view = if summary {
                 anttd::sim::run::View::Summary
@@ -525,15 +525,28 @@ fn scenarios(
     Ok(ExitCode::SUCCESS)
 }
 
-fn explain_scenario(fps: &[u32], geometry: &str, scenario: Option<&str>, seed: u64, seeds: u64) -> Result<ExitCode> {
+fn explain_scenario(
+    fps: &[u32],
+    carry_fps: Option<u32>,
+    geometry: &str,
+    scenario: Option<&str>,
+    seed: u64,
+    seeds: u64,
+) -> Result<ExitCode> {
     use anttd::sim::{camera, explain, run, scenario as sc};
     let (Some(name), [fps], false, 1) = (scenario, fps, geometry == "all", seeds) else {
         anyhow::bail!("--explain tells one run: give --scenario, one --geometry, one --fps and one --seed");
     };
     let s = sc::scenario(name).ok_or_else(|| run::SimError::Scenario(name.into()))?;
     let cam = camera::Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.to_string()))?;
-    println!("{name} on {geometry} at {fps} detections a second, seed {seed}: {}", s.about);
-    print!("{}", explain::explain(&s, &run::config(&s, &cam, *fps)?, &run::frames(&s, &cam, *fps, seed), *fps));
+    let rate = match carry_fps {
+        Some(c) => run::Rate::carried(*fps, c)?,
+        None => run::Rate::detect(*fps),
+    };
+    let carried = rate.carry.map(|c| format!(", boxes carried on {c} frames a second")).unwrap_or_default();
+    println!("{name} on {geometry} at {fps} detections a second{carried}, seed {seed}: {}", s.about);
+    let frames = run::frames_at(&s, &cam, rate, seed);
+    print!("{}", explain::explain(&s, &run::config(&s, &cam, *fps)?, &frames, rate.frame_fps()));
     Ok(ExitCode::SUCCESS)
 }
 

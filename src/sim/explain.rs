@@ -24,7 +24,8 @@ use crate::config::Config;
 use crate::detect::{BBox, Detection};
 use crate::track::{Track, TrackState};
 
-/// The frame-by-frame account of the first camera of `cfg` over `frames` of `s` at `fps`.
+/// The frame-by-frame account of the first camera of `cfg` over `frames` of `s` at `fps` frames a
+/// second (detected on, or carried on between detections).
 pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String {
     let mut out = String::new();
     // Each line crossing counted: its line, the road user its track held, its direction.
