@@ -511,10 +511,7 @@ fn scenarios(
         for g in &geometries {
             let cam = camera::Camera::named(g).ok_or_else(|| run::SimError::Geometry(g.to_string()))?;
             for &f in fps {
-                let rate = match carry_fps {
-                    Some(c) => run::Rate::carried(f, c)?,
-                    None => run::Rate::detect(f),
-                };
+                let rate = run::Rate::new(f, carry_fps)?;
                 for seed in seeds.clone() {
                     outcomes.push(run::run_at(&s, rate, &cam, seed)?);
                 }
@@ -539,10 +536,7 @@ fn explain_scenario(
     };
     let s = sc::scenario(name).ok_or_else(|| run::SimError::Scenario(name.into()))?;
     let cam = camera::Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.to_string()))?;
-    let rate = match carry_fps {
-        Some(c) => run::Rate::carried(*fps, c)?,
-        None => run::Rate::detect(*fps),
-    };
+    let rate = run::Rate::new(*fps, carry_fps)?;
     let carried = rate.carry.map(|c| format!(", boxes carried on {c} frames a second")).unwrap_or_default();
     println!("{name} on {geometry} at {fps} detections a second{carried}, seed {seed}: {}", s.about);
     let frames = run::frames_at(&s, &cam, rate, seed);

@@ -49,6 +49,11 @@ impl Rate {
         Self { detect: fps, carry: None }
     }
 
+    /// Detections at `detect` a second, and boxes carried on `carry` frames a second if given.
+    pub fn new(detect: u32, carry: Option<u32>) -> Result<Self, SimError> {
+        carry.map_or(Ok(Self::detect(detect)), |c| Self::carried(detect, c))
+    }
+
     /// Detections at `detect` a second, boxes carried on `carry` frames a second (a multiple of
     /// `detect` above it: every so many frames is detected on).
     pub fn carried(detect: u32, carry: u32) -> Result<Self, SimError> {
@@ -179,8 +184,6 @@ pub struct LineResult {
 pub struct Outcome {
     pub scenario: String,
     pub geometry: String,
-    /// The detect rate.
-    pub fps: u32,
     /// The detect rate, and the carry rate if boxes were carried.
     pub rate: Rate,
     pub frames: usize,
@@ -373,7 +376,6 @@ pub fn run_at(s: &Scenario, rate: Rate, cam: &Camera, seed: u64) -> Result<Outco
     Ok(Outcome {
         scenario: s.name.to_string(),
         geometry: cam.name.to_string(),
-        fps: rate.detect,
         rate,
         frames: fr.records.len(),
         tracks: starts(&|v| v["kind"] == "object").len(),

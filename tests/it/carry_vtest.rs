@@ -36,13 +36,6 @@ fn boxes(v: &serde_json::Value) -> Vec<BBox> {
         .unwrap_or_default()
 }
 
-fn iou(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    let i = w * h;
-    i / (a.area() + b.area() - i)
-}
-
 /// How far `b`'s foot is from `truth`'s, in `truth`'s heights.
 fn foot_err(b: &BBox, truth: &BBox) -> f32 {
     let (p, q) = (b.bottom_center(), truth.bottom_center());
@@ -103,10 +96,10 @@ fn carried_boxes_follow_people_between_detections_in_vtest() {
                 reached = j;
                 // The same person's detection here, if the model found it: the one that overlaps
                 // the detected box most (people walk a few pixels a frame).
-                let Some(truth) = dets[k + j].iter().max_by(|p, q| iou(p, start).total_cmp(&iou(q, start))) else {
+                let Some(truth) = dets[k + j].iter().max_by(|p, q| p.iou(start).total_cmp(&q.iou(start))) else {
                     continue;
                 };
-                if iou(truth, start) < 0.3 {
+                if truth.iou(start) < 0.3 {
                     continue;
                 }
                 carried[j].push(foot_err(&b, truth));
