@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::feasibility::road_direction;
 use crate::config::{CameraConfig, RuleConfig};
-use crate::detect::Detection;
 use crate::detect::manifest::{Group, LabelMap};
+use crate::detect::{BBox, Detection};
 use crate::event::{Body, CountRow, CountsMessage, Event, Phase, new_id, rfc3339, round_box, round_s, round1, round3};
 use crate::geometry::{Point, polygon_area};
 use crate::rules::collision::Collision;
@@ -23,7 +23,7 @@ use crate::rules::racing::{Racing, road_axis};
 use crate::rules::speeding::{Speeding, SpeedingHit};
 use crate::rules::stopped_vehicle::{StoppedHit, StoppedVehicle};
 use crate::rules::wrong_way::{WrongWay, WrongWayHit, line_direction};
-use crate::track::{Track, Tracker, TrackerConfig};
+use crate::track::{Track, TrackState, Tracker, TrackerConfig};
 
 struct OpenObject {
     event_id: String,
@@ -264,6 +264,14 @@ fn zone_rules(cam: &CameraConfig) -> Vec<ZoneRule> {
     out
 }
 
+/// What kind of frame the rules judge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RulesAt {
+    Detected,
+    /// Boxes carried between detections: only the rules that read motion judge it.
+    Carried,
+}
+
 pub struct CameraAnalytics {
     camera: String,
     labels: Arc<LabelMap>,
@@ -282,6 +290,11 @@ pub struct CameraAnalytics {
     /// The latest frame's stream time and wall-clock time, to place track times on the clock.
     clock: Option<(f64, SystemTime)>,
     dets: Vec<Detection>,
+    /// Per detection given to the latest [`CameraAnalytics::on_frame`], its index among the
+    /// ones given to the tracker (`dets`: those of the classes this camera reports).
+    kept: Vec<Option<usize>>,
+    /// Scratch for [`CameraAnalytics::on_carried`].
+    carried: Vec<(usize, BBox)>,
     crossings: Vec<Crossing>,
     /// Time the last [`CameraAnalytics::on_frame`] spent in the tracker and in the rules
     /// (crossings, zone rules, building events), for `anttd bench`.
@@ -330,6 +343,8 @@ impl CameraAnalytics {
             open_rules: HashMap::new(),
             clock: None,
             dets: Vec::new(),
+            kept: Vec::new(),
+            carried: Vec::new(),
             crossings: Vec::new(),
             last_timings: Default::default(),
             counts: (!cam.lines.is_empty()).then(|| Counts::new(cam.counts_interval_s.0 as f64)),
@@ -369,7 +384,14 @@ impl CameraAnalytics {
         self.clock = Some((time_s, wall));
         self.tracker.set_picture(picture.0 as f32, picture.1 as f32);
         self.dets.clear();
-        self.dets.extend(detections.iter().filter(|d| self.enabled.get(d.class_id as usize).copied().unwrap_or(false)));
+        self.kept.clear();
+        for d in detections {
+            let keep = self.enabled.get(d.class_id as usize).copied().unwrap_or(false);
+            self.kept.push(keep.then_some(self.dets.len()));
+            if keep {
+                self.dets.push(*d);
+            }
+        }
         let output = self.tracker.update(time_s, &self.dets);
         let t1 = std::time::Instant::now();
         let ended = output.ended;
@@ -389,6 +411,55 @@ impl CameraAnalytics {
             out.push(self.object_event(&track, Phase::Start, event_id.clone(), ts.clone()));
             self.open.insert(track.id, OpenObject { event_id });
         }
+        self.push_crossings(&ts, out);
+        if let Some(m) = &mut self.motion {
+            // Tentative tracks too: a fast object's speed counts from its first detection.
+            m.update(time_s, self.tracker.live_tracks());
+        }
+        self.run_rules(Some(time_s), &ended, &ts, RulesAt::Detected, out);
+        for track in ended {
+            self.end_object(&track, out);
+        }
+        self.last_timings = (t1 - t0, t1.elapsed());
+    }
+
+    /// Process one decoded frame between two detected ones (no detector ran on it), onto which
+    /// boxes were carried ([`crate::track::carry`]): each with the index of the detection it was
+    /// carried from among those given to the latest [`CameraAnalytics::on_frame`]. The tracks
+    /// those detections went to take the boxes (`Tracker::carry`); their points count at the
+    /// lines they cross and are motion samples. The rules that read motion (speeding, racing,
+    /// collision, wrong way) judge the frame; the others judge detected frames only, whose
+    /// tracks a carried frame does not change. Events are appended to `out`.
+    pub fn on_carried(&mut self, time_s: f64, wall: SystemTime, boxes: &[(usize, BBox)], out: &mut Vec<Event>) {
+        let t0 = std::time::Instant::now();
+        self.carried.clear();
+        self.carried.extend(boxes.iter().filter_map(|&(from, b)| Some((self.kept.get(from).copied().flatten()?, b))));
+        if self.tracker.carry(time_s, &self.carried) == 0 {
+            self.last_timings = (t0.elapsed(), Duration::ZERO);
+            return;
+        }
+        self.clock = Some((time_s, wall));
+        let t1 = std::time::Instant::now();
+        let carried = |tr: &&Track| tr.carried_at(time_s).is_some() && tr.state == TrackState::Confirmed;
+        self.crossings.clear();
+        self.lines.update_carried(self.tracker.tracks().filter(carried), &mut self.crossings);
+        if let Some(c) = &mut self.counts {
+            c.tick(time_s, &mut self.closed);
+            for x in &self.crossings {
+                c.add(x.line, x.class_id, x.direction);
+            }
+        }
+        let ts = rfc3339(wall);
+        self.push_crossings(&ts, out);
+        if let Some(m) = &mut self.motion {
+            m.carried(time_s, self.tracker.live_tracks());
+            self.run_rules(Some(time_s), &[], &ts, RulesAt::Carried, out);
+        }
+        self.last_timings = (t1 - t0, t1.elapsed());
+    }
+
+    /// Line-cross events for `self.crossings`.
+    fn push_crossings(&mut self, ts: &str, out: &mut Vec<Event>) {
         for c in std::mem::take(&mut self.crossings) {
             let (line, dirs) = &self.line_names[c.line];
             let event_id = new_id();
@@ -397,7 +468,7 @@ impl CameraAnalytics {
                 event_id,
                 phase: Phase::Start,
                 camera: self.camera.clone(),
-                ts: ts.clone(),
+                ts: ts.to_string(),
                 body: Body::LineCross {
                     line: line.clone(),
                     direction: dirs[c.direction].clone(),
@@ -406,22 +477,13 @@ impl CameraAnalytics {
                 },
             });
         }
-        if let Some(m) = &mut self.motion {
-            // Tentative tracks too: a fast object's speed counts from its first detection.
-            m.update(time_s, self.tracker.live_tracks());
-        }
-        self.run_rules(Some(time_s), &ended, &ts, out);
-        for track in ended {
-            self.end_object(&track, out);
-        }
-        self.last_timings = (t1 - t0, t1.elapsed());
     }
 
     /// The stream ended: end every open track, and every open rule event.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
         let ended = self.tracker.finish();
         let ts = rfc3339(self.clock.map_or_else(SystemTime::now, |c| c.1));
-        self.run_rules(None, &ended, &ts, out);
+        self.run_rules(None, &ended, &ts, RulesAt::Detected, out);
         for track in ended {
             self.end_object(&track, out);
         }
@@ -467,8 +529,9 @@ impl CameraAnalytics {
         self.clock.map_or(0.0, |c| c.0)
     }
 
-    /// Zone rules: at a frame (`Some(t)`), or at the end of the stream (`None`).
-    fn run_rules(&mut self, t: Option<f64>, ended: &[crate::track::Track], ts: &str, out: &mut Vec<Event>) {
+    /// Zone rules: at a frame (`Some(t)`), or at the end of the stream (`None`); at a carried
+    /// frame only those that read motion.
+    fn run_rules(&mut self, t: Option<f64>, ended: &[Track], ts: &str, at: RulesAt, out: &mut Vec<Event>) {
         if self.rules.is_empty() {
             return;
         }
@@ -478,6 +541,9 @@ impl CameraAnalytics {
         let mut hits: Vec<(usize, RuleHit)> = Vec::new();
         let mut got = Vec::new();
         for (ri, rule) in self.rules.iter_mut().enumerate() {
+            if at == RulesAt::Carried && !rule.state.uses_motion() {
+                continue;
+            }
             let names = &rule_names[ri];
             match &mut rule.state {
                 ZoneRuleState::Crowd { rule, zone, area_m2 } => {

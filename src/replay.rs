@@ -66,6 +66,22 @@ pub struct FrameRecord {
     pub width: u32,
     pub height: u32,
     pub detections: Vec<RecordedDetection>,
+    /// Present on a frame the detector did not run on: the boxes carried onto it from the
+    /// camera's latest detected frame ([`crate::track::carry`]). Its `detections` are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried: Option<Vec<CarriedBox>>,
+}
+
+/// One box carried onto a frame between detections.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriedBox {
+    /// The index, in the camera's latest detected frame's `detections`, of the detection the
+    /// box was carried from.
+    pub from: usize,
+    /// x1, y1, x2, y2 in source pixels.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
 }
 
 impl FrameRecord {
@@ -77,11 +93,10 @@ impl FrameRecord {
         dets: &[Detection],
         labels: &LabelMap,
     ) -> Self {
-        let wall_ms = wall.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         Self {
             camera: camera.to_string(),
             time_s,
-            wall_ms,
+            wall_ms: wall_ms(wall),
             width: size.0,
             height: size.1,
             detections: dets
@@ -93,12 +108,32 @@ impl FrameRecord {
                     bbox: d.bbox.into(),
                 })
                 .collect(),
+            carried: None,
+        }
+    }
+
+    /// A frame the detector did not run on, with the boxes carried onto it: each with the index
+    /// of the detection it was carried from in the camera's latest detected frame.
+    pub fn carried(camera: &str, time_s: f64, wall: SystemTime, size: (u32, u32), boxes: &[(usize, BBox)]) -> Self {
+        Self {
+            camera: camera.to_string(),
+            time_s,
+            wall_ms: wall_ms(wall),
+            width: size.0,
+            height: size.1,
+            detections: Vec::new(),
+            carried: Some(boxes.iter().map(|&(from, b)| CarriedBox { from, bbox: b.into() }).collect()),
         }
     }
 
     pub fn wall(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.wall_ms)
     }
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn wall_ms(wall: SystemTime) -> u64 {
+    wall.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Writes a recording of detections (JSON Lines), one flushed line at a time so a killed
@@ -186,6 +221,14 @@ pub fn parse_frame(line_no: usize, text: &str, labels: &LabelMap) -> Result<Fram
             return Err(at(line_no, "a detection has a non-finite score or box"));
         }
     }
+    if let Some(carried) = &f.carried {
+        if !f.detections.is_empty() {
+            return Err(at(line_no, "a frame with `carried` boxes has detections too: the detector did not run on it"));
+        }
+        if carried.iter().any(|c| c.bbox.iter().any(|v| !v.is_finite())) {
+            return Err(at(line_no, "a carried box is not finite"));
+        }
+    }
     Ok(f)
 }
 
@@ -266,6 +309,9 @@ pub fn run_frames(
         cfg.cameras.iter().map(|c| CameraAnalytics::new(c, &cfg.tracker, Arc::clone(&labels))).collect();
     let index: HashMap<String, usize> = cams.iter().enumerate().map(|(i, c)| (c.camera().to_string(), i)).collect();
     let mut last_time: Vec<Option<f64>> = vec![None; cams.len()];
+    // Per camera, how many detections its latest detected frame had (what carried boxes name).
+    let mut detected: Vec<Option<usize>> = vec![None; cams.len()];
+    let mut carried = Vec::new();
     let (mut summary, mut events, mut dets) = (ReplaySummary::default(), Vec::new(), Vec::new());
     for item in frames {
         let (n, l) = item?;
@@ -281,6 +327,23 @@ pub fn run_frames(
             return Err(at(n, format!("camera `{}`: time_s {} goes backwards", f.camera, f.time_s)));
         }
         last_time[ci] = Some(f.time_s);
+        if let Some(boxes) = &f.carried {
+            let Some(had) = detected[ci] else {
+                return Err(at(n, format!("camera `{}`: boxes carried before any detected frame", f.camera)));
+            };
+            carried.clear();
+            for c in boxes {
+                if c.from >= had {
+                    return Err(at(n, format!("a box is carried from detection {} of a frame that had {had}", c.from)));
+                }
+                carried.push((c.from, BBox::from(c.bbox)));
+            }
+            cams[ci].on_carried(f.time_s, f.wall(), &carried, &mut events);
+            summary.frames += 1;
+            emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
+            continue;
+        }
+        detected[ci] = Some(f.detections.len());
         dets.clear();
         dets.extend(f.detections.iter().map(|d| Detection {
             class_id: d.class_id,
@@ -421,6 +484,59 @@ points = [[200, 400], [200, 200]]
         assert_eq!(kinds, vec![("object", Start), ("line_cross", Start), ("object", End)]);
         // Event times come from the recorded wall clock: confirmed at the third hit (min_hits 3).
         assert_eq!(got[0].ts, "1970-01-01T00:16:40.200Z");
+    }
+
+    #[test]
+    fn carried_frames_replay_and_name_their_detection() {
+        // The walk with every other frame carried instead of detected: the same events, the
+        // crossing made on a carried frame or a detected one.
+        let mut rec = recording().split(|&c| c == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>();
+        for (i, line) in rec.iter_mut().enumerate().skip(1).filter(|(i, l)| i % 2 == 0 && !l.is_empty()) {
+            let f = parse_frame(
+                i + 1,
+                std::str::from_utf8(line).expect("utf8"),
+                &LabelMap::new(labels().labels, &groups()).expect("labels"),
+            )
+            .expect("frame");
+            let b = BBox::from(f.detections[0].bbox);
+            let c = FrameRecord::carried("cam1", f.time_s, f.wall(), (640, 480), &[(0, b)]);
+            *line = serde_json::to_vec(&c).expect("json");
+        }
+        let input = rec.join(&b'\n');
+        let got = replay(&input).expect("replay");
+        let kinds: Vec<&str> = got.iter().map(|e| e.kind()).collect();
+        assert_eq!(kinds, vec!["object", "line_cross", "object"]);
+        // A box carried from a detection its frame did not have, or before any detected frame,
+        // or on a frame with detections, is refused with its line.
+        let bad = |line: &str, first: bool| {
+            let mut input = if first {
+                recording()[..recording().iter().position(|&c| c == b'\n').expect("header") + 1].to_vec()
+            } else {
+                recording()
+            };
+            input.extend_from_slice(line.as_bytes());
+            replay(&input)
+        };
+        let carried = r#"{"camera":"cam1","time_s":9.0,"wall_ms":0,"width":640,"height":480,"detections":[],"carried":[{"from":1,"box":[1,2,3,4]}]}"#;
+        match bad(carried, false) {
+            Err(ReplayError::Line { line: 23, message }) => {
+                assert!(message.contains("detection 1 of a frame that had 1"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match bad(carried, true) {
+            Err(ReplayError::Line { line: 2, message }) => {
+                assert!(message.contains("before any detected frame"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let both = r#"{"camera":"cam1","time_s":9.0,"wall_ms":0,"width":640,"height":480,"detections":[{"label":"person","class_id":0,"score":0.9,"box":[1,2,3,4]}],"carried":[]}"#;
+        match bad(both, false) {
+            Err(ReplayError::Line { line: 23, message }) => {
+                assert!(message.contains("has detections too"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -263,6 +263,21 @@ impl LineCross {
         self.recent.push_back((now, frame));
     }
 
+    /// A frame between detections, on which the confirmed tracks `carried` had their boxes
+    /// carried (`Tracker::carry`): each one already seen at a detected frame steps to its new
+    /// point. A track not yet seen waits for a detected frame, where it is followed back through
+    /// the detections; a carried frame adds none to follow back through.
+    pub fn update_carried<'a>(&mut self, carried: impl Iterator<Item = &'a Track>, out: &mut Vec<Crossing>) {
+        if self.lines.is_empty() {
+            return;
+        }
+        for t in carried {
+            if self.known.contains(&t.id) {
+                self.step(t.id, t.class_id, t.bbox.bottom_center(), t.bbox.height(), out);
+            }
+        }
+    }
+
     /// The points (bottom-centre, box height) of a new track before `now`, oldest first: at
     /// each earlier frame, the detection of its class nearest to where its motion puts it,
     /// within a box height (a missed frame is skipped), until a frame has none or the nearest

@@ -32,6 +32,13 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
     let mut counted: Vec<(String, Option<usize>, usize)> = Vec::new();
     out.push_str("     t  user  class       true box (px)             detection                        track\n");
     let played = play(cfg, frames, |analytics, t, seen, dets, events| {
+        let Some(dets) = dets else {
+            let carried: Vec<&Track> =
+                analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()).collect();
+            carried_lines(&mut out, &carried, t, seen);
+            event_lines(&mut out, events, t, &carried, seen, &mut counted);
+            return;
+        };
         let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)).collect();
         for s in seen {
             let det = dets.iter().filter(|d| owner(seen, &d.bbox) == Some(s.actor)).max_by(|a, b| {
@@ -40,16 +47,7 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
             });
             let det_cell = det.map_or_else(|| "missed".to_string(), |d| format!("{:.2} {}", d.score, px(&d.bbox)));
             let track = det.and_then(|d| matched.iter().find(|tr| tr.det_bbox == d.bbox));
-            let _ = writeln!(
-                out,
-                "{:>6.2}  u{:<3} {:<11} {:<25} {:<32} {}",
-                t,
-                s.actor,
-                s.class.label(),
-                px(&true_box(s)),
-                det_cell,
-                track.map_or_else(|| "–".to_string(), |tr| track_cell(tr)),
-            );
+            user_line(&mut out, t, s, &det_cell, track.copied());
         }
         for tr in matched.iter().filter(|tr| owner(seen, &tr.det_bbox).is_none()) {
             let _ = writeln!(
@@ -64,21 +62,7 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
                 track_cell(tr),
             );
         }
-        for e in events.drain(..) {
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.to_json()) else { continue };
-            let Some(mut line) = event_line(&v) else { continue };
-            if let Some((name, id, direction)) = line_count(&v) {
-                let user = matched.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.det_bbox));
-                match user {
-                    Some(u) => {
-                        let _ = write!(line, " (u{u})");
-                    }
-                    None => line.push_str(" (no road user)"),
-                }
-                counted.push((name.to_string(), user, direction));
-            }
-            let _ = writeln!(out, "{t:>6.2}  event {line}");
-        }
+        event_lines(&mut out, events, t, &matched, seen, &mut counted);
     });
     let Some(mut analytics) = played else { return String::new() };
     let mut events = Vec::new();
@@ -115,6 +99,69 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
         }
     }
     out
+}
+
+/// A road user's line at frame time `t`: its true box, what the detector or carrier gave
+/// (`cell`), and the track that took it.
+fn user_line(out: &mut String, t: f64, s: &Seen, cell: &str, track: Option<&Track>) {
+    let _ = writeln!(
+        out,
+        "{:>6.2}  u{:<3} {:<11} {:<25} {:<32} {}",
+        t,
+        s.actor,
+        s.class.label(),
+        px(&true_box(s)),
+        cell,
+        track.map_or_else(|| "–".to_string(), track_cell),
+    );
+}
+
+/// The lines of a frame boxes were carried onto: each road user's carried box and its track,
+/// or `not carried`; a box carried onto no road user gets a line of its own.
+fn carried_lines(out: &mut String, carried: &[&Track], t: f64, seen: &[Seen]) {
+    for s in seen {
+        let tr = carried.iter().find(|tr| owner(seen, &tr.det_bbox) == Some(s.actor));
+        let cell = tr.map_or_else(|| "not carried".to_string(), |tr| format!("carried {}", px(&tr.det_bbox)));
+        user_line(out, t, s, &cell, tr.copied());
+    }
+    for tr in carried.iter().filter(|tr| owner(seen, &tr.det_bbox).is_none()) {
+        let _ = writeln!(
+            out,
+            "{t:>6.2}  {:<4} {:<11} {:<25} carried {:<24} {}",
+            "–",
+            "",
+            "(no road user)",
+            px(&tr.det_bbox),
+            track_cell(tr)
+        );
+    }
+}
+
+/// The frame's rule and line-cross events (object starts and ends left out); a crossing names
+/// the road user its track held (`tracks`: those seen at the frame) and is kept in `counted`.
+fn event_lines(
+    out: &mut String,
+    events: &mut Vec<crate::event::Event>,
+    t: f64,
+    tracks: &[&Track],
+    seen: &[Seen],
+    counted: &mut Vec<(String, Option<usize>, usize)>,
+) {
+    for e in events.drain(..) {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.to_json()) else { continue };
+        let Some(mut line) = event_line(&v) else { continue };
+        if let Some((name, id, direction)) = line_count(&v) {
+            let user = tracks.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.det_bbox));
+            match user {
+                Some(u) => {
+                    let _ = write!(line, " (u{u})");
+                }
+                None => line.push_str(" (no road user)"),
+            }
+            counted.push((name.to_string(), user, direction));
+        }
+        let _ = writeln!(out, "{t:>6.2}  event {line}");
+    }
 }
 
 fn true_box(s: &Seen) -> BBox {

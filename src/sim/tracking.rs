@@ -53,27 +53,37 @@ pub(crate) fn owner(seen: &[Seen], b: &BBox) -> Option<usize> {
 }
 
 /// Plays `frames` through the analytics of the first camera of `cfg`, as replay does, calling
-/// `each` after every frame with the analytics, the frame's time, the road users in the picture
-/// and the events it published; returns the analytics at the end (`None` without a camera).
+/// `each` after every frame with the analytics, the frame's time, the road users in the picture,
+/// its detections (`None` on a frame boxes were carried onto) and the events it published;
+/// returns the analytics at the end (`None` without a camera).
 pub(crate) fn play(
     cfg: &Config,
     frames: &Frames,
-    mut each: impl FnMut(&CameraAnalytics, f64, &[Seen], &[Detection], &mut Vec<Event>),
+    mut each: impl FnMut(&CameraAnalytics, f64, &[Seen], Option<&[Detection]>, &mut Vec<Event>),
 ) -> Option<CameraAnalytics> {
     let cam = cfg.cameras.first()?;
     let labels = LabelMap::new(header().labels, &groups()).ok()?;
     let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
     let mut events = Vec::new();
     let mut dets = Vec::new();
+    let mut carried = Vec::new();
     for (f, seen) in frames.records.iter().zip(&frames.seen) {
         dets.clear();
+        if let Some(boxes) = &f.carried {
+            carried.clear();
+            carried.extend(boxes.iter().map(|c| (c.from, BBox::from(c.bbox))));
+            analytics.on_carried(f.time_s, f.wall(), &carried, &mut events);
+            each(&analytics, f.time_s, seen, None, &mut events);
+            events.clear();
+            continue;
+        }
         dets.extend(f.detections.iter().map(|d| Detection {
             class_id: d.class_id,
             score: d.score,
             bbox: BBox::from(d.bbox),
         }));
         analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
-        each(&analytics, f.time_s, seen, &dets, &mut events);
+        each(&analytics, f.time_s, seen, Some(&dets), &mut events);
         events.clear();
     }
     Some(analytics)
@@ -98,7 +108,17 @@ pub fn measure(cfg: &Config, frames: &Frames) -> (Tracking, Owners) {
     let mut confirmed = std::collections::BTreeSet::new();
     let mut owners = Owners::default();
     let mut k = 0;
-    let played = play(cfg, frames, |analytics, t, seen, _, _| {
+    let played = play(cfg, frames, |analytics, t, seen, dets, _| {
+        if dets.is_none() {
+            // Carried boxes go with their detection's track: they only say whom it holds now.
+            for tr in analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()) {
+                if let Some(a) = owner(seen, &tr.det_bbox) {
+                    owners.0.insert((k, tr.id), a);
+                }
+            }
+            k += 1;
+            return;
+        }
         for tr in analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)) {
             if tr.state != crate::track::TrackState::Tentative {
                 confirmed.insert(tr.id);

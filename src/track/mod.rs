@@ -235,6 +235,9 @@ pub struct Tracker {
     /// The picture's width and height, once known: a box touching its edge is entering or
     /// leaving the view.
     picture: Option<(f32, f32)>,
+    /// Per detection of the latest update, the id of the track it was matched to or started:
+    /// boxes carried from a detection go to that track (see [`Tracker::carry`]).
+    owners: Vec<Option<u64>>,
 }
 
 /// A box within this many pixels of the picture's edge, or this share of its own size (width
@@ -290,6 +293,7 @@ impl Tracker {
             horizon: None,
             road: None,
             picture: None,
+            owners: Vec::new(),
         }
     }
 
@@ -392,8 +396,11 @@ impl Tracker {
         let confirm_s = self.cfg.confirm_s;
         let mut confirmed = Vec::new();
         let picture = self.picture;
+        self.owners.clear();
+        self.owners.resize(detections.len(), None);
         for &(d, k) in &self.pairs {
             let tr = &mut self.tracks[k as usize];
+            self.owners[d as usize] = Some(tr.id);
             let det = &detections[d as usize];
             tr.apply(det, now, cut_at_bottom(&det.bbox, picture));
             match tr.state {
@@ -447,6 +454,7 @@ impl Tracker {
                 continue;
             };
             let mut tr = Track::new(self.next_id, det, &z, now, cut_at_bottom(&det.bbox, self.picture));
+            self.owners[d as usize] = Some(tr.id);
             self.next_id += 1;
             if min_hits <= 1 {
                 tr.state = TrackState::Confirmed;
@@ -459,6 +467,45 @@ impl Tracker {
         confirmed.sort_unstable();
         ended.sort_unstable_by_key(|t| t.id);
         TrackerOutput { confirmed, ended, active: &self.tracks[..self.n_confirmed] }
+    }
+
+    /// Boxes carried onto a decoded frame at time `t` between two detected frames (see
+    /// [`carry`](self::carry)), each with the index of the detection of the latest
+    /// [`Tracker::update`] it was carried from. The track that detection was matched to, or
+    /// started, takes the box as a measurement (see [`Track::carried_at`]). Nothing is
+    /// associated: a carried box cannot pass to a neighbour's track, start one, confirm one, or
+    /// count as a hit or a miss; tracks only start, confirm, get lost and end at detections.
+    /// Every track's filter moves on to `t`. A time not after the latest one, a box that is not
+    /// finite or empty, and an index the latest update did not have are ignored. Returns how
+    /// many tracks took a box.
+    pub fn carry(&mut self, t: f64, boxes: &[(usize, BBox)]) -> usize {
+        let Some(prev) = self.now.filter(|&prev| t.is_finite() && t > prev) else {
+            return 0;
+        };
+        let dt = (t - prev) as f32;
+        self.now = Some(t);
+        for tr in &mut self.tracks {
+            if tr.state == TrackState::Lost {
+                tr.kf.freeze_height();
+            }
+            tr.kf.predict(dt);
+            tr.bbox = tr.kf.bbox();
+        }
+        let mut n = 0;
+        for (from, b) in boxes {
+            let Some(id) = self.owners.get(*from).copied().flatten() else { continue };
+            if kalman::measurement_from_bbox(b).is_none() {
+                continue;
+            }
+            // Tracks are only removed at updates, and the owners are those of the latest one.
+            if let Some(tr) = self.tracks.iter_mut().find(|tr| tr.id == id && tr.state != TrackState::Lost)
+                && tr.carried_at(t).is_none()
+            {
+                tr.carry(b, t);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// One association stage: unused detections of the given band against the unmatched
@@ -1294,6 +1341,32 @@ mod tests {
         assert!(tracker.update(1.1, &[]).active.is_empty());
         let out = tracker.update(1.2, &[car(220.0, 0.3)]);
         assert_eq!(out.active.iter().map(|t| t.id).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn a_carried_box_moves_its_detections_track_and_nothing_else() {
+        let mut tr = default_tracker();
+        let (a, b) = (person(100.0, 300.0), person(400.0, 300.0));
+        tr.update(0.0, &[a, b]);
+        let ids: Vec<u64> = tr.all_tracks().iter().map(|t| t.id).collect();
+        assert_eq!(ids.len(), 2);
+        // Detection 1 (b) carried 10 px right: its track takes the box, counts no hit and stays
+        // tentative; the other track is not carried.
+        let moved = BBox::new(b.bbox.x1 + 10.0, b.bbox.y1, b.bbox.x2 + 10.0, b.bbox.y2);
+        assert_eq!(tr.carry(0.1, &[(1, moved)]), 1);
+        let (ta, tb) = (tr.get(ids[0]).expect("a"), tr.get(ids[1]).expect("b"));
+        assert_eq!((tb.carried_at(0.1), tb.det_bbox, tb.hits, tb.state), (Some(1), moved, 1, TrackState::Tentative));
+        assert!(tb.bbox.x1 > b.bbox.x1 + 5.0, "{:?}", tb.bbox);
+        assert_eq!((ta.carried_at(0.1), ta.det_bbox), (None, a.bbox));
+        // A second frame on counts two carried frames; an index the latest update did not have,
+        // an empty box and a time not after the latest one are ignored; no track starts.
+        assert_eq!(tr.carry(0.2, &[(1, moved), (2, moved), (0, BBox::new(5.0, 5.0, 5.0, 5.0))]), 1);
+        assert_eq!(tr.get(ids[1]).expect("b").carried_at(0.2), Some(2));
+        assert_eq!(tr.carry(0.2, &[(0, a.bbox)]), 0);
+        assert_eq!(tr.all_tracks().len(), 2);
+        // The next detection is a match as usual, and clears the carried count.
+        tr.update(0.3, &[a, b]);
+        assert!(tr.all_tracks().iter().all(|t| t.hits == 2 && t.carried_at(0.3).is_none()));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Track {
     /// Since when, and until when, the track has been seen standing at its matches (see
     /// [`Track::parked`]).
     pub(super) still: Option<(f64, f64)>,
+    /// Frame time of the latest box carried onto the track since its latest matched detection
+    /// (see [`super::Tracker::carry`]), and how many frames were carried since it.
+    pub(super) carried: Option<(f64, u32)>,
 }
 
 impl Track {
@@ -67,6 +70,12 @@ impl Track {
     /// [`TrackerOutput::active`] is exact in every case).
     pub fn matched_at(&self, t: f64) -> bool {
         self.last_seen == t
+    }
+
+    /// Whether a box was carried onto the track at frame time `t` (see
+    /// [`super::Tracker::carry`]): then how many frames since its latest matched detection.
+    pub fn carried_at(&self, t: f64) -> Option<u32> {
+        self.carried.filter(|c| c.0 == t).map(|c| c.1)
     }
 
     /// A track from its first detection, `cut` if the picture's bottom edge cuts its box.
@@ -92,6 +101,7 @@ impl Track {
                 obs
             },
             still: None,
+            carried: None,
         }
     }
 
@@ -113,11 +123,28 @@ impl Track {
         self.hits = self.hits.saturating_add(1);
         self.misses = 0;
         self.obs.push(t, &det.bbox, cut);
+        self.carried = None;
         if self.standing() {
             self.still = Some((self.still.map_or(t, |(since, _)| since), t));
         } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
             self.still = None;
         }
+    }
+
+    /// A box carried onto the track at frame time `t`, between detections: a measurement for
+    /// its filter and its latest box, but no hit, and not one of the detections its prediction
+    /// is fitted to (those span the track's last few detections; carried boxes drift from
+    /// their detection a little more each frame, and at 15 frames a second four of them would
+    /// span a fifth of a second).
+    pub(super) fn carry(&mut self, b: &BBox, t: f64) {
+        if let Some(z) = kalman::measurement_from_bbox(b)
+            && !self.kf.update(&z)
+        {
+            self.kf = KalmanState::initiate(&z);
+        }
+        self.bbox = self.kf.bbox();
+        self.det_bbox = *b;
+        self.carried = Some((t, self.carried.map_or(1, |c| c.1 + 1)));
     }
 
     /// Whether the track stood still for at least [`PARKED_S`] until at most [`STILL_GRACE_S`]

@@ -49,16 +49,18 @@ fn simulate_then_replay() {
     let out = scorecard("12");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("12 frames a second") && err.contains("at 5"), "{err}");
-    // One run told frame by frame with carrying: every frame at 15 a second.
+    // One run told frame by frame with carrying: every frame at 15 a second, the ones between
+    // detections with the carried box and its track.
     let out = Command::new(bin)
-        .args(["scenarios", "--explain", "--scenario", "rear_end", "--geometry", "pole8", "--fps", "3"])
-        .args(["--seed", "26", "--carry-fps", "15"])
+        .args(["scenarios", "--explain", "--scenario", "weaving_rider", "--geometry", "pole8", "--fps", "3"])
+        .args(["--seed", "8", "--carry-fps", "15"])
         .output()
         .expect("run anttd scenarios --explain");
     let told = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && told.contains("boxes carried on 15 frames a second, seed 26"), "{told}");
+    assert!(out.status.success() && told.contains("boxes carried on 15 frames a second, seed 8"), "{told}");
     assert!(told.lines().any(|l| l.trim_start().starts_with("1.73 ")), "{told}");
-    assert!(told.contains("event start collision_suspect"), "{told}");
+    assert!(told.lines().filter(|l| l.contains(" carried [")).count() > 10, "{told}");
+    assert!(told.contains("event start racing") && told.contains("weaving=true"), "{told}");
 }
 
 /// Issue 13: the fast-traffic rules decide within the time a road user is in a pole camera's
