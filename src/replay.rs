@@ -12,6 +12,11 @@
 //! Scores and boxes are written at full `f32` precision (unlike `anttd detect`, which rounds),
 //! so a replay reproduces the live tracker exactly. Frames without detections are recorded too:
 //! the tracker needs the time to pass to end lost tracks.
+//!
+//! A frame the detector did not run on, with boxes carried onto it ([`crate::track::carry`]),
+//! has no detections and a `carried` list, each box naming the detection it was carried from
+//! in the camera's latest detected frame (the simulator writes these; the daemon does not carry
+//! yet): `"detections":[],"carried":[{"from":0,"box":[12.5,20.0,52.0,121.0]}]`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
