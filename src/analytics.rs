@@ -290,10 +290,12 @@ pub struct CameraAnalytics {
     /// The latest frame's stream time and wall-clock time, to place track times on the clock.
     clock: Option<(f64, SystemTime)>,
     dets: Vec<Detection>,
-    /// Per detection given to the latest [`CameraAnalytics::on_frame`], its index among the
-    /// ones given to the tracker (`dets`: those of the classes this camera reports).
+    /// Per box of the latest frame (its detections, then its carried boxes), its index among
+    /// those given to the tracker (the detections of the classes this camera reports, then the
+    /// carried boxes whose box of the frame before was given), if given.
     kept: Vec<Option<usize>>,
-    /// Scratch for [`CameraAnalytics::on_carried`].
+    /// The carried boxes given to the tracker at the latest frame, each naming its box of the
+    /// frame before in the tracker's terms.
     carried: Vec<(usize, BBox)>,
     crossings: Vec<Crossing>,
     /// Time the last [`CameraAnalytics::on_frame`] spent in the tracker and in the rules
@@ -380,11 +382,26 @@ impl CameraAnalytics {
         detections: &[Detection],
         out: &mut Vec<Event>,
     ) {
+        self.on_frame_carried(time_s, wall, picture, detections, &[], out);
+    }
+
+    /// [`CameraAnalytics::on_frame`] with boxes carried onto the frame too (see
+    /// [`CameraAnalytics::on_carried`]): a road user the detector missed and the carrier
+    /// followed keeps its track (`Tracker::update_carried`).
+    pub fn on_frame_carried(
+        &mut self,
+        time_s: f64,
+        wall: SystemTime,
+        picture: (u32, u32),
+        detections: &[Detection],
+        carried: &[(usize, BBox)],
+        out: &mut Vec<Event>,
+    ) {
         let t0 = std::time::Instant::now();
         self.clock = Some((time_s, wall));
         self.tracker.set_picture(picture.0 as f32, picture.1 as f32);
+        let before = std::mem::take(&mut self.kept);
         self.dets.clear();
-        self.kept.clear();
         for d in detections {
             let keep = self.enabled.get(d.class_id as usize).copied().unwrap_or(false);
             self.kept.push(keep.then_some(self.dets.len()));
@@ -392,7 +409,8 @@ impl CameraAnalytics {
                 self.dets.push(*d);
             }
         }
-        let output = self.tracker.update(time_s, &self.dets);
+        self.keep_carried(&before, carried, self.dets.len());
+        let output = self.tracker.update_carried(time_s, &self.dets, &self.carried);
         let t1 = std::time::Instant::now();
         let ended = output.ended;
         let started: Vec<Track> = output.active.iter().filter(|t| output.confirmed.contains(&t.id)).cloned().collect();
@@ -424,16 +442,16 @@ impl CameraAnalytics {
     }
 
     /// Process one decoded frame between two detected ones (no detector ran on it), onto which
-    /// boxes were carried ([`crate::track::carry`]): each with the index of the detection it was
-    /// carried from among those given to the latest [`CameraAnalytics::on_frame`]. The tracks
-    /// those detections went to take the boxes (`Tracker::carry`); their points count at the
+    /// boxes were carried ([`crate::track::carry`]): each with the index of the box of the frame
+    /// before it was carried from (that frame's detections, then its carried boxes). The tracks
+    /// those boxes went to take them (`Tracker::carry`); their points count at the
     /// lines they cross and are motion samples. The rules that read motion (speeding, racing,
     /// collision, wrong way) judge the frame; the others judge detected frames only, whose
     /// tracks a carried frame does not change. Events are appended to `out`.
     pub fn on_carried(&mut self, time_s: f64, wall: SystemTime, boxes: &[(usize, BBox)], out: &mut Vec<Event>) {
         let t0 = std::time::Instant::now();
-        self.carried.clear();
-        self.carried.extend(boxes.iter().filter_map(|&(from, b)| Some((self.kept.get(from).copied().flatten()?, b))));
+        let before = std::mem::take(&mut self.kept);
+        self.keep_carried(&before, boxes, 0);
         if self.tracker.carry(time_s, &self.carried) == 0 {
             self.last_timings = (t0.elapsed(), Duration::ZERO);
             return;
@@ -456,6 +474,23 @@ impl CameraAnalytics {
             self.run_rules(Some(time_s), &[], &ts, RulesAt::Carried, out);
         }
         self.last_timings = (t1 - t0, t1.elapsed());
+    }
+
+    /// The carried boxes `boxes` (each naming its box of the frame before) in the tracker's
+    /// terms, into `self.carried`, given after `given` detections; `before` is the frame
+    /// before's [`CameraAnalytics::kept`]. A box whose box of the frame before the tracker was
+    /// not given is not given either.
+    fn keep_carried(&mut self, before: &[Option<usize>], boxes: &[(usize, BBox)], given: usize) {
+        self.carried.clear();
+        for &(from, b) in boxes {
+            match before.get(from).copied().flatten() {
+                Some(i) => {
+                    self.kept.push(Some(given + self.carried.len()));
+                    self.carried.push((i, b));
+                }
+                None => self.kept.push(None),
+            }
+        }
     }
 
     /// Line-cross events for `self.crossings`.

@@ -13,10 +13,11 @@
 //! so a replay reproduces the live tracker exactly. Frames without detections are recorded too:
 //! the tracker needs the time to pass to end lost tracks.
 //!
-//! A frame the detector did not run on, with boxes carried onto it ([`crate::track::carry`]),
-//! has no detections and a `carried` list, each box naming the detection it was carried from
-//! in the camera's latest detected frame (the simulator writes these; the daemon does not carry
-//! yet): `"detections":[],"carried":[{"from":0,"box":[12.5,20.0,52.0,121.0]}]`.
+//! Where boxes are carried from frame to frame between detections ([`crate::track::carry`]), a
+//! frame holds a `carried` list, each box naming the box of the camera's frame before it was
+//! carried from (that frame's detections, then its carried boxes), and a frame the detector did
+//! not run on says so (the simulator writes these; the daemon does not carry yet):
+//! `"detections":[],"detected":false,"carried":[{"from":0,"box":[12.5,20.0,52.0,121.0]}]`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -71,18 +72,30 @@ pub struct FrameRecord {
     pub width: u32,
     pub height: u32,
     pub detections: Vec<RecordedDetection>,
-    /// Present on a frame the detector did not run on: the boxes carried onto it from the
-    /// camera's latest detected frame ([`crate::track::carry`]). Its `detections` are then empty.
+    /// Whether the detector ran on the frame (written only when it did not: then `detections`
+    /// is empty, and the frame holds only carried boxes).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub detected: bool,
+    /// The boxes carried onto the frame from the camera's frame before ([`crate::track::carry`]),
+    /// when the carrier ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carried: Option<Vec<CarriedBox>>,
 }
 
-/// One box carried onto a frame between detections.
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// One box carried onto a frame from the frame before.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarriedBox {
-    /// The index, in the camera's latest detected frame's `detections`, of the detection the
-    /// box was carried from.
+    /// The index of the box of the camera's frame before that it was carried from: among that
+    /// frame's `detections`, then its `carried` boxes.
     pub from: usize,
     /// x1, y1, x2, y2 in source pixels.
     #[serde(rename = "box")]
@@ -113,12 +126,25 @@ impl FrameRecord {
                     bbox: d.bbox.into(),
                 })
                 .collect(),
+            detected: true,
             carried: None,
         }
     }
 
+    /// The boxes carried onto the frame, each with the index of its box of the frame before.
+    pub fn with_carried(mut self, boxes: &[(usize, BBox)]) -> Self {
+        self.carried = Some(boxes.iter().map(|&(from, b)| CarriedBox { from, bbox: b.into() }).collect());
+        self
+    }
+
+    /// Its boxes: the detections, then the carried boxes (what the next frame's carried boxes
+    /// name).
+    pub fn boxes(&self) -> usize {
+        self.detections.len() + self.carried.as_ref().map_or(0, Vec::len)
+    }
+
     /// A frame the detector did not run on, with the boxes carried onto it: each with the index
-    /// of the detection it was carried from in the camera's latest detected frame.
+    /// of its box of the frame before.
     pub fn carried(camera: &str, time_s: f64, wall: SystemTime, size: (u32, u32), boxes: &[(usize, BBox)]) -> Self {
         Self {
             camera: camera.to_string(),
@@ -127,8 +153,10 @@ impl FrameRecord {
             width: size.0,
             height: size.1,
             detections: Vec::new(),
-            carried: Some(boxes.iter().map(|&(from, b)| CarriedBox { from, bbox: b.into() }).collect()),
+            detected: false,
+            carried: None,
         }
+        .with_carried(boxes)
     }
 
     pub fn wall(&self) -> SystemTime {
@@ -226,13 +254,11 @@ pub fn parse_frame(line_no: usize, text: &str, labels: &LabelMap) -> Result<Fram
             return Err(at(line_no, "a detection has a non-finite score or box"));
         }
     }
-    if let Some(carried) = &f.carried {
-        if !f.detections.is_empty() {
-            return Err(at(line_no, "a frame with `carried` boxes has detections too: the detector did not run on it"));
-        }
-        if carried.iter().any(|c| c.bbox.iter().any(|v| !v.is_finite())) {
-            return Err(at(line_no, "a carried box is not finite"));
-        }
+    if !f.detected && !f.detections.is_empty() {
+        return Err(at(line_no, "a frame with `\"detected\": false` has detections"));
+    }
+    if f.carried.iter().flatten().any(|c| c.bbox.iter().any(|v| !v.is_finite())) {
+        return Err(at(line_no, "a carried box is not finite"));
     }
     Ok(f)
 }
@@ -314,8 +340,8 @@ pub fn run_frames(
         cfg.cameras.iter().map(|c| CameraAnalytics::new(c, &cfg.tracker, Arc::clone(&labels))).collect();
     let index: HashMap<String, usize> = cams.iter().enumerate().map(|(i, c)| (c.camera().to_string(), i)).collect();
     let mut last_time: Vec<Option<f64>> = vec![None; cams.len()];
-    // Per camera, how many detections its latest detected frame had (what carried boxes name).
-    let mut detected: Vec<Option<usize>> = vec![None; cams.len()];
+    // Per camera, how many boxes its frame before had (what carried boxes name).
+    let mut boxes_before: Vec<Option<usize>> = vec![None; cams.len()];
     let mut carried = Vec::new();
     let (mut summary, mut events, mut dets) = (ReplaySummary::default(), Vec::new(), Vec::new());
     for item in frames {
@@ -332,30 +358,34 @@ pub fn run_frames(
             return Err(at(n, format!("camera `{}`: time_s {} goes backwards", f.camera, f.time_s)));
         }
         last_time[ci] = Some(f.time_s);
+        carried.clear();
         if let Some(boxes) = &f.carried {
-            let Some(had) = detected[ci] else {
-                return Err(at(n, format!("camera `{}`: boxes carried before any detected frame", f.camera)));
+            let had = match boxes_before[ci] {
+                Some(had) => had,
+                None if boxes.is_empty() => 0,
+                None => return Err(at(n, format!("camera `{}`: boxes carried onto its first frame", f.camera))),
             };
-            carried.clear();
             for c in boxes {
                 if c.from >= had {
-                    return Err(at(n, format!("a box is carried from detection {} of a frame that had {had}", c.from)));
+                    return Err(at(n, format!("a box is carried from box {} of a frame that had {had}", c.from)));
                 }
                 carried.push((c.from, BBox::from(c.bbox)));
             }
+        }
+        boxes_before[ci] = Some(f.boxes());
+        if !f.detected {
             cams[ci].on_carried(f.time_s, f.wall(), &carried, &mut events);
             summary.frames += 1;
             emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
             continue;
         }
-        detected[ci] = Some(f.detections.len());
         dets.clear();
         dets.extend(f.detections.iter().map(|d| Detection {
             class_id: d.class_id,
             score: d.score,
             bbox: BBox::from(d.bbox),
         }));
-        cams[ci].on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
+        cams[ci].on_frame_carried(f.time_s, f.wall(), (f.width, f.height), &dets, &carried, &mut events);
         summary.frames += 1;
         emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
     }
@@ -492,7 +522,7 @@ points = [[200, 400], [200, 200]]
     }
 
     #[test]
-    fn carried_frames_replay_and_name_their_detection() {
+    fn carried_frames_replay_and_name_their_box() {
         // The walk with every other frame carried instead of detected: the same events, the
         // crossing made on a carried frame or a detected one.
         let mut rec = recording().split(|&c| c == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>();
@@ -511,8 +541,9 @@ points = [[200, 400], [200, 200]]
         let got = replay(&input).expect("replay");
         let kinds: Vec<&str> = got.iter().map(|e| e.kind()).collect();
         assert_eq!(kinds, vec!["object", "line_cross", "object"]);
-        // A box carried from a detection its frame did not have, or before any detected frame,
-        // or on a frame with detections, is refused with its line.
+        // A box carried from a box its frame before did not have, or onto a camera's first
+        // frame, and detections on a frame the detector did not run on, are refused with their
+        // line.
         let bad = |line: &str, first: bool| {
             let mut input = if first {
                 recording()[..recording().iter().position(|&c| c == b'\n').expect("header") + 1].to_vec()
@@ -525,20 +556,20 @@ points = [[200, 400], [200, 200]]
         let carried = r#"{"camera":"cam1","time_s":9.0,"wall_ms":0,"width":640,"height":480,"detections":[],"carried":[{"from":1,"box":[1,2,3,4]}]}"#;
         match bad(carried, false) {
             Err(ReplayError::Line { line: 23, message }) => {
-                assert!(message.contains("detection 1 of a frame that had 1"), "{message}")
+                assert!(message.contains("box 1 of a frame that had 1"), "{message}")
             }
             other => panic!("{other:?}"),
         }
         match bad(carried, true) {
             Err(ReplayError::Line { line: 2, message }) => {
-                assert!(message.contains("before any detected frame"), "{message}")
+                assert!(message.contains("onto its first frame"), "{message}")
             }
             other => panic!("{other:?}"),
         }
-        let both = r#"{"camera":"cam1","time_s":9.0,"wall_ms":0,"width":640,"height":480,"detections":[{"label":"person","class_id":0,"score":0.9,"box":[1,2,3,4]}],"carried":[]}"#;
+        let both = r#"{"camera":"cam1","time_s":9.0,"wall_ms":0,"width":640,"height":480,"detections":[{"label":"person","class_id":0,"score":0.9,"box":[1,2,3,4]}],"detected":false}"#;
         match bad(both, false) {
             Err(ReplayError::Line { line: 23, message }) => {
-                assert!(message.contains("has detections too"), "{message}")
+                assert!(message.contains("`\"detected\": false` has detections"), "{message}")
             }
             other => panic!("{other:?}"),
         }

@@ -245,8 +245,8 @@ impl Kinematics {
     }
 
     /// Feed the camera's tracks after the tracker's update at time `t`. Tracks matched in this
-    /// frame add a sample (tentative ones too, shown to the rules once confirmed); lost ones
-    /// keep their history.
+    /// frame, or carried onto it, add a sample (tentative ones too, shown to the rules once
+    /// confirmed); lost ones keep their history.
     pub fn update<'a>(&mut self, t: f64, tracks: impl Iterator<Item = &'a Track>) {
         self.feed(t, tracks, false);
     }
@@ -270,7 +270,7 @@ impl Kinematics {
             let seen = if carried_frame {
                 carried.is_some() && tr.state != TrackState::Lost
             } else {
-                confirmed || (tr.state == TrackState::Tentative && tr.matched_at(t))
+                confirmed || (tr.state == TrackState::Tentative && (tr.matched_at(t) || carried.is_some()))
             };
             if !seen {
                 continue;

@@ -40,14 +40,21 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
             return;
         };
         let matched: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)).collect();
+        let carried: Vec<&Track> = analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()).collect();
         for s in seen {
             let det = dets.iter().filter(|d| owner(seen, &d.bbox) == Some(s.actor)).max_by(|a, b| {
                 let iou = |d: &Detection| d.bbox.iou(&true_box(s));
                 iou(a).total_cmp(&iou(b))
             });
-            let det_cell = det.map_or_else(|| "missed".to_string(), |d| format!("{:.2} {}", d.score, px(&d.bbox)));
-            let track = det.and_then(|d| matched.iter().find(|tr| tr.det_bbox == d.bbox));
-            user_line(&mut out, t, s, &det_cell, track.copied());
+            let (cell, track) = match det {
+                Some(d) => (format!("{:.2} {}", d.score, px(&d.bbox)), matched.iter().find(|tr| tr.det_bbox == d.bbox)),
+                // Missed, and maybe still followed by the carrier.
+                None => match carried.iter().find(|tr| owner(seen, &tr.det_bbox) == Some(s.actor)) {
+                    Some(tr) => (format!("missed, carried {}", px(&tr.det_bbox)), Some(tr)),
+                    None => ("missed".to_string(), None),
+                },
+            };
+            user_line(&mut out, t, s, &cell, track.copied());
         }
         for tr in matched.iter().filter(|tr| owner(seen, &tr.det_bbox).is_none()) {
             let _ = writeln!(
@@ -62,7 +69,8 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
                 track_cell(tr),
             );
         }
-        event_lines(&mut out, events, t, &matched, seen, &mut counted);
+        let seen_now: Vec<&Track> = matched.iter().chain(&carried).copied().collect();
+        event_lines(&mut out, events, t, &seen_now, seen, &mut counted);
     });
     let Some(mut analytics) = played else { return String::new() };
     let mut events = Vec::new();

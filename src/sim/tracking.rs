@@ -69,9 +69,9 @@ pub(crate) fn play(
     let mut carried = Vec::new();
     for (f, seen) in frames.records.iter().zip(&frames.seen) {
         dets.clear();
-        if let Some(boxes) = &f.carried {
-            carried.clear();
-            carried.extend(boxes.iter().map(|c| (c.from, BBox::from(c.bbox))));
+        carried.clear();
+        carried.extend(f.carried.iter().flatten().map(|c| (c.from, BBox::from(c.bbox))));
+        if !f.detected {
             analytics.on_carried(f.time_s, f.wall(), &carried, &mut events);
             each(&analytics, f.time_s, seen, None, &mut events);
             events.clear();
@@ -82,7 +82,7 @@ pub(crate) fn play(
             score: d.score,
             bbox: BBox::from(d.bbox),
         }));
-        analytics.on_frame(f.time_s, f.wall(), (f.width, f.height), &dets, &mut events);
+        analytics.on_frame_carried(f.time_s, f.wall(), (f.width, f.height), &dets, &carried, &mut events);
         each(&analytics, f.time_s, seen, Some(&dets), &mut events);
         events.clear();
     }
@@ -108,16 +108,13 @@ pub fn measure(cfg: &Config, frames: &Frames) -> (Tracking, Owners) {
     let mut confirmed = std::collections::BTreeSet::new();
     let mut owners = Owners::default();
     let mut k = 0;
-    let played = play(cfg, frames, |analytics, t, seen, dets, _| {
-        if dets.is_none() {
-            // Carried boxes go with their detection's track: they only say whom it holds now.
-            for tr in analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()) {
-                if let Some(a) = owner(seen, &tr.det_bbox) {
-                    owners.0.insert((k, tr.id), a);
-                }
+    let played = play(cfg, frames, |analytics, t, seen, _, _| {
+        // A carried box stays with its track: it only says whom the track holds now, and the
+        // tracks are judged by their detections.
+        for tr in analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()) {
+            if let Some(a) = owner(seen, &tr.det_bbox) {
+                owners.0.insert((k, tr.id), a);
             }
-            k += 1;
-            return;
         }
         for tr in analytics.tracker().live_tracks().filter(|tr| tr.matched_at(t)) {
             if tr.state != crate::track::TrackState::Tentative {

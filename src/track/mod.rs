@@ -179,8 +179,8 @@ pub struct TrackerOutput<'a> {
     /// last state. Tentative tracks never appear here.
     pub ended: Vec<Track>,
     /// Tracks in state [`TrackState::Confirmed`], by ascending id: exactly the confirmed tracks
-    /// matched at this frame (a confirmed track that misses becomes lost). Includes the ones
-    /// just confirmed. Lost tracks are available through [`Tracker::tracks`].
+    /// matched at this frame, or carried onto it ([`Tracker::update_carried`]; a confirmed
+    /// track that misses becomes lost). Includes the ones just confirmed. Lost tracks are available through [`Tracker::tracks`].
     pub active: &'a [Track],
 }
 
@@ -235,8 +235,8 @@ pub struct Tracker {
     /// The picture's width and height, once known: a box touching its edge is entering or
     /// leaving the view.
     picture: Option<(f32, f32)>,
-    /// Per detection of the latest update, the id of the track it was matched to or started:
-    /// boxes carried from a detection go to that track (see [`Tracker::carry`]).
+    /// Per box of the latest frame (its detections, then its carried boxes), the id of the
+    /// track it went to: boxes carried from it go to that track (see [`Tracker::carry`]).
     owners: Vec<Option<u64>>,
 }
 
@@ -325,24 +325,21 @@ impl Tracker {
     /// finite, the previous time is used and dt is 0) with this frame's detections.
     /// Detections with a non-finite score or box, or an empty box, are skipped.
     pub fn update(&mut self, t: f64, detections: &[Detection]) -> TrackerOutput<'_> {
+        self.update_carried(t, detections, &[])
+    }
+
+    /// [`Tracker::update`] on a frame onto which boxes were carried as well (see
+    /// [`Tracker::carry`] for `carried`): a track that no detection matched but that a box was
+    /// carried to is not missed; it takes the box as [`Tracker::carry`] does. So a road user
+    /// the detector misses stays what it was while the carrier follows it.
+    pub fn update_carried(&mut self, t: f64, detections: &[Detection], carried: &[(usize, BBox)]) -> TrackerOutput<'_> {
         let now = match self.now {
             Some(prev) if t.is_finite() && t > prev => t,
             Some(prev) => prev,
             None if t.is_finite() => t,
             None => 0.0,
         };
-        let dt = self.now.map_or(0.0, |prev| (now - prev) as f32);
-        self.now = Some(now);
-
-        for tr in &mut self.tracks {
-            if tr.state == TrackState::Lost {
-                // As ByteTrack: a lost box keeps drifting with its motion but not growing or
-                // shrinking, which would make it useless for re-identification.
-                tr.kf.freeze_height();
-            }
-            tr.kf.predict(dt);
-            tr.bbox = tr.kf.bbox();
-        }
+        self.advance(now);
 
         self.high.clear();
         self.low.clear();
@@ -396,7 +393,7 @@ impl Tracker {
         let confirm_s = self.cfg.confirm_s;
         let mut confirmed = Vec::new();
         let picture = self.picture;
-        self.owners.clear();
+        let before = std::mem::take(&mut self.owners);
         self.owners.resize(detections.len(), None);
         for &(d, k) in &self.pairs {
             let tr = &mut self.tracks[k as usize];
@@ -410,6 +407,19 @@ impl Tracker {
                     confirmed.push(tr.id);
                 }
                 _ => {}
+            }
+        }
+
+        for (from, b) in carried {
+            let owner = before.get(*from).copied().flatten();
+            self.owners.push(owner);
+            let Some(k) = owner.and_then(|id| self.tracks.iter().position(|tr| tr.id == id)) else { continue };
+            if !self.track_matched[k]
+                && self.tracks[k].state != TrackState::Lost
+                && kalman::measurement_from_bbox(b).is_some()
+            {
+                self.tracks[k].carry(b, now);
+                self.track_matched[k] = true;
             }
         }
 
@@ -470,34 +480,32 @@ impl Tracker {
     }
 
     /// Boxes carried onto a decoded frame at time `t` between two detected frames (see
-    /// [`carry`](self::carry)), each with the index of the detection of the latest
-    /// [`Tracker::update`] it was carried from. The track that detection was matched to, or
-    /// started, takes the box as a measurement (see [`Track::carried_at`]). Nothing is
-    /// associated: a carried box cannot pass to a neighbour's track, start one, confirm one, or
-    /// count as a hit or a miss; tracks only start, confirm, get lost and end at detections.
-    /// Every track's filter moves on to `t`. A time not after the latest one, a box that is not
-    /// finite or empty, and an index the latest update did not have are ignored. Returns how
-    /// many tracks took a box.
+    /// [`carry`](self::carry)), each with the index of the box of the frame before it was
+    /// carried from: that frame's detections (given to [`Tracker::update`]), then its carried
+    /// boxes. The track that box went to (the detection's match, or the track it started; the
+    /// carried box's own track) takes the box as a measurement (see [`Track::carried_at`]).
+    /// Nothing is associated: a carried box cannot pass to a neighbour's track, start one,
+    /// confirm one, or count as a hit or a miss; tracks only start, confirm, get lost and end at
+    /// detected frames. Every track's filter moves on to `t`. A time not after the latest one,
+    /// a box that is not finite or empty, and an index the frame before did not have are
+    /// ignored. Returns how many tracks took a box.
     pub fn carry(&mut self, t: f64, boxes: &[(usize, BBox)]) -> usize {
-        let Some(prev) = self.now.filter(|&prev| t.is_finite() && t > prev) else {
-            return 0;
-        };
-        let dt = (t - prev) as f32;
-        self.now = Some(t);
-        for tr in &mut self.tracks {
-            if tr.state == TrackState::Lost {
-                tr.kf.freeze_height();
-            }
-            tr.kf.predict(dt);
-            tr.bbox = tr.kf.bbox();
+        let advance = self.now.filter(|&prev| t.is_finite() && t > prev);
+        if advance.is_some() {
+            self.advance(t);
         }
+        // The boxes' owners are kept even when the time is refused, so the next frame's boxes
+        // still name theirs.
+        let before = std::mem::take(&mut self.owners);
         let mut n = 0;
         for (from, b) in boxes {
-            let Some(id) = self.owners.get(*from).copied().flatten() else { continue };
-            if kalman::measurement_from_bbox(b).is_none() {
+            let owner = before.get(*from).copied().flatten();
+            self.owners.push(owner);
+            let Some(id) = owner.filter(|_| advance.is_some() && kalman::measurement_from_bbox(b).is_some()) else {
                 continue;
-            }
+            };
             // Tracks are only removed at updates, and the owners are those of the latest one.
+            // Two boxes for one track: the first, carried from the freshest detection, wins.
             if let Some(tr) = self.tracks.iter_mut().find(|tr| tr.id == id && tr.state != TrackState::Lost)
                 && tr.carried_at(t).is_none()
             {
@@ -506,6 +514,21 @@ impl Tracker {
             }
         }
         n
+    }
+
+    /// Move every track's filter on to `now` (not before the latest time), and its box with it.
+    fn advance(&mut self, now: f64) {
+        let dt = self.now.map_or(0.0, |prev| (now - prev) as f32);
+        self.now = Some(now);
+        for tr in &mut self.tracks {
+            if tr.state == TrackState::Lost {
+                // As ByteTrack: a lost box keeps drifting with its motion but not growing or
+                // shrinking, which would make it useless for re-identification.
+                tr.kf.freeze_height();
+            }
+            tr.kf.predict(dt);
+            tr.bbox = tr.kf.bbox();
+        }
     }
 
     /// One association stage: unused detections of the given band against the unmatched
@@ -720,6 +743,17 @@ impl Tracker {
             let w = b.x2 - b.x1;
             let (dx, dy) = (vx * w * unseen, vy * w * unseen);
             return (BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), radius);
+        }
+        // Followed by the carrier since its last detection: where it last had it, moving as its
+        // last carried boxes did. Those are fresher than the detections the fit extrapolates
+        // (a braking car carried to a stop is not where its last detections' speed puts it),
+        // and than the filter's velocity, which takes a second to follow a braking.
+        if let Some(((tc, b), (vx, vy))) = tr.carried_motion() {
+            let dt = (now - tc).max(0.0) as f32;
+            let (dx, dy) = (vx * dt, vy * dt);
+            let h = height(&b).max(1.0);
+            let moved = BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy);
+            return (moved, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * dx.hypot(dy));
         }
         // A standing object is where it stood: extrapolating the jitter of its last few boxes
         // over a long occlusion would walk its expected box away. So is a parked one that
@@ -1358,15 +1392,73 @@ mod tests {
         assert_eq!((tb.carried_at(0.1), tb.det_bbox, tb.hits, tb.state), (Some(1), moved, 1, TrackState::Tentative));
         assert!(tb.bbox.x1 > b.bbox.x1 + 5.0, "{:?}", tb.bbox);
         assert_eq!((ta.carried_at(0.1), ta.det_bbox), (None, a.bbox));
-        // A second frame on counts two carried frames; an index the latest update did not have,
-        // an empty box and a time not after the latest one are ignored; no track starts.
-        assert_eq!(tr.carry(0.2, &[(1, moved), (2, moved), (0, BBox::new(5.0, 5.0, 5.0, 5.0))]), 1);
+        // A second frame on, carried from that box (box 0 of the frame before), counts two
+        // carried frames; an index the frame before did not have, an empty box and a time not
+        // after the latest one are ignored; no track starts.
+        assert_eq!(tr.carry(0.2, &[(0, moved), (1, moved), (0, BBox::new(5.0, 5.0, 5.0, 5.0))]), 1);
         assert_eq!(tr.get(ids[1]).expect("b").carried_at(0.2), Some(2));
         assert_eq!(tr.carry(0.2, &[(0, a.bbox)]), 0);
         assert_eq!(tr.all_tracks().len(), 2);
         // The next detection is a match as usual, and clears the carried count.
         tr.update(0.3, &[a, b]);
         assert!(tr.all_tracks().iter().all(|t| t.hits == 2 && t.carried_at(0.3).is_none()));
+    }
+
+    #[test]
+    fn a_track_carried_across_a_missed_detection_is_not_missed() {
+        let mut tr = Tracker::new(TrackerConfig { min_hits: 2, ..TrackerConfig::default() });
+        let walk = |x: f32| person(x, 300.0);
+        tr.update(0.0, &[walk(100.0)]);
+        tr.update(0.2, &[walk(104.0)]);
+        let id = tr.all_tracks()[0].id;
+        assert_eq!(tr.get(id).map(|t| t.state), Some(TrackState::Confirmed));
+        // Carried onto 0.3 from detection 0, then onto 0.4 (a detected frame that missed it)
+        // from that carried box: still confirmed, in the frame's active tracks, no hit.
+        tr.carry(0.3, &[(0, walk(106.0).bbox)]);
+        let out = tr.update_carried(0.4, &[], &[(0, walk(108.0).bbox)]);
+        assert_eq!(out.active.iter().map(|t| t.id).collect::<Vec<_>>(), vec![id]);
+        let t = tr.get(id).expect("track");
+        assert_eq!((t.state, t.hits, t.carried_at(0.4)), (TrackState::Confirmed, 2, Some(2)));
+        // Not carried at the next detected frame either: lost, as without a carrier.
+        tr.update(0.6, &[]);
+        assert_eq!(tr.get(id).map(|t| t.state), Some(TrackState::Lost));
+        // And found again by its detection at the next.
+        tr.update(0.8, &[walk(116.0)]);
+        assert_eq!(tr.get(id).map(|t| (t.state, t.hits)), Some((TrackState::Confirmed, 3)));
+    }
+
+    #[test]
+    fn a_car_carried_to_a_stop_is_sought_where_it_stopped() {
+        // Detected at 0 and 1/3 s riding up the picture at 600 px/s, then missed twice while its
+        // carried boxes show it braking to a stop 40 px further; at 1 s it is detected there. Its
+        // detections' speed would put it 300 px beyond; its carried boxes put it where it is.
+        // A car standing just beyond, hidden by the braking one from 2/3 s on, is where the
+        // detections' speed would have it.
+        let mut tracker = default_tracker();
+        let car = |y: f32| det(CAR, 0.85, 700.0, y, 120.0, 90.0);
+        let standing = det(CAR, 0.85, 700.0, 290.0, 110.0, 80.0);
+        for k in -6..0 {
+            tracker.update(f64::from(k) / 3.0, &[standing]);
+        }
+        tracker.update(0.0, &[car(600.0), standing]);
+        tracker.update(1.0 / 3.0, &[car(400.0), standing]);
+        let id = tracker.all_tracks().iter().find(|t| t.hits == 2).expect("the braking car").id;
+        let mut at = 400.0;
+        let mut from = 0;
+        for k in 6..15 {
+            let t = f64::from(k) / 15.0;
+            at = (at - 10.0_f32).max(360.0);
+            let b = car(at).bbox;
+            if k % 5 == 0 {
+                tracker.update_carried(t, &[], &[(from, b)]);
+            } else {
+                tracker.carry(t, &[(from, b)]);
+            }
+            from = 0;
+        }
+        tracker.update(1.0, &[car(360.0)]);
+        let t = tracker.get(id).expect("track");
+        assert!(t.matched_at(1.0) && t.hits == 3, "{t:?}");
     }
 
     #[test]

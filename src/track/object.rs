@@ -17,6 +17,11 @@ pub enum TrackState {
     Lost,
 }
 
+/// How far back the carried boxes give a carried track's motion, seconds: long enough that their
+/// drift of a few per cent of the box does not make it (three or four frames at 15 a second),
+/// short enough to follow a braking.
+pub const TRAIL_S: f64 = 0.2;
+
 /// One tracked object.
 #[derive(Debug, Clone)]
 pub struct Track {
@@ -50,6 +55,8 @@ pub struct Track {
     /// Frame time of the latest box carried onto the track since its latest matched detection
     /// (see [`super::Tracker::carry`]), and how many frames were carried since it.
     pub(super) carried: Option<(f64, u32)>,
+    /// The boxes carried onto it since its latest matched detection, with their times.
+    pub(super) trail: Vec<(f64, BBox)>,
 }
 
 impl Track {
@@ -102,6 +109,7 @@ impl Track {
             },
             still: None,
             carried: None,
+            trail: Vec::new(),
         }
     }
 
@@ -124,6 +132,7 @@ impl Track {
         self.misses = 0;
         self.obs.push(t, &det.bbox, cut);
         self.carried = None;
+        self.trail.clear();
         if self.standing() {
             self.still = Some((self.still.map_or(t, |(since, _)| since), t));
         } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
@@ -131,20 +140,31 @@ impl Track {
         }
     }
 
-    /// A box carried onto the track at frame time `t`, between detections: a measurement for
-    /// its filter and its latest box, but no hit, and not one of the detections its prediction
-    /// is fitted to (those span the track's last few detections; carried boxes drift from
-    /// their detection a little more each frame, and at 15 frames a second four of them would
-    /// span a fifth of a second).
+    /// A box carried onto the track at frame time `t`, between detections: its latest box, but
+    /// no hit, no measurement for its filter, and not one of the detections its prediction is
+    /// fitted to. A carried box drifts a little more each frame from where its detection put
+    /// it (a random walk of about 2 % of the box a frame): at 15 frames a second a filter would
+    /// read that drift as a speed of a third of the box a second, and a car standing behind
+    /// another would no longer stand (it would then be forgotten after `max_lost_s` instead of
+    /// `max_lost_stationary_s`). Its prediction from detections at a few a second would span a
+    /// fifth of a second. Where it was carried is kept in its trail ([`Track::carried_motion`]).
     pub(super) fn carry(&mut self, b: &BBox, t: f64) {
-        if let Some(z) = kalman::measurement_from_bbox(b)
-            && !self.kf.update(&z)
-        {
-            self.kf = KalmanState::initiate(&z);
-        }
-        self.bbox = self.kf.bbox();
+        self.bbox = *b;
         self.det_bbox = *b;
         self.carried = Some((t, self.carried.map_or(1, |c| c.1 + 1)));
+        self.trail.push((t, *b));
+    }
+
+    /// Where the carrier last had the track (time, box) and how its box's centre moved over
+    /// its last [`TRAIL_S`] of carried boxes, pixels a second: `None` unless it was carried for
+    /// that long since its latest detection.
+    pub(super) fn carried_motion(&self) -> Option<((f64, BBox), (f32, f32))> {
+        let &(t1, b1) = self.trail.last()?;
+        let &(t0, b0) = self.trail.iter().rev().find(|(t, _)| t1 - t >= TRAIL_S - 1e-6)?;
+        let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
+        let (p, q) = (centre(&b0), centre(&b1));
+        let dt = (t1 - t0) as f32;
+        Some(((t1, b1), ((q.0 - p.0) / dt, (q.1 - p.1) / dt)))
     }
 
     /// Whether the track stood still for at least [`PARKED_S`] until at most [`STILL_GRACE_S`]
