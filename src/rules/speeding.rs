@@ -227,6 +227,12 @@ impl Speeding {
             // A start waits for a precise speed (the one it reports), a little while at most.
             let on = if v.episode.is_active() {
                 on
+            } else if on && v.pending.is_none() && s.carried > 0 {
+                // A start waits from a detection's own reading: a carried frame only repeats the
+                // latest one, which was not above the limit where the road user is now (it may
+                // have entered the zone since), and at the next detection a fit of few far
+                // points may miss the gate, which would start it with that reading.
+                false
             } else if on {
                 let p = v.pending.get_or_insert(Pending { since: t, best: None });
                 p.offer(best);
