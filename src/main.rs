@@ -89,6 +89,11 @@ enum Command {
         /// Seed of the detector model's randomness.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also carry the detected boxes on this many decoded frames a second, as a model of
+        /// the box carrier (a multiple of `--fps` above it): the recording then holds the
+        /// carried frames too.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60))]
+        carry_fps: Option<u32>,
         /// The recording to write.
         #[arg(long, value_name = "REC.jsonl")]
         out: PathBuf,
@@ -310,8 +315,8 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
-        Command::Simulate { scenario, geometry, fps, seed, out, config_out } => {
-            simulate(&scenario, &geometry, fps, seed, &out, &config_out)
+        Command::Simulate { scenario, geometry, fps, seed, carry_fps, out, config_out } => {
+            simulate(&scenario, &geometry, anttd::sim::run::Rate::new(fps, carry_fps)?, seed, &out, &config_out)
         }
         Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain, carry_fps } => {
             if explain {
@@ -469,7 +474,7 @@ fn replay(config: &std::path::Path, file: &std::path::Path) -> Result<ExitCode> 
 fn simulate(
     scenario: &str,
     geometry: &str,
-    fps: u32,
+    rate: anttd::sim::run::Rate,
     seed: u64,
     out: &std::path::Path,
     config_out: &std::path::Path,
@@ -478,10 +483,10 @@ fn simulate(
     let s = sc::scenario(scenario).ok_or_else(|| run::SimError::Scenario(scenario.into()))?;
     let cam = Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.into()))?;
     // Checked before anything is written: a config replay would refuse is the simulator's bug.
-    run::config(&s, &cam, fps)?;
-    std::fs::write(config_out, sc::config_toml(&s, &cam, fps))
+    run::config(&s, &cam, rate.detect)?;
+    std::fs::write(config_out, sc::config_toml(&s, &cam, rate.detect))
         .with_context(|| format!("cannot write {}", config_out.display()))?;
-    let frames = run::frames(&s, &cam, fps, seed);
+    let frames = run::frames_at(&s, &cam, rate, seed);
     let f = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
     let h = run::header();
     let labels = anttd::detect::manifest::LabelMap::new(h.labels.clone(), &h.groups).map_err(anyhow::Error::msg)?;
