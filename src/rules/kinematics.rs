@@ -221,8 +221,8 @@ pub const CARRY_DRIFT_SHARE: f64 = 0.02;
 
 /// [`fix_sd`] of a box carried `frames` frames from its detection (0: the detection itself):
 /// the detection's own error, which the carried box keeps, and the drift's, which grows with
-/// the square root of the frames. The drift is shared by the frames that follow one detection,
-/// so this is the spread of one point, not of their mean: a fit still leans on detections.
+/// the square root of the frames. It is the spread of one point: speed fits leave carried points
+/// out, as their errors are shared by the frames that follow one detection.
 pub fn carried_sd(m_per_px: f64, height: f32, frames: u32) -> f64 {
     let h = f64::from(height);
     let det = (BOX_JITTER_SHARE * h).max(MIN_JITTER_PX);

@@ -180,7 +180,8 @@ pub struct TrackerOutput<'a> {
     pub ended: Vec<Track>,
     /// Tracks in state [`TrackState::Confirmed`], by ascending id: exactly the confirmed tracks
     /// matched at this frame, or carried onto it ([`Tracker::update_carried`]; a confirmed
-    /// track that misses becomes lost). Includes the ones just confirmed. Lost tracks are available through [`Tracker::tracks`].
+    /// track that misses becomes lost). Includes the ones just confirmed. Lost tracks are
+    /// available through [`Tracker::tracks`].
     pub active: &'a [Track],
 }
 
@@ -483,7 +484,8 @@ impl Tracker {
     /// [`carry`](self::carry)), each with the index of the box of the frame before it was
     /// carried from: that frame's detections (given to [`Tracker::update`]), then its carried
     /// boxes. The track that box went to (the detection's match, or the track it started; the
-    /// carried box's own track) takes the box as a measurement (see [`Track::carried_at`]).
+    /// carried box's own track) takes it as its latest box (see [`Track::carried_at`]; its
+    /// filter does not, see `Track::carry`).
     /// Nothing is associated: a carried box cannot pass to a neighbour's track, start one,
     /// confirm one, or count as a hit or a miss; tracks only start, confirm, get lost and end at
     /// detected frames. Every track's filter moves on to `t`. A time not after the latest one,
@@ -1443,18 +1445,18 @@ mod tests {
         tracker.update(0.0, &[car(600.0), standing]);
         tracker.update(1.0 / 3.0, &[car(400.0), standing]);
         let id = tracker.all_tracks().iter().find(|t| t.hits == 2).expect("the braking car").id;
+        // Each frame's one carried box is carried from the one before (box 0 of that frame: at
+        // 1/3 s the braking car's detection).
         let mut at = 400.0;
-        let mut from = 0;
         for k in 6..15 {
             let t = f64::from(k) / 15.0;
             at = (at - 10.0_f32).max(360.0);
             let b = car(at).bbox;
             if k % 5 == 0 {
-                tracker.update_carried(t, &[], &[(from, b)]);
+                tracker.update_carried(t, &[], &[(0, b)]);
             } else {
-                tracker.carry(t, &[(from, b)]);
+                tracker.carry(t, &[(0, b)]);
             }
-            from = 0;
         }
         tracker.update(1.0, &[car(360.0)]);
         let t = tracker.get(id).expect("track");
