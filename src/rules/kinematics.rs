@@ -89,8 +89,8 @@ pub struct TrackKinematics {
     pub class_id: u32,
     /// The filtered box at the latest match.
     pub bbox: BBox,
-    /// The detected box of the latest match (at a few detections a second a fast object's
-    /// filtered box lags behind it).
+    /// The detected box of the latest match, or the box carried onto it since (at a few
+    /// detections a second a fast object's filtered box lags behind it).
     pub det_bbox: BBox,
     /// Time of the latest match.
     pub last_seen: f64,
@@ -276,7 +276,9 @@ impl Kinematics {
                 continue;
             }
             let image = tr.bbox.bottom_center();
-            let det = tr.det_bbox.bottom_center();
+            // The detected box, or the carried one on a frame it was carried onto.
+            let seen_box = tr.seen_box();
+            let det = seen_box.bottom_center();
             let h = self.homography.as_ref();
             let ground = h.and_then(|h| h.to_ground(image));
             let measured = h.and_then(|h| h.to_ground(det));
@@ -284,7 +286,7 @@ impl Kinematics {
             let m = self.tracks.entry(tr.id).or_insert_with(|| TrackKinematics {
                 class_id: tr.class_id,
                 bbox: tr.bbox,
-                det_bbox: tr.det_bbox,
+                det_bbox: seen_box,
                 last_seen: t,
                 matched: true,
                 confirmed,
@@ -293,14 +295,14 @@ impl Kinematics {
                 best: OnceCell::new(),
             });
             m.bbox = tr.bbox;
-            m.det_bbox = tr.det_bbox;
+            m.det_bbox = seen_box;
             m.last_seen = t;
             m.matched = true;
             m.confirmed = confirmed;
             let px = h.and_then(|h| m_per_px(h, det));
             let fine = px.is_some_and(|d| d <= MAX_M_PER_PX);
             let carried = carried.unwrap_or(0);
-            let measured_sd = px.map(|d| carried_sd(d, tr.det_bbox.height(), carried));
+            let measured_sd = px.map(|d| carried_sd(d, seen_box.height(), carried));
             // Speeds are fitted to detections alone. A carried box keeps its detection's error
             // for every frame it is carried: the fit would count one error several times and
             // take its points for independent ones, and its standard error would shrink below

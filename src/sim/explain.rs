@@ -49,8 +49,8 @@ pub fn explain(s: &Scenario, cfg: &Config, frames: &Frames, fps: u32) -> String 
             let (cell, track) = match det {
                 Some(d) => (format!("{:.2} {}", d.score, px(&d.bbox)), matched.iter().find(|tr| tr.det_bbox == d.bbox)),
                 // Missed, and maybe still followed by the carrier.
-                None => match carried.iter().find(|tr| owner(seen, &tr.det_bbox) == Some(s.actor)) {
-                    Some(tr) => (format!("missed, carried {}", px(&tr.det_bbox)), Some(tr)),
+                None => match carried.iter().find(|tr| owner(seen, &tr.seen_box()) == Some(s.actor)) {
+                    Some(tr) => (format!("missed, carried {}", px(&tr.seen_box())), Some(tr)),
                     None => ("missed".to_string(), None),
                 },
             };
@@ -128,18 +128,18 @@ fn user_line(out: &mut String, t: f64, s: &Seen, cell: &str, track: Option<&Trac
 /// or `not carried`; a box carried onto no road user gets a line of its own.
 fn carried_lines(out: &mut String, carried: &[&Track], t: f64, seen: &[Seen]) {
     for s in seen {
-        let tr = carried.iter().find(|tr| owner(seen, &tr.det_bbox) == Some(s.actor));
-        let cell = tr.map_or_else(|| "not carried".to_string(), |tr| format!("carried {}", px(&tr.det_bbox)));
+        let tr = carried.iter().find(|tr| owner(seen, &tr.seen_box()) == Some(s.actor));
+        let cell = tr.map_or_else(|| "not carried".to_string(), |tr| format!("carried {}", px(&tr.seen_box())));
         user_line(out, t, s, &cell, tr.copied());
     }
-    for tr in carried.iter().filter(|tr| owner(seen, &tr.det_bbox).is_none()) {
+    for tr in carried.iter().filter(|tr| owner(seen, &tr.seen_box()).is_none()) {
         let _ = writeln!(
             out,
             "{t:>6.2}  {:<4} {:<11} {:<25} carried {:<24} {}",
             "–",
             "",
             "(no road user)",
-            px(&tr.det_bbox),
+            px(&tr.seen_box()),
             track_cell(tr)
         );
     }
@@ -159,7 +159,7 @@ fn event_lines(
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(&e.to_json()) else { continue };
         let Some(mut line) = event_line(&v) else { continue };
         if let Some((name, id, direction)) = line_count(&v) {
-            let user = tracks.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.det_bbox));
+            let user = tracks.iter().find(|tr| tr.id == id).and_then(|tr| owner(seen, &tr.seen_box()));
             match user {
                 Some(u) => {
                     let _ = write!(line, " (u{u})");

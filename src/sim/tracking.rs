@@ -112,7 +112,7 @@ pub fn measure(cfg: &Config, frames: &Frames) -> (Tracking, Owners) {
         // A carried box stays with its track: it only says whom the track holds now, and the
         // tracks are judged by their detections.
         for tr in analytics.tracker().live_tracks().filter(|tr| tr.carried_at(t).is_some()) {
-            if let Some(a) = owner(seen, &tr.det_bbox) {
+            if let Some(a) = owner(seen, &tr.seen_box()) {
                 owners.0.insert((k, tr.id), a);
             }
         }

@@ -733,6 +733,17 @@ impl Tracker {
     fn expected(tr: &Track, prior: Option<(f32, f32)>, now: f64, horizon: Option<(f32, f32)>) -> (BBox, f32) {
         let unseen = (now - tr.last_seen).max(0.0) as f32;
         let height = |b: &BBox| b.y2 - b.y1;
+        // Followed by the carrier since its last detection: where it last had it, moving as its
+        // last carried boxes did. Those are fresher than the detections the fit extrapolates
+        // (a braking car carried to a stop is not where its last detections' speed puts it),
+        // and than the filter's velocity, which takes a second to follow a braking.
+        if let Some(((tc, b), (vx, vy))) = tr.carried_motion() {
+            let dt = (now - tc).max(0.0) as f32;
+            let (dx, dy) = (vx * dt, vy * dt);
+            let h = height(&b).max(1.0);
+            let moved = BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy);
+            return (moved, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * dx.hypot(dy));
+        }
         if tr.hits <= 1 {
             let h = height(&tr.det_bbox).max(1.0);
             let radius = h * (RADIUS_BASE_H + NEW_TRACK_SPEED_H * unseen);
@@ -745,17 +756,6 @@ impl Tracker {
             let w = b.x2 - b.x1;
             let (dx, dy) = (vx * w * unseen, vy * w * unseen);
             return (BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy), radius);
-        }
-        // Followed by the carrier since its last detection: where it last had it, moving as its
-        // last carried boxes did. Those are fresher than the detections the fit extrapolates
-        // (a braking car carried to a stop is not where its last detections' speed puts it),
-        // and than the filter's velocity, which takes a second to follow a braking.
-        if let Some(((tc, b), (vx, vy))) = tr.carried_motion() {
-            let dt = (now - tc).max(0.0) as f32;
-            let (dx, dy) = (vx * dt, vy * dt);
-            let h = height(&b).max(1.0);
-            let moved = BBox::new(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy);
-            return (moved, h * RADIUS_BASE_H + RADIUS_SPEED_FRACTION * dx.hypot(dy));
         }
         // A standing object is where it stood: extrapolating the jitter of its last few boxes
         // over a long occlusion would walk its expected box away. So is a parked one that
@@ -1391,9 +1391,11 @@ mod tests {
         let moved = BBox::new(b.bbox.x1 + 10.0, b.bbox.y1, b.bbox.x2 + 10.0, b.bbox.y2);
         assert_eq!(tr.carry(0.1, &[(1, moved)]), 1);
         let (ta, tb) = (tr.get(ids[0]).expect("a"), tr.get(ids[1]).expect("b"));
-        assert_eq!((tb.carried_at(0.1), tb.det_bbox, tb.hits, tb.state), (Some(1), moved, 1, TrackState::Tentative));
+        assert_eq!((tb.carried_at(0.1), tb.seen_box(), tb.hits, tb.state), (Some(1), moved, 1, TrackState::Tentative));
+        // Its detected box stays the detector's.
+        assert_eq!(tb.det_bbox, b.bbox);
         assert!(tb.bbox.x1 > b.bbox.x1 + 5.0, "{:?}", tb.bbox);
-        assert_eq!((ta.carried_at(0.1), ta.det_bbox), (None, a.bbox));
+        assert_eq!((ta.carried_at(0.1), ta.seen_box()), (None, a.bbox));
         // A second frame on, carried from that box (box 0 of the frame before), counts two
         // carried frames; an index the frame before did not have, an empty box and a time not
         // after the latest one are ignored; no track starts.

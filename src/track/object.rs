@@ -79,6 +79,12 @@ impl Track {
         self.last_seen == t
     }
 
+    /// The latest box the detector or the carrier gave: the box carried onto the track since its
+    /// latest matched detection, if any, else that detection's.
+    pub fn seen_box(&self) -> BBox {
+        self.trail.last().map_or(self.det_bbox, |c| c.1)
+    }
+
     /// Whether a box was carried onto the track at frame time `t` (see
     /// [`super::Tracker::carry`]): then how many frames since its latest matched detection.
     pub fn carried_at(&self, t: f64) -> Option<u32> {
@@ -140,9 +146,10 @@ impl Track {
         }
     }
 
-    /// A box carried onto the track at frame time `t`, between detections: its latest box, but
-    /// no hit, no measurement for its filter, and not one of the detections its prediction is
-    /// fitted to. A carried box drifts a little more each frame from where its detection put
+    /// A box carried onto the track at frame time `t`, between detections: its latest box
+    /// ([`Track::seen_box`]), but no hit, no measurement for its filter, not its detected box
+    /// (which the association's edge and reach rules read), and not one of the detections its
+    /// prediction is fitted to. A carried box drifts a little more each frame from where its detection put
     /// it (a random walk of about 2 % of the box a frame): at 15 frames a second a filter would
     /// read that drift as a speed of a third of the box a second, and a car standing behind
     /// another would no longer stand (it would then be forgotten after `max_lost_s` instead of
@@ -150,7 +157,6 @@ impl Track {
     /// fifth of a second. Where it was carried is kept in its trail ([`Track::carried_motion`]).
     pub(super) fn carry(&mut self, b: &BBox, t: f64) {
         self.bbox = *b;
-        self.det_bbox = *b;
         self.carried = Some((t, self.carried.map_or(1, |c| c.1 + 1)));
         self.trail.push((t, *b));
     }
