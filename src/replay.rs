@@ -111,21 +111,27 @@ impl FrameRecord {
         dets: &[Detection],
         labels: &LabelMap,
     ) -> Self {
+        let detections = dets
+            .iter()
+            .map(|d| RecordedDetection {
+                label: labels.name(d.class_id).to_string(),
+                class_id: d.class_id,
+                score: d.score,
+                bbox: d.bbox.into(),
+            })
+            .collect();
+        Self { detections, ..Self::empty(camera, time_s, wall, size) }
+    }
+
+    /// A detected frame of `camera` without detections.
+    fn empty(camera: &str, time_s: f64, wall: SystemTime, size: (u32, u32)) -> Self {
         Self {
             camera: camera.to_string(),
             time_s,
             wall_ms: wall_ms(wall),
             width: size.0,
             height: size.1,
-            detections: dets
-                .iter()
-                .map(|d| RecordedDetection {
-                    label: labels.name(d.class_id).to_string(),
-                    class_id: d.class_id,
-                    score: d.score,
-                    bbox: d.bbox.into(),
-                })
-                .collect(),
+            detections: Vec::new(),
             detected: true,
             carried: None,
         }
@@ -146,17 +152,7 @@ impl FrameRecord {
     /// A frame the detector did not run on, with the boxes carried onto it: each with the index
     /// of its box of the frame before.
     pub fn carried(camera: &str, time_s: f64, wall: SystemTime, size: (u32, u32), boxes: &[(usize, BBox)]) -> Self {
-        Self {
-            camera: camera.to_string(),
-            time_s,
-            wall_ms: wall_ms(wall),
-            width: size.0,
-            height: size.1,
-            detections: Vec::new(),
-            detected: false,
-            carried: None,
-        }
-        .with_carried(boxes)
+        Self { detected: false, ..Self::empty(camera, time_s, wall, size) }.with_carried(boxes)
     }
 
     pub fn wall(&self) -> SystemTime {
@@ -342,8 +338,7 @@ pub fn run_frames(
     let mut last_time: Vec<Option<f64>> = vec![None; cams.len()];
     // Per camera, how many boxes its frame before had (what carried boxes name).
     let mut boxes_before: Vec<Option<usize>> = vec![None; cams.len()];
-    let mut carried = Vec::new();
-    let (mut summary, mut events, mut dets) = (ReplaySummary::default(), Vec::new(), Vec::new());
+    let (mut summary, mut events, mut scratch) = (ReplaySummary::default(), Vec::new(), FrameScratch::default());
     for item in frames {
         let (n, l) = item?;
         if l.trim().is_empty() {
@@ -358,34 +353,18 @@ pub fn run_frames(
             return Err(at(n, format!("camera `{}`: time_s {} goes backwards", f.camera, f.time_s)));
         }
         last_time[ci] = Some(f.time_s);
-        carried.clear();
         if let Some(boxes) = &f.carried {
             let had = match boxes_before[ci] {
                 Some(had) => had,
                 None if boxes.is_empty() => 0,
                 None => return Err(at(n, format!("camera `{}`: boxes carried onto its first frame", f.camera))),
             };
-            for c in boxes {
-                if c.from >= had {
-                    return Err(at(n, format!("a box is carried from box {} of a frame that had {had}", c.from)));
-                }
-                carried.push((c.from, BBox::from(c.bbox)));
+            if let Some(c) = boxes.iter().find(|c| c.from >= had) {
+                return Err(at(n, format!("a box is carried from box {} of a frame that had {had}", c.from)));
             }
         }
         boxes_before[ci] = Some(f.boxes());
-        if !f.detected {
-            cams[ci].on_carried(f.time_s, f.wall(), &carried, &mut events);
-            summary.frames += 1;
-            emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
-            continue;
-        }
-        dets.clear();
-        dets.extend(f.detections.iter().map(|d| Detection {
-            class_id: d.class_id,
-            score: d.score,
-            bbox: BBox::from(d.bbox),
-        }));
-        cams[ci].on_frame_carried(f.time_s, f.wall(), (f.width, f.height), &dets, &carried, &mut events);
+        play_frame(&mut cams[ci], &f, &mut scratch, &mut events);
         summary.frames += 1;
         emit(&mut cams[ci], &mut events, &mut summary, &mut on_output)?;
     }
@@ -394,6 +373,39 @@ pub fn run_frames(
         emit(cam, &mut events, &mut summary, &mut on_output)?;
     }
     Ok(summary)
+}
+
+/// Buffers [`play_frame`] reuses from frame to frame.
+#[derive(Debug, Default)]
+pub struct FrameScratch {
+    dets: Vec<Detection>,
+    carried: Vec<(usize, BBox)>,
+}
+
+/// One recorded frame through its camera's analytics, its events appended to `out`: a detected
+/// frame, with the boxes carried onto it if any, or a frame the detector did not run on. Returns
+/// the detections given (`None` on a frame the detector did not run on). The carried boxes'
+/// indices are not checked here: [`run_frames`] checks them, and the simulator makes them.
+pub fn play_frame<'s>(
+    cam: &mut CameraAnalytics,
+    f: &FrameRecord,
+    scratch: &'s mut FrameScratch,
+    out: &mut Vec<Event>,
+) -> Option<&'s [Detection]> {
+    scratch.carried.clear();
+    scratch.carried.extend(f.carried.iter().flatten().map(|c| (c.from, BBox::from(c.bbox))));
+    if !f.detected {
+        cam.on_carried(f.time_s, f.wall(), &scratch.carried, out);
+        return None;
+    }
+    scratch.dets.clear();
+    scratch.dets.extend(f.detections.iter().map(|d| Detection {
+        class_id: d.class_id,
+        score: d.score,
+        bbox: BBox::from(d.bbox),
+    }));
+    cam.on_frame_carried(f.time_s, f.wall(), (f.width, f.height), &scratch.dets, &scratch.carried, out);
+    Some(&scratch.dets)
 }
 
 /// Hand on `events`, then the camera's closed counts, as the daemon stores them after a frame.

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::detect::manifest::LabelMap;
 use crate::detect::{BBox, Detection};
 use crate::event::Event;
+use crate::replay;
 
 /// A track's detection belongs to a road user whose true box it overlaps at least this much.
 pub const MIN_IOU: f64 = 0.3;
@@ -65,25 +66,10 @@ pub(crate) fn play(
     let labels = LabelMap::new(header().labels, &groups()).ok()?;
     let mut analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::new(labels));
     let mut events = Vec::new();
-    let mut dets = Vec::new();
-    let mut carried = Vec::new();
+    let mut scratch = replay::FrameScratch::default();
     for (f, seen) in frames.records.iter().zip(&frames.seen) {
-        dets.clear();
-        carried.clear();
-        carried.extend(f.carried.iter().flatten().map(|c| (c.from, BBox::from(c.bbox))));
-        if !f.detected {
-            analytics.on_carried(f.time_s, f.wall(), &carried, &mut events);
-            each(&analytics, f.time_s, seen, None, &mut events);
-            events.clear();
-            continue;
-        }
-        dets.extend(f.detections.iter().map(|d| Detection {
-            class_id: d.class_id,
-            score: d.score,
-            bbox: BBox::from(d.bbox),
-        }));
-        analytics.on_frame_carried(f.time_s, f.wall(), (f.width, f.height), &dets, &carried, &mut events);
-        each(&analytics, f.time_s, seen, Some(&dets), &mut events);
+        let dets = replay::play_frame(&mut analytics, f, &mut scratch, &mut events);
+        each(&analytics, f.time_s, seen, dets, &mut events);
         events.clear();
     }
     Some(analytics)
