@@ -411,23 +411,13 @@ impl Tracker {
             }
         }
 
-        for (from, b) in carried {
-            let owner = before.get(*from).copied().flatten();
-            self.owners.push(owner);
-            let Some(k) = owner.and_then(|id| self.tracks.iter().position(|tr| tr.id == id)) else { continue };
-            if !self.track_matched[k]
-                && self.tracks[k].state != TrackState::Lost
-                && kalman::measurement_from_bbox(b).is_some()
-            {
-                self.tracks[k].carry(b, now);
-                self.track_matched[k] = true;
-            }
-        }
+        self.give_carried(now, &before, carried, |me, k| !me.track_matched[k]);
 
         let mut ended = Vec::new();
         let mut i = 0;
         while i < self.tracks.len() {
-            if self.track_matched[i] {
+            // A track the carrier still follows is not missed.
+            if self.track_matched[i] || self.tracks[i].carried_at(now).is_some() {
                 i += 1;
                 continue;
             }
@@ -499,19 +489,34 @@ impl Tracker {
         // The boxes' owners are kept even when the time is refused, so the next frame's boxes
         // still name theirs.
         let before = std::mem::take(&mut self.owners);
+        self.give_carried(t, &before, boxes, |_, _| advance.is_some())
+    }
+
+    /// The boxes carried onto the frame at `t`, each naming its box of the frame before (whose
+    /// owners are `before`): each box's owner is appended to the frame's owners, and the owner
+    /// takes the box if it is live, not lost, has taken none at `t` yet (the first box, carried
+    /// from the freshest detection, wins) and `takes` accepts it (by its index). Returns how many
+    /// tracks took a box.
+    fn give_carried(
+        &mut self,
+        t: f64,
+        before: &[Option<u64>],
+        boxes: &[(usize, BBox)],
+        takes: impl Fn(&Self, usize) -> bool,
+    ) -> usize {
         let mut n = 0;
         for (from, b) in boxes {
             let owner = before.get(*from).copied().flatten();
             self.owners.push(owner);
-            let Some(id) = owner.filter(|_| advance.is_some() && kalman::measurement_from_bbox(b).is_some()) else {
-                continue;
-            };
-            // Tracks are only removed at updates, and the owners are those of the latest one.
-            // Two boxes for one track: the first, carried from the freshest detection, wins.
-            if let Some(tr) = self.tracks.iter_mut().find(|tr| tr.id == id && tr.state != TrackState::Lost)
+            // Tracks are only removed at updates, after the owners of the frame are known.
+            let Some(k) = owner.and_then(|id| self.tracks.iter().position(|tr| tr.id == id)) else { continue };
+            let tr = &self.tracks[k];
+            if tr.state != TrackState::Lost
                 && tr.carried_at(t).is_none()
+                && kalman::measurement_from_bbox(b).is_some()
+                && takes(self, k)
             {
-                tr.carry(b, t);
+                self.tracks[k].carry(b, t);
                 n += 1;
             }
         }

@@ -25,7 +25,7 @@ pub const TRAIL_S: f64 = 0.2;
 /// One tracked object.
 #[derive(Debug, Clone)]
 pub struct Track {
-    /// Unique within one [`Tracker`]: starts at 1, increases, never reused.
+    /// Unique within one [`Tracker`](super::Tracker): starts at 1, increases, never reused.
     pub id: u64,
     pub class_id: u32,
     pub state: TrackState,
@@ -52,10 +52,8 @@ pub struct Track {
     /// Since when, and until when, the track has been seen standing at its matches (see
     /// [`Track::parked`]).
     pub(super) still: Option<(f64, f64)>,
-    /// Frame time of the latest box carried onto the track since its latest matched detection
-    /// (see [`super::Tracker::carry`]), and how many frames were carried since it.
-    pub(super) carried: Option<(f64, u32)>,
-    /// The boxes carried onto it since its latest matched detection, with their times.
+    /// The boxes carried onto it since its latest matched detection, with their times (see
+    /// [`super::Tracker::carry`]).
     pub(super) trail: Vec<(f64, BBox)>,
 }
 
@@ -65,7 +63,7 @@ impl Track {
         self.kf.velocity()
     }
 
-    /// The track's last few matched detections (up to [`perspective::OBSERVATIONS`]), oldest
+    /// The track's last few matched detections (up to [`OBSERVATIONS`](super::perspective::OBSERVATIONS)), oldest
     /// first: frame time, bottom centre and box height. Before confirmation these are the
     /// detections it took while tentative.
     pub fn recent_detections(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
@@ -73,8 +71,8 @@ impl Track {
     }
 
     /// Whether a detection was matched at frame time `t`, the time given to that frame's
-    /// [`Tracker::update`] (for a time that went backwards the tracker used the previous one;
-    /// [`TrackerOutput::active`] is exact in every case).
+    /// [`Tracker::update`](super::Tracker::update) (for a time that went backwards the tracker used the previous one;
+    /// [`TrackerOutput::active`](super::TrackerOutput::active) is exact in every case).
     pub fn matched_at(&self, t: f64) -> bool {
         self.last_seen == t
     }
@@ -88,7 +86,7 @@ impl Track {
     /// Whether a box was carried onto the track at frame time `t` (see
     /// [`super::Tracker::carry`]): then how many frames since its latest matched detection.
     pub fn carried_at(&self, t: f64) -> Option<u32> {
-        self.carried.filter(|c| c.0 == t).map(|c| c.1)
+        self.trail.last().filter(|c| c.0 == t).map(|_| self.trail.len() as u32)
     }
 
     /// A track from its first detection, `cut` if the picture's bottom edge cuts its box.
@@ -114,7 +112,6 @@ impl Track {
                 obs
             },
             still: None,
-            carried: None,
             trail: Vec::new(),
         }
     }
@@ -137,7 +134,6 @@ impl Track {
         self.hits = self.hits.saturating_add(1);
         self.misses = 0;
         self.obs.push(t, &det.bbox, cut);
-        self.carried = None;
         self.trail.clear();
         if self.standing() {
             self.still = Some((self.still.map_or(t, |(since, _)| since), t));
@@ -149,15 +145,14 @@ impl Track {
     /// A box carried onto the track at frame time `t`, between detections: its latest box
     /// ([`Track::seen_box`]), but no hit, no measurement for its filter, not its detected box
     /// (which the association's edge and reach rules read), and not one of the detections its
-    /// prediction is fitted to. A carried box drifts a little more each frame from where its detection put
-    /// it (a random walk of about 2 % of the box a frame): at 15 frames a second a filter would
-    /// read that drift as a speed of a third of the box a second, and a car standing behind
+    /// prediction is fitted to. A carried box drifts a little more each frame from where its
+    /// detection put it (a random walk of about 2 % of the box a frame): at 15 frames a second
+    /// a filter would read that drift as a speed of a third of the box a second, and a car standing behind
     /// another would no longer stand (it would then be forgotten after `max_lost_s` instead of
     /// `max_lost_stationary_s`). Its prediction from detections at a few a second would span a
     /// fifth of a second. Where it was carried is kept in its trail ([`Track::carried_motion`]).
     pub(super) fn carry(&mut self, b: &BBox, t: f64) {
         self.bbox = *b;
-        self.carried = Some((t, self.carried.map_or(1, |c| c.1 + 1)));
         self.trail.push((t, *b));
     }
 
