@@ -34,7 +34,7 @@ pub struct Sample {
     /// speeds and swings).
     pub measured: Option<(f64, f64)>,
     /// How far off `measured` may be, metres ([`fix_sd`]): a speed fit's error is never
-    /// smaller than its points' spreads give.
+    /// smaller than its points' spreads give. `None` for a carried sample, which no fit takes.
     pub measured_sd: Option<f64>,
     /// Fitted ground speed at that time, km/h: once the fit has enough points, where a pixel is
     /// at most [`MAX_M_PER_PX`] on the ground, and when its standard error is within
@@ -213,23 +213,6 @@ pub fn fix_sd(m_per_px: f64, height: f32) -> f64 {
     m_per_px * (BOX_JITTER_SHARE * f64::from(height)).max(MIN_JITTER_PX)
 }
 
-/// A box carried between detections ([`crate::track::carry`]) drifts from where its detection
-/// put it by about this share of its size more with every frame, as a random walk (measured on
-/// real video: `tests/it/carry_vtest.rs`, the foot 1.8 % of the box's height off after one
-/// frame and 3.5 % after four).
-pub const CARRY_DRIFT_SHARE: f64 = 0.02;
-
-/// [`fix_sd`] of a box carried `frames` frames from its detection (0: the detection itself):
-/// the detection's own error, which the carried box keeps, and the drift's, which grows with
-/// the square root of the frames. It is the spread of one point: speed fits leave carried points
-/// out, as their errors are shared by the frames that follow one detection.
-pub fn carried_sd(m_per_px: f64, height: f32, frames: u32) -> f64 {
-    let h = f64::from(height);
-    let det = (BOX_JITTER_SHARE * h).max(MIN_JITTER_PX);
-    let drift = CARRY_DRIFT_SHARE * h;
-    m_per_px * (det * det + f64::from(frames) * drift * drift).sqrt()
-}
-
 /// Window of the speed estimator: a second averages out box jitter at any frame rate the
 /// daemon runs (1–60 fps), with half a second of lag. At 3 fps and below it reaches back up to
 /// [`super::speed::MAX_WINDOW_S`] to have [`super::speed::MIN_POINTS`] points.
@@ -252,8 +235,8 @@ impl Kinematics {
     }
 
     /// Feed the camera's tracks after boxes were carried onto a frame at time `t` between
-    /// detections (`Tracker::carry`): only the tracks carried add a sample, its point's spread
-    /// grown by the carrier's drift ([`carried_sd`]); the others are not seen at this frame.
+    /// detections (`Tracker::carry`): only the tracks carried add a sample, marked carried and
+    /// repeating the latest detection's speed reading; the others are not seen at this frame.
     pub fn carried<'a>(&mut self, t: f64, tracks: impl Iterator<Item = &'a Track>) {
         self.feed(t, tracks, true);
     }
@@ -302,7 +285,7 @@ impl Kinematics {
             let px = h.and_then(|h| m_per_px(h, det));
             let fine = px.is_some_and(|d| d <= MAX_M_PER_PX);
             let carried = carried.unwrap_or(0);
-            let measured_sd = px.map(|d| carried_sd(d, seen_box.height(), carried));
+            let measured_sd = px.filter(|_| carried == 0).map(|d| fix_sd(d, seen_box.height()));
             // Speeds are fitted to detections alone. A carried box keeps its detection's error
             // for every frame it is carried: the fit would count one error several times and
             // take its points for independent ones, and its standard error would shrink below

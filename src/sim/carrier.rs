@@ -28,7 +28,6 @@ use rand_distr::{Distribution, StandardNormal};
 use super::actors::Seen;
 use super::detector::{class_id, covered_share, jittered};
 use crate::detect::{BBox, Detection};
-use crate::rules::kinematics::CARRY_DRIFT_SHARE;
 
 /// The carrier's habits, as measured on real video.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,7 +48,7 @@ pub struct CarrierModel {
 
 impl Default for CarrierModel {
     fn default() -> Self {
-        Self { refusal: 0.04, drift: CARRY_DRIFT_SHARE, min_jitter_px: 0.5, hidden: 0.3, min_inner_px: 4.0 }
+        Self { refusal: 0.04, drift: 0.02, min_jitter_px: 0.5, hidden: 0.3, min_inner_px: 4.0 }
     }
 }
 

@@ -46,7 +46,7 @@ pub const MIN_FB_PX: f32 = 1.0;
 /// A point's window must have at least this much gradient in its weakest direction (the smaller
 /// eigenvalue of its structure tensor per pixel, grey levels² per pixel²) to fix a shift: on a
 /// flat wall or a plain car roof, or along a single edge, a point slides.
-const MIN_EIG: f32 = 0.1;
+pub const MIN_EIG: f32 = 0.1;
 
 /// One level of a grey pyramid, pixels as `f32` (0–255).
 #[derive(Debug, Clone)]
