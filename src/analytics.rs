@@ -294,6 +294,8 @@ pub struct CameraAnalytics {
     /// those given to the tracker (the detections of the classes this camera reports, then the
     /// carried boxes whose box of the frame before was given), if given.
     kept: Vec<Option<usize>>,
+    /// The frame before's `kept`, while the frame's is made (kept for its memory).
+    kept_before: Vec<Option<usize>>,
     /// The carried boxes given to the tracker at the latest frame, each naming its box of the
     /// frame before in the tracker's terms.
     carried: Vec<(usize, BBox)>,
@@ -346,6 +348,7 @@ impl CameraAnalytics {
             clock: None,
             dets: Vec::new(),
             kept: Vec::new(),
+            kept_before: Vec::new(),
             carried: Vec::new(),
             crossings: Vec::new(),
             last_timings: Default::default(),
@@ -400,7 +403,7 @@ impl CameraAnalytics {
         let t0 = std::time::Instant::now();
         self.clock = Some((time_s, wall));
         self.tracker.set_picture(picture.0 as f32, picture.1 as f32);
-        let before = std::mem::take(&mut self.kept);
+        let before = self.start_kept();
         self.dets.clear();
         for d in detections {
             let keep = self.enabled.get(d.class_id as usize).copied().unwrap_or(false);
@@ -410,6 +413,7 @@ impl CameraAnalytics {
             }
         }
         self.keep_carried(&before, carried, self.dets.len());
+        self.kept_before = before;
         let output = self.tracker.update_carried(time_s, &self.dets, &self.carried);
         let t1 = std::time::Instant::now();
         let ended = output.ended;
@@ -450,8 +454,9 @@ impl CameraAnalytics {
     /// tracks a carried frame does not change. Events are appended to `out`.
     pub fn on_carried(&mut self, time_s: f64, wall: SystemTime, boxes: &[(usize, BBox)], out: &mut Vec<Event>) {
         let t0 = std::time::Instant::now();
-        let before = std::mem::take(&mut self.kept);
+        let before = self.start_kept();
         self.keep_carried(&before, boxes, 0);
+        self.kept_before = before;
         if self.tracker.carry(time_s, &self.carried) == 0 {
             self.last_timings = (t0.elapsed(), Duration::ZERO);
             return;
@@ -474,6 +479,14 @@ impl CameraAnalytics {
             self.run_rules(Some(time_s), &[], &ts, RulesAt::Carried, out);
         }
         self.last_timings = (t1 - t0, t1.elapsed());
+    }
+
+    /// Starts the frame's `kept` empty and hands out the frame before's, to be put back in
+    /// `kept_before` once read: both buffers keep their memory from frame to frame.
+    fn start_kept(&mut self) -> Vec<Option<usize>> {
+        std::mem::swap(&mut self.kept, &mut self.kept_before);
+        self.kept.clear();
+        std::mem::take(&mut self.kept_before)
     }
 
     /// The carried boxes `boxes` (each naming its box of the frame before) in the tracker's

@@ -239,6 +239,8 @@ pub struct Tracker {
     /// Per box of the latest frame (its detections, then its carried boxes), the id of the
     /// track it went to: boxes carried from it go to that track (see [`Tracker::carry`]).
     owners: Vec<Option<u64>>,
+    /// The frame before's, while the frame's are made (kept for its memory).
+    owners_before: Vec<Option<u64>>,
 }
 
 /// A box within this many pixels of the picture's edge, or this share of its own size (width
@@ -295,6 +297,7 @@ impl Tracker {
             road: None,
             picture: None,
             owners: Vec::new(),
+            owners_before: Vec::new(),
         }
     }
 
@@ -394,7 +397,7 @@ impl Tracker {
         let confirm_s = self.cfg.confirm_s;
         let mut confirmed = Vec::new();
         let picture = self.picture;
-        let before = std::mem::take(&mut self.owners);
+        let before = self.start_owners();
         self.owners.resize(detections.len(), None);
         for &(d, k) in &self.pairs {
             let tr = &mut self.tracks[k as usize];
@@ -412,6 +415,7 @@ impl Tracker {
         }
 
         self.give_carried(now, &before, carried, |me, k| !me.track_matched[k]);
+        self.owners_before = before;
 
         let mut ended = Vec::new();
         let mut i = 0;
@@ -488,8 +492,18 @@ impl Tracker {
         }
         // The boxes' owners are kept even when the time is refused, so the next frame's boxes
         // still name theirs.
-        let before = std::mem::take(&mut self.owners);
-        self.give_carried(t, &before, boxes, |_, _| advance.is_some())
+        let before = self.start_owners();
+        let n = self.give_carried(t, &before, boxes, |_, _| advance.is_some());
+        self.owners_before = before;
+        n
+    }
+
+    /// Starts the frame's owners empty and hands out the frame before's, to be put back in
+    /// `owners_before` once read: both buffers keep their memory from frame to frame.
+    fn start_owners(&mut self) -> Vec<Option<u64>> {
+        std::mem::swap(&mut self.owners, &mut self.owners_before);
+        self.owners.clear();
+        std::mem::take(&mut self.owners_before)
     }
 
     /// The boxes carried onto the frame at `t`, each naming its box of the frame before (whose
