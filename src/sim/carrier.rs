@@ -1,10 +1,11 @@
 //! A model of the box carrier ([`crate::track::carry`]) on every decoded frame: what the rules
 //! would get if the boxes the detector found were followed from frame to frame. It measures
-//! what carrying is worth before the daemon does it; the daemon does not carry yet.
+//! what carrying is worth in scenes whose truth is known.
 //!
 //! The model follows each box the detector found on a road user from frame to frame, as the
-//! carrier follows it: the road user's true box, off by what the detection was off (the carrier
-//! starts from the detector's box), with edges that drift further from frame to frame since
+//! daemon's follower does (`track::follow`, whose policy and limits it shares): the road
+//! user's true box, off by what the detection was off (the carrier starts from the detector's
+//! box), with edges that drift further from frame to frame since
 //! the detection (a random walk). It stops where the box is too small to carry, a third or more
 //! hidden by nearer road users (the carrier's points no longer come back), refused at random,
 //! found again by the detector, or followed for [`MAX_CARRY_S`] since its detection. So a road
@@ -28,6 +29,7 @@ use rand_distr::{Distribution, StandardNormal};
 use super::actors::Seen;
 use super::detector::{class_id, covered_share, jittered};
 use crate::detect::{BBox, Detection};
+use crate::track::follow::{FOUND_AGAIN_IOU, MAX_CARRY_S};
 
 /// The carrier's habits, as measured on real video.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,16 +53,6 @@ impl Default for CarrierModel {
         Self { refusal: 0.04, drift: 0.02, min_jitter_px: 0.5, hidden: 0.3, min_inner_px: 4.0 }
     }
 }
-
-/// How long the model follows a box from its detection without a new one, seconds: across
-/// two missed detections at 3 a second, three at 5. A real carrier's drift grows with the
-/// frames (2 % of the box a frame as a random walk: 8 % after 15), and a track the detector
-/// no longer finds should be lost, not carried on and on.
-pub const MAX_CARRY_S: f64 = 0.7;
-
-/// A box carried onto a frame whose detection found it again, of the same class and
-/// overlapping it by this much, ends there: the detection goes on in its place.
-pub const FOUND_AGAIN_IOU: f32 = 0.5;
 
 /// A box of a frame on a road user, as the carrier follows it onto the next frame: a detection,
 /// or a box carried from one.

@@ -87,6 +87,38 @@ impl Level {
     }
 }
 
+/// A frame's grey picture (luma, one byte a pixel): what the source keeps of a decoded frame
+/// to carry boxes onto it, a third of its RGB and freed from GStreamer's buffer pool at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gray {
+    pub width: usize,
+    pub height: usize,
+    pub px: Vec<u8>,
+}
+
+impl Gray {
+    /// The luma of an RGB picture (BT.601 weights, in integers); `None` when its buffer is
+    /// shorter than its size says or it is empty.
+    pub fn from_rgb(p: &Picture<'_>) -> Option<Self> {
+        let (w, h) = (p.width as usize, p.height as usize);
+        if w == 0 || h == 0 || p.stride < 3 * w || p.rgb.len() < p.stride * (h - 1) + 3 * w {
+            return None;
+        }
+        let mut px = Vec::with_capacity(w * h);
+        for row in p.rgb.chunks(p.stride).take(h) {
+            px.extend(row[..3 * w].chunks_exact(3).map(|c| {
+                let y = 77 * u32::from(c[0]) + 150 * u32::from(c[1]) + 29 * u32::from(c[2]);
+                ((y + 128) >> 8) as u8
+            }));
+        }
+        Some(Self { width: w, height: h, px })
+    }
+
+    pub fn pyramid(&self) -> Option<Pyramid> {
+        Pyramid::from_gray(&self.px, self.width, self.height, self.width)
+    }
+}
+
 /// A grey pyramid of one frame: level 0 at the frame's size, each next one half of it.
 #[derive(Debug, Clone)]
 pub struct Pyramid {
@@ -107,22 +139,10 @@ impl Pyramid {
         Some(Self::build(Level { w: width, h: height, px: level }))
     }
 
-    /// From an RGB picture (the frames the detector gets), through its luma; `None` when its
-    /// buffer is shorter than its size says.
+    /// From an RGB picture (the frames the detector gets), through its luma ([`Gray`], as
+    /// the daemon keeps it); `None` when its buffer is shorter than its size says.
     pub fn from_rgb(p: &Picture<'_>) -> Option<Self> {
-        let (w, h) = (p.width as usize, p.height as usize);
-        if w == 0 || h == 0 || p.stride < 3 * w || p.rgb.len() < p.stride * (h - 1) + 3 * w {
-            return None;
-        }
-        let mut level = Vec::with_capacity(w * h);
-        for row in p.rgb.chunks(p.stride).take(h) {
-            level.extend(
-                row[..3 * w]
-                    .chunks_exact(3)
-                    .map(|c| 0.299 * f32::from(c[0]) + 0.587 * f32::from(c[1]) + 0.114 * f32::from(c[2])),
-            );
-        }
-        Some(Self::build(Level { w, h, px: level }))
+        Gray::from_rgb(p)?.pyramid()
     }
 
     fn build(base: Level) -> Self {
@@ -479,6 +499,21 @@ mod tests {
         assert!(Pyramid::from_gray(&[], 0, 0, 0).is_none());
         let rgb = [0u8; 20];
         assert!(Pyramid::from_rgb(&Picture { rgb: &rgb, stride: 12, width: 4, height: 4 }).is_none());
+    }
+
+    #[test]
+    fn grey_is_the_luma_of_each_rgb_pixel_row_by_row() {
+        // Two rows of white, red, green, blue; each row padded to 16 bytes.
+        let mut rgb = vec![0u8; 32];
+        for row in 0..2 {
+            let px = [[255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]];
+            for (k, c) in px.iter().enumerate() {
+                rgb[16 * row + 3 * k..16 * row + 3 * k + 3].copy_from_slice(c);
+            }
+        }
+        let g = Gray::from_rgb(&Picture { rgb: &rgb, stride: 16, width: 4, height: 2 }).expect("grey");
+        assert_eq!((g.width, g.height), (4, 2));
+        assert_eq!(g.px, [255, 77, 149, 29, 255, 77, 149, 29]);
     }
 
     #[test]

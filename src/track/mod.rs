@@ -91,6 +91,7 @@
 mod assign;
 pub mod carry;
 mod config;
+pub mod follow;
 pub mod kalman;
 mod object;
 pub mod perspective;

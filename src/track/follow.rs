@@ -1,0 +1,254 @@
+//! Following a camera's boxes from each decoded frame onto the next with the carrier
+//! ([`super::carry`]), between the frames the detector runs on: which boxes are followed, for
+//! how long, and where a chain of carried boxes ends. The daemon runs it on every frame it
+//! decodes at the camera's `carry_fps`; its boxes are what a recording holds as `carried`
+//! (`replay::CarriedBox`), so a replay gives the tracker and the rules the very same boxes.
+//!
+//! The policy, which the simulator's model of the carrier (`sim::carrier`) follows too:
+//! - every box of a frame is followed onto the next: its detections and the boxes carried onto
+//!   it, so a road user the detector misses on one detected frame is still followed there;
+//! - a chain ends where the carrier refuses a box (plain, occluded, turned or blurred: the
+//!   detector takes over at its next frame), [`MAX_CARRY_S`] after its detection (its drift
+//!   grows with every frame, and a road user the detector no longer finds should be lost, not
+//!   carried on), or on a detected frame whose detection found it again ([`FOUND_AGAIN_IOU`]):
+//!   the detection goes on in its place;
+//! - the carrier's first guess of a box's shift is its chain's last shift per second (zero
+//!   right after a detection, or the shift of the chain a detection found again), so a fast
+//!   rider's points are sought where it went rather than where it was.
+//!
+//! Boxes are in the detections' pixels (the camera's own size); the pictures may be smaller
+//! (the letterbox's fit size), so each frame says its scale. Plain computation, no I/O.
+
+use super::carry::{Pyramid, carry};
+use crate::detect::{BBox, Detection};
+
+/// How long a box is followed from its detection without a new one, seconds: across two
+/// missed detections at 3 a second, three at 5. The carrier's drift grows with the frames
+/// (about 2 % of the box a frame as a random walk on vtest.avi, `tests/it/carry_vtest.rs`).
+pub const MAX_CARRY_S: f64 = 0.7;
+
+/// A box carried onto a detected frame whose detection found it again (same class, overlapping
+/// it by this much) ends there: the detection goes on in its place.
+pub const FOUND_AGAIN_IOU: f32 = 0.5;
+
+/// One box of the latest frame, as it is followed.
+#[derive(Debug, Clone, Copy)]
+struct Chain {
+    bbox: BBox,
+    class_id: u32,
+    /// Time of the detection the chain started from.
+    since: f64,
+    /// Its last shift, pixels a second (x, y).
+    velocity: (f32, f32),
+}
+
+/// The latest frame's picture.
+struct Seen {
+    time_s: f64,
+    pyramid: Pyramid,
+    /// Picture pixels per detection pixel, across and down.
+    scale: (f32, f32),
+}
+
+/// One camera's boxes, followed from frame to frame.
+#[derive(Default)]
+pub struct Follower {
+    last: Option<Seen>,
+    /// The latest frame's boxes: its detections, then the boxes carried onto it.
+    boxes: Vec<Chain>,
+    next: Vec<Chain>,
+    carried: Vec<(usize, BBox)>,
+    refused: u64,
+}
+
+impl Follower {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A frame at `time_s` the detector did not run on, its picture `pyramid` (`None`: not
+    /// carried onto, and every chain ends) at `scale` picture pixels per detection pixel. The
+    /// boxes carried onto it, each with the index of its box of the frame before.
+    pub fn carried(&mut self, time_s: f64, pyramid: Option<Pyramid>, scale: (f32, f32)) -> &[(usize, BBox)] {
+        self.step(time_s, pyramid, scale, None)
+    }
+
+    /// A frame at `time_s` with the detector's `detections`: the boxes of the frame before
+    /// carried onto it that the detector did not find again.
+    pub fn detected(
+        &mut self,
+        time_s: f64,
+        pyramid: Option<Pyramid>,
+        scale: (f32, f32),
+        detections: &[Detection],
+    ) -> &[(usize, BBox)] {
+        self.step(time_s, pyramid, scale, Some(detections))
+    }
+
+    /// Boxes the carrier refused so far (each ends its chain).
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    fn step(
+        &mut self,
+        t: f64,
+        pyramid: Option<Pyramid>,
+        scale: (f32, f32),
+        detections: Option<&[Detection]>,
+    ) -> &[(usize, BBox)] {
+        self.carried.clear();
+        self.next.clear();
+        let dets = detections.unwrap_or_default();
+        self.next.extend(dets.iter().map(|d| Chain {
+            bbox: d.bbox,
+            class_id: d.class_id,
+            since: t,
+            velocity: (0.0, 0.0),
+        }));
+        if let (Some(last), Some(pyr)) = (&self.last, &pyramid)
+            && last.pyramid.size() == pyr.size()
+            && last.scale == scale
+            && t > last.time_s
+            && scale.0 > 0.0
+            && scale.1 > 0.0
+        {
+            let dt = (t - last.time_s) as f32;
+            let (sx, sy) = scale;
+            for (i, c) in self.boxes.iter().enumerate() {
+                if t - c.since > MAX_CARRY_S + 1e-9 {
+                    continue;
+                }
+                let b = c.bbox;
+                let in_picture = BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy);
+                let guess = (c.velocity.0 * dt * sx, c.velocity.1 * dt * sy);
+                let Ok(to) = carry(&last.pyramid, pyr, &in_picture, guess) else {
+                    self.refused += 1;
+                    continue;
+                };
+                let to = to.bbox;
+                let bbox = BBox::new(to.x1 / sx, to.y1 / sy, to.x2 / sx, to.y2 / sy);
+                let (a, z) = (b.center(), bbox.center());
+                let velocity = ((z.0 - a.0) / dt, (z.1 - a.1) / dt);
+                let found = dets.iter().position(|d| d.class_id == c.class_id && d.bbox.iou(&bbox) >= FOUND_AGAIN_IOU);
+                if let Some(k) = found {
+                    // The detection goes on, moving as the chain it took over moved.
+                    if self.next[k].velocity == (0.0, 0.0) {
+                        self.next[k].velocity = velocity;
+                    }
+                    continue;
+                }
+                self.carried.push((i, bbox));
+                self.next.push(Chain { bbox, velocity, ..*c });
+            }
+        }
+        std::mem::swap(&mut self.boxes, &mut self.next);
+        self.last = pyramid.map(|pyramid| Seen { time_s: t, pyramid, scale });
+        &self.carried
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::track::carry::Gray;
+
+    /// A 320×180 picture of smooth texture with a textured 30×40 block whose top-left is at
+    /// `(x, y)`: what the carrier can follow.
+    fn picture(x: f32, y: f32) -> Gray {
+        let (w, h) = (320usize, 180usize);
+        let mut px = vec![0u8; w * h];
+        for (j, row) in px.chunks_mut(w).enumerate() {
+            for (i, v) in row.iter_mut().enumerate() {
+                let (fx, fy) = (i as f32, j as f32);
+                let background = 60.0 + 20.0 * ((fx * 0.05).sin() + (fy * 0.07).cos());
+                let (u, w2) = (fx - x, fy - y);
+                let inside = (0.0..30.0).contains(&u) && (0.0..40.0).contains(&w2);
+                let texture = 128.0 + 60.0 * (u * 0.9).sin() * (w2 * 0.7).cos() + 30.0 * (u * 0.31 + w2 * 0.45).sin();
+                *v = if inside { texture } else { background } as u8;
+            }
+        }
+        Gray { width: w, height: h, px }
+    }
+
+    fn pyr(x: f32, y: f32) -> Option<Pyramid> {
+        picture(x, y).pyramid()
+    }
+
+    /// The block in detection pixels (twice the picture's): scale 0.5.
+    const HALF: (f32, f32) = (0.5, 0.5);
+
+    fn det(x: f32, y: f32) -> Detection {
+        Detection { class_id: 3, score: 0.9, bbox: BBox::new(2.0 * x, 2.0 * y, 2.0 * (x + 30.0), 2.0 * (y + 40.0)) }
+    }
+
+    #[test]
+    fn a_detection_is_carried_frame_to_frame_in_detection_pixels() {
+        let mut f = Follower::new();
+        assert!(f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]).is_empty());
+        // 3 px a frame in the picture: 6 in detection pixels.
+        for k in 1..=4 {
+            let x = 100.0 + 3.0 * k as f32;
+            let got = f.carried(k as f64 / 15.0, pyr(x, 60.0), HALF).to_vec();
+            assert_eq!(got.len(), 1, "frame {k}");
+            // Box 0 of the frame before: the detection, then the box carried from it.
+            assert_eq!(got[0].0, 0);
+            let b = got[0].1;
+            assert!((b.x1 - 2.0 * x).abs() < 1.5 && (b.y1 - 120.0).abs() < 1.5, "frame {k}: {b:?}");
+        }
+    }
+
+    #[test]
+    fn a_box_the_detector_finds_again_ends_and_one_it_misses_goes_on() {
+        let mut f = Follower::new();
+        f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+        // Found again: the detection goes on in its place, nothing is carried.
+        assert!(f.detected(0.1, pyr(104.0, 60.0), HALF, &[det(104.0, 60.0)]).is_empty());
+        // Missed at the next detected frame: carried onto it, from the detection (box 0).
+        let got = f.detected(0.2, pyr(108.0, 60.0), HALF, &[]).to_vec();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 0);
+        assert!((got[0].1.x1 - 216.0).abs() < 1.5, "{:?}", got[0].1);
+        // A detection of another class in the same place does not take it over: it is box 0
+        // of that frame, and the carried box is box 1 of the next.
+        let other = Detection { class_id: 0, ..det(112.0, 60.0) };
+        let got = f.detected(0.3, pyr(112.0, 60.0), HALF, &[other]).to_vec();
+        assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0]);
+        let got = f.carried(0.35, pyr(114.0, 60.0), HALF).to_vec();
+        assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_chain_ends_its_time_after_its_detection() {
+        let mut f = Follower::new();
+        f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+        let mut t = 0.0;
+        let mut frames = 0;
+        while !f.carried(t + 0.1, pyr(100.0, 60.0), HALF).is_empty() {
+            t += 0.1;
+            frames += 1;
+            assert!(frames < 20);
+        }
+        assert_eq!(frames, 7, "carried for {MAX_CARRY_S} s");
+    }
+
+    #[test]
+    fn a_frame_without_a_picture_or_of_another_size_ends_every_chain() {
+        let mut f = Follower::new();
+        f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+        assert!(f.carried(0.1, None, HALF).is_empty());
+        assert!(f.carried(0.2, pyr(100.0, 60.0), HALF).is_empty());
+        f.detected(0.3, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+        let small = Gray { width: 160, height: 90, px: vec![50; 160 * 90] }.pyramid();
+        assert!(f.carried(0.4, small, (0.25, 0.25)).is_empty());
+    }
+
+    #[test]
+    fn a_plain_box_is_refused_and_counted() {
+        let flat = || Gray { width: 320, height: 180, px: vec![90; 320 * 180] }.pyramid();
+        let mut f = Follower::new();
+        f.detected(0.0, flat(), HALF, &[det(100.0, 60.0)]);
+        assert!(f.carried(0.1, flat(), HALF).is_empty());
+        assert_eq!(f.refused(), 1);
+    }
+}
