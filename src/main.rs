@@ -133,8 +133,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["summary", "markdown"])]
         explain: bool,
         /// Also carry the detected boxes on this many decoded frames a second between
-        /// detections, as a model of the box carrier (a multiple of every `--fps`; what carrying
-        /// would give the rules: the daemon does not carry yet).
+        /// detections, as a model of the box carrier (a multiple of every `--fps`; what a
+        /// camera's `carry_fps` would give the rules).
         #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60))]
         carry_fps: Option<u32>,
     },

@@ -6,10 +6,11 @@
 //! `anttd bench` runs it too, watching it through a [`Probe`]: stage timings, inference counts,
 //! pauses for raw inference runs and a frame limit, without a say over what flows through it.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,7 +29,8 @@ use crate::publish::outbox::Outbox;
 use crate::replay::{DetectionRecorder, FrameRecord};
 use crate::source::decoders::DecoderTemplate;
 use crate::source::hub::{Hub, Item};
-use crate::source::{Frame, SourceSpec, supervise};
+use crate::source::{Carrying, Decoded, Frame, Lane, SourceSpec, supervise};
+use crate::track::follow::Follower;
 
 /// Watches the detector thread of a running [`CameraSet`] (the bench's timings); every method
 /// does nothing by default, which is what the daemon uses ([`NoProbe`]).
@@ -51,8 +53,11 @@ pub trait Probe: Send {
 
 /// Watches one camera's analytics thread.
 pub trait CameraProbe: Send {
-    /// The tracker and rules ran on a frame and raised `events` (before they are stored).
+    /// The tracker and rules ran on a detected frame and raised `events` (before they are stored).
     fn analysed(&mut self, _analytics: &CameraAnalytics, _events: &[Event]) {}
+    /// Boxes were carried onto a decoded frame the detector did not run on (`carry_fps`), the
+    /// carrier taking `carrier`; the tracker and rules ran on it and raised `events`.
+    fn carried(&mut self, _analytics: &CameraAnalytics, _carrier: Duration, _events: &[Event]) {}
     /// The frame's events were stored in `took`; the frame had arrived from the decoder at `arrived`.
     fn stored(&mut self, _took: Duration, _arrived: Instant) {}
     /// The stream ended: the events that closed what was open.
@@ -64,22 +69,135 @@ pub struct NoProbe;
 impl Probe for NoProbe {}
 impl CameraProbe for NoProbe {}
 
-/// What the detector passes to a camera's analytics thread.
-#[expect(clippy::large_enum_variant, reason = "EndOfStream is sent once; boxing Frame would allocate per frame")]
+/// What reaches a camera's analytics thread: the detector's results and, from a camera whose
+/// boxes are carried between detections, its decoded frames.
 enum Detected {
-    Frame {
-        time_s: f64,
-        wall: SystemTime,
-        /// When the decoder handed the frame over (latency).
-        arrived: Instant,
-        /// The picture's width and height (the detections' pixel space).
-        picture: (u32, u32),
-        detections: Vec<Detection>,
-        /// The decoded frame itself (evidence on): copied for a snapshot only when an event
-        /// starts on it, so frames without events cost no copy.
-        frame: Option<Frame>,
-    },
+    /// What the detector found on frame `seq` ([`Frame::seq`]).
+    Frame(u64, Found),
+    /// A carrying camera's decoded frame ([`Lane::decoded`]).
+    Decoded(Decoded),
+    /// Frame `seq` went to the detector but will not come back detected: replaced by a newer
+    /// one before the detector took it, or its detection failed.
+    Undetected(u64),
     EndOfStream,
+}
+
+/// A carrying camera's decoded frames, on their way to its analytics thread. At most
+/// [`MAX_DECODED_WAITING`] wait there (the thread is behind, or waits for a slow detector): past
+/// it frames that will not be detected are let go, and boxes are carried across the gap.
+#[derive(Debug)]
+struct CameraLane {
+    tx: std_mpsc::Sender<Detected>,
+    waiting: Arc<AtomicU64>,
+    stats: Arc<CameraStats>,
+}
+
+/// Decoded frames that may wait for a carrying camera's analytics thread: 2 s at 15 a second,
+/// about 0.5 MB each (a grey 640x360 picture is 230 kB).
+const MAX_DECODED_WAITING: u64 = 30;
+
+impl Lane for CameraLane {
+    fn decoded(&self, frame: Decoded) {
+        if !frame.detect && self.waiting.load(Ordering::Relaxed) >= MAX_DECODED_WAITING {
+            self.stats.carry_dropped();
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(Detected::Decoded(frame));
+    }
+
+    fn undetected(&self, seq: u64) {
+        let _ = self.tx.send(Detected::Undetected(seq));
+    }
+}
+
+/// What the detector found on a frame.
+struct Found {
+    time_s: f64,
+    wall: SystemTime,
+    /// When the decoder handed the frame over (latency).
+    arrived: Instant,
+    /// The picture's width and height (the detections' pixel space).
+    picture: (u32, u32),
+    detections: Vec<Detection>,
+    /// The decoded frame itself (evidence on): copied for a snapshot only when an event
+    /// starts on it, so frames without events cost no copy.
+    frame: Option<Frame>,
+}
+
+/// Puts a carrying camera's decoded frames and the detector's results in stream order: a
+/// decoded frame that went to the detector waits for its result, or for word that none comes.
+struct InOrder<R> {
+    decoded: VecDeque<Decoded>,
+    results: VecDeque<(u64, R)>,
+    undetected: Vec<u64>,
+}
+
+impl<R> Default for InOrder<R> {
+    fn default() -> Self {
+        Self { decoded: VecDeque::new(), results: VecDeque::new(), undetected: Vec::new() }
+    }
+}
+
+/// A decoded frame whose turn it is.
+enum Turn<R> {
+    /// Not detected: boxes are carried onto it alone.
+    Carried(Decoded),
+    Detected(Decoded, R),
+}
+
+impl<R> InOrder<R> {
+    fn decoded(&mut self, d: Decoded) {
+        self.decoded.push_back(d);
+    }
+
+    fn result(&mut self, seq: u64, r: R) {
+        self.results.push_back((seq, r));
+    }
+
+    fn undetected(&mut self, seq: u64) {
+        self.undetected.push(seq);
+    }
+
+    /// The next frame whose turn it is, if it can be told yet.
+    fn next(&mut self) -> Option<Turn<R>> {
+        let seq = {
+            let front = self.decoded.front()?;
+            if !front.detect {
+                return self.decoded.pop_front().map(Turn::Carried);
+            }
+            front.seq
+        };
+        // A result for a frame already passed (it cannot be placed) is let go.
+        while self.results.front().is_some_and(|r| r.0 < seq) {
+            self.results.pop_front();
+        }
+        if self.results.front().is_some_and(|r| r.0 == seq) {
+            let (d, (_, r)) = (self.decoded.pop_front()?, self.results.pop_front()?);
+            return Some(Turn::Detected(d, r));
+        }
+        // Word that it will not be detected, or a later frame's result (results come in order).
+        let gone = self.undetected.iter().position(|&u| u == seq);
+        if gone.is_some() || !self.results.is_empty() {
+            if let Some(k) = gone {
+                self.undetected.swap_remove(k);
+            }
+            self.undetected.retain(|&u| u > seq);
+            return self.decoded.pop_front().map(Turn::Carried);
+        }
+        None
+    }
+
+    /// The stream ended: what still waits, each as if not detected (its result can no longer
+    /// come), and results whose frame never came.
+    fn drain(&mut self) -> (Vec<Turn<R>>, Vec<R>) {
+        let mut turns = Vec::new();
+        while let Some(t) = self.next() {
+            turns.push(t);
+        }
+        turns.extend(self.decoded.drain(..).map(Turn::Carried));
+        (turns, self.results.drain(..).map(|r| r.1).collect())
+    }
 }
 
 pub type RecorderSlot = Option<(DetectionRecorder<std::io::BufWriter<std::fs::File>>, PathBuf)>;
@@ -94,7 +212,10 @@ pub struct CameraSet {
     pub stats: Vec<Arc<CameraStats>>,
     analytics: Vec<JoinHandle<()>>,
     sources: Vec<JoinHandle<()>>,
-    detector: JoinHandle<(Detector, RecorderSlot)>,
+    detector: JoinHandle<Detector>,
+    /// Where every camera's analytics thread records the frames it analysed
+    /// (`--record-detections`), handed back by [`CameraSet::stop`].
+    recorder: Arc<Mutex<RecorderSlot>>,
 }
 
 /// What a camera set shares with the rest of the daemon (across reloads) or the bench.
@@ -116,7 +237,7 @@ impl CameraSet {
     pub fn start(
         cfg: &Config,
         mut detector: Detector,
-        mut recorder: RecorderSlot,
+        recorder: RecorderSlot,
         decoders: &[DecoderTemplate],
         shared: &Links,
         done: &UnboundedSender<()>,
@@ -128,6 +249,8 @@ impl CameraSet {
         let stop = Arc::new(AtomicBool::new(false));
         let hub: Arc<Hub<Frame>> = Arc::new(Hub::new(n));
         let stats: Vec<Arc<CameraStats>> = (0..n).map(|_| Arc::new(CameraStats::default())).collect();
+        let recorder = Arc::new(Mutex::new(recorder));
+        let mut lanes: Vec<Option<Carrying>> = Vec::with_capacity(n);
 
         // Analytics, one thread per camera.
         let mut det_txs = Vec::with_capacity(n);
@@ -136,16 +259,34 @@ impl CameraSet {
         let (spare_tx, spare_rx) = std_mpsc::channel::<Vec<Detection>>();
         for (i, cam) in cfg.cameras.iter().enumerate() {
             let (tx, rx) = std_mpsc::channel::<Detected>();
+            let waiting = Arc::new(AtomicU64::new(0));
+            lanes.push(cam.carry_fps.as_ref().map(|fps| Carrying {
+                fps: fps.get_ref().0,
+                lane: Arc::new(CameraLane {
+                    tx: tx.clone(),
+                    waiting: Arc::clone(&waiting),
+                    stats: Arc::clone(&stats[i]),
+                }),
+            }));
             det_txs.push(tx);
-            let analytics = CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels));
-            let outbox = Arc::clone(&shared.outbox);
+            let work = CameraWork {
+                analytics: CameraAnalytics::new(cam, &cfg.tracker, Arc::clone(&labels)),
+                carrying: cam.carry_fps.is_some(),
+                follower: Follower::new(),
+                order: InOrder::default(),
+                waiting,
+                events: Vec::new(),
+                outbox: Arc::clone(&shared.outbox),
+                spare: spare_tx.clone(),
+                evidence: shared.evidence.clone(),
+                stats: Arc::clone(&stats[i]),
+                probe: probe.camera(i),
+                recorder: Arc::clone(&recorder),
+                labels: Arc::clone(&labels),
+            };
             let done = done.clone();
-            let spare = spare_tx.clone();
-            let evidence = shared.evidence.clone();
-            let cam_stats = Arc::clone(&stats[i]);
-            let cam_probe = probe.camera(i);
             analytics_threads.push(spawn(&format!("analytics-{}", cam.id.get_ref().0), move || {
-                analytics_loop(analytics, rx, &outbox, &spare, evidence.as_deref(), &cam_stats, cam_probe);
+                work.run(rx);
                 drop(done);
             })?);
         }
@@ -184,6 +325,7 @@ impl CameraSet {
                         Err(e) => {
                             tracing::error!(camera = %ids[cam], "detection failed: {e:#}");
                             probe.failed(cam, &e);
+                            let _ = det_txs[cam].send(Detected::Undetected(f.seq));
                             continue;
                         }
                     };
@@ -197,23 +339,15 @@ impl CameraSet {
                     } else {
                         stats[cam].frame_skipped();
                     }
-                    if let Some((rec, path)) = &mut recorder {
-                        let size = (f.letterbox.src_w, f.letterbox.src_h);
-                        let frame = FrameRecord::new(&ids[cam], f.time_s, f.wall, size, &dets, &detector.labels);
-                        // A full disk should not stop the cameras: say so once, stop recording.
-                        if let Err(e) = rec.frame(&frame) {
-                            tracing::error!(file = %path.display(), "recording detections stopped: {e}");
-                            recorder = None;
-                        }
-                    }
                     let detections = std::mem::replace(&mut dets, spare_rx.try_recv().unwrap_or_default());
-                    let (time_s, wall, arrived) = (f.time_s, f.wall, f.arrived);
+                    let (seq, time_s, wall, arrived) = (f.seq, f.time_s, f.wall, f.arrived);
                     let picture = (f.letterbox.src_w, f.letterbox.src_h);
                     // Detections always go (the tracker needs every one); the picture (~1 MB)
                     // only while few wait, so a slow camera cannot pile pictures up in memory.
                     let keep = stats[cam].queued(MAX_PICTURES_WAITING) && snapshots;
                     let frame = keep.then_some(f);
-                    let _ = det_txs[cam].send(Detected::Frame { time_s, wall, arrived, picture, detections, frame });
+                    let _ = det_txs[cam]
+                        .send(Detected::Frame(seq, Found { time_s, wall, arrived, picture, detections, frame }));
                     match probe.detected(&mut detector, cam, ran) {
                         Ok(true) => {}
                         Ok(false) => {
@@ -223,7 +357,12 @@ impl CameraSet {
                         Err(e) => tracing::error!("probe: {e:#}"),
                     }
                 }
-                (detector, recorder)
+                // Stopped: every analytics thread ends its camera's open tracks now, also one
+                // whose channel a carrying source's lane still holds open.
+                for tx in &det_txs {
+                    let _ = tx.send(Detected::EndOfStream);
+                }
+                detector
             })?
         };
 
@@ -236,6 +375,7 @@ impl CameraSet {
                 .and_then(|e| e.recorder(cam.id.get_ref().0.as_str()))
                 .map(|r| r as Arc<dyn crate::source::StreamTap>);
             let mut spec = source_spec(cfg, i, decoders[i].clone(), inputs.clone(), recorder);
+            spec.carry = lanes[i].take();
             if let Some(nice) = shared.source_nice {
                 spec.nice = nice;
             }
@@ -254,6 +394,7 @@ impl CameraSet {
             analytics: analytics_threads,
             sources: source_threads,
             detector: detector_thread,
+            recorder,
         })
     }
 
@@ -265,7 +406,9 @@ impl CameraSet {
         for t in self.analytics.into_iter().chain(self.sources) {
             let _ = t.join();
         }
-        self.detector.join().map_err(|_| anyhow!("the detector thread panicked"))
+        let detector = self.detector.join().map_err(|_| anyhow!("the detector thread panicked"))?;
+        let recorder = std::mem::take(&mut *self.recorder.lock().unwrap_or_else(|p| p.into_inner()));
+        Ok((detector, recorder))
     }
 }
 
@@ -292,6 +435,7 @@ fn source_spec(
         recorder,
         nice: crate::source::default_nice(cam.uri.is_file(), cam.realtime),
         full_size: cam.motion.enabled && cam.motion.regions,
+        carry: None,
     }
 }
 
@@ -325,49 +469,214 @@ pub fn store_counts(outbox: &Outbox, counts: Vec<crate::event::CountsMessage>) {
 /// their detections but without the picture (counted in `stats` as `pictures_dropped`).
 const MAX_PICTURES_WAITING: u64 = 4;
 
-fn analytics_loop(
-    mut analytics: CameraAnalytics,
-    rx: std_mpsc::Receiver<Detected>,
-    outbox: &Outbox,
-    spare: &std_mpsc::Sender<Vec<Detection>>,
-    evidence: Option<&crate::evidence::worker::Evidence>,
-    stats: &CameraStats,
-    mut probe: Box<dyn CameraProbe>,
-) {
-    let mut events = Vec::new();
-    // The channel closes when the detector stops (shutdown): end open tracks then as well.
-    while let Ok(msg) = rx.recv() {
-        let arrived = match msg {
-            Detected::Frame { time_s, wall, arrived, picture, mut detections, frame } => {
-                analytics.on_frame(time_s, wall, picture, &detections, &mut events);
-                probe.analysed(&analytics, &events);
-                // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
-                // It decides which event gets a snapshot; only then is the frame copied.
-                if let Some(ev) = evidence {
-                    ev.process(outbox, analytics.camera(), &mut events, &detections, wall, || {
-                        frame
-                            .as_ref()
-                            .and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.picture(), &f.letterbox))
-                    });
+/// One camera's analytics thread: the tracker and rules on every frame it is given, in stream
+/// order, its events into the outbox (through evidence when on), and the frames recorded.
+struct CameraWork {
+    analytics: CameraAnalytics,
+    /// Whether boxes are carried onto the frames between detections (`carry_fps`), by `follower`.
+    carrying: bool,
+    follower: Follower,
+    order: InOrder<Found>,
+    /// Decoded frames sent by the camera's lane and not yet analysed ([`CameraLane`]).
+    waiting: Arc<AtomicU64>,
+    events: Vec<Event>,
+    outbox: Arc<Outbox>,
+    spare: std_mpsc::Sender<Vec<Detection>>,
+    evidence: Option<Arc<crate::evidence::worker::Evidence>>,
+    stats: Arc<CameraStats>,
+    probe: Box<dyn CameraProbe>,
+    recorder: Arc<Mutex<RecorderSlot>>,
+    labels: Arc<crate::detect::manifest::LabelMap>,
+}
+
+impl CameraWork {
+    fn run(mut self, rx: std_mpsc::Receiver<Detected>) {
+        // The channel closes when the detector stops (shutdown): end open tracks then as well.
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                Detected::Frame(seq, found) => {
+                    if !self.carrying {
+                        self.detected(None, found);
+                    } else {
+                        self.order.result(seq, found);
+                    }
                 }
-                detections.clear();
-                let _ = spare.send(detections);
-                stats.dequeued();
-                arrived
+                Detected::Decoded(d) => self.order.decoded(d),
+                Detected::Undetected(seq) => self.order.undetected(seq),
+                Detected::EndOfStream => break,
             }
-            Detected::EndOfStream => break,
+            while let Some(turn) = self.order.next() {
+                self.take_turn(turn);
+            }
+        }
+        let (turns, orphans) = self.order.drain();
+        for turn in turns {
+            self.take_turn(turn);
+        }
+        for found in orphans {
+            self.detected(None, found);
+        }
+        let events = &mut self.events;
+        self.analytics.finish(events);
+        self.probe.finished(events);
+        if let Some(ev) = &self.evidence {
+            ev.process(&self.outbox, self.analytics.camera(), events, &[], SystemTime::now(), || None);
+        }
+        store(&self.outbox, events);
+        store_counts(&self.outbox, self.analytics.take_counts());
+        tracing::info!(camera = %self.analytics.camera(), "analytics finished");
+    }
+
+    fn take_turn(&mut self, turn: Turn<Found>) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        match turn {
+            Turn::Detected(d, found) => self.detected(Some(d), found),
+            Turn::Carried(d) => self.carried(d),
+        }
+    }
+
+    /// A detected frame (`decoded`: its picture, when boxes are carried onto it).
+    fn detected(&mut self, decoded: Option<Decoded>, found: Found) {
+        let Found { time_s, wall, arrived, picture, mut detections, frame } = found;
+        let carried: &[(usize, crate::detect::BBox)] = match decoded {
+            Some(d) => {
+                let t = Instant::now();
+                let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
+                let boxes = self.follower.detected(time_s, pyramid, d.scale, &detections);
+                self.stats.carrier_ran(t.elapsed().as_micros() as u64, false);
+                boxes
+            }
+            None => &[],
         };
+        let events = &mut self.events;
+        self.analytics.on_frame_carried(time_s, wall, picture, &detections, carried, events);
+        self.probe.analysed(&self.analytics, events);
+        record(&self.recorder, || {
+            FrameRecord::new(self.analytics.camera(), time_s, wall, picture, &detections, &self.labels)
+                .with_carried(carried)
+        });
+        // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
+        // It decides which event gets a snapshot; only then is the frame copied.
+        if let Some(ev) = &self.evidence {
+            ev.process(&self.outbox, self.analytics.camera(), events, &detections, wall, || {
+                frame.as_ref().and_then(|f| crate::evidence::snapshot::SnapFrame::new(f.picture(), &f.letterbox))
+            });
+        }
+        detections.clear();
+        let _ = self.spare.send(detections);
+        self.stats.dequeued();
+        self.store(Some(arrived));
+    }
+
+    /// A decoded frame the detector did not run on: the boxes of the frame before, carried onto it.
+    fn carried(&mut self, d: Decoded) {
         let t = Instant::now();
-        store(outbox, &mut events);
-        store_counts(outbox, analytics.take_counts());
-        probe.stored(t.elapsed(), arrived);
+        let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
+        let boxes = self.follower.carried(d.time_s, pyramid, d.scale);
+        let took = t.elapsed();
+        self.stats.carrier_ran(took.as_micros() as u64, true);
+        let events = &mut self.events;
+        self.analytics.on_carried(d.time_s, d.wall, boxes, events);
+        self.probe.carried(&self.analytics, took, events);
+        record(&self.recorder, || FrameRecord::carried(self.analytics.camera(), d.time_s, d.wall, d.size, boxes));
+        // No picture is kept of a carried frame: an event starting on one has no snapshot.
+        if let Some(ev) = &self.evidence {
+            ev.process(&self.outbox, self.analytics.camera(), events, &[], d.wall, || None);
+        }
+        self.store(None);
     }
-    analytics.finish(&mut events);
-    probe.finished(&events);
-    if let Some(ev) = evidence {
-        ev.process(outbox, analytics.camera(), &mut events, &[], SystemTime::now(), || None);
+
+    /// Store the frame's events and closed counts; `arrived`: when a detected frame left the
+    /// decoder (the probe's latency).
+    fn store(&mut self, arrived: Option<Instant>) {
+        let t = Instant::now();
+        store(&self.outbox, &mut self.events);
+        store_counts(&self.outbox, self.analytics.take_counts());
+        if let Some(arrived) = arrived {
+            self.probe.stored(t.elapsed(), arrived);
+        }
     }
-    store(outbox, &mut events);
-    store_counts(outbox, analytics.take_counts());
-    tracing::info!(camera = %analytics.camera(), "analytics finished");
+}
+
+/// Record a frame when detections are recorded. A full disk should not stop the cameras: say
+/// so once, and stop recording.
+fn record(recorder: &Mutex<RecorderSlot>, frame: impl FnOnce() -> FrameRecord) {
+    let mut slot = recorder.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((rec, path)) = slot.as_mut()
+        && let Err(e) = rec.frame(&frame())
+    {
+        tracing::error!(file = %path.display(), "recording detections stopped: {e}");
+        *slot = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(seq: u64, detect: bool) -> Decoded {
+        Decoded {
+            seq,
+            time_s: seq as f64 / 15.0,
+            wall: SystemTime::UNIX_EPOCH,
+            size: (64, 48),
+            gray: None,
+            scale: (1.0, 1.0),
+            detect,
+        }
+    }
+
+    /// The turns taken so far: frame number, and whether detected (with its result).
+    fn turns(order: &mut InOrder<&'static str>) -> Vec<(u64, Option<&'static str>)> {
+        std::iter::from_fn(|| order.next())
+            .map(|t| match t {
+                Turn::Carried(d) => (d.seq, None),
+                Turn::Detected(d, r) => (d.seq, Some(r)),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_detected_frame_waits_for_its_result_and_holds_the_frames_after_it() {
+        let mut o = InOrder::default();
+        o.decoded(decoded(1, true));
+        o.decoded(decoded(2, false));
+        assert_eq!(turns(&mut o), vec![]);
+        o.decoded(decoded(3, false));
+        o.result(1, "one");
+        assert_eq!(turns(&mut o), vec![(1, Some("one")), (2, None), (3, None)]);
+    }
+
+    #[test]
+    fn a_frame_that_will_not_be_detected_is_carried_onto() {
+        let mut o = InOrder::default();
+        for k in 1..=4 {
+            o.decoded(decoded(k, k % 2 == 1));
+        }
+        // Frame 1 was replaced in the hub: word of it, or a later result, lets it go on.
+        o.undetected(1);
+        assert_eq!(turns(&mut o), vec![(1, None), (2, None)]);
+        o.decoded(decoded(5, true));
+        o.result(5, "five");
+        assert_eq!(turns(&mut o), vec![(3, None), (4, None), (5, Some("five"))]);
+        assert!(o.undetected.is_empty());
+    }
+
+    #[test]
+    fn at_the_end_what_waits_is_carried_onto_and_no_result_is_lost() {
+        let mut o = InOrder::default();
+        o.decoded(decoded(1, true));
+        o.decoded(decoded(2, false));
+        o.result(7, "seven");
+        let (done, orphans) = o.drain();
+        let seqs: Vec<(u64, bool)> = done
+            .iter()
+            .map(|t| match t {
+                Turn::Carried(d) => (d.seq, false),
+                Turn::Detected(d, _) => (d.seq, true),
+            })
+            .collect();
+        assert_eq!(seqs, vec![(1, false), (2, false)]);
+        assert_eq!(orphans, vec!["seven"]);
+    }
 }

@@ -16,7 +16,8 @@
 //! Where boxes are carried from frame to frame between detections ([`crate::track::carry`]), a
 //! frame holds a `carried` list, each box naming the box of the camera's frame before it was
 //! carried from (that frame's detections, then its carried boxes), and a frame the detector did
-//! not run on says so (the simulator writes these; the daemon does not carry yet):
+//! not run on says so (the daemon writes these for a camera with `carry_fps`, and so does the
+//! simulator):
 //! `"detections":[],"detected":false,"carried":[{"from":0,"box":[12.5,20.0,52.0,121.0]}]`.
 
 use std::collections::HashMap;

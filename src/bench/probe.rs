@@ -136,6 +136,13 @@ impl CameraProbe for CameraBench {
         self.write_events(events);
     }
 
+    fn carried(&mut self, _analytics: &CameraAnalytics, carrier: Duration, events: &[crate::event::Event]) {
+        self.done.times.record(Stage::Carry, carrier);
+        self.done.events += events.len() as u64;
+        self.pending = events.len();
+        self.write_events(events);
+    }
+
     fn stored(&mut self, took: Duration, arrived: Instant) {
         if std::mem::take(&mut self.pending) > 0 {
             self.done.times.record(Stage::Publish, took);

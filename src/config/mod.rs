@@ -151,6 +151,10 @@ pub struct CameraConfig {
     pub uri: SourceUri,
     #[serde(default)]
     pub detect_fps: DetectFps,
+    /// Carry the detected boxes onto this many decoded frames a second, the detector running on
+    /// `detect_fps` of them (`track::follow`); above `detect_fps`. Unset: detections only.
+    #[serde(default)]
+    pub carry_fps: Option<Spanned<CarryFps>>,
     /// Labels to track and report; empty means every person, vehicle and motorcycle label of the model.
     #[serde(default)]
     pub labels: Vec<Spanned<String>>,

@@ -184,6 +184,18 @@ fn detect_fps_out_of_range() {
 }
 
 #[test]
+fn carry_fps_is_checked_against_detect_fps() {
+    let e = err(&with(8, "carry_fps = 0"));
+    assert_err(&e, Some("cameras[0].carry_fps"), 8, "carry_fps 0 is out of range");
+    // Carrying onto no frame between two detections: said, on its line.
+    let e = err(&with(8, "detect_fps = 5\ncarry_fps = 5"));
+    assert_err(&e, Some("cameras[0].carry_fps"), 9, "carry_fps 5 is not above detect_fps 5");
+    let cam = &parse(&with(8, "detect_fps = 3\ncarry_fps = 15")).unwrap().cameras[0];
+    assert_eq!(cam.carry_fps.as_ref().map(|c| c.get_ref().0), Some(15));
+    assert!(parse(&with(8, "detect_fps = 3")).unwrap().cameras[0].carry_fps.is_none());
+}
+
+#[test]
 fn unsupported_uri_scheme() {
     let e = err(&replaced(7, r#"uri = "http://cam/stream""#));
     assert_err(&e, Some("cameras[0].uri"), 7, "`http://` sources are not supported");

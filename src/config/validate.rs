@@ -60,6 +60,23 @@ impl Config {
                     format!("camera id `{}` is already used on line {line}", cam.id.get_ref().0),
                 ));
             }
+            if let Some(carry) = &cam.carry_fps
+                && carry.get_ref().0 <= cam.detect_fps.0
+            {
+                return Err(ConfigError::at(
+                    file,
+                    text,
+                    carry.span(),
+                    format!("cameras[{i}].carry_fps"),
+                    format!(
+                        "camera `{}`: carry_fps {} is not above detect_fps {}: boxes are carried onto the decoded \
+                         frames between detections, so set it above detect_fps (e.g. 15), or remove it",
+                        cam.id.get_ref().0,
+                        carry.get_ref().0,
+                        cam.detect_fps.0
+                    ),
+                ));
+            }
             self.validate_zones_and_rules(i, cam, text)?;
             for (j, line) in cam.lines.iter().enumerate() {
                 if cam.lines[..j].iter().any(|l| l.name.get_ref() == line.name.get_ref()) {

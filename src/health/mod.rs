@@ -28,6 +28,13 @@ pub struct CameraStats {
     backlog: AtomicU64,
     /// Frames passed on without their picture because too many waited (no snapshot from them).
     pictures_dropped: AtomicU64,
+    /// Decoded frames boxes were carried onto without the detector (`carry_fps`), the time the
+    /// carrier took on every decoded frame (microseconds), and the frames it took it on.
+    frames_carried: AtomicU64,
+    carry_us: AtomicU64,
+    carry_runs: AtomicU64,
+    /// Decoded frames let go before they were carried onto, because too many waited.
+    carry_dropped: AtomicU64,
 }
 
 impl CameraStats {
@@ -66,6 +73,19 @@ impl CameraStats {
         }
         keep
     }
+    /// The carrier ran on a decoded frame for `us` microseconds; `carried` when the detector
+    /// did not run on it.
+    pub fn carrier_ran(&self, us: u64, carried: bool) {
+        self.carry_us.fetch_add(us, Ordering::Relaxed);
+        self.carry_runs.fetch_add(1, Ordering::Relaxed);
+        if carried {
+            self.frames_carried.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// A decoded frame let go before boxes were carried onto it.
+    pub fn carry_dropped(&self) {
+        self.carry_dropped.fetch_add(1, Ordering::Relaxed);
+    }
     /// A queued frame analysed.
     pub fn dequeued(&self) {
         let _ = self.backlog.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1));
@@ -83,6 +103,10 @@ impl CameraStats {
             restarts: self.restarts.load(Ordering::Relaxed),
             backlog: self.backlog.load(Ordering::Relaxed),
             pictures_dropped: self.pictures_dropped.load(Ordering::Relaxed),
+            frames_carried: self.frames_carried.load(Ordering::Relaxed),
+            carry_us: self.carry_us.load(Ordering::Relaxed),
+            carry_runs: self.carry_runs.load(Ordering::Relaxed),
+            carry_dropped: self.carry_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -99,6 +123,10 @@ pub struct Counters {
     pub restarts: u64,
     pub backlog: u64,
     pub pictures_dropped: u64,
+    pub frames_carried: u64,
+    pub carry_us: u64,
+    pub carry_runs: u64,
+    pub carry_dropped: u64,
 }
 
 /// One camera's line in the `stats` message.
@@ -121,6 +149,15 @@ pub struct CameraReport {
     pub backlog: u64,
     /// Frames whose picture was let go because the backlog was long (no snapshot from them).
     pub pictures_dropped: u64,
+    /// Decoded frames boxes were carried onto without the detector (cameras with `carry_fps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames_carried: Option<u64>,
+    /// Mean time the carrier took on a decoded frame over the last interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carry_ms: Option<f64>,
+    /// Decoded frames let go uncarried because too many waited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carry_dropped: Option<u64>,
 }
 
 /// Turns counter snapshots into per-interval rates.
@@ -146,6 +183,7 @@ impl RateTracker {
                 let c = stats.snapshot();
                 let n = c.frames_processed - last.frames_processed;
                 let runs = c.inferences - last.inferences;
+                let carrying = c.carry_runs > 0;
                 let r = CameraReport {
                     camera: id.clone(),
                     frames_in: c.frames_in,
@@ -162,6 +200,12 @@ impl RateTracker {
                     restarts: c.restarts,
                     backlog: c.backlog,
                     pictures_dropped: c.pictures_dropped,
+                    frames_carried: carrying.then_some(c.frames_carried),
+                    carry_ms: carrying.then(|| {
+                        let runs = c.carry_runs - last.carry_runs;
+                        if runs == 0 { 0.0 } else { round2((c.carry_us - last.carry_us) as f64 / runs as f64 / 1000.0) }
+                    }),
+                    carry_dropped: carrying.then_some(c.carry_dropped),
                 };
                 *last = c;
                 r

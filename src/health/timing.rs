@@ -18,6 +18,9 @@ pub enum Stage {
     Tracking,
     /// Line crossings, zone rules and building the events.
     Rules,
+    /// Carrying boxes onto a decoded frame the detector did not run on (`carry_fps`): the grey
+    /// pyramid and the carrier, without the tracker and rules that follow.
+    Carry,
     /// Serialising a frame's events and writing them to the outbox (frames with events only).
     Publish,
     /// From the frame leaving the appsink to its events stored (the analytics thread done).
@@ -25,13 +28,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Wait,
         Stage::Preprocess,
         Stage::Inference,
         Stage::Postprocess,
         Stage::Tracking,
         Stage::Rules,
+        Stage::Carry,
         Stage::Publish,
         Stage::Latency,
     ];
@@ -44,6 +48,7 @@ impl Stage {
             Stage::Postprocess => "post-process",
             Stage::Tracking => "tracking",
             Stage::Rules => "rules",
+            Stage::Carry => "carry (between detections)",
             Stage::Publish => "store events (per frame)",
             Stage::Latency => "frame → events stored",
         }

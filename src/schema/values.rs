@@ -49,6 +49,12 @@ validated!(
         if (1..=60).contains(&v) { Ok(()) } else { Err(format!("detect_fps {v} is out of range: use 1 to 60 frames per second")) }
     }
 );
+validated!(
+    /// Decoded frames per second onto which boxes are carried between detections.
+    CarryFps(u32) from "u32", |v| {
+        if (1..=60).contains(&v) { Ok(()) } else { Err(format!("carry_fps {v} is out of range: use 1 to 60 frames per second")) }
+    }
+);
 validated!(TopicPrefix(String) from "String", |v| {
     if v.is_empty() || v.starts_with('/') || v.ends_with('/') || v.contains("//") || v.contains(['+', '#', '\0']) {
         Err(format!("`{v}` is not a valid topic prefix: no wildcards (+ #), no empty levels, no leading or trailing `/`"))

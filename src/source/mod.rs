@@ -2,7 +2,8 @@
 //! fit the model input, handed to the detector through the [`hub::Hub`].
 //!
 //! The pipeline is a decode template from pipelines/ followed by anttd's own tail:
-//! `videorate` (the camera's detect rate, so frames that will not be detected are never converted)
+//! `videorate` (the camera's detect rate, so frames that will not be detected are never
+//! converted; its carry rate when boxes are carried between detections, see [`Carrying`])
 //! → `videoscale` to the letterbox size → `videoconvert` to RGB → `appsink`. Scaling first works
 //! on the decoder's YUV (1.5 bytes a pixel) and converts fewer pixels: 0.5 ms less CPU a frame on
 //! vtest.avi than converting first (docs/performance.md). The letterbox size depends on the
@@ -26,11 +27,14 @@ use gstreamer_video as gst_video;
 use crate::detect::Picture;
 use crate::detect::letterbox::Letterbox;
 use crate::health::CameraStats;
+use crate::track::carry::Gray;
 use hub::{Hub, PutOutcome};
 
 /// One decoded frame, scaled to fit the model input, or at the camera's own size for motion
 /// regions ([`SourceSpec::full_size`]).
 pub struct Frame {
+    /// The frame's number in the camera's life (across loops and restarts), as [`Decoded::seq`].
+    pub seq: u64,
     /// Stream time in seconds (monotonic for one camera, also across file loops).
     pub time_s: f64,
     /// Wall-clock time of the frame: when the stream started plus its stream time.
@@ -79,6 +83,72 @@ pub struct SourceSpec {
     /// Deliver frames at the camera's own size rather than scaled to the letterbox: motion
     /// regions crop them at full resolution (the whole picture is then scaled in Rust).
     pub full_size: bool,
+    /// Decode more frames than are detected, for carrying boxes onto them.
+    pub carry: Option<Carrying>,
+}
+
+/// A camera whose boxes are carried between detections (`track::follow`): its pipeline
+/// decodes `fps` frames a second, the detector gets `detect_fps` of them through the hub, and
+/// every one's grey picture goes, in stream order, to the `lane`.
+#[derive(Debug, Clone)]
+pub struct Carrying {
+    pub fps: u32,
+    pub lane: Arc<dyn Lane>,
+}
+
+/// A decoded frame's grey picture, for carrying boxes onto it.
+#[derive(Debug)]
+pub struct Decoded {
+    /// As [`Frame::seq`]: a frame that also went to the detector has the same number.
+    pub seq: u64,
+    pub time_s: f64,
+    pub wall: SystemTime,
+    /// The camera's own size (the detections' pixels).
+    pub size: (u32, u32),
+    /// The picture (`None` when its buffer was short).
+    pub gray: Option<Gray>,
+    /// Picture pixels per detection pixel, across and down.
+    pub scale: (f32, f32),
+    /// Whether the frame also went to the detector.
+    pub detect: bool,
+}
+
+/// Where a carrying camera's decoded frames go besides the detector (the camera's analytics,
+/// which orders them with the detector's results). A trait, so the source does not depend on
+/// what carries.
+pub trait Lane: Send + Sync + std::fmt::Debug {
+    /// A decoded frame, in stream order, before it goes to the detector if it does.
+    fn decoded(&self, frame: Decoded);
+    /// Frame `seq`, handed to the detector, was replaced by a newer one before the detector
+    /// took it: it will not be detected.
+    fn undetected(&self, seq: u64);
+}
+
+/// Which decoded frames a carrying camera's detector gets: `detect_fps` a second on average,
+/// the first frame at or after each due time (within half a decoded frame: stream times are not
+/// exact multiples), as `videorate` gives the detector alone.
+#[derive(Debug, Clone)]
+struct DetectEvery {
+    period: f64,
+    slack: f64,
+    due: Option<f64>,
+}
+
+impl DetectEvery {
+    fn new(detect_fps: u32, decoded_fps: u32) -> Self {
+        Self { period: 1.0 / f64::from(detect_fps.max(1)), slack: 0.5 / f64::from(decoded_fps.max(1)), due: None }
+    }
+
+    fn take(&mut self, t: f64) -> bool {
+        let due = *self.due.get_or_insert(t);
+        if t < due - self.slack {
+            return false;
+        }
+        // After a gap in the stream, due times start again from this frame rather than catch up.
+        let from = if t - due > self.period { t } else { due };
+        self.due = Some(from + self.period);
+        true
+    }
 }
 
 /// Something that records a camera's encoded stream beside the decoder (the evidence ring,
@@ -119,7 +189,7 @@ pub fn pipeline_description(spec: &SourceSpec) -> String {
          ! videoscale name=anttd_scale add-borders=false ! videoconvert \
          ! capsfilter name=anttd_fit caps=video/x-raw,format=RGB ! appsink name=anttd_sink",
         decode_description(&spec.decoder.decode, &spec.uri),
-        spec.detect_fps,
+        spec.carry.as_ref().map_or(spec.detect_fps, |c| c.fps.max(spec.detect_fps)),
         if convert.is_empty() { String::new() } else { format!(" ! {convert}") },
     )
 }
@@ -200,6 +270,10 @@ pub fn run(
         let cam = spec.index;
         let wait = !live_like;
         let full_size = spec.full_size;
+        let carry = spec.carry.clone();
+        let mut detect_every = DetectEvery::new(spec.detect_fps, carry.as_ref().map_or(spec.detect_fps, |c| c.fps));
+        // The frame last handed to the hub: the one a `Replaced` put replaced.
+        let mut last_put: Option<u64> = None;
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -219,21 +293,44 @@ pub fn run(
                         return Ok(gst::FlowSuccess::Ok);
                     }
                     let pts_ns = buffer.pts().map(|t| t.nseconds());
-                    let (time_s, wall) = clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts_ns);
+                    let (time_s, wall, seq) = clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts_ns);
                     let stride = info.stride()[0].max(0) as usize;
                     let Ok(data) = buffer.into_mapped_buffer_readable() else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
+                    let detect = carry.is_none() || detect_every.take(time_s);
+                    if let Some(c) = &carry {
+                        let picture = Picture { rgb: data.as_slice(), stride, width, height };
+                        c.lane.decoded(Decoded {
+                            seq,
+                            time_s,
+                            wall,
+                            size: (lb.src_w, lb.src_h),
+                            gray: Gray::from_rgb(&picture),
+                            scale: (width as f32 / lb.src_w.max(1) as f32, height as f32 / lb.src_h.max(1) as f32),
+                            detect,
+                        });
+                    }
+                    if !detect {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
                     stats.frame_in();
+                    let arrived = Instant::now();
                     match hub.put(
                         cam,
-                        Frame { time_s, wall, arrived: Instant::now(), letterbox: lb, width, height, stride, data },
+                        Frame { seq, time_s, wall, arrived, letterbox: lb, width, height, stride, data },
                         wait,
                     ) {
                         PutOutcome::Queued => {}
-                        PutOutcome::Replaced => stats.frame_dropped(),
+                        PutOutcome::Replaced => {
+                            stats.frame_dropped();
+                            if let (Some(c), Some(replaced)) = (&carry, last_put) {
+                                c.lane.undetected(replaced);
+                            }
+                        }
                         PutOutcome::Closed => return Err(gst::FlowError::Flushing),
                     }
+                    last_put = Some(seq);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -340,10 +437,13 @@ pub struct StreamClock {
     fallback_start: Option<Instant>,
     /// When the last frame was stamped, to carry real time across a restart.
     last_at: Option<Instant>,
+    /// Frames stamped so far.
+    frames: u64,
 }
 
 impl StreamClock {
-    fn stamp(&mut self, pts_ns: Option<u64>) -> (f64, SystemTime) {
+    /// A frame's stream time, wall-clock time and number.
+    fn stamp(&mut self, pts_ns: Option<u64>) -> (f64, SystemTime, u64) {
         let t = match pts_ns {
             Some(ns) => self.loop_offset + ns as f64 / 1e9,
             // No timestamp: use arrival time.
@@ -354,7 +454,8 @@ impl StreamClock {
         self.last = t;
         self.last_at = Some(Instant::now());
         let anchor = *self.anchor.get_or_insert_with(|| SystemTime::now() - Duration::from_secs_f64(t));
-        (t, anchor + Duration::from_secs_f64(t))
+        self.frames += 1;
+        (t, anchor + Duration::from_secs_f64(t), self.frames)
     }
 
     /// Stream time of a buffer timestamp, without stamping a frame (for the ring recorder).
@@ -390,18 +491,21 @@ mod tests {
     #[test]
     fn clock_only_moves_forward_across_loops_and_restarts() {
         let mut c = StreamClock::default();
-        let (t0, w0) = c.stamp(Some(0));
-        let (t1, w1) = c.stamp(Some(2_000_000_000));
+        let (t0, w0, n0) = c.stamp(Some(0));
+        let (t1, w1, n1) = c.stamp(Some(2_000_000_000));
+        assert_eq!((n0, n1), (1, 2));
         assert_eq!((t0, t1), (0.0, 2.0));
         assert_eq!(w1.duration_since(w0).expect("later"), Duration::from_secs(2));
         c.next_loop();
-        let (t2, _) = c.stamp(Some(0));
+        let (t2, ..) = c.stamp(Some(0));
         assert!((t2 - 2.1).abs() < 1e-9, "{t2}");
         c.resume();
-        let (t3, _) = c.stamp(Some(0));
+        let (t3, _, n3) = c.stamp(Some(0));
+        // Frames keep their numbers across loops and restarts.
+        assert_eq!(n3, 4);
         assert!(t3 >= t2 + 0.1, "{t3} after {t2}");
         // A timestamp going backwards within a run never moves time back.
-        let (t4, _) = c.stamp(Some(0));
+        let (t4, ..) = c.stamp(Some(0));
         assert!(t4 >= t3);
     }
 
@@ -426,6 +530,7 @@ mod tests {
             recorder: None,
             nice: 0,
             full_size: false,
+            carry: None,
         };
         let sw = pipeline_description(&spec);
         assert!(sw.starts_with("uridecodebin uri=\"rtsp://cam/1\""), "{sw}");
@@ -433,5 +538,30 @@ mod tests {
         spec.decoder = decoders::builtin().into_iter().find(|t| t.name == "jetson").expect("jetson");
         let jet = pipeline_description(&spec);
         assert!(jet.contains("max-rate=5 ! nvvidconv ! video/x-raw,format=RGBA ! videoscale"), "{jet}");
+        // Carrying decodes at the carry rate; the detector still gets detect_fps of them.
+        #[derive(Debug)]
+        struct Nowhere;
+        impl Lane for Nowhere {
+            fn decoded(&self, _: Decoded) {}
+            fn undetected(&self, _: u64) {}
+        }
+        spec.carry = Some(Carrying { fps: 15, lane: Arc::new(Nowhere) });
+        assert!(pipeline_description(&spec).contains("max-rate=15 ! nvvidconv"));
+    }
+
+    #[test]
+    fn a_carrying_camera_detects_every_detect_period_of_its_decoded_frames() {
+        // 15 decoded a second, 5 detected: every third, whatever the times' rounding.
+        let mut every = DetectEvery::new(5, 15);
+        let picked: Vec<usize> =
+            (0..15).filter(|&k| every.take(k as f64 / 15.0 + if k % 2 == 0 { 1e-4 } else { -1e-4 })).collect();
+        assert_eq!(picked, vec![0, 3, 6, 9, 12]);
+        // A stream decoding fewer frames than asked (10 a second at 3 detected): the first
+        // frame at or after each third of a second, so 3 a second and not one every 0.3 s.
+        let mut every = DetectEvery::new(3, 15);
+        let picked: Vec<usize> = (0..20).filter(|&k| every.take(k as f64 / 10.0)).collect();
+        assert_eq!(picked, vec![0, 3, 7, 10, 13, 17]);
+        // After a gap of 2 s, from the first frame after it.
+        assert!(every.take(4.0) && !every.take(4.1) && every.take(4.35));
     }
 }

@@ -97,6 +97,14 @@ const CASES: &[(&str, &str, &str, &str, &str)] = &[
     ("detect_fps negative", "detect_fps = 5", "detect_fps = -5", "cameras[0].detect_fps", ""),
     ("detect_fps a float", "detect_fps = 5", "detect_fps = 2.5", "cameras[0].detect_fps", "invalid type"),
     (
+        "carry_fps not above detect_fps",
+        "detect_fps = 5",
+        "detect_fps = 5\ncarry_fps = 4",
+        "cameras[0].carry_fps",
+        "not above detect_fps",
+    ),
+    ("carry_fps too high", "detect_fps = 5", "detect_fps = 5\ncarry_fps = 120", "cameras[0].carry_fps", "out of range"),
+    (
         "stall timeout too short",
         "stall_timeout_s = 10",
         "stall_timeout_s = 1",

@@ -30,12 +30,27 @@ fn record(cfg: &std::path::Path, rec: &std::path::Path) {
     assert!(status.success(), "anttd run failed: {log}");
 }
 
-#[test]
-fn replay_reproduces_live_events() {
+/// One live run of vtest.avi recorded, and its replay: the events and `counts` each published.
+struct Compared {
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    recording: String,
+    live: Vec<String>,
+    live_counts: Vec<String>,
+    replayed: Vec<String>,
+    replayed_counts: Vec<String>,
+}
+
+/// Run camera `road` on vtest.avi with `extra` keys, recording its detections, then replay them.
+fn live_and_replayed(extra: &str) -> Compared {
     let broker = Broker::start();
     let sub = Subscriber::connect(broker.port, "antt/#");
     let dir = tempfile::tempdir().expect("temp dir");
-    let camera = common::vtest_camera("road", "realtime = false");
+    let mut camera = common::vtest_camera("road", extra);
+    if extra.contains("detect_fps") {
+        // `extra` sets its own rate in place of the camera's 5.
+        camera = camera.replacen("detect_fps = 5\n", "", 1);
+    }
     let cfg = write_config(dir.path(), broker.port, &camera);
     let rec = dir.path().join("detections.jsonl");
 
@@ -50,17 +65,6 @@ fn replay_reproduces_live_events() {
         msgs.iter().filter(|m| m.topic == format!("{ROOT}/road/counts")).map(Msg::json).collect();
     assert!(!live_counts.is_empty(), "no counts published");
 
-    // The recording: a header, then one line per detected frame (vtest.avi is about 80 s).
-    let text = std::fs::read_to_string(&rec).expect("recording");
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("\"anttd-detections\""), "{}", lines[0]);
-    assert!(lines.len() > 300, "{} lines", lines.len());
-    let first: serde_json::Value = serde_json::from_str(lines[1]).expect("frame json");
-    assert_eq!(
-        (first["camera"].as_str(), first["width"].as_u64(), first["height"].as_u64()),
-        (Some("road"), Some(768), Some(576))
-    );
-
     let out =
         anttd().arg("replay").arg("-c").arg(&cfg).arg(&rec).stderr(Stdio::piped()).output().expect("anttd replay runs");
     assert!(out.status.success(), "replay failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -71,21 +75,63 @@ fn replay_reproduces_live_events() {
         .collect();
     // Events and counts, each in the order published (their topics are not ordered together).
     let (replayed_counts, replayed): (Vec<_>, Vec<_>) = replayed.iter().partition(|m| m["kind"] == "counts");
-    let live: Vec<String> = live.iter().map(essence).collect();
-    let replayed: Vec<String> = replayed.into_iter().map(essence).collect();
-    assert_eq!(replayed, live);
-    let live_counts: Vec<String> = live_counts.iter().map(counts_essence).collect();
-    let replayed_counts: Vec<String> = replayed_counts.into_iter().map(counts_essence).collect();
-    assert_eq!(replayed_counts, live_counts);
+    Compared {
+        recording: std::fs::read_to_string(&rec).expect("recording"),
+        dir,
+        cfg,
+        live: live.iter().map(essence).collect(),
+        live_counts: live_counts.iter().map(counts_essence).collect(),
+        replayed: replayed.into_iter().map(essence).collect(),
+        replayed_counts: replayed_counts.into_iter().map(counts_essence).collect(),
+    }
+}
+
+#[test]
+fn replay_reproduces_live_events() {
+    let run = live_and_replayed("realtime = false");
+    let (dir, cfg) = (run.dir.path(), &run.cfg);
+    // The recording: a header, then one line per detected frame (vtest.avi is about 80 s).
+    let lines: Vec<&str> = run.recording.lines().collect();
+    assert!(lines[0].contains("\"anttd-detections\""), "{}", lines[0]);
+    assert!(lines.len() > 300, "{} lines", lines.len());
+    let first: serde_json::Value = serde_json::from_str(lines[1]).expect("frame json");
+    assert_eq!(
+        (first["camera"].as_str(), first["width"].as_u64(), first["height"].as_u64()),
+        (Some("road"), Some(768), Some(576))
+    );
+    assert_eq!(run.replayed, run.live);
+    assert_eq!(run.replayed_counts, run.live_counts);
 
     // A recording with a camera the config does not have is refused, naming the line.
-    let bad = dir.path().join("bad.jsonl");
+    let bad = dir.join("bad.jsonl");
     std::fs::write(&bad, format!("{}\n{}\n", lines[0], lines[1].replace("\"camera\":\"road\"", "\"camera\":\"gate\"")))
         .expect("write");
-    let out = anttd().arg("replay").arg("-c").arg(&cfg).arg(&bad).output().expect("anttd replay runs");
+    let out = anttd().arg("replay").arg("-c").arg(cfg).arg(&bad).output().expect("anttd replay runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("line 2: camera `gate` is not in the config"), "{err}");
+}
+
+/// The daemon carrying boxes between its detections (`carry_fps`): vtest.avi's 10 frames a
+/// second, the detector on 3 of them and the carrier on all. The recording holds the carried
+/// frames and boxes, and a replay of it publishes the same events and counts as the live run:
+/// the frames were analysed in stream order, each detected frame's boxes with the boxes
+/// carried onto it.
+#[test]
+fn carried_frames_are_recorded_and_replay_as_the_daemon_analysed_them() {
+    let run = live_and_replayed("realtime = false\ndetect_fps = 3\ncarry_fps = 10");
+    let frames: Vec<serde_json::Value> =
+        run.recording.lines().skip(1).map(|l| serde_json::from_str(l).expect("frame json")).collect();
+    let not_detected = frames.iter().filter(|f| f["detected"] == false).count();
+    let carried_boxes: usize = frames.iter().filter_map(|f| f["carried"].as_array()).map(Vec::len).sum();
+    // About 795 frames, two in three not detected, each walker carried onto them.
+    assert!(frames.len() > 700, "{} frames", frames.len());
+    assert!((480..=560).contains(&not_detected), "{not_detected} of {} frames not detected", frames.len());
+    assert!(carried_boxes > 2 * not_detected, "{carried_boxes} boxes carried onto {not_detected} frames");
+    // Stream times only go forward, frame after frame.
+    assert!(frames.windows(2).all(|w| w[0]["time_s"].as_f64() < w[1]["time_s"].as_f64()), "frames out of order");
+    assert_eq!(run.replayed, run.live);
+    assert_eq!(run.replayed_counts, run.live_counts);
 }
 
 /// SSD-MobileNet-v2 on `vtest.avi` at 5 fps, recorded and replayed: how many object tracks its
