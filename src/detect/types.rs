@@ -38,11 +38,16 @@ impl BBox {
         ((self.x1 + self.x2) * 0.5, self.y2)
     }
 
-    /// Intersection over union; 0 for disjoint or empty boxes.
-    pub fn iou(&self, other: &BBox) -> f32 {
+    /// The area the two boxes share; 0 for disjoint or empty boxes.
+    pub fn intersection(&self, other: &BBox) -> f32 {
         let iw = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let ih = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
-        let inter = iw * ih;
+        iw * ih
+    }
+
+    /// Intersection over union; 0 for disjoint or empty boxes.
+    pub fn iou(&self, other: &BBox) -> f32 {
+        let inter = self.intersection(other);
         if inter <= 0.0 {
             return 0.0;
         }

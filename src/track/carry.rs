@@ -367,6 +367,49 @@ fn patch_ncc(a: &Level, z: &Level, p: (f32, f32), q: (f32, f32)) -> Option<f32> 
     Some(if var > 0.0 { (stv - st * sv / n) / var } else { 0.0 })
 }
 
+/// Samples a side of a box's [`Look`].
+const LOOK_SIDE: usize = 12;
+
+/// What the inner part of a box looks like, scaled to a fixed grid and normalised (zero mean,
+/// unit length): two looks compare by their correlation whatever the box's size and the light's
+/// level. A carried box is checked against its detection's look ([`crate::track::follow`]): a box
+/// that slid onto the background, or onto a road user passing in front, no longer looks alike,
+/// though its points followed from frame to frame look alike at every step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Look(Vec<f32>);
+
+impl Look {
+    /// The look of box `b` (pixels of level 0) in `p`; `None` when its inner part is partly
+    /// outside the picture or plain.
+    pub fn of(p: &Pyramid, b: &BBox) -> Option<Self> {
+        let l = &p.levels[0];
+        let (cx, cy) = b.center();
+        let (iw, ih) = (b.width() * INNER_W, b.height() * INNER_H);
+        let mut v = Vec::with_capacity(LOOK_SIDE * LOOK_SIDE);
+        for j in 0..LOOK_SIDE {
+            for i in 0..LOOK_SIDE {
+                let fx = (i as f32 + 0.5) / LOOK_SIDE as f32 - 0.5;
+                let fy = (j as f32 + 0.5) / LOOK_SIDE as f32 - 0.5;
+                v.push(l.at(cx + fx * iw, cy + fy * ih)?);
+            }
+        }
+        let mean = v.iter().sum::<f32>() / v.len() as f32;
+        v.iter_mut().for_each(|x| *x -= mean);
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        // Less than about one grey level of spread a sample: nothing to compare.
+        if norm < LOOK_SIDE as f32 {
+            return None;
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        Some(Self(v))
+    }
+
+    /// The correlation of two looks (−1–1).
+    pub fn like(&self, other: &Look) -> f32 {
+        self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 //! - every box of a frame is followed onto the next: its detections and the boxes carried onto
 //!   it, so a road user the detector misses on one detected frame is still followed there;
 //! - a chain ends where the carrier refuses a box (plain, occluded, turned or blurred: the
-//!   detector takes over at its next frame), [`MAX_CARRY_S`] after its detection (its drift
+//!   detector takes over at its next frame), where the carried box no longer looks like its
+//!   detection ([`MIN_LIKE`]), where a third of the carried box is covered by a
+//!   nearer box of the frame ([`HIDDEN_SHARE`]), [`MAX_CARRY_S`] after its detection (its drift
 //!   grows with every frame, and a road user the detector no longer finds should be lost, not
 //!   carried on), or on a detected frame whose detection found it again ([`FOUND_AGAIN_IOU`]):
 //!   the detection goes on in its place;
@@ -19,7 +21,7 @@
 //! Boxes are in the detections' pixels (the camera's own size); the pictures may be smaller
 //! (the letterbox's fit size), so each frame says its scale. Plain computation, no I/O.
 
-use super::carry::{Pyramid, carry};
+use super::carry::{Look, Pyramid, carry};
 use crate::detect::{BBox, Detection};
 
 /// How long a box is followed from its detection without a new one, seconds: across two
@@ -31,8 +33,27 @@ pub const MAX_CARRY_S: f64 = 0.7;
 /// it by this much) ends there: the detection goes on in its place.
 pub const FOUND_AGAIN_IOU: f32 = 0.5;
 
+/// A carried box covered this much by nearer boxes of its frame (detections or carried boxes
+/// whose bottom edge is lower in the picture: on a camera looking down at the road, nearer the
+/// camera) ends there. The carrier's checks do not see a road user passing in front of another
+/// in time: the points on the one behind are covered a few at a time, the rest carry the box,
+/// and once covered the box holds the one in front, whose points follow it well. Simulated (a
+/// stopped car behind a passing truck, `sim::render`) boxes were carried off with the truck.
+pub const HIDDEN_SHARE: f32 = 1.0 / 3.0;
+
+/// A carried box whose look correlates less than this with its detection's ([`Look`]) ends
+/// there. Each step of the carrier compares a frame with the one before, so a box can slide,
+/// a frame at a time, onto what is beside or in front of it; this compares it with what was
+/// detected. Simulated (`sim::render`), a rider too fast for the carrier's first guess left its
+/// box on the road behind it, followed there as standing still.
+pub const MIN_LIKE: f32 = 0.5;
+
+/// A box is nearer than another when its bottom edge is lower by more than this share of the
+/// other's height (two boxes standing on one line hide neither).
+const NEARER_SHARE: f32 = 0.05;
+
 /// One box of the latest frame, as it is followed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Chain {
     bbox: BBox,
     class_id: u32,
@@ -40,6 +61,8 @@ struct Chain {
     since: f64,
     /// Its last shift, pixels a second (x, y).
     velocity: (f32, f32),
+    /// What its detection looked like (`None`: plain, or not seen in a picture).
+    look: Option<Look>,
 }
 
 /// The latest frame's picture.
@@ -85,6 +108,35 @@ impl Follower {
         self.step(time_s, pyramid, scale, Some(detections))
     }
 
+    /// End the carried boxes (`self.next` after its first `detected`, as `self.carried`) that
+    /// nearer boxes of the frame cover by [`HIDDEN_SHARE`] or more.
+    fn end_hidden(&mut self, detected: usize) {
+        let boxes = &self.next;
+        let hidden: Vec<bool> = (detected..boxes.len())
+            .map(|i| {
+                let b = boxes[i].bbox;
+                let covered: f32 = boxes
+                    .iter()
+                    .enumerate()
+                    .filter(|&(o, other)| o != i && other.bbox.y2 > b.y2 + NEARER_SHARE * b.height())
+                    .map(|(_, other)| b.intersection(&other.bbox))
+                    .sum();
+                covered >= HIDDEN_SHARE * b.area()
+            })
+            .collect();
+        if !hidden.contains(&true) {
+            return;
+        }
+        let mut carried = hidden.iter();
+        self.carried.retain(|_| carried.next() == Some(&false));
+        let mut k = 0;
+        self.next.retain(|_| {
+            let keep = k < detected || !hidden[k - detected];
+            k += 1;
+            keep
+        });
+    }
+
     /// Boxes the carrier refused so far (each ends its chain).
     pub fn refused(&self) -> u64 {
         self.refused
@@ -100,11 +152,16 @@ impl Follower {
         self.carried.clear();
         self.next.clear();
         let dets = detections.unwrap_or_default();
+        let look = |b: &BBox| {
+            let (sx, sy) = scale;
+            pyramid.as_ref().and_then(|p| Look::of(p, &BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy)))
+        };
         self.next.extend(dets.iter().map(|d| Chain {
             bbox: d.bbox,
             class_id: d.class_id,
             since: t,
             velocity: (0.0, 0.0),
+            look: look(&d.bbox),
         }));
         if let (Some(last), Some(pyr)) = (&self.last, &pyramid)
             && last.pyramid.size() == pyr.size()
@@ -127,6 +184,12 @@ impl Follower {
                     continue;
                 };
                 let to = to.bbox;
+                if let Some(was) = &c.look
+                    && Look::of(pyr, &to).is_none_or(|now| now.like(was) < MIN_LIKE)
+                {
+                    self.refused += 1;
+                    continue;
+                }
                 let bbox = BBox::new(to.x1 / sx, to.y1 / sy, to.x2 / sx, to.y2 / sy);
                 let (a, z) = (b.center(), bbox.center());
                 let velocity = ((z.0 - a.0) / dt, (z.1 - a.1) / dt);
@@ -139,8 +202,9 @@ impl Follower {
                     continue;
                 }
                 self.carried.push((i, bbox));
-                self.next.push(Chain { bbox, velocity, ..*c });
+                self.next.push(Chain { bbox, velocity, ..c.clone() });
             }
+            self.end_hidden(dets.len());
         }
         std::mem::swap(&mut self.boxes, &mut self.next);
         self.last = pyramid.map(|pyramid| Seen { time_s: t, pyramid, scale });
@@ -216,6 +280,23 @@ mod tests {
         assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0]);
         let got = f.carried(0.35, pyr(114.0, 60.0), HALF).to_vec();
         assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn a_box_a_nearer_one_covers_by_a_third_ends_and_one_behind_it_does_not() {
+        // The block is missed at each next detected frame, beside a detection of something
+        // else whose bottom edge is 20 px (detection pixels) lower: nearer the camera.
+        let nearer = |x: f32| Detection { class_id: 2, score: 0.9, bbox: BBox::new(x, 110.0, x + 200.0, 220.0) };
+        let carried_beside = |other: Detection| {
+            let mut f = Follower::new();
+            f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+            f.detected(0.1, pyr(100.0, 60.0), HALF, &[other]).iter().any(|c| c.0 == 0)
+        };
+        // Covering its right fifth (12 of 60 px): carried on; its right half: ended.
+        assert!(carried_beside(nearer(248.0)));
+        assert!(!carried_beside(nearer(230.0)));
+        // As much covered by something behind it (its bottom higher): carried on.
+        assert!(carried_beside(Detection { bbox: BBox::new(230.0, 100.0, 430.0, 190.0), ..nearer(0.0) }));
     }
 
     #[test]
