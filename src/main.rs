@@ -94,6 +94,11 @@ enum Command {
         /// carried frames too.
         #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60))]
         carry_fps: Option<u32>,
+        /// What carries the boxes with `--carry-fps`: `model`, a model of the carrier measured
+        /// on vtest.avi, or `pixels`, the daemon's own carrier on rendered grey pictures of the
+        /// scene (each road user its own texture; no blur, no turning).
+        #[arg(long, value_enum, default_value_t = anttd::sim::run::Carrier::Model, requires = "carry_fps")]
+        carrier: anttd::sim::run::Carrier,
         /// The recording to write.
         #[arg(long, value_name = "REC.jsonl")]
         out: PathBuf,
@@ -137,6 +142,11 @@ enum Command {
         /// camera's `carry_fps` would give the rules).
         #[arg(long, value_parser = clap::value_parser!(u32).range(2..=60))]
         carry_fps: Option<u32>,
+        /// What carries the boxes with `--carry-fps`: `model`, a model of the carrier measured
+        /// on vtest.avi, or `pixels`, the daemon's own carrier on rendered grey pictures of the
+        /// scene (each road user its own texture; no blur, no turning).
+        #[arg(long, value_enum, default_value_t = anttd::sim::run::Carrier::Model, requires = "carry_fps")]
+        carrier: anttd::sim::run::Carrier,
     },
     /// Validate a config file and load its model, then exit.
     Check {
@@ -315,12 +325,14 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { config, file } => replay(&config, &file),
-        Command::Simulate { scenario, geometry, fps, seed, carry_fps, out, config_out } => {
-            simulate(&scenario, &geometry, anttd::sim::run::Rate::new(fps, carry_fps)?, seed, &out, &config_out)
+        Command::Simulate { scenario, geometry, fps, seed, carry_fps, carrier, out, config_out } => {
+            let rate = anttd::sim::run::Rate::new(fps, carry_fps)?.by(carrier);
+            simulate(&scenario, &geometry, rate, seed, &out, &config_out)
         }
-        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain, carry_fps } => {
+        Command::Scenarios { fps, geometry, scenario, seed, seeds, markdown, summary, explain, carry_fps, carrier } => {
+            let carry = (carry_fps, carrier);
             if explain {
-                return explain_scenario(&fps, carry_fps, &geometry, scenario.as_deref(), seed, seeds);
+                return explain_scenario(&fps, carry, &geometry, scenario.as_deref(), seed, seeds);
             }
             let view = if summary {
                 anttd::sim::run::View::Summary
@@ -329,7 +341,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             } else {
                 anttd::sim::run::View::Text
             };
-            scenarios(&fps, carry_fps, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
+            scenarios(&fps, carry, &geometry, scenario.as_deref(), seed..seed.saturating_add(seeds), view)
         }
         Command::Bench { config, opts } => {
             let cfg = Config::load(&config)?;
@@ -499,9 +511,10 @@ fn simulate(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `carry`: the carry rate if any, and what carries.
 fn scenarios(
     fps: &[u32],
-    carry_fps: Option<u32>,
+    carry: (Option<u32>, anttd::sim::run::Carrier),
     geometry: &str,
     only: Option<&str>,
     seeds: std::ops::Range<u64>,
@@ -516,7 +529,7 @@ fn scenarios(
         for g in &geometries {
             let cam = camera::Camera::named(g).ok_or_else(|| run::SimError::Geometry(g.to_string()))?;
             for &f in fps {
-                let rate = run::Rate::new(f, carry_fps)?;
+                let rate = run::Rate::new(f, carry.0)?.by(carry.1);
                 for seed in seeds.clone() {
                     outcomes.push(run::run_at(&s, rate, &cam, seed)?);
                 }
@@ -529,7 +542,7 @@ fn scenarios(
 
 fn explain_scenario(
     fps: &[u32],
-    carry_fps: Option<u32>,
+    carry: (Option<u32>, anttd::sim::run::Carrier),
     geometry: &str,
     scenario: Option<&str>,
     seed: u64,
@@ -541,7 +554,7 @@ fn explain_scenario(
     };
     let s = sc::scenario(name).ok_or_else(|| run::SimError::Scenario(name.into()))?;
     let cam = camera::Camera::named(geometry).ok_or_else(|| run::SimError::Geometry(geometry.to_string()))?;
-    let rate = run::Rate::new(*fps, carry_fps)?;
+    let rate = run::Rate::new(*fps, carry.0)?.by(carry.1);
     let carried = rate.carry.map(|c| format!(", boxes carried on {c} frames a second")).unwrap_or_default();
     println!("{name} on {geometry} at {fps} detections a second{carried}, seed {seed}: {}", s.about);
     let frames = run::frames_at(&s, &cam, rate, seed);

@@ -10,6 +10,7 @@ pub mod camera;
 pub mod carrier;
 pub mod detector;
 pub mod explain;
+pub mod render;
 pub mod run;
 pub mod scenario;
 pub mod tracking;
