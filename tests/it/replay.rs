@@ -124,9 +124,9 @@ fn carried_frames_are_recorded_and_replay_as_the_daemon_analysed_them() {
         run.recording.lines().skip(1).map(|l| serde_json::from_str(l).expect("frame json")).collect();
     let not_detected = frames.iter().filter(|f| f["detected"] == false).count();
     let carried_boxes: usize = frames.iter().filter_map(|f| f["carried"].as_array()).map(Vec::len).sum();
-    // About 795 frames, two in three not detected, each walker carried onto them.
+    // About 795 frames, 3 a second of them detected (239), each walker carried onto the others.
     assert!(frames.len() > 700, "{} frames", frames.len());
-    assert!((480..=560).contains(&not_detected), "{not_detected} of {} frames not detected", frames.len());
+    assert!((520..=580).contains(&not_detected), "{not_detected} of {} frames not detected", frames.len());
     assert!(carried_boxes > 2 * not_detected, "{carried_boxes} boxes carried onto {not_detected} frames");
     // Stream times only go forward, frame after frame.
     assert!(frames.windows(2).all(|w| w[0]["time_s"].as_f64() < w[1]["time_s"].as_f64()), "frames out of order");
