@@ -48,7 +48,7 @@ impl Stage {
             Stage::Postprocess => "post-process",
             Stage::Tracking => "tracking",
             Stage::Rules => "rules",
-            Stage::Carry => "carry (between detections)",
+            Stage::Carry => "carry (undetected frame)",
             Stage::Publish => "store events (per frame)",
             Stage::Latency => "frame → events stored",
         }
