@@ -341,6 +341,34 @@ fn carry(c: &mut Criterion) {
         assert!(carry(&pa, &pz, &bx, (0.0, 0.0)).is_ok(), "{name} carries");
         c.bench_function(&format!("carry_box/{name}"), |b| b.iter(|| carry(black_box(&pa), &pz, &bx, (2.0, 0.0))));
     }
+    // What the daemon does on a decoded frame the detector did not run on, after its pyramid:
+    // ten riders' boxes (40x90 px) followed from the frame before, each carried, checked against
+    // its detection's look and against the boxes nearer it (`track::follow`).
+    use anttd::detect::Detection;
+    use anttd::track::follow::Follower;
+    let dets: Vec<Detection> = (0..10)
+        .map(|k| {
+            let x = 20.0 + 60.0 * k as f32;
+            Detection {
+                class_id: 3,
+                score: 0.9,
+                bbox: BBox::new(x, 120.0 + 8.0 * k as f32, x + 40.0, 210.0 + 8.0 * k as f32),
+            }
+        })
+        .collect();
+    let started = || {
+        let mut f = Follower::new();
+        f.detected(0.0, Some(pa.clone()), (1.0, 1.0), &dets);
+        (f, pz.clone())
+    };
+    assert_eq!(started().0.carried(1.0 / 15.0, Some(pz.clone()), (1.0, 1.0)).len(), 10, "every rider carried");
+    c.bench_function("follow_frame/10_riders", |b| {
+        b.iter_batched(
+            started,
+            |(mut f, p)| f.carried(1.0 / 15.0, Some(p), (1.0, 1.0)).len(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
 }
 
 criterion_group!(benches, preprocess, decode_nms, tracker, analytics, events, motion_gate, motion_regions, carry);
