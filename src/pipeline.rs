@@ -82,23 +82,26 @@ enum Detected {
     EndOfStream,
 }
 
-/// A carrying camera's decoded frames, on their way to its analytics thread. At most
-/// [`MAX_DECODED_WAITING`] wait there (the thread is behind, or waits for a slow detector): past
-/// it frames that will not be detected are let go, and boxes are carried across the gap.
+/// A carrying camera's decoded frames, on their way to its analytics thread. From a live
+/// source at most [`MAX_DECODED_WAITING`] wait there (the thread is behind, or waits for a slow
+/// detector): past it frames that will not be detected are let go, and boxes are carried
+/// across the gap. A file played as fast as the detector takes frames loses none (its source
+/// waits for the detector every few frames, as without carrying).
 #[derive(Debug)]
 struct CameraLane {
     tx: std_mpsc::Sender<Detected>,
     waiting: Arc<AtomicU64>,
     stats: Arc<CameraStats>,
+    live: bool,
 }
 
-/// Decoded frames that may wait for a carrying camera's analytics thread: 2 s at 15 a second,
-/// about 0.5 MB each (a grey 640x360 picture is 230 kB).
+/// Decoded frames of a live camera that may wait for its analytics thread: 2 s at 15 a second,
+/// 230 kB each for a grey 640x360 picture (a camera's full size with motion regions on).
 const MAX_DECODED_WAITING: u64 = 30;
 
 impl Lane for CameraLane {
     fn decoded(&self, frame: Decoded) {
-        if !frame.detect && self.waiting.load(Ordering::Relaxed) >= MAX_DECODED_WAITING {
+        if self.live && !frame.detect && self.waiting.load(Ordering::Relaxed) >= MAX_DECODED_WAITING {
             self.stats.carry_dropped();
             return;
         }
@@ -266,6 +269,7 @@ impl CameraSet {
                     tx: tx.clone(),
                     waiting: Arc::clone(&waiting),
                     stats: Arc::clone(&stats[i]),
+                    live: !cam.uri.is_file() || cam.realtime,
                 }),
             }));
             det_txs.push(tx);
@@ -502,7 +506,8 @@ impl CameraWork {
                     }
                 }
                 Detected::Decoded(d) => self.order.decoded(d),
-                Detected::Undetected(seq) => self.order.undetected(seq),
+                Detected::Undetected(seq) if self.carrying => self.order.undetected(seq),
+                Detected::Undetected(_) => {}
                 Detected::EndOfStream => break,
             }
             while let Some(turn) = self.order.next() {
@@ -552,8 +557,8 @@ impl CameraWork {
         self.analytics.on_frame_carried(time_s, wall, picture, &detections, carried, events);
         self.probe.analysed(&self.analytics, events);
         record(&self.recorder, || {
-            FrameRecord::new(self.analytics.camera(), time_s, wall, picture, &detections, &self.labels)
-                .with_carried(carried)
+            let frame = FrameRecord::new(self.analytics.camera(), time_s, wall, picture, &detections, &self.labels);
+            if self.carrying { frame.with_carried(carried) } else { frame }
         });
         // Evidence stores the events itself: with snapshots, and `end` once its clip is cut.
         // It decides which event gets a snapshot; only then is the frame copied.

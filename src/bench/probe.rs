@@ -139,7 +139,6 @@ impl CameraProbe for CameraBench {
     fn carried(&mut self, _analytics: &CameraAnalytics, carrier: Duration, events: &[crate::event::Event]) {
         self.done.times.record(Stage::Carry, carrier);
         self.done.events += events.len() as u64;
-        self.pending = events.len();
         self.write_events(events);
     }
 

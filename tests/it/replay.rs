@@ -99,6 +99,8 @@ fn replay_reproduces_live_events() {
         (first["camera"].as_str(), first["width"].as_u64(), first["height"].as_u64()),
         (Some("road"), Some(768), Some(576))
     );
+    // A camera without `carry_fps` records detections only, as before carrying existed.
+    assert!(!run.recording.contains("\"carried\"") && !run.recording.contains("\"detected\""));
     assert_eq!(run.replayed, run.live);
     assert_eq!(run.replayed_counts, run.live_counts);
 
