@@ -481,6 +481,18 @@ impl CameraAnalytics {
         self.last_timings = (t1 - t0, t1.elapsed());
     }
 
+    /// Give `follower` the velocity of the track each box of the latest frame went to, as its
+    /// first guess of where a detection moves (`Follower::guide`). The daemon and the simulator
+    /// call it before carrying onto each frame.
+    pub fn guide(&self, follower: &mut crate::track::follow::Follower) {
+        for i in 0..follower.boxes() {
+            let track = self.kept.get(i).copied().flatten().and_then(|j| self.tracker.owner(j));
+            if let Some(t) = track {
+                follower.guide(i, t.velocity());
+            }
+        }
+    }
+
     /// Starts the frame's `kept` empty and hands out the frame before's, to be put back in
     /// `kept_before` once read: both buffers keep their memory from frame to frame.
     fn start_kept(&mut self) -> Vec<Option<usize>> {

@@ -547,6 +547,7 @@ impl CameraWork {
             Some(d) => {
                 let t = Instant::now();
                 let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
+                self.analytics.guide(&mut self.follower);
                 let boxes = self.follower.detected(time_s, pyramid, d.scale, &detections);
                 self.stats.carrier_ran(t.elapsed().as_micros() as u64, false);
                 boxes
@@ -577,6 +578,7 @@ impl CameraWork {
     fn carried(&mut self, d: Decoded) {
         let t = Instant::now();
         let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
+        self.analytics.guide(&mut self.follower);
         let boxes = self.follower.carried(d.time_s, pyramid, d.scale);
         let took = t.elapsed();
         self.stats.carrier_ran(took.as_micros() as u64, true);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::actors::Seen;
@@ -12,6 +13,7 @@ use super::detector::{DetectorModel, SimDetector};
 use super::render::{self, Renderer};
 use super::scenario::{Expect, Scenario, config_toml};
 use super::tracking::{self, Tracking};
+use crate::analytics::CameraAnalytics;
 use crate::config::Config;
 use crate::detect::manifest::{Groups, LabelMap};
 use crate::replay::{self, FrameRecord, Header, Output};
@@ -144,9 +146,17 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
     };
     let mut det = SimDetector::new(DetectorModel::default(), seed);
     let mut carrier = SimCarrier::new(CarrierModel::default(), seed);
-    let pixels = (rate.carry.is_some() && rate.carrier == Carrier::Pixels)
-        .then(|| (Renderer::new((cam.width, cam.height), seed), Follower::new()));
-    let mut pixels = pixels;
+    // The daemon's carrier carries as the analytics go, guided by the tracks (as
+    // `pipeline::CameraWork` does): the frames are analysed here as they are made, and again,
+    // from their records, when the run is judged.
+    let mut pixels = (rate.carry.is_some() && rate.carrier == Carrier::Pixels).then(|| {
+        let analytics = config(s, cam, rate.detect).ok().and_then(|cfg| {
+            let cam_cfg = cfg.cameras.first()?;
+            Some(CameraAnalytics::new(cam_cfg, &cfg.tracker, Arc::new(labels.clone())))
+        });
+        (Renderer::new((cam.width, cam.height), seed), Follower::new(), analytics)
+    });
+    let (mut scratch, mut events) = (replay::FrameScratch::default(), Vec::new());
     let fps = rate.frame_fps();
     let n = (s.duration_s * f64::from(fps)).floor() as u64;
     let mut out = Frames { records: Vec::new(), seen: Vec::new() };
@@ -160,9 +170,12 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
         let detected = k % rate.every() == 0;
         let found = if detected { det.detect_users(&seen, cam.width, cam.height) } else { Vec::new() };
         let dets: Vec<crate::detect::Detection> = found.iter().map(|(d, _)| *d).collect();
-        let boxes: Vec<(usize, crate::detect::BBox)> = if let Some((renderer, follower)) = &mut pixels {
+        let boxes: Vec<(usize, crate::detect::BBox)> = if let Some((renderer, follower, analytics)) = &mut pixels {
             let pyramid = renderer.render(&seen).pyramid();
             let scale = (render::SCALE, render::SCALE);
+            if let Some(a) = analytics {
+                a.guide(follower);
+            }
             if detected { follower.detected(t, pyramid, scale, &dets) } else { follower.carried(t, pyramid, scale) }
                 .to_vec()
         } else {
@@ -185,6 +198,10 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
             (true, Some(_)) => FrameRecord::new("sim", t, wall, size, &dets, &labels).with_carried(&boxes),
             (false, _) => FrameRecord::carried("sim", t, wall, size, &boxes),
         });
+        if let (Some((_, _, Some(analytics))), Some(record)) = (&mut pixels, out.records.last()) {
+            replay::play_frame(analytics, record, &mut scratch, &mut events);
+            events.clear();
+        }
         out.seen.push(seen);
     }
     out

@@ -14,9 +14,10 @@
 //!   grows with every frame, and a road user the detector no longer finds should be lost, not
 //!   carried on), or on a detected frame whose detection found it again ([`FOUND_AGAIN_IOU`]):
 //!   the detection goes on in its place;
-//! - the carrier's first guess of a box's shift is its chain's last shift per second (zero
-//!   right after a detection, or the shift of the chain a detection found again), so a fast
-//!   rider's points are sought where it went rather than where it was.
+//! - the carrier's first guess of a box's shift is its chain's last shift per second; right
+//!   after a detection, the shift of the chain it found again, else its track's velocity
+//!   ([`Follower::guide`], from `CameraAnalytics::guide`), so a fast rider's points are sought
+//!   where it went rather than where it was.
 //!
 //! Boxes are in the detections' pixels (the camera's own size); the pictures may be smaller
 //! (the letterbox's fit size), so each frame says its scale. Plain computation, no I/O.
@@ -135,6 +136,25 @@ impl Follower {
             k += 1;
             keep
         });
+    }
+
+    /// How many boxes the latest frame has (its detections, then the boxes carried onto it).
+    pub fn boxes(&self) -> usize {
+        self.boxes.len()
+    }
+
+    /// Box `i` of the latest frame moves at `velocity` (pixels a second, x and y), as its track
+    /// says: the carrier's first guess for a box whose chain has not moved yet (a detection).
+    /// Without it, a road user moving further in a frame than the carrier reaches from no
+    /// motion (a few pixels a level of its pyramid) is refused at its first step.
+    pub fn guide(&mut self, i: usize, velocity: (f32, f32)) {
+        if let Some(c) = self.boxes.get_mut(i)
+            && c.velocity == (0.0, 0.0)
+            && velocity.0.is_finite()
+            && velocity.1.is_finite()
+        {
+            c.velocity = velocity;
+        }
     }
 
     /// Boxes the carrier refused so far (each ends its chain).
@@ -297,6 +317,29 @@ mod tests {
         assert!(!carried_beside(nearer(230.0)));
         // As much covered by something behind it (its bottom higher): carried on.
         assert!(carried_beside(Detection { bbox: BBox::new(230.0, 100.0, 430.0, 190.0), ..nearer(0.0) }));
+    }
+
+    #[test]
+    fn a_detection_too_fast_for_no_guess_is_carried_with_its_tracks_velocity() {
+        // 24 px a frame in the picture (48 in detection pixels, 720 a second at 15 frames a
+        // second): beyond the carrier's reach from no motion for a box this size.
+        let carried_with = |velocity: Option<(f32, f32)>| {
+            let mut f = Follower::new();
+            f.detected(0.0, pyr(60.0, 60.0), HALF, &[det(60.0, 60.0)]);
+            if let Some(v) = velocity {
+                f.guide(0, v);
+            }
+            f.carried(1.0 / 15.0, pyr(84.0, 60.0), HALF).first().map(|c| c.1.x1)
+        };
+        assert!(carried_with(None).is_none_or(|x| (x - 168.0).abs() > 3.0), "{:?}", carried_with(None));
+        let x = carried_with(Some((720.0, 0.0))).expect("carried");
+        assert!((x - 168.0).abs() < 1.5, "{x}");
+        // A box already guided keeps its shift: a second guide is ignored.
+        let mut f = Follower::new();
+        f.detected(0.0, pyr(60.0, 60.0), HALF, &[det(60.0, 60.0)]);
+        f.guide(0, (720.0, 0.0));
+        f.guide(0, (0.0, 500.0));
+        assert!(f.carried(1.0 / 15.0, pyr(84.0, 60.0), HALF).len() == 1);
     }
 
     #[test]

@@ -992,6 +992,13 @@ impl Tracker {
     pub fn live_tracks(&self) -> impl Iterator<Item = &Track> {
         self.tracks.iter()
     }
+
+    /// The live track that box `i` of the latest frame went to (its detections, then its
+    /// carried boxes, as given to the tracker).
+    pub fn owner(&self, i: usize) -> Option<&Track> {
+        let id = self.owners.get(i).copied().flatten()?;
+        self.tracks.iter().find(|t| t.id == id)
+    }
 }
 
 fn state_rank(s: TrackState) -> u8 {
