@@ -831,6 +831,21 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_car_whose_carried_box_a_truck_drags_is_sought_where_it_stood() {
+        // Rooftop, 3+15 fps, seed 7, the daemon's carrier on rendered pictures: the stopped car
+        // stands at the picture's top edge; the truck passing in front covers 29 % of its
+        // carried box (under `follow::HIDDEN_SHARE`) and drags it 19 px up in four frames. Its
+        // track, sought where those carried boxes were going, was not found again when the car
+        // reappeared, and the car made a second stop. A standing track is sought where it
+        // stood (`Tracker::expected`).
+        let (s, cam) = (scenario("stopped_car").expect("scenario"), Camera::named("rooftop10").expect("geometry"));
+        let rate = Rate::carried(3, 15).expect("rate").by(Carrier::Pixels);
+        let o = run_at(&s, rate, &cam, 7).expect("run");
+        assert_eq!(judged(&o, "stopped_vehicle"), (1, 1, 0), "{:?}", o.rules);
+        assert_eq!(o.tracking.broken, 0, "{:?}", o.tracking);
+    }
+
+    #[test]
     fn the_carrier_on_pictures_leaves_no_box_on_the_road_behind_a_fast_rider() {
         // Rooftop, 3+15 fps, seed 4: the nearest rider, detected at the picture's bottom edge,
         // moves 40 px (of the 640-wide picture) a frame, beyond the carrier's reach from a

@@ -757,7 +757,13 @@ impl Tracker {
         // last carried boxes did. Those are fresher than the detections the fit extrapolates
         // (a braking car carried to a stop is not where its last detections' speed puts it),
         // and than the filter's velocity, which takes a second to follow a braking.
-        if let Some(((tc, b), (vx, vy))) = tr.carried_motion() {
+        // Not a parked one, though: a parked car's carried box can be dragged by a road user
+        // passing in front before the carrier gives it up, and sought where that one went, the
+        // car found again where it stood became a second stop (simulated: rooftop,
+        // stopped_car, seed 7).
+        if !tr.parked()
+            && let Some(((tc, b), (vx, vy))) = tr.carried_motion()
+        {
             let dt = (now - tc).max(0.0) as f32;
             let (dx, dy) = (vx * dt, vy * dt);
             let h = height(&b).max(1.0);
@@ -782,6 +788,8 @@ impl Tracker {
         // seems to move as a passing vehicle covers it bit by bit.
         let (bbox, spread) = match tr.obs.predict_with_spread(now, horizon) {
             Some(fit) if !tr.standing() && !tr.parked() => fit,
+            // A parked one where its detection stood, not where a carried box may have drifted.
+            _ if tr.parked() && !tr.trail.is_empty() => (tr.det_bbox, 0.0),
             _ => (tr.bbox, 0.0),
         };
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
