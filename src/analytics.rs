@@ -481,10 +481,24 @@ impl CameraAnalytics {
         self.last_timings = (t1 - t0, t1.elapsed());
     }
 
+    /// The boxes of the latest frame carried onto the next, at `time_s` with its `pyramid` at
+    /// `scale` (and the detector's `detections` if it ran on it: `Follower::onto`), each guided
+    /// by the track it went to. The daemon and the simulator carry through here.
+    pub fn carry_onto<'f>(
+        &self,
+        follower: &'f mut crate::track::follow::Follower,
+        time_s: f64,
+        pyramid: Option<crate::track::carry::Pyramid>,
+        scale: (f32, f32),
+        detections: Option<&[Detection]>,
+    ) -> &'f [(usize, BBox)] {
+        self.guide(follower);
+        follower.onto(time_s, pyramid, scale, detections)
+    }
+
     /// Give `follower` the velocity of the track each box of the latest frame went to, as its
-    /// first guess of where a detection moves (`Follower::guide`). The daemon and the simulator
-    /// call it before carrying onto each frame.
-    pub fn guide(&self, follower: &mut crate::track::follow::Follower) {
+    /// first guess of where a detection moves (`Follower::guide`).
+    fn guide(&self, follower: &mut crate::track::follow::Follower) {
         for i in 0..follower.boxes() {
             let track = self.kept.get(i).copied().flatten().and_then(|j| self.tracker.owner(j));
             if let Some(t) = track {

@@ -269,7 +269,7 @@ impl CameraSet {
                     tx: tx.clone(),
                     waiting: Arc::clone(&waiting),
                     stats: Arc::clone(&stats[i]),
-                    live: !cam.uri.is_file() || cam.realtime,
+                    live: crate::source::is_live(cam.uri.is_file(), cam.realtime),
                 }),
             }));
             det_txs.push(tx);
@@ -543,15 +543,8 @@ impl CameraWork {
     /// A detected frame (`decoded`: its picture, when boxes are carried onto it).
     fn detected(&mut self, decoded: Option<Decoded>, found: Found) {
         let Found { time_s, wall, arrived, picture, mut detections, frame } = found;
-        let carried: &[(usize, crate::detect::BBox)] = match decoded {
-            Some(d) => {
-                let t = Instant::now();
-                let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
-                self.analytics.guide(&mut self.follower);
-                let boxes = self.follower.detected(time_s, pyramid, d.scale, &detections);
-                self.stats.carrier_ran(t.elapsed().as_micros() as u64, false);
-                boxes
-            }
+        let carried = match &decoded {
+            Some(d) => carry_onto(&mut self.follower, &self.analytics, &self.stats, d, Some(&detections)).0,
             None => &[],
         };
         let events = &mut self.events;
@@ -576,12 +569,7 @@ impl CameraWork {
 
     /// A decoded frame the detector did not run on: the boxes of the frame before, carried onto it.
     fn carried(&mut self, d: Decoded) {
-        let t = Instant::now();
-        let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
-        self.analytics.guide(&mut self.follower);
-        let boxes = self.follower.carried(d.time_s, pyramid, d.scale);
-        let took = t.elapsed();
-        self.stats.carrier_ran(took.as_micros() as u64, true);
+        let (boxes, took) = carry_onto(&mut self.follower, &self.analytics, &self.stats, &d, None);
         let events = &mut self.events;
         self.analytics.on_carried(d.time_s, d.wall, boxes, events);
         self.probe.carried(&self.analytics, took, events);
@@ -603,6 +591,23 @@ impl CameraWork {
             self.probe.stored(t.elapsed(), arrived);
         }
     }
+}
+
+/// The boxes of the frame before carried onto decoded frame `d` (`detections`: the detector's,
+/// when it ran on it), and the time the carrier took, counted in `stats`.
+fn carry_onto<'f>(
+    follower: &'f mut Follower,
+    analytics: &CameraAnalytics,
+    stats: &CameraStats,
+    d: &Decoded,
+    detections: Option<&[Detection]>,
+) -> (&'f [(usize, crate::detect::BBox)], Duration) {
+    let t = Instant::now();
+    let pyramid = d.gray.as_ref().and_then(crate::track::carry::Gray::pyramid);
+    let boxes = analytics.carry_onto(follower, d.time_s, pyramid, d.scale, detections);
+    let took = t.elapsed();
+    stats.carrier_ran(took.as_micros() as u64, detections.is_none());
+    (boxes, took)
 }
 
 /// Record a frame when detections are recorded. A full disk should not stop the cameras: say

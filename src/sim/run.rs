@@ -173,11 +173,11 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
         let boxes: Vec<(usize, crate::detect::BBox)> = if let Some((renderer, follower, analytics)) = &mut pixels {
             let pyramid = renderer.render(&seen).pyramid();
             let scale = (render::SCALE, render::SCALE);
-            if let Some(a) = analytics {
-                a.guide(follower);
+            let detections = detected.then_some(dets.as_slice());
+            match analytics {
+                Some(a) => a.carry_onto(follower, t, pyramid, scale, detections).to_vec(),
+                None => follower.onto(t, pyramid, scale, detections).to_vec(),
             }
-            if detected { follower.detected(t, pyramid, scale, &dets) } else { follower.carried(t, pyramid, scale) }
-                .to_vec()
         } else {
             let carried = match rate.carry {
                 Some(_) if k > 0 => carrier.carry(t, &seen, &followed, &dets, size),
@@ -716,6 +716,13 @@ mod tests {
         (r.found, r.expected, r.false_alarms)
     }
 
+    /// `name` run on `geometry` at 3 detections and 15 decoded frames a second with `seed`,
+    /// the daemon's own carrier on rendered pictures.
+    fn on_pictures(name: &str, geometry: &str, seed: u64) -> Outcome {
+        let (s, cam) = (scenario(name).expect("scenario"), Camera::named(geometry).expect("geometry"));
+        run_at(&s, Rate::carried(3, 15).expect("rate").by(Carrier::Pixels), &cam, seed).expect("run")
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_frames() {
         let s = scenario("dense_traffic").expect("scenario");
@@ -823,9 +830,7 @@ mod tests {
         // standing where it was, made a second stop. Two checks end such a box, each enough
         // here: a third of it covered by a nearer box (`follow::HIDDEN_SHARE`), and a look no
         // longer like its detection's (`follow::MIN_LIKE`).
-        let (s, cam) = (scenario("stopped_car").expect("scenario"), Camera::named("pole8").expect("geometry"));
-        let rate = Rate::carried(3, 15).expect("rate").by(Carrier::Pixels);
-        let o = run_at(&s, rate, &cam, 2).expect("run");
+        let o = on_pictures("stopped_car", "pole8", 2);
         assert_eq!(judged(&o, "stopped_vehicle"), (1, 1, 0), "{:?}", o.rules);
         assert_eq!(o.tracking.broken, 0, "{:?}", o.tracking);
     }
@@ -838,9 +843,7 @@ mod tests {
         // track, sought where those carried boxes were going, was not found again when the car
         // reappeared, and the car made a second stop. A standing track is sought where it
         // stood (`Tracker::expected`).
-        let (s, cam) = (scenario("stopped_car").expect("scenario"), Camera::named("rooftop10").expect("geometry"));
-        let rate = Rate::carried(3, 15).expect("rate").by(Carrier::Pixels);
-        let o = run_at(&s, rate, &cam, 7).expect("run");
+        let o = on_pictures("stopped_car", "rooftop10", 7);
         assert_eq!(judged(&o, "stopped_vehicle"), (1, 1, 0), "{:?}", o.rules);
         assert_eq!(o.tracking.broken, 0, "{:?}", o.tracking);
     }
@@ -853,9 +856,7 @@ mod tests {
         // there for 0.7 s as a track of its own while the rider got another, whose speeding
         // started too late. A carried box no longer like its detection ends
         // (`follow::MIN_LIKE`).
-        let (s, cam) = (scenario("racing_group").expect("scenario"), Camera::named("rooftop10").expect("geometry"));
-        let rate = Rate::carried(3, 15).expect("rate").by(Carrier::Pixels);
-        let o = run_at(&s, rate, &cam, 4).expect("run");
+        let o = on_pictures("racing_group", "rooftop10", 4);
         assert_eq!(judged(&o, "speeding"), (4, 4, 0), "{:?}", o.rules);
     }
 

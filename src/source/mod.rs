@@ -168,7 +168,14 @@ pub const OFFLINE_NICE: i32 = 10;
 /// The niceness a camera's streaming threads get: [`OFFLINE_NICE`] for a file played as fast as
 /// the detector takes frames, 0 otherwise.
 pub fn default_nice(is_file: bool, realtime: bool) -> i32 {
-    if is_file && !realtime { OFFLINE_NICE } else { 0 }
+    if is_live(is_file, realtime) { 0 } else { OFFLINE_NICE }
+}
+
+/// Whether a source is handled as live (a camera, or a file played at its own pace: frames
+/// the detector cannot take in time are dropped) rather than as a file played as fast as the
+/// detector takes frames (nothing dropped).
+pub fn is_live(is_file: bool, realtime: bool) -> bool {
+    !is_file || realtime
 }
 
 /// Initialise GStreamer once, with a clear error if it cannot start.
@@ -258,7 +265,7 @@ pub fn run(
         });
     }
 
-    let live_like = !spec.is_file || spec.realtime;
+    let live_like = is_live(spec.is_file, spec.realtime);
     sink.set_sync(spec.is_file && spec.realtime);
     sink.set_max_buffers(1);
     sink.set_drop(live_like);

@@ -94,7 +94,7 @@ impl Follower {
     /// carried onto, and every chain ends) at `scale` picture pixels per detection pixel. The
     /// boxes carried onto it, each with the index of its box of the frame before.
     pub fn carried(&mut self, time_s: f64, pyramid: Option<Pyramid>, scale: (f32, f32)) -> &[(usize, BBox)] {
-        self.step(time_s, pyramid, scale, None)
+        self.onto(time_s, pyramid, scale, None)
     }
 
     /// A frame at `time_s` with the detector's `detections`: the boxes of the frame before
@@ -106,7 +106,7 @@ impl Follower {
         scale: (f32, f32),
         detections: &[Detection],
     ) -> &[(usize, BBox)] {
-        self.step(time_s, pyramid, scale, Some(detections))
+        self.onto(time_s, pyramid, scale, Some(detections))
     }
 
     /// End the carried boxes (`self.next` after its first `detected`, as `self.carried`) that
@@ -162,7 +162,9 @@ impl Follower {
         self.refused
     }
 
-    fn step(
+    /// A frame at `t`, with the detector's `detections` when it ran on it: [`Follower::detected`]
+    /// or [`Follower::carried`].
+    pub fn onto(
         &mut self,
         t: f64,
         pyramid: Option<Pyramid>,
