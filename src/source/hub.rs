@@ -35,11 +35,13 @@ pub struct Hub<F> {
 }
 
 /// What [`Hub::put`] did with the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutOutcome<F> {
     Queued,
-    /// Queued, and an older unprocessed frame was dropped to make room.
-    Replaced,
+    /// Queued, and the older unprocessed frame it holds was taken out to make room. It is handed
+    /// back (dropped outside the lock) so the camera can say which frame will have no detection:
+    /// after a source restart that frame may be one of the previous run's.
+    Replaced(F),
     /// The hub is closed (shutting down): the frame was discarded.
     Closed,
 }
@@ -64,7 +66,7 @@ impl<F> Hub<F> {
 
     /// Offer a frame from camera `cam`. With `wait`, block until the slot is free (files played
     /// as fast as possible); otherwise replace whatever is waiting there.
-    pub fn put(&self, cam: usize, frame: F, wait: bool) -> PutOutcome {
+    pub fn put(&self, cam: usize, frame: F, wait: bool) -> PutOutcome<F> {
         let mut st = self.lock();
         if wait {
             while !st.closed && st.slots[cam].frame.is_some() {
@@ -76,10 +78,13 @@ impl<F> Hub<F> {
         }
         let slot = &mut st.slots[cam];
         slot.eos = false;
-        let replaced = slot.frame.replace(frame).is_some();
+        let replaced = slot.frame.replace(frame);
         drop(st);
         self.changed.notify_all();
-        if replaced { PutOutcome::Replaced } else { PutOutcome::Queued }
+        match replaced {
+            Some(old) => PutOutcome::Replaced(old),
+            None => PutOutcome::Queued,
+        }
     }
 
     /// Mark the end of camera `cam`'s stream, after any frame still waiting in its slot.
@@ -149,7 +154,7 @@ mod tests {
     fn latest_wins_without_wait() {
         let hub = Hub::new(1);
         assert_eq!(hub.put(0, 1, false), PutOutcome::Queued);
-        assert_eq!(hub.put(0, 2, false), PutOutcome::Replaced);
+        assert_eq!(hub.put(0, 2, false), PutOutcome::Replaced(1));
         assert!(matches!(hub.next(T), Some((0, Item::Frame(2)))));
         assert!(hub.next(Duration::from_millis(10)).is_none());
     }
@@ -194,7 +199,7 @@ mod tests {
         let h = Arc::clone(&hub);
         let producer = std::thread::spawn(move || {
             for i in 0..100 {
-                assert_ne!(h.put(0, i, true), PutOutcome::Replaced);
+                assert_eq!(h.put(0, i, true), PutOutcome::Queued);
             }
             h.end_of_stream(0);
         });

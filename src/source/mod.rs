@@ -279,8 +279,6 @@ pub fn run(
         let full_size = spec.full_size;
         let carry = spec.carry.clone();
         let mut detect_every = DetectEvery::new(spec.detect_fps, carry.as_ref().map_or(spec.detect_fps, |c| c.fps));
-        // The frame last handed to the hub: the one a `Replaced` put replaced.
-        let mut last_put: Option<u64> = None;
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
@@ -329,15 +327,14 @@ pub fn run(
                         wait,
                     ) {
                         PutOutcome::Queued => {}
-                        PutOutcome::Replaced => {
+                        PutOutcome::Replaced(old) => {
                             stats.frame_dropped();
-                            if let (Some(c), Some(replaced)) = (&carry, last_put) {
-                                c.lane.undetected(replaced);
+                            if let Some(c) = &carry {
+                                c.lane.undetected(old.seq);
                             }
                         }
                         PutOutcome::Closed => return Err(gst::FlowError::Flushing),
                     }
-                    last_put = Some(seq);
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
