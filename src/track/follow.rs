@@ -5,12 +5,13 @@
 //! (`replay::CarriedBox`), so a replay gives the tracker and the rules the very same boxes.
 //!
 //! The policy, which the simulator's model of the carrier (`sim::carrier`) follows too:
-//! - every box of a frame is followed onto the next: its detections and the boxes carried onto
-//!   it, so a road user the detector misses on one detected frame is still followed there;
+//! - every box of a frame is followed onto the next: its detections (of the classes the camera
+//!   tracks) and the boxes carried onto it, so a road user the detector misses on one detected
+//!   frame is still followed there;
 //! - a chain ends where the carrier refuses a box (plain, occluded, turned or blurred: the
 //!   detector takes over at its next frame), where the carried box no longer looks like its
-//!   detection ([`MIN_LIKE`]), where a third of the carried box is covered by a
-//!   nearer box of the frame ([`HIDDEN_SHARE`]), [`MAX_CARRY_S`] after its detection (its drift
+//!   detection ([`MIN_LIKE`]), where a third of the carried box is covered by the
+//!   nearer boxes of the frame together ([`HIDDEN_SHARE`]), [`MAX_CARRY_S`] after its detection (its drift
 //!   grows with every frame, and a road user the detector no longer finds should be lost, not
 //!   carried on), or on a detected frame whose detection found it again ([`FOUND_AGAIN_IOU`]):
 //!   the detection goes on in its place;
@@ -64,6 +65,9 @@ struct Chain {
     velocity: (f32, f32),
     /// What its detection looked like (`None`: plain, or not seen in a picture).
     look: Option<Look>,
+    /// Carried onto the next frame: a detection of a class the camera does not track is not
+    /// (its carried boxes would be dropped unread), though it still hides what is behind it.
+    followed: bool,
 }
 
 /// The latest frame's picture.
@@ -94,7 +98,7 @@ impl Follower {
     /// carried onto, and every chain ends) at `scale` picture pixels per detection pixel. The
     /// boxes carried onto it, each with the index of its box of the frame before.
     pub fn carried(&mut self, time_s: f64, pyramid: Option<Pyramid>, scale: (f32, f32)) -> &[(usize, BBox)] {
-        self.onto(time_s, pyramid, scale, None)
+        self.onto(time_s, pyramid, scale, None, |_| true)
     }
 
     /// A frame at `time_s` with the detector's `detections`: the boxes of the frame before
@@ -106,23 +110,26 @@ impl Follower {
         scale: (f32, f32),
         detections: &[Detection],
     ) -> &[(usize, BBox)] {
-        self.onto(time_s, pyramid, scale, Some(detections))
+        self.onto(time_s, pyramid, scale, Some(detections), |_| true)
     }
 
     /// End the carried boxes (`self.next` after its first `detected`, as `self.carried`) that
     /// nearer boxes of the frame cover by [`HIDDEN_SHARE`] or more.
     fn end_hidden(&mut self, detected: usize) {
         let boxes = &self.next;
+        let mut nearer = Vec::new();
         let hidden: Vec<bool> = (detected..boxes.len())
             .map(|i| {
                 let b = boxes[i].bbox;
-                let covered: f32 = boxes
-                    .iter()
-                    .enumerate()
-                    .filter(|&(o, other)| o != i && other.bbox.y2 > b.y2 + NEARER_SHARE * b.height())
-                    .map(|(_, other)| b.intersection(&other.bbox))
-                    .sum();
-                covered >= HIDDEN_SHARE * b.area()
+                nearer.clear();
+                nearer.extend(
+                    boxes
+                        .iter()
+                        .enumerate()
+                        .filter(|&(o, other)| o != i && other.bbox.y2 > b.y2 + NEARER_SHARE * b.height())
+                        .map(|(_, other)| other.bbox),
+                );
+                covered(&b, &nearer) >= HIDDEN_SHARE * b.area()
             })
             .collect();
         if !hidden.contains(&true) {
@@ -163,13 +170,14 @@ impl Follower {
     }
 
     /// A frame at `t`, with the detector's `detections` when it ran on it: [`Follower::detected`]
-    /// or [`Follower::carried`].
+    /// or [`Follower::carried`], following only the detections whose class `follow` says.
     pub fn onto(
         &mut self,
         t: f64,
         pyramid: Option<Pyramid>,
         scale: (f32, f32),
         detections: Option<&[Detection]>,
+        follow: impl Fn(u32) -> bool,
     ) -> &[(usize, BBox)] {
         self.carried.clear();
         self.next.clear();
@@ -178,12 +186,16 @@ impl Follower {
             let (sx, sy) = scale;
             pyramid.as_ref().and_then(|p| Look::of(p, &BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy)))
         };
-        self.next.extend(dets.iter().map(|d| Chain {
-            bbox: d.bbox,
-            class_id: d.class_id,
-            since: t,
-            velocity: (0.0, 0.0),
-            look: look(&d.bbox),
+        self.next.extend(dets.iter().map(|d| {
+            let followed = follow(d.class_id);
+            Chain {
+                bbox: d.bbox,
+                class_id: d.class_id,
+                since: t,
+                velocity: (0.0, 0.0),
+                look: if followed { look(&d.bbox) } else { None },
+                followed,
+            }
         }));
         if let (Some(last), Some(pyr)) = (&self.last, &pyramid)
             && last.pyramid.size() == pyr.size()
@@ -195,7 +207,7 @@ impl Follower {
             let dt = (t - last.time_s) as f32;
             let (sx, sy) = scale;
             for (i, c) in self.boxes.iter().enumerate() {
-                if t - c.since > MAX_CARRY_S + 1e-9 {
+                if !c.followed || t - c.since > MAX_CARRY_S + 1e-9 {
                     continue;
                 }
                 let b = c.bbox;
@@ -232,6 +244,38 @@ impl Follower {
         self.last = pyramid.map(|pyramid| Seen { time_s: t, pyramid, scale });
         &self.carried
     }
+}
+
+/// The area of `b` that `others` cover together: their union within `b`, so two boxes of one
+/// nearer road user (a rider and its motorcycle) are not counted twice.
+fn covered(b: &BBox, others: &[BBox]) -> f32 {
+    let clipped: Vec<BBox> = others
+        .iter()
+        .map(|o| BBox::new(o.x1.max(b.x1), o.y1.max(b.y1), o.x2.min(b.x2), o.y2.min(b.y2)))
+        .filter(|o| o.x2 > o.x1 && o.y2 > o.y1)
+        .collect();
+    // Cut `b` into strips at every clipped box's left and right edge; in each strip the
+    // covered height is the union of the y-intervals of the boxes spanning it.
+    let mut xs: Vec<f32> = clipped.iter().flat_map(|o| [o.x1, o.x2]).collect();
+    xs.sort_by(f32::total_cmp);
+    xs.dedup();
+    let mut spans: Vec<(f32, f32)> = Vec::with_capacity(clipped.len());
+    let mut area = 0.0;
+    for w in xs.windows(2) {
+        let (x1, x2) = (w[0], w[1]);
+        spans.clear();
+        spans.extend(clipped.iter().filter(|o| o.x1 <= x1 && o.x2 >= x2).map(|o| (o.y1, o.y2)));
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut height, mut reach) = (0.0, f32::NEG_INFINITY);
+        for &(y1, y2) in &spans {
+            if y2 > reach {
+                height += y2 - y1.max(reach);
+                reach = y2;
+            }
+        }
+        area += height * (x2 - x1);
+    }
+    area
 }
 
 #[cfg(test)]
@@ -319,6 +363,38 @@ mod tests {
         assert!(!carried_beside(nearer(230.0)));
         // As much covered by something behind it (its bottom higher): carried on.
         assert!(carried_beside(Detection { bbox: BBox::new(230.0, 100.0, 430.0, 190.0), ..nearer(0.0) }));
+    }
+
+    #[test]
+    fn nearer_boxes_overlapping_each_other_cover_once() {
+        let b = BBox::new(0.0, 0.0, 10.0, 10.0);
+        let left = BBox::new(-5.0, 0.0, 5.0, 10.0);
+        assert_eq!(covered(&b, &[]), 0.0);
+        assert_eq!(covered(&b, &[left, left]), 50.0);
+        assert_eq!(covered(&b, &[BBox::new(0.0, 0.0, 5.0, 5.0), BBox::new(5.0, 5.0, 10.0, 10.0)]), 50.0);
+        assert_eq!(covered(&b, &[BBox::new(2.0, 2.0, 8.0, 8.0), BBox::new(0.0, 0.0, 5.0, 5.0)]), 36.0 + 25.0 - 9.0);
+        assert_eq!(covered(&b, &[BBox::new(20.0, 0.0, 30.0, 10.0)]), 0.0, "beside it");
+        // A rider and its motorcycle in front, both over the block's right fifth: a fifth
+        // covered, carried on (summed, two fifths had ended it).
+        let nearer = |class_id| Detection { class_id, score: 0.9, bbox: BBox::new(248.0, 110.0, 448.0, 220.0) };
+        let mut f = Follower::new();
+        f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
+        assert!(f.detected(0.1, pyr(100.0, 60.0), HALF, &[nearer(0), nearer(2)]).iter().any(|c| c.0 == 0));
+    }
+
+    #[test]
+    fn a_class_not_followed_is_not_carried_but_still_hides_what_is_behind_it() {
+        let follow = |c: u32| c != 2;
+        let mut f = Follower::new();
+        let other = Detection { class_id: 2, score: 0.9, bbox: BBox::new(400.0, 40.0, 460.0, 120.0) };
+        f.onto(0.0, pyr(100.0, 60.0), HALF, Some(&[det(100.0, 60.0), other]), follow);
+        let got = f.onto(0.1, pyr(100.0, 60.0), HALF, None, follow).to_vec();
+        assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0], "the block, not the other");
+        // The block beside a nearer box of a class not followed, covering its right half: ended.
+        let mut f = Follower::new();
+        f.onto(0.0, pyr(100.0, 60.0), HALF, Some(&[det(100.0, 60.0)]), follow);
+        let nearer = Detection { class_id: 2, score: 0.9, bbox: BBox::new(230.0, 110.0, 430.0, 220.0) };
+        assert!(f.onto(0.1, pyr(100.0, 60.0), HALF, Some(&[nearer]), follow).is_empty());
     }
 
     #[test]
