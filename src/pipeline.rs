@@ -96,7 +96,8 @@ struct CameraLane {
 }
 
 /// Decoded frames of a live camera that may wait for its analytics thread: 2 s at 15 a second,
-/// 230 kB each for a grey 640x360 picture (a camera's full size with motion regions on).
+/// 230 kB each for a grey 640x360 picture, 2 MB for a 1080p camera's full size with motion regions
+/// on (its far, small road users are what regions are for, and at 640 px the carrier loses them).
 const MAX_DECODED_WAITING: u64 = 30;
 
 impl Lane for CameraLane {
@@ -574,7 +575,8 @@ impl CameraWork {
         self.analytics.on_carried(d.time_s, d.wall, boxes, events);
         self.probe.carried(&self.analytics, took, events);
         record(&self.recorder, || FrameRecord::carried(self.analytics.camera(), d.time_s, d.wall, d.size, boxes));
-        // No picture is kept of a carried frame: an event starting on one has no snapshot.
+        // No picture is kept of a carried frame: an event starting on one is owed its snapshot,
+        // which evidence draws on the camera's next detected frame's picture.
         if let Some(ev) = &self.evidence {
             ev.process(&self.outbox, self.analytics.camera(), events, &[], d.wall, || None);
         }
