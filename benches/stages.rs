@@ -318,7 +318,7 @@ fn motion_regions(c: &mut Criterion) {
 /// (12x24 px) in a picture of smooth texture that moved 3 px.
 fn carry(c: &mut Criterion) {
     use anttd::detect::Picture;
-    use anttd::track::carry::{Pyramid, carry};
+    use anttd::track::carry::{Pyramid, carry, search};
     let (w, h) = (640usize, 360usize);
     let tex = |x: f32, y: f32| -> u8 {
         let v = (0.11 * x + 0.07 * y).sin() + (0.23 * x - 0.13 * y).sin() + (0.05 * x + 0.31 * y).cos();
@@ -340,6 +340,9 @@ fn carry(c: &mut Criterion) {
     {
         assert!(carry(&pa, &pz, &bx, (0.0, 0.0)).is_ok(), "{name} carries");
         c.bench_function(&format!("carry_box/{name}"), |b| b.iter(|| carry(black_box(&pa), &pz, &bx, (2.0, 0.0))));
+        // A box refused from its guess is sought around it before it is given up.
+        assert!(search(&pa, &pz, &bx, (0.0, 0.0)).is_some(), "{name} sought");
+        c.bench_function(&format!("carry_search/{name}"), |b| b.iter(|| search(black_box(&pa), &pz, &bx, (0.0, 0.0))));
     }
     // What the daemon does on a decoded frame the detector did not run on, after its pyramid:
     // ten riders' boxes (40x90 px) followed from the frame before, each carried, checked against

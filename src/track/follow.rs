@@ -18,12 +18,14 @@
 //! - the carrier's first guess of a box's shift is its chain's last shift per second; right
 //!   after a detection, the shift of the chain it found again, else its track's velocity
 //!   ([`Follower::guide`], from `CameraAnalytics::guide`), so a fast rider's points are sought
-//!   where it went rather than where it was.
+//!   where it went rather than where it was; a box refused from its guess (or unlike its
+//!   detection there) is sought around it ([`super::carry::search`]) and carried from what
+//!   that finds, checked again: a rider seen once has no velocity yet.
 //!
 //! Boxes are in the detections' pixels (the camera's own size); the pictures may be smaller
 //! (the letterbox's fit size), so each frame says its scale. Plain computation, no I/O.
 
-use super::carry::{Look, Pyramid, carry};
+use super::carry::{Look, Pyramid, carry, search};
 use crate::detect::{BBox, Detection};
 
 /// How long a box is followed from its detection without a new one, seconds: across two
@@ -213,17 +215,21 @@ impl Follower {
                 let b = c.bbox;
                 let in_picture = BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy);
                 let guess = (c.velocity.0 * dt * sx, c.velocity.1 * dt * sy);
-                let Ok(to) = carry(&last.pyramid, pyr, &in_picture, guess) else {
+                let attempt = |guess| {
+                    let to = carry(&last.pyramid, pyr, &in_picture, guess).ok()?.bbox;
+                    match &c.look {
+                        Some(was) if Look::of(pyr, &to).is_none_or(|now| now.like(was) < MIN_LIKE) => None,
+                        _ => Some(to),
+                    }
+                };
+                // Refused from its guess (a rider faster than its track says, or seen once),
+                // it is sought around it.
+                let Some(to) =
+                    attempt(guess).or_else(|| search(&last.pyramid, pyr, &in_picture, guess).and_then(attempt))
+                else {
                     self.refused += 1;
                     continue;
                 };
-                let to = to.bbox;
-                if let Some(was) = &c.look
-                    && Look::of(pyr, &to).is_none_or(|now| now.like(was) < MIN_LIKE)
-                {
-                    self.refused += 1;
-                    continue;
-                }
                 let bbox = BBox::new(to.x1 / sx, to.y1 / sy, to.x2 / sx, to.y2 / sy);
                 let (a, z) = (b.center(), bbox.center());
                 let velocity = ((z.0 - a.0) / dt, (z.1 - a.1) / dt);
