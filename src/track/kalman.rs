@@ -175,6 +175,15 @@ impl KalmanState {
         bbox_from_state(self.mean[0], self.mean[1], self.mean[2], self.mean[3])
     }
 
+    /// The box its mean predicts `dt` seconds ahead (its height held with `frozen_height`, as
+    /// a lost track's is), the state left as it is.
+    pub fn bbox_ahead(&self, dt: f32, frozen_height: bool) -> BBox {
+        let dt = if dt.is_finite() { dt.max(0.0) } else { 0.0 };
+        let m = &self.mean;
+        let dh = if frozen_height { 0.0 } else { m[7] };
+        bbox_from_state(m[0] + dt * m[4], m[1] + dt * m[5], m[2] + dt * m[6], m[3] + dt * dh)
+    }
+
     /// Velocity of the box centre in pixels per second.
     pub fn velocity(&self) -> (f32, f32) {
         (self.mean[4], self.mean[5])
@@ -239,6 +248,21 @@ mod tests {
 
     fn boxed(cx: f32, cy: f32, w: f32, h: f32) -> BBox {
         BBox::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
+    }
+
+    #[test]
+    fn the_box_ahead_is_the_predicted_one_and_the_state_stays() {
+        let mut k = KalmanState::initiate(&measurement_from_bbox(&BBox::new(100.0, 100.0, 140.0, 200.0)).expect("box"));
+        k.mean[4] = 30.0;
+        k.mean[5] = -12.0;
+        k.mean[7] = 6.0;
+        let before = k;
+        let ahead = k.bbox_ahead(0.5, false);
+        assert_eq!(k.mean, before.mean);
+        k.predict(0.5);
+        let b = k.bbox();
+        assert!([ahead.x1 - b.x1, ahead.y1 - b.y1, ahead.x2 - b.x2, ahead.y2 - b.y2].iter().all(|d| d.abs() < 1e-3));
+        assert_eq!(before.bbox_ahead(0.5, true).height(), before.bbox().height(), "a lost box keeps its height");
     }
 
     #[test]
