@@ -483,8 +483,7 @@ impl CameraAnalytics {
 
     /// The boxes of the latest frame carried onto the next, at `time_s` with its `pyramid` at
     /// `scale` (and the detector's `detections` if it ran on it: `Follower::onto`), each guided
-    /// by the track it went to; detections of classes the camera does not track are not
-    /// followed. The daemon and the simulator carry through here.
+    /// by the track it went to. The daemon and the simulator carry through here.
     pub fn carry_onto<'f>(
         &self,
         follower: &'f mut crate::track::follow::Follower,
@@ -494,7 +493,7 @@ impl CameraAnalytics {
         detections: Option<&[Detection]>,
     ) -> &'f [(usize, BBox)] {
         self.guide(follower);
-        follower.onto(time_s, pyramid, scale, detections, |c| self.enabled.get(c as usize).copied().unwrap_or(false))
+        follower.onto(time_s, pyramid, scale, detections)
     }
 
     /// Give `follower` the velocity of the track each box of the latest frame went to, as its

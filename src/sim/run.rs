@@ -176,7 +176,7 @@ pub fn frames_at(s: &Scenario, cam: &Camera, rate: Rate, seed: u64) -> Frames {
             let detections = detected.then_some(dets.as_slice());
             match analytics {
                 Some(a) => a.carry_onto(follower, t, pyramid, scale, detections).to_vec(),
-                None => follower.onto(t, pyramid, scale, detections, |_| true).to_vec(),
+                None => follower.onto(t, pyramid, scale, detections).to_vec(),
             }
         } else {
             let carried = match rate.carry {

@@ -275,15 +275,23 @@ const SEARCH_REACH: i32 = 8;
 /// frame at 15 frames a second, and its track's velocity after one detection is not known.
 /// The carry from this guess is checked as any other ([`carry`]).
 pub fn search(prev: &Pyramid, next: &Pyramid, b: &BBox, around: (f32, f32)) -> Option<(f32, f32)> {
-    if prev.size() != next.size() {
+    let (w, h) = prev.size();
+    let (cx, cy) = b.center();
+    // As `carry` asks, and a guess within the picture: every sum below then stays small.
+    if prev.size() != next.size()
+        || !(cx >= 0.0 && cy >= 0.0 && cx < w as f32 && cy < h as f32)
+        || !(around.0.abs() < w as f32 && around.1.abs() < h as f32)
+    {
         return None;
     }
     let (iw, ih) = (b.width() * INNER_W, b.height() * INNER_H);
+    if !(iw <= w as f32 && ih <= h as f32) {
+        return None;
+    }
     let side = iw.min(ih);
     let l = (0..prev.levels.len()).rev().find(|&l| side / (1u32 << l) as f32 >= (2 * HALF + 1) as f32)?;
     let k = 1.0 / (1u32 << l) as f32;
     let (la, lz) = (&prev.levels[l], &next.levels[l]);
-    let (cx, cy) = b.center();
     let x0 = ((cx - 0.5 * iw) * k).round() as i32;
     let y0 = ((cy - 0.5 * ih) * k).round() as i32;
     let (tw, th) = ((iw * k).round() as i32, (ih * k).round() as i32);
@@ -575,6 +583,9 @@ mod tests {
         let g = search(&prev, &far, &b, (30.0, 0.0)).expect("a guess");
         assert!((g.0 - 40.0).abs() <= 2.0 && (g.1 + 11.0).abs() <= 2.0, "{g:?}");
         assert_eq!(search(&prev, &next, &BBox::new(400.0, 10.0, 430.0, 60.0), (0.0, 0.0)), None);
+        assert_eq!(search(&prev, &next, &b, (f32::MAX, 0.0)), None, "a guess off the picture");
+        assert_eq!(search(&prev, &next, &b, (f32::NAN, 0.0)), None);
+        assert_eq!(search(&prev, &next, &BBox::new(-1e9, -1e9, 1e9, 1e9), (0.0, 0.0)), None, "larger than the picture");
     }
 
     #[test]

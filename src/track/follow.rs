@@ -5,9 +5,10 @@
 //! (`replay::CarriedBox`), so a replay gives the tracker and the rules the very same boxes.
 //!
 //! The policy, which the simulator's model of the carrier (`sim::carrier`) follows too:
-//! - every box of a frame is followed onto the next: its detections (of the classes the camera
-//!   tracks) and the boxes carried onto it, so a road user the detector misses on one detected
-//!   frame is still followed there;
+//! - every box of a frame is followed onto the next: its detections and the boxes carried onto
+//!   it, so a road user the detector misses on one detected frame is still followed there
+//!   (those of classes the camera does not track too: they hide what is behind them, and to
+//!   know where a passing truck covers on the frames between detections it must be followed);
 //! - a chain ends where the carrier refuses a box (plain, occluded, turned or blurred: the
 //!   detector takes over at its next frame), where the carried box no longer looks like its
 //!   detection ([`MIN_LIKE`]), where a third of the carried box is covered by the
@@ -25,7 +26,7 @@
 //! Boxes are in the detections' pixels (the camera's own size); the pictures may be smaller
 //! (the letterbox's fit size), so each frame says its scale. Plain computation, no I/O.
 
-use super::carry::{Look, Pyramid, carry, search};
+use super::carry::{Look, Pyramid, Refused, carry, search};
 use crate::detect::{BBox, Detection};
 
 /// How long a box is followed from its detection without a new one, seconds: across two
@@ -67,9 +68,6 @@ struct Chain {
     velocity: (f32, f32),
     /// What its detection looked like (`None`: plain, or not seen in a picture).
     look: Option<Look>,
-    /// Carried onto the next frame: a detection of a class the camera does not track is not
-    /// (its carried boxes would be dropped unread), though it still hides what is behind it.
-    followed: bool,
 }
 
 /// The latest frame's picture.
@@ -100,7 +98,7 @@ impl Follower {
     /// carried onto, and every chain ends) at `scale` picture pixels per detection pixel. The
     /// boxes carried onto it, each with the index of its box of the frame before.
     pub fn carried(&mut self, time_s: f64, pyramid: Option<Pyramid>, scale: (f32, f32)) -> &[(usize, BBox)] {
-        self.onto(time_s, pyramid, scale, None, |_| true)
+        self.onto(time_s, pyramid, scale, None)
     }
 
     /// A frame at `time_s` with the detector's `detections`: the boxes of the frame before
@@ -112,7 +110,7 @@ impl Follower {
         scale: (f32, f32),
         detections: &[Detection],
     ) -> &[(usize, BBox)] {
-        self.onto(time_s, pyramid, scale, Some(detections), |_| true)
+        self.onto(time_s, pyramid, scale, Some(detections))
     }
 
     /// End the carried boxes (`self.next` after its first `detected`, as `self.carried`) that
@@ -172,14 +170,13 @@ impl Follower {
     }
 
     /// A frame at `t`, with the detector's `detections` when it ran on it: [`Follower::detected`]
-    /// or [`Follower::carried`], following only the detections whose class `follow` says.
+    /// or [`Follower::carried`].
     pub fn onto(
         &mut self,
         t: f64,
         pyramid: Option<Pyramid>,
         scale: (f32, f32),
         detections: Option<&[Detection]>,
-        follow: impl Fn(u32) -> bool,
     ) -> &[(usize, BBox)] {
         self.carried.clear();
         self.next.clear();
@@ -188,16 +185,12 @@ impl Follower {
             let (sx, sy) = scale;
             pyramid.as_ref().and_then(|p| Look::of(p, &BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy)))
         };
-        self.next.extend(dets.iter().map(|d| {
-            let followed = follow(d.class_id);
-            Chain {
-                bbox: d.bbox,
-                class_id: d.class_id,
-                since: t,
-                velocity: (0.0, 0.0),
-                look: if followed { look(&d.bbox) } else { None },
-                followed,
-            }
+        self.next.extend(dets.iter().map(|d| Chain {
+            bbox: d.bbox,
+            class_id: d.class_id,
+            since: t,
+            velocity: (0.0, 0.0),
+            look: look(&d.bbox),
         }));
         if let (Some(last), Some(pyr)) = (&self.last, &pyramid)
             && last.pyramid.size() == pyr.size()
@@ -209,24 +202,29 @@ impl Follower {
             let dt = (t - last.time_s) as f32;
             let (sx, sy) = scale;
             for (i, c) in self.boxes.iter().enumerate() {
-                if !c.followed || t - c.since > MAX_CARRY_S + 1e-9 {
+                if t - c.since > MAX_CARRY_S + 1e-9 {
                     continue;
                 }
                 let b = c.bbox;
                 let in_picture = BBox::new(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy);
                 let guess = (c.velocity.0 * dt * sx, c.velocity.1 * dt * sy);
                 let attempt = |guess| {
-                    let to = carry(&last.pyramid, pyr, &in_picture, guess).ok()?.bbox;
+                    let to = carry(&last.pyramid, pyr, &in_picture, guess)?.bbox;
                     match &c.look {
-                        Some(was) if Look::of(pyr, &to).is_none_or(|now| now.like(was) < MIN_LIKE) => None,
-                        _ => Some(to),
+                        Some(was) if Look::of(pyr, &to).is_none_or(|now| now.like(was) < MIN_LIKE) => {
+                            Err(Refused::Unlike)
+                        }
+                        _ => Ok(to),
                     }
                 };
                 // Refused from its guess (a rider faster than its track says, or seen once),
-                // it is sought around it.
-                let Some(to) =
-                    attempt(guess).or_else(|| search(&last.pyramid, pyr, &in_picture, guess).and_then(attempt))
-                else {
+                // it is sought around it; a box outside the picture or too small is not.
+                let to = match attempt(guess) {
+                    Ok(to) => Some(to),
+                    Err(Refused::Outside) => None,
+                    Err(_) => search(&last.pyramid, pyr, &in_picture, guess).and_then(|g| attempt(g).ok()),
+                };
+                let Some(to) = to else {
                     self.refused += 1;
                     continue;
                 };
@@ -386,21 +384,6 @@ mod tests {
         let mut f = Follower::new();
         f.detected(0.0, pyr(100.0, 60.0), HALF, &[det(100.0, 60.0)]);
         assert!(f.detected(0.1, pyr(100.0, 60.0), HALF, &[nearer(0), nearer(2)]).iter().any(|c| c.0 == 0));
-    }
-
-    #[test]
-    fn a_class_not_followed_is_not_carried_but_still_hides_what_is_behind_it() {
-        let follow = |c: u32| c != 2;
-        let mut f = Follower::new();
-        let other = Detection { class_id: 2, score: 0.9, bbox: BBox::new(400.0, 40.0, 460.0, 120.0) };
-        f.onto(0.0, pyr(100.0, 60.0), HALF, Some(&[det(100.0, 60.0), other]), follow);
-        let got = f.onto(0.1, pyr(100.0, 60.0), HALF, None, follow).to_vec();
-        assert_eq!(got.iter().map(|c| c.0).collect::<Vec<_>>(), vec![0], "the block, not the other");
-        // The block beside a nearer box of a class not followed, covering its right half: ended.
-        let mut f = Follower::new();
-        f.onto(0.0, pyr(100.0, 60.0), HALF, Some(&[det(100.0, 60.0)]), follow);
-        let nearer = Detection { class_id: 2, score: 0.9, bbox: BBox::new(230.0, 110.0, 430.0, 220.0) };
-        assert!(f.onto(0.1, pyr(100.0, 60.0), HALF, Some(&[nearer]), follow).is_empty());
     }
 
     #[test]

@@ -488,7 +488,8 @@ impl Tracker {
     /// filter does not, see `Track::carry`).
     /// Nothing is associated: a carried box cannot pass to a neighbour's track, start one,
     /// confirm one, or count as a hit or a miss; tracks only start, confirm, get lost and end at
-    /// detected frames. Every track's filter moves on to `t`. A time not after the latest one,
+    /// detected frames. Every track's box moves on to `t` as its filter predicts it; the filters
+    /// stay at the latest update's time (`Tracker::advance_boxes`). A time not after the latest one,
     /// a box that is not finite or empty, and an index the frame before did not have are
     /// ignored. Returns how many tracks took a box.
     pub fn carry(&mut self, t: f64, boxes: &[(usize, BBox)]) -> usize {
