@@ -266,6 +266,9 @@ pub fn carry(prev: &Pyramid, next: &Pyramid, b: &BBox, guess: (f32, f32)) -> Res
 
 /// How far [`search`] looks around its guess, in pixels of the level it searches.
 const SEARCH_REACH: i32 = 8;
+/// How far, in pixels of that level, Lucas–Kanade finds a shift from its guess by itself (its
+/// window's half-size, less a pixel).
+const OWN_REACH: i32 = HALF - 1;
 
 /// A first guess of where box `b` of `prev` went in `next`, for a box whose motion is not known
 /// or whose carry from the known motion was refused: the whole inner box compared, by the sum
@@ -273,7 +276,8 @@ const SEARCH_REACH: i32 = 8;
 /// the coarsest level where it still spans a point's window. Lucas–Kanade from no motion
 /// reaches a few pixels a level; a rider near the camera moves 25 px of a 640-wide picture a
 /// frame at 15 frames a second, and its track's velocity after one detection is not known.
-/// The carry from this guess is checked as any other ([`carry`]).
+/// The carry from this guess is checked as any other ([`carry`]). `None` where nothing is found
+/// beyond the carrier's own reach from `around`.
 pub fn search(prev: &Pyramid, next: &Pyramid, b: &BBox, around: (f32, f32)) -> Option<(f32, f32)> {
     let (w, h) = prev.size();
     let (cx, cy) = b.center();
@@ -323,7 +327,11 @@ pub fn search(prev: &Pyramid, next: &Pyramid, b: &BBox, around: (f32, f32)) -> O
             }
         }
     }
-    best.map(|(_, dx, dy)| (dx as f32 / k, dy as f32 / k))
+    // Found within the carrier's own reach from the guess: its refusal stands (occlusion, a
+    // turn, blur), and a second try from nearby would only find something else that passes.
+    // The search is for the box beyond that reach.
+    best.filter(|&(_, dx, dy)| (dx - gx).abs() > OWN_REACH || (dy - gy).abs() > OWN_REACH)
+        .map(|(_, dx, dy)| (dx as f32 / k, dy as f32 / k))
 }
 
 /// Where point `p` of `a` went in `z` (pyramidal Lucas–Kanade on a small window, from level
@@ -583,6 +591,9 @@ mod tests {
         let g = search(&prev, &far, &b, (30.0, 0.0)).expect("a guess");
         assert!((g.0 - 40.0).abs() <= 2.0 && (g.1 + 11.0).abs() <= 2.0, "{g:?}");
         assert_eq!(search(&prev, &next, &BBox::new(400.0, 10.0, 430.0, 60.0), (0.0, 0.0)), None);
+        // Nothing beyond the carrier's own reach: no second guess.
+        assert_eq!(search(&prev, &prev, &b, (0.0, 0.0)), None, "not moved");
+        assert_eq!(search(&prev, &next, &b, (14.0, -10.0)), None, "guessed well");
         assert_eq!(search(&prev, &next, &b, (f32::MAX, 0.0)), None, "a guess off the picture");
         assert_eq!(search(&prev, &next, &b, (f32::NAN, 0.0)), None);
         assert_eq!(search(&prev, &next, &BBox::new(-1e9, -1e9, 1e9, 1e9), (0.0, 0.0)), None, "larger than the picture");
