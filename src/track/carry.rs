@@ -162,6 +162,12 @@ impl Pyramid {
     pub fn size(&self) -> (usize, usize) {
         (self.levels[0].w, self.levels[0].h)
     }
+
+    /// The coarsest level at which a box side of `side` pixels (level 0) still spans a point's
+    /// window: above it the windows would align the background. `None` when not even level 0.
+    fn window_level(&self, side: f32) -> Option<usize> {
+        (0..self.levels.len()).rev().find(|&l| side / (1u32 << l) as f32 >= (2 * HALF + 1) as f32)
+    }
 }
 
 /// Where a box went.
@@ -205,10 +211,8 @@ pub fn carry(prev: &Pyramid, next: &Pyramid, b: &BBox, guess: (f32, f32)) -> Res
     if !(iw >= MIN_SIDE && ih >= MIN_SIDE && cx >= 0.0 && cy >= 0.0 && cx < w as f32 && cy < h as f32) {
         return Err(Refused::Outside);
     }
-    // The coarsest level at which a point's window still lies within the box: above it the
-    // windows would align the background.
     let side = iw.min(ih);
-    let top = (0..prev.levels.len()).rev().find(|&l| side / (1u32 << l) as f32 >= (2 * HALF + 1) as f32).unwrap_or(0);
+    let top = prev.window_level(side).unwrap_or(0);
     let mut pts = Vec::with_capacity(POINTS * POINTS);
     let mut plain = 0;
     for j in 0..POINTS {
@@ -293,7 +297,7 @@ pub fn search(prev: &Pyramid, next: &Pyramid, b: &BBox, around: (f32, f32)) -> O
         return None;
     }
     let side = iw.min(ih);
-    let l = (0..prev.levels.len()).rev().find(|&l| side / (1u32 << l) as f32 >= (2 * HALF + 1) as f32)?;
+    let l = prev.window_level(side)?;
     let k = 1.0 / (1u32 << l) as f32;
     let (la, lz) = (&prev.levels[l], &next.levels[l]);
     let x0 = ((cx - 0.5 * iw) * k).round() as i32;
