@@ -40,7 +40,7 @@ use super::homography::Homography;
 use crate::detect::types::Detection;
 use crate::geometry::{Point, segments_intersect, signed_distance};
 use crate::schema::{Directions, Id, LinePoints};
-use crate::track::Track;
+use crate::track::{Track, cut_at_top};
 
 /// `[[cameras.lines]]`: a counting line.
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +118,9 @@ struct Seen {
     used: bool,
     /// Scored below `min_score`: followed back only as [`WEAK_REACH`] says.
     weak: bool,
+    /// Cut by the picture's top edge ([`cut_at_top`]): its height is only a lower bound, so
+    /// it may be smaller than the size check of a walk back allows.
+    cut: bool,
 }
 
 /// The most one object moves across the road between two detections, in metres, plus
@@ -274,6 +277,7 @@ impl LineCross {
             .iter()
             .map(|d| Seen {
                 weak: d.score < self.min_score,
+                cut: cut_at_top(&d.bbox),
                 class_id: d.class_id,
                 p: d.bbox.bottom_center(),
                 height: d.bbox.height(),
@@ -346,7 +350,7 @@ impl LineCross {
             let gp = to_ground_if_road(ground.as_ref(), road, p);
             let fits = |s: &Seen| {
                 s.class_id == t.class_id
-                    && s.height >= 0.5 * h
+                    && (s.height >= 0.5 * h || s.cut)
                     && s.height <= 2.0 * h
                     && !across_lanes(ground.as_ref(), road, s.p, gp, dt)
             };
@@ -870,6 +874,7 @@ mod tests {
             claimed,
             used: false,
             weak: false,
+            cut: false,
         };
         // The walker's own earlier detection, then a frame it was missed in, with the
         // neighbour's 40 px from where it was expected.
@@ -879,6 +884,32 @@ mod tests {
         assert_eq!((chain, before), (vec![((300.0, 300.0), H)], None));
         let (chain, before) = rule.follow_back(0.3, &walker, std::slice::from_ref(&walker));
         assert_eq!((chain, before), (vec![], Some(1)));
+    }
+
+    /// A rider coming towards the camera was detected first with its box cut by the picture's
+    /// top edge, under half the height of its next box: the size check of the walk back takes
+    /// a cut box's height as the least it may be, and follows it.
+    #[test]
+    fn the_walk_back_follows_a_box_cut_by_the_top_edge() {
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        // Its box now: y 30..130; its first one, a frame before: y 0..40.
+        let out = tracker.update(0.2, &[det(PERSON, 300.0, 130.0)]);
+        let rider = out.active[0].clone();
+        let first = |cut: bool| Seen {
+            class_id: PERSON,
+            p: (300.0, 40.0),
+            height: 40.0,
+            claimed: None,
+            used: false,
+            weak: false,
+            cut,
+        };
+        for cut in [true, false] {
+            let mut rule = LineCross::new(&[vertical(200.0)]);
+            rule.recent.push_back((0.1, vec![first(cut)]));
+            let (chain, _) = rule.follow_back(0.2, &rider, std::slice::from_ref(&rider));
+            assert_eq!(chain.len(), usize::from(cut), "cut: {cut}");
+        }
     }
 
     /// A road seen in perspective (the docs' example calibration): 10 m wide, 30 m long.

@@ -623,7 +623,7 @@ impl Tracker {
         for &d in band {
             if !det_used[d as usize] {
                 let det = &detections[d as usize];
-                let cut = picture.is_some() && det.bbox.y1 <= edge_margin(&det.bbox).1;
+                let cut = picture.is_some() && cut_at_top(&det.bbox);
                 rows.push(Item { cut, ..Item::new(det.class_id, det.bbox) });
                 row_map.push(d);
             }
@@ -735,7 +735,7 @@ impl Tracker {
             // Not behind where its neighbours' motion would take it.
             let ((x0, y0), (x1, y1)) = (dd.center(), det.bbox.center());
             let ahead = priors[k].is_none_or(|(vx, vy)| (x1 - x0) * vx + (y1 - y0) * vy >= 0.0);
-            let cut = picture.is_some() && det.bbox.y1 <= edge_margin(&det.bbox).1;
+            let cut = picture.is_some() && cut_at_top(&det.bbox);
             fits && ahead && assign::similarity(&Item { cut, ..Item::new(det.class_id, det.bbox) }, &col) >= gate
         };
         let open: Vec<usize> = (0..tracks.len())
@@ -1043,6 +1043,12 @@ fn state_rank(s: TrackState) -> u8 {
 /// by it (see [`EDGE_MARGIN_PX`]): a share of its width across, of its height down.
 fn edge_margin(b: &BBox) -> (f32, f32) {
     (EDGE_MARGIN_PX.max(EDGE_MARGIN_H * (b.x2 - b.x1)), EDGE_MARGIN_PX.max(EDGE_MARGIN_H * (b.y2 - b.y1)))
+}
+
+/// Whether the picture's top edge cuts the box: its height is then only the part in the
+/// picture, less than the road user's.
+pub fn cut_at_top(b: &BBox) -> bool {
+    b.y1 <= edge_margin(b).1
 }
 
 /// Whether the bottom edge of a picture of this size (if known) cuts the box.
