@@ -99,6 +99,9 @@ pub(crate) struct Item {
     /// expected foot; a row whose foot lies further off it than [`super::LANE_W`] of its width
     /// scores by IoU only (a neighbour's, one lane over). Ignored on rows.
     pub lane: Option<Lane>,
+    /// For a column moving on: a row whose foot lies behind its last detection's, against its
+    /// motion, further than it allows scores by IoU only (see [`Back`]). Ignored on rows.
+    pub back: Option<Back>,
 }
 
 impl Item {
@@ -116,7 +119,27 @@ impl Item {
             ahead: None,
             inside: false,
             lane: None,
+            back: None,
         }
+    }
+}
+
+/// How far back a moving column's detection may lie (see [`Item::back`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Back {
+    /// The foot (bottom centre) of the column's last detection.
+    pub from: (f32, f32),
+    /// The unit direction of its motion.
+    pub dir: (f32, f32),
+    /// How far behind `from`, along `dir`, a row's foot may lie (jitter), in pixels.
+    pub tol: f32,
+}
+
+impl Back {
+    /// Whether `b`'s foot lies behind further than allowed.
+    fn refuses(&self, b: &BBox) -> bool {
+        let c = b.bottom_center();
+        (c.0 - self.from.0) * self.dir.0 + (c.1 - self.from.1) * self.dir.1 < -self.tol
     }
 }
 
@@ -254,7 +277,11 @@ pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     } else {
         ha * MAX_SIZE_RATIO < lo || ha > hi * MAX_SIZE_RATIO
     };
-    if size_differs || (row.cut && col.inside) || col.lane.is_some_and(|l| off_road_w(l.line, a) > l.max_off_w) {
+    if size_differs
+        || (row.cut && col.inside)
+        || col.lane.is_some_and(|l| off_road_w(l.line, a) > l.max_off_w)
+        || col.back.is_some_and(|k| k.refuses(a))
+    {
         return iou;
     }
     // A floor, not a veto: the first box of an object entering at the picture's edge is cut
