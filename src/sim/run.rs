@@ -950,6 +950,31 @@ mod tests {
     }
 
     #[test]
+    fn a_car_braked_to_a_stop_keeps_its_id_though_its_box_jitters_back() {
+        // 8 m pole, 3 fps, seed 3: the car braking into the standing one stops between two
+        // detections, and its next box's foot lies 0.11 of its height behind its last one
+        // (jitter) while its filter still says it moves. A moving track refuses detections
+        // behind its last one (`track::BACK_H`); at 0.1 of a height this one was refused, and
+        // the two cars swapped ids.
+        let (s, cam) = (scenario("rear_end").expect("scenario"), Camera::named("pole8").expect("geometry"));
+        let o = run_at(&s, Rate::detect(3), &cam, 3).expect("run");
+        assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+    }
+
+    #[test]
+    fn a_rider_missed_in_a_cluster_leaves_the_one_behind_it_and_is_counted() {
+        // 8 m pole, 3 fps, seed 12: a rider riding away in a cluster (u4) is missed just past
+        // the line, and the rider following it (u3) is detected behind its last foot; its track
+        // took that detection, so u4 was counted twice and u3 not at all. A moving track takes
+        // no detection behind its last one by distance (`track::BACK_H`).
+        let (s, cam) = (scenario("dense_traffic").expect("scenario"), Camera::named("pole8").expect("geometry"));
+        let o = run_at(&s, Rate::detect(3), &cam, 12).expect("run");
+        let away = o.lines.iter().find(|l| l.line == "y20").map(|l| (l.counted[1], l.extra[1], l.truth[1]));
+        assert!(away.is_some_and(|(c, x, t)| c == t && x == 0), "{:?}", o.lines);
+    }
+
+    #[test]
     fn a_carry_rate_is_a_multiple_of_the_detect_rate_above_it() {
         assert_eq!(
             Rate::carried(3, 15).ok().map(|r| (r.frame_fps(), r.every(), r.label())),
