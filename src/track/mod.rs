@@ -48,6 +48,11 @@
 //!   traffic on the 8 m pole at 3 fps, mixed tracks fell from 41 to 25 and riders riding away
 //!   not counted at the line from 13 to 10. Riding alone, a rider may move across freely (a
 //!   weaver moves 2 m across between two detections).
+//! - **A moving road user does not back up.** Where the road's direction is known, a track
+//!   moving along it takes a detection whose foot lies behind its last one (by more than
+//!   [`BACK_H`] of its height, against its motion) by overlap only, not by distance: between two
+//!   detections a vehicle cannot reverse, and what lies there is the one following it in its
+//!   lane (see [`Tracker::backs`]).
 //! - **Standing objects outlast an occlusion.** A track that stood still when it was lost, or
 //!   stood still for [`PARKED_S`] until shortly before (the boxes of a car being covered bit by
 //!   bit shrink and shift, and its filtered velocity says it moves), is kept for
