@@ -87,6 +87,20 @@ pub struct Follower {
     next: Vec<Chain>,
     carried: Vec<(usize, BBox)>,
     refused: u64,
+    /// Scratch for [`Follower::end_hidden`], kept so that a frame allocates nothing there.
+    cover: Cover,
+}
+
+/// Scratch of [`Follower::end_hidden`] and [`Cover::area`].
+#[derive(Debug, Default)]
+struct Cover {
+    /// The boxes nearer than the one judged.
+    nearer: Vec<BBox>,
+    /// Per carried box of the frame, whether it is hidden.
+    hidden: Vec<bool>,
+    clipped: Vec<BBox>,
+    xs: Vec<f32>,
+    spans: Vec<(f32, f32)>,
 }
 
 impl Follower {
@@ -116,29 +130,28 @@ impl Follower {
     /// End the carried boxes (`self.next` after its first `detected`, as `self.carried`) that
     /// nearer boxes of the frame cover by [`HIDDEN_SHARE`] or more.
     fn end_hidden(&mut self, detected: usize) {
-        let boxes = &self.next;
-        let mut nearer = Vec::new();
-        let hidden: Vec<bool> = (detected..boxes.len())
-            .map(|i| {
-                let b = boxes[i].bbox;
-                nearer.clear();
-                nearer.extend(
-                    boxes
-                        .iter()
-                        .enumerate()
-                        .filter(|&(o, other)| o != i && other.bbox.y2 > b.y2 + NEARER_SHARE * b.height())
-                        .map(|(_, other)| other.bbox),
-                );
-                covered(&b, &nearer) >= HIDDEN_SHARE * b.area()
-            })
-            .collect();
-        if !hidden.contains(&true) {
+        let Self { next, carried, cover, .. } = self;
+        cover.hidden.clear();
+        for i in detected..next.len() {
+            let b = next[i].bbox;
+            cover.nearer.clear();
+            cover.nearer.extend(
+                next.iter()
+                    .enumerate()
+                    .filter(|&(o, other)| o != i && other.bbox.y2 > b.y2 + NEARER_SHARE * b.height())
+                    .map(|(_, other)| other.bbox),
+            );
+            let hidden = cover.area(&b) >= HIDDEN_SHARE * b.area();
+            cover.hidden.push(hidden);
+        }
+        if !cover.hidden.contains(&true) {
             return;
         }
-        let mut carried = hidden.iter();
-        self.carried.retain(|_| carried.next() == Some(&false));
+        let hidden = &cover.hidden;
+        let mut flags = hidden.iter();
+        carried.retain(|_| flags.next() == Some(&false));
         let mut k = 0;
-        self.next.retain(|_| {
+        next.retain(|_| {
             let keep = k < detected || !hidden[k - detected];
             k += 1;
             keep
@@ -252,34 +265,40 @@ impl Follower {
 
 /// The area of `b` that `others` cover together: their union within `b`, so two boxes of one
 /// nearer road user (a rider and its motorcycle) are not counted twice.
-fn covered(b: &BBox, others: &[BBox]) -> f32 {
-    let clipped: Vec<BBox> = others
-        .iter()
-        .map(|o| BBox::new(o.x1.max(b.x1), o.y1.max(b.y1), o.x2.min(b.x2), o.y2.min(b.y2)))
-        .filter(|o| o.x2 > o.x1 && o.y2 > o.y1)
-        .collect();
-    // Cut `b` into strips at every clipped box's left and right edge; in each strip the
-    // covered height is the union of the y-intervals of the boxes spanning it.
-    let mut xs: Vec<f32> = clipped.iter().flat_map(|o| [o.x1, o.x2]).collect();
-    xs.sort_by(f32::total_cmp);
-    xs.dedup();
-    let mut spans: Vec<(f32, f32)> = Vec::with_capacity(clipped.len());
-    let mut area = 0.0;
-    for w in xs.windows(2) {
-        let (x1, x2) = (w[0], w[1]);
-        spans.clear();
-        spans.extend(clipped.iter().filter(|o| o.x1 <= x1 && o.x2 >= x2).map(|o| (o.y1, o.y2)));
-        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (mut height, mut reach) = (0.0, f32::NEG_INFINITY);
-        for &(y1, y2) in &spans {
-            if y2 > reach {
-                height += y2 - y1.max(reach);
-                reach = y2;
+impl Cover {
+    /// The area of `b` covered by the union of [`Cover::nearer`].
+    fn area(&mut self, b: &BBox) -> f32 {
+        let Self { nearer, clipped, xs, spans, .. } = self;
+        clipped.clear();
+        clipped.extend(
+            nearer
+                .iter()
+                .map(|o| BBox::new(o.x1.max(b.x1), o.y1.max(b.y1), o.x2.min(b.x2), o.y2.min(b.y2)))
+                .filter(|o| o.x2 > o.x1 && o.y2 > o.y1),
+        );
+        // Cut `b` into strips at every clipped box's left and right edge; in each strip the
+        // covered height is the union of the y-intervals of the boxes spanning it.
+        xs.clear();
+        xs.extend(clipped.iter().flat_map(|o| [o.x1, o.x2]));
+        xs.sort_by(f32::total_cmp);
+        xs.dedup();
+        let mut area = 0.0;
+        for w in xs.windows(2) {
+            let (x1, x2) = (w[0], w[1]);
+            spans.clear();
+            spans.extend(clipped.iter().filter(|o| o.x1 <= x1 && o.x2 >= x2).map(|o| (o.y1, o.y2)));
+            spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (mut height, mut reach) = (0.0, f32::NEG_INFINITY);
+            for &(y1, y2) in spans.iter() {
+                if y2 > reach {
+                    height += y2 - y1.max(reach);
+                    reach = y2;
+                }
             }
+            area += height * (x2 - x1);
         }
-        area += height * (x2 - x1);
+        area
     }
-    area
 }
 
 #[cfg(test)]
@@ -371,6 +390,13 @@ mod tests {
 
     #[test]
     fn nearer_boxes_overlapping_each_other_cover_once() {
+        // One scratch for every call, as a follower keeps it.
+        let mut cover = Cover::default();
+        let mut covered = |b: &BBox, others: &[BBox]| {
+            cover.nearer.clear();
+            cover.nearer.extend_from_slice(others);
+            cover.area(b)
+        };
         let b = BBox::new(0.0, 0.0, 10.0, 10.0);
         let left = BBox::new(-5.0, 0.0, 5.0, 10.0);
         assert_eq!(covered(&b, &[]), 0.0);
