@@ -884,6 +884,12 @@ mod tests {
         assert_eq!(got, vec![crossing(0, 0, 1, PERSON)]);
     }
 
+    /// A person's detection kept for walks back: its foot `p`, `height` high, strong, not cut,
+    /// unused, taken by the confirmed track `claimed` if any.
+    fn kept(p: Point, height: f32, claimed: Option<u64>) -> Seen {
+        Seen { class_id: PERSON, p, height, claimed, used: false, weak: false, cut: false }
+    }
+
     /// In a cluster, the detections of the neighbours are all around where a new track was
     /// expected a frame earlier: one a confirmed track took that is matched now is another
     /// object's, passed over as a missed frame; one whose track is not matched now may be this
@@ -895,19 +901,10 @@ mod tests {
         let (neighbour, walker) = (out.active[0].clone(), out.active[1].clone());
         assert_eq!((neighbour.id, walker.id), (1, 2));
         let mut rule = LineCross::new(&[vertical(200.0)]);
-        let seen = |y: f32, claimed: Option<u64>| Seen {
-            class_id: PERSON,
-            p: (300.0, y),
-            height: H,
-            claimed,
-            used: false,
-            weak: false,
-            cut: false,
-        };
         // The walker's own earlier detection, then a frame it was missed in, with the
         // neighbour's 40 px from where it was expected.
-        rule.recent.push_back((0.1, vec![seen(300.0, None)]));
-        rule.recent.push_back((0.2, vec![seen(340.0, Some(1))]));
+        rule.recent.push_back((0.1, vec![kept((300.0, 300.0), H, None)]));
+        rule.recent.push_back((0.2, vec![kept((300.0, 340.0), H, Some(1))]));
         let (chain, before) = rule.follow_back(0.3, &walker, &[neighbour, walker.clone()]);
         assert_eq!((chain, before), (vec![((300.0, 300.0), H)], None));
         let (chain, before) = rule.follow_back(0.3, &walker, std::slice::from_ref(&walker));
@@ -923,18 +920,9 @@ mod tests {
         // Its box now: y 30..130; its first one, a frame before: y 0..40.
         let out = tracker.update(0.2, &[det(PERSON, 300.0, 130.0)]);
         let rider = out.active[0].clone();
-        let first = |cut: bool| Seen {
-            class_id: PERSON,
-            p: (300.0, 40.0),
-            height: 40.0,
-            claimed: None,
-            used: false,
-            weak: false,
-            cut,
-        };
         for cut in [true, false] {
             let mut rule = LineCross::new(&[vertical(200.0)]);
-            rule.recent.push_back((0.1, vec![first(cut)]));
+            rule.recent.push_back((0.1, vec![Seen { cut, ..kept((300.0, 40.0), 40.0, None) }]));
             let (chain, _) = rule.follow_back(0.2, &rider, std::slice::from_ref(&rider));
             assert_eq!(chain.len(), usize::from(cut), "cut: {cut}");
         }

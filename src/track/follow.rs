@@ -263,10 +263,9 @@ impl Follower {
     }
 }
 
-/// The area of `b` that `others` cover together: their union within `b`, so two boxes of one
-/// nearer road user (a rider and its motorcycle) are not counted twice.
 impl Cover {
-    /// The area of `b` covered by the union of [`Cover::nearer`].
+    /// The area of `b` that [`Cover::nearer`] cover together: their union within `b`, so two
+    /// boxes of one nearer road user (a rider and its motorcycle) are not counted twice.
     fn area(&mut self, b: &BBox) -> f32 {
         let Self { nearer, clipped, xs, spans, .. } = self;
         clipped.clear();

@@ -967,12 +967,13 @@ impl Tracker {
     /// or lost, not standing, whose velocity along the road would have taken it [`MOVING_H`] of
     /// its box heights since its last detection, not cut by the picture's edge): its last
     /// detection's foot and its direction along the road. A detection whose foot lies more than
-    /// [`BACK_H`] of its box heights behind is not this track's by distance (see `assign::Item::back`): a road vehicle does
-    /// not back up between two detections, and what lies there is the one following it in its
-    /// lane. At 3 detections a second, a rider of a cluster riding away that the detector
-    /// missed had its track take the detection of the rider behind it, and the rider's own
-    /// detections before a line then went with the wrong track. Along the road only: far away
-    /// a weaving rider's image motion is mostly across it, and its swing reverses.
+    /// [`BACK_H`] of its box heights behind is not this track's by distance (see
+    /// `assign::Item::back`): a road vehicle does not back up between two detections, and what
+    /// lies there is the one following it in its lane. At 3 detections a second, a rider of a
+    /// cluster riding away that the detector missed had its track take the detection of the
+    /// rider behind it, and the rider's own detections before a line then went with the wrong
+    /// track. Along the road only: far away a weaving rider's image motion is mostly across
+    /// it, and its swing reverses. Needs the picture's size ([`Tracker::set_picture`]).
     fn backs(&mut self, now: f64) {
         self.back.clear();
         self.back.resize(self.tracks.len(), None);
@@ -986,7 +987,7 @@ impl Tracker {
             let Some((a, b, _)) = assign::road_line(d.bottom_center(), vp) else { continue };
             let (vx, vy) = tr.velocity();
             let along = vx * -b + vy * a;
-            let h = tr.det_bbox.height().max(1.0);
+            let h = d.height().max(1.0);
             let unseen = (now - tr.last_seen).max(0.0) as f32;
             if along.abs() * unseen >= MOVING_H * h {
                 let s = along.signum();
