@@ -152,28 +152,39 @@ impl Collision {
         }
     }
 
-    /// Whether `m` braked hard around a contact at `tc`: the drop of its speed from a fit that
-    /// began before the contact (within the two seconds before it) to its latest speed reading,
-    /// if that is after the contact, their centres at least half a second apart (a fit spans
-    /// 0.6–1 s, so shorter spans only show noise). The latest reading: slowing down for a moment
-    /// and going on is not a crash. The earlier fit need not be precise enough for a speed to be
-    /// reported (at 3–5 detections a second a car that brakes within a second of coming into
-    /// view has no such speed before it hits): its error counts against the braking instead, the
-    /// speed less [`MARGIN_SE`] standard errors, and the reading after it plus as many.
+    /// Whether `m`, standing now, braked hard around a contact at `tc`: the drop of its speed
+    /// from a fit that began before the contact (within the two seconds before it) to any speed
+    /// reading after the contact, their centres at least half a second apart (a fit spans 0.6–1
+    /// s, so shorter spans only show noise). Any reading, not the latest: the track stands now
+    /// (the caller checks), so a car that slowed for a moment and drove on is not taken, and the
+    /// latest reading can come seconds after the stop (a standing car detected weakly has no
+    /// speed precise enough to read as stopped for a while), where the same drop spread over
+    /// the longer time is no longer hard braking. The earlier fit need not be precise enough
+    /// for a speed to be reported (at 3–5 detections a second a car that brakes within a second
+    /// of coming into view has no such speed before it hits): its error counts against the
+    /// braking instead, the speed less [`MARGIN_SE`] standard errors, and the reading after it
+    /// plus as many.
     fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
-        self.braking_reading(m, tc).is_some()
+        m.since(tc).filter(|s| s.kmh.is_some()).any(|s1| self.drop_to(m, tc, s1))
     }
 
-    /// The sample whose reading showed the braking of [`Collision::braked`], if it braked.
-    fn braking_reading<'m>(&self, m: &'m TrackKinematics, tc: f64) -> Option<&'m Sample> {
-        let s1 = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc)?;
-        let f1 = s1.fit?;
+    /// Whether the reading of `s1` is a hard drop from a fit that began before a contact at `tc`
+    /// (see [`Collision::braked`]).
+    fn drop_to(&self, m: &TrackKinematics, tc: f64, s1: &Sample) -> bool {
+        let Some(f1) = s1.fit else { return false };
         m.since(tc - BEFORE_S)
             .filter_map(|s| s.fit)
             .filter(|f0| f0.t_first <= tc + EPS_S && f0.low(MARGIN_SE) >= self.min_speed)
             .filter(|f0| f1.t_mid - f0.t_mid >= 0.5 - EPS_S)
             .any(|f0| (f0.low(MARGIN_SE) - f1.high(MARGIN_SE)) / 3.6 / (f1.t_mid - f0.t_mid) >= self.min_decel)
-            .then_some(s1)
+    }
+
+    /// The latest speed reading of `m`, if it is after a contact at `tc` and shows a hard drop
+    /// (see [`Collision::braked`]): for a track that vanished, whose latest reading is where
+    /// it was last known to move.
+    fn braking_reading<'m>(&self, m: &'m TrackKinematics, tc: f64) -> Option<&'m Sample> {
+        let s1 = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc)?;
+        self.drop_to(m, tc, s1).then_some(s1)
     }
 
     /// Whether `m` braked hard around a contact at `tc` and then vanished where it slowed: a

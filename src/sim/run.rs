@@ -776,6 +776,16 @@ mod tests {
     }
 
     #[test]
+    fn a_braking_car_is_judged_from_its_first_reading_standing_not_its_latest() {
+        // 8 m pole, 3 fps, seed 72: the braking car stands from 3 s and reads 1.1 km/h at 4 s,
+        // a drop of 7.9 m/s² from its fit before they met; but the standing car, detected
+        // weakly, had no speed precise enough to read as stopped until 5.7 s, and the braking
+        // judged then from the car's reading then, spread over the longer time, was 3.8 m/s².
+        let o = outcome("rear_end", "pole8", 3, 72);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+    }
+
+    #[test]
     fn a_rider_missed_in_a_cluster_does_not_shift_the_tracks_beside_it() {
         // Seed 7 at 3 fps on the 8 m pole: at 19.33 s a rider of a cluster riding away is
         // missed; its new track took the neighbour's detection, a lane over, and that one's
