@@ -786,6 +786,28 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_car_is_expected_where_its_detections_stood_not_where_its_filter_drifted() {
+        // 8 m pole, 3 fps, seed 82: the standing car is missed at 3.33 s, and at 3.67 s the
+        // braking car is missed and the standing one detected weakly. The standing car's
+        // filtered box, its size and place following its detections' jitter, had drifted to IoU
+        // 0.68 with that box, under STANDING_WEAK_IOU, and the braking car's track took it.
+        let o = outcome("rear_end", "pole8", 3, 82);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
+    }
+
+    #[test]
+    fn a_standing_car_does_not_take_the_box_of_the_one_stopped_half_over_it() {
+        // 8 m pole, 3 fps, seed 77: the braking car stops half over the standing one's box and is
+        // missed twice; at 4 s its detection overlapped the standing car's box by IoU 0.35,
+        // just above what its own track's overshooting prediction scored, and the standing car's
+        // track took it (see STILL_MIN_IOU).
+        let o = outcome("rear_end", "pole8", 3, 77);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
+    }
+
+    #[test]
     fn a_rider_missed_in_a_cluster_does_not_shift_the_tracks_beside_it() {
         // Seed 7 at 3 fps on the 8 m pole: at 19.33 s a rider of a cluster riding away is
         // missed; its new track took the neighbour's detection, a lane over, and that one's

@@ -40,6 +40,15 @@ use crate::detect::types::BBox;
 /// braking or a bend shows within a second and box jitter averages out.
 pub const OBSERVATIONS: usize = 4;
 
+/// [`Observations::still_box`] judges from at least this many detections…
+pub const STILL_MIN_OBS: usize = 3;
+/// … whose feet all lie within this many box heights of their mean…
+pub const STILL_SPREAD_H: f32 = 0.1;
+/// … and whose boxes are at least this tall, pixels. A tenth of a smaller box is a pixel or two,
+/// the detector's own jitter, and a road user far away moving a few pixels a second (a rider
+/// 60 m from a wide-angle pole camera is 25 px tall) would read as standing.
+pub const STILL_MIN_H_PX: f32 = 40.0;
+
 /// A box may not be predicted to grow more than this factor past its last detection (an
 /// object approaching so fast that `s` would reach zero).
 const MAX_GROWTH: f32 = 3.0;
@@ -107,6 +116,31 @@ impl Observations {
     /// `horizon` (`y = slope * x + intercept`), where known, places the feet of cut boxes.
     pub fn predict(&self, t: f64, horizon: Option<(f32, f32)>) -> Option<BBox> {
         self.predict_with_spread(t, horizon).map(|(b, _)| b)
+    }
+
+    /// Where an object stands, if its kept detections say it stands: the mean of their boxes,
+    /// when there are at least [`STILL_MIN_OBS`] and every foot lies within [`STILL_SPREAD_H`]
+    /// of the mean box's height from the mean foot. The detector's jitter averaged; a filtered
+    /// box follows the jitter of its size too, and a rider far away, moving a few pixels a
+    /// second, reads as standing to a filter but not to its feet over a second.
+    pub fn still_box(&self) -> Option<BBox> {
+        if self.len < STILL_MIN_OBS {
+            return None;
+        }
+        let n = self.len as f32;
+        let (mut sum, mut foot) = ([0.0f32; 4], (0.0f32, 0.0f32));
+        for o in self.iter() {
+            let h = o.tallness * o.w;
+            let b = [o.cx - o.w * 0.5, o.bottom - h, o.cx + o.w * 0.5, o.bottom];
+            for k in 0..4 {
+                sum[k] += b[k] / n;
+            }
+            foot = (foot.0 + o.cx / n, foot.1 + o.bottom / n);
+        }
+        let h = sum[3] - sum[1];
+        let reach = STILL_SPREAD_H * h;
+        let still = h >= STILL_MIN_H_PX && self.iter().all(|o| (o.cx - foot.0).hypot(o.bottom - foot.1) <= reach);
+        still.then(|| BBox::new(sum[0], sum[1], sum[2], sum[3]))
     }
 
     /// The foot's height below the horizon per pixel of width, from the boxes not cut by the
@@ -292,6 +326,42 @@ mod tests {
         }
         let got = obs.predict(2.0 + (OBSERVATIONS + 1) as f64 * 0.2, None).unwrap();
         assert!((got.x1 - 20.0 * (OBSERVATIONS + 1) as f32).abs() < 1e-3, "{got:?}");
+    }
+
+    #[test]
+    fn a_standing_objects_box_is_its_detections_mean_and_a_slow_ones_is_none() {
+        // A car standing 90 px tall, its detections jittered by a few pixels (the jitter of the
+        // simulated standing car at 3 fps): the mean of its boxes, whatever their order.
+        let jitter = [(-3.0, 2.0, 1.0, -2.0), (2.0, -1.0, -2.0, 3.0), (1.0, -2.0, 3.0, 1.0), (-1.0, 1.0, -2.0, -2.0)];
+        let mut obs = Observations::default();
+        for (k, (a, b, c, d)) in jitter.into_iter().enumerate() {
+            obs.push(k as f64 / 3.0, &BBox::new(693.0 + a, 63.0 + b, 771.0 + c, 155.0 + d), false);
+        }
+        let got = obs.still_box().expect("standing");
+        let want = BBox::new(692.75, 63.0, 771.0, 155.0);
+        for (g, w) in [(got.x1, want.x1), (got.y1, want.y1), (got.x2, want.x2), (got.y2, want.y2)] {
+            assert!((g - w).abs() < 1e-3, "{got:?} against {want:?}");
+        }
+        // Fewer than STILL_MIN_OBS detections say nothing.
+        let mut few = Observations::default();
+        for k in 0..STILL_MIN_OBS - 1 {
+            few.push(k as f64, &BBox::new(693.0, 63.0, 771.0, 155.0), false);
+        }
+        assert_eq!(few.still_box(), None);
+        // Creeping 8 px a detection (a car pulling away, or braking to its stop): its feet
+        // spread over more than a tenth of its height.
+        let mut creeping = Observations::default();
+        for k in 0..4 {
+            let y = 8.0 * k as f32;
+            creeping.push(k as f64 / 3.0, &BBox::new(693.0, 63.0 - y, 771.0, 155.0 - y), false);
+        }
+        assert_eq!(creeping.still_box(), None);
+        // A rider far away, 25 px tall: its jitter is as much as its motion, and it is not judged.
+        let mut far = Observations::default();
+        for k in 0..4 {
+            far.push(k as f64 / 3.0, &BBox::new(600.0, 100.0, 612.0, 125.0), false);
+        }
+        assert_eq!(far.still_box(), None);
     }
 
     #[test]
