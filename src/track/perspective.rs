@@ -44,6 +44,10 @@ pub const OBSERVATIONS: usize = 4;
 pub const STILL_MIN_OBS: usize = 3;
 /// … whose feet all lie within this many box heights of their mean…
 pub const STILL_SPREAD_H: f32 = 0.1;
+/// … spanning at least this many seconds (over less, a person walking slowly moves less than
+/// the detector's jitter: at 10 detections a second people in a crowd were taken for standing
+/// and their tracks broke)…
+pub const STILL_MIN_SPAN_S: f64 = 0.6;
 /// … and whose boxes are at least this tall, pixels. A tenth of a smaller box is a pixel or two,
 /// the detector's own jitter, and a road user far away moving a few pixels a second (a rider
 /// 60 m from a wide-angle pole camera is 25 px tall) would read as standing.
@@ -119,8 +123,8 @@ impl Observations {
     }
 
     /// Where an object stands, if its kept detections say it stands: the mean of their boxes,
-    /// when there are at least [`STILL_MIN_OBS`] and every foot lies within [`STILL_SPREAD_H`]
-    /// of the mean box's height from the mean foot. The detector's jitter averaged; a filtered
+    /// when there are at least [`STILL_MIN_OBS`] spanning [`STILL_MIN_SPAN_S`] and every foot
+    /// lies within [`STILL_SPREAD_H`] of the mean box's height from the mean foot. The detector's jitter averaged; a filtered
     /// box follows the jitter of its size too, and a rider far away, moving a few pixels a
     /// second, reads as standing to a filter but not to its feet over a second.
     pub fn still_box(&self) -> Option<BBox> {
@@ -139,7 +143,10 @@ impl Observations {
         }
         let h = sum[3] - sum[1];
         let reach = STILL_SPREAD_H * h;
-        let still = h >= STILL_MIN_H_PX && self.iter().all(|o| (o.cx - foot.0).hypot(o.bottom - foot.1) <= reach);
+        let span = self.last().map_or(0.0, |l| l.t) - self.iter().next().map_or(0.0, |f| f.t);
+        let still = h >= STILL_MIN_H_PX
+            && span >= STILL_MIN_SPAN_S - 1e-6
+            && self.iter().all(|o| (o.cx - foot.0).hypot(o.bottom - foot.1) <= reach);
         still.then(|| BBox::new(sum[0], sum[1], sum[2], sum[3]))
     }
 
@@ -348,6 +355,12 @@ mod tests {
             few.push(k as f64, &BBox::new(693.0, 63.0, 771.0, 155.0), false);
         }
         assert_eq!(few.still_box(), None);
+        // Nor do four at 10 a second: 0.3 s is too short to tell standing from walking slowly.
+        let mut brief = Observations::default();
+        for k in 0..4 {
+            brief.push(k as f64 / 10.0, &BBox::new(693.0, 63.0, 771.0, 155.0), false);
+        }
+        assert_eq!(brief.still_box(), None);
         // Creeping 8 px a detection (a car pulling away, or braking to its stop): its feet
         // spread over more than a tenth of its height.
         let mut creeping = Observations::default();
