@@ -153,19 +153,30 @@ impl Collision {
     }
 
     /// Whether `m`, standing now, braked hard around a contact at `tc`: the drop of its speed
-    /// from a fit that began before the contact (within the two seconds before it) to any speed
-    /// reading after the contact, their centres at least half a second apart (a fit spans 0.6–1
-    /// s, so shorter spans only show noise). Any reading, not the latest: the track stands now
-    /// (the caller checks), so a car that slowed for a moment and drove on is not taken, and the
-    /// latest reading can come seconds after the stop (a standing car detected weakly has no
-    /// speed precise enough to read as stopped for a while), where the same drop spread over
-    /// the longer time is no longer hard braking. The earlier fit need not be precise enough
-    /// for a speed to be reported (at 3–5 detections a second a car that brakes within a second
-    /// of coming into view has no such speed before it hits): its error counts against the
-    /// braking instead, the speed less [`MARGIN_SE`] standard errors, and the reading after it
-    /// plus as many.
+    /// from a fit that began before the contact (within the two seconds before it) to any fit
+    /// after the contact, their centres at least half a second apart (a fit spans 0.6–1 s, so
+    /// shorter spans only show noise).
+    ///
+    /// Neither fit need be precise enough for a speed to be reported (at 3–5 detections a
+    /// second a car that brakes within a second of coming into view has no such speed before it
+    /// hits, and a car standing far off may have none for seconds): their errors count against
+    /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later
+    /// plus as many. Any fit after the contact, not the latest: the track stands now (the
+    /// caller checks), so a car that slowed for a moment and drove on is not taken, and the
+    /// latest reading can come seconds after the stop, where the same drop spread over the
+    /// longer time is no longer hard braking.
     fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
-        m.since(tc).filter(|s| s.kmh.is_some()).any(|s1| self.drop_to(m, tc, s1))
+        m.since(tc).any(|s1| self.drop_to(m, tc, s1))
+    }
+
+    /// Whether the reading of `s` says its track stands: its speed is at most `stop_kmh`, or,
+    /// where that speed is not precise enough to be reported, the fit's plus [`MARGIN_SE`]
+    /// standard errors is. On the wide pole a car standing 25 m out reads 1.0 ± 1.8 km/h at 3
+    /// fps, over the 1.5 km/h a reading may be off; it stood (at most 4.6 km/h, with the margin)
+    /// for two seconds before a reading said so, and the drop to that reading was then too
+    /// spread out to read as hard braking.
+    fn stands(&self, s: &Sample) -> bool {
+        s.kmh.map_or_else(|| s.fit.is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh), |v| v <= self.stop_kmh)
     }
 
     /// Whether the reading of `s1` is a hard drop from a fit that began before a contact at `tc`
@@ -254,7 +265,7 @@ impl Collision {
             }
             let (Some(ma), Some(mb)) = (motion.get(a), motion.get(b)) else { return false };
             let gone = |m: &TrackKinematics| t - m.last_seen >= GONE_S;
-            let stopped = |m: &TrackKinematics| m.matched && m.kmh().is_some_and(|v| v <= self.stop_kmh);
+            let stopped = |m: &TrackKinematics| m.matched && m.latest().is_some_and(|s| self.stands(s));
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
             // The one that braked is one that stands or vanished: a car that brakes and drives on
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.

@@ -786,6 +786,15 @@ mod tests {
     }
 
     #[test]
+    fn a_car_standing_far_off_stands_by_its_speed_and_margin_before_a_reading_says_so() {
+        // Wide pole, 3 fps, seed 72: the braking car stands 25 m out from 3 s, its fits reading
+        // 1.0 ± 1.8 km/h, not precise enough to be reported; the first reported speed came at
+        // 5.3 s, and the drop to it was 3.9 m/s², under min_decel.
+        let o = outcome("rear_end", "pole6wide", 3, 72);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+    }
+
+    #[test]
     fn a_standing_car_is_expected_where_its_detections_stood_not_where_its_filter_drifted() {
         // 8 m pole, 3 fps, seed 82: the standing car is missed at 3.33 s, and at 3.67 s the
         // braking car is missed and the standing one detected weakly. The standing car's
