@@ -795,6 +795,16 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_car_hidden_by_the_one_run_into_it_is_kept_though_its_filter_says_it_moves() {
+        // Rooftop, 3 fps, seed 15: the standing car, cut by the picture's top edge, was hidden
+        // from 2.67 s by the car braking into it; its filter read 10.6 px a second after its
+        // last, jittered box, it was taken for moving and forgotten after `max_lost_s`, and the
+        // contact went with it before the braking car read as stopped.
+        let o = outcome("rear_end", "rooftop10", 3, 15);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+    }
+
+    #[test]
     fn a_standing_car_is_expected_where_its_detections_stood_not_where_its_filter_drifted() {
         // 8 m pole, 3 fps, seed 82: the standing car is missed at 3.33 s, and at 3.67 s the
         // braking car is missed and the standing one detected weakly. The standing car's

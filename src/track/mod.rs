@@ -469,7 +469,11 @@ impl Tracker {
                 TrackState::Tentative => tr.misses > 1,
                 TrackState::Confirmed | TrackState::Lost => {
                     tr.state = TrackState::Lost;
-                    let limit = if tr.standing() || tr.parked() {
+                    // Standing by its filter or by its detections' feet: the filter's velocity
+                    // follows each detection's jitter, and a car standing cut by the picture's
+                    // top edge read 10.6 px a second after one jittered box when the car that
+                    // ran into it hid it, and was forgotten after `max_lost_s`.
+                    let limit = if tr.standing() || tr.parked() || tr.obs.still_box().is_some() {
                         self.cfg.max_lost_s.max(self.cfg.max_lost_stationary_s)
                     } else {
                         self.cfg.max_lost_s
