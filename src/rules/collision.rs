@@ -152,21 +152,21 @@ impl Collision {
         }
     }
 
-    /// Whether `m`, standing now, braked hard around a contact at `tc`: the drop of its speed
-    /// from a fit that began before the contact (within the two seconds before it) to any fit
-    /// after the contact, their centres at least half a second apart (a fit spans 0.6–1 s, so
-    /// shorter spans only show noise).
+    /// Whether `m` braked hard around a contact at `tc`: the drop of its speed from a fit that
+    /// began before the contact (within the two seconds before it) to its latest fit, if that
+    /// is after the contact, their centres at least half a second apart (a fit spans 0.6–1 s,
+    /// so shorter spans only show noise). The latest: a car that slowed for a moment and drove
+    /// on did not crash, and one that braked hard and stood short of a car still rolling reads,
+    /// by the time that car stands too, a drop spread over the longer time.
     ///
     /// Neither fit need be precise enough for a speed to be reported (at 3–5 detections a
     /// second a car that brakes within a second of coming into view has no such speed before it
     /// hits, and a car standing far off may have none for seconds): their errors count against
-    /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later
-    /// plus as many. Any fit after the contact, not the latest: the track stands now (the
-    /// caller checks), so a car that slowed for a moment and drove on is not taken, and the
-    /// latest reading can come seconds after the stop, where the same drop spread over the
-    /// longer time is no longer hard braking.
+    /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later plus
+    /// as many.
     fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
-        m.since(tc).any(|s1| self.drop_to(m, tc, s1))
+        let latest = m.history.iter().rev().find(|s| s.fit.is_some()).filter(|s| s.t >= tc);
+        latest.is_some_and(|s1| self.drop_to(m, tc, s1))
     }
 
     /// Whether the reading of `s` says its track stands: its speed is at most `stop_kmh`, or,

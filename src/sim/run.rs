@@ -776,11 +776,12 @@ mod tests {
     }
 
     #[test]
-    fn a_braking_car_is_judged_from_its_first_reading_standing_not_its_latest() {
+    fn a_standing_car_detected_weakly_stands_by_its_fit_and_margin() {
         // 8 m pole, 3 fps, seed 72: the braking car stands from 3 s and reads 1.1 km/h at 4 s,
         // a drop of 7.9 m/s² from its fit before they met; but the standing car, detected
-        // weakly, had no speed precise enough to read as stopped until 5.7 s, and the braking
-        // judged then from the car's reading then, spread over the longer time, was 3.8 m/s².
+        // weakly, had no speed precise enough to be reported until 5.7 s (0.9 ± 1.7 km/h at 4
+        // s), and the braking car's reading then, the same drop spread over the longer time,
+        // was 3.8 m/s².
         let o = outcome("rear_end", "pole8", 3, 72);
         assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
     }
@@ -811,17 +812,6 @@ mod tests {
         // filtered box, its size and place following its detections' jitter, had drifted to IoU
         // 0.68 with that box, under STANDING_WEAK_IOU, and the braking car's track took it.
         let o = outcome("rear_end", "pole8", 3, 82);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
-        assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
-    }
-
-    #[test]
-    fn a_standing_car_does_not_take_the_box_of_the_one_stopped_half_over_it() {
-        // 8 m pole, 3 fps, seed 77: the braking car stops half over the standing one's box and is
-        // missed twice; at 4 s its detection overlapped the standing car's box by IoU 0.35,
-        // just above what its own track's overshooting prediction scored, and the standing car's
-        // track took it (see STILL_MIN_IOU).
-        let o = outcome("rear_end", "pole8", 3, 77);
         assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
         assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
     }

@@ -102,9 +102,6 @@ pub(crate) struct Item {
     /// For a column moving on: a row whose foot lies behind its last detection's, against its
     /// motion, further than it allows scores by IoU only (see [`Back`]). Ignored on rows.
     pub back: Option<Back>,
-    /// For a column: a row overlapping its box less than this does not match it at all (0 for
-    /// no floor). Ignored on rows.
-    pub min_iou: f32,
 }
 
 impl Item {
@@ -123,7 +120,6 @@ impl Item {
             inside: false,
             lane: None,
             back: None,
-            min_iou: 0.0,
         }
     }
 }
@@ -269,9 +265,6 @@ impl Scale {
 /// Similarity of a detection (`row`) and a track's predicted box (`col`), see the module doc.
 pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
     let iou = row.bbox.iou(&col.bbox);
-    if iou < col.min_iou {
-        return 0.0;
-    }
     if col.radius <= 0.0 {
         return iou;
     }

@@ -62,8 +62,7 @@
 //!   last detected boxes when their feet say it stands (`perspective::Observations::still_box`),
 //!   not its filtered box, whose size and place follow each detection's jitter: a car standing
 //!   half hidden, seen weakly, overlapped its drifted filtered box by IoU 0.68 and went to the
-//!   car braking into it. And one matched at the previous update takes a detection by overlap
-//!   alone, at least [`STILL_MIN_IOU`]: a box half off it is another road user.
+//!   car braking into it.
 //!
 //! Per update, with the predicted box of every track:
 //! 1. detections with `score >= high_thresh` are matched against every track, confirmed, lost
@@ -182,15 +181,6 @@ pub const LANE_W: f32 = 1.5;
 /// … plus this many times the distance its own speed across the road covers in the time
 /// unseen.
 pub const LANE_SPEED_K: f32 = 2.0;
-/// A track whose detections say it stands (`perspective::Observations::still_box`), matched at
-/// the previous update, takes a detection only if it overlaps its box by this IoU, and by
-/// overlap alone: a detection half a box off is another road user (the car braking into it,
-/// whose own track's prediction overshot as it braked, and which then stood half over it), not
-/// this one moving off, which cannot get that far from standing in one interval. (Held for a
-/// second after a standing track is lost too, it broke people in a crowd, hidden by each other
-/// and seen again a little off where they stood: 51 broken tracks became 111 over 20 seeds on
-/// the 8 m pole at 3 fps.)
-pub const STILL_MIN_IOU: f32 = 0.5;
 /// A track moving less than this many box heights per second counts as standing still.
 pub const STILL_SPEED_H: f32 = 0.15;
 /// A track that stood still this long counts as parked ([`Track::parked`])…
@@ -670,14 +660,9 @@ impl Tracker {
         for (k, tr) in tracks.iter().enumerate() {
             if !track_matched[k] && !left_out[k] && !second_box[k] && eligible(tr) {
                 let (bbox, radius) = expect[k];
-                // Standing where it was seen at the last update (see STILL_MIN_IOU).
-                let still = tr.state == TrackState::Confirmed
-                    && tr.misses == 0
-                    && tr.standing()
-                    && tr.obs.still_box().is_some();
                 let radius = match by {
-                    By::Similarity if !still => radius,
-                    _ => 0.0,
+                    By::Similarity => radius,
+                    By::Iou => 0.0,
                 };
                 let last_h = tr.det_bbox.y2 - tr.det_bbox.y1;
                 // Seen once, it may be coming or going: near the camera a fast rider's box
@@ -705,7 +690,6 @@ impl Tracker {
                     inside: inside[k],
                     lane: lane[k],
                     back: back[k],
-                    min_iou: if still { STILL_MIN_IOU } else { 0.0 },
                     ..Item::new(tr.class_id, bbox)
                 });
                 col_map.push(k as u32);

@@ -124,9 +124,9 @@ impl Observations {
 
     /// Where an object stands, if its kept detections say it stands: the mean of their boxes,
     /// when there are at least [`STILL_MIN_OBS`] spanning [`STILL_MIN_SPAN_S`] and every foot
-    /// lies within [`STILL_SPREAD_H`] of the mean box's height from the mean foot. The detector's jitter averaged; a filtered
-    /// box follows the jitter of its size too, and a rider far away, moving a few pixels a
-    /// second, reads as standing to a filter but not to its feet over a second.
+    /// lies within [`STILL_SPREAD_H`] of the mean box's height from the mean foot, none cut by
+    /// the picture's bottom edge. The detector's jitter averaged: a filtered box follows the
+    /// jitter of its size too.
     pub fn still_box(&self) -> Option<BBox> {
         if self.len < STILL_MIN_OBS {
             return None;
@@ -144,7 +144,10 @@ impl Observations {
         let h = sum[3] - sum[1];
         let reach = STILL_SPREAD_H * h;
         let span = self.last().map_or(0.0, |l| l.t) - self.iter().next().map_or(0.0, |f| f.t);
+        // A box cut by the picture's bottom edge has the edge for its foot, which stays put
+        // while the road user leaves through it.
         let still = h >= STILL_MIN_H_PX
+            && !self.iter().any(|o| o.cut)
             && span >= STILL_MIN_SPAN_S - 1e-6
             && self.iter().all(|o| (o.cx - foot.0).hypot(o.bottom - foot.1) <= reach);
         still.then(|| BBox::new(sum[0], sum[1], sum[2], sum[3]))
@@ -338,9 +341,11 @@ mod tests {
     #[test]
     fn a_standing_objects_box_is_its_detections_mean_and_a_slow_ones_is_none() {
         // A car standing 90 px tall, its detections jittered by a few pixels (the jitter of the
-        // simulated standing car at 3 fps): the mean of its boxes, whatever their order.
+        // simulated standing car at 3 fps): the mean of its last boxes. The first, far off, has
+        // left the kept ones.
         let jitter = [(-3.0, 2.0, 1.0, -2.0), (2.0, -1.0, -2.0, 3.0), (1.0, -2.0, 3.0, 1.0), (-1.0, 1.0, -2.0, -2.0)];
         let mut obs = Observations::default();
+        obs.push(-1.0 / 3.0, &BBox::new(600.0, 300.0, 700.0, 400.0), false);
         for (k, (a, b, c, d)) in jitter.into_iter().enumerate() {
             obs.push(k as f64 / 3.0, &BBox::new(693.0 + a, 63.0 + b, 771.0 + c, 155.0 + d), false);
         }
@@ -375,6 +380,12 @@ mod tests {
             far.push(k as f64 / 3.0, &BBox::new(600.0, 100.0, 612.0, 125.0), false);
         }
         assert_eq!(far.still_box(), None);
+        // Cut by the picture's bottom edge: the edge is no foot.
+        let mut cut = Observations::default();
+        for k in 0..4 {
+            cut.push(k as f64 / 3.0, &BBox::new(693.0, 600.0 + 10.0 * k as f32, 771.0, 720.0), true);
+        }
+        assert_eq!(cut.still_box(), None);
     }
 
     #[test]
