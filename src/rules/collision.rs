@@ -4,9 +4,11 @@
 //!
 //! Boxes meet all the time in a picture (a near car passes in front of a far one), so meeting
 //! alone means nothing: one of the two must have been at `min_speed_kmh` or more in the two
-//! seconds before and then have slowed at `min_decel_mps2` or more (the steepest drop of its
-//! smoothed speed from then to any reading after they met). A queue closing up
-//! brakes gently and does not count; an overtaking car that hides another does not brake.
+//! seconds before and then have slowed at `min_decel_mps2` or more (the drop from a speed fit
+//! then to its latest fit after they met, each fit's error counted against the braking). A queue
+//! closing up brakes gently and does not count; an overtaking car that hides another does not
+//! brake. The rule does not measure the gap between the two on the ground: a car that brakes
+//! hard and stops just short of one still rolling, which stops soon after, reads as a crash.
 //!
 //! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
 //! After an event neither track takes part in another for `cooldown_s`.
