@@ -167,8 +167,7 @@ impl Collision {
     /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later plus
     /// as many.
     fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
-        let latest = m.history.iter().rev().find(|s| s.fit.is_some()).filter(|s| s.t >= tc);
-        latest.is_some_and(|s1| self.drop_to(m, tc, s1))
+        self.latest_drop(m, tc, |s| s.fit.is_some()).is_some()
     }
 
     /// Whether the reading of `s` says its track stands: its speed is at most `stop_kmh`, or,
@@ -196,7 +195,13 @@ impl Collision {
     /// (see [`Collision::braked`]): for a track that vanished, whose latest reading is where
     /// it was last known to move.
     fn braking_reading<'m>(&self, m: &'m TrackKinematics, tc: f64) -> Option<&'m Sample> {
-        let s1 = m.history.iter().rev().find(|s| s.kmh.is_some()).filter(|s| s.t >= tc)?;
+        self.latest_drop(m, tc, |s| s.kmh.is_some())
+    }
+
+    /// `m`'s latest sample that has `reading`, if it is after a contact at `tc` and shows a
+    /// hard drop from before it ([`Collision::drop_to`]).
+    fn latest_drop<'m>(&self, m: &'m TrackKinematics, tc: f64, reading: fn(&Sample) -> bool) -> Option<&'m Sample> {
+        let s1 = m.history.iter().rev().find(|s| reading(s)).filter(|s| s.t >= tc)?;
         self.drop_to(m, tc, s1).then_some(s1)
     }
 

@@ -354,38 +354,29 @@ mod tests {
         for (g, w) in [(got.x1, want.x1), (got.y1, want.y1), (got.x2, want.x2), (got.y2, want.y2)] {
             assert!((g - w).abs() < 1e-3, "{got:?} against {want:?}");
         }
+        // `n` detections `dt` apart, the k-th box given by `b(k)`, cut by the bottom edge or not.
+        let kept = |n: usize, dt: f64, cut: bool, b: &dyn Fn(f32) -> BBox| {
+            let mut obs = Observations::default();
+            for k in 0..n {
+                obs.push(k as f64 * dt, &b(k as f32), cut);
+            }
+            obs
+        };
+        let car = |_: f32| BBox::new(693.0, 63.0, 771.0, 155.0);
         // Fewer than STILL_MIN_OBS detections say nothing.
-        let mut few = Observations::default();
-        for k in 0..STILL_MIN_OBS - 1 {
-            few.push(k as f64, &BBox::new(693.0, 63.0, 771.0, 155.0), false);
-        }
-        assert_eq!(few.still_box(), None);
+        assert_eq!(kept(STILL_MIN_OBS - 1, 1.0, false, &car).still_box(), None);
         // Nor do four at 10 a second: 0.3 s is too short to tell standing from walking slowly.
-        let mut brief = Observations::default();
-        for k in 0..4 {
-            brief.push(k as f64 / 10.0, &BBox::new(693.0, 63.0, 771.0, 155.0), false);
-        }
-        assert_eq!(brief.still_box(), None);
+        assert_eq!(kept(4, 0.1, false, &car).still_box(), None);
         // Creeping 8 px a detection (a car pulling away, or braking to its stop): its feet
         // spread over more than a tenth of its height.
-        let mut creeping = Observations::default();
-        for k in 0..4 {
-            let y = 8.0 * k as f32;
-            creeping.push(k as f64 / 3.0, &BBox::new(693.0, 63.0 - y, 771.0, 155.0 - y), false);
-        }
-        assert_eq!(creeping.still_box(), None);
+        let creeping = |k: f32| BBox::new(693.0, 63.0 - 8.0 * k, 771.0, 155.0 - 8.0 * k);
+        assert_eq!(kept(4, 1.0 / 3.0, false, &creeping).still_box(), None);
         // A rider far away, 25 px tall: its jitter is as much as its motion, and it is not judged.
-        let mut far = Observations::default();
-        for k in 0..4 {
-            far.push(k as f64 / 3.0, &BBox::new(600.0, 100.0, 612.0, 125.0), false);
-        }
-        assert_eq!(far.still_box(), None);
+        let far = |_: f32| BBox::new(600.0, 100.0, 612.0, 125.0);
+        assert_eq!(kept(4, 1.0 / 3.0, false, &far).still_box(), None);
         // Cut by the picture's bottom edge: the edge is no foot.
-        let mut cut = Observations::default();
-        for k in 0..4 {
-            cut.push(k as f64 / 3.0, &BBox::new(693.0, 600.0 + 10.0 * k as f32, 771.0, 720.0), true);
-        }
-        assert_eq!(cut.still_box(), None);
+        let cut = |k: f32| BBox::new(693.0, 600.0 + 10.0 * k, 771.0, 720.0);
+        assert_eq!(kept(4, 1.0 / 3.0, true, &cut).still_box(), None);
     }
 
     #[test]
