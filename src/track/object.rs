@@ -77,6 +77,12 @@ impl Track {
         self.last_seen == t
     }
 
+    /// Whether the picture's bottom edge cut the latest matched detection: its bottom is then
+    /// the edge, not the road user's foot.
+    pub fn detection_cut(&self) -> bool {
+        self.obs.last_cut()
+    }
+
     /// The latest box the detector or the carrier gave: the box carried onto the track since its
     /// latest matched detection, if any, else that detection's.
     pub fn seen_box(&self) -> BBox {

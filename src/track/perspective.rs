@@ -116,6 +116,11 @@ impl Observations {
         self.iter().last()
     }
 
+    /// Whether the latest box was cut by the picture's bottom edge.
+    pub fn last_cut(&self) -> bool {
+        self.last().is_some_and(|o| o.cut)
+    }
+
     /// The box expected at time `t`; None with fewer than two detections at different times.
     /// `horizon` (`y = slope * x + intercept`), where known, places the feet of cut boxes.
     pub fn predict(&self, t: f64, horizon: Option<(f32, f32)>) -> Option<BBox> {
