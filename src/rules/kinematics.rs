@@ -101,10 +101,10 @@ pub struct TrackKinematics {
     /// Matched samples of the last [`HISTORY_S`] seconds, oldest first.
     pub history: VecDeque<Sample>,
     estimator: SpeedEstimator,
-    /// [`TrackKinematics::best_speed`], worked out at most once per match, when first asked:
+    /// [`TrackKinematics::best_reading`], worked out at most once per match, when first asked:
     /// `speeding` and `racing` both ask every frame (racing twice for some riders), and the
     /// whole-view fit is the costliest part of either; a camera without them never pays for it.
-    best: OnceCell<Option<(f64, f64)>>,
+    best: OnceCell<Option<FitReading>>,
     /// A detection not cut by the picture's bottom edge was seen.
     whole_seen: bool,
 }
@@ -145,17 +145,27 @@ impl TrackKinematics {
     /// The more precise of the latest reading and the fit over the whole time in view (at most
     /// [`WHOLE_FIT_S`]), both within [`max_se_kmh`]: (km/h, standard error).
     pub fn best_speed(&self) -> Option<(f64, f64)> {
-        *self.best.get_or_init(|| self.fit_best_speed())
+        self.best_reading().map(|f| (f.kmh, f.se_kmh))
     }
 
-    fn fit_best_speed(&self) -> Option<(f64, f64)> {
+    /// [`TrackKinematics::best_speed`]'s fit, with the times of its points.
+    pub fn best_reading(&self) -> Option<FitReading> {
+        *self.best.get_or_init(|| self.fit_best_reading())
+    }
+
+    fn fit_best_reading(&self) -> Option<FitReading> {
         let s = self.latest()?;
-        let reading = s.kmh.zip(s.kmh_se);
-        let whole = self.whole_fit(WHOLE_FIT_S).filter(|f| f.se_kmh <= max_se_kmh(f.kmh)).map(|f| (f.kmh, f.se_kmh));
+        let reading = s.fit.filter(|_| s.kmh.is_some());
+        let whole = self.whole_fit(WHOLE_FIT_S).filter(|f| f.se_kmh <= max_se_kmh(f.kmh));
         match (reading, whole) {
-            (Some(r), Some(w)) => Some(if w.1 < r.1 { w } else { r }),
+            (Some(r), Some(w)) => Some(if w.se_kmh < r.se_kmh { w } else { r }),
             (r, w) => r.or(w),
         }
+    }
+
+    /// The latest sample at or before `t`.
+    pub fn at(&self, t: f64) -> Option<&Sample> {
+        self.history.iter().rev().find(|s| s.t <= t)
     }
 
     /// The highest speed among the samples in `[t0, t1]`, with its time.
