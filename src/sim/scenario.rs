@@ -108,6 +108,7 @@ pub const NAMES: &[&str] = &[
     "dense_traffic",
     "side_by_side",
     "lane_change",
+    "queue_brake",
 ];
 
 /// A scenario by name.
@@ -188,6 +189,27 @@ pub fn scenario(name: &str) -> Option<Scenario> {
                 lines: vec![],
                 rules: vec![collision(), speeding()],
                 expect: vec![expect("collision", 1, vec![0, 1]), silent("speeding")],
+            }
+        }
+        "queue_brake" => {
+            // No crash, and what a pole camera cannot tell from one: the car ahead slows gently
+            // to a stop; the one behind, at 50 km/h, brakes at 8 m/s² from 18 m out and stands
+            // 2.1 m short of it at 4.4 s while it still rolls; it stands 1.4 s later, 3.5 m
+            // ahead. From the pole the gap is hidden behind the braking car, and their boxes
+            // meet as they would in a crash (see docs/rules.md, `collision_suspect`).
+            let v: f64 = 50.0 / 3.6;
+            let t_brake = 1.0 + (18.19 + 5.0) / v;
+            let moving = Trajectory::new((2.5, -5.0), Heading::Away, 50.0, 1.0).change_speed(t_brake, -8.0, 0.0);
+            let ahead = Trajectory::new((2.5, 20.0), Heading::Away, 15.0, 0.0).change_speed(3.0, -1.5, 0.0);
+            Scenario {
+                name: "queue_brake",
+                about: "a car at 50 km/h brakes at 8 m/s² and stops 2 m short of one slowing to a stop",
+                duration_s: 15.0,
+                actors: vec![Actor::new(Class::Car, moving), Actor::new(Class::Car, ahead)],
+                zones: road,
+                lines: vec![],
+                rules: vec![collision()],
+                expect: vec![silent("collision")],
             }
         }
         "stopped_car" => Scenario {
