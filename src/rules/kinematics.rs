@@ -22,6 +22,10 @@ use crate::track::{Track, TrackState};
 /// How much history is kept per track; rule windows longer than this see only this much.
 pub const HISTORY_S: f64 = 12.0;
 
+/// How long after a track's latest whole box its boxes cut by the picture's bottom edge are no
+/// points of a speed (see `Kinematics::feed`): as long as a speed fit reaches back.
+pub const CUT_SKIP_S: f64 = super::speed::MAX_WINDOW_S;
+
 /// One matched position of a track.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sample {
@@ -105,8 +109,8 @@ pub struct TrackKinematics {
     /// `speeding` and `racing` both ask every frame (racing twice for some riders), and the
     /// whole-view fit is the costliest part of either; a camera without them never pays for it.
     best: OnceCell<Option<FitReading>>,
-    /// A detection not cut by the picture's bottom edge was seen.
-    whole_seen: bool,
+    /// When the latest detection not cut by the picture's bottom edge was seen.
+    whole_at: Option<f64>,
 }
 
 impl TrackKinematics {
@@ -288,7 +292,7 @@ impl Kinematics {
                 history: VecDeque::new(),
                 estimator: SpeedEstimator::new(window_s),
                 best: OnceCell::new(),
-                whole_seen: false,
+                whole_at: None,
             });
             m.bbox = tr.bbox;
             m.det_bbox = seen_box;
@@ -301,11 +305,17 @@ impl Kinematics {
             // A box cut by the picture's bottom edge has the edge for its foot: a road user
             // leaving under the camera would seem to slow down (over 100 runs, the worst
             // reading of a motorcycle riding towards the 8 m pole at 3 fps went from 5.4 % to
-            // 3.1 % off without them). Once its track has had a whole box, a cut one is no
-            // point of a speed. One entering has no whole box yet, and its first boxes are all
-            // it has: on the rooftop camera at 3 fps a racer is seen three times.
-            let cut = carried == 0 && tr.detection_cut() && m.whole_seen;
-            m.whole_seen |= carried == 0 && !tr.detection_cut();
+            // 3.1 % off without them). So for [`CUT_SKIP_S`] after its track's latest whole
+            // box, a cut one is no point of a speed, and its sample repeats the latest reading.
+            // Not longer: a road user still cut after that stands or crawls at the edge, where
+            // the edge is as good a foot as any, and a repeated reading would hide its stop.
+            // One entering has no whole box yet, and its first boxes are all it has (their
+            // feet on the edge make its first readings a little slow): on the rooftop camera at
+            // 3 fps a racer is seen three times.
+            let cut = carried == 0 && tr.detection_cut() && m.whole_at.is_some_and(|w| t - w <= CUT_SKIP_S + 1e-6);
+            if carried == 0 && !tr.detection_cut() {
+                m.whole_at = Some(t);
+            }
             let measured_sd = px.filter(|_| carried == 0 && !cut).map(|d| fix_sd(d, seen_box.height()));
             // Speeds are fitted to detections alone. A carried box keeps its detection's error
             // for every frame it is carried: the fit would count one error several times and
@@ -453,13 +463,34 @@ mod tests {
         // its foot stands at the edge while the car drives on, which a fit through it reads as
         // slowing.
         let samples = by_the_bottom_edge(540.0, 10.0, 27);
-        let cut: Vec<&Sample> = samples.iter().filter(|s| s.t > 1.75).collect();
+        let (whole, cut): (Vec<&Sample>, Vec<&Sample>) = samples.iter().partition(|s| s.t < 1.75);
+        assert!(whole.iter().all(|s| s.measured_sd.is_some()), "{samples:?}");
         assert_eq!(cut.len(), 9);
         for s in cut {
             assert_eq!(s.measured_sd, None, "at {}: no point of a fit", s.t);
             let kmh = s.kmh.unwrap_or_else(|| panic!("{samples:?}"));
             assert!((kmh - 36.0).abs() < 0.5, "at {}: {kmh} km/h", s.t);
         }
+    }
+
+    #[test]
+    fn a_road_user_standing_cut_by_the_bottom_edge_is_measured_standing() {
+        // Whole until 1 s, then it drives 10 px a frame into the edge and stands there, cut,
+        // from 1.3 s: past CUT_SKIP_S its cut boxes count again, and it reads standing.
+        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        tracker.set_picture(1280.0, 720.0);
+        let mut motion = Kinematics::new(Some(flat(0.1)));
+        for i in 0..50 {
+            let t = f64::from(i) * 0.1;
+            let y = (620.0 + 10.0 * i as f32).min(750.0);
+            let bbox = BBox::new(300.0, y - 100.0, 340.0, y.min(720.0));
+            tracker.update(t, &[Detection { class_id: 2, score: 0.9, bbox }]);
+            motion.update(t, tracker.tracks());
+        }
+        let m = motion.get(1).expect("track 1");
+        let s = m.latest().expect("a sample");
+        assert!(s.measured_sd.is_some(), "{s:?}");
+        assert!(m.kmh().is_some_and(|v| v < 1.5), "{:?}", m.kmh());
     }
 
     #[test]

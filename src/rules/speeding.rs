@@ -1,6 +1,7 @@
 //! `speeding`: a vehicle or motorcycle in a zone faster than the zone's limit for `for_s`.
-//! A speed is read from about a second of detections: it counts for the zone if the road user
-//! is in it now or was at the moment the reading is centred on.
+//! A speed is read from a second or more of detections: to start, it counts for the zone if
+//! the road user is in it now or was at the moment the reading is centred on, up to a second
+//! ago.
 //!
 //! Speeds are the smoothed ground speeds of [`super::motion`] (a least-squares slope over a
 //! second, given only when its standard error is small), so box jitter does not make spikes; and over the last `max(for_s, 1 s)` the track
@@ -167,6 +168,10 @@ const START_SE_SHARE: f64 = 0.015;
 const START_WAIT_S: f64 = 0.6;
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
+/// A reading centred in the zone starts an event up to this long after its centre: a
+/// reading's own window (the fit over the whole time in view is centred further back, on
+/// where the road user was a second or two before).
+const CENTRE_BACK_S: f64 = super::kinematics::SPEED_WINDOW_S;
 
 #[derive(Debug, Clone)]
 pub struct Speeding {
@@ -223,13 +228,20 @@ impl Speeding {
             let threshold = if v.episode.is_active() { self.limit - self.hysteresis } else { self.limit };
             let covered =
                 average_kmh(m, t, self.for_s.max(COVERED_WINDOW_S)).is_some_and(|a| a >= COVERED_SHARE * threshold);
-            // In the zone now, or where the reading is centred: a speed is read from a second
-            // of detections, and the first precise one may come just after the road user left
-            // the zone, when it is still the speed it had in it (on the wide pole at 3 fps, a
-            // car at 95 km/h missed twice as it came into view had its first reading one
-            // detection past the zone's far end, in 6 of 100 runs).
-            let in_zone = point_in_polygon(&self.zone, s.image)
-                || reading.and_then(|f| m.at(f.t_mid)).is_some_and(|c| point_in_polygon(&self.zone, c.image));
+            // To start, in the zone now or where the reading is centred, if that is at most
+            // [`CENTRE_BACK_S`] ago: a reading rests on a second or more of detections, and the
+            // first precise one may come just after the road user left the zone, when it is
+            // still the speed it had in it (on the wide pole at 3 fps, a car at 95 km/h missed
+            // twice as it came into view had its first reading one detection past the zone's
+            // far end in 4 of 100 runs, which raised nothing). Once started, the zone is where
+            // it is now, so an end is not put off.
+            let centred_in_zone = || {
+                reading
+                    .filter(|f| t - f.t_mid <= CENTRE_BACK_S + EPS_S)
+                    .and_then(|f| m.at(f.t_mid + EPS_S))
+                    .is_some_and(|c| point_in_polygon(&self.zone, c.image))
+            };
+            let in_zone = point_in_polygon(&self.zone, s.image) || (!v.episode.is_active() && centred_in_zone());
             let on = in_zone && kmh.is_some_and(|k| k >= threshold) && covered;
             if let Some(k) = kmh {
                 v.last_kmh = k;
@@ -403,8 +415,6 @@ mod tests {
         assert!(out.is_empty(), "{out:?}");
     }
 
-    /// A start that cannot wait for a precise speed any longer reports the most precise reading
-    /// it had while waiting, not the latest: with few, jittery points a later fit can be worse.
     /// A car 40 px wide detected with its foot at (`x`, 400) at time `t`, fed to `tracker` and
     /// `motion`.
     fn see_car(tracker: &mut Tracker, motion: &mut Kinematics, t: f64, x: f64) {
@@ -414,6 +424,8 @@ mod tests {
         motion.update(t, tracker.tracks());
     }
 
+    /// A start that cannot wait for a precise speed any longer reports the most precise reading
+    /// it had while waiting, not the latest: with few, jittery points a later fit can be worse.
     #[test]
     fn a_start_that_cannot_wait_reports_the_most_precise_reading_it_had() {
         let cfg: SpeedingConfig = toml::from_str("name = \"s\"\nzone = \"z\"\nlimit_kmh = 50").expect("cfg");
