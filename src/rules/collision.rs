@@ -244,12 +244,14 @@ impl Collision {
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
         // Tracks matched now, and standing ones not detected now at their last box: a standing
-        // car hidden by the one that runs into it may not be detected again.
-        let stop_kmh = self.stop_kmh;
+        // car hidden by the one that runs into it may not be detected again. Standing as
+        // `stands` reads it, with the fit's margin where no speed was precise enough to be
+        // reported: on the rooftop camera at 3 fps a car standing cut by the picture's top
+        // edge was hidden by the car braking into it before any reading said it stood.
         let mut here: Vec<(u64, &TrackKinematics)> = motion
             .iter()
             .filter(|(id, m)| {
-                (m.matched || m.kmh().is_some_and(|v| v <= stop_kmh))
+                (m.matched || m.latest().is_some_and(|s| self.stands(s)))
                     && is_road_user(m.class_id)
                     && !quiet(*id)
                     && m.latest().is_some_and(|s| point_in_polygon(&self.zone, s.image))

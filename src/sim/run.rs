@@ -795,6 +795,15 @@ mod tests {
     }
 
     #[test]
+    fn a_standing_car_hidden_before_a_reading_said_it_stood_still_meets_the_one_run_into_it() {
+        // Rooftop, 3 fps, seed 32: the standing car, cut by the picture's top edge, is detected
+        // five times and hidden from 2.67 s by the car braking into it; it had no speed precise
+        // enough to be reported, and an unmatched track met others only by a reported one.
+        let o = outcome("rear_end", "rooftop10", 3, 32);
+        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+    }
+
+    #[test]
     fn a_standing_car_detected_weakly_stands_by_its_fit_and_margin() {
         // 8 m pole, 3 fps, seed 72: the braking car stands from 3 s and reads 1.1 km/h at 4 s,
         // a drop of 7.9 m/s² from its fit before they met; but the standing car, detected
