@@ -312,10 +312,11 @@ impl Kinematics {
             // One entering has no whole box yet, and its first boxes are all it has (their
             // feet on the edge make its first readings a little slow): on the rooftop camera at
             // 3 fps a racer is seen three times.
-            let cut = carried == 0 && tr.detection_cut() && m.whole_at.is_some_and(|w| t - w <= CUT_SKIP_S + 1e-6);
-            if carried == 0 && !tr.detection_cut() {
+            let cut_box = carried == 0 && tr.detection_cut();
+            if carried == 0 && !cut_box {
                 m.whole_at = Some(t);
             }
+            let cut = cut_box && m.whole_at.is_some_and(|w| t - w <= CUT_SKIP_S + 1e-6);
             let measured_sd = px.filter(|_| carried == 0 && !cut).map(|d| fix_sd(d, seen_box.height()));
             // Speeds are fitted to detections alone. A carried box keeps its detection's error
             // for every frame it is carried: the fit would count one error several times and
@@ -440,16 +441,16 @@ mod tests {
         assert_eq!(m.kmh(), None);
     }
 
-    /// A car 100 px tall driving `dy` px a frame (10 px a metre) down a 720 px picture at 10
-    /// fps, from its foot at `from_y`, for `frames` frames; its box is cut by the picture's
-    /// bottom edge where its foot is beyond it. The samples of its track.
-    fn by_the_bottom_edge(from_y: f32, dy: f32, frames: u32) -> Vec<Sample> {
+    /// A car 100 px tall in a 720 px picture (10 px a metre) at 10 fps, its foot at `foot(i)`
+    /// in frame `i`, for `frames` frames; its box is cut by the picture's bottom edge where its
+    /// foot is beyond it. The samples of its track.
+    fn by_the_bottom_edge(frames: u32, foot: impl Fn(f32) -> f32) -> Vec<Sample> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         tracker.set_picture(1280.0, 720.0);
         let mut motion = Kinematics::new(Some(flat(0.1)));
         for i in 0..frames {
             let t = f64::from(i) * 0.1;
-            let y = from_y + dy * i as f32;
+            let y = foot(i as f32);
             let bbox = BBox::new(300.0, y - 100.0, 340.0, y.min(720.0));
             tracker.update(t, &[Detection { class_id: 2, score: 0.9, bbox }]);
             motion.update(t, tracker.tracks());
@@ -462,7 +463,7 @@ mod tests {
         // At 10 m/s, whole until its foot reaches 720 px at 1.8 s, cut for the 0.9 s after:
         // its foot stands at the edge while the car drives on, which a fit through it reads as
         // slowing.
-        let samples = by_the_bottom_edge(540.0, 10.0, 27);
+        let samples = by_the_bottom_edge(27, |i| 540.0 + 10.0 * i);
         let (whole, cut): (Vec<&Sample>, Vec<&Sample>) = samples.iter().partition(|s| s.t < 1.75);
         assert!(whole.iter().all(|s| s.measured_sd.is_some()), "{samples:?}");
         assert_eq!(cut.len(), 9);
@@ -477,20 +478,10 @@ mod tests {
     fn a_road_user_standing_cut_by_the_bottom_edge_is_measured_standing() {
         // Whole until 1 s, then it drives 10 px a frame into the edge and stands there, cut,
         // from 1.3 s: past CUT_SKIP_S its cut boxes count again, and it reads standing.
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        tracker.set_picture(1280.0, 720.0);
-        let mut motion = Kinematics::new(Some(flat(0.1)));
-        for i in 0..50 {
-            let t = f64::from(i) * 0.1;
-            let y = (620.0 + 10.0 * i as f32).min(750.0);
-            let bbox = BBox::new(300.0, y - 100.0, 340.0, y.min(720.0));
-            tracker.update(t, &[Detection { class_id: 2, score: 0.9, bbox }]);
-            motion.update(t, tracker.tracks());
-        }
-        let m = motion.get(1).expect("track 1");
-        let s = m.latest().expect("a sample");
+        let samples = by_the_bottom_edge(50, |i| (620.0 + 10.0 * i).min(750.0));
+        let s = samples.last().expect("a sample");
         assert!(s.measured_sd.is_some(), "{s:?}");
-        assert!(m.kmh().is_some_and(|v| v < 1.5), "{:?}", m.kmh());
+        assert!(s.kmh.is_some_and(|v| v < 1.5), "{s:?}");
     }
 
     #[test]
@@ -499,7 +490,7 @@ mod tests {
         // (at 3 detections a second a rider riding away from a pole camera is cut for the
         // first of the few it gets).
         // Driving up into the picture, cut for its first 5 boxes.
-        let samples = by_the_bottom_edge(760.0, -10.0, 8);
+        let samples = by_the_bottom_edge(8, |i| 760.0 - 10.0 * i);
         assert_eq!(samples.len(), 8);
         assert!(samples.iter().all(|s| s.measured_sd.is_some()), "{samples:?}");
         assert!(samples[6].fit.is_some_and(|f| f.t_first == 0.0), "a fit from its first box: {samples:?}");

@@ -710,6 +710,14 @@ mod tests {
         run(&s, fps, &Camera::named(geometry).expect("geometry"), seed).expect("run")
     }
 
+    /// `name` on `geometry` at `fps` with `seed`, asserting the rule of `kind` found its one
+    /// situation and raised nothing else.
+    fn found_once(name: &str, geometry: &str, fps: u32, seed: u64, kind: &str) -> Outcome {
+        let o = outcome(name, geometry, fps, seed);
+        assert_eq!(judged(&o, kind), (1, 1, 0), "{:?}", o.rules);
+        o
+    }
+
     /// Found, expected and false alarms of the rule of `kind` in `o`.
     fn judged(o: &Outcome, kind: &str) -> (usize, usize, usize) {
         let r = o.rules.iter().find(|r| r.kind == kind).expect("rule");
@@ -761,8 +769,7 @@ mod tests {
     /// camera's prediction followed its rising foot up the road).
     #[test]
     fn the_stopped_car_hidden_by_the_truck_stops_once_on_the_wide_pole() {
-        let o = outcome("stopped_car", "pole6wide", 10, 16);
-        assert_eq!(judged(&o, "stopped_vehicle"), (1, 1, 0), "{:?}", o.rules);
+        found_once("stopped_car", "pole6wide", 10, 16, "stopped_vehicle");
     }
 
     #[test]
@@ -770,8 +777,7 @@ mod tests {
         // Seed 15 at 3 fps: at 3.00 s the braking car is missed and the standing car is
         // detected weakly; the braking car's prediction had overshot onto it (see
         // `track::STANDING_WEAK_IOU`). The ids swapped and the collision was not seen.
-        let o = outcome("rear_end", "pole8", 3, 15);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        let o = found_once("rear_end", "pole8", 3, 15, "collision_suspect");
         assert_eq!((o.tracking.broken, o.tracking.road_users), (0, 2), "{:?}", o.tracking);
     }
 
@@ -780,9 +786,8 @@ mod tests {
         // 8 m pole, 3 fps, seed 51: riding towards the camera at 90 km/h, missed at 2.67 s,
         // its box at 3 s is cut by the picture's bottom edge; with that box's foot on the edge
         // for a point, the start read 5.4 % off.
-        let o = outcome("speeding_motorcycle", "pole8", 3, 51);
+        let o = found_once("speeding_motorcycle", "pole8", 3, 51, "speeding");
         let r = o.rules.iter().find(|r| r.kind == "speeding").expect("rule");
-        assert_eq!(judged(&o, "speeding"), (1, 1, 0), "{r:?}");
         assert!(r.speed_err_pct.is_some_and(|e| e < 2.0), "{r:?}");
     }
 
@@ -790,8 +795,7 @@ mod tests {
     fn a_speeding_car_first_read_just_past_the_zone_is_found() {
         // Wide pole, 3 fps, seed 24: the car at 95 km/h is missed twice as it comes into view;
         // its first precise reading comes at its fourth detection, one past the zone's far end.
-        let o = outcome("speeding_car", "pole6wide", 3, 24);
-        assert_eq!(judged(&o, "speeding"), (1, 1, 0), "{:?}", o.rules);
+        found_once("speeding_car", "pole6wide", 3, 24, "speeding");
     }
 
     #[test]
@@ -799,8 +803,7 @@ mod tests {
         // Rooftop, 3 fps, seed 32: the standing car, cut by the picture's top edge, is detected
         // five times and hidden from 2.67 s by the car braking into it; it had no speed precise
         // enough to be reported, and an unmatched track met others only by a reported one.
-        let o = outcome("rear_end", "rooftop10", 3, 32);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        found_once("rear_end", "rooftop10", 3, 32, "collision_suspect");
     }
 
     #[test]
@@ -810,8 +813,7 @@ mod tests {
         // weakly, had no speed precise enough to be reported until 5.7 s (0.9 ± 1.7 km/h at 4
         // s), and the braking car's reading then, the same drop spread over the longer time,
         // was 3.8 m/s².
-        let o = outcome("rear_end", "pole8", 3, 72);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        found_once("rear_end", "pole8", 3, 72, "collision_suspect");
     }
 
     #[test]
@@ -819,8 +821,7 @@ mod tests {
         // Wide pole, 3 fps, seed 72: the braking car stands 25 m out from 3 s, its fits reading
         // 1.0 ± 1.8 km/h, not precise enough to be reported; the first reported speed came at
         // 5.3 s, and the drop to it was 3.9 m/s², under min_decel.
-        let o = outcome("rear_end", "pole6wide", 3, 72);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        found_once("rear_end", "pole6wide", 3, 72, "collision_suspect");
     }
 
     #[test]
@@ -829,8 +830,7 @@ mod tests {
         // from 2.67 s by the car braking into it; its filter read 10.6 px a second after its
         // last, jittered box, it was taken for moving and forgotten after `max_lost_s`, and the
         // contact went with it before the braking car read as stopped.
-        let o = outcome("rear_end", "rooftop10", 3, 15);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        found_once("rear_end", "rooftop10", 3, 15, "collision_suspect");
     }
 
     #[test]
@@ -839,8 +839,7 @@ mod tests {
         // braking car is missed and the standing one detected weakly. The standing car's
         // filtered box, its size and place following its detections' jitter, had drifted to IoU
         // 0.68 with that box, under STANDING_WEAK_IOU, and the braking car's track took it.
-        let o = outcome("rear_end", "pole8", 3, 82);
-        assert_eq!(judged(&o, "collision_suspect"), (1, 1, 0), "{:?}", o.rules);
+        let o = found_once("rear_end", "pole8", 3, 82, "collision_suspect");
         assert_eq!((o.tracking.broken, o.tracking.mixed), (0, 0), "{:?}", o.tracking);
     }
 
