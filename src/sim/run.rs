@@ -817,6 +817,15 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_stood_short_of_the_one_ahead_did_not_run_into_it() {
+        // 8 m pole, seed 1: the car braking at 8 m/s² from 50 km/h is seen still moving further
+        // behind the line it drove on than a crash leaves one (0.25 s from 50 km/h).
+        for fps in [5, 10] {
+            assert_eq!(judged(&outcome("queue_brake", "pole8", fps, 1), "collision_suspect"), (0, 0, 0), "{fps} fps");
+        }
+    }
+
+    #[test]
     fn a_car_standing_far_off_stands_by_its_speed_and_margin_before_a_reading_says_so() {
         // Wide pole, 3 fps, seed 72: the braking car stands 25 m out from 3 s, its fits reading
         // 1.0 ± 1.8 km/h, not precise enough to be reported; the first reported speed came at
