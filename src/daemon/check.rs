@@ -86,7 +86,8 @@ pub fn check(cfg: &Config, skip_model: bool) -> Result<String> {
             .chain(f::fast_escapes(cam).into_iter().map(|w| w.to_string()))
             .chain(f::weave_shortfalls(cam).into_iter().map(|w| w.to_string()))
             .chain(f::no_road_axis(cam).into_iter().map(|w| w.to_string()))
-            .chain(f::no_road_direction(cam).into_iter().map(|w| w.to_string()));
+            .chain(f::no_road_direction(cam).into_iter().map(|w| w.to_string()))
+            .chain(f::near_miss_blind(cam).into_iter().map(|w| w.to_string()));
         for w in warnings {
             out += &format!("\n{}: warning: camera `{}`: {w}", cfg.path.display(), cam.id.get_ref().0);
         }

@@ -156,11 +156,6 @@ fn a_weaver_at_3_fps_over_five_seeds() {
     }
 }
 
-/// `anttd check` on a simulated pole camera whose racing rule, given `for_s = 3` at 70 km/h (the
-/// old documented example), cannot fit in the ~43 m of measurable road: it still succeeds, and
-/// says so, naming the rule.
-/// `anttd check --skip-model` of the config `anttd simulate` writes for `scenario` on
-/// `geometry` at 5 fps, after `edit`; its standard output.
 /// `anttd simulate` with `args`, writing the recording `rec` and the config `cfg`.
 fn simulate(args: &[&str], rec: &std::path::Path, cfg: &std::path::Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_anttd"))
@@ -175,6 +170,8 @@ fn simulate(args: &[&str], rec: &std::path::Path, cfg: &std::path::Path) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `anttd check --skip-model` of the config `anttd simulate` writes for `scenario` on
+/// `geometry` at 5 fps, after `edit`; its standard output.
 fn check_simulated(scenario: &str, geometry: &str, edit: impl Fn(String) -> String) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let (rec, cfg) = (dir.path().join("rec.jsonl"), dir.path().join("cam.toml"));
@@ -193,6 +190,8 @@ fn check_simulated(scenario: &str, geometry: &str, edit: impl Fn(String) -> Stri
     stdout
 }
 
+/// `anttd check` on a simulated pole camera whose speeding rule, given `for_s = 3`, cannot fit
+/// in the ~43 m of measurable road: it still succeeds, and says so, naming the rule.
 #[test]
 fn check_warns_when_a_speed_rule_cannot_fire() {
     let stdout =
@@ -205,6 +204,17 @@ fn check_warns_when_a_speed_rule_cannot_fire() {
     // The racing rule's for_s is waived for a group that leaves: 3 s of it do not stop the rule.
     let racing = check_simulated("racing_group", "pole8", |text| text.replace("for_s = 0.5", "for_s = 3.0"));
     assert!(!racing.contains("rule `racing` (racing) cannot be relied on"), "{racing}");
+}
+
+/// At 3 detections a second `collision_suspect` often takes a car that stood just short of the
+/// one ahead for a crash, and `anttd check` says so; at 5 it does not warn.
+#[test]
+fn check_warns_that_a_collision_rule_at_3_fps_takes_near_misses_for_crashes() {
+    let warning = "warning: camera `sim`: rule `collision` (collision_suspect): at detect_fps 3 a car";
+    let slow = check_simulated("queue_brake", "pole8", |t| t.replace("detect_fps = 5", "detect_fps = 3"));
+    assert!(slow.contains(warning), "{slow}");
+    let at_5 = check_simulated("queue_brake", "pole8", |t| t);
+    assert!(!at_5.contains("(collision_suspect)"), "{at_5}");
 }
 
 /// The rooftop camera's 23 m are too short to see a weaver at 70 km/h, and `anttd check` says
