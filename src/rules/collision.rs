@@ -12,11 +12,12 @@
 //! Nor does a car that brakes hard and stands just short of the one ahead, a near miss. From a
 //! pole the gap between them is hidden behind the braking car, and the rule does not measure it
 //! (a detector's box of the half-hidden car ends where it is hidden, so its foot reads far off).
-//! It measures how the braking car stopped instead: brakes slow a car down evenly, and it falls
-//! further and further behind the line it drove on; a crash stops it at once, from a speed it
-//! still had. A car seen still moving further behind that line than a crash could leave it
-//! stopped short ([`STOPPED_SHORT_SHARE`]). Where the detect rate is too low to see the last
-//! half second of a stop, the near miss still reads as a crash.
+//! It measures how the braking car came to stand, and what the car ahead did meanwhile
+//! ([`Collision::stopped_short`]): brakes slow a car evenly, and it is seen creeping in, far
+//! behind the line it drove on, while the car ahead draws away from it. A car that runs into
+//! another stops from a speed it still had, or is shoved on together with the car it hit, which
+//! does not draw away. Where the detect rate is too low to see the last half second of a stop,
+//! the near miss still reads as a crash.
 //!
 //! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
 //! After an event neither track takes part in another for `cooldown_s`.
@@ -26,7 +27,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::defaults;
-use super::kinematics::{Kinematics, Sample, TrackKinematics};
+use super::kinematics::{Kinematics, MIN_SE_KMH, Sample, TrackKinematics};
 use crate::detect::BBox;
 use crate::event::Phase;
 use crate::geometry::{Point, point_in_polygon};
@@ -97,19 +98,32 @@ const DRIVE_ON_SLACK_M: f64 = 1.0;
 /// its lost track take the follower's box for one frame; the fit bridging the gap read a hard
 /// drop beside a neighbour. (At 3 detections a second one missed detection is a gap of 2.)
 const REFOUND_GAP: f64 = 2.5;
-/// How far behind the line it drove on a crash can leave a car still moving, per m/s of that
-/// line's speed, seconds (see [`Collision::stopped_short`]). A car braking at `a` from `v0` to a
-/// stand falls behind that line until, standing, it is `v0 / 2a` behind (0.87 s from 50 km/h
-/// at 8 m/s²). One that runs into another at `v_hit` stops at once, at most
+/// How far behind the line it drove on a car seen still moving must be to have stopped short,
+/// per m/s of that line's speed, seconds (see [`Collision::stopped_short`]). A car braking at
+/// `a` from `v0` to a stand falls behind that line until, standing, it is `v0 / 2a` behind
+/// (0.87 s from 50 km/h at 8 m/s²); seen at speed `v` it is `(v0 - v)² / (2 a v0)` behind. One
+/// that runs into another at `v_hit` is seen moving at `v_hit` or faster, so at most
 /// `(v0 - v_hit)² / (2 a v0)` behind (0.14 s hitting at 30 km/h after braking from 50 at 8
-/// m/s²). Braking at up to 10 m/s² (about 1 g, what tyres give) before an impact at 40 % of
-/// `v0` or more, that is at most `0.6² / 20` = 0.018 s per m/s (0.25 s from 50 km/h). In the
-/// simulator, over 100 runs at 3, 5 and 10 fps on each camera, rear-end crashes were seen at
-/// most 0.22 s behind (one 0.30 s at 3 fps), the near miss `queue_brake` 0.27–0.63 s at 10 fps.
+/// m/s²). 0.018 s per m/s (0.25 s from 50 km/h) is that bound for braking at 10 m/s² (about 1
+/// g) before an impact at 40 % of `v0`. Gentler braking or a slower impact leave a crash further
+/// behind: after braking at 8 m/s² an impact under 46 % of `v0`, at 4 m/s² under 62 %, can
+/// pass this test, and the other condition of a stop short must then tell them apart (the car
+/// ahead drew away). In the simulator, over 100 runs at 3, 5 and 10 fps on each camera, rear-end
+/// crashes (30 km/h after 8 m/s²) were seen at most 0.22 s behind (once 0.30 s, at 3 fps), the
+/// near miss `queue_brake` 0.27–0.63 s at 10 fps.
 const STOPPED_SHORT_SHARE: f64 = 0.6 * 0.6 / (2.0 * 10.0);
 /// Standard errors by which a detection must be short of where its track stands to count as
 /// still moving (at 2, one standing box in 40 would).
 const SHORT_SE: f64 = 3.0;
+/// Standard errors by which the car ahead must have gone on further than the one that stood
+/// short of it (see [`Collision::stopped_short`]). In the simulator's near miss the car ahead
+/// goes on 1–1.5 m further, against about 0.4 m of error: at 3 standard errors most near
+/// misses at 10 fps still read as crashes. A crash that reads as a stop short must pass the
+/// lag test too.
+const DREW_AWAY_SE: f64 = 2.0;
+/// How far around the time the braking car was last seen moving the detections of the car
+/// ahead place it then, seconds.
+const DREW_AWAY_AROUND_S: f64 = 0.5;
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
 
@@ -160,47 +174,126 @@ fn refound_once(m: &TrackKinematics, s: &Sample) -> bool {
     h[n - 1].t - h[n - 2].t > REFOUND_GAP * usual
 }
 
-/// How far behind the line it drove on before a contact at `tc` `m` was last seen moving, in
-/// seconds, and that line's speed, m/s (see [`Collision::stopped_short`]).
-fn stop_lag(m: &TrackKinematics, tc: f64) -> Option<(f64, f64)> {
-    // Detections with a ground point that speeds are fitted to (not carried, not cut).
-    let fixes: Vec<(f64, (f64, f64), f64)> =
-        m.history.iter().filter_map(|s| Some((s.t, s.measured?, s.measured_sd?))).collect();
-    // Its latest detection (a carried sample has no error of its own).
+/// How a braking track came to stand: see [`Collision::stopped_short`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stop {
+    /// How far behind the line it drove on it was last seen moving, seconds…
+    lag_s: f64,
+    /// … that line's speed along the way it went, m/s…
+    v0: f64,
+    /// … the time of that detection, and how far it went on from there to where it stands, m.
+    moving_t: f64,
+    went_on_m: f64,
+    /// The way it went on the ground (a unit vector).
+    way: (f64, f64),
+    /// How far off that detection's foot may be, m.
+    moving_sd: f64,
+}
+
+/// A track's detections with a ground point that speeds are fitted to (not carried, not cut):
+/// time, point and its spread.
+fn fixes(m: &TrackKinematics) -> Vec<(f64, (f64, f64), f64)> {
+    m.history.iter().filter_map(|s| Some((s.t, s.measured?, s.measured_sd?))).collect()
+}
+
+/// Where `m` stands now, as a point on the ground, and how far off that may be: the median along
+/// `way` of its latest fit's points (a standing box jittered is one of many), from `origin`.
+fn standing_at(m: &TrackKinematics, origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64)> {
     let last = m.history.iter().rev().find(|s| s.measured_sd.is_some())?;
-    let (stand_g, stand_sd, standing_from) = (last.measured?, last.measured_sd?, last.fit?.t_first);
+    let from = last.fit?.t_first;
+    let mut xs: Vec<f64> = fixes(m).iter().filter(|f| f.0 >= from - EPS_S).map(|f| along(f.1, origin, way)).collect();
+    xs.sort_by(f64::total_cmp);
+    let x = *xs.get(xs.len() / 2)?;
+    Some((x, last.measured_sd? / (xs.len() as f64).sqrt()))
+}
+
+/// Metres along `way` from `origin` to `g`.
+fn along(g: (f64, f64), origin: (f64, f64), way: (f64, f64)) -> f64 {
+    (g.0 - origin.0) * way.0 + (g.1 - origin.1) * way.1
+}
+
+/// How `m` came to stand after a contact at `tc` (see [`Collision::stopped_short`]).
+fn stop_of(m: &TrackKinematics, tc: f64) -> Option<Stop> {
+    let fixes = fixes(m);
     let (line_end, line) = m
         .since(tc - BEFORE_S)
         .filter_map(|s| s.fit.map(|f| (s.t, f)))
         .filter(|(_, f)| f.t_first <= tc + EPS_S)
         .max_by(|a, b| a.1.low(MARGIN_SE).total_cmp(&b.1.low(MARGIN_SE)))?;
-    let v0 = line.kmh / 3.6;
-    let first = fixes.iter().find(|f| f.0 >= line.t_first - EPS_S)?.1;
-    let (ux, uy) = (stand_g.0 - first.0, stand_g.1 - first.1);
-    let len = ux.hypot(uy);
-    if len < 1.0 || v0 < 1.0 {
+    let on_line: Vec<_> = fixes.iter().filter(|f| f.0 >= line.t_first - EPS_S && f.0 <= line_end + EPS_S).collect();
+    let (first, stand) = (on_line.first()?.1, fixes.last()?.1);
+    let len = (stand.0 - first.0).hypot(stand.1 - first.1);
+    if len < 1.0 {
         return None;
     }
-    // Metres along the way it went.
-    let along = |g: (f64, f64)| ((g.0 - first.0) * ux + (g.1 - first.1) * uy) / len;
-    // The line goes through its points' mean time and place.
-    let on_line = fixes.iter().filter(|f| f.0 >= line.t_first - EPS_S && f.0 <= line_end + EPS_S);
-    let n = on_line.clone().count() as f64;
-    if n == 0.0 {
+    let way = ((stand.0 - first.0) / len, (stand.1 - first.1) / len);
+    // The line through the fit's points, along the way it went: the fit's own speed is along
+    // its heading, and a track that turned went less far along this way than that.
+    let n = on_line.len() as f64;
+    let (t0, x0) = on_line.iter().fold((0.0, 0.0), |(t, x), f| (t + f.0 / n, x + along(f.1, first, way) / n));
+    let (stt, stx) = on_line
+        .iter()
+        .fold((0.0, 0.0), |(tt, tx), f| (tt + (f.0 - t0).powi(2), tx + (f.0 - t0) * (along(f.1, first, way) - x0)));
+    if stt <= 0.0 {
         return None;
     }
-    let (t0, x0) = on_line.fold((0.0, 0.0), |(t, x), f| (t + f.0 / n, x + along(f.1) / n));
-    let mut stand: Vec<f64> = fixes.iter().filter(|f| f.0 >= standing_from - EPS_S).map(|f| along(f.1)).collect();
-    stand.sort_by(f64::total_cmp);
-    let x_stand = *stand.get(stand.len() / 2)?;
-    let stand_sd = stand_sd / (stand.len() as f64).sqrt();
-    fixes
+    let v0 = stx / stt;
+    // A line unlike the fit (a point the fit dropped as a box grown over a neighbour, a turn)
+    // is no line to judge by.
+    if v0 < 1.0 || (v0 * 3.6 - line.kmh).abs() > MARGIN_SE * line.se_kmh.max(MIN_SE_KMH) {
+        return None;
+    }
+    let (x_stand, stand_sd) = standing_at(m, first, way)?;
+    let moving: Vec<_> = fixes
         .iter()
         .filter(|f| f.0 > line_end + EPS_S)
-        .take_while(|f| x_stand - along(f.1) > SHORT_SE * f.2.hypot(stand_sd))
-        .map(|f| (f.0 - t0) - (along(f.1) - x0) / v0)
-        .max_by(f64::total_cmp)
-        .map(|lag| (lag, v0))
+        .take_while(|f| x_stand - along(f.1, first, way) > SHORT_SE * f.2.hypot(stand_sd))
+        .map(|f| ((f.0 - t0) - (along(f.1, first, way) - x0) / v0, f))
+        .collect();
+    let (lag_s, f) = moving.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some(Stop { lag_s, v0, moving_t: f.0, went_on_m: x_stand - along(f.1, first, way), way, moving_sd: f.2 })
+}
+
+/// Where the line through `fixes` between `from` and `to` puts its track at `t`, metres along
+/// `way` from `origin`, and that place's variance (one far box alone is too rough a place).
+fn place_at(
+    fixes: &[(f64, (f64, f64), f64)],
+    t: f64,
+    (from, to): (f64, f64),
+    origin: (f64, f64),
+    way: (f64, f64),
+) -> Option<(f64, f64)> {
+    let near: Vec<_> = fixes.iter().filter(|f| f.0 >= from - EPS_S && f.0 <= to + EPS_S).collect();
+    let n = near.len() as f64;
+    let (tm, xm, sd2) = near
+        .iter()
+        .fold((0.0, 0.0, 0.0), |(tm, x, v), f| (tm + f.0 / n, x + along(f.1, origin, way) / n, v + f.2 * f.2 / n));
+    let (stt, stx) = near
+        .iter()
+        .fold((0.0, 0.0), |(tt, tx), f| (tt + (f.0 - tm).powi(2), tx + (f.0 - tm) * (along(f.1, origin, way) - xm)));
+    let dt = t - tm;
+    match near.len() {
+        0 => None,
+        _ if stt > 0.0 => Some((xm + stx / stt * dt, sd2 * (1.0 / n + dt * dt / stt))),
+        _ if dt.abs() <= EPS_S => Some((xm, sd2 / n)),
+        _ => None,
+    }
+}
+
+/// How much further than `stop`'s track `other` went on along the same way after that track's
+/// detection at `stop.moving_t`, m, and how far off that may be: from where its detections of
+/// the second around then put it then, to where those of its latest second put it at its
+/// latest detection (a car ahead still rolling to its stop when the rule judges, as a fit may
+/// read standing at up to 5 km/h).
+fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
+    let fixes = fixes(other);
+    let (t_then, t_last) = (stop.moving_t, fixes.last()?.0);
+    let origin = fixes.last()?.1;
+    let around = (t_then - DREW_AWAY_AROUND_S, t_then + DREW_AWAY_AROUND_S);
+    let (x_then, var_then) = place_at(&fixes, t_then, around, origin, stop.way)?;
+    let (x_last, var_last) = place_at(&fixes, t_last, (t_last - 2.0 * DREW_AWAY_AROUND_S, t_last), origin, stop.way)?;
+    let sd = (var_then + var_last + stop.moving_sd * stop.moving_sd).sqrt();
+    Some((x_last - x_then - stop.went_on_m, sd))
 }
 
 impl Collision {
@@ -288,22 +381,29 @@ impl Collision {
             .all(|(t, g)| (g.0 - g1.0).hypot(g.1 - g1.1) <= f1.high(MARGIN_SE) / 3.6 * (t - s1.t) + DRIVE_ON_SLACK_M)
     }
 
-    /// Whether `m`, standing after braking around a contact at `tc`, stopped short rather than
-    /// ran into something: seen still moving further behind the line it drove on before the
-    /// contact than a crash leaves it (see [`STOPPED_SHORT_SHARE`]), its foot in clear view.
+    /// Whether `m`, standing after braking around a contact at `tc`, stopped short of `other`
+    /// rather than ran into it: a near miss, which a pole camera sees as a crash (the gap lies
+    /// hidden behind the braking car, and their boxes meet). Two things tell it:
+    /// - `m` was seen still moving further behind the line it drove on before the contact than
+    ///   a crash leaves it ([`STOPPED_SHORT_SHARE`]): brakes slow a car evenly, and it is seen
+    ///   creeping in; a crash stops it from a speed it still had.
+    /// - From that detection on, `other` went on further than `m` did, by [`SHORT_SE`] standard
+    ///   errors: the car ahead drew away from the one that stood. One run into stands, or is
+    ///   shoved on together with the car that hit it.
     ///
-    /// The line is its fastest fit before the contact (as in [`Collision::drop_to`]): its speed
-    /// and mean position along the way `m` went. Its detections after that fit count until the
-    /// first one within 3 standard errors of where it stands (the median of its latest fit's
-    /// points, as it stands): a standing box jittered short of the others would read as ever
-    /// further behind. Only for a track nearer the camera than `other` (its box's bottom lower
-    /// in the picture): the box of one beyond the other is cut where the other hides it, and
-    /// its foot reads short.
+    /// The line is `m`'s fit before the contact with the highest speed less its margin (as in
+    /// [`Collision::drop_to`]), through its points along the way `m` went. Its detections after
+    /// that fit count until the first one within [`SHORT_SE`] standard errors of where it stands
+    /// (the median of its latest fit's points): a standing box jittered short of the others
+    /// would read as ever further behind. Only for a track nearer the camera than `other` (its
+    /// box's bottom lower in the picture): the box of one beyond the other is cut where the
+    /// other hides it, and its foot reads short.
     fn stopped_short(m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
         if m.det_bbox.y2 <= other.det_bbox.y2 {
             return false;
         }
-        stop_lag(m, tc).is_some_and(|(lag, v0)| lag > STOPPED_SHORT_SHARE * v0)
+        let Some(stop) = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0) else { return false };
+        drew_away(other, &stop).is_some_and(|(further_m, sd)| further_m > DREW_AWAY_SE * sd)
     }
 
     /// `m`'s highest speed measured from detections that began before a contact at `tc` (within
@@ -490,15 +590,16 @@ mod tests {
 
     #[test]
     fn a_car_braking_into_a_standing_one_is_a_collision() {
-        // The standing car's rear is at 90 m; the moving one brakes from 1.8 s (front at 85 m)
-        // and runs into it at 2.2 s at 38 km/h.
+        // The standing car's rear is at 90 m; the moving one (nearer the camera: its box's
+        // bottom a pixel lower) brakes from 1.8 s (front at 85 m) and runs into it at 2.2 s at
+        // 38 km/h.
         let moving = braking_into(60.0, 1.8, 90.0);
         let standing = |_t: f64| Some(94.5);
-        let hits = drive(&[(400.0, &moving), (400.0, &standing)], 8.0);
+        let hits = drive(&[(401.0, &moving), (400.0, &standing)], 8.0);
         let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
         assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
         let (t0, h) = hits[0];
-        // They meet at about 2.2 s; the moving one stands at 3.5 s, its smoothed speed later.
+        // They meet at about 2.2 s, when the moving one stands; its smoothed speed says so later.
         assert!(t0 > 3.0 && t0 < 5.5, "at {t0}: {h:?}");
         assert_eq!(h.track_ids, [1, 2]);
         assert!((h.speeds_before_kmh[0] - 50.0).abs() < 3.0, "{h:?}");
@@ -522,13 +623,13 @@ mod tests {
     #[test]
     fn at_3_fps_a_car_braking_into_one_it_hides_counts() {
         // The moving car comes into view at 1.2 s and brakes from 1.8 s: two detections before
-        // it brakes. Its front runs into the standing car's rear (90 m) at 2.2 s at 38 km/h,
+        // it brakes. Its front runs into the standing car's rear (90 m) at 2.2 s at 40 km/h,
         // and that car is hidden behind it from then on and not detected again: the contact
         // is with its last box.
         let moving = braking_into(60.5, 1.8, 90.0);
         let seen = move |t: f64| (t >= 1.2).then(|| moving(t)).flatten();
         let hidden = move |t: f64| (t < 2.2).then_some(94.5);
-        let hits = drive_at(&[(400.0, &seen), (400.0, &hidden)], 8.0, 3);
+        let hits = drive_at(&[(401.0, &seen), (400.0, &hidden)], 8.0, 3);
         let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
         assert_eq!(phases, vec![Phase::Start, Phase::End], "{hits:?}");
         let (t0, h) = hits[0];
@@ -572,6 +673,12 @@ mod tests {
         // so far behind the line it drove on before it stopped.
         let crash = braking_into(60.0, 1.8, 93.5);
         let hits = drive(&[(400.0, &crash), (372.0, &ahead)], 10.0);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        // Nor had the car ahead stood from 2.9 s: nothing drew away from the one behind as it
+        // crept in, as nothing does from a car that ran into another (which stands, or is
+        // shoved on with it).
+        let stands_too = |t: f64| ahead(t.min(2.9));
+        let hits = drive(&[(400.0, &moving), (372.0, &stands_too)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
         // Seen beyond the other, where that one's box may hide its foot, it is not judged so.
         let hits = drive(&[(372.0, &moving), (400.0, &ahead)], 10.0);

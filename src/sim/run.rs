@@ -826,6 +826,14 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_shoved_the_one_it_ran_into_did_not_stop_short_of_it() {
+        // Wide pole, 5 fps, seed 2: after braking at 5 m/s² and the impact, the car is seen
+        // still moving far behind the line it drove on, as a car stopping short is; but the
+        // car it hit went on with it, not away from it.
+        found_once("rear_end_shove", "pole6wide", 5, 2, "collision_suspect");
+    }
+
+    #[test]
     fn a_car_standing_far_off_stands_by_its_speed_and_margin_before_a_reading_says_so() {
         // Wide pole, 3 fps, seed 72: the braking car stands 25 m out from 3 s, its fits reading
         // 1.0 ± 1.8 km/h, not precise enough to be reported; the first reported speed came at
