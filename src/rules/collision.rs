@@ -186,8 +186,11 @@ struct Stop {
     went_on_m: f64,
     /// The way it went on the ground (a unit vector).
     way: (f64, f64),
-    /// How far off that detection's foot may be, m.
+    /// How far off that detection's foot, and where it stands, may be, m.
     moving_sd: f64,
+    stand_sd: f64,
+    /// Where it stands on the ground.
+    stand: (f64, f64),
 }
 
 /// A track's detections with a ground point that speeds are fitted to (not carried, not cut):
@@ -204,7 +207,8 @@ fn standing_at(m: &TrackKinematics, origin: (f64, f64), way: (f64, f64)) -> Opti
     let mut xs: Vec<f64> = fixes(m).iter().filter(|f| f.0 >= from - EPS_S).map(|f| along(f.1, origin, way)).collect();
     xs.sort_by(f64::total_cmp);
     let x = *xs.get(xs.len() / 2)?;
-    Some((x, last.measured_sd? / (xs.len() as f64).sqrt()))
+    // A median's error is about 1.25 times a mean's.
+    Some((x, 1.25 * last.measured_sd? / (xs.len() as f64).sqrt()))
 }
 
 /// Metres along `way` from `origin` to `g`.
@@ -251,7 +255,16 @@ fn stop_of(m: &TrackKinematics, tc: f64) -> Option<Stop> {
         .map(|f| ((f.0 - t0) - (along(f.1, first, way) - x0) / v0, f))
         .collect();
     let (lag_s, f) = moving.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
-    Some(Stop { lag_s, v0, moving_t: f.0, went_on_m: x_stand - along(f.1, first, way), way, moving_sd: f.2 })
+    Some(Stop {
+        lag_s,
+        v0,
+        moving_t: f.0,
+        went_on_m: x_stand - along(f.1, first, way),
+        way,
+        moving_sd: f.2,
+        stand_sd,
+        stand: (first.0 + x_stand * way.0, first.1 + x_stand * way.1),
+    })
 }
 
 /// Where the line through `fixes` between `from` and `to` puts its track at `t`, metres along
@@ -265,17 +278,19 @@ fn place_at(
 ) -> Option<(f64, f64)> {
     let near: Vec<_> = fixes.iter().filter(|f| f.0 >= from - EPS_S && f.0 <= to + EPS_S).collect();
     let n = near.len() as f64;
-    let (tm, xm, sd2) = near
-        .iter()
-        .fold((0.0, 0.0, 0.0), |(tm, x, v), f| (tm + f.0 / n, x + along(f.1, origin, way) / n, v + f.2 * f.2 / n));
+    let (tm, xm) = near.iter().fold((0.0, 0.0), |(tm, x), f| (tm + f.0 / n, x + along(f.1, origin, way) / n));
     let (stt, stx) = near
         .iter()
         .fold((0.0, 0.0), |(tt, tx), f| (tt + (f.0 - tm).powi(2), tx + (f.0 - tm) * (along(f.1, origin, way) - xm)));
     let dt = t - tm;
     match near.len() {
         0 => None,
-        _ if stt > 0.0 => Some((xm + stx / stt * dt, sd2 * (1.0 / n + dt * dt / stt))),
-        _ if dt.abs() <= EPS_S => Some((xm, sd2 / n)),
+        _ if stt > 0.0 => {
+            // The line's value at t weighs each point by 1/n + dt·(tᵢ − t̄)/Σ(t − t̄)².
+            let var = near.iter().map(|f| ((1.0 / n + dt * (f.0 - tm) / stt) * f.2).powi(2)).sum();
+            Some((xm + stx / stt * dt, var))
+        }
+        _ if dt.abs() <= EPS_S => Some((xm, near.iter().map(|f| (f.2 / n).powi(2)).sum())),
         _ => None,
     }
 }
@@ -284,16 +299,28 @@ fn place_at(
 /// detection at `stop.moving_t`, m, and how far off that may be: from where its detections of
 /// the second around then put it then, to where those of its latest second put it at its
 /// latest detection (a car ahead still rolling to its stop when the rule judges, as a fit may
-/// read standing at up to 5 km/h).
+/// read standing at up to 5 km/h). None unless `other` is ahead of where `stop`'s track stands:
+/// with traffic towards the camera the nearer car leads, and the one behind closing up to it
+/// would read as drawing away.
 fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
     let fixes = fixes(other);
     let (t_then, t_last) = (stop.moving_t, fixes.last()?.0);
-    let origin = fixes.last()?.1;
     let around = (t_then - DREW_AWAY_AROUND_S, t_then + DREW_AWAY_AROUND_S);
-    let (x_then, var_then) = place_at(&fixes, t_then, around, origin, stop.way)?;
-    let (x_last, var_last) = place_at(&fixes, t_last, (t_last - 2.0 * DREW_AWAY_AROUND_S, t_last), origin, stop.way)?;
-    let sd = (var_then + var_last + stop.moving_sd * stop.moving_sd).sqrt();
+    let (x_then, var_then) = place_at(&fixes, t_then, around, stop.stand, stop.way)?;
+    let (x_last, var_last) =
+        place_at(&fixes, t_last, (t_last - 2.0 * DREW_AWAY_AROUND_S, t_last), stop.stand, stop.way)?;
+    if x_last <= 0.0 {
+        return None;
+    }
+    let sd = (var_then + var_last + stop.moving_sd.powi(2) + stop.stand_sd.powi(2)).sqrt();
     Some((x_last - x_then - stop.went_on_m, sd))
+}
+
+/// Whether `other` was moving in the second before a contact at `tc`: a speed fit then of more
+/// than `stop_kmh` by [`MARGIN_SE`] standard errors. A car run into that stood before starts to
+/// move only at the impact (and, bounced off, may move on further than the car that hit it).
+fn moving_before(other: &TrackKinematics, tc: f64, stop_kmh: f64) -> bool {
+    other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit).any(|f| f.low(MARGIN_SE) > stop_kmh)
 }
 
 impl Collision {
@@ -383,13 +410,16 @@ impl Collision {
 
     /// Whether `m`, standing after braking around a contact at `tc`, stopped short of `other`
     /// rather than ran into it: a near miss, which a pole camera sees as a crash (the gap lies
-    /// hidden behind the braking car, and their boxes meet). Two things tell it:
+    /// hidden behind the braking car, and their boxes meet). All of these tell it:
     /// - `m` was seen still moving further behind the line it drove on before the contact than
     ///   a crash leaves it ([`STOPPED_SHORT_SHARE`]): brakes slow a car evenly, and it is seen
     ///   creeping in; a crash stops it from a speed it still had.
-    /// - From that detection on, `other` went on further than `m` did, by [`SHORT_SE`] standard
-    ///   errors: the car ahead drew away from the one that stood. One run into stands, or is
-    ///   shoved on together with the car that hit it.
+    /// - From that detection on, `other`, ahead of it, went on further than `m` did, by
+    ///   [`DREW_AWAY_SE`] standard errors: the car ahead drew away from the one that stood. One
+    ///   run into stands, or is shoved on together with the car that hit it.
+    /// - `other` was moving in the second before the contact ([`moving_before`]): a car run
+    ///   into that stood moves only when hit, and bounced off it may move on further than the
+    ///   car that hit it.
     ///
     /// The line is `m`'s fit before the contact with the highest speed less its margin (as in
     /// [`Collision::drop_to`]), through its points along the way `m` went. Its detections after
@@ -398,8 +428,8 @@ impl Collision {
     /// would read as ever further behind. Only for a track nearer the camera than `other` (its
     /// box's bottom lower in the picture): the box of one beyond the other is cut where the
     /// other hides it, and its foot reads short.
-    fn stopped_short(m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
-        if m.det_bbox.y2 <= other.det_bbox.y2 {
+    fn stopped_short(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
+        if m.det_bbox.y2 <= other.det_bbox.y2 || !moving_before(other, tc, self.stop_kmh) {
             return false;
         }
         let Some(stop) = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0) else { return false };
@@ -462,7 +492,7 @@ impl Collision {
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
             // Nor did one that stopped short of the other.
             let braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
-                (stopped(m) && self.braked(m, c.t) && !Self::stopped_short(m, other, c.t))
+                (stopped(m) && self.braked(m, c.t) && !self.stopped_short(m, other, c.t))
                     || (gone(m) && self.braked_and_vanished(m, c.t))
             };
             if settled && (braked_to_a_stop(ma, mb) || braked_to_a_stop(mb, ma)) {
@@ -592,8 +622,8 @@ mod tests {
     fn a_car_braking_into_a_standing_one_is_a_collision() {
         // The standing car's rear is at 90 m; the moving one (nearer the camera: its box's
         // bottom a pixel lower) brakes from 1.8 s (front at 85 m) and runs into it at 2.2 s at
-        // 38 km/h.
-        let moving = braking_into(60.0, 1.8, 90.0);
+        // 37 km/h, its front 0.3 m into it.
+        let moving = braking_into(60.0, 1.8, 90.3);
         let standing = |_t: f64| Some(94.5);
         let hits = drive(&[(401.0, &moving), (400.0, &standing)], 8.0);
         let phases: Vec<Phase> = hits.iter().map(|(_, h)| h.phase).collect();
@@ -623,10 +653,10 @@ mod tests {
     #[test]
     fn at_3_fps_a_car_braking_into_one_it_hides_counts() {
         // The moving car comes into view at 1.2 s and brakes from 1.8 s: two detections before
-        // it brakes. Its front runs into the standing car's rear (90 m) at 2.2 s at 40 km/h,
+        // it brakes. Its front runs 0.3 m into the standing car's rear (90 m) at 2.2 s at 39 km/h,
         // and that car is hidden behind it from then on and not detected again: the contact
         // is with its last box.
-        let moving = braking_into(60.5, 1.8, 90.0);
+        let moving = braking_into(60.5, 1.8, 90.3);
         let seen = move |t: f64| (t >= 1.2).then(|| moving(t)).flatten();
         let hidden = move |t: f64| (t < 2.2).then_some(94.5);
         let hits = drive_at(&[(401.0, &seen), (400.0, &hidden)], 8.0, 3);
@@ -659,9 +689,10 @@ mod tests {
     #[test]
     fn a_car_braking_hard_to_a_stand_short_of_one_rolling_on_is_no_collision() {
         // As a pole camera sees a near miss: the car behind brakes at 8 m/s² from 50 km/h and
-        // stands at 3.5 s, its front at 97 m, while the one ahead still rolls at 15 km/h and
-        // stands 1.4 s later. Their boxes meet from 2.9 s as the picture's perspective makes
-        // them (the one ahead further up the picture, overlapping the other's box).
+        // stands at 3.5 s, its front at 97 m, while the one ahead, which rolled at 15 km/h and
+        // slows at 1.5 m/s², still rolls at 8 km/h and stands 1.4 s later. Their boxes meet
+        // from 2.9 s as the picture's perspective makes them: here the one ahead is a row up
+        // the picture, 2.8 m aside on this flat ground, its box overlapping the other's.
         let moving = braking(60.0, 1.8);
         let ahead = |t: f64| {
             let (v, a) = (15.0 / 3.6, 1.5);
@@ -682,6 +713,27 @@ mod tests {
         assert_eq!(hits.len(), 2, "{hits:?}");
         // Seen beyond the other, where that one's box may hide its foot, it is not judged so.
         let hits = drive(&[(372.0, &moving), (400.0, &ahead)], 10.0);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+    }
+
+    #[test]
+    fn a_standing_car_bounced_on_by_the_one_that_hit_it_is_a_collision() {
+        // Braking at 5 m/s² from 1.8 s, the car behind hits the standing one at 27 km/h at 3.1
+        // s, by then 0.3 s behind the line it drove on; the two bounce a little apart and roll
+        // on, 0.6 m and 1.4 m. The car hit drew away from it, but only when hit.
+        let (v, wall) = (50.0 / 3.6, 98.67);
+        let hit_at = 1.8 + (v - 7.5) / 5.0;
+        let behind = move |t: f64| {
+            let tb = (t - 1.8).clamp(0.0, hit_at - 1.8);
+            let x = 60.0 + v * t.min(1.8) + v * tb - 2.5 * tb * tb;
+            let ta = (t - hit_at).clamp(0.0, 3.0 / 7.0);
+            Some(x.min(wall) + 3.0 * ta - 3.5 * ta * ta)
+        };
+        let ahead = move |t: f64| {
+            let ta = (t - hit_at).clamp(0.0, 4.5 / 7.0);
+            Some(wall + 4.5 + 4.5 * ta - 3.5 * ta * ta)
+        };
+        let hits = drive(&[(400.0, &behind), (372.0, &ahead)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
     }
 

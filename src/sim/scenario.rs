@@ -194,26 +194,28 @@ pub fn scenario(name: &str) -> Option<Scenario> {
         }
         "rear_end_shove" => {
             // A crash as it often is: braking more gently (5 m/s², a wet road or a late, soft
-            // foot), the moving car hits the standing one at 27 km/h and shoves it 1 m on, the
-            // two as one at 13.5 km/h braked at 7 m/s². A crash that does not stop the car at
-            // once, and that the test of a stop short of the car ahead must not take for one.
+            // foot), the moving car hits the standing one at 27 km/h and shoves it on, the two
+            // bouncing a little apart (the one hit at 16 km/h, the other at 11), each braked at
+            // 7 m/s²: the one hit stands 1.4 m on, the other 0.7 m. A crash that does not stop
+            // the car at once, and that the test of a stop short of the car ahead must not take
+            // for one.
             let v: f64 = 50.0 / 3.6;
             let (hit_v, a) = (7.5, 5.0);
             // Its front (2.25 m ahead of its centre) meets the standing car's rear at 27.75 m.
             let brake_from = 27.75 - 2.25 - (v * v - hit_v * hit_v) / (2.0 * a);
             let t_brake = 0.5 + (brake_from + 5.0) / v;
             let t_hit = t_brake + (v - hit_v) / a;
-            let (shove_v, jolt_s) = (hit_v / 2.0, 0.05);
+            let (pushed_v, pushing_v, jolt_s) = (4.5, 3.0, 0.05);
             let moving = Trajectory::new((2.5, -5.0), Heading::Away, 50.0, 0.5)
                 .change_speed(t_brake, -a, hit_v * 3.6)
-                .change_speed(t_hit, -(hit_v - shove_v) / jolt_s, shove_v * 3.6)
+                .change_speed(t_hit, -(hit_v - pushing_v) / jolt_s, pushing_v * 3.6)
                 .change_speed(t_hit + jolt_s, -7.0, 0.0);
             let hit = Trajectory::new((2.5, 30.0), Heading::Away, 0.0, 0.0)
-                .change_speed(t_hit, shove_v / jolt_s, shove_v * 3.6)
+                .change_speed(t_hit, pushed_v / jolt_s, pushed_v * 3.6)
                 .change_speed(t_hit + jolt_s, -7.0, 0.0);
             Scenario {
                 name: "rear_end_shove",
-                about: "a car at 50 km/h brakes at 5 m/s² into a standing car at 27 km/h and shoves it 1 m on",
+                about: "a car at 50 km/h brakes at 5 m/s² into a standing car at 27 km/h and shoves it 1.4 m on",
                 duration_s: 15.0,
                 actors: vec![Actor::new(Class::Car, moving), Actor::new(Class::Car, hit)],
                 zones: road,
