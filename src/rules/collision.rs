@@ -16,8 +16,9 @@
 //! ([`Collision::stopped_short`]): brakes slow a car evenly, and it is seen creeping in, far
 //! behind the line it drove on, while the car ahead draws away from it. A car that runs into
 //! another stops from a speed it still had, or is shoved on together with the car it hit, which
-//! does not draw away. Where the detect rate is too low to see the last half second of a stop,
-//! the near miss still reads as a crash.
+//! does not draw away; a standing car that is hit, even bounced off, moves only from the impact.
+//! Where the detect rate is too low to see the car creep in (about 0.8 to 0.4 s before it
+//! stands), the near miss still reads as a crash.
 //!
 //! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
 //! After an event neither track takes part in another for `cooldown_s`.
