@@ -216,6 +216,9 @@ fn a_stalled_rtsp_camera_is_torn_down_and_restarted() {
     let long = Duration::from_secs(120);
     let msgs = sub.wait_for(long, "street online", |m| state_after(m, "street", "online", 0).is_some());
     let online = state_after(&msgs, "street", "online", 0).expect("online");
+    // Restarts count from the daemon's start: a first connection can fail on a busy machine.
+    let online_status = status_of(&msgs, "street").into_iter().find(|(i, _)| *i == online).expect("status").1;
+    let restarts_before = online_status["restarts"].as_u64().expect("restarts");
 
     // The server keeps the connection but sends no more pictures.
     server.freeze();
@@ -223,7 +226,7 @@ fn a_stalled_rtsp_camera_is_torn_down_and_restarted() {
     let down = state_after(&msgs, "street", "error", online).expect("error");
     let s = &status_of(&msgs, "street").into_iter().find(|(i, _)| *i == down).expect("status").1;
     assert_eq!(s["reason"], "stalled: no frame for 3 s", "{s}");
-    assert_eq!(s["restarts"], 1, "{s}");
+    assert_eq!(s["restarts"], restarts_before + 1, "one restart for the stall: {s}");
     // Torn down and connected again: a new session of the server streams again.
     let msgs = sub.wait_for(long, "street back", |m| state_after(m, "street", "online", down).is_some());
     assert!(status_of(&msgs, "yard").iter().all(|(_, s)| s["state"] != "error"), "yard was never in error");
