@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::kinematics::{Kinematics, MIN_SE_KMH, Sample, TrackKinematics};
+use super::speed::line;
 use crate::detect::BBox;
 use crate::event::Phase;
 use crate::geometry::{Point, point_in_polygon};
@@ -194,22 +195,32 @@ struct Stop {
     stand: (f64, f64),
 }
 
-/// A track's detections with a ground point that speeds are fitted to (not carried, not cut):
-/// time, point and its spread.
-fn fixes(m: &TrackKinematics) -> Vec<(f64, (f64, f64), f64)> {
+/// A detection's time, ground point and that point's spread, m.
+type Fix = (f64, (f64, f64), f64);
+
+/// A track's detections with a ground point that speeds are fitted to (not carried, not cut).
+fn fixes(m: &TrackKinematics) -> Vec<Fix> {
     m.history.iter().filter_map(|s| Some((s.t, s.measured?, s.measured_sd?))).collect()
 }
 
 /// Where `m` stands now, as a point on the ground, and how far off that may be: the median along
 /// `way` of its latest fit's points (a standing box jittered is one of many), from `origin`.
-fn standing_at(m: &TrackKinematics, origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64)> {
+fn standing_at(m: &TrackKinematics, fixes: &[Fix], origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64)> {
     let last = m.history.iter().rev().find(|s| s.measured_sd.is_some())?;
     let from = last.fit?.t_first;
-    let mut xs: Vec<f64> = fixes(m).iter().filter(|f| f.0 >= from - EPS_S).map(|f| along(f.1, origin, way)).collect();
+    let mut xs: Vec<f64> = fixes.iter().filter(|f| f.0 >= from - EPS_S).map(|f| along(f.1, origin, way)).collect();
     xs.sort_by(f64::total_cmp);
     let x = *xs.get(xs.len() / 2)?;
     // A median's error is about 1.25 times a mean's.
     Some((x, 1.25 * last.measured_sd? / (xs.len() as f64).sqrt()))
+}
+
+/// The least-squares line through `fixes` along `way` from `origin`: its mean time and place,
+/// its speed along `way` and Σ(t − t̄)² (`speed::line`, projected).
+fn line_along(fixes: &[&Fix], origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64, f64, f64)> {
+    let pts: Vec<(f64, (f64, f64))> = fixes.iter().map(|f| (f.0, f.1)).collect();
+    let ((tm, xm, ym), (vx, vy), stt) = line(&pts)?;
+    Some((tm, along((xm, ym), origin, way), vx * way.0 + vy * way.1, stt))
 }
 
 /// Metres along `way` from `origin` to `g`.
@@ -234,28 +245,19 @@ fn stop_of(m: &TrackKinematics, tc: f64) -> Option<Stop> {
     let way = ((stand.0 - first.0) / len, (stand.1 - first.1) / len);
     // The line through the fit's points, along the way it went: the fit's own speed is along
     // its heading, and a track that turned went less far along this way than that.
-    let n = on_line.len() as f64;
-    let (t0, x0) = on_line.iter().fold((0.0, 0.0), |(t, x), f| (t + f.0 / n, x + along(f.1, first, way) / n));
-    let (stt, stx) = on_line
-        .iter()
-        .fold((0.0, 0.0), |(tt, tx), f| (tt + (f.0 - t0).powi(2), tx + (f.0 - t0) * (along(f.1, first, way) - x0)));
-    if stt <= 0.0 {
-        return None;
-    }
-    let v0 = stx / stt;
+    let (t0, x0, v0, _) = line_along(&on_line, first, way)?;
     // A line unlike the fit (a point the fit dropped as a box grown over a neighbour, a turn)
     // is no line to judge by.
     if v0 < 1.0 || (v0 * 3.6 - line.kmh).abs() > MARGIN_SE * line.se_kmh.max(MIN_SE_KMH) {
         return None;
     }
-    let (x_stand, stand_sd) = standing_at(m, first, way)?;
-    let moving: Vec<_> = fixes
+    let (x_stand, stand_sd) = standing_at(m, &fixes, first, way)?;
+    let (lag_s, f) = fixes
         .iter()
         .filter(|f| f.0 > line_end + EPS_S)
         .take_while(|f| x_stand - along(f.1, first, way) > SHORT_SE * f.2.hypot(stand_sd))
         .map(|f| ((f.0 - t0) - (along(f.1, first, way) - x0) / v0, f))
-        .collect();
-    let (lag_s, f) = moving.into_iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
     Some(Stop {
         lag_s,
         v0,
@@ -270,28 +272,17 @@ fn stop_of(m: &TrackKinematics, tc: f64) -> Option<Stop> {
 
 /// Where the line through `fixes` between `from` and `to` puts its track at `t`, metres along
 /// `way` from `origin`, and that place's variance (one far box alone is too rough a place).
-fn place_at(
-    fixes: &[(f64, (f64, f64), f64)],
-    t: f64,
-    (from, to): (f64, f64),
-    origin: (f64, f64),
-    way: (f64, f64),
-) -> Option<(f64, f64)> {
-    let near: Vec<_> = fixes.iter().filter(|f| f.0 >= from - EPS_S && f.0 <= to + EPS_S).collect();
-    let n = near.len() as f64;
-    let (tm, xm) = near.iter().fold((0.0, 0.0), |(tm, x), f| (tm + f.0 / n, x + along(f.1, origin, way) / n));
-    let (stt, stx) = near
-        .iter()
-        .fold((0.0, 0.0), |(tt, tx), f| (tt + (f.0 - tm).powi(2), tx + (f.0 - tm) * (along(f.1, origin, way) - xm)));
-    let dt = t - tm;
-    match near.len() {
-        0 => None,
-        _ if stt > 0.0 => {
+fn place_at(fixes: &[Fix], t: f64, (from, to): (f64, f64), origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64)> {
+    let near: Vec<&Fix> = fixes.iter().filter(|f| f.0 >= from - EPS_S && f.0 <= to + EPS_S).collect();
+    match (near.as_slice(), line_along(&near, origin, way)) {
+        (_, Some((tm, xm, v, stt))) => {
             // The line's value at t weighs each point by 1/n + dt·(tᵢ − t̄)/Σ(t − t̄)².
+            let (n, dt) = (near.len() as f64, t - tm);
             let var = near.iter().map(|f| ((1.0 / n + dt * (f.0 - tm) / stt) * f.2).powi(2)).sum();
-            Some((xm + stx / stt * dt, var))
+            Some((xm + v * dt, var))
         }
-        _ if dt.abs() <= EPS_S => Some((xm, near.iter().map(|f| (f.2 / n).powi(2)).sum())),
+        // One point alone places its track only at its own time.
+        ([f], None) if (t - f.0).abs() <= EPS_S => Some((along(f.1, origin, way), f.2 * f.2)),
         _ => None,
     }
 }
