@@ -102,6 +102,10 @@ pub(crate) struct Item {
     /// For a column moving on: a row whose foot lies behind its last detection's, against its
     /// motion, further than it allows scores by IoU only (see [`Back`]). Ignored on rows.
     pub back: Option<Back>,
+    /// For a column standing still: the lowest a row's bottom edge may lie in the picture; a
+    /// row reaching lower, and wider than the column by [`super::STANDING_GROWN_W`], is a nearer
+    /// road user passing in front of it (see [`super::STANDING_DROP_H`]). Ignored on rows.
+    pub lowest: Option<f32>,
 }
 
 impl Item {
@@ -120,6 +124,7 @@ impl Item {
             inside: false,
             lane: None,
             back: None,
+            lowest: None,
         }
     }
 }
@@ -264,6 +269,11 @@ impl Scale {
 
 /// Similarity of a detection (`row`) and a track's predicted box (`col`), see the module doc.
 pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
+    if col.lowest.is_some_and(|y| row.bbox.y2 > y)
+        && row.bbox.x2 - row.bbox.x1 > (col.bbox.x2 - col.bbox.x1) * super::STANDING_GROWN_W + super::STANDING_JITTER_PX
+    {
+        return 0.0;
+    }
     let iou = row.bbox.iou(&col.bbox);
     if col.radius <= 0.0 {
         return iou;
