@@ -6,10 +6,11 @@
 //! one every track matched at it is laid against the road users in the picture: its detection
 //! belongs to the one whose true box it overlaps most (IoU above [`MIN_IOU`]). Only tracks that
 //! were confirmed count: a tentative track that never was is not given to the rules (a truck
-//! 500 m away, detected once in a few seconds, starts one each time). And only where the road
-//! user stands in the measurable area (`anttd check`: a pixel spans at most 0.5 m): beyond it a
-//! rider is a few pixels high, its boxes merge with its neighbours', and nothing the rules
-//! decide there depends on which track holds it.
+//! 500 m away, detected once in a few seconds, starts one each time). And only detections of a
+//! road user standing in the measurable area (`anttd check`: a pixel spans at most 0.5 m):
+//! beyond it a rider is a few pixels high, its boxes merge with its neighbours', and no speed
+//! is measured there. An id passing between two road users out there is not counted, though
+//! what its track saw there still reaches the rules.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -49,7 +50,7 @@ impl std::ops::AddAssign for Tracking {
 
 /// Whether the foot of `s`'s true box lies where speeds can be measured (`anttd check`'s
 /// measurable area; everywhere on a camera without calibration). Beyond it a road user is a few
-/// pixels high, and whether a track follows it there changes nothing the rules decide.
+/// pixels high and no speed is measured (see the module doc).
 fn measurable_at(ground: Option<&Homography>, s: &Seen) -> bool {
     let foot = (((s.bbox[0] + s.bbox[2]) * 0.5) as f32, s.bbox[3] as f32);
     ground.is_none_or(|h| measurable(h, foot))

@@ -102,10 +102,9 @@ pub(crate) struct Item {
     /// For a column moving on: a row whose foot lies behind its last detection's, against its
     /// motion, further than it allows scores by IoU only (see [`Back`]). Ignored on rows.
     pub back: Option<Back>,
-    /// For a column standing still: the lowest a row's bottom edge may lie in the picture; a
-    /// row reaching lower, and wider than the column by [`super::STANDING_GROWN_W`], is a nearer
-    /// road user passing in front of it (see [`super::STANDING_DROP_H`]). Ignored on rows.
-    pub lowest: Option<f32>,
+    /// For a column standing still: what a row must not be to be its (see [`Nearer`]).
+    /// Ignored on rows.
+    pub nearer: Option<Nearer>,
 }
 
 impl Item {
@@ -124,7 +123,7 @@ impl Item {
             inside: false,
             lane: None,
             back: None,
-            lowest: None,
+            nearer: None,
         }
     }
 }
@@ -145,6 +144,21 @@ impl Back {
     fn refuses(&self, b: &BBox) -> bool {
         let c = b.bottom_center();
         (c.0 - self.from.0) * self.dir.0 + (c.1 - self.from.1) * self.dir.1 < -self.tol
+    }
+}
+
+/// A nearer road user than a standing column: a row whose top and bottom edges lie lower in
+/// the picture than these and that is wider than `width` (see [`super::STANDING_DROP_H`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Nearer {
+    pub top: f32,
+    pub bottom: f32,
+    pub width: f32,
+}
+
+impl Nearer {
+    fn refuses(&self, b: &BBox) -> bool {
+        b.y1 > self.top && b.y2 > self.bottom && b.width() > self.width
     }
 }
 
@@ -269,9 +283,7 @@ impl Scale {
 
 /// Similarity of a detection (`row`) and a track's predicted box (`col`), see the module doc.
 pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
-    if col.lowest.is_some_and(|y| row.bbox.y2 > y)
-        && row.bbox.x2 - row.bbox.x1 > (col.bbox.x2 - col.bbox.x1) * super::STANDING_GROWN_W + super::STANDING_JITTER_PX
-    {
+    if col.nearer.is_some_and(|n| n.refuses(&row.bbox)) {
         return 0.0;
     }
     let iou = row.bbox.iou(&col.bbox);

@@ -64,10 +64,10 @@
 //!   half hidden, seen weakly, overlapped its drifted filtered box by IoU 0.68 and went to the
 //!   car braking into it.
 //!
-//! - **A standing object's box does not reach lower.** A nearer road user passing in front of
-//!   a standing one hides its lower part, which lifts its box's bottom edge; a detection whose
-//!   bottom edge lies well below a standing track's, and that is wider, is that nearer one
-//!   ([`STANDING_DROP_H`], [`STANDING_GROWN_W`]), not the standing one, whatever their overlap.
+//! - **A standing object's box does not move nearer.** A detection whose top and bottom edges
+//!   both lie well below where a standing track's detections stood, and that is wider, is a
+//!   nearer road user passing in front of it or running into it ([`STANDING_DROP_H`],
+//!   [`STANDING_GROWN_W`]), not the standing one, whatever their overlap.
 //!
 //! Per update, with the predicted box of every track:
 //! 1. detections with `score >= high_thresh` are matched against every track, confirmed, lost
@@ -193,33 +193,35 @@ pub const PARKED_S: f64 = 3.0;
 /// … until it has not been seen standing for this long.
 pub const STILL_GRACE_S: f64 = 2.0;
 
-/// A standing track's detections keep their bottom edge where it stood: a nearer road user
-/// hides the lower part of its box, which lifts that edge, and a road user starting off from
-/// standing moves little at first. A detection reaching lower than the track's expected box by
-/// more than this share of its height, plus one box height per second squared since it was
-/// last seen (a car pulling away at about 3 m/s²), is a nearer road user passing in front of
-/// it, not the standing one. At 3 fps a car standing in its lane, half hidden and detected
-/// weakly, took the box of the car running into it, whose own track had lapsed after two missed
-/// detections (IoU 0.22 with the standing car's box), and the crash became one track.
+/// A road user standing still is where its detections stood; a nearer one passing in front of
+/// it, or running into it, has a box lower in the picture, top and bottom, and wider. A
+/// detection whose top and bottom edges both lie lower than a standing track's detections
+/// stood (their mean box, `perspective::Observations::still_box`) by more than this share of
+/// that box's height, plus one box height per second squared since it was last seen (a car
+/// starting off at about 3 m/s² while unseen), is not that track's, whatever their overlap.
+/// At 3 fps a car standing in its lane, half hidden and detected weakly, took the box of the
+/// car running into it, whose own track had lapsed after two missed detections (IoU 0.22 with
+/// the standing car's box), and the crash became one track. A nearer road user hiding the
+/// standing one's lower part lifts only its bottom edge, and its full box, seen again once
+/// that one has passed, has the top it had: it stays the standing one's. The allowance grows
+/// with the time unseen, so a track lost for more than about 0.7 s is no longer guarded.
 pub const STANDING_DROP_H: f32 = 0.2;
-/// … and wider than its expected box by this factor: nearer, a road user of the same class is
-/// bigger, while a standing one partly hidden only loses width. (Without it, a person standing
-/// in a crowd whose track had taken a neighbour's weak box for a frame could not take its own
-/// back, and the crowd's tracks broke 3 % more often.)
+/// … and wider than that box by this factor: nearer, a road user of the same class is bigger.
+/// (Without it, a person standing in a crowd whose track had taken a neighbour's weak box for
+/// a frame could not take its own back, and the crowd's tracks broke 3 % more often.)
 pub const STANDING_GROWN_W: f32 = 1.15;
-/// Both by at least this many pixels more: far away a box a few pixels wide jitters by a
-/// pixel or two (a rider near the horizon on the wide pole, its box 5–7 px wide, lost its
-/// track to that).
-pub const STANDING_JITTER_PX: f32 = 3.0;
 
-/// The lowest a detection's bottom edge may lie to be the standing track `tr`'s, expected at
-/// `bbox` at `now` (see [`STANDING_DROP_H`]); `None` for a track that is not standing.
-fn standing_lowest(tr: &Track, bbox: &BBox, now: f64) -> Option<f32> {
-    if tr.state == TrackState::Tentative || !(tr.standing() || tr.parked()) {
+/// What a detection must not be to be the standing track `tr`'s at `now` (see
+/// [`STANDING_DROP_H`]); `None` for a track whose detections do not stand (a tentative one, one
+/// that moves, one that started off, or one whose box is under `STILL_MIN_H_PX`).
+fn nearer_than(tr: &Track, now: f64) -> Option<assign::Nearer> {
+    if tr.state == TrackState::Tentative {
         return None;
     }
+    let s = tr.obs.still_box()?;
     let t = (now - tr.last_seen).max(0.0) as f32;
-    Some(bbox.y2 + bbox.height().max(1.0) * (STANDING_DROP_H + t * t) + STANDING_JITTER_PX)
+    let drop = s.height().max(1.0) * (STANDING_DROP_H + t * t);
+    Some(assign::Nearer { top: s.y1 + drop, bottom: s.y2 + drop, width: s.width() * STANDING_GROWN_W })
 }
 
 /// What one [`Tracker::update`] produced.
@@ -725,7 +727,7 @@ impl Tracker {
                     inside: inside[k],
                     lane: lane[k],
                     back: back[k],
-                    lowest: standing_lowest(tr, &bbox, now.unwrap_or(tr.last_seen)),
+                    nearer: nearer_than(tr, now.unwrap_or(tr.last_seen)),
                     ..Item::new(tr.class_id, bbox)
                 });
                 col_map.push(k as u32);
@@ -2053,14 +2055,34 @@ mod tests {
         assert_eq!(owners[0], car, "{owners:?}");
         assert_ne!(owners[1], car, "{owners:?}");
         assert!(owners[1].is_some(), "{owners:?}");
-        // A car standing there that starts off, or is seen a little lower and wider by jitter, is
-        // still itself.
+        // The standing car itself, seen lower than it stood: whole again after a nearer road
+        // user hid its lower part (its top where it was), lower but no wider (a box of its upper
+        // part moved down by jitter), or a little lower and wider.
+        let standing_then = |last: Detection| {
+            let mut tracker = default_tracker();
+            for (t, dets) in frames.iter().take(5) {
+                tracker.update(*t, dets);
+            }
+            tracker.update(2.67, &[last]);
+            tracker.owner(0).map(|tr| tr.id)
+        };
+        for last in
+            [b(0.8, 688.0, 63.0, 780.0, 200.0), b(0.8, 695.0, 103.0, 771.0, 195.0), b(0.8, 693.0, 66.0, 774.0, 162.0)]
+        {
+            assert_eq!(standing_then(last), car, "{last:?}");
+        }
+        // A car that stood starts off towards the camera, gathering speed: one id throughout.
         let mut tracker = default_tracker();
         for (t, dets) in frames.iter().take(5) {
             tracker.update(*t, dets);
         }
-        tracker.update(2.67, &[b(0.8, 693.0, 66.0, 774.0, 162.0)]);
-        assert_eq!(tracker.owner(0).map(|tr| tr.id), car);
+        for (k, down) in [5.0_f32, 15.0, 30.0, 50.0, 75.0, 105.0].into_iter().enumerate() {
+            let grow = 1.0 + 0.004 * down;
+            let (cx, w, h) = (733.0, 76.0 * grow, 92.0 * grow);
+            let y2 = 155.0 + down;
+            tracker.update(2.67 + 0.33 * k as f64, &[b(0.8, cx - w / 2.0, y2 - h, cx + w / 2.0, y2)]);
+            assert_eq!(tracker.owner(0).map(|tr| tr.id), car, "{down} px down");
+        }
     }
 
     #[test]
