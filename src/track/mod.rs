@@ -212,10 +212,12 @@ pub const STANDING_DROP_H: f32 = 0.2;
 pub const STANDING_GROWN_W: f32 = 1.15;
 
 /// What a detection must not be to be the standing track `tr`'s at `now` (see
-/// [`STANDING_DROP_H`]); `None` for a track whose detections do not stand (a tentative one, one
-/// that moves, one that started off, or one whose box is under `STILL_MIN_H_PX`).
+/// [`STANDING_DROP_H`]); `None` for a track that its filter does not say stands (nor parked),
+/// or whose detections do not stand (one that started off, or whose box is under
+/// `STILL_MIN_H_PX`), or a tentative one.
 fn nearer_than(tr: &Track, now: f64) -> Option<assign::Nearer> {
-    if tr.state == TrackState::Tentative {
+    // The filter's word first: it is cheap, and most tracks move.
+    if tr.state == TrackState::Tentative || !(tr.standing() || tr.parked()) {
         return None;
     }
     let s = tr.obs.still_box()?;
@@ -288,6 +290,8 @@ pub struct Tracker {
     /// Per track moving on, how far back from its last detection a detection may lie (see
     /// [`Tracker::backs`]).
     back: Vec<Option<assign::Back>>,
+    /// Per track, what a detection must not be to be its while it stands (see [`nearer_than`]).
+    nearer: Vec<Option<assign::Nearer>>,
     /// Scratch for [`Tracker::lanes`]: expected feet sorted by x, with their track's index.
     feet: Vec<((f32, f32), u32)>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
@@ -355,6 +359,7 @@ impl Tracker {
             second_box: Vec::new(),
             lane: Vec::new(),
             back: Vec::new(),
+            nearer: Vec::new(),
             feet: Vec::new(),
             horizon: None,
             road: None,
@@ -438,6 +443,8 @@ impl Tracker {
         self.expect.extend(tracks.iter().zip(priors).map(|(tr, &prior)| Self::expected(tr, prior, now, horizon)));
         self.lanes(now);
         self.backs(now);
+        self.nearer.clear();
+        self.nearer.extend(self.tracks.iter().map(|tr| nearer_than(tr, now)));
 
         let gate = self.cfg.match_iou;
         self.mark_second_boxes();
@@ -672,10 +679,10 @@ impl Tracker {
             second_box,
             lane,
             back,
+            nearer,
             horizon,
             road,
             picture,
-            now,
             ..
         } = self;
         let band = match scores {
@@ -727,7 +734,7 @@ impl Tracker {
                     inside: inside[k],
                     lane: lane[k],
                     back: back[k],
-                    nearer: nearer_than(tr, now.unwrap_or(tr.last_seen)),
+                    nearer: nearer[k],
                     ..Item::new(tr.class_id, bbox)
                 });
                 col_map.push(k as u32);
