@@ -214,15 +214,14 @@ pub const STANDING_DROP_H: f32 = 0.2;
 pub const STANDING_GROWN_W: f32 = 1.15;
 
 /// What a detection must not be to be the standing track `tr`'s at `now` (see
-/// [`STANDING_DROP_H`]); `None` for a track that its filter does not say stands (nor parked),
-/// or whose detections do not stand (one that started off, or whose box is under
-/// `STILL_MIN_H_PX`), or a tentative one.
-fn nearer_than(tr: &Track, now: f64) -> Option<assign::Nearer> {
-    // The filter's word first: it is cheap, and most tracks move.
-    if tr.state == TrackState::Tentative || !(tr.standing() || tr.parked()) {
+/// [`STANDING_DROP_H`]), from `still`, where its detections stood (`still_box`, taken only for
+/// a track its filter says stands, or parked); `None` without it (a moving track, one that
+/// started off, one whose box is under `STILL_MIN_H_PX`) or for a tentative one.
+fn nearer_than(tr: &Track, still: Option<BBox>, now: f64) -> Option<assign::Nearer> {
+    if tr.state == TrackState::Tentative {
         return None;
     }
-    let s = tr.obs.still_box()?;
+    let s = still?;
     let t = (now - tr.last_seen).max(0.0) as f32;
     let drop = s.height().max(1.0) * (STANDING_DROP_H + t * t);
     Some(assign::Nearer { top: s.y1 + drop, bottom: s.y2 + drop, width: s.width() * STANDING_GROWN_W })
@@ -440,13 +439,17 @@ impl Tracker {
         self.pairs.clear();
         self.neighbour_motion(now);
         // Each track's expected box, once: the stages would otherwise refit it up to three times.
+        // And where a standing one's detections stood, which both its expected box and what a
+        // nearer road user's box is (`nearer_than`) come from.
         self.expect.clear();
-        let (tracks, priors, horizon) = (&self.tracks, &self.priors, self.horizon);
-        self.expect.extend(tracks.iter().zip(priors).map(|(tr, &prior)| Self::expected(tr, prior, now, horizon)));
+        self.nearer.clear();
+        for (tr, &prior) in self.tracks.iter().zip(&self.priors) {
+            let still = if tr.standing() || tr.parked() { tr.obs.still_box() } else { None };
+            self.expect.push(Self::expected(tr, prior, still, now, self.horizon));
+            self.nearer.push(nearer_than(tr, still, now));
+        }
         self.lanes(now);
         self.backs(now);
-        self.nearer.clear();
-        self.nearer.extend(self.tracks.iter().map(|tr| nearer_than(tr, now)));
 
         let gate = self.cfg.match_iou;
         self.mark_second_boxes();
@@ -846,8 +849,15 @@ impl Tracker {
     /// The box comes from the perspective-aware fit of the last detections
     /// ([`perspective`]), or the Kalman prediction before there are two. The radius is the
     /// box's own size, plus half the distance it was predicted to travel since it was last
-    /// seen; for a track seen once, a generous allowance for a velocity not known yet.
-    fn expected(tr: &Track, prior: Option<(f32, f32)>, now: f64, horizon: Option<(f32, f32)>) -> (BBox, f32) {
+    /// seen; for a track seen once, a generous allowance for a velocity not known yet. `still`
+    /// is where a standing track's detections stood, if they did.
+    fn expected(
+        tr: &Track,
+        prior: Option<(f32, f32)>,
+        still: Option<BBox>,
+        now: f64,
+        horizon: Option<(f32, f32)>,
+    ) -> (BBox, f32) {
         let unseen = (now - tr.last_seen).max(0.0) as f32;
         let height = |b: &BBox| b.y2 - b.y1;
         // Followed by the carrier since its last detection: where it last had it, moving as its
@@ -887,7 +897,7 @@ impl Tracker {
             Some(fit) if !tr.standing() && !tr.parked() => fit,
             // A parked one where its detection stood, not where a carried box may have drifted.
             _ if tr.parked() && !tr.trail.is_empty() => (tr.det_bbox, 0.0),
-            _ if tr.standing() || tr.parked() => (tr.obs.still_box().unwrap_or(tr.bbox), 0.0),
+            _ if tr.standing() || tr.parked() => (still.unwrap_or(tr.bbox), 0.0),
             _ => (tr.bbox, 0.0),
         };
         let centre = |b: &BBox| ((b.x1 + b.x2) * 0.5, (b.y1 + b.y2) * 0.5);
