@@ -52,6 +52,13 @@ pub struct Track {
     /// Since when, and until when, the track has been seen standing at its matches (see
     /// [`Track::parked`]).
     pub(super) still: Option<(f64, f64)>,
+    /// Where its detections last stood ([`Observations::still_box`] at its latest match that
+    /// gave one, or its filtered box at its latest match standing by its filter): a parked car covered bit by bit by a road user passing in front gives boxes
+    /// cut where it is hidden, and its last few no longer say where it stands (see
+    /// [`super::Tracker::expected`]).
+    pub(super) stood: Option<BBox>,
+    /// Its latest detection was cut by a road user passing in front (`super::covered`).
+    pub(super) covered: bool,
     /// The boxes carried onto it since its latest matched detection, with their times (see
     /// [`super::Tracker::carry`]).
     pub(super) trail: Vec<(f64, BBox)>,
@@ -118,6 +125,8 @@ impl Track {
                 obs
             },
             still: None,
+            stood: None,
+            covered: false,
             trail: Vec::new(),
         }
     }
@@ -141,6 +150,13 @@ impl Track {
         self.misses = 0;
         self.obs.push(t, &det.bbox, cut);
         self.trail.clear();
+        // Its still box, or at more than 5 detections a second (its last few then span too
+        // short a time for one) its filtered box while the filter says it stands.
+        if let Some(b) = self.obs.still_box() {
+            self.stood = Some(b);
+        } else if self.standing() {
+            self.stood = Some(self.bbox);
+        }
         if self.standing() {
             self.still = Some((self.still.map_or(t, |(since, _)| since), t));
         } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
