@@ -181,7 +181,7 @@ impl SimDetector {
                 0.55 + 0.35 * u_score - 0.2 * ((40.0 - h) / 40.0).clamp(0.0, 1.0)
             };
             score = score.clamp(0.05, 0.99);
-            let outline = if m.cut_hidden && hidden > 0.0 { visible_extent(s.bbox, &nearer) } else { Some(s.bbox) };
+            let outline = if m.cut_hidden { visible_extent(s.bbox, &nearer) } else { Some(s.bbox) };
             let Some(outline) = outline else { continue };
             let Some(bbox) = jittered(outline, (m.jitter, m.min_jitter_px), draws, (width, height)) else { continue };
             out.push((Detection { class_id: class_id(s.class), score: score as f32, bbox }, Some(s.actor)));
@@ -253,7 +253,8 @@ mod tests {
         assert_eq!(visible_extent(b, &[[50.0, 50.0, 130.0, 250.0]]), Some([130.0, 100.0, 200.0, 200.0]));
         // Over its bottom left corner: its extent is whole (its bottom is seen on the right).
         assert_eq!(visible_extent(b, &[[50.0, 150.0, 150.0, 250.0]]), Some(b));
-        // Two nearer boxes that together span its bottom: cut where they both cover it.
+        // Two nearer boxes that together span its width: cut where the higher one's top is
+        // (below that, the two cover it).
         let two = [[50.0, 170.0, 160.0, 250.0], [150.0, 150.0, 250.0, 250.0]];
         assert_eq!(visible_extent(b, &two), Some([100.0, 100.0, 200.0, 170.0]));
         // Wholly covered: nothing seen.

@@ -61,8 +61,8 @@
 //!   parked car's last boxes before it vanishes are cut where the bus covers it; a parked track
 //!   lost after such a cut, with a nearer road user's box over it ([`covered`]), is sought
 //!   where its detections last stood, not where the cut boxes moved its filter (simulated with
-//!   boxes cut so, the stopped car made a second stop in 22–94 of 100 runs per camera and
-//!   rate, and in none with this).
+//!   boxes cut so, the stopped car made a second stop in 22–94 of 100 runs per camera at 3 and
+//!   5 fps and in 10–28 at 10 fps, and in none with this).
 //! - **A standing object is where its detections stood.** Its expected box is the mean of its
 //!   last detected boxes when their feet say it stands (`perspective::Observations::still_box`),
 //!   not its filtered box, whose size and place follow each detection's jitter: a car standing
@@ -232,28 +232,32 @@ fn nearer_than(tr: &Track, still: Option<BBox>, now: f64) -> Option<assign::Near
     Some(assign::Nearer { top: s.y1 + drop, bottom: s.y2 + drop, width: s.width() * STANDING_GROWN_W })
 }
 
-/// Whether the road user that stood at `stood`, detected now as `last`, is being covered by
-/// one passing in front: `last` is cut (smaller than `stood` by more than the spread of feet
-/// that still stand, [`perspective::STILL_SPREAD_H`] of its height, so its last few boxes no
-/// longer make a still box), and a box of a road user nearer the camera (its bottom lower in
-/// the picture by [`STANDING_DROP_H`] of `stood`'s height) overlaps `stood`. A detector draws
-/// its box round what it sees, so a car on the shoulder behind a passing truck gives boxes cut
-/// where it is hidden, whose feet and filter say it moves; lost behind the truck, it is sought
-/// where it stood (see [`Tracker::update`]). A parked road user whose whole box moved has
-/// started off; so has one cut with nothing in front.
-fn covered<'a>(stood: &BBox, last: &BBox, mut in_front: impl Iterator<Item = &'a BBox>) -> bool {
+/// Whether the parked road user that stood at `stood`, detected now as `last`, is being
+/// covered by one passing in front: `last` is cut (its bottom risen, or its width shrunk, by
+/// more than the spread of feet that still stand, [`perspective::STILL_SPREAD_H`] of its
+/// height, while its top, or one side, stayed where it stood: a road user driving off moves
+/// its whole box), and a box of a road user nearer the camera (its bottom lower in the picture
+/// by [`STANDING_DROP_H`] of `stood`'s height) reaches over `stood`. A detector draws its box
+/// round what it sees, so a car on the shoulder behind a passing truck gives boxes cut where it
+/// is hidden, whose feet and filter say it moves; lost behind the truck, it is sought where it
+/// stood (see [`Tracker::update`]).
+fn covered(stood: &BBox, last: &BBox, in_front: &[(usize, BBox)], me: usize) -> bool {
     let reach = perspective::STILL_SPREAD_H * stood.height();
-    let cut = last.height() < stood.height() - reach || last.width() < stood.width() - 2.0 * reach;
+    let near = |a: f32, b: f32| (a - b).abs() <= reach;
+    let cut_below = last.y2 < stood.y2 - reach && near(last.y1, stood.y1);
+    let cut_aside = last.width() < stood.width() - 2.0 * reach && (near(last.x1, stood.x1) || near(last.x2, stood.x2));
     let lower = stood.y2 + STANDING_DROP_H * stood.height();
-    cut && in_front.any(|b| {
-        // Its top may be jittered off by a few per cent of its own height: a truck's 20 px.
-        let top = b.y1 - OCCLUDER_SLACK_H * b.height();
-        b.y2 > lower && b.x1 < stood.x2 && stood.x1 < b.x2 && top < stood.y2
-    })
+    (cut_below || cut_aside)
+        && in_front.iter().any(|&(k, b)| {
+            // Its top may lie off by the detector's jitter of a large box.
+            let top = b.y1 - OCCLUDER_SLACK_H * b.height();
+            k != me && b.y2 > lower && b.x1 < stood.x2 && stood.x1 < b.x2 && top < stood.y2
+        })
 }
 
-/// How far the box of a road user in front may lie off the box it covers, as a share of its
-/// own height (see [`covered`]): a detector jitters an edge by a few per cent of the box.
+/// How far the top of a road user's box in front may lie below the box it covers, as a share
+/// of its own height (see [`covered`]): the simulated detector jitters an edge by 3 % of the
+/// box (a standard deviation), and a truck near the camera is 300–500 px tall.
 const OCCLUDER_SLACK_H: f32 = 0.1;
 
 /// What one [`Tracker::update`] produced.
@@ -322,6 +326,9 @@ pub struct Tracker {
     back: Vec<Option<assign::Back>>,
     /// Per track, what a detection must not be to be its while it stands (see [`nearer_than`]).
     nearer: Vec<Option<assign::Nearer>>,
+    /// Boxes that may be in front of a parked track at this update, with their track's index
+    /// (`usize::MAX` for a detection): see [`covered`].
+    in_front: Vec<(usize, BBox)>,
     /// Scratch for [`Tracker::lanes`]: expected feet sorted by x, with their track's index.
     feet: Vec<((f32, f32), u32)>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
@@ -390,6 +397,7 @@ impl Tracker {
             lane: Vec::new(),
             back: Vec::new(),
             nearer: Vec::new(),
+            in_front: Vec::new(),
             feet: Vec::new(),
             horizon: None,
             road: None,
@@ -505,6 +513,20 @@ impl Tracker {
         self.stage(detections, Scores::High, gate, |t| t.state != TrackState::Tentative);
         self.lone(detections, gate);
 
+        // What may be in front of a parked track: the frame's detections, and where the other
+        // established tracks were expected (a truck passing in front may be missed just when
+        // the car's box is cut). Gathered only when a parked track may need them.
+        self.in_front.clear();
+        if self.tracks.iter().any(|t| t.parked() && t.stood.is_some()) {
+            let low = self.cfg.low_thresh;
+            self.in_front.extend(
+                detections.iter().filter(|d| valid_detection(d) && d.score >= low).map(|d| (usize::MAX, d.bbox)),
+            );
+            let established = self.tracks.iter().map(|t| t.state != TrackState::Tentative);
+            self.in_front.extend(
+                self.expect.iter().zip(established).enumerate().filter(|(_, (_, e))| *e).map(|(j, (x, _))| (j, x.0)),
+            );
+        }
         let min_hits = self.cfg.min_hits.max(1);
         let confirm_s = self.cfg.confirm_s;
         let mut confirmed = Vec::new();
@@ -515,15 +537,15 @@ impl Tracker {
             let tr = &mut self.tracks[k as usize];
             self.owners[d as usize] = Some(tr.id);
             let det = &detections[d as usize];
+            // Judged against where it stood before this detection, which `apply` may move.
+            // Covered until its own detections stand again (`apply`): a whole box after cut
+            // ones does not yet make a still box of its last few.
+            if tr.parked()
+                && let Some(s) = tr.stood
+            {
+                tr.covered |= covered(&s, &det.bbox, &self.in_front, k as usize);
+            }
             tr.apply(det, now, cut_at_bottom(&det.bbox, picture));
-            // What may be in front: the frame's detections, and where the other tracks were
-            // expected (a truck passing in front may be missed just when the car's box is cut).
-            // Covered until its own detections stand again: a whole box after cut ones does
-            // not yet make a still box of its last few.
-            let others = self.expect.iter().enumerate().filter(|&(j, _)| j != k as usize).map(|(_, e)| &e.0);
-            let boxes = detections.iter().filter(|d| valid_detection(d)).map(|d| &d.bbox).chain(others);
-            tr.covered =
-                tr.stood.is_some_and(|s| covered(&s, &det.bbox, boxes)) || (tr.covered && tr.obs.still_box().is_none());
             match tr.state {
                 TrackState::Lost => tr.state = TrackState::Confirmed,
                 TrackState::Tentative if tr.hits >= min_hits || (tr.hits >= 2 && now - tr.first_seen >= confirm_s) => {
@@ -939,6 +961,11 @@ impl Tracker {
         // seems to move as a passing vehicle covers it bit by bit.
         let (bbox, spread) = match tr.obs.predict_with_spread(now, horizon) {
             Some(fit) if !tr.standing() && !tr.parked() => fit,
+            // A parked one lost behind a road user in front where it stood (`covered`), its
+            // last detection and carried boxes cut.
+            _ if tr.covered && tr.state == TrackState::Lost && tr.parked() && still.is_some() => {
+                (still.unwrap_or(tr.bbox), 0.0)
+            }
             // A parked one where its detection stood, not where a carried box may have drifted.
             _ if tr.parked() && !tr.trail.is_empty() => (tr.det_bbox, 0.0),
             _ if tr.standing() || tr.parked() => (still.unwrap_or(tr.bbox), 0.0),
@@ -2094,8 +2121,9 @@ mod tests {
     fn a_parked_car_cut_from_below_by_a_passing_truck_is_sought_where_it_stood() {
         // The simulated stopped car on the 8 m pole at 3 fps (seed 2, its boxes cut where the
         // truck hides them): a car stands on the shoulder; a truck passing in front covers it
-        // from below, so its last two boxes before it vanishes are cut off at the bottom (its
-        // filter then says it moves up the picture); 3 s later it is seen whole where it stood.
+        // from below, so its last three boxes before it vanishes (20 to 20.67 s) are cut off at
+        // the bottom (its filter then says it moves up the picture); 3.3 s later it is seen
+        // whole where it stood.
         const TRUCK: u32 = 7;
         let car = BBox::new(814.0, 83.0, 923.0, 187.0);
         let frames = |truck_at: Option<f32>, truck_missed: std::ops::Range<f64>| {
@@ -2129,8 +2157,8 @@ mod tests {
         let log = play(&frames(None, 0.0..0.0));
         assert_eq!(log.confirmed_ids(), vec![1, 2], "one car");
         assert!(log.ended.is_empty());
-        // The truck missed at both of the car's cut boxes: where its track was expected is in
-        // front.
+        // The truck missed at all three of the car's cut boxes: where its track was expected
+        // is in front.
         let log = play(&frames(None, 19.9..20.8));
         assert_eq!(log.confirmed_ids(), vec![1, 2], "one car, the truck missed");
         // Nothing in front (the truck's box lies wholly below the car's): the cut boxes are the

@@ -53,11 +53,14 @@ pub struct Track {
     /// [`Track::parked`]).
     pub(super) still: Option<(f64, f64)>,
     /// Where its detections last stood ([`Observations::still_box`] at its latest match that
-    /// gave one, or its filtered box at its latest match standing by its filter): a parked car covered bit by bit by a road user passing in front gives boxes
-    /// cut where it is hidden, and its last few no longer say where it stands (see
-    /// [`super::Tracker::expected`]).
+    /// gave one, or its filtered box at its latest match standing by its filter and not
+    /// covered): a parked car covered bit by bit by a road user passing in front gives boxes cut
+    /// where it is hidden, and its last few no longer say where it stands (see
+    /// [`super::Tracker::update`]).
     pub(super) stood: Option<BBox>,
-    /// Its latest detection was cut by a road user passing in front (`super::covered`).
+    /// A detection of it while parked was cut by a road user passing in front
+    /// (`super::covered`), and its detections have not stood again since; cleared when it is
+    /// no longer parked.
     pub(super) covered: bool,
     /// The boxes carried onto it since its latest matched detection, with their times (see
     /// [`super::Tracker::carry`]).
@@ -151,10 +154,12 @@ impl Track {
         self.obs.push(t, &det.bbox, cut);
         self.trail.clear();
         // Its still box, or at more than 5 detections a second (its last few then span too
-        // short a time for one) its filtered box while the filter says it stands.
+        // short a time for one) its filtered box while the filter says it stands; not a box
+        // cut by a road user in front.
         if let Some(b) = self.obs.still_box() {
             self.stood = Some(b);
-        } else if self.standing() {
+            self.covered = false;
+        } else if self.standing() && !self.covered {
             self.stood = Some(self.bbox);
         }
         if self.standing() {
@@ -162,6 +167,7 @@ impl Track {
         } else if self.still.is_some_and(|(_, until)| t - until > STILL_GRACE_S) {
             self.still = None;
         }
+        self.covered &= self.parked();
     }
 
     /// A box carried onto the track at frame time `t`, between detections: its latest box
