@@ -482,10 +482,7 @@ impl Tracker {
         self.nearer.clear();
         for (tr, &prior) in self.tracks.iter().zip(&self.priors) {
             let still = if tr.standing() || tr.parked() {
-                // Lost only: while it is still detected, cut, its filter follows the cut boxes,
-                // and a person in a crowd covered as it walked off was held where it stood.
-                let behind = tr.covered && tr.parked() && tr.state == TrackState::Lost;
-                tr.obs.still_box().or(tr.stood.filter(|_| behind))
+                tr.obs.still_box().or(tr.stood.filter(|_| tr.behind()))
             } else {
                 None
             };
@@ -961,13 +958,10 @@ impl Tracker {
         // seems to move as a passing vehicle covers it bit by bit.
         let (bbox, spread) = match tr.obs.predict_with_spread(now, horizon) {
             Some(fit) if !tr.standing() && !tr.parked() => fit,
-            // A parked one lost behind a road user in front where it stood (`covered`), its
-            // last detection and carried boxes cut.
-            _ if tr.covered && tr.state == TrackState::Lost && tr.parked() && still.is_some() => {
-                (still.unwrap_or(tr.bbox), 0.0)
-            }
-            // A parked one where its detection stood, not where a carried box may have drifted.
-            _ if tr.parked() && !tr.trail.is_empty() => (tr.det_bbox, 0.0),
+            // A parked one where its detection stood, not where a carried box may have drifted;
+            // but one lost behind a road user in front where it stood (`still`), its last
+            // detection and carried boxes cut.
+            _ if tr.parked() && !tr.trail.is_empty() && !tr.behind() => (tr.det_bbox, 0.0),
             _ if tr.standing() || tr.parked() => (still.unwrap_or(tr.bbox), 0.0),
             _ => (tr.bbox, 0.0),
         };

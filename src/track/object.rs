@@ -204,6 +204,14 @@ impl Track {
         self.still.is_some_and(|(since, until)| until - since >= PARKED_S && self.last_seen - until <= STILL_GRACE_S)
     }
 
+    /// Whether it is parked, covered by a road user in front (`super::covered`), and lost: it
+    /// is then sought where its detections stood (`stood`). Lost only: while it is
+    /// still detected, cut, its filter follows the cut boxes (a person in a crowd covered as
+    /// they walked off was held where they had stood).
+    pub(super) fn behind(&self) -> bool {
+        self.covered && self.parked() && self.state == TrackState::Lost
+    }
+
     /// Whether the box moves less than [`STILL_SPEED_H`] of its height per second.
     pub(super) fn standing(&self) -> bool {
         let (vx, vy) = self.kf.velocity();
