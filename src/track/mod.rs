@@ -1195,7 +1195,7 @@ impl Tracker {
 
     /// Confirmed tracks (state Confirmed or Lost), for rules: the Confirmed ones first, then
     /// the Lost ones, each by ascending id.
-    pub fn tracks(&self) -> impl Iterator<Item = &Track> {
+    pub fn tracks(&self) -> impl Iterator<Item = &Track> + Clone {
         self.tracks[..self.n_confirmed + self.n_lost].iter()
     }
 
@@ -1203,7 +1203,7 @@ impl Tracker {
     /// should start with a track's first detection rather than at its confirmation, which at a
     /// low detect rate is a third of the time a fast object is in view. Rules still act on
     /// [`Tracker::tracks`] only.
-    pub fn live_tracks(&self) -> impl Iterator<Item = &Track> {
+    pub fn live_tracks(&self) -> impl Iterator<Item = &Track> + Clone {
         self.tracks.iter()
     }
 
