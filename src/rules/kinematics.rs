@@ -17,7 +17,7 @@ use super::homography::Homography;
 use super::speed::{Fix, SpeedEstimator, SpeedFit};
 use crate::detect::BBox;
 use crate::geometry::Point;
-use crate::track::{Track, TrackState};
+use crate::track::{Track, TrackState, cut_at_top};
 
 /// How much history is kept per track; rule windows longer than this see only this much.
 pub const HISTORY_S: f64 = 12.0;
@@ -123,10 +123,11 @@ pub struct TrackKinematics {
     /// `speeding` and `racing` both ask every frame (racing twice for some riders), and the
     /// whole-view fit is the costliest part of either; a camera without them never pays for it.
     best: OnceCell<Option<FitReading>>,
-    /// When the latest detection not cut (by the picture's bottom edge or a road user in front)
-    /// was seen…
+    /// When the latest detection not cut by the picture's bottom edge was seen…
     whole_at: Option<f64>,
-    /// … and the height-to-width of the latest of them.
+    /// … and the latest whose foot no road user in front hid either ([`foot_hidden`]), and the
+    /// height-to-width of the latest of those clear of every edge of the picture.
+    foot_at: Option<f64>,
     shapes: Shapes,
 }
 
@@ -165,11 +166,7 @@ impl Shapes {
 /// shrinks a box from above, and its foot is whole.
 pub fn foot_hidden(seen: &BBox, usual: Option<f32>, mut others: impl Iterator<Item = BBox>) -> bool {
     let (Some(usual), w, h) = (usual, seen.width(), seen.height()) else { return false };
-    if w <= 0.0 || h >= HIDDEN_FOOT_SHAPE * usual * w {
-        return false;
-    }
-    let jitter = (BOX_JITTER_SHARE as f32 * h).max(MIN_JITTER_PX as f32);
-    if seen.y1 <= 2.0 * jitter {
+    if !(w > 0.0 && h < HIDDEN_FOOT_SHAPE * usual * w) || cut_at_top(seen) {
         return false;
     }
     others.any(|o| {
@@ -357,6 +354,7 @@ impl Kinematics {
                 estimator: SpeedEstimator::new(window_s),
                 best: OnceCell::new(),
                 whole_at: None,
+                foot_at: None,
                 shapes: Shapes::default(),
             });
             m.bbox = tr.bbox;
@@ -381,16 +379,26 @@ impl Kinematics {
             // traffic on the wide pole (30–50 km/h), riders riding away were boxed down to the
             // top of the one in front in their last detections and read up to 65 km/h (over 100
             // runs, false `speeding` at 3, 5 and 10 fps fell from 6, 1 and 2 to 1, 0 and 0).
-            let shape = seen_box.height() / seen_box.width();
+            // Its foot hidden for longer than that, the road user rides on behind the other one:
+            // its usual shape is learned again, from what is seen of it.
             let others = || tracks.clone().filter(|o| o.id != tr.id && o.matched_at(t)).map(|o| o.seen_box());
-            let cut_box = carried == 0 && (tr.detection_cut() || foot_hidden(&seen_box, m.shapes.usual(), others()));
-            if carried == 0 && !cut_box {
+            let edge_cut = carried == 0 && tr.detection_cut();
+            let hidden = carried == 0 && !edge_cut && foot_hidden(&seen_box, m.shapes.usual(), others());
+            if carried == 0 && !edge_cut {
                 m.whole_at = Some(t);
-                if shape.is_finite() {
+            }
+            let recent = |at: Option<f64>| at.is_some_and(|w| t - w <= CUT_SKIP_S + 1e-6);
+            if hidden && !recent(m.foot_at) {
+                m.shapes = Shapes::default();
+            }
+            if carried == 0 && !edge_cut && !hidden {
+                m.foot_at = Some(t);
+                let shape = seen_box.height() / seen_box.width();
+                if !tr.detection_clipped() && shape.is_finite() {
                     m.shapes.push(shape);
                 }
             }
-            let cut = cut_box && m.whole_at.is_some_and(|w| t - w <= CUT_SKIP_S + 1e-6);
+            let cut = (edge_cut && recent(m.whole_at)) || (hidden && recent(m.foot_at));
             let measured_sd = px.filter(|_| carried == 0 && !cut).map(|d| fix_sd(d, seen_box.height()));
             // Speeds are fitted to detections alone. A carried box keeps its detection's error
             // for every frame it is carried: the fit would count one error several times and
@@ -559,20 +567,22 @@ mod tests {
     }
 
     /// A rider riding away up the picture at 10 fps (10 px a metre, 10 m/s), its box 20 px wide
-    /// and 40 tall. From 1 s a nearer one, 40 px by 80, covers its bottom (they are beside each
-    /// other before), and its detected box ends at that one's top, `cut_px` above its foot.
-    /// With `front` false the nearer one is not detected then. The samples of the one behind.
-    fn behind_a_rider(cut_px: f32, front: bool) -> Vec<Sample> {
+    /// and 40 tall. From 1 s a nearer one, 40 px by 80, comes in front and covers its bottom (it
+    /// is not detected before), and its detected box ends at that one's top, `cut_px` above its
+    /// foot.
+    /// The nearer one is detected in frame `i` where `front(i)`. The samples of the one behind
+    /// over `frames` frames.
+    fn behind_a_rider(cut_px: f32, front: impl Fn(u32) -> bool, frames: u32) -> Vec<Sample> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         tracker.set_picture(1280.0, 720.0);
         let mut motion = Kinematics::new(Some(flat(0.1)));
-        for i in 0..15 {
+        for i in 0..frames {
             let t = f64::from(i) * 0.1;
-            let foot = 400.0 - 10.0 * i as f32;
+            let foot = 500.0 - 10.0 * i as f32;
             let cut = if i >= 10 { cut_px } else { 0.0 };
             let behind = BBox::new(300.0, foot - 40.0, 320.0, foot - cut);
             let mut dets = vec![Detection { class_id: 3, score: 0.9, bbox: behind }];
-            if i >= 10 && front {
+            if i >= 10 && front(i) {
                 let top = foot - cut;
                 dets.push(Detection { class_id: 3, score: 0.9, bbox: BBox::new(290.0, top, 330.0, top + 80.0) });
             }
@@ -586,7 +596,7 @@ mod tests {
     fn a_box_whose_foot_a_road_user_in_front_hides_is_no_point_of_a_speed() {
         // Cut 15 px above its foot (a box 25 px tall for 20 wide, against 40): its foot would
         // read 1.5 m further out, a jump of 15 m/s in a tenth of a second.
-        let samples = behind_a_rider(15.0, true);
+        let samples = behind_a_rider(15.0, |_| true, 15);
         let (whole, cut): (Vec<&Sample>, Vec<&Sample>) = samples.iter().partition(|s| s.t < 0.95);
         assert!(whole.iter().all(|s| s.measured_sd.is_some()), "{samples:?}");
         assert_eq!(cut.len(), 5);
@@ -596,9 +606,24 @@ mod tests {
             assert!((kmh - 36.0).abs() < 0.5, "at {}: {kmh} km/h", s.t);
         }
         // Nothing in front detected, or a box only a little less tall (its jitter): points.
-        for samples in [behind_a_rider(15.0, false), behind_a_rider(5.0, true)] {
+        for samples in [behind_a_rider(15.0, |_| false, 15), behind_a_rider(5.0, |_| true, 15)] {
             assert!(samples.iter().all(|s| s.measured_sd.is_some()), "{samples:?}");
         }
+    }
+
+    #[test]
+    fn a_road_user_riding_on_behind_another_is_measured_again_after_cut_skip_s() {
+        // Its foot hidden from 1 s to 4 s: no points for CUT_SKIP_S after its latest whole box
+        // (0.9 s), then its cut boxes, which move with it, are its points again; its usual
+        // shape is now theirs, so the one in front missed at 3 s does not make the next ones
+        // cut again.
+        let samples = behind_a_rider(15.0, |i| i != 30, 40);
+        for s in &samples {
+            let skipped = s.t > 0.95 && s.t <= 0.9 + CUT_SKIP_S + 1e-6;
+            assert_eq!(s.measured_sd.is_none(), skipped, "at {}: {samples:?}", s.t);
+        }
+        let last = samples.last().expect("a sample");
+        assert!(last.kmh.is_some_and(|v| (v - 36.0).abs() < 0.5), "{last:?}");
     }
 
     #[test]

@@ -93,10 +93,11 @@
 //!    confirmed tracks still unmatched and the moving ones lost for at most [`WEAK_REVIVE_S`]
 //!    (not tentative ones), with the stricter gate [`LOW_SCORE_MATCH_IOU`]: a weak detection may
 //!    carry a track through a partial occlusion, but is too unreliable to revive a track lost
-//!    longer or a standing one off its box, or to support a new one (on the simulated wide pole,
+//!    longer anywhere near its prediction, or a standing one off its box, or to support a new
+//!    one (on the simulated wide pole,
 //!    riders of a cluster coming towards the camera were counted 753 of 760 times at 5 fps
-//!    with confirmed tracks only, 760 with this); last, a moving track lost longer takes one
-//!    only where it was expected ([`WEAK_REVIVE_IOU`]);
+//!    with confirmed tracks only, 760 with this); last, any moving track lost, however long
+//!    within its limit, may take one that lies where it was expected ([`WEAK_REVIVE_IOU`]);
 //! 3. the remaining high detections are matched against the tentative tracks that waited;
 //! 4. the high detections still unmatched are matched against lost tracks by their reach
 //!    ([`Tracker::recover`]), unless the track left the picture or another lost track of its
@@ -151,7 +152,7 @@ pub const WEAK_REVIVE_S: f64 = 0.7;
 
 /// A moving track lost for longer than [`WEAK_REVIVE_S`] (up to its limit) still continues on
 /// a weak detection that overlaps the box it was expected at by this IoU (stage 2, after the
-/// others): the same box, where it was sought, is that road user half hidden, not a stray. In
+/// others, which have offered those lost for less at the looser gate): the same box, where it was sought, is that road user half hidden, not a stray. In
 /// the simulated near miss (`queue_brake`) the car ahead, slowing to a stop behind the one
 /// braking short of it, was missed twice and then seen only weakly where it was expected, and
 /// was forgotten; whether it drew away could not be judged, and the stop short read as a crash.
@@ -559,6 +560,7 @@ impl Tracker {
                 tr.covered |= covered(&s, &det.bbox, &self.in_front, k as usize);
             }
             tr.apply(det, now, cut_at_bottom(&det.bbox, picture));
+            tr.clipped = clipped(&det.bbox, picture);
             match tr.state {
                 TrackState::Lost => tr.state = TrackState::Confirmed,
                 TrackState::Tentative if tr.hits >= min_hits || (tr.hits >= 2 && now - tr.first_seen >= confirm_s) => {
@@ -618,6 +620,7 @@ impl Tracker {
                 continue;
             };
             let mut tr = Track::new(self.next_id, det, &z, now, cut_at_bottom(&det.bbox, self.picture));
+            tr.clipped = clipped(&det.bbox, self.picture);
             self.owners[d as usize] = Some(tr.id);
             self.next_id += 1;
             if min_hits <= 1 {
@@ -1254,6 +1257,13 @@ pub fn cut_at_top(b: &BBox) -> bool {
 /// Whether the bottom edge of a picture of this size (if known) cuts the box.
 fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
     picture.is_some_and(|(_, height)| b.y2 >= height - edge_margin(b).1)
+}
+
+/// Whether the top edge or a side edge of a picture of this size (the right one if the size is
+/// known) cuts the box.
+fn clipped(b: &BBox, picture: Option<(f32, f32)>) -> bool {
+    let across = edge_margin(b).0;
+    cut_at_top(b) || b.x1 <= across || picture.is_some_and(|(width, _)| b.x2 >= width - across)
 }
 
 /// Detections straight from a model may carry NaN or degenerate boxes; those are skipped.

@@ -65,6 +65,9 @@ pub struct Track {
     /// The boxes carried onto it since its latest matched detection, with their times (see
     /// [`super::Tracker::carry`]).
     pub(super) trail: Vec<(f64, BBox)>,
+    /// The picture's top edge or a side edge cut its latest matched detection
+    /// (`super::clipped`).
+    pub(super) clipped: bool,
 }
 
 impl Track {
@@ -91,6 +94,12 @@ impl Track {
     /// the edge, not the road user's foot.
     pub fn detection_cut(&self) -> bool {
         self.obs.last_cut()
+    }
+
+    /// Whether the picture's top edge or one of its side edges cut the latest matched
+    /// detection: its foot is whole, but its shape is only the part in the picture.
+    pub fn detection_clipped(&self) -> bool {
+        self.clipped
     }
 
     /// The latest box the detector or the carrier gave: the box carried onto the track since its
@@ -131,6 +140,7 @@ impl Track {
             stood: None,
             covered: false,
             trail: Vec::new(),
+            clipped: false,
         }
     }
 
