@@ -523,21 +523,30 @@ mod tests {
         assert_eq!(m.kmh(), None);
     }
 
-    /// A car 100 px tall in a 720 px picture (10 px a metre) at 10 fps, its foot at `foot(i)`
-    /// in frame `i`, for `frames` frames; its box is cut by the picture's bottom edge where its
-    /// foot is beyond it. The samples of its track.
-    fn by_the_bottom_edge(frames: u32, foot: impl Fn(f32) -> f32) -> Vec<Sample> {
+    /// The samples of track 1 (the first box of frame 0) in a 1280×720 picture (10 px a
+    /// metre, no perspective) at 10 fps, over `frames` frames of the boxes `boxes(i)`.
+    fn samples_of_track_1(frames: u32, boxes: impl Fn(u32) -> Vec<BBox>) -> Vec<Sample> {
         let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
         tracker.set_picture(1280.0, 720.0);
         let mut motion = Kinematics::new(Some(flat(0.1)));
         for i in 0..frames {
             let t = f64::from(i) * 0.1;
-            let y = foot(i as f32);
-            let bbox = BBox::new(300.0, y - 100.0, 340.0, y.min(720.0));
-            tracker.update(t, &[Detection { class_id: 2, score: 0.9, bbox }]);
+            let dets: Vec<Detection> =
+                boxes(i).into_iter().map(|bbox| Detection { class_id: 2, score: 0.9, bbox }).collect();
+            tracker.update(t, &dets);
             motion.update(t, tracker.tracks());
         }
         motion.get(1).expect("track 1").history.iter().copied().collect()
+    }
+
+    /// A car 100 px tall at 10 fps, its foot at `foot(i)` in frame `i`, for `frames` frames;
+    /// its box is cut by the picture's bottom edge where its foot is beyond it. The samples of
+    /// its track.
+    fn by_the_bottom_edge(frames: u32, foot: impl Fn(f32) -> f32) -> Vec<Sample> {
+        samples_of_track_1(frames, |i| {
+            let y = foot(i as f32);
+            vec![BBox::new(300.0, y - 100.0, 340.0, y.min(720.0))]
+        })
     }
 
     #[test]
@@ -573,23 +582,15 @@ mod tests {
     /// The nearer one is detected in frame `i` where `front(i)`. The samples of the one behind
     /// over `frames` frames.
     fn behind_a_rider(cut_px: f32, front: impl Fn(u32) -> bool, frames: u32) -> Vec<Sample> {
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
-        tracker.set_picture(1280.0, 720.0);
-        let mut motion = Kinematics::new(Some(flat(0.1)));
-        for i in 0..frames {
-            let t = f64::from(i) * 0.1;
+        samples_of_track_1(frames, |i| {
             let foot = 500.0 - 10.0 * i as f32;
             let cut = if i >= 10 { cut_px } else { 0.0 };
-            let behind = BBox::new(300.0, foot - 40.0, 320.0, foot - cut);
-            let mut dets = vec![Detection { class_id: 3, score: 0.9, bbox: behind }];
+            let mut boxes = vec![BBox::new(300.0, foot - 40.0, 320.0, foot - cut)];
             if i >= 10 && front(i) {
-                let top = foot - cut;
-                dets.push(Detection { class_id: 3, score: 0.9, bbox: BBox::new(290.0, top, 330.0, top + 80.0) });
+                boxes.push(BBox::new(290.0, foot - cut, 330.0, foot - cut + 80.0));
             }
-            tracker.update(t, &dets);
-            motion.update(t, tracker.tracks());
-        }
-        motion.get(1).expect("the one behind is track 1").history.iter().copied().collect()
+            boxes
+        })
     }
 
     #[test]
