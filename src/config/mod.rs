@@ -16,11 +16,11 @@ pub use crate::schema::*;
 
 use crate::evidence::overlay::{Ground, Scene, SceneLine, SceneZone};
 use crate::evidence::worker::EvidenceSetup;
+use crate::geometry::homography::Homography;
 use crate::publish::discovery::{Announce, CameraAnnounce, DiscoveryConfig};
 use crate::publish::mqtt::Broker;
 use crate::rules::collision::CollisionConfig;
 use crate::rules::crowd::CrowdConfig;
-use crate::rules::homography::Homography;
 use crate::rules::line_cross::LineConfig;
 use crate::rules::loitering::LoiteringConfig;
 use crate::rules::racing::RacingConfig;

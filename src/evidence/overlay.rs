@@ -11,8 +11,8 @@ use super::draw::{draw_arrow, draw_detections, draw_label};
 use crate::detect::Detection;
 use crate::detect::manifest::LabelMap;
 use crate::geometry::Point;
+use crate::geometry::homography::Homography;
 use crate::rules::feasibility::{MeasurableMask, measurable_mask};
-use crate::rules::homography::Homography;
 use crate::rules::kinematics::MAX_M_PER_PX;
 
 /// What the overlay draws of a camera's set-up (`crate::config::CameraConfig::scene` makes it):

@@ -542,7 +542,7 @@ impl Collision {
 mod tests {
     use super::*;
     use crate::detect::types::Detection;
-    use crate::rules::homography::tests::flat;
+    use crate::geometry::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     const CAR: u32 = 2;

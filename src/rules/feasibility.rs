@@ -11,9 +11,9 @@
 //! scenario table's ‡). Pure computation: `crate::config::feasibility` applies it to a camera's
 //! rules for `check`.
 
-use super::homography::Homography;
 use super::racing::road_axis;
 use super::speed::{MIN_POINTS, MIN_SPAN_S};
+use crate::geometry::homography::Homography;
 use crate::geometry::{Point, point_in_polygon};
 
 /// Detections a speed needs: [`MIN_POINTS`] of them, spanning at least [`MIN_SPAN_S`] (the
@@ -168,7 +168,7 @@ fn farthest_apart(ground: &[(f64, f64)]) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::homography::tests::flat;
+    use crate::geometry::homography::tests::flat;
 
     fn rect(x0: f32, y0: f32, x1: f32, y1: f32) -> Vec<Point> {
         vec![(x0, y0), (x1, y0), (x1, y1), (x0, y1)]

@@ -13,10 +13,10 @@
 use std::cell::OnceCell;
 use std::collections::{HashMap, VecDeque};
 
-use super::homography::Homography;
 use super::speed::{Fix, SpeedEstimator, SpeedFit};
 use crate::detect::BBox;
 use crate::geometry::Point;
+use crate::geometry::homography::Homography;
 use crate::track::{Track, TrackState, cut_at_top};
 
 /// How much history is kept per track; rule windows longer than this see only this much.
@@ -456,7 +456,7 @@ impl Kinematics {
 mod tests {
     use super::*;
     use crate::detect::types::Detection;
-    use crate::rules::homography::tests::flat;
+    use crate::geometry::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     #[test]

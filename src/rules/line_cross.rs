@@ -36,8 +36,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::homography::Homography;
 use crate::detect::types::Detection;
+use crate::geometry::homography::Homography;
 use crate::geometry::{Point, segments_intersect, signed_distance};
 use crate::schema::{Directions, Id, LinePoints};
 use crate::track::{Track, cut_at_top};

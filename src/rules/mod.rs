@@ -7,7 +7,6 @@ pub mod counts;
 pub mod crowd;
 pub mod episode;
 pub mod feasibility;
-pub mod homography;
 pub mod kinematics;
 pub mod line_cross;
 pub mod loitering;

@@ -37,9 +37,9 @@ use serde::Deserialize;
 
 use super::defaults;
 use super::episode::Episode;
-use super::homography::Homography;
 use super::kinematics::{Kinematics, TrackKinematics};
 use crate::event::Phase;
+use crate::geometry::homography::Homography;
 use crate::geometry::{Point, long_axis, point_in_polygon};
 use crate::schema::{Count, Distance, Id, Seconds, Speed, SpeedMargin};
 
@@ -548,7 +548,7 @@ mod tests {
     use super::*;
     use crate::detect::BBox;
     use crate::detect::types::Detection;
-    use crate::rules::homography::tests::flat;
+    use crate::geometry::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
     use std::f64::consts::TAU;
 

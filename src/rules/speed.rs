@@ -198,8 +198,8 @@ impl SpeedEstimator {
 mod tests {
     use super::*;
     use crate::detect::types::{BBox, Detection};
-    use crate::rules::homography::Homography;
-    use crate::rules::homography::tests::{camera, corners, project};
+    use crate::geometry::homography::Homography;
+    use crate::geometry::homography::tests::{camera, corners, project};
     use crate::track::{Tracker, TrackerConfig};
 
     #[test]

@@ -310,7 +310,7 @@ mod tests {
     use super::*;
     use crate::detect::BBox;
     use crate::detect::types::Detection;
-    use crate::rules::homography::tests::flat;
+    use crate::geometry::homography::tests::flat;
     use crate::track::{Tracker, TrackerConfig};
 
     const CAR: u32 = 2;

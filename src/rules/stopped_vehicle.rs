@@ -13,9 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use serde::Deserialize;
 
 use super::defaults;
-use super::homography::Homography;
 use crate::detect::BBox;
 use crate::event::Phase;
+use crate::geometry::homography::Homography;
 use crate::geometry::{Point, point_in_polygon};
 use crate::schema::{Distance, Id, Seconds};
 use crate::track::{Track, TrackState};
@@ -216,7 +216,7 @@ impl StoppedVehicle {
 mod tests {
     use super::*;
     use crate::detect::types::Detection;
-    use crate::rules::homography::tests::{corners, project};
+    use crate::geometry::homography::tests::{corners, project};
     use crate::track::{Tracker, TrackerConfig};
 
     const PERSON: u32 = 0;

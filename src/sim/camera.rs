@@ -161,7 +161,7 @@ impl Camera {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::homography::Homography;
+    use crate::geometry::homography::Homography;
 
     #[test]
     fn the_road_straight_ahead_projects_to_the_middle_column() {

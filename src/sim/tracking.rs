@@ -22,8 +22,8 @@ use crate::config::Config;
 use crate::detect::manifest::LabelMap;
 use crate::detect::{BBox, Detection};
 use crate::event::Event;
+use crate::geometry::homography::Homography;
 use crate::replay;
-use crate::rules::homography::Homography;
 use crate::rules::kinematics::measurable;
 
 /// A track's detection belongs to a road user whose true box it overlaps at least this much.

@@ -1,4 +1,7 @@
-//! Plane geometry in image pixels.
+//! Plane geometry in image pixels, and the ground calibration that maps them to metres
+//! ([`homography`]).
+
+pub mod homography;
 
 pub type Point = (f32, f32);
 
