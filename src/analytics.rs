@@ -335,6 +335,7 @@ impl CameraAnalytics {
             enabled,
             tracker: Tracker::new(tracker.clone())
                 .with_horizon(cam.homography().and_then(|h| h.horizon()).map(|(a, b)| (a as f32, b as f32)))
+                .with_ground(cam.homography())
                 .with_road(road_vanishing_point(cam)),
             lines: LineCross::new(&cam.lines)
                 .with_min_score(tracker.high_thresh)

@@ -817,6 +817,14 @@ mod tests {
     }
 
     #[test]
+    fn a_track_does_not_jump_on_the_ground_to_a_nearer_riders_box() {
+        // Wide pole, 3 fps, seed 68: a track hopping between the tiny boxes of riders near the
+        // horizon was predicted as a rider coming fast, its expected box on a nearer rider 60 m
+        // nearer on the ground; it took that rider's detection, and read 443 km/h.
+        assert_eq!(judged(&outcome("dense_traffic", "pole6wide", 3, 68), "speeding"), (0, 0, 0));
+    }
+
+    #[test]
     fn a_car_that_stood_short_of_the_one_ahead_did_not_run_into_it() {
         // 8 m pole, seed 1: the car braking at 8 m/s² from 50 km/h is seen still moving further
         // behind the line it drove on than a crash leaves one (0.25 s from 50 km/h), and the

@@ -33,6 +33,10 @@
 //! off it a detection may lie ([`Item::lane`]): beyond, the detection is a neighbour's, one
 //! lane over, and scores by IoU only.
 //!
+//! Where the camera is calibrated, a row whose foot lies further on the ground from a column's
+//! last detection than a road user could have gone in the time unseen scores 0, its overlap too
+//! ([`Item::reach`], see [`super::ground`]).
+//!
 //! The problem solved is a maximum-weight bipartite matching where a pair may only be matched if
 //! its similarity reaches the gate; a pair's weight is `similarity - gate` (plus a hair, so a
 //! pair exactly at the gate still counts). That is what ByteTrack gets from `lapjv` with
@@ -49,6 +53,7 @@
 //! All buffers live in [`Assigner`] and are reused, so steady-state association allocates
 //! nothing.
 
+use super::ground::{Foot, Reach};
 use crate::detect::types::BBox;
 
 /// Added to every edge weight so an IoU exactly at the gate is still worth matching.
@@ -105,6 +110,13 @@ pub(crate) struct Item {
     /// For a column standing still: what a row must not be to be its (see [`Nearer`]).
     /// Ignored on rows.
     pub nearer: Option<Nearer>,
+    /// For a row, where the camera is calibrated: where its foot may lie on the ground.
+    /// Ignored on columns.
+    pub foot: Option<Foot>,
+    /// For a column, where the camera is calibrated: how far on the ground from its last
+    /// detection a row's foot may lie (see [`super::ground`]); beyond, the pair scores 0, its
+    /// overlap too. Ignored on rows.
+    pub reach: Option<Reach>,
 }
 
 impl Item {
@@ -124,6 +136,8 @@ impl Item {
             lane: None,
             back: None,
             nearer: None,
+            foot: None,
+            reach: None,
         }
     }
 }
@@ -283,7 +297,9 @@ impl Scale {
 
 /// Similarity of a detection (`row`) and a track's predicted box (`col`), see the module doc.
 pub(crate) fn similarity(row: &Item, col: &Item) -> f32 {
-    if col.nearer.is_some_and(|n| n.refuses(&row.bbox)) {
+    if col.nearer.is_some_and(|n| n.refuses(&row.bbox))
+        || col.reach.zip(row.foot).is_some_and(|(reach, foot)| reach.refuses(&foot))
+    {
         return 0.0;
     }
     let iou = row.bbox.iou(&col.bbox);

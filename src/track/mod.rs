@@ -48,6 +48,11 @@
 //!   traffic on the 8 m pole at 3 fps, mixed tracks fell from 41 to 25 and riders riding away
 //!   not counted at the line from 13 to 10. Riding alone, a rider may move across freely (a
 //!   weaver moves 2 m across between two detections).
+//! - **A road user does not jump.** Where the camera is calibrated ([`Tracker::with_ground`]), a
+//!   track takes no detection whose foot lies further on the ground from its last detection's
+//!   than 180 km/h could take it in the time unseen, whatever their overlap (see
+//!   `src/track/ground.rs`): near the horizon a few pixels are tens of metres, and a track
+//!   fitted to tiny jittered boxes there expected a far rider where a near one was.
 //! - **A moving road user does not back up.** Where the road's direction is known, a track
 //!   moving along it takes a detection whose foot lies behind its last one (by more than
 //!   [`BACK_H`] of its height, against its motion) by overlap only, not by distance: between two
@@ -114,13 +119,16 @@ mod assign;
 pub mod carry;
 mod config;
 pub mod follow;
+mod ground;
 pub mod kalman;
 mod object;
 pub mod perspective;
 
 use crate::detect::types::{BBox, Detection};
+use crate::geometry::homography::Homography;
 use assign::{Assigner, Item, Scale};
 pub use config::TrackerConfig;
+use ground::Ground;
 pub use object::{Track, TrackState};
 
 /// Similarity gate for the second stage (low-score detections): stricter than
@@ -345,8 +353,13 @@ pub struct Tracker {
     in_front: Vec<(usize, BBox)>,
     /// Scratch for [`Tracker::lanes`]: expected feet sorted by x, with their track's index.
     feet: Vec<((f32, f32), u32)>,
+    /// Per track, where the camera is calibrated, how far on the ground from its last detection
+    /// a detection may lie (see [`ground`]).
+    reach: Vec<Option<ground::Reach>>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
     horizon: Option<(f32, f32)>,
+    /// The camera's ground calibration, where it is calibrated (see [`ground`]).
+    ground: Option<Ground>,
     /// The road's vanishing point (homogeneous pixels), where it is known (see `assign::road_line`).
     road: Option<(f32, f32, f32)>,
     /// The picture's width and height, once known: a box touching its edge is entering or
@@ -413,7 +426,9 @@ impl Tracker {
             nearer: Vec::new(),
             in_front: Vec::new(),
             feet: Vec::new(),
+            reach: Vec::new(),
             horizon: None,
+            ground: None,
             road: None,
             picture: None,
             owners: Vec::new(),
@@ -434,6 +449,14 @@ impl Tracker {
     /// whose size fits where it stands (see `assign::Scale`).
     pub fn with_horizon(mut self, horizon: Option<(f32, f32)>) -> Self {
         self.horizon = horizon.filter(|h| h.0.is_finite() && h.1.is_finite());
+        self
+    }
+
+    /// Tells the tracker the camera's ground calibration, so that a track does not take a
+    /// detection further on the ground than a road user could have gone since it was last seen
+    /// (see `src/track/ground.rs`). A calibration whose horizon does not cross the picture is ignored.
+    pub fn with_ground(mut self, homography: Option<Homography>) -> Self {
+        self.ground = homography.and_then(Ground::new);
         self
     }
 
@@ -505,6 +528,16 @@ impl Tracker {
         }
         self.lanes(now);
         self.backs(now);
+        self.reach.clear();
+        if let Some(ground) = self.ground {
+            let picture = self.picture;
+            self.reach.extend(self.tracks.iter().map(|tr| {
+                let foot = ground.foot(&tr.det_bbox, cut_at_bottom(&tr.det_bbox, picture))?;
+                Some(Ground::reach(foot, now - tr.last_seen))
+            }));
+        } else {
+            self.reach.resize(self.tracks.len(), None);
+        }
 
         let gate = self.cfg.match_iou;
         self.mark_second_boxes();
@@ -767,7 +800,9 @@ impl Tracker {
             lane,
             back,
             nearer,
+            reach,
             horizon,
+            ground,
             road,
             picture,
             ..
@@ -782,7 +817,8 @@ impl Tracker {
             if !det_used[d as usize] {
                 let det = &detections[d as usize];
                 let cut = picture.is_some() && cut_at_top(&det.bbox);
-                rows.push(Item { cut, ..Item::new(det.class_id, det.bbox) });
+                let foot = ground.and_then(|g| g.foot(&det.bbox, cut_at_bottom(&det.bbox, *picture)));
+                rows.push(Item { cut, foot, ..Item::new(det.class_id, det.bbox) });
                 row_map.push(d);
             }
         }
@@ -822,6 +858,7 @@ impl Tracker {
                     lane: lane[k],
                     back: back[k],
                     nearer: nearer[k],
+                    reach: reach[k],
                     ..Item::new(tr.class_id, bbox)
                 });
                 col_map.push(k as u32);
@@ -868,7 +905,20 @@ impl Tracker {
     /// borrowed one, would take it.
     fn lone(&mut self, detections: &[Detection], gate: f32) {
         let Self {
-            tracks, high, det_used, track_matched, left_out, expect, pairs, picture, horizon, priors, lane, ..
+            tracks,
+            high,
+            det_used,
+            track_matched,
+            left_out,
+            expect,
+            pairs,
+            picture,
+            horizon,
+            priors,
+            lane,
+            reach,
+            ground,
+            ..
         } = self;
         let candidate = |d: u32, k: usize| {
             let (det, tr) = (&detections[d as usize], &tracks[k]);
@@ -884,6 +934,7 @@ impl Tracker {
                 heights: (last_h * 0.6, last_h * 1.6),
                 entering,
                 lane: lane[k],
+                reach: reach[k],
                 ..Item::new(tr.class_id, bbox)
             };
             // Its size must still be one the object can have where the detection stands.
@@ -896,7 +947,8 @@ impl Tracker {
             let ((x0, y0), (x1, y1)) = (dd.center(), det.bbox.center());
             let ahead = priors[k].is_none_or(|(vx, vy)| (x1 - x0) * vx + (y1 - y0) * vy >= 0.0);
             let cut = picture.is_some() && cut_at_top(&det.bbox);
-            fits && ahead && assign::similarity(&Item { cut, ..Item::new(det.class_id, det.bbox) }, &col) >= gate
+            let foot = ground.and_then(|g| g.foot(&det.bbox, cut_at_bottom(&det.bbox, *picture)));
+            fits && ahead && assign::similarity(&Item { cut, foot, ..Item::new(det.class_id, det.bbox) }, &col) >= gate
         };
         let open: Vec<usize> = (0..tracks.len())
             .filter(|&k| {
