@@ -817,6 +817,13 @@ mod tests {
     }
 
     #[test]
+    fn a_car_seen_once_then_missed_twice_as_it_brakes_keeps_its_speed_from_before() {
+        // 8 m pole, 3 fps, seed 26: the car braking into the standing one is seen once at
+        // 1.67 s, missed at 2 and 2.33 s, and seen again at 2.67 s, just before the impact.
+        found_once("rear_end_shove", "pole8", 3, 26, "collision_suspect");
+    }
+
+    #[test]
     fn a_track_does_not_jump_on_the_ground_to_a_nearer_riders_box() {
         // Wide pole, 3 fps, seed 68: a track hopping between the tiny boxes of riders near the
         // horizon was predicted as a rider coming fast, its expected box on a nearer rider 60 m
