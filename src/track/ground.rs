@@ -49,20 +49,25 @@ pub(crate) struct Ground {
 /// does.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Foot {
-    pub far: (f64, f64),
-    pub near: (f64, f64),
+    pub far: (f32, f32),
+    pub near: (f32, f32),
 }
 
 /// How far a track's next detection may lie from its last one on the ground.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Reach {
     pub from: Foot,
-    pub max_m: f64,
+    pub max_m: f32,
 }
 
 impl Reach {
     /// Whether a detection with this foot lies beyond the reach.
     pub fn refuses(&self, foot: &Foot) -> bool {
+        // Most pairs offered are near: two ends within reach settle it without the segments.
+        let within = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).powi(2) + (a.1 - b.1).powi(2) <= self.max_m.powi(2);
+        if within(self.from.near, foot.near) || within(self.from.far, foot.far) {
+            return false;
+        }
         segments_distance((self.from.far, self.from.near), (foot.far, foot.near)) > self.max_m
     }
 }
@@ -83,20 +88,21 @@ impl Ground {
         let h = b.height();
         let place = |y: f32| {
             let below = f64::from(y) - (self.horizon.0 * f64::from(x) + self.horizon.1);
-            if below >= MIN_BELOW_PX { self.homography.to_ground((x, y)) } else { None }
+            let g = (below >= MIN_BELOW_PX).then(|| self.homography.to_ground((x, y))).flatten()?;
+            Some((g.0 as f32, g.1 as f32))
         };
         Some(Foot { far: place(y - (JITTER_H * h).max(JITTER_MIN_PX))?, near: place(y + HIDDEN_H * h)? })
     }
 
     /// How far from `from` a road user unseen for `unseen` seconds may be.
     pub fn reach(from: Foot, unseen: f64) -> Reach {
-        Reach { from, max_m: SLACK_M + MAX_SPEED_MPS * unseen.max(0.0) }
+        Reach { from, max_m: (SLACK_M + MAX_SPEED_MPS * unseen.max(0.0)) as f32 }
     }
 }
 
 /// The shortest distance between two segments on the ground.
-fn segments_distance(a: ((f64, f64), (f64, f64)), b: ((f64, f64), (f64, f64))) -> f64 {
-    let cross = |o: (f64, f64), p: (f64, f64), q: (f64, f64)| (p.0 - o.0) * (q.1 - o.1) - (p.1 - o.1) * (q.0 - o.0);
+fn segments_distance(a: ((f32, f32), (f32, f32)), b: ((f32, f32), (f32, f32))) -> f32 {
+    let cross = |o: (f32, f32), p: (f32, f32), q: (f32, f32)| (p.0 - o.0) * (q.1 - o.1) - (p.1 - o.1) * (q.0 - o.0);
     // Proper crossing: each segment's ends lie on opposite sides of the other's line.
     let (d1, d2) = (cross(b.0, b.1, a.0), cross(b.0, b.1, a.1));
     let (d3, d4) = (cross(a.0, a.1, b.0), cross(a.0, a.1, b.1));
@@ -106,7 +112,7 @@ fn segments_distance(a: ((f64, f64), (f64, f64)), b: ((f64, f64), (f64, f64))) -
     point_segment(a.0, b).min(point_segment(a.1, b)).min(point_segment(b.0, a)).min(point_segment(b.1, a))
 }
 
-fn point_segment(p: (f64, f64), (s, e): ((f64, f64), (f64, f64))) -> f64 {
+fn point_segment(p: (f32, f32), (s, e): ((f32, f32), (f32, f32))) -> f32 {
     let (dx, dy) = (e.0 - s.0, e.1 - s.1);
     let len2 = dx * dx + dy * dy;
     let t = if len2 > 0.0 { (((p.0 - s.0) * dx + (p.1 - s.1) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
@@ -120,15 +126,15 @@ mod tests {
 
     #[test]
     fn segments_distance_is_the_shortest_between_any_two_of_their_points() {
-        let seg = |a: (f64, f64), b: (f64, f64)| (a, b);
+        let seg = |a: (f32, f32), b: (f32, f32)| (a, b);
         // Crossing.
         assert_eq!(segments_distance(seg((0.0, 0.0), (2.0, 2.0)), seg((0.0, 2.0), (2.0, 0.0))), 0.0);
         // Parallel, side by side: the gap between them.
-        assert!((segments_distance(seg((0.0, 0.0), (0.0, 5.0)), seg((3.0, 1.0), (3.0, 4.0))) - 3.0).abs() < 1e-12);
+        assert!((segments_distance(seg((0.0, 0.0), (0.0, 5.0)), seg((3.0, 1.0), (3.0, 4.0))) - 3.0).abs() < 1e-5);
         // In a line, one after the other: end to end.
-        assert!((segments_distance(seg((0.0, 0.0), (0.0, 5.0)), seg((0.0, 9.0), (0.0, 20.0))) - 4.0).abs() < 1e-12);
+        assert!((segments_distance(seg((0.0, 0.0), (0.0, 5.0)), seg((0.0, 9.0), (0.0, 20.0))) - 4.0).abs() < 1e-5);
         // A point (both ends equal) off a segment's middle.
-        assert!((segments_distance(seg((1.0, 1.0), (1.0, 1.0)), seg((0.0, 0.0), (4.0, 0.0))) - 1.0).abs() < 1e-12);
+        assert!((segments_distance(seg((1.0, 1.0), (1.0, 1.0)), seg((0.0, 0.0), (4.0, 0.0))) - 1.0).abs() < 1e-5);
     }
 
     #[test]

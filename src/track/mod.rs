@@ -372,8 +372,10 @@ pub struct Tracker {
     /// Scratch for [`Tracker::lanes`]: expected feet sorted by x, with their track's index.
     feet: Vec<((f32, f32), u32)>,
     /// Per track, where the camera is calibrated, how far on the ground from its last detection
-    /// a detection may lie (see [`ground`]).
+    /// a detection may lie (see [`ground`])…
     reach: Vec<Option<ground::Reach>>,
+    /// … and per detection of the frame, where its foot may lie.
+    det_foot: Vec<Option<ground::Foot>>,
     /// The horizon in the picture, `y = slope * x + intercept`, where the camera is calibrated.
     horizon: Option<(f32, f32)>,
     /// The camera's ground calibration, where it is calibrated (see [`ground`]).
@@ -445,6 +447,7 @@ impl Tracker {
             in_front: Vec::new(),
             feet: Vec::new(),
             reach: Vec::new(),
+            det_foot: Vec::new(),
             horizon: None,
             ground: None,
             road: None,
@@ -547,14 +550,16 @@ impl Tracker {
         self.lanes(now);
         self.backs(now);
         self.reach.clear();
+        self.det_foot.clear();
         if let Some(ground) = self.ground {
             let picture = self.picture;
-            self.reach.extend(self.tracks.iter().map(|tr| {
-                let foot = ground.foot(&tr.det_bbox, cut_at_bottom(&tr.det_bbox, picture))?;
-                Some(Ground::reach(foot, now - tr.last_seen))
-            }));
+            let foot = |b: &BBox| ground.foot(b, cut_at_bottom(b, picture));
+            self.reach
+                .extend(self.tracks.iter().map(|tr| Some(Ground::reach(foot(&tr.det_bbox)?, now - tr.last_seen))));
+            self.det_foot.extend(detections.iter().map(|d| foot(&d.bbox)));
         } else {
             self.reach.resize(self.tracks.len(), None);
+            self.det_foot.resize(detections.len(), None);
         }
 
         let gate = self.cfg.match_iou;
@@ -824,8 +829,8 @@ impl Tracker {
             back,
             nearer,
             reach,
+            det_foot,
             horizon,
-            ground,
             road,
             picture,
             ..
@@ -840,8 +845,7 @@ impl Tracker {
             if !det_used[d as usize] {
                 let det = &detections[d as usize];
                 let cut = picture.is_some() && cut_at_top(&det.bbox);
-                let foot = ground.and_then(|g| g.foot(&det.bbox, cut_at_bottom(&det.bbox, *picture)));
-                rows.push(Item { cut, foot, ..Item::new(det.class_id, det.bbox) });
+                rows.push(Item { cut, foot: det_foot[d as usize], ..Item::new(det.class_id, det.bbox) });
                 row_map.push(d);
             }
         }
@@ -942,7 +946,7 @@ impl Tracker {
             priors,
             lane,
             reach,
-            ground,
+            det_foot,
             ..
         } = self;
         let candidate = |d: u32, k: usize| {
@@ -972,7 +976,7 @@ impl Tracker {
             let ((x0, y0), (x1, y1)) = (dd.center(), det.bbox.center());
             let ahead = priors[k].is_none_or(|(vx, vy)| (x1 - x0) * vx + (y1 - y0) * vy >= 0.0);
             let cut = picture.is_some() && cut_at_top(&det.bbox);
-            let foot = ground.and_then(|g| g.foot(&det.bbox, cut_at_bottom(&det.bbox, *picture)));
+            let foot = det_foot[d as usize];
             fits && ahead && assign::similarity(&Item { cut, foot, ..Item::new(det.class_id, det.bbox) }, &col) >= gate
         };
         let open: Vec<usize> = (0..tracks.len())
