@@ -15,7 +15,14 @@
 //! from where its bottom edge raised by the jitter puts it to where its bottom edge lowered by
 //! half the box's height does ([`Foot`]), and the distance between two feet is the shortest
 //! between their segments. A foot too near the horizon to lie on the ground, or a box cut by
-//! the picture's bottom edge (no foot in the picture), is no gate.
+//! the picture's bottom edge (no foot in the picture), is no gate. Half the box's height covers a
+//! road user up to a third hidden; the speed allowed covers more between detections a few tenths
+//! of a second apart. A standing track has no reach: it does not move, and a car standing mostly
+//! hidden behind the one that ran into it has its foot further off than that.
+//!
+//! A road user faster than [`MAX_SPEED_MPS`] (above 180 km/h) breaks its track, and the ground is
+//! taken to be the calibration's plane: on a road that climbs steeply away from the camera, feet
+//! near the horizon lie further apart on that plane than on the road.
 //!
 //! Plain computation, no I/O.
 
@@ -73,7 +80,8 @@ impl Reach {
 }
 
 impl Ground {
-    /// From a calibration whose horizon crosses the picture; `None` for one that has none.
+    /// From a calibration; `None` for one with no horizon (the ground seen straight down). The
+    /// ground is taken to lie below the horizon in the picture, as for an upright camera.
     pub fn new(homography: Homography) -> Option<Self> {
         Some(Self { homography, horizon: homography.horizon()? })
     }
@@ -138,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn a_foot_far_off_on_the_ground_is_out_of_reach_however_near_in_the_picture() {
+    fn a_foot_further_on_the_ground_than_the_speed_allows_is_out_of_reach() {
         // A camera looking down a road (see `camera`): Y = 0 m at the picture's bottom edge.
         let (image, ground) = corners();
         let ground = Ground::new(Homography::from_pairs(&image, &ground).expect("fit")).expect("a horizon");

@@ -103,7 +103,8 @@
 //!    riders of a cluster coming towards the camera were counted 753 of 760 times at 5 fps
 //!    with confirmed tracks only, 760 with this); last, any moving track lost, however long
 //!    within its limit, may take one that lies where it was expected ([`WEAK_REVIVE_IOU`]);
-//! 3. the remaining high detections are matched against the tentative tracks that waited;
+//! 3. the remaining high detections are matched against the tentative tracks that waited (not
+//!    a track seen once that missed [`LATE_MISSES`] times: only stage 5 may match it);
 //! 4. the high detections still unmatched are matched against lost tracks by their reach
 //!    ([`Tracker::recover`]), unless the track left the picture or another lost track of its
 //!    class, not found again at this update, is within its reach; and against confirmed tracks
@@ -172,9 +173,11 @@ pub const WEAK_REVIVE_S: f64 = 0.7;
 pub const WEAK_REVIVE_IOU: f32 = 0.7;
 
 /// A tentative track seen once, its box clear of the picture's edges, survives this many missed
-/// detections in a row (other tentative tracks one); after the first it may take only a
+/// detections in a row (other tentative tracks one); after the last of them it may take only a
 /// detection that is its only candidate, and it the detection's, with no established track of
-/// its class not matched yet expected within its radius (stage 5, [`Tracker::lone`]). At 3
+/// its class not matched yet expected within its radius (stage 5, [`Tracker::lone`]). Until it
+/// is dropped it is still a neighbour to the others (a rival in stage 5, a road user of its
+/// class near a lost track in stage 4, a track in a cluster). At 3
 /// detections a second a car braking into another near a pole camera was seen once, missed
 /// twice as it braked, and seen again 1 s later: its new track had no speed from before the
 /// impact, and the crash went unreported. Over 100 seeds at 3 fps on the 8 m pole, `rear_end`
@@ -475,7 +478,8 @@ impl Tracker {
 
     /// Tells the tracker the camera's ground calibration, so that a track does not take a
     /// detection further on the ground than a road user could have gone since it was last seen
-    /// (see `src/track/ground.rs`). A calibration whose horizon does not cross the picture is ignored.
+    /// (see `src/track/ground.rs`). A calibration with no horizon (the ground seen straight down,
+    /// no perspective) is ignored, and so are boxes whose foot is not below the horizon.
     pub fn with_ground(mut self, homography: Option<Homography>) -> Self {
         self.ground = homography.and_then(Ground::new);
         self
@@ -554,8 +558,12 @@ impl Tracker {
         if let Some(ground) = self.ground {
             let picture = self.picture;
             let foot = |b: &BBox| ground.foot(b, cut_at_bottom(b, picture));
-            self.reach
-                .extend(self.tracks.iter().map(|tr| Some(Ground::reach(foot(&tr.det_bbox)?, now - tr.last_seen))));
+            // Not a standing one: it does not move, and a car standing mostly hidden behind the
+            // one that ran into it has its box's foot further off than HIDDEN_H allows for.
+            self.reach.extend(self.tracks.iter().map(|tr| {
+                let moving = !tr.standing() && !tr.parked();
+                Some(Ground::reach(foot(&tr.det_bbox).filter(|_| moving)?, now - tr.last_seen))
+            }));
             self.det_foot.extend(detections.iter().map(|d| foot(&d.bbox)));
         } else {
             self.reach.resize(self.tracks.len(), None);
@@ -853,7 +861,7 @@ impl Tracker {
         col_map.clear();
         for (k, tr) in tracks.iter().enumerate() {
             // A track seen once and missed twice is offered its lone detection only (`lone`).
-            let late = tr.state == TrackState::Tentative && tr.misses >= 2;
+            let late = tr.state == TrackState::Tentative && tr.misses >= LATE_MISSES;
             if !track_matched[k] && !left_out[k] && !second_box[k] && !late && eligible(tr) {
                 let (bbox, radius) = expect[k];
                 let radius = match by {
@@ -931,7 +939,9 @@ impl Tracker {
     /// second a weaving rider moves 6 m on and 2 m across between two of them, and its box
     /// changes width as it turns. The detection must still have a width the object can have
     /// where it stands, and lie no further back than where its neighbours' motion, if it
-    /// borrowed one, would take it.
+    /// borrowed one, would take it. A track seen once that missed [`LATE_MISSES`] times is
+    /// matched only here, and not while an established track of its class not matched yet is
+    /// expected within its radius.
     fn lone(&mut self, detections: &[Detection], gate: f32) {
         let Self {
             tracks,
@@ -1001,7 +1011,7 @@ impl Tracker {
             // Missed twice since, its radius is wide: any established track of its class not
             // matched yet and expected within it may be the one seen.
             let (at, radius) = (detections[d as usize].bbox.center(), expect[k].1);
-            let late_rivals = tracks[k].misses >= 2
+            let late_rivals = tracks[k].misses >= LATE_MISSES
                 && (0..tracks.len()).any(|j| {
                     let (o, c) = (&tracks[j], expect[j].0.center());
                     j != k
@@ -2211,6 +2221,18 @@ mod tests {
         assert_eq!(run(vec![car(260.0, 140.0)], false), vec![2]);
         let ids = run(vec![car(260.0, 140.0), det(CAR, 0.8, 300.0, 260.0, 170.0, 140.0)], true);
         assert!(!ids.contains(&1), "{ids:?}");
+        // Not when an established track of its class, not matched now, is expected within its
+        // radius: a far car, missed now, that may be the one seen (its size rules it out by
+        // distance, but the seen-once car's guess is no better).
+        let mut tracker = default_tracker();
+        tracker.set_picture(1280.0, 720.0);
+        let far = det(CAR, 0.8, 900.0, 200.0, 72.0, 60.0);
+        tracker.update(0.0, &[car(480.0, 280.0), far]);
+        tracker.update(1.0 / 3.0, &[far]);
+        tracker.update(2.0 / 3.0, &[far]);
+        tracker.update(1.0, &[car(260.0, 140.0)]);
+        let ids: Vec<u64> = tracker.all_tracks().iter().map(|t| t.id).collect();
+        assert!(ids.contains(&2) && !ids.contains(&1), "{ids:?}");
         // Missed a third time, it is dropped.
         let mut tracker = default_tracker();
         tracker.set_picture(1280.0, 720.0);
