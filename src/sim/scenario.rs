@@ -103,6 +103,7 @@ pub const NAMES: &[&str] = &[
     "speeding_motorcycle",
     "rear_end",
     "rear_end_shove",
+    "rear_end_rolling",
     "stopped_car",
     "wrong_way",
     "crowd",
@@ -218,6 +219,32 @@ pub fn scenario(name: &str) -> Option<Scenario> {
                 about: "a car at 50 km/h brakes at 5 m/s² into a standing car at 27 km/h and shoves it 1.4 m on",
                 duration_s: 15.0,
                 actors: vec![Actor::new(Class::Car, moving), Actor::new(Class::Car, hit)],
+                zones: road,
+                lines: vec![],
+                rules: vec![collision(), speeding()],
+                expect: vec![expect("collision", 1, vec![0, 1]), silent("speeding")],
+            }
+        }
+        "rear_end_rolling" => {
+            // A crash into a car still rolling, the other side of the near miss: the car ahead
+            // slows from 15 km/h as in `queue_brake`; the one behind, at 50 km/h, brakes at 5
+            // m/s² too late and hits it at 28 km/h when it still rolls at 10 km/h (3.85 s,
+            // 27.5 m out), and shoves it on: the one hit goes on at 24 km/h, the other at 14,
+            // each then braking at 7 m/s². The car hit draws away from the one that hit it, and
+            // that one is seen well behind the line it drove on (braked 1.2 s before the impact).
+            let moving = Trajectory::new((2.5, -13.0), Heading::Away, 50.0, 1.0)
+                .change_speed(2.65, -5.0, 7.87 * 3.6)
+                .change_speed(3.85, -(7.87 - 4.0) / 0.05, 4.0 * 3.6)
+                .change_speed(3.9, -7.0, 0.0);
+            let ahead = Trajectory::new((2.5, 12.0), Heading::Away, 15.0, 0.0)
+                .change_speed(3.0, -1.5, 2.89 * 3.6)
+                .change_speed(3.85, (6.8 - 2.89) / 0.05, 6.8 * 3.6)
+                .change_speed(3.9, -7.0, 0.0);
+            Scenario {
+                name: "rear_end_rolling",
+                about: "a car at 50 km/h brakes at 5 m/s² into a car rolling at 10 km/h, hits it at 28 km/h and shoves it on",
+                duration_s: 15.0,
+                actors: vec![Actor::new(Class::Car, moving), Actor::new(Class::Car, ahead)],
                 zones: road,
                 lines: vec![],
                 rules: vec![collision(), speeding()],
