@@ -91,18 +91,17 @@
 //!    all of them gives each detection to the track it fits best (on the simulated pole
 //!    cameras at 3 fps, dense traffic's mixed tracks fell from 89 to 51 in 20 runs, and on the
 //!    rooftop from 64 to 21);
-//! 2. detections with `low_thresh <= score < high_thresh` are matched first against the
-//!    standing tracks, confirmed or lost, they overlap by [`STANDING_WEAK_IOU`] (a standing car
-//!    half hidden by the car braking into it is that car, wherever the braking car's prediction
-//!    went; so is a person standing in a crowd, half hidden by another), then against the
-//!    confirmed tracks still unmatched and the moving ones lost for at most [`WEAK_REVIVE_S`]
-//!    (not tentative ones), with the stricter gate [`LOW_SCORE_MATCH_IOU`]: a weak detection may
-//!    carry a track through a partial occlusion, but is too unreliable to revive a track lost
-//!    longer anywhere near its prediction, or a standing one off its box, or to support a new
-//!    one (on the simulated wide pole,
-//!    riders of a cluster coming towards the camera were counted 753 of 760 times at 5 fps
-//!    with confirmed tracks only, 760 with this); last, any moving track lost, however long
-//!    within its limit, may take one that lies where it was expected ([`WEAK_REVIVE_IOU`]);
+//! 2. detections with `low_thresh <= score < high_thresh` are matched first against the standing
+//!    tracks, confirmed or lost, they overlap by [`STANDING_WEAK_IOU`] (a standing car half hidden
+//!    by the car braking into it is that car, wherever the braking car's prediction went; so is a
+//!    person standing in a crowd, half hidden by another), then against the confirmed tracks still
+//!    unmatched and the moving ones lost for at most [`WEAK_REVIVE_S`] (not tentative ones), with
+//!    the stricter gate [`LOW_SCORE_MATCH_IOU`]: a weak detection may carry a track through a
+//!    partial occlusion, but is too unreliable to revive a track lost longer anywhere near its
+//!    prediction, or a standing one off its box, or to support a new one (on the simulated wide
+//!    pole, riders of a cluster coming towards the camera were counted 753 of 760 times at 5 fps
+//!    with confirmed tracks only, 760 with this); last, any moving track lost, however long within
+//!    its limit, may take one that lies where it was expected ([`WEAK_REVIVE_IOU`]);
 //! 3. the remaining high detections are matched against the tentative tracks that waited (not
 //!    a track seen once that missed [`LATE_MISSES`] times: only stage 5 may match it);
 //! 4. the high detections still unmatched are matched against lost tracks by their reach
@@ -160,16 +159,16 @@ pub const STANDING_WEAK_IOU: f32 = 0.7;
 /// the car's track on it, and the car then stopped twice.
 pub const WEAK_REVIVE_S: f64 = 0.7;
 
-/// A moving track lost for longer than [`WEAK_REVIVE_S`] (up to its limit) still continues on
-/// a weak detection that overlaps the box it was expected at by this IoU (stage 2, after the
-/// others, which have offered those lost for less at the looser gate): the same box, where it was sought, is that road user half hidden, not a stray. In
-/// the simulated near miss (`queue_brake`) the car ahead, slowing to a stop behind the one
-/// braking short of it, was missed twice and then seen only weakly where it was expected, and
-/// was forgotten; whether it drew away could not be judged, and the stop short read as a crash.
-/// Over 100 seeds at 3 fps that false `collision_suspect` fell from 36 to 33 runs on the 8 m
-/// pole and from 15 to 12 on the wide pole, and the crowd's broken tracks from 285, 300 and 200
-/// to 268, 291 and 183 (8 m pole, wide pole, rooftop); nothing else moved but a track or a
-/// count here and there in dense traffic, and nothing at 10 fps.
+/// A moving track lost for longer than [`WEAK_REVIVE_S`] (up to its limit) still continues on a
+/// weak detection that overlaps the box it was expected at by this IoU (stage 2, after the others,
+/// which have offered those lost for less at the looser gate): the same box, where it was sought,
+/// is that road user half hidden, not a stray. In the simulated near miss (`queue_brake`) the car
+/// ahead, slowing to a stop behind the one braking short of it, was missed twice and then seen only
+/// weakly where it was expected, and was forgotten; whether it drew away could not be judged, and
+/// the stop short read as a crash. Over 100 seeds at 3 fps that false `collision_suspect` fell from
+/// 36 to 33 runs on the 8 m pole and from 15 to 12 on the wide pole, and the crowd's broken tracks
+/// from 285, 300 and 200 to 268, 291 and 183 (8 m pole, wide pole, rooftop); nothing else moved but
+/// a track or a count here and there in dense traffic, and nothing at 10 fps.
 pub const WEAK_REVIVE_IOU: f32 = 0.7;
 
 /// A tentative track seen once, its box clear of the picture's edges, survives this many missed
@@ -177,10 +176,10 @@ pub const WEAK_REVIVE_IOU: f32 = 0.7;
 /// detection that is its only candidate, and it the detection's, with no established track of
 /// its class not matched yet expected within its radius (stage 5, [`Tracker::lone`]). Until it
 /// is dropped it is still a neighbour to the others (a rival in stage 5, a road user of its
-/// class near a lost track in stage 4, a track in a cluster). At 3
-/// detections a second a car braking into another near a pole camera was seen once, missed
-/// twice as it braked, and seen again 1 s later: its new track had no speed from before the
-/// impact, and the crash went unreported. Over 100 seeds at 3 fps on the 8 m pole, `rear_end`
+/// class near a lost track in stage 4, a track in a cluster). At 3 detections a second a car
+/// braking into another near a pole camera was seen once, missed twice as it braked, and seen
+/// again 1 s later: its new track had no speed from before the impact, and the crash went
+/// unreported. Over 100 seeds at 3 fps on the 8 m pole, `rear_end`
 /// was then found in 97 runs instead of 95 and `rear_end_shove` in 91 instead of 89 (also on
 /// the rooftop); nothing else moved at 3, 5 or 10 fps but a rider counted and a track followed
 /// on the rooftop. Taking any detection (by the stages) instead, seen-once tracks near the
@@ -623,8 +622,7 @@ impl Tracker {
             {
                 tr.covered |= covered(&s, &det.bbox, &self.in_front, k as usize);
             }
-            tr.apply(det, now, cut_at_bottom(&det.bbox, picture));
-            tr.clipped = clipped(&det.bbox, picture);
+            tr.apply(det, now, picture);
             match tr.state {
                 TrackState::Lost => tr.state = TrackState::Confirmed,
                 TrackState::Tentative if tr.hits >= min_hits || (tr.hits >= 2 && now - tr.first_seen >= confirm_s) => {
@@ -651,9 +649,7 @@ impl Tracker {
             let remove = match tr.state {
                 // Seen once, away from the picture's edge: see LATE_MISSES.
                 TrackState::Tentative => {
-                    let at_edge = picture
-                        .is_none_or(|p| assign::inward_normal(&tr.det_bbox, p, edge_margin(&tr.det_bbox)).is_some());
-                    tr.misses > if tr.hits <= 1 && !at_edge { LATE_MISSES } else { 1 }
+                    tr.misses > if tr.hits <= 1 && !at_edge(&tr.det_bbox, picture) { LATE_MISSES } else { 1 }
                 }
                 TrackState::Confirmed | TrackState::Lost => {
                     tr.state = TrackState::Lost;
@@ -688,8 +684,7 @@ impl Tracker {
             let Some(z) = kalman::measurement_from_bbox(&det.bbox) else {
                 continue;
             };
-            let mut tr = Track::new(self.next_id, det, &z, now, cut_at_bottom(&det.bbox, self.picture));
-            tr.clipped = clipped(&det.bbox, self.picture);
+            let mut tr = Track::new(self.next_id, det, &z, now, self.picture);
             self.owners[d as usize] = Some(tr.id);
             self.next_id += 1;
             if min_hits <= 1 {
@@ -860,9 +855,7 @@ impl Tracker {
         cols.clear();
         col_map.clear();
         for (k, tr) in tracks.iter().enumerate() {
-            // A track seen once and missed twice is offered its lone detection only (`lone`).
-            let late = tr.state == TrackState::Tentative && tr.misses >= LATE_MISSES;
-            if !track_matched[k] && !left_out[k] && !second_box[k] && !late && eligible(tr) {
+            if !track_matched[k] && !left_out[k] && !second_box[k] && !late(tr) && eligible(tr) {
                 let (bbox, radius) = expect[k];
                 let radius = match by {
                     By::Similarity => radius,
@@ -1011,7 +1004,7 @@ impl Tracker {
             // Missed twice since, its radius is wide: any established track of its class not
             // matched yet and expected within it may be the one seen.
             let (at, radius) = (detections[d as usize].bbox.center(), expect[k].1);
-            let late_rivals = tracks[k].misses >= LATE_MISSES
+            let late_rivals = late(&tracks[k])
                 && (0..tracks.len()).any(|j| {
                     let (o, c) = (&tracks[j], expect[j].0.center());
                     j != k
@@ -1191,7 +1184,7 @@ impl Tracker {
         self.feet.sort_unstable_by(|a, b| a.0.0.total_cmp(&b.0.0));
         for (k, tr) in self.tracks.iter().enumerate() {
             let d = &tr.det_bbox;
-            if assign::inward_normal(d, picture, edge_margin(d)).is_some() {
+            if at_edge(d, Some(picture)) {
                 continue;
             }
             let me = self.expect[k].0.bottom_center();
@@ -1234,7 +1227,7 @@ impl Tracker {
         let Some(vp) = self.road else { return };
         for (k, tr) in self.tracks.iter().enumerate() {
             let d = &tr.det_bbox;
-            let cut = self.picture.is_none_or(|p| assign::inward_normal(d, p, edge_margin(d)).is_some());
+            let cut = at_edge(d, self.picture);
             if tr.state == TrackState::Tentative || tr.standing() || tr.parked() || cut {
                 continue;
             }
@@ -1360,6 +1353,18 @@ pub fn cut_at_top(b: &BBox) -> bool {
 /// Whether the bottom edge of a picture of this size (if known) cuts the box.
 fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
     picture.is_some_and(|(_, height)| b.y2 >= height - edge_margin(b).1)
+}
+
+/// Whether the box touches an edge of a picture of this size (not only opposite ones), or the
+/// size is not known: it may be entering or leaving the view (see `assign::inward_normal`).
+fn at_edge(b: &BBox, picture: Option<(f32, f32)>) -> bool {
+    picture.is_none_or(|p| assign::inward_normal(b, p, edge_margin(b)).is_some())
+}
+
+/// Whether a tentative track seen once has missed [`LATE_MISSES`] times: only stage 5
+/// ([`Tracker::lone`]) may match it.
+fn late(tr: &Track) -> bool {
+    tr.state == TrackState::Tentative && tr.misses >= LATE_MISSES
 }
 
 /// Whether the top edge or a side edge of a picture of this size (the right one if the size is

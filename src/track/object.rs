@@ -114,8 +114,9 @@ impl Track {
         self.trail.last().filter(|c| c.0 == t).map(|_| self.trail.len() as u32)
     }
 
-    /// A track from its first detection, `cut` if the picture's bottom edge cuts its box.
-    pub(super) fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64, cut: bool) -> Self {
+    /// A track from its first detection, in a picture of this size if known (its edges may cut
+    /// the box).
+    pub(super) fn new(id: u64, det: &Detection, z: &kalman::Measurement, t: f64, picture: Option<(f32, f32)>) -> Self {
         let kf = KalmanState::initiate(z);
         Self {
             id,
@@ -133,18 +134,19 @@ impl Track {
             kf,
             obs: {
                 let mut obs = Observations::default();
-                obs.push(t, &det.bbox, cut);
+                obs.push(t, &det.bbox, super::cut_at_bottom(&det.bbox, picture));
                 obs
             },
             still: None,
             stood: None,
             covered: false,
             trail: Vec::new(),
-            clipped: false,
+            clipped: super::clipped(&det.bbox, picture),
         }
     }
 
-    pub(super) fn apply(&mut self, det: &Detection, t: f64, cut: bool) {
+    /// Its next detection, in a picture of this size if known.
+    pub(super) fn apply(&mut self, det: &Detection, t: f64, picture: Option<(f32, f32)>) {
         // Detections reaching here passed `valid_detection`, so the measurement exists.
         if let Some(z) = kalman::measurement_from_bbox(&det.bbox)
             && !self.kf.update(&z)
@@ -161,7 +163,8 @@ impl Track {
         self.last_seen = t;
         self.hits = self.hits.saturating_add(1);
         self.misses = 0;
-        self.obs.push(t, &det.bbox, cut);
+        self.obs.push(t, &det.bbox, super::cut_at_bottom(&det.bbox, picture));
+        self.clipped = super::clipped(&det.bbox, picture);
         self.trail.clear();
         // Its still box, or at more than 5 detections a second (its last few then span too
         // short a time for one) its filtered box while the filter says it stands; not a box
