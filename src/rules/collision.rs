@@ -118,13 +118,15 @@ const STOPPED_SHORT_SHARE: f64 = 0.6 * 0.6 / (2.0 * 10.0);
 /// still moving (at 2, one standing box in 40 would).
 const SHORT_SE: f64 = 3.0;
 /// Standard errors by which the car ahead must have gone on further than the one that stood
-/// short of it (see [`Collision::stopped_short`]). In the simulator's near miss the car ahead
-/// goes on 1–1.5 m further, against about 0.4 m of error: at 3 standard errors most near
-/// misses at 10 fps still read as crashes. A crash that reads as a stop short must pass the
-/// lag test too.
+/// short of it, from that one's first detection at its stand (see [`Collision::stopped_short`]).
+/// In the simulator's near miss the car ahead rolls on 1.4 s and 1.4 m after the braking car
+/// stands, and about 2 m after its first detection within [`SHORT_SE`] of its stand, against
+/// 0.3–0.5 m of error. A crash into a car still rolling (`rear_end_rolling`) shoves it on,
+/// and it draws away too, about 0.6 m after the car that hit it stands: such a crash that
+/// reads as a stop short must pass the lag test too.
 const DREW_AWAY_SE: f64 = 2.0;
-/// How far around the time the braking car was last seen moving the detections of the car
-/// ahead place it then, seconds.
+/// How far around the time the braking car was first seen at its stand the detections of the
+/// car ahead place it then, seconds.
 const DREW_AWAY_AROUND_S: f64 = 0.5;
 /// Float slack on times like k/3 s.
 const EPS_S: f64 = 1e-6;
@@ -181,16 +183,15 @@ fn refound_once(m: &TrackKinematics, s: &Sample) -> bool {
 struct Stop {
     /// How far behind the line it drove on it was last seen moving, seconds…
     lag_s: f64,
-    /// … that line's speed along the way it went, m/s…
+    /// … that line's speed along the way it went, m/s.
     v0: f64,
-    /// … the time of that detection, and how far it went on from there to where it stands, m.
-    moving_t: f64,
-    went_on_m: f64,
+    /// The time of its first detection at its stand (within [`SHORT_SE`] standard errors of
+    /// it), how far it crept on from there to where it stands, m, and how far off that may be.
+    stood_t: f64,
+    crept_m: f64,
+    crept_sd: f64,
     /// The way it went on the ground (a unit vector).
     way: (f64, f64),
-    /// How far off that detection's foot, and where it stands, may be, m.
-    moving_sd: f64,
-    stand_sd: f64,
     /// Where it stands on the ground.
     stand: (f64, f64),
 }
@@ -252,20 +253,21 @@ fn stop_of(m: &TrackKinematics, tc: f64) -> Option<Stop> {
         return None;
     }
     let (x_stand, stand_sd) = standing_at(m, &fixes, first, way)?;
-    let (lag_s, f) = fixes
+    let short = |f: &&Fix| x_stand - along(f.1, first, way) > SHORT_SE * f.2.hypot(stand_sd);
+    let after: Vec<&Fix> = fixes.iter().filter(|f| f.0 > line_end + EPS_S).collect();
+    let lag_s = after
         .iter()
-        .filter(|f| f.0 > line_end + EPS_S)
-        .take_while(|f| x_stand - along(f.1, first, way) > SHORT_SE * f.2.hypot(stand_sd))
-        .map(|f| ((f.0 - t0) - (along(f.1, first, way) - x0) / v0, f))
-        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+        .take_while(|f| short(f))
+        .map(|f| (f.0 - t0) - (along(f.1, first, way) - x0) / v0)
+        .max_by(f64::total_cmp)?;
+    let stood = after.iter().find(|f| !short(f))?;
     Some(Stop {
         lag_s,
         v0,
-        moving_t: f.0,
-        went_on_m: x_stand - along(f.1, first, way),
+        stood_t: stood.0,
+        crept_m: x_stand - along(stood.1, first, way),
+        crept_sd: stood.2.hypot(stand_sd),
         way,
-        moving_sd: f.2,
-        stand_sd,
         stand: (first.0 + x_stand * way.0, first.1 + x_stand * way.1),
     })
 }
@@ -288,15 +290,21 @@ fn place_at(fixes: &[Fix], t: f64, (from, to): (f64, f64), origin: (f64, f64), w
 }
 
 /// How much further than `stop`'s track `other` went on along the same way after that track's
-/// detection at `stop.moving_t`, m, and how far off that may be: from where its detections of
+/// first detection at its stand, m, and how far off that may be: from where its detections of
 /// the second around then put it then, to where those of its latest second put it at its
 /// latest detection (a car ahead still rolling to its stop when the rule judges, as a fit may
 /// read standing at up to 5 km/h). None unless `other` is ahead of where `stop`'s track stands:
 /// with traffic towards the camera the nearer car leads, and the one behind closing up to it
 /// would read as drawing away.
+///
+/// From the stand, not from the braking car's last detection while moving: a car run into
+/// while rolling is shoved on faster than it rolled and draws away from the car that hit it,
+/// but only for the half second or so both take to stand after the impact, most of which lies
+/// before the braking car is seen standing. A car ahead of a near miss rolls on at its own
+/// pace long after.
 fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
     let fixes = fixes(other);
-    let (t_then, t_last) = (stop.moving_t, fixes.last()?.0);
+    let (t_then, t_last) = (stop.stood_t, fixes.last()?.0);
     let around = (t_then - DREW_AWAY_AROUND_S, t_then + DREW_AWAY_AROUND_S);
     let (x_then, var_then) = place_at(&fixes, t_then, around, stop.stand, stop.way)?;
     let (x_last, var_last) =
@@ -304,8 +312,8 @@ fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
     if x_last <= 0.0 {
         return None;
     }
-    let sd = (var_then + var_last + stop.moving_sd.powi(2) + stop.stand_sd.powi(2)).sqrt();
-    Some((x_last - x_then - stop.went_on_m, sd))
+    let sd = (var_then + var_last + stop.crept_sd.powi(2)).sqrt();
+    Some((x_last - x_then - stop.crept_m, sd))
 }
 
 /// Whether `other` was moving in the second before a contact at `tc`: a speed fit then of more
@@ -406,9 +414,10 @@ impl Collision {
     /// - `m` was seen still moving further behind the line it drove on before the contact than
     ///   a crash leaves it ([`STOPPED_SHORT_SHARE`]): brakes slow a car evenly, and it is seen
     ///   creeping in; a crash stops it from a speed it still had.
-    /// - From that detection on, `other`, ahead of it, went on further than `m` did, by
-    ///   [`DREW_AWAY_SE`] standard errors: the car ahead drew away from the one that stood. One
-    ///   run into stands, or is shoved on together with the car that hit it.
+    /// - From `m`'s first detection at its stand on, `other`, ahead of it, went on further than
+    ///   `m` did, by [`DREW_AWAY_SE`] standard errors: the car ahead drew away from the one that
+    ///   stood. One run into stands, or is shoved on together with the car that hit it, or,
+    ///   rolling when hit, is shoved on for the moment both take to stand ([`drew_away`]).
     /// - `other` was moving in the second before the contact ([`moving_before`]): a car run
     ///   into that stood moves only when hit, and bounced off it may move on further than the
     ///   car that hit it.

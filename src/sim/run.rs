@@ -842,6 +842,24 @@ mod tests {
     }
 
     #[test]
+    fn the_car_ahead_of_a_near_miss_draws_away_after_the_braking_car_stands() {
+        // 8 m pole, 5 fps, seed 14: the braking car's last detection while moving, at 3.8 s,
+        // reads 2.0 m short of its stand (1.5 m in truth): measured from then, the car ahead
+        // drew away 0.8 m, under 2 standard errors (0.4 m). Measured from the braking car's
+        // first detection at its stand (4.2 s), it drew away 1.1–1.4 m, by about 3.
+        assert_eq!(judged(&outcome("queue_brake", "pole8", 5, 14), "collision_suspect"), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_car_hit_while_rolling_draws_away_only_until_both_stand() {
+        // Wide pole, 5 fps, seed 27: the car that hit is last seen moving at 4 s, just after
+        // the impact, far behind its line as a car stopping short is. Measured from then, the
+        // car it shoved drew away 1.5 m, by 3.7 standard errors; from the hitting car's first
+        // detection at its stand (4.4 s), 0.7 m, by under 2.
+        found_once("rear_end_rolling", "pole6wide", 5, 27, "collision_suspect");
+    }
+
+    #[test]
     fn a_car_that_shoved_the_one_it_ran_into_did_not_stop_short_of_it() {
         // Wide pole, 10 fps, seed 1: after braking at 5 m/s² and the impact, the car is seen
         // still moving far behind the line it drove on, as a car stopping short is (missed on
