@@ -824,6 +824,15 @@ mod tests {
     }
 
     #[test]
+    fn a_track_of_known_speed_does_not_leap_to_a_rider_further_on() {
+        // Wide pole, 5 fps, seed 93: the track of a rider riding away at 45 km/h, 10 m out,
+        // took the box of a slower rider 11 m further on 0.2 s later (57 m/s, within 180 km/h);
+        // its fit read a hard braking when that rider vanished behind the first, and
+        // `collision_suspect` fired.
+        assert_eq!(judged(&outcome("dense_traffic", "pole6wide", 5, 93), "collision_suspect"), (0, 0, 0));
+    }
+
+    #[test]
     fn a_track_does_not_jump_on_the_ground_to_a_nearer_riders_box() {
         // Wide pole, 3 fps, seed 68: a track hopping between the tiny boxes of riders near the
         // horizon was predicted as a rider coming fast, its expected box on a nearer rider 60 m
