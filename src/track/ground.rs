@@ -20,7 +20,8 @@
 //! of a second apart. A standing track has no reach: it does not move, and a car standing mostly
 //! hidden behind the one that ran into it has its foot further off than that.
 //!
-//! A track whose speed between its last two detections is known moves at most
+//! A track whose recent speed is known (between two of its latest detections, see
+//! `super::last_speed`) moves at most
 //! [`SPEED_SHARE`] times that speed plus [`SPEED_GAIN_MPS`] ([`Ground::reach`]): in dense
 //! traffic on the wide pole at 5 fps (seed 93) a track of a rider riding away at 45 km/h, 10 m
 //! out, took the box of a slower rider 11 m further on 0.2 s later (57 m/s: within 180 km/h
@@ -39,8 +40,8 @@ use crate::geometry::homography::Homography;
 
 /// The fastest a road user may be taken to move on the ground, m/s (180 km/h).
 pub const MAX_SPEED_MPS: f64 = 50.0;
-/// A track whose ground speed between its last two detections is known is taken to move at
-/// most this many times that speed…
+/// A track whose recent ground speed is known is taken to move at most this many times that
+/// speed…
 pub const SPEED_SHARE: f64 = 1.5;
 /// … plus this many m/s (two jittered feet, and the speed it may gain since), up to
 /// [`MAX_SPEED_MPS`].
@@ -117,8 +118,7 @@ impl Ground {
     }
 
     /// How far from `from` a track unseen for `unseen` seconds may be: at most
-    /// [`MAX_SPEED_MPS`], or, where its `speed` (m/s) between its last two detections is
-    /// known, [`SPEED_SHARE`] times that plus [`SPEED_GAIN_MPS`]; plus [`SLACK_M`].
+    /// [`MAX_SPEED_MPS`], or, where its recent `speed` (m/s) is known, [`SPEED_SHARE`] times that plus [`SPEED_GAIN_MPS`]; plus [`SLACK_M`].
     pub fn reach(from: Foot, unseen: f64, speed: Option<f64>) -> Reach {
         let top = speed.map_or(MAX_SPEED_MPS, |v| (SPEED_SHARE * v + SPEED_GAIN_MPS).min(MAX_SPEED_MPS));
         Reach { from, max_m: (SLACK_M + top * unseen.max(0.0)) as f32 }

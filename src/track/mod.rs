@@ -394,6 +394,11 @@ pub struct Tracker {
     owners_before: Vec<Option<u64>>,
 }
 
+/// The shortest time between the two detections a track's ground speed is read from for its
+/// ground reach, seconds (see `last_speed`): consecutive ones at up to 5 detections a second.
+/// At 0.3 s, at 5 fps the speed came from 0.4 s back, and the false `collision_suspect` of
+/// simulated dense traffic on the wide pole (seed 93, see `ground`) came back.
+pub const SPEED_SPAN_S: f64 = 0.2;
 /// A box within this many pixels of the picture's edge, or this share of its own size (width
 /// across, height down: detectors jitter a box's edges by a few per cent of its size), is cut
 /// by it.
@@ -1249,8 +1254,9 @@ impl Tracker {
     /// of its class that has one and was last seen within a few box widths, in box widths per
     /// second: in traffic, neighbours move alike, and a rider entering the picture behind
     /// another at 80 km/h is otherwise as likely to be matched to the next newcomer as to itself.
-    /// Not a standing or parked one: it tells nothing of where a newcomer goes, and its
-    /// velocity, its boxes' jitter, points anywhere. Stage 5 refused a car seen once as it
+    /// None when the nearest is standing or parked: it tells nothing of where a newcomer goes,
+    /// and its velocity, its boxes' jitter, points anywhere (nor does a moving one further off,
+    /// in the next lane or coming the other way, behind a queue the newcomer joins). Stage 5 refused a car seen once as it
     /// braked towards a standing one, then missed twice, its next detection as lying "behind"
     /// the standing car's jitter (8 m pole, 3 fps, `rear_end_shove` seed 28).
     fn neighbour_motion(&mut self, now: f64) {
@@ -1265,14 +1271,18 @@ impl Tracker {
             }
             let me = foot(&tr.det_bbox);
             let w = (tr.det_bbox.x2 - tr.det_bbox.x1).max(1.0);
-            let mut best: Option<(f32, (f32, f32))> = None;
+            let mut best: Option<(f32, Option<(f32, f32)>)> = None;
             for other in &self.tracks {
-                if other.hits < 2 || other.class_id != tr.class_id || other.standing() || other.parked() {
+                if other.hits < 2 || other.class_id != tr.class_id {
                     continue;
                 }
                 let them = foot(&other.det_bbox);
                 let dist = (them.0 - me.0).hypot(them.1 - me.1) / w;
                 if dist > NEAR_W || best.is_some_and(|(d, _)| d <= dist) {
+                    continue;
+                }
+                if other.standing() || other.parked() {
+                    best = Some((dist, None));
                     continue;
                 }
                 let unseen = (now - other.last_seen) as f32;
@@ -1287,9 +1297,9 @@ impl Tracker {
                 }
                 let ow = (other.det_bbox.x2 - other.det_bbox.x1).max(1.0);
                 let (to, from) = (foot(&next), foot(&last));
-                best = Some((dist, ((to.0 - from.0) / ow / unseen, (to.1 - from.1) / ow / unseen)));
+                best = Some((dist, Some(((to.0 - from.0) / ow / unseen, (to.1 - from.1) / ow / unseen))));
             }
-            self.priors[k] = best.map(|(_, v)| v);
+            self.priors[k] = best.and_then(|(_, v)| v);
         }
     }
 
@@ -1361,9 +1371,12 @@ fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
     picture.is_some_and(|(_, height)| b.y2 >= height - edge_margin(b).1)
 }
 
-/// A track's ground speed between its last two detections, m/s ([`Ground::speed`]); `None`
-/// before it has two, or when either's bottom lies at the picture's bottom edge (within
-/// [`EDGE_MARGIN_PX`]: the edge then, not the foot). Not the share of the box's height that
+/// A track's ground speed from the latest of its stored detections at least [`SPEED_SPAN_S`]
+/// before its last one to that one, m/s ([`Ground::speed`]); `None` before it has two that far
+/// apart, or when either's bottom lies at the picture's bottom edge (within
+/// [`EDGE_MARGIN_PX`]: the edge then, not the foot). Not closer together: at 15–30 detections a
+/// second the jitter of two feet a few hundredths of a second apart can cancel the motion
+/// between them, and read a fast car as standing. Nor the share of the box's height that
 /// [`cut_at_bottom`] also allows for its jitter: a big box near the camera jittered near the
 /// edge still has its foot within that jitter, and with it left out the false
 /// `collision_suspect` in simulated dense traffic on the rooftop camera at 3 fps (seed 66) came
@@ -1371,10 +1384,14 @@ fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
 fn last_speed(tr: &Track, ground: &Ground, picture: Option<(f32, f32)>) -> Option<f64> {
     let whole =
         |&(_, (_, y), _): &(f64, (f32, f32), f32)| picture.is_none_or(|(_, height)| y < height - EDGE_MARGIN_PX);
-    match tr.recent_detections().fold((None, None), |(_, b), d| (b, Some(d))) {
-        (Some(a), Some(b)) if whole(&a) && whole(&b) => ground.speed(a.1, b.1, b.0 - a.0),
-        _ => None,
+    let mut feet = [None; perspective::OBSERVATIONS];
+    for (slot, d) in feet.iter_mut().zip(tr.recent_detections()) {
+        *slot = Some(d);
     }
+    let mut stored = feet.iter().flatten().rev();
+    let last = *stored.next()?;
+    let from = *stored.find(|d| last.0 - d.0 >= SPEED_SPAN_S - 1e-6)?;
+    (whole(&from) && whole(&last)).then(|| ground.speed(from.1, last.1, last.0 - from.0)).flatten()
 }
 
 /// Whether the box touches an edge of a picture of this size (not only opposite ones), or the
