@@ -101,6 +101,12 @@ impl Ground {
         Some(Self { homography, horizon: homography.horizon()? })
     }
 
+    /// Where a picture point lies on the ground, m; `None` too near the horizon.
+    fn place(&self, (x, y): (f32, f32)) -> Option<(f64, f64)> {
+        let below = f64::from(y) - (self.horizon.0 * f64::from(x) + self.horizon.1);
+        (below >= MIN_BELOW_PX).then(|| self.homography.to_ground((x, y))).flatten()
+    }
+
     /// Where the foot of `b` may lie on the ground; `None` when it is `cut` by the picture's
     /// bottom edge, or too near the horizon.
     pub fn foot(&self, b: &BBox, cut: bool) -> Option<Foot> {
@@ -109,11 +115,7 @@ impl Ground {
         }
         let (x, y) = b.bottom_center();
         let h = b.height();
-        let place = |y: f32| {
-            let below = f64::from(y) - (self.horizon.0 * f64::from(x) + self.horizon.1);
-            let g = (below >= MIN_BELOW_PX).then(|| self.homography.to_ground((x, y))).flatten()?;
-            Some((g.0 as f32, g.1 as f32))
-        };
+        let place = |y: f32| self.place((x, y)).map(|g| (g.0 as f32, g.1 as f32));
         Some(Foot { far: place(y - (JITTER_H * h).max(JITTER_MIN_PX))?, near: place(y + HIDDEN_H * h)? })
     }
 
@@ -127,11 +129,7 @@ impl Ground {
     /// The ground speed between two feet (bottom centres) seen `dt` seconds apart, m/s; `None`
     /// for one too near the horizon.
     pub fn speed(&self, a: (f32, f32), b: (f32, f32), dt: f64) -> Option<f64> {
-        let place = |(x, y): (f32, f32)| {
-            let below = f64::from(y) - (self.horizon.0 * f64::from(x) + self.horizon.1);
-            (below >= MIN_BELOW_PX).then(|| self.homography.to_ground((x, y))).flatten()
-        };
-        let (ga, gb) = (place(a)?, place(b)?);
+        let (ga, gb) = (self.place(a)?, self.place(b)?);
         (dt > 0.0).then(|| (gb.0 - ga.0).hypot(gb.1 - ga.1) / dt)
     }
 }
