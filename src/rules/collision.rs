@@ -456,15 +456,18 @@ impl Collision {
         // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
-        // Tracks matched now, and standing ones not detected now at their last box: a standing
-        // car hidden by the one that runs into it may not be detected again. Standing as
-        // `stands` reads it, with the fit's margin where no speed was precise enough to be
-        // reported: on the rooftop camera at 3 fps a car standing cut by the picture's top
-        // edge was hidden by the car braking into it before any reading said it stood.
+        // Tracks matched now or seen within [`GONE_S`], and standing ones not detected now at
+        // their last box: a car hidden by the one that runs into it may not be detected again.
+        // Standing as `stands` reads it, with the fit's margin where no speed was precise
+        // enough to be reported: on the rooftop camera at 3 fps a car standing cut by the
+        // picture's top edge was hidden by the car braking into it before any reading said it
+        // stood, and a car still rolling there was last detected a moment before their boxes
+        // met.
+        let seen = |m: &TrackKinematics| t - m.last_seen < GONE_S;
         let mut here: Vec<(u64, &TrackKinematics)> = motion
             .iter()
             .filter(|(id, m)| {
-                (m.matched || m.latest().is_some_and(|s| self.stands(s)))
+                (seen(m) || m.latest().is_some_and(|s| self.stands(s)))
                     && is_road_user(m.class_id)
                     && !quiet(*id)
                     && m.latest().is_some_and(|s| point_in_polygon(&self.zone, s.image))
@@ -486,8 +489,10 @@ impl Collision {
                 return false;
             }
             let (Some(ma), Some(mb)) = (motion.get(a), motion.get(b)) else { return false };
-            let gone = |m: &TrackKinematics| t - m.last_seen >= GONE_S;
-            let stopped = |m: &TrackKinematics| m.matched && m.latest().is_some_and(|s| self.stands(s));
+            let gone = |m: &TrackKinematics| !seen(m);
+            // A car missed by one detection stands as its latest reading says: waiting for the
+            // next one would judge a drop diluted by the wait (see [`Collision::braked`]).
+            let stopped = |m: &TrackKinematics| seen(m) && m.latest().is_some_and(|s| self.stands(s));
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
             // The one that braked is one that stands or vanished: a car that brakes and drives on
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.

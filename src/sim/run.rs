@@ -869,6 +869,24 @@ mod tests {
     }
 
     #[test]
+    fn a_braking_car_missed_as_the_one_it_hit_stands_still_stands() {
+        // Wide pole, 3 fps, seed 6: the braking car reads standing at 5 s after a drop of 6.4
+        // m/s²; the car it hit first reads standing at 5.33 s, when the braking car is missed.
+        // Judged when both were next detected standing (6 s), the drop was spread over a
+        // second more and read 3.9 m/s², under min_decel.
+        found_once("rear_end_rolling", "pole6wide", 3, 6, "collision_suspect");
+    }
+
+    #[test]
+    fn a_rolling_car_last_seen_just_before_the_boxes_meet_is_in_contact() {
+        // Rooftop, 3 fps, seed 6: the car ahead, still rolling at the picture's top edge, is
+        // last detected at 3.67 s, when the car braking into it is missed; at 4 s it is hidden
+        // behind that car, whose box meets its last one. Neither matched nor standing, it was
+        // no candidate for a contact, and the crash went unseen.
+        found_once("rear_end_rolling", "rooftop10", 3, 6, "collision_suspect");
+    }
+
+    #[test]
     fn a_car_that_shoved_the_one_it_ran_into_did_not_stop_short_of_it() {
         // Wide pole, 10 fps, seed 1: after braking at 5 m/s² and the impact, the car is seen
         // still moving far behind the line it drove on, as a car stopping short is (missed on
