@@ -912,6 +912,14 @@ mod tests {
     }
 
     #[test]
+    fn a_car_standing_at_the_top_edge_does_not_take_the_box_of_the_car_run_into_it() {
+        // Rooftop, 5 fps, seed 51: the standing car, cut by the picture's top edge, and the car
+        // braking into it are both missed from 2.8 to 3.2 s; at 3.4 s the standing car's track
+        // took the braking car's box, whose top lay as high as its own (both cut by the edge).
+        found_once("rear_end", "rooftop10", 5, 51, "collision_suspect");
+    }
+
+    #[test]
     fn a_standing_car_is_expected_where_its_detections_stood_not_where_its_filter_drifted() {
         // 8 m pole, 3 fps, seed 82: the standing car is missed at 3.33 s, and at 3.67 s the
         // braking car is missed and the standing one detected weakly. The standing car's

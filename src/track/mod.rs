@@ -77,7 +77,8 @@
 //! - **A standing object's box does not move nearer.** A detection whose top and bottom edges
 //!   both lie well below where a standing track's detections stood, and that is wider, is a
 //!   nearer road user passing in front of it or running into it ([`STANDING_DROP_H`],
-//!   [`STANDING_GROWN_W`]), not the standing one, whatever their overlap.
+//!   [`STANDING_GROWN_W`]), not the standing one, whatever their overlap. Where the picture's
+//!   top edge cuts the standing box, its bottom and width alone tell.
 //!
 //! Per update, with the predicted box of every track:
 //! 1. detections with `score >= high_thresh` are matched against every track, confirmed, lost
@@ -253,6 +254,10 @@ pub const STILL_GRACE_S: f64 = 2.0;
 /// that one has passed, has the top it had: it stays the standing one's. The allowance grows
 /// with the time unseen, so the guard fades for a track unseen for long: in that rear-end, the
 /// nearer car's top lay 0.46 of a box height lower, which the allowance passes after 0.5 s.
+/// Where the picture's top edge cuts the standing box, its bottom and width alone tell: on the
+/// rooftop camera at 5 fps a car standing at the top edge, missed with the car braking into it
+/// for three detections, took that car's box (its top 0 px lower, its bottom 61 px, 1.2 times
+/// as wide), and the crash became one track.
 pub const STANDING_DROP_H: f32 = 0.2;
 /// … and wider than that box by this factor: nearer, a road user of the same class is bigger.
 /// (Without it, in a first version that looked at the bottom edge alone, a person standing in
@@ -271,7 +276,9 @@ fn nearer_than(tr: &Track, still: Option<BBox>, now: f64) -> Option<assign::Near
     let s = still?;
     let t = (now - tr.last_seen).max(0.0) as f32;
     let drop = s.height().max(1.0) * (STANDING_DROP_H + t * t);
-    Some(assign::Nearer { top: s.y1 + drop, bottom: s.y2 + drop, width: s.width() * STANDING_GROWN_W })
+    // A box cut by the picture's top edge has no top to compare: its bottom and width tell.
+    let top = if cut_at_top(&s) { f32::NEG_INFINITY } else { s.y1 + drop };
+    Some(assign::Nearer { top, bottom: s.y2 + drop, width: s.width() * STANDING_GROWN_W })
 }
 
 /// Whether the parked road user that stood at `stood`, detected now as `last`, is being
