@@ -1391,13 +1391,9 @@ fn cut_at_bottom(b: &BBox, picture: Option<(f32, f32)>) -> bool {
 fn last_speed(tr: &Track, ground: &Ground, picture: Option<(f32, f32)>) -> Option<f64> {
     let whole =
         |&(_, (_, y), _): &(f64, (f32, f32), f32)| picture.is_none_or(|(_, height)| y < height - EDGE_MARGIN_PX);
-    let mut feet = [None; perspective::OBSERVATIONS];
-    for (slot, d) in feet.iter_mut().zip(tr.recent_detections()) {
-        *slot = Some(d);
-    }
-    let mut stored = feet.iter().flatten().rev();
-    let last = *stored.next()?;
-    let from = *stored.find(|d| last.0 - d.0 >= SPEED_SPAN_S - 1e-6)?;
+    let mut stored = tr.recent_detections().rev();
+    let last = stored.next()?;
+    let from = stored.find(|d| last.0 - d.0 >= SPEED_SPAN_S - 1e-6)?;
     (whole(&from) && whole(&last)).then(|| ground.speed(from.1, last.1, last.0 - from.0)).flatten()
 }
 

@@ -79,7 +79,7 @@ impl Track {
     /// The track's last few matched detections (up to [`OBSERVATIONS`](super::perspective::OBSERVATIONS)), oldest
     /// first: frame time, bottom centre and box height. Before confirmation these are the
     /// detections it took while tentative.
-    pub fn recent_detections(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
+    pub fn recent_detections(&self) -> impl DoubleEndedIterator<Item = (f64, (f32, f32), f32)> + '_ {
         self.obs.feet()
     }
 

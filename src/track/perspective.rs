@@ -101,19 +101,19 @@ impl Observations {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Obs> {
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Obs> {
         let (a, b) = self.buf[..self.len].split_at(if self.len == OBSERVATIONS { self.head } else { self.len });
         b.iter().chain(a.iter())
     }
 
     /// The kept detections, oldest first: time, bottom centre (as [`BBox::bottom_center`]
     /// gives it) and box height.
-    pub fn feet(&self) -> impl Iterator<Item = (f64, (f32, f32), f32)> + '_ {
+    pub fn feet(&self) -> impl DoubleEndedIterator<Item = (f64, (f32, f32), f32)> + '_ {
         self.iter().map(|o| (o.t, (o.cx, o.bottom), o.tallness * o.w))
     }
 
     fn last(&self) -> Option<&Obs> {
-        self.iter().last()
+        self.iter().next_back()
     }
 
     /// Whether the latest box was cut by the picture's bottom edge.
@@ -243,7 +243,7 @@ impl Observations {
         let (cx, bottom, w) = unfit([s, at_time(1, t), at_time(2, t)]);
         let (cx, bottom, w) = (cx as f32, bottom as f32, w as f32);
         // The shape of the last whole box: a cut one is shorter than the object.
-        let tallness = self.iter().filter(|o| !o.cut).last().map_or(last.tallness, |o| o.tallness);
+        let tallness = self.iter().rfind(|o| !o.cut).map_or(last.tallness, |o| o.tallness);
         let h = tallness * w;
         let b = BBox::new(cx - w * 0.5, bottom - h, cx + w * 0.5, bottom);
         let finite = b.x1.is_finite() && b.y1.is_finite() && b.x2.is_finite() && b.y2.is_finite();
