@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::defaults;
-use super::kinematics::{Kinematics, MIN_SE_KMH, Sample, TrackKinematics};
+use super::kinematics::{FitReading, Kinematics, MIN_SE_KMH, Sample, TrackKinematics};
 use super::speed::line;
 use crate::detect::BBox;
 use crate::event::Phase;
@@ -323,6 +323,21 @@ fn moving_before(other: &TrackKinematics, tc: f64, stop_kmh: f64) -> bool {
     other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit).any(|f| f.low(MARGIN_SE) > stop_kmh)
 }
 
+/// Whether `other` went faster after a contact at `tc` than before it: its fastest speed fit
+/// begun at or after the contact is faster than its fastest in the second before. A car hit
+/// while rolling is shoved on faster than it rolled, and a fit spanning the impact reads at
+/// least its speed before; the car ahead of a near miss, slowing in a queue, reads slower. On
+/// a pole camera the two cars' boxes meet up to a second before the impact, so the fit after
+/// the contact may begin before the impact too.
+fn sped_up(other: &TrackKinematics, tc: f64) -> bool {
+    fn fastest(fits: impl Iterator<Item = FitReading>) -> Option<f64> {
+        fits.map(|f| f.kmh).max_by(f64::total_cmp)
+    }
+    let before = fastest(other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit));
+    let after = fastest(other.since(tc).filter_map(|s| s.fit).filter(|f| f.t_first >= tc - EPS_S));
+    matches!((before, after), (Some(before), Some(after)) if after > before)
+}
+
 impl Collision {
     pub fn new(cfg: &CollisionConfig, zone: &[Point]) -> Self {
         Self {
@@ -421,6 +436,8 @@ impl Collision {
     /// - `other` was moving in the second before the contact ([`moving_before`]): a car run
     ///   into that stood moves only when hit, and bounced off it may move on further than the
     ///   car that hit it.
+    /// - `other` did not go faster after the contact than before it ([`sped_up`]): a car hit
+    ///   while rolling is shoved on faster than it rolled.
     ///
     /// The line is `m`'s fit before the contact with the highest speed less its margin (as in
     /// [`Collision::drop_to`]), through its points along the way `m` went. Its detections after
@@ -430,7 +447,7 @@ impl Collision {
     /// box's bottom lower in the picture): the box of one beyond the other is cut where the
     /// other hides it, and its foot reads short.
     fn stopped_short(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
-        if m.det_bbox.y2 <= other.det_bbox.y2 || !moving_before(other, tc, self.stop_kmh) {
+        if m.det_bbox.y2 <= other.det_bbox.y2 || !moving_before(other, tc, self.stop_kmh) || sped_up(other, tc) {
             return false;
         }
         let Some(stop) = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0) else { return false };
@@ -719,6 +736,15 @@ mod tests {
         assert_eq!(hits.len(), 2, "{hits:?}");
         // Seen beyond the other, where that one's box may hide its foot, it is not judged so.
         let hits = drive(&[(372.0, &moving), (400.0, &ahead)], 10.0);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        // Nor had the car ahead gone faster after their boxes met: shoved at 3.3 s to 24 km/h
+        // (and braking at 7 m/s² from there), it draws away, but was hit.
+        let shoved = |t: f64| {
+            let (v, a) = (6.8, 7.0);
+            let dt = (t - 3.3).clamp(0.0, v / a);
+            ahead(t.min(3.3)).map(|x| x + v * dt - a / 2.0 * dt * dt)
+        };
+        let hits = drive(&[(400.0, &moving), (372.0, &shoved)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
     }
 

@@ -887,6 +887,17 @@ mod tests {
     }
 
     #[test]
+    fn a_car_hit_while_rolling_goes_faster_after_the_contact_than_before() {
+        // The car that hit is seen still moving far behind its line (0.24 and 0.32 s, against
+        // 0.21 and 0.24 s), and the car it shoved drew away from it after it stood (1.7 m by 4.9
+        // standard errors; 1.1 m by 3.3): both read as a stop short. But the car hit read
+        // 16.2 km/h at most in the second before their boxes met and 17.5 after (8 m pole, 5
+        // fps, seed 16), 15.7 and 16.7 (wide pole, 10 fps, seed 2): shoved, not slowing.
+        found_once("rear_end_rolling", "pole8", 5, 16, "collision_suspect");
+        found_once("rear_end_rolling", "pole6wide", 10, 2, "collision_suspect");
+    }
+
+    #[test]
     fn a_car_that_shoved_the_one_it_ran_into_did_not_stop_short_of_it() {
         // Wide pole, 10 fps, seed 1: after braking at 5 m/s² and the impact, the car is seen
         // still moving far behind the line it drove on, as a car stopping short is (missed on
