@@ -324,7 +324,9 @@ fn moving_before(other: &TrackKinematics, tc: f64, stop_kmh: f64) -> bool {
 }
 
 /// Whether `other` went faster after a contact at `tc` than before it: its fastest speed fit
-/// begun at or after the contact is faster than its fastest in the second before. A car hit
+/// begun within the second after the contact is faster than its fastest read in the second
+/// before (which may have begun earlier). Only the second after: a car ahead that moves off
+/// seconds later, while the contact waits for both to stand, was not shoved. A car hit
 /// while rolling is shoved on faster than it rolled, and a fit spanning the impact reads at
 /// least its speed before; the car ahead of a near miss, slowing in a queue, reads slower. On
 /// a pole camera the two cars' boxes meet up to a second before the impact, so the fit after
@@ -334,7 +336,9 @@ fn sped_up(other: &TrackKinematics, tc: f64) -> bool {
         fits.map(|f| f.kmh).max_by(f64::total_cmp)
     }
     let before = fastest(other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit));
-    let after = fastest(other.since(tc).filter_map(|s| s.fit).filter(|f| f.t_first >= tc - EPS_S));
+    let after = fastest(
+        other.since(tc).filter_map(|s| s.fit).filter(|f| f.t_first >= tc - EPS_S && f.t_first <= tc + 1.0 + EPS_S),
+    );
     matches!((before, after), (Some(before), Some(after)) if after > before)
 }
 
