@@ -320,7 +320,12 @@ fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
 /// than `stop_kmh` by [`MARGIN_SE`] standard errors. A car run into that stood before starts to
 /// move only at the impact (and, bounced off, may move on further than the car that hit it).
 fn moving_before(other: &TrackKinematics, tc: f64, stop_kmh: f64) -> bool {
-    other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit).any(|f| f.low(MARGIN_SE) > stop_kmh)
+    fits_before(other, tc).any(|f| f.low(MARGIN_SE) > stop_kmh)
+}
+
+/// `m`'s speed fits read in the second before a contact at `tc`.
+fn fits_before(m: &TrackKinematics, tc: f64) -> impl Iterator<Item = FitReading> + '_ {
+    m.since(tc - 1.0).filter(move |s| s.t <= tc + EPS_S).filter_map(|s| s.fit)
 }
 
 /// Whether `other` went faster after a contact at `tc` than before it: its fastest speed fit
@@ -335,7 +340,7 @@ fn sped_up(other: &TrackKinematics, tc: f64) -> bool {
     fn fastest(fits: impl Iterator<Item = FitReading>) -> Option<f64> {
         fits.map(|f| f.kmh).max_by(f64::total_cmp)
     }
-    let before = fastest(other.since(tc - 1.0).filter(|s| s.t <= tc + EPS_S).filter_map(|s| s.fit));
+    let before = fastest(fits_before(other, tc));
     let after = fastest(
         other.since(tc).filter_map(|s| s.fit).filter(|f| f.t_first >= tc - EPS_S && f.t_first <= tc + 1.0 + EPS_S),
     );

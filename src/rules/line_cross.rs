@@ -323,7 +323,7 @@ impl LineCross {
         // own whatever its still rough velocity says (at 3 detections per second, two of them
         // with a miss between are most of a picture apart near the camera). They are taken out
         // of other walks back.
-        for (ft, fp, fh) in t.recent_detections().collect::<Vec<_>>().into_iter().rev() {
+        for (ft, fp, fh) in t.recent_detections().rev() {
             if ft >= at {
                 continue;
             }

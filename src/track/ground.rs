@@ -120,7 +120,8 @@ impl Ground {
     }
 
     /// How far from `from` a track unseen for `unseen` seconds may be: at most
-    /// [`MAX_SPEED_MPS`], or, where its recent `speed` (m/s) is known, [`SPEED_SHARE`] times that plus [`SPEED_GAIN_MPS`]; plus [`SLACK_M`].
+    /// [`MAX_SPEED_MPS`], or, where its recent `speed` (m/s) is known, [`SPEED_SHARE`] times
+    /// that plus [`SPEED_GAIN_MPS`]; plus [`SLACK_M`].
     pub fn reach(from: Foot, unseen: f64, speed: Option<f64>) -> Reach {
         let top = speed.map_or(MAX_SPEED_MPS, |v| (SPEED_SHARE * v + SPEED_GAIN_MPS).min(MAX_SPEED_MPS));
         Reach { from, max_m: (SLACK_M + top * unseen.max(0.0)) as f32 }

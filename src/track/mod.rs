@@ -1263,9 +1263,10 @@ impl Tracker {
     /// another at 80 km/h is otherwise as likely to be matched to the next newcomer as to itself.
     /// None when the nearest is standing or parked: it tells nothing of where a newcomer goes,
     /// and its velocity, its boxes' jitter, points anywhere (nor does a moving one further off,
-    /// in the next lane or coming the other way, behind a queue the newcomer joins). Stage 5 refused a car seen once as it
-    /// braked towards a standing one, then missed twice, its next detection as lying "behind"
-    /// the standing car's jitter (8 m pole, 3 fps, `rear_end_shove` seed 28).
+    /// in the next lane or coming the other way, behind a queue the newcomer joins). Stage 5
+    /// refused a car seen once as it braked towards a standing one, then missed twice, its next
+    /// detection as lying "behind" the standing car's jitter (8 m pole, 3 fps, `rear_end_shove`
+    /// seed 28).
     fn neighbour_motion(&mut self, now: f64) {
         /// How far a neighbour may be, in widths of the new track's box.
         const NEAR_W: f32 = 6.0;
