@@ -5,9 +5,9 @@
 //! Boxes meet all the time in a picture (a near car passes in front of a far one), so meeting
 //! alone means nothing: one of the two must have been at `min_speed_kmh` or more in the two
 //! seconds before and then have slowed at `min_decel_mps2` or more (the drop from a speed fit
-//! then to its latest fit after they met, each fit's error counted against the braking). A queue
-//! closing up brakes gently and does not count; an overtaking car that hides another does not
-//! brake.
+//! then to its latest fit after they met, or behind a car that stood to any fit at which it
+//! stands, each fit's error counted against the braking). A queue closing up brakes gently and
+//! does not count; an overtaking car that hides another does not brake.
 //!
 //! Nor does a car that brakes hard and stands just short of the one ahead, a near miss. From a
 //! pole the gap between them is hidden behind the braking car, and the rule does not measure it
@@ -374,8 +374,23 @@ impl Collision {
     /// hits, and a car standing far off may have none for seconds): their errors count against
     /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later plus
     /// as many.
-    fn braked(&self, m: &TrackKinematics, tc: f64) -> bool {
+    ///
+    /// Where `other` stood at the contact ([`Collision::stood_at`]), a drop to any fit since then that
+    /// says `m` stands counts, not only to the latest: a standing car run into is shoved on,
+    /// and the contact waits for it to stand again while `m`'s drop spreads over the wait. A
+    /// car that stops short of a standing one settles as soon as it stands, so the latest
+    /// reading guards nothing there.
+    fn braked(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
+        if self.stood_at(other, tc) {
+            return m.since(tc).filter(|s| s.fit.is_some() && self.stands(s)).any(|s| self.drop_to(m, tc, s));
+        }
         self.latest_drop(m, tc, |s| s.fit.is_some()).is_some()
+    }
+
+    /// Whether `m` stood at a contact at `tc`: its latest speed fit then reads at most
+    /// `stop_kmh` with [`MARGIN_SE`] standard errors.
+    fn stood_at(&self, m: &TrackKinematics, tc: f64) -> bool {
+        fits_before(m, tc).last().is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh)
     }
 
     /// Whether the reading of `s` says its track stands: its speed is at most `stop_kmh`, or,
@@ -524,7 +539,7 @@ impl Collision {
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
             // Nor did one that stopped short of the other.
             let braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
-                (stopped(m) && self.braked(m, c.t) && !self.stopped_short(m, other, c.t))
+                (stopped(m) && self.braked(m, other, c.t) && !self.stopped_short(m, other, c.t))
                     || (gone(m) && self.braked_and_vanished(m, c.t))
             };
             if settled && (braked_to_a_stop(ma, mb) || braked_to_a_stop(mb, ma)) {

@@ -817,6 +817,17 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_ran_into_a_standing_one_braked_until_it_stood_not_until_the_other_did() {
+        // 8 m pole, 3 fps, seed 60: the braking car read 41.5 ± 2.7 km/h as their boxes met
+        // (2.67 s) and 1.3 ± 1.1 at 4 s, standing. The car it shoved read moving until 4.33 s
+        // and standing only at 5.33 s; the braking car's drop to its reading then, spread over
+        // 1.33 s more, was under `min_decel_mps2`. The same at seed 18 (shoved car standing
+        // 0.67 s after the other).
+        found_once("rear_end_shove", "pole8", 3, 60, "collision_suspect");
+        found_once("rear_end_shove", "pole8", 3, 18, "collision_suspect");
+    }
+
+    #[test]
     fn a_car_seen_once_then_missed_twice_as_it_brakes_keeps_its_speed_from_before() {
         // 8 m pole, 3 fps, seed 26: the car braking into the standing one is seen once at
         // 1.67 s, missed at 2 and 2.33 s, and seen again at 2.67 s, just before the impact.
