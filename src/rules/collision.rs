@@ -89,6 +89,9 @@ pub struct CollisionHit {
 const BEFORE_S: f64 = 2.0;
 /// Unmatched this long counts as vanished (the tracker keeps a lost track a while longer).
 const GONE_S: f64 = 0.5;
+/// How far a road user not matched now may have gone on since its last box for that box to
+/// meet another's, m (see [`box_current`]): half a car's length.
+const STALE_M: f64 = 2.0;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
 /// Box jitter allowed for in the ground distance a braking track moves on before it vanishes.
@@ -163,6 +166,16 @@ fn boxes_meet(a: &BBox, b: &BBox) -> bool {
 /// filtered box lags behind it at a few detections a second).
 fn meet(a: &TrackKinematics, b: &TrackKinematics) -> bool {
     boxes_meet(&a.bbox, &b.bbox) || boxes_meet(&a.det_bbox, &b.det_bbox)
+}
+
+/// Whether `m`'s last box still says where it is at `t`: it was matched now, or its latest
+/// speed reading, over the time since, puts it at most [`STALE_M`] on (any box of a road user
+/// of unknown speed). A road user still moving leaves its last box behind: in [`GONE_S`] a car
+/// at 50 km/h goes 7 m, and a car behind reaching that box has met nothing. (Where the car
+/// ahead was lost for good, only its track's end, `max_lost_s` later, kept that from reading
+/// as a crash when the one behind braked to a stand.)
+fn box_current(m: &TrackKinematics, t: f64) -> bool {
+    m.matched || m.latest().and_then(|s| s.fit).is_none_or(|f| f.kmh / 3.6 * (t - m.last_seen) <= STALE_M)
 }
 
 /// Whether `s` is `m`'s latest detection and came after a gap of more than [`REFOUND_GAP`]
@@ -497,18 +510,18 @@ impl Collision {
         // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
-        // Tracks matched now or seen within [`GONE_S`], and standing ones not detected now at
-        // their last box: a car hidden by the one that runs into it may not be detected again.
-        // Standing as `stands` reads it, with the fit's margin where no speed was precise
-        // enough to be reported: on the rooftop camera at 3 fps a car standing cut by the
-        // picture's top edge was hidden by the car braking into it before any reading said it
-        // stood, and a car still rolling there was last detected a moment before their boxes
-        // met.
+        // Tracks matched now or missed by one detection ([`box_current`], within [`GONE_S`]),
+        // and standing ones not detected now at their last box: a car hidden by the one that
+        // runs into it may not be detected again. Standing as `stands` reads it, with the
+        // fit's margin where no speed was precise enough to be reported: on the rooftop camera
+        // at 3 fps a car standing cut by the picture's top edge was hidden by the car braking
+        // into it before any reading said it stood, and a car still rolling there was last
+        // detected a moment before their boxes met.
         let seen = |m: &TrackKinematics| t - m.last_seen < GONE_S;
         let mut here: Vec<(u64, &TrackKinematics)> = motion
             .iter()
             .filter(|(id, m)| {
-                (seen(m) || m.latest().is_some_and(|s| self.stands(s)))
+                ((seen(m) && box_current(m, t)) || m.latest().is_some_and(|s| self.stands(s)))
                     && is_road_user(m.class_id)
                     && !quiet(*id)
                     && m.latest().is_some_and(|s| point_in_polygon(&self.zone, s.image))
@@ -619,8 +632,13 @@ mod tests {
 
     /// [`drive`] at `fps` detections a second.
     fn drive_at(cars: &[Car], secs: f64, fps: u32) -> Vec<(f64, CollisionHit)> {
+        drive_with(cars, secs, fps, TrackerConfig { min_hits: 1, ..TrackerConfig::default() })
+    }
+
+    /// [`drive_at`] with the tracker set up as `tracking`.
+    fn drive_with(cars: &[Car], secs: f64, fps: u32, tracking: TrackerConfig) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
-        let mut tracker = Tracker::new(TrackerConfig { min_hits: 1, ..TrackerConfig::default() });
+        let mut tracker = Tracker::new(tracking);
         let mut motion = Kinematics::new(Some(flat(0.1)));
         let (mut hits, mut out) = (Vec::new(), Vec::new());
         for i in 0..(secs * f64::from(fps)) as u32 {
@@ -791,6 +809,28 @@ mod tests {
         };
         let hits = drive(&[(400.0, &behind), (372.0, &ahead)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
+    }
+
+    #[test]
+    fn a_car_braking_where_the_one_ahead_was_last_seen_a_while_ago_is_no_collision() {
+        // The car ahead, at 30 km/h, leaves the view at 2 s (last detected at 1.9 s); the one
+        // behind follows 2 m back, reaches where its box was last seen 0.25 s later, and
+        // brakes at 8 m/s² to a stand from 2.2 s (a red light). The box it reached lay 2 m
+        // behind the car by then, and no test of a stop short has anything of the car ahead to
+        // judge. Before `box_current`, only time kept it from firing: the tracker ended the
+        // lost track 1.5 s after it was last seen (`max_lost_s`), and its contacts with it,
+        // before the car behind read standing; kept 5 s, it fired.
+        let v = 30.0 / 3.6;
+        let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
+        let behind = move |t: f64| {
+            let dt = (t - 2.2).clamp(0.0, v / 8.0);
+            Some(100.0 - 6.5 + v * t.min(2.2) + v * dt - 4.0 * dt * dt)
+        };
+        for max_lost_s in [1.5, 5.0] {
+            let tracking = TrackerConfig { min_hits: 1, max_lost_s, ..TrackerConfig::default() };
+            let hits = drive_with(&[(401.0, &behind), (400.0, &ahead)], 8.0, 10, tracking);
+            assert!(hits.is_empty(), "kept {max_lost_s} s: {hits:?}");
+        }
     }
 
     #[test]
