@@ -92,6 +92,11 @@ const GONE_S: f64 = 0.5;
 /// How far a road user not matched now may have gone on since its last box for that box to
 /// meet another's, m (see [`box_current`]): half a car's length.
 const STALE_M: f64 = 2.0;
+/// How far a road user that vanished in a crash may have gone on unseen in [`GONE_S`], m (see
+/// [`stayed`]): a car hit while rolling is shoved on about 3 m (3.3 m in the simulator's
+/// `rear_end_rolling`, hidden behind the car that hit it and shoved out of the rooftop
+/// camera's view, its latest reading 16.5 ± 0.9 km/h).
+const SHOVED_M: f64 = 3.0;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
 /// Box jitter allowed for in the ground distance a braking track moves on before it vanishes.
@@ -176,6 +181,16 @@ fn meet(a: &TrackKinematics, b: &TrackKinematics) -> bool {
 /// as a crash when the one behind braked to a stand.)
 fn box_current(m: &TrackKinematics, t: f64) -> bool {
     m.matched || m.latest().and_then(|s| s.fit).is_none_or(|f| f.kmh / 3.6 * (t - m.last_seen) <= STALE_M)
+}
+
+/// Whether `m`, unseen for [`GONE_S`], vanished where a crash leaves it (hidden by the road
+/// user that ran into it, or merged with it) rather than drove on out of sight: its latest
+/// speed reading less [`MARGIN_SE`] standard errors would not have taken it [`SHOVED_M`] on
+/// in that time. A car that drove on out of the view at 30 km/h was 4 m on; the car behind
+/// it, whose box met its box while both were seen (from a pole a close follower's box overlaps
+/// the car ahead's), then braking to a stand at a red light, ran into nothing.
+fn stayed(m: &TrackKinematics) -> bool {
+    m.latest().and_then(|s| s.fit).is_none_or(|f| f.low(MARGIN_SE) / 3.6 * GONE_S <= SHOVED_M)
 }
 
 /// Whether `s` is `m`'s latest detection and came after a gap of more than [`REFOUND_GAP`]
@@ -388,13 +403,15 @@ impl Collision {
     /// the braking instead, the earlier speed less [`MARGIN_SE`] standard errors, the later plus
     /// as many.
     ///
-    /// Where `other` stood at the contact ([`Collision::stood_at`]), a drop to any fit since then that
-    /// says `m` stands counts, not only to the latest: a standing car run into is shoved on,
-    /// and the contact waits for it to stand again while `m`'s drop spreads over the wait. A
-    /// car that stops short of a standing one settles as soon as it stands, so the latest
-    /// reading guards nothing there.
-    fn braked(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
-        if self.stood_at(other, tc) {
+    /// With `behind_standing` (the road user it met stood at the contact and stands again
+    /// now, see [`Collision::update`]), a drop to any fit since the contact that says `m`
+    /// stands counts, not only to the latest: a standing car run into is shoved on, and the
+    /// contact waits for it to stand again while `m`'s drop spreads over the wait. A car that
+    /// stops short of a standing one settles as soon as it stands, so there the latest reading
+    /// guards nothing. (A car ahead that stood, drove off and stood again within `within_s` is
+    /// judged as if it had stood throughout; one that drove off out of sight is not.)
+    fn braked(&self, m: &TrackKinematics, tc: f64, behind_standing: bool) -> bool {
+        if behind_standing {
             return m.since(tc).filter(|s| s.fit.is_some() && self.stands(s)).any(|s| self.drop_to(m, tc, s));
         }
         self.latest_drop(m, tc, |s| s.fit.is_some()).is_some()
@@ -510,8 +527,8 @@ impl Collision {
         // Cooldowns that ran out are forgotten, so the map does not grow with every track ever seen.
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
-        // Tracks matched now or missed by one detection ([`box_current`], within [`GONE_S`]),
-        // and standing ones not detected now at their last box: a car hidden by the one that
+        // Tracks matched now, or seen within [`GONE_S`] while their last box still says where
+        // they are ([`box_current`]), and standing ones not detected now at their last box: a car hidden by the one that
         // runs into it may not be detected again. Standing as `stands` reads it, with the
         // fit's margin where no speed was precise enough to be reported: on the rooftop camera
         // at 3 fps a car standing cut by the picture's top edge was hidden by the car braking
@@ -551,8 +568,13 @@ impl Collision {
             // The one that braked is one that stands or vanished: a car that brakes and drives on
             // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
             // Nor did one that stopped short of the other.
+            // Nor did one whose road user ahead vanished by driving on out of sight.
             let braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
-                (stopped(m) && self.braked(m, other, c.t) && !self.stopped_short(m, other, c.t))
+                let behind_standing = stopped(other) && self.stood_at(other, c.t);
+                (stopped(m)
+                    && (!gone(other) || stayed(other))
+                    && self.braked(m, c.t, behind_standing)
+                    && !self.stopped_short(m, other, c.t))
                     || (gone(m) && self.braked_and_vanished(m, c.t))
             };
             if settled && (braked_to_a_stop(ma, mb) || braked_to_a_stop(mb, ma)) {
@@ -664,6 +686,16 @@ mod tests {
         }
         hits.extend(out.drain(..).map(|h| (f64::INFINITY, h)));
         hits
+    }
+
+    /// No hit from [`drive_at`] 8 s at 10 fps, whether the tracker ends a lost track after its
+    /// default 1.5 s or keeps it 5 s.
+    fn no_hits_however_long_lost(cars: &[Car]) {
+        for max_lost_s in [1.5, 5.0] {
+            let tracking = TrackerConfig { min_hits: 1, max_lost_s, ..TrackerConfig::default() };
+            let hits = drive_with(cars, 8.0, 10, tracking);
+            assert!(hits.is_empty(), "kept {max_lost_s} s: {hits:?}");
+        }
     }
 
     /// A car at 50 km/h that brakes at 8 m/s² from `brake_at` s to a stand.
@@ -817,20 +849,33 @@ mod tests {
         // behind follows 2 m back, reaches where its box was last seen 0.25 s later, and
         // brakes at 8 m/s² to a stand from 2.2 s (a red light). The box it reached lay 2 m
         // behind the car by then, and no test of a stop short has anything of the car ahead to
-        // judge. Before `box_current`, only time kept it from firing: the tracker ended the
-        // lost track 1.5 s after it was last seen (`max_lost_s`), and its contacts with it,
-        // before the car behind read standing; kept 5 s, it fired.
+        // judge. Once only time kept it from firing: the tracker ended the lost track 1.5 s
+        // after it was last seen (`max_lost_s`), and its contacts with it, before the car
+        // behind read standing; kept 5 s, it fired. Now the box met is stale (`box_current`),
+        // and the car ahead drove on out of sight (`stayed`).
         let v = 30.0 / 3.6;
         let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
         let behind = move |t: f64| {
             let dt = (t - 2.2).clamp(0.0, v / 8.0);
             Some(100.0 - 6.5 + v * t.min(2.2) + v * dt - 4.0 * dt * dt)
         };
-        for max_lost_s in [1.5, 5.0] {
-            let tracking = TrackerConfig { min_hits: 1, max_lost_s, ..TrackerConfig::default() };
-            let hits = drive_with(&[(401.0, &behind), (400.0, &ahead)], 8.0, 10, tracking);
-            assert!(hits.is_empty(), "kept {max_lost_s} s: {hits:?}");
-        }
+        no_hits_however_long_lost(&[(401.0, &behind), (400.0, &ahead)]);
+    }
+
+    #[test]
+    fn a_car_braking_after_the_one_ahead_it_met_drove_out_of_sight_is_no_collision() {
+        // As a pole sees a close follower: the nearer car's box (its bottom 20 px lower)
+        // comes to overlap the one ahead's at 1.2 s, while both are seen, a contact. The car
+        // ahead, at 30 km/h, leaves the view at 2 s; the one behind, at 36 km/h, brakes at 8
+        // m/s² to a stand from 2 s. Gone at 30 km/h, the car ahead drove on: it was not hidden
+        // where it was last seen.
+        let (v, w) = (30.0 / 3.6, 10.0);
+        let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
+        let behind = move |t: f64| {
+            let dt = (t - 2.0).clamp(0.0, w / 8.0);
+            Some(100.0 - 6.5 + w * t.min(2.0) + w * dt - 4.0 * dt * dt)
+        };
+        no_hits_however_long_lost(&[(420.0, &behind), (400.0, &ahead)]);
     }
 
     #[test]
