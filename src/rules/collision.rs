@@ -97,6 +97,9 @@ const STALE_M: f64 = 2.0;
 /// `rear_end_rolling`, hidden behind the car that hit it and shoved out of the rooftop
 /// camera's view, its latest reading 16.5 ± 0.9 km/h).
 const SHOVED_M: f64 = 3.0;
+/// The share of a vanished road user's last box that the box of the one it met must cover for
+/// it to have been hidden there (see [`stayed`]).
+const HIDDEN_SHARE: f32 = 0.5;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
 /// Box jitter allowed for in the ground distance a braking track moves on before it vanishes.
@@ -180,17 +183,25 @@ fn meet(a: &TrackKinematics, b: &TrackKinematics) -> bool {
 /// ahead was lost for good, only its track's end, `max_lost_s` later, kept that from reading
 /// as a crash when the one behind braked to a stand.)
 fn box_current(m: &TrackKinematics, t: f64) -> bool {
-    m.matched || m.latest().and_then(|s| s.fit).is_none_or(|f| f.kmh / 3.6 * (t - m.last_seen) <= STALE_M)
+    m.matched || latest_fit(m).is_none_or(|f| f.kmh / 3.6 * (t - m.last_seen) <= STALE_M)
 }
 
-/// Whether `m`, unseen for [`GONE_S`], vanished where a crash leaves it (hidden by the road
-/// user that ran into it, or merged with it) rather than drove on out of sight: its latest
-/// speed reading less [`MARGIN_SE`] standard errors would not have taken it [`SHOVED_M`] on
-/// in that time. A car that drove on out of the view at 30 km/h was 4 m on; the car behind
-/// it, whose box met its box while both were seen (from a pole a close follower's box overlaps
-/// the car ahead's), then braking to a stand at a red light, ran into nothing.
-fn stayed(m: &TrackKinematics) -> bool {
-    m.latest().and_then(|s| s.fit).is_none_or(|f| f.low(MARGIN_SE) / 3.6 * GONE_S <= SHOVED_M)
+/// Whether `m`, unseen for [`GONE_S`], vanished where a crash leaves it rather than drove on
+/// out of sight: its last box lies mostly under `by`'s box (hidden by the road user that ran
+/// into it, or merged with it), or its latest speed reading less [`MARGIN_SE`] standard
+/// errors would not have taken it [`SHOVED_M`] on in that time. A car that drove on out of
+/// the view at 30 km/h was 4 m on; the car behind it, whose box met its box while both were
+/// seen (from a pole a close follower's box overlaps the car ahead's), then braking to a stand
+/// at a red light, ran into nothing.
+fn stayed(m: &TrackKinematics, by: &TrackKinematics) -> bool {
+    m.det_bbox.intersection(&by.det_bbox) >= HIDDEN_SHARE * m.det_bbox.area()
+        || latest_fit(m).is_none_or(|f| f.low(MARGIN_SE) / 3.6 * GONE_S <= SHOVED_M)
+}
+
+/// `m`'s latest speed fit: a road user's latest sample may have none (where a pixel spans
+/// more than `MAX_M_PER_PX`), and the fit before it is the best word on its speed.
+fn latest_fit(m: &TrackKinematics) -> Option<FitReading> {
+    m.history.iter().rev().find_map(|s| s.fit)
 }
 
 /// Whether `s` is `m`'s latest detection and came after a gap of more than [`REFOUND_GAP`]
@@ -572,7 +583,7 @@ impl Collision {
             let braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
                 let behind_standing = stopped(other) && self.stood_at(other, c.t);
                 (stopped(m)
-                    && (!gone(other) || stayed(other))
+                    && (!gone(other) || stayed(other, m))
                     && self.braked(m, c.t, behind_standing)
                     && !self.stopped_short(m, other, c.t))
                     || (gone(m) && self.braked_and_vanished(m, c.t))
@@ -851,8 +862,9 @@ mod tests {
         // behind the car by then, and no test of a stop short has anything of the car ahead to
         // judge. Once only time kept it from firing: the tracker ended the lost track 1.5 s
         // after it was last seen (`max_lost_s`), and its contacts with it, before the car
-        // behind read standing; kept 5 s, it fired. Now the box met is stale (`box_current`),
-        // and the car ahead drove on out of sight (`stayed`).
+        // behind read standing; kept 5 s, it fired. Now the box met is stale (`box_current`).
+        // (The car behind stands over most of that box, so the car ahead might have been
+        // hidden there: `stayed` lets it settle the contact.)
         let v = 30.0 / 3.6;
         let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
         let behind = move |t: f64| {
