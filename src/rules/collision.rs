@@ -539,12 +539,12 @@ impl Collision {
         self.quiet_until.retain(|_, q| t < *q);
         let quiet = |id: u64| self.quiet_until.get(&id).is_some_and(|&q| t < q);
         // Tracks matched now, or seen within [`GONE_S`] while their last box still says where
-        // they are ([`box_current`]), and standing ones not detected now at their last box: a car hidden by the one that
-        // runs into it may not be detected again. Standing as `stands` reads it, with the
-        // fit's margin where no speed was precise enough to be reported: on the rooftop camera
-        // at 3 fps a car standing cut by the picture's top edge was hidden by the car braking
-        // into it before any reading said it stood, and a car still rolling there was last
-        // detected a moment before their boxes met.
+        // they are ([`box_current`]), and standing ones not detected now at their last box: a
+        // car hidden by the one that runs into it may not be detected again. Standing as
+        // `stands` reads it, with the fit's margin where no speed was precise enough to be
+        // reported: on the rooftop camera at 3 fps a car standing cut by the picture's top edge
+        // was hidden by the car braking into it before any reading said it stood, and a car
+        // still rolling there was last detected a moment before their boxes met.
         let seen = |m: &TrackKinematics| t - m.last_seen < GONE_S;
         let mut here: Vec<(u64, &TrackKinematics)> = motion
             .iter()
@@ -711,13 +711,24 @@ mod tests {
 
     /// A car at 50 km/h that brakes at 8 m/s² from `brake_at` s to a stand.
     fn braking(start: f64, brake_at: f64) -> impl Fn(f64) -> Option<f64> {
-        let v = 50.0 / 3.6;
+        braking_from(50.0, start, brake_at)
+    }
+
+    /// [`braking`] from `kmh`.
+    fn braking_from(kmh: f64, start: f64, brake_at: f64) -> impl Fn(f64) -> Option<f64> {
+        let v = kmh / 3.6;
         move |t| {
             let tb = t.min(brake_at);
             let x = start + v * tb;
             let dt = (t - brake_at).max(0.0).min(v / 8.0);
             Some(x + v * dt - 4.0 * dt * dt)
         }
+    }
+
+    /// A car at `kmh` from `start`, not detected from `gone_at` s on (it left the view).
+    fn leaving(kmh: f64, start: f64, gone_at: f64) -> impl Fn(f64) -> Option<f64> {
+        let v = kmh / 3.6;
+        move |t| (t < gone_at).then_some(start + v * t)
     }
 
     /// [`braking`], but its front runs into something at `wall` m and stops there at once.
@@ -865,12 +876,8 @@ mod tests {
         // behind read standing; kept 5 s, it fired. Now the box met is stale (`box_current`).
         // (The car behind stands over most of that box, so the car ahead might have been
         // hidden there: `stayed` lets it settle the contact.)
-        let v = 30.0 / 3.6;
-        let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
-        let behind = move |t: f64| {
-            let dt = (t - 2.2).clamp(0.0, v / 8.0);
-            Some(100.0 - 6.5 + v * t.min(2.2) + v * dt - 4.0 * dt * dt)
-        };
+        let ahead = leaving(30.0, 100.0, 2.0);
+        let behind = braking_from(30.0, 100.0 - 6.5, 2.2);
         no_hits_however_long_lost(&[(401.0, &behind), (400.0, &ahead)]);
     }
 
@@ -881,12 +888,8 @@ mod tests {
         // ahead, at 30 km/h, leaves the view at 2 s; the one behind, at 36 km/h, brakes at 8
         // m/s² to a stand from 2 s. Gone at 30 km/h, the car ahead drove on: it was not hidden
         // where it was last seen.
-        let (v, w) = (30.0 / 3.6, 10.0);
-        let ahead = move |t: f64| (t < 2.0).then_some(100.0 + v * t);
-        let behind = move |t: f64| {
-            let dt = (t - 2.0).clamp(0.0, w / 8.0);
-            Some(100.0 - 6.5 + w * t.min(2.0) + w * dt - 4.0 * dt * dt)
-        };
+        let ahead = leaving(30.0, 100.0, 2.0);
+        let behind = braking_from(36.0, 100.0 - 6.5, 2.0);
         no_hits_however_long_lost(&[(420.0, &behind), (400.0, &ahead)]);
     }
 
