@@ -862,6 +862,16 @@ mod tests {
     }
 
     #[test]
+    fn a_car_that_stood_short_of_a_standing_one_did_not_run_into_it() {
+        // 8 m pole, seed 1: braking at 6 m/s² from 50 km/h, the car is seen creeping in to its
+        // stand 2 m short of a car standing at a red light, which stays where it stood. Both
+        // rates raised a `collision_suspect` before a standing car ahead was judged so.
+        for fps in [5, 10] {
+            assert_eq!(judged(&outcome("queue_stop", "pole8", fps, 1), "collision_suspect"), (0, 0, 0), "{fps} fps");
+        }
+    }
+
+    #[test]
     fn the_car_ahead_of_a_near_miss_draws_away_after_the_braking_car_stands() {
         // 8 m pole, 5 fps, seed 14: the braking car's last detection while moving, at 3.8 s,
         // reads 2.0 m short of its stand (1.5 m in truth): measured from then, the car ahead

@@ -111,6 +111,7 @@ pub const NAMES: &[&str] = &[
     "side_by_side",
     "lane_change",
     "queue_brake",
+    "queue_stop",
 ];
 
 /// A scenario by name.
@@ -266,6 +267,28 @@ pub fn scenario(name: &str) -> Option<Scenario> {
                 about: "a car at 50 km/h brakes at 8 m/s² and stops 2 m short of one slowing to a stop",
                 duration_s: 15.0,
                 actors: vec![Actor::new(Class::Car, moving), Actor::new(Class::Car, ahead)],
+                zones: road,
+                lines: vec![],
+                rules: vec![collision()],
+                expect: vec![silent("collision")],
+            }
+        }
+        "queue_stop" => {
+            // No crash: a car at 50 km/h brakes at 6 m/s² (a light turned red late) and stands
+            // 2 m short of a car already standing at it, where `rear_end`'s car stood. Firm
+            // braking behind a standing queue is an everyday stop, and from the pole their
+            // boxes meet.
+            let v: f64 = 50.0 / 3.6;
+            let a = 6.0;
+            // Its front (2.25 m ahead of its centre) stands 2 m short of the other's rear at 27.75 m.
+            let brake_from = 27.75 - 2.0 - 2.25 - v * v / (2.0 * a);
+            let t_brake = 0.5 + (brake_from + 5.0) / v;
+            let moving = Trajectory::new((2.5, -5.0), Heading::Away, 50.0, 0.5).change_speed(t_brake, -a, 0.0);
+            Scenario {
+                name: "queue_stop",
+                about: "a car at 50 km/h brakes at 6 m/s² and stops 2 m short of a standing car",
+                duration_s: 15.0,
+                actors: vec![Actor::new(Class::Car, moving), away(Class::Car, 2.5, 30.0, 0.0, 0.0)],
                 zones: road,
                 lines: vec![],
                 rules: vec![collision()],
