@@ -24,7 +24,7 @@
 //! `start` when the conditions are met; `end` when both tracks have ended (or the stream does).
 //! After an event neither track takes part in another for `cooldown_s`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 
@@ -145,6 +145,9 @@ const DREW_AWAY_SE: f64 = 2.0;
 /// shoved on 1.4 m in `rear_end_shove`; one hit at 20 km/h with its brakes held goes about 0.5
 /// m.
 const STAYED_PUT_SLACK_M: f64 = 0.3;
+/// Detections of a standing car ahead since the braking car stood that settle that it stayed
+/// where it stood (see [`stayed_put`]).
+const SETTLED_FIXES: usize = 3;
 /// How far around the time the braking car was first seen at its stand the detections of the
 /// car ahead place it then, seconds.
 const DREW_AWAY_AROUND_S: f64 = 0.5;
@@ -171,7 +174,9 @@ pub struct Collision {
     stop_kmh: f64,
     within_s: f64,
     cooldown_s: f64,
-    contacts: HashMap<(u64, u64), Contact>,
+    /// In order of the pair's ids: which of several contacts settling at once makes the one
+    /// event (see `update`) must not depend on a hash's order.
+    contacts: BTreeMap<(u64, u64), Contact>,
     open: Vec<Open>,
     quiet_until: HashMap<u64, f64>,
 }
@@ -372,18 +377,26 @@ fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
 }
 
 /// Whether `other`, not moving in the second before a contact at `tc`, stood where it stood
-/// then from the time `stop`'s track was first seen at its stand on: the medians along the
-/// way of its detections in that second and since agree within [`DREW_AWAY_SE`] standard
-/// errors and [`STAYED_PUT_SLACK_M`]. A standing car run into is shoved on, unless it is
-/// much heavier than the car that hit it; where no detection places it since, it may have
-/// been.
-fn stayed_put(other: &TrackKinematics, tc: f64, stop: &Stop) -> bool {
+/// then from the time `stop`'s track was first seen at its stand on (not before the contact):
+/// the medians of its detections' places in that second and since, along the way `stop`'s
+/// track went and across it, agree within [`DREW_AWAY_SE`] standard errors and
+/// [`STAYED_PUT_SLACK_M`]. A standing car run into is shoved on, unless it is much heavier
+/// than the car that hit it; where no detection places it since, it may have been. `Some(true)`
+/// when that is settled, with [`SETTLED_FIXES`] detections since: fewer may have caught only
+/// the start of a shove.
+fn stayed_put(other: &TrackKinematics, tc: f64, stop: &Stop) -> Option<bool> {
     let fixes = fixes(other);
-    let place = |window| median_along(&fixes, window, stop.stand, stop.way);
-    let (Some((x0, sd0)), Some((x1, sd1))) = (place((tc - 1.0, tc)), place((stop.stood_t, f64::INFINITY))) else {
-        return false;
+    let since = (stop.stood_t.max(tc), f64::INFINITY);
+    let across = (-stop.way.1, stop.way.0);
+    let moved = |way| {
+        let (x0, sd0) = median_along(&fixes, (tc - 1.0, tc), stop.stand, way)?;
+        let (x1, sd1) = median_along(&fixes, since, stop.stand, way)?;
+        Some((x1 - x0).abs() > DREW_AWAY_SE * sd0.hypot(sd1) + STAYED_PUT_SLACK_M)
     };
-    (x1 - x0).abs() <= DREW_AWAY_SE * sd0.hypot(sd1) + STAYED_PUT_SLACK_M
+    if moved(stop.way)? || moved(across)? {
+        return None;
+    }
+    Some(fixes.iter().filter(|f| f.0 >= since.0 - EPS_S).count() >= SETTLED_FIXES)
 }
 
 /// Whether `other` was moving in the second before a contact at `tc`: a speed fit then of more
@@ -426,7 +439,7 @@ impl Collision {
             stop_kmh: cfg.stop_kmh.0,
             within_s: cfg.within_s.0,
             cooldown_s: cfg.cooldown_s.0,
-            contacts: HashMap::new(),
+            contacts: BTreeMap::new(),
             open: Vec::new(),
             quiet_until: HashMap::new(),
         }
@@ -521,7 +534,9 @@ impl Collision {
 
     /// Whether `m`, standing after braking around a contact at `tc`, stopped short of `other`
     /// rather than ran into it: a near miss, which a pole camera sees as a crash (the gap lies
-    /// hidden behind the braking car, and their boxes meet). All of these tell it:
+    /// hidden behind the braking car, and their boxes meet). `Some(true)` when that verdict is
+    /// settled for good (behind a standing car, see [`stayed_put`]), `Some(false)` when it
+    /// holds for now. All of these tell it:
     /// - `m` was seen still moving further behind the line it drove on before the contact than
     ///   a crash leaves it ([`STOPPED_SHORT_SHARE`]): brakes slow a car evenly, and it is seen
     ///   creeping in; a crash stops it from a speed it still had.
@@ -537,7 +552,10 @@ impl Collision {
     /// bounced off, may move on further than the car that hit it. There the second test is
     /// that `other` stayed where it stood ([`stayed_put`]): what tells a crash from a stop
     /// short is then that the car run into was shoved on, or that the one that hit it stopped
-    /// at once from a speed it still had (the first test), as against a wall or a truck.
+    /// at once from a speed it still had (the first test), as against a wall or a truck. A
+    /// crash that passes the first test and shoves the car it hit less than
+    /// [`STAYED_PUT_SLACK_M`] and the error on (an impact under about 20 km/h into a car with
+    /// its brakes held) reads as a stop short.
     ///
     /// The line is `m`'s fit before the contact with the highest speed less its margin (as in
     /// [`Collision::drop_to`]), through its points along the way `m` went. Its detections after
@@ -546,17 +564,18 @@ impl Collision {
     /// would read as ever further behind. Only for a track nearer the camera than `other` (its
     /// box's bottom lower in the picture): the box of one beyond the other is cut where the
     /// other hides it, and its foot reads short.
-    fn stopped_short(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> bool {
+    fn stopped_short(&self, m: &TrackKinematics, other: &TrackKinematics, tc: f64) -> Option<bool> {
         if m.det_bbox.y2 <= other.det_bbox.y2 {
-            return false;
+            return None;
         }
         let moving = moving_before(other, tc, self.stop_kmh);
         if moving && sped_up(other, tc) {
-            return false;
+            return None;
         }
-        let Some(stop) = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0) else { return false };
+        let stop = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0)?;
         if moving {
-            drew_away(other, &stop).is_some_and(|(further_m, sd)| further_m > DREW_AWAY_SE * sd)
+            let (further_m, sd) = drew_away(other, &stop)?;
+            (further_m > DREW_AWAY_SE * sd).then_some(false)
         } else {
             stayed_put(other, tc, &stop)
         }
@@ -619,29 +638,33 @@ impl Collision {
             // next one would judge a drop diluted by the wait (see [`Collision::braked`]).
             let stopped = |m: &TrackKinematics| seen(m) && m.latest().is_some_and(|s| self.stands(s));
             let settled = (stopped(ma) && stopped(mb)) || (gone(ma) != gone(mb));
-            // The one that braked is one that stands or vanished: a car that brakes and drives on
-            // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
-            // Nor did one that stopped short of the other.
-            // Nor did one whose road user ahead vanished by driving on out of sight.
             if c.near_miss {
                 return true;
             }
-            // A stop short of a car that stood is judged once: nothing the car ahead does later
-            // changes where it stood, and judged again on every frame for `within_s` a jittered
-            // box would in time tell it otherwise. Short of one that was moving it is not: later
-            // detections of the car ahead add to the drawing away (judged once, the crash into
-            // a rolling car was found in 91 and 82 of 100 runs on the 8 m and wide poles at 5
-            // fps, not 93 and 89).
+            // The one that braked is one that stands or vanished: a car that brakes and drives on
+            // (or whose box is cut by the picture's edge, which reads as slowing) did not crash.
+            // Nor did one that stopped short of the other, nor one whose road user ahead
+            // vanished by driving on out of sight.
             let mut near_miss = false;
             let mut braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
                 let behind_standing = stopped(other) && self.stood_at(other, c.t);
                 let braked = stopped(m) && (!gone(other) || stayed(other, m)) && self.braked(m, c.t, behind_standing);
-                let short = braked && self.stopped_short(m, other, c.t);
-                near_miss |= short && !moving_before(other, c.t, self.stop_kmh);
-                (braked && !short) || (gone(m) && self.braked_and_vanished(m, c.t))
+                let short = if braked { self.stopped_short(m, other, c.t) } else { None };
+                near_miss |= short == Some(true);
+                (braked && short.is_none()) || (gone(m) && self.braked_and_vanished(m, c.t))
             };
-            let crash = settled && (braked_to_a_stop(ma, mb) || braked_to_a_stop(mb, ma));
-            if near_miss {
+            // Both ways round: the verdict must not hang on which track has the lower id.
+            let crash = settled && {
+                let (ab, ba) = (braked_to_a_stop(ma, mb), braked_to_a_stop(mb, ma));
+                ab || ba
+            };
+            // A stop short of a car that stood is settled once enough of the car ahead has been
+            // seen since: nothing it does later changes where it stood, and judged again on
+            // every frame for `within_s` a jittered box would in time tell it otherwise. Short
+            // of one that was moving it is not: later detections of the car ahead add to the
+            // drawing away (settled at once, the crash into a rolling car was found in 91 and
+            // 82 of 100 runs on the 8 m and wide poles at 5 fps, not 93 and 89).
+            if !crash && near_miss {
                 c.near_miss = true;
                 return true;
             }

@@ -112,6 +112,7 @@ pub const NAMES: &[&str] = &[
     "lane_change",
     "queue_brake",
     "queue_stop",
+    "red_light",
 ];
 
 /// A scenario by name.
@@ -324,6 +325,7 @@ pub fn scenario(name: &str) -> Option<Scenario> {
         },
         "crowd" => crowd(),
         "dense_traffic" => dense_traffic(),
+        "red_light" => red_light(),
         "side_by_side" => Scenario {
             name: "side_by_side",
             about: "two riders side by side 1.5 m apart at 40 km/h, and a third 20 m behind",
@@ -433,6 +435,65 @@ fn dense_traffic() -> Scenario {
     }
 }
 
+/// Motorcycles queueing at a red light, the everyday stop of Vietnamese streets: clusters of
+/// 2–4 riders at 30–45 km/h, side by side in four columns, each braking at 2.5–5.5 m/s² (the
+/// firmer half of that as hard as the crashes brake) to stand 0.5–1.5 m behind the one ahead
+/// in its column, the first row at a stop line 30 m out.
+fn red_light() -> Scenario {
+    const COLUMNS: [f64; 4] = [0.9, 2.0, 3.1, 4.2];
+    const STOP_LINE_M: f64 = 30.0;
+    let (len, _, _) = Class::Motorcycle.size();
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    // Where the next rider of each column stands (its front), and the path of the last one.
+    let mut front: [f64; 4] = [STOP_LINE_M; 4];
+    let mut last: [Option<Trajectory>; 4] = [None, None, None, None];
+    let mut actors = Vec::new();
+    let mut t = 0.5;
+    while t < 20.0 {
+        let kmh = 30.0 + 15.0 * rng.random::<f64>();
+        let riders = 2 + (rng.random::<f64>() * 3.0) as usize;
+        let first = (rng.random::<f64>() * 4.0) as usize;
+        for r in 0..riders {
+            let c = (first + r) % COLUMNS.len();
+            let k = kmh + 2.0 * (rng.random::<f64>() - 0.5);
+            let v = k / 3.6;
+            let centre = front[c] - len / 2.0;
+            let y0 = -3.0 - 1.5 * rng.random::<f64>();
+            let a = (2.5 + 3.0 * rng.random::<f64>()).max(v * v / (2.0 * (centre - y0)));
+            // Enter no sooner than keeps a rider's length and half a metre behind the one ahead
+            // in its column all the way to the stand.
+            let mut enter = t;
+            let path = loop {
+                let brake_at = enter + (centre - v * v / (2.0 * a) - y0) / v;
+                let path = Trajectory::new((COLUMNS[c], y0), Heading::Away, k, enter).change_speed(brake_at, -a, 0.0);
+                let clear = last[c].as_ref().is_none_or(|ahead| {
+                    (0..200)
+                        .map(|i| enter + 0.1 * f64::from(i))
+                        .all(|u| ahead.position(u).1 - path.position(u).1 >= len + 0.5)
+                });
+                if clear {
+                    break path;
+                }
+                enter += 0.25;
+            };
+            front[c] -= len + 0.5 + rng.random::<f64>();
+            last[c] = Some(path.clone());
+            actors.push(Actor::new(Class::Motorcycle, path));
+        }
+        t += 1.5 + 1.5 * rng.random::<f64>();
+    }
+    Scenario {
+        name: "red_light",
+        about: "motorcycles in clusters queue at a red light 30 m out, braking at 2.5–5.5 m/s² to stand behind each other",
+        duration_s: 35.0,
+        actors,
+        zones: vec![("road", ROAD)],
+        lines: vec![],
+        rules: vec![collision()],
+        expect: vec![silent("collision")],
+    }
+}
+
 /// The projected zone polygon on `cam`: the rectangle cut to the geometry's usable stretch of
 /// road and kept inside the picture.
 pub fn zone_polygon(cam: &Camera, r: &GroundRect) -> Vec<[f64; 2]> {
@@ -493,4 +554,30 @@ pub fn config_toml(s: &Scenario, cam: &Camera, fps: u32) -> String {
          site = \"sim\"\ndevice = \"sim\"\n\n[model]\nmanifest = \"models/yolov12n.toml\"\n\n{}",
         camera_toml(s, cam, fps)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_red_light_queue_keeps_each_rider_clear_of_the_one_ahead_and_all_stand() {
+        let s = scenario("red_light").expect("red_light");
+        let (len, width, _) = Class::Motorcycle.size();
+        assert!(s.actors.len() >= 20, "{}", s.actors.len());
+        for t in (0..=350).map(|i| 0.1 * f64::from(i)) {
+            let here: Vec<(f64, f64)> =
+                s.actors.iter().filter(|a| a.path.present(t)).map(|a| a.path.position(t)).collect();
+            for (i, p) in here.iter().enumerate() {
+                for q in &here[i + 1..] {
+                    // In one column (less than a width across), never less than a length apart.
+                    let in_line = (p.0 - q.0).abs() < width;
+                    assert!(!in_line || (p.1 - q.1).abs() >= len, "at {t:.1} s: {p:?} and {q:?}");
+                }
+            }
+        }
+        for a in &s.actors {
+            assert!(a.path.speed_kmh(s.duration_s) == 0.0 && a.path.position(s.duration_s).1 <= 30.0, "{a:?}");
+        }
+    }
 }
