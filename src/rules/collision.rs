@@ -2,11 +2,13 @@
 //! hard, and which then both stop, or one of which vanishes (hidden by or merged with the other
 //! in the picture), within `within_s` of meeting.
 //!
-//! Boxes meet all the time in a picture (a near car passes in front of a far one), so meeting
-//! alone means nothing: one of the two must have been at `min_speed_kmh` or more in the two
-//! seconds before and then have slowed at `min_decel_mps2` or more (the drop from a speed fit
-//! then to its latest fit after they met, or behind a car that stood to any fit at which it
-//! stands, each fit's error counted against the braking). A queue closing up brakes gently and
+//! Boxes meet all the time in a picture (a near car passes in front of a far one, riders side
+//! by side touch), so meeting alone means nothing. Where the camera looks along the road only
+//! road users in line, one behind the other on the ground, meet ([`in_line`]), and one of the
+//! two must have been at `min_speed_kmh` or more in the two seconds before and then have
+//! slowed at `min_decel_mps2` or more (the drop from a speed fit then to its latest fit after
+//! they met, or behind a car that stood to any fit at which it stands, each fit's error
+//! counted against the braking). A queue closing up brakes gently and
 //! does not count; an overtaking car that hides another does not brake.
 //!
 //! Nor does a car that brakes hard and stands just short of the one ahead, a near miss. From a
@@ -33,6 +35,7 @@ use super::kinematics::{FitReading, Kinematics, MIN_SE_KMH, Sample, TrackKinemat
 use super::speed::line;
 use crate::detect::BBox;
 use crate::event::Phase;
+use crate::geometry::homography::Homography;
 use crate::geometry::{Point, point_in_polygon};
 use crate::schema::{Distance, Id, Seconds, Speed};
 
@@ -145,6 +148,12 @@ const DREW_AWAY_SE: f64 = 2.0;
 /// shoved on 1.4 m in `rear_end_shove`; one hit at 20 km/h with its brakes held goes about 0.5
 /// m.
 const STAYED_PUT_SLACK_M: f64 = 0.3;
+/// The share of the narrower road user's width by which two must overlap across their way to
+/// be in line (see [`in_line`]). Over 5 runs of the simulator's `red_light` on each camera at 5
+/// fps the riders neighbouring across whose contacts made an event overlapped by −0.25 to 0.4
+/// m (their feet about 0.95 m wide), those one behind the other by 0.7 to 1.3 m; cars in line
+/// in the crash scenarios by 1.9 to 2.3 m of about 2.2.
+const IN_LINE_SHARE: f64 = 0.5;
 /// Detections of a standing car ahead since the braking car stood that settle that it stayed
 /// where it stood (see [`stayed_put`]).
 const SETTLED_FIXES: usize = 3;
@@ -189,6 +198,55 @@ fn boxes_meet(a: &BBox, b: &BBox) -> bool {
 /// filtered box lags behind it at a few detections a second).
 fn meet(a: &TrackKinematics, b: &TrackKinematics) -> bool {
     boxes_meet(&a.bbox, &b.bbox) || boxes_meet(&a.det_bbox, &b.det_bbox)
+}
+
+/// How far the feet of two boxes overlap across, on the ground, m (negative: the gap between
+/// them): the bottom edges of both boxes placed on the ground through `h`, measured along the
+/// bottom edge of the nearer one (its foot row, least foreshortened). From a camera looking
+/// along a road a box's bottom edge lies across it, and two road users side by side in
+/// neighbouring columns, whose boxes touch in the picture, are a gap apart on the ground.
+fn across_overlap(a: &BBox, b: &BBox, h: &Homography) -> Option<f64> {
+    let (near, far) = if a.y2 >= b.y2 { (a, b) } else { (b, a) };
+    let (n0, n1) = (h.to_ground((near.x1, near.y2))?, h.to_ground((near.x2, near.y2))?);
+    let (f0, f1) = (h.to_ground((far.x1, far.y2))?, h.to_ground((far.x2, far.y2))?);
+    let len = (n1.0 - n0.0).hypot(n1.1 - n0.1);
+    if len <= 0.0 {
+        return None;
+    }
+    let dir = ((n1.0 - n0.0) / len, (n1.1 - n0.1) / len);
+    let (p0, p1) = (along(f0, n0, dir), along(f1, n0, dir));
+    Some(len.min(p0.max(p1)) - 0.0_f64.max(p0.min(p1)))
+}
+
+/// Whether two road users were in line, one behind the other, where the camera looks along
+/// their way: their feet overlap across it by [`IN_LINE_SHARE`] of the narrower one's width
+/// on the ground ([`across_overlap`]). Road users side by side in neighbouring columns, whose
+/// boxes touch in the picture while both brake for a red light, are a gap apart on the
+/// ground; a car run into from behind is in line with the one that hit it. Seen from the side
+/// (a box's bottom edge lying along the way) the edge measures a length, not a width, and
+/// nothing is asked; nor where neither has gone a metre lately to tell its way.
+fn in_line(a: &TrackKinematics, b: &TrackKinematics, h: &Homography) -> bool {
+    let Some(way) = [a, b].into_iter().filter_map(heading).max_by(|x, y| x.1.total_cmp(&y.1)).map(|w| w.0) else {
+        return true;
+    };
+    let edge = |x: &BBox| Some((h.to_ground((x.x1, x.y2))?, h.to_ground((x.x2, x.y2))?));
+    let (Some((a0, a1)), Some((b0, b1))) = (edge(&a.det_bbox), edge(&b.det_bbox)) else { return true };
+    let (wa, wb) = ((a1.0 - a0.0).hypot(a1.1 - a0.1), (b1.0 - b0.0).hypot(b1.1 - b0.1));
+    let near = if a.det_bbox.y2 >= b.det_bbox.y2 { (a0, a1, wa) } else { (b0, b1, wb) };
+    let along_way = ((near.1.0 - near.0.0) * way.0 + (near.1.1 - near.0.1) * way.1).abs();
+    if near.2 <= 0.0 || along_way > 0.5 * near.2 {
+        return true;
+    }
+    across_overlap(&a.det_bbox, &b.det_bbox, h).is_none_or(|o| o >= IN_LINE_SHARE * wa.min(wb))
+}
+
+/// The way `m` went over its last [`BEFORE_S`] seconds on the ground (a unit vector), and how
+/// far, if at least a metre: a road user braking to a stand at a red light has come a way.
+fn heading(m: &TrackKinematics) -> Option<((f64, f64), f64)> {
+    let last = m.history.iter().rev().find_map(|s| Some((s.t, s.measured?)))?;
+    let first = m.since(last.0 - BEFORE_S).find_map(|s| s.measured)?;
+    let d = (last.1.0 - first.0).hypot(last.1.1 - first.1);
+    (d >= 1.0).then(|| (((last.1.0 - first.0) / d, (last.1.1 - first.1) / d), d))
 }
 
 /// Whether `m`'s last box still says where it is at `t`: it was matched now, or its latest
@@ -384,12 +442,12 @@ fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
 /// than the car that hit it; where no detection places it since, it may have been. `Some(true)`
 /// when that is settled, with [`SETTLED_FIXES`] detections since: fewer may have caught only
 /// the start of a shove.
-fn stayed_put(other: &TrackKinematics, tc: f64, stop: &Stop) -> Option<bool> {
+fn stayed_put(other: &TrackKinematics, before: (f64, f64), stop: &Stop) -> Option<bool> {
     let fixes = fixes(other);
-    let since = (stop.stood_t.max(tc), f64::INFINITY);
+    let since = (stop.stood_t.max(before.1), f64::INFINITY);
     let across = (-stop.way.1, stop.way.0);
     let moved = |way| {
-        let (x0, sd0) = median_along(&fixes, (tc - 1.0, tc), stop.stand, way)?;
+        let (x0, sd0) = median_along(&fixes, before, stop.stand, way)?;
         let (x1, sd1) = median_along(&fixes, since, stop.stand, way)?;
         Some((x1 - x0).abs() > DREW_AWAY_SE * sd0.hypot(sd1) + STAYED_PUT_SLACK_M)
     };
@@ -573,12 +631,17 @@ impl Collision {
             return None;
         }
         let stop = stop_of(m, tc).filter(|s| s.lag_s > STOPPED_SHORT_SHARE * s.v0)?;
-        if moving {
-            let (further_m, sd) = drew_away(other, &stop)?;
-            (further_m > DREW_AWAY_SE * sd).then_some(false)
-        } else {
-            stayed_put(other, tc, &stop)
+        if !moving {
+            return stayed_put(other, (tc - 1.0, tc), &stop);
         }
+        // Moving a second before the contact, but standing before this one stood (a queue
+        // closing up): it is judged as a car that stood, from its first readings standing.
+        let stood = other.since(tc).find(|s| s.fit.is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh));
+        if let Some(stood) = stood.map(|s| s.t).filter(|&t| t < stop.stood_t) {
+            return stayed_put(other, (stood, (stood + DREW_AWAY_AROUND_S).min(stop.stood_t - EPS_S)), &stop);
+        }
+        let (further_m, sd) = drew_away(other, &stop)?;
+        (further_m > DREW_AWAY_SE * sd).then_some(false)
     }
 
     /// `m`'s highest speed measured from detections that began before a contact at `tc` (within
@@ -621,7 +684,11 @@ impl Collision {
         for i in 0..here.len() {
             for j in i + 1..here.len() {
                 let ((a, ma), (b, mb)) = (here[i], here[j]);
-                if (ma.matched || mb.matched) && meet(ma, mb) && !self.contacts.contains_key(&(a, b)) {
+                if (ma.matched || mb.matched)
+                    && meet(ma, mb)
+                    && motion.homography().is_none_or(|h| in_line(ma, mb, h))
+                    && !self.contacts.contains_key(&(a, b))
+                {
                     self.contacts.insert((a, b), Contact { t, near_miss: false });
                 }
             }
@@ -745,24 +812,43 @@ mod tests {
 
     /// [`drive`] at `fps` detections a second.
     fn drive_at(cars: &[Car], secs: f64, fps: u32) -> Vec<(f64, CollisionHit)> {
-        drive_with(cars, secs, fps, TrackerConfig { min_hits: 1, ..TrackerConfig::default() })
+        drive_with(cars, secs, fps, drive_tracking())
+    }
+
+    /// The tracker the tests drive: a track from its first detection.
+    fn drive_tracking() -> TrackerConfig {
+        TrackerConfig { min_hits: 1, ..TrackerConfig::default() }
     }
 
     /// [`drive_at`] with the tracker set up as `tracking`.
     fn drive_with(cars: &[Car], secs: f64, fps: u32, tracking: TrackerConfig) -> Vec<(f64, CollisionHit)> {
+        let boxes: Vec<Box<dyn Fn(f64) -> Option<BBox> + '_>> = cars
+            .iter()
+            .map(|&(y, f)| {
+                Box::new(move |t| {
+                    let x = (f(t)? * 10.0) as f32;
+                    Some(BBox::new(x - 45.0, y - 30.0, x, y))
+                }) as Box<dyn Fn(f64) -> Option<BBox>>
+            })
+            .collect();
+        drive_boxes(&boxes, secs, fps, tracking)
+    }
+
+    /// Road users given as their detected box at time t (None: not detected), at `fps`.
+    fn drive_boxes(
+        cars: &[Box<dyn Fn(f64) -> Option<BBox> + '_>],
+        secs: f64,
+        fps: u32,
+        tracking: TrackerConfig,
+    ) -> Vec<(f64, CollisionHit)> {
         let mut rule = Collision::new(&cfg(), &ZONE);
         let mut tracker = Tracker::new(tracking);
         let mut motion = Kinematics::new(Some(flat(0.1)));
         let (mut hits, mut out) = (Vec::new(), Vec::new());
         for i in 0..(secs * f64::from(fps)) as u32 {
             let t = f64::from(i) / f64::from(fps);
-            let dets: Vec<Detection> = cars
-                .iter()
-                .filter_map(|(y, f)| {
-                    let x = (f(t)? * 10.0) as f32;
-                    Some(Detection { class_id: CAR, score: 0.9, bbox: BBox::new(x - 45.0, y - 30.0, x, *y) })
-                })
-                .collect();
+            let dets: Vec<Detection> =
+                cars.iter().filter_map(|f| Some(Detection { class_id: CAR, score: 0.9, bbox: f(t)? })).collect();
             let ended: Vec<u64> = tracker.update(t, &dets).ended.iter().map(|e| e.id).collect();
             motion.update(t, tracker.tracks());
             rule.update(t, &motion, |c| c == CAR, &mut out);
@@ -777,6 +863,16 @@ mod tests {
         }
         hits.extend(out.drain(..).map(|h| (f64::INFINITY, h)));
         hits
+    }
+
+    /// A rider seen from behind, as a camera looking along the road sees it on this flat
+    /// ground: 0.9 m wide, riding up the picture from y = 900 px, centred at `x` px, `f(t)`
+    /// metres on at time t.
+    fn rider<'a>(x: f32, f: &'a dyn Fn(f64) -> Option<f64>) -> Box<dyn Fn(f64) -> Option<BBox> + 'a> {
+        Box::new(move |t| {
+            let y = 900.0 - (f(t)? * 10.0) as f32;
+            Some(BBox::new(x - 4.5, y - 16.0, x + 4.5, y))
+        })
     }
 
     /// No hit from [`drive_at`] 8 s at 10 fps, whether the tracker ends a lost track after its
@@ -802,6 +898,23 @@ mod tests {
             let x = start + v * tb;
             let dt = (t - brake_at).max(0.0).min(v / 8.0);
             Some(x + v * dt - 4.0 * dt * dt)
+        }
+    }
+
+    /// A car at `kmh` from `start`, slowing at `a` m/s² from `from` s to a stand.
+    fn slowing(kmh: f64, start: f64, from: f64, a: f64) -> impl Fn(f64) -> Option<f64> {
+        let v = kmh / 3.6;
+        move |t| {
+            let dt = (t - from).clamp(0.0, v / a);
+            Some(start + v * t.min(from) + v * dt - a / 2.0 * dt * dt)
+        }
+    }
+
+    /// The car `f`, shoved at `at` s on at `v` m/s and braking at 7 m/s² from there.
+    fn shoved<'a>(f: &'a dyn Fn(f64) -> Option<f64>, at: f64, v: f64) -> impl Fn(f64) -> Option<f64> + 'a {
+        move |t| {
+            let dt = (t - at).clamp(0.0, v / 7.0);
+            f(t.min(at)).map(|x| x + v * dt - 3.5 * dt * dt)
         }
     }
 
@@ -893,11 +1006,7 @@ mod tests {
         // from 2.9 s as the picture's perspective makes them: here the one ahead is a row up
         // the picture, 2.8 m aside on this flat ground, its box overlapping the other's.
         let moving = braking(60.0, 1.8);
-        let ahead = |t: f64| {
-            let (v, a) = (15.0 / 3.6, 1.5);
-            let dt = (t - 2.2).clamp(0.0, v / a);
-            Some(87.1 + v * t.min(2.2) + v * dt - a / 2.0 * dt * dt)
-        };
+        let ahead = slowing(15.0, 87.1, 2.2, 1.5);
         assert!(drive(&[(400.0, &moving), (372.0, &ahead)], 10.0).is_empty());
         // Had it run into that car at 27 km/h, its front at 93.5 m, it would not have fallen
         // so far behind the line it drove on before it stopped.
@@ -915,11 +1024,7 @@ mod tests {
         assert_eq!(hits.len(), 2, "{hits:?}");
         // Nor had the car ahead gone faster after their boxes met: shoved at 3.3 s to 24 km/h
         // (and braking at 7 m/s² from there), it draws away, but was hit.
-        let shoved = |t: f64| {
-            let (v, a) = (6.8, 7.0);
-            let dt = (t - 3.3).clamp(0.0, v / a);
-            ahead(t.min(3.3)).map(|x| x + v * dt - a / 2.0 * dt * dt)
-        };
+        let shoved = shoved(&ahead, 3.3, 6.8);
         let hits = drive(&[(400.0, &moving), (372.0, &shoved)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
     }
@@ -941,11 +1046,7 @@ mod tests {
         assert_eq!(hits.len(), 2, "{hits:?}");
         // Nor is it a stop short where the car ahead was shoved 1.4 m on as the one behind
         // came to stand (at 3.3 s, to 16 km/h, braking at 7 m/s² from there).
-        let shoved = |t: f64| {
-            let (v, a) = (4.5, 7.0);
-            let dt = (t - 3.3).clamp(0.0, v / a);
-            standing(t).map(|x| x + v * dt - a / 2.0 * dt * dt)
-        };
+        let shoved = shoved(&standing, 3.3, 4.5);
         let hits = drive(&[(400.0, &moving), (372.0, &shoved)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
     }
@@ -997,6 +1098,40 @@ mod tests {
         let ahead = leaving(30.0, 100.0, 2.0);
         let behind = braking_from(36.0, 100.0 - 6.5, 2.0);
         no_hits_however_long_lost(&[(420.0, &behind), (400.0, &ahead)]);
+    }
+
+    #[test]
+    fn riders_braking_side_by_side_whose_boxes_touch_are_no_collision() {
+        // A red light, seen along the road: two riders side by side, 0.9 m apart across it,
+        // each brake at 8 m/s² from 50 km/h to a stand, the one beside 3 m further on and
+        // braking 0.2 s sooner. Their 0.9 m wide boxes come to touch at an edge from 1.8 s, as
+        // from a pole the boxes of riders side by side in neighbouring columns meet; their feet
+        // do not overlap across the road.
+        let near = braking(0.0, 1.0);
+        let beside = braking(3.0, 0.8);
+        let hits = drive_boxes(&[rider(400.0, &near), rider(409.0, &beside)], 8.0, 10, drive_tracking());
+        assert!(hits.is_empty(), "{hits:?}");
+        // One behind the other, in line, the nearer one braking from 1.8 s and running into
+        // the other's back at about 43 km/h, it is a crash.
+        let ahead = |_t: f64| Some(28.0);
+        let crash = |t: f64| braking_into(0.0, 1.8, 28.0)(t).map(|y| y - 1.6);
+        let hits = drive_boxes(&[rider(400.0, &crash), rider(401.0, &ahead)], 8.0, 10, drive_tracking());
+        assert_eq!(hits.len(), 2, "{hits:?}");
+    }
+
+    #[test]
+    fn a_car_braking_to_a_stand_behind_one_that_stood_first_is_no_collision() {
+        // A queue: the car ahead rolls at 15 km/h and slows at 5 m/s² to a stand at 3 s; the
+        // one behind, at 50 km/h, brakes at 8 m/s² from 2.3 s and stands at 4 s, its front
+        // 3.5 m short. Their boxes meet from about 3.3 s, while the car ahead was still
+        // moving a second before; it stood before the other did and stayed where it stood.
+        let moving = braking(60.0, 2.3);
+        let ahead = slowing(15.0, 96.5, 2.2, 5.0);
+        assert!(drive(&[(400.0, &moving), (372.0, &ahead)], 10.0).is_empty());
+        // Shoved 1.4 m on at 3.9 s, as the other comes to stand, it was run into.
+        let shoved = shoved(&ahead, 3.9, 4.5);
+        let hits = drive(&[(400.0, &moving), (372.0, &shoved)], 10.0);
+        assert_eq!(hits.len(), 2, "{hits:?}");
     }
 
     #[test]
