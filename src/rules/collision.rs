@@ -247,10 +247,11 @@ fn in_line_across(a: Edge, b: Edge, near: Edge, way: (f64, f64)) -> bool {
 /// beside another is still not in line with it. From the detections speeds are fitted to (not
 /// carried, not cut, foot not hidden).
 fn heading(m: &TrackKinematics) -> Option<(f64, f64)> {
-    let fixes = fixes(m);
-    let (first, last) = (fixes.first()?, fixes.last()?);
-    let d = (last.1.0 - first.1.0).hypot(last.1.1 - first.1.1);
-    (d >= 1.0).then(|| ((last.1.0 - first.1.0) / d, (last.1.1 - first.1.1) / d))
+    // As [`fixes`] picks them, without collecting them all for the two ends.
+    let fix = |s: &Sample| s.measured_sd.and(s.measured);
+    let (first, last) = (m.history.iter().find_map(fix)?, m.history.iter().rev().find_map(fix)?);
+    let d = (last.0 - first.0).hypot(last.1 - first.1);
+    (d >= 1.0).then(|| ((last.0 - first.0) / d, (last.1 - first.1) / d))
 }
 
 /// Whether `m`'s last box still says where it is at `t`: it was matched now, or its latest
@@ -537,7 +538,13 @@ impl Collision {
     /// Whether `m` stood at a contact at `tc`: its latest speed fit then reads at most
     /// `stop_kmh` with [`MARGIN_SE`] standard errors.
     fn stood_at(&self, m: &TrackKinematics, tc: f64) -> bool {
-        fits_before(m, tc).last().is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh)
+        fits_before(m, tc).last().is_some_and(|f| self.fit_stands(f))
+    }
+
+    /// Whether the fit `f` says its track stands: at most `stop_kmh` with [`MARGIN_SE`]
+    /// standard errors.
+    fn fit_stands(&self, f: FitReading) -> bool {
+        f.high(MARGIN_SE) <= self.stop_kmh
     }
 
     /// Whether the reading of `s` says its track stands: its speed is at most `stop_kmh`, or,
@@ -547,7 +554,7 @@ impl Collision {
     /// for two seconds before a reading said so, and the drop to that reading was then too
     /// spread out to read as hard braking.
     fn stands(&self, s: &Sample) -> bool {
-        s.kmh.map_or_else(|| s.fit.is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh), |v| v <= self.stop_kmh)
+        s.kmh.map_or_else(|| s.fit.is_some_and(|f| self.fit_stands(f)), |v| v <= self.stop_kmh)
     }
 
     /// Whether the reading of `s1` is a hard drop from a fit that began before a contact at `tc`
@@ -640,7 +647,7 @@ impl Collision {
         }
         // Moving a second before the contact, but standing before this one stood (a queue
         // closing up): it is judged as a car that stood, from its first readings standing.
-        let stood = other.since(tc).find(|s| s.fit.is_some_and(|f| f.high(MARGIN_SE) <= self.stop_kmh));
+        let stood = other.since(tc).find(|s| s.fit.is_some_and(|f| self.fit_stands(f)));
         if let Some(stood) = stood.map(|s| s.t).filter(|&t| t < stop.stood_t) {
             return stayed_put(other, (stood, (stood + DREW_AWAY_AROUND_S).min(stop.stood_t - EPS_S)), &stop);
         }
@@ -688,10 +695,11 @@ impl Collision {
         for i in 0..here.len() {
             for j in i + 1..here.len() {
                 let ((a, ma), (b, mb)) = (here[i], here[j]);
+                // The ground test last: only for boxes that meet and no contact yet.
                 if (ma.matched || mb.matched)
                     && meet(ma, mb)
-                    && motion.homography().is_none_or(|h| in_line(ma, mb, h))
                     && !self.contacts.contains_key(&(a, b))
+                    && motion.homography().is_none_or(|h| in_line(ma, mb, h))
                 {
                     self.contacts.insert((a, b), Contact { t, near_miss: false });
                 }
