@@ -106,8 +106,12 @@ const SHOVED_M: f64 = 3.0;
 const HIDDEN_SHARE: f32 = 0.5;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
-/// Box jitter allowed for in the ground distance a braking track moves on before it vanishes.
+/// Box jitter allowed for in the ground distance a braking track moves on before it vanishes,
+/// and beyond what its speed allows between two detections (see [`jumped`]).
 const DRIVE_ON_SLACK_M: f64 = 1.0;
+/// Standard errors of two places by which a track's step between them must exceed what its
+/// speed allows for it to have jumped to another road user's box (see [`jumped`]).
+const JUMP_SE: f64 = 3.0;
 /// A braking reading on a track's one detection after a gap longer than this many of its
 /// detect intervals, with none after it, is no crash's: the track was lost and took a box it
 /// was near, most often the road user following the one it lost, and vanished again. In dense
@@ -274,6 +278,39 @@ fn box_current(m: &TrackKinematics, t: f64) -> bool {
 fn stayed(m: &TrackKinematics, by: &TrackKinematics) -> bool {
     m.det_bbox.intersection(&by.det_bbox) >= HIDDEN_SHARE * m.det_bbox.area()
         || latest_fit(m).is_none_or(|f| f.low(MARGIN_SE) / 3.6 * GONE_S <= SHOVED_M)
+}
+
+/// Whether `m`'s track jumped from two seconds before a contact at `tc` on: one of its
+/// detections lies further from the one before than that one's latest speed fit (plus
+/// [`MARGIN_SE`] standard errors) could have taken it, by more than [`JUMP_SE`] standard errors
+/// of the two places and [`DRIVE_ON_SLACK_M`]. Such a track took another road user's box, and
+/// its braking is two road users' together: in a queue, a rider's track that lost it took the
+/// box of the one standing ahead of it (whose own track had lost that one), and read a drop
+/// from the speed of one to the stand of the other.
+fn jumped(m: &TrackKinematics, tc: f64) -> bool {
+    jumps(m.since(tc - BEFORE_S))
+}
+
+/// Whether one of `samples`' detections lies beyond what the speed before allows (see
+/// [`jumped`]).
+fn jumps<'s>(samples: impl Iterator<Item = &'s Sample>) -> bool {
+    // The previous detection's time, place and its spread; the speed then, m/s.
+    let mut prev: Option<(f64, (f64, f64), f64)> = None;
+    let mut speed: Option<f64> = None;
+    for s in samples {
+        if let (Some(g), Some(sd)) = (s.measured, s.measured_sd) {
+            if let (Some((t0, g0, sd0)), Some(v)) = (prev, speed) {
+                let beyond = (g.0 - g0.0).hypot(g.1 - g0.1) - v * (s.t - t0);
+                if beyond > JUMP_SE * sd0.hypot(sd) + DRIVE_ON_SLACK_M {
+                    return true;
+                }
+            }
+            prev = Some((s.t, g, sd));
+        }
+        // The fit at a detection takes that detection in: it judges the next one only.
+        speed = s.fit.map(|f| f.high(MARGIN_SE) / 3.6).or(speed);
+    }
+    false
 }
 
 /// `m`'s latest speed fit: a road user's latest sample may have none (where a pixel spans
@@ -736,7 +773,10 @@ impl Collision {
             let mut near_miss = false;
             let mut braked_to_a_stop = |m: &TrackKinematics, other: &TrackKinematics| {
                 let behind_standing = stopped(other) && self.stood_at(other, c.t);
-                let braked = stopped(m) && (!gone(other) || stayed(other, m)) && self.braked(m, c.t, behind_standing);
+                let braked = stopped(m)
+                    && (!gone(other) || stayed(other, m))
+                    && self.braked(m, c.t, behind_standing)
+                    && !jumped(m, c.t);
                 let short = if braked { self.stopped_short(m, other, c.t) } else { None };
                 near_miss |= short == Some(true);
                 (braked && short.is_none()) || (gone(m) && self.braked_and_vanished(m, c.t))
@@ -1085,6 +1125,33 @@ mod tests {
         let hidden_hit = |t: f64| (t < 1.5).then_some(97.0);
         let hits = drive(&[(400.0, &crash), (372.0, &hidden_hit)], 10.0);
         assert_eq!(hits.len(), 2, "{hits:?}");
+    }
+
+    #[test]
+    fn a_track_that_took_the_box_of_the_road_user_ahead_jumped() {
+        // A rider at 20 km/h (±1) seen 5 times a second, its places 0.13 m off.
+        let sample = |t: f64, x: f64| Sample {
+            t,
+            image: (0.0, 0.0),
+            ground: Some((0.0, x)),
+            measured: Some((0.0, x)),
+            measured_sd: Some(0.13),
+            kmh: Some(20.0),
+            kmh_se: Some(1.0),
+            fit: Some(FitReading { kmh: 20.0, se_kmh: 1.0, t_first: t - 0.8, t_mid: t - 0.4 }),
+            carried: 0,
+        };
+        let v = 20.0 / 3.6;
+        let riding: Vec<Sample> = (0..10).map(|i| sample(0.2 * f64::from(i), v * 0.2 * f64::from(i))).collect();
+        assert!(!jumps(riding.iter()));
+        // Missed for a second, and found where its speed took it.
+        let missed: Vec<Sample> =
+            riding.iter().enumerate().filter(|(i, _)| !(4..9).contains(i)).map(|(_, s)| *s).collect();
+        assert!(!jumps(missed.iter()));
+        // Its track took the box of the rider standing 3.6 m ahead of it instead, and stayed.
+        let mut took = riding[..7].to_vec();
+        took.extend((7..10).map(|i| sample(0.2 * f64::from(i), v * 1.2 + 3.6)));
+        assert!(jumps(took.iter()));
     }
 
     #[test]
