@@ -107,11 +107,14 @@ const HIDDEN_SHARE: f32 = 0.5;
 /// Standard errors of a speed fit taken as its margin when judging braking.
 const MARGIN_SE: f64 = 2.0;
 /// Box jitter allowed for in the ground distance a braking track moves on before it vanishes,
-/// and beyond what its speed allows between two detections (see [`jumped`]).
+/// and beyond what its speed allows between two detections (see [`jumps`]).
 const DRIVE_ON_SLACK_M: f64 = 1.0;
 /// Standard errors of two places by which a track's step between them must exceed what its
-/// speed allows for it to have jumped to another road user's box (see [`jumped`]).
+/// speed allows for it to have jumped to another road user's box (see [`jumps`]).
 const JUMP_SE: f64 = 3.0;
+/// How fast a road user may speed up between two detections for [`jumps`], m/s²: a car moving
+/// off briskly, missed for a second, is 2 m further on than its speed before says.
+const JUMP_ACCEL_MPS2: f64 = 4.0;
 /// A braking reading on a track's one detection after a gap longer than this many of its
 /// detect intervals, with none after it, is no crash's: the track was lost and took a box it
 /// was near, most often the road user following the one it lost, and vanished again. In dense
@@ -280,33 +283,25 @@ fn stayed(m: &TrackKinematics, by: &TrackKinematics) -> bool {
         || latest_fit(m).is_none_or(|f| f.low(MARGIN_SE) / 3.6 * GONE_S <= SHOVED_M)
 }
 
-/// Whether `m`'s track jumped from two seconds before a contact at `tc` on: one of its
-/// detections lies further from the one before than that one's latest speed fit (plus
-/// [`MARGIN_SE`] standard errors) could have taken it, by more than [`JUMP_SE`] standard errors
-/// of the two places and [`DRIVE_ON_SLACK_M`]. Such a track took another road user's box, and
-/// its braking is two road users' together: in a queue, a rider's track that lost it took the
-/// box of the one standing ahead of it (whose own track had lost that one), and read a drop
-/// from the speed of one to the stand of the other.
-fn jumped(m: &TrackKinematics, tc: f64) -> bool {
-    jumps(m.since(tc - BEFORE_S))
-}
-
-/// Whether one of `samples`' detections lies beyond what the speed before allows (see
-/// [`jumped`]).
+/// Whether one of `samples`' detections lies further from the one before than that one's latest
+/// speed fit (plus [`MARGIN_SE`] standard errors, and a road user speeding up at
+/// [`JUMP_ACCEL_MPS2`] over the time between) could have taken it, by more than [`JUMP_SE`]
+/// standard errors of the two places and [`DRIVE_ON_SLACK_M`]: the track jumped to another road
+/// user's box (see [`Collision::jumped`]).
 fn jumps<'s>(samples: impl Iterator<Item = &'s Sample>) -> bool {
-    // The previous detection's time, place and its spread; the speed then, m/s.
+    // The previous detection's time, place and its spread, and its latest speed fit, m/s.
     let mut prev: Option<(f64, (f64, f64), f64)> = None;
     let mut speed: Option<f64> = None;
     for s in samples {
-        if let (Some(g), Some(sd)) = (s.measured, s.measured_sd) {
-            if let (Some((t0, g0, sd0)), Some(v)) = (prev, speed) {
-                let beyond = (g.0 - g0.0).hypot(g.1 - g0.1) - v * (s.t - t0);
-                if beyond > JUMP_SE * sd0.hypot(sd) + DRIVE_ON_SLACK_M {
-                    return true;
-                }
+        let (Some(g), Some(sd)) = (s.measured, s.measured_sd) else { continue };
+        if let (Some((t0, g0, sd0)), Some(v)) = (prev, speed) {
+            let dt = s.t - t0;
+            let beyond = (g.0 - g0.0).hypot(g.1 - g0.1) - v * dt - JUMP_ACCEL_MPS2 / 2.0 * dt * dt;
+            if beyond > JUMP_SE * sd0.hypot(sd) + DRIVE_ON_SLACK_M {
+                return true;
             }
-            prev = Some((s.t, g, sd));
         }
+        prev = Some((s.t, g, sd));
         // The fit at a detection takes that detection in: it judges the next one only.
         speed = s.fit.map(|f| f.high(MARGIN_SE) / 3.6).or(speed);
     }
@@ -481,21 +476,29 @@ fn drew_away(other: &TrackKinematics, stop: &Stop) -> Option<(f64, f64)> {
 /// the medians of its detections' places in that second and since, along the way `stop`'s
 /// track went and across it, agree within [`DREW_AWAY_SE`] standard errors and
 /// [`STAYED_PUT_SLACK_M`]. A standing car run into is shoved on, unless it is much heavier
-/// than the car that hit it; where no detection places it since, it may have been. `Some(true)`
+/// than the car that hit it; where no detection places it since (but one did before), it may
+/// have been, and the answer is `None`. `Some(true)`
 /// when that is settled, with [`SETTLED_FIXES`] detections since: fewer may have caught only
 /// the start of a shove.
 ///
-/// Where no detection placed `other` in `before`, nothing can tell it moved, and the braking
-/// car's creeping in alone judges: `Some(false)`. The contact was then with the last box of a
-/// road user hidden for a while, in a queue most often by the riders around it, and that box
-/// says little of a crash. In the simulator's `red_light` these made 31–45 % of the false
-/// events at 5 fps; no crash scenario's event was one.
+/// Where no detection placed `other` in `before`, the contact was with the last box of a road
+/// user hidden for a while, in a queue most often by the riders around it. Its place since is
+/// then compared with the second up to its last detection before; where no detection places
+/// it since either, nothing can tell it moved, and the braking car's creeping in alone judges:
+/// `Some(false)`. In the simulator's `red_light` these made 31–45 % of the false events at 5
+/// fps; no crash scenario's event was one.
 fn stayed_put(other: &TrackKinematics, before: (f64, f64), stop: &Stop) -> Option<bool> {
     let fixes = fixes(other);
-    if !fixes.iter().any(|f| f.0 >= before.0 - EPS_S && f.0 <= before.1 + EPS_S) {
-        return Some(false);
-    }
     let since = (stop.stood_t.max(before.1), f64::INFINITY);
+    let mut before = before;
+    if !fixes.iter().any(|f| f.0 >= before.0 - EPS_S && f.0 <= before.1 + EPS_S) {
+        let seen_since = fixes.iter().any(|f| f.0 >= since.0 - EPS_S);
+        let last = fixes.iter().rev().find(|f| f.0 < before.0);
+        match (seen_since, last) {
+            (true, Some(last)) => before = (last.0 - 1.0, last.0),
+            _ => return Some(false),
+        }
+    }
     let across = (-stop.way.1, stop.way.0);
     let moved = |way| {
         let (x0, sd0) = median_along(&fixes, before, stop.stand, way)?;
@@ -647,6 +650,17 @@ impl Collision {
             .all(|(t, g)| (g.0 - g1.0).hypot(g.1 - g1.1) <= f1.high(MARGIN_SE) / 3.6 * (t - s1.t) + DRIVE_ON_SLACK_M)
     }
 
+    /// Whether `m`'s track jumped (see [`jumps`]) between two seconds before a contact at `tc`
+    /// and its first detection standing after it (or its latest, if it has none): such a track
+    /// took another road user's box, and its braking is two road users' together. In a queue a
+    /// rider's track that lost it took the box of the one standing ahead of it (whose own track
+    /// had lost that one), and read a drop from the speed of one to the stand of the other. A
+    /// jump after it stood (a box merged with the one it hit) had no part in the braking.
+    fn jumped(&self, m: &TrackKinematics, tc: f64) -> bool {
+        let stood = m.since(tc).find(|s| s.measured.is_some() && self.stands(s)).map_or(f64::INFINITY, |s| s.t);
+        jumps(m.since(tc - BEFORE_S).take_while(|s| s.t <= stood + EPS_S))
+    }
+
     /// Whether `m`, standing after braking around a contact at `tc`, stopped short of `other`
     /// rather than ran into it: a near miss, which a pole camera sees as a crash (the gap lies
     /// hidden behind the braking car, and their boxes meet). `Some(true)` when that verdict is
@@ -693,9 +707,13 @@ impl Collision {
         }
         // Moving a second before the contact, but standing before this one stood (a queue
         // closing up): it is judged as a car that stood, from its first readings standing.
-        let stood = other.since(tc).find(|s| s.fit.is_some_and(|f| self.fit_stands(f)));
+        // From a detection's reading: a cut or carried sample repeats a fit read before it.
+        let stood = other.since(tc).find(|s| s.measured_sd.is_some() && s.fit.is_some_and(|f| self.fit_stands(f)));
         if let Some(stood) = stood.map(|s| s.t).filter(|&t| t < stop.stood_t) {
-            return stayed_put(other, (stood, (stood + DREW_AWAY_AROUND_S).min(stop.stood_t - EPS_S)), &stop);
+            // Up to just before the braking car's first detection at its stand, which starts
+            // the time since (the windows' bounds take `EPS_S` in).
+            let end = (stood + DREW_AWAY_AROUND_S).min(stop.stood_t - 2.0 * EPS_S);
+            return stayed_put(other, (stood, end), &stop);
         }
         let (further_m, sd) = drew_away(other, &stop)?;
         (further_m > DREW_AWAY_SE * sd).then_some(false)
@@ -776,10 +794,10 @@ impl Collision {
                 let braked = stopped(m)
                     && (!gone(other) || stayed(other, m))
                     && self.braked(m, c.t, behind_standing)
-                    && !jumped(m, c.t);
+                    && !self.jumped(m, c.t);
                 let short = if braked { self.stopped_short(m, other, c.t) } else { None };
                 near_miss |= short == Some(true);
-                (braked && short.is_none()) || (gone(m) && self.braked_and_vanished(m, c.t))
+                (braked && short.is_none()) || (gone(m) && self.braked_and_vanished(m, c.t) && !self.jumped(m, c.t))
             };
             // Both ways round: the verdict must not hang on which track has the lower id.
             let crash = settled && {
@@ -1120,6 +1138,12 @@ mod tests {
         let moving = braking(60.0, 1.8);
         let hidden = |t: f64| (t < 1.5).then_some(100.5);
         assert!(drive(&[(400.0, &moving), (372.0, &hidden)], 10.0).is_empty());
+        // Seen again from 4 s on, shoved 1.4 m on from where it was last seen, it was hit.
+        let standing = |_t: f64| Some(100.5);
+        let shoved = shoved(&standing, 3.3, 4.5);
+        let seen_shoved = |t: f64| if (1.5..4.0).contains(&t) { None } else { shoved(t) };
+        let hits = drive(&[(400.0, &moving), (372.0, &seen_shoved)], 10.0);
+        assert_eq!(hits.len(), 2, "{hits:?}");
         // One that stopped at once, 27 km/h into it, still ran into it.
         let crash = braking_into(60.0, 1.8, 93.5);
         let hidden_hit = |t: f64| (t < 1.5).then_some(97.0);
@@ -1151,6 +1175,9 @@ mod tests {
         // Its track took the box of the rider standing 3.6 m ahead of it instead, and stayed.
         let mut took = riding[..7].to_vec();
         took.extend((7..10).map(|i| sample(0.2 * f64::from(i), v * 1.2 + 3.6)));
+        assert!(jumps(took.iter()));
+        // The fit at the jump takes the jump in and reads fast: the speed before judges it.
+        took[7].fit = Some(FitReading { kmh: 60.0, ..took[7].fit.expect("fit") });
         assert!(jumps(took.iter()));
     }
 
