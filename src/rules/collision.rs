@@ -225,8 +225,9 @@ fn in_line(a: &TrackKinematics, b: &TrackKinematics, h: &Homography) -> bool {
     let edge = |x: &BBox| Some((h.to_ground((x.x1, x.y2))?, h.to_ground((x.x2, x.y2))?));
     let (Some(ea), Some(eb)) = (edge(&a.det_bbox), edge(&b.det_bbox)) else { return true };
     let near = if a.det_bbox.y2 >= b.det_bbox.y2 { ea } else { eb };
-    let ways: Vec<(f64, f64)> = [a, b].into_iter().filter_map(heading).collect();
-    ways.is_empty() || ways.into_iter().any(|way| in_line_across(ea, eb, near, way))
+    // Checked for every pair of boxes that meet on every frame: no allocation.
+    let ways = [heading(a), heading(b)];
+    ways.iter().all(Option::is_none) || ways.into_iter().flatten().any(|way| in_line_across(ea, eb, near, way))
 }
 
 /// A box's bottom edge on the ground, its two ends.
