@@ -349,6 +349,12 @@ struct Stop {
 /// A detection's time, ground point and that point's spread, m.
 type Fix = (f64, (f64, f64), f64);
 
+/// Whether `s` is a detection that speeds are fitted to (not carried, not cut): one of
+/// [`fixes`].
+fn is_fix(s: &Sample) -> bool {
+    s.measured_sd.is_some()
+}
+
 /// A track's detections with a ground point that speeds are fitted to (not carried, not cut).
 fn fixes(m: &TrackKinematics) -> Vec<Fix> {
     m.history.iter().filter_map(|s| Some((s.t, s.measured?, s.measured_sd?))).collect()
@@ -357,7 +363,7 @@ fn fixes(m: &TrackKinematics) -> Vec<Fix> {
 /// Where `m` stands now, as a point on the ground, and how far off that may be: the median along
 /// `way` of its latest fit's points (a standing box jittered is one of many), from `origin`.
 fn standing_at(m: &TrackKinematics, fixes: &[Fix], origin: (f64, f64), way: (f64, f64)) -> Option<(f64, f64)> {
-    let last = m.history.iter().rev().find(|s| s.measured_sd.is_some())?;
+    let last = m.history.iter().rev().find(|s| is_fix(s))?;
     median_along(fixes, (last.fit?.t_first, f64::INFINITY), origin, way)
 }
 
@@ -501,7 +507,7 @@ fn stayed_put(
     if !fixes.iter().any(|f| f.0 >= before.0 - EPS_S && f.0 <= before.1 + EPS_S) {
         // Its last detection before, if within the second before and standing: a car still
         // rolling when it was hidden has stood further on since, and is no shove.
-        let last = other.history.iter().rev().find(|s| s.t < before.0 && s.measured_sd.is_some());
+        let last = other.history.iter().rev().find(|s| s.t < before.0 && is_fix(s));
         let stood_then = last.filter(|s| s.t >= before.0 - 1.0 - EPS_S && stands(s));
         let seen_since = fixes.iter().any(|f| f.0 >= since.0 - EPS_S);
         match (seen_since, stood_then) {
@@ -667,7 +673,7 @@ impl Collision {
     /// had lost that one), and read a drop from the speed of one to the stand of the other. A
     /// jump after it stood (a box merged with the one it hit) had no part in the braking.
     fn jumped(&self, m: &TrackKinematics, tc: f64) -> bool {
-        let stood = m.since(tc).find(|s| s.measured_sd.is_some() && self.stands(s)).map_or(f64::INFINITY, |s| s.t);
+        let stood = m.since(tc).find(|s| is_fix(s) && self.stands(s)).map_or(f64::INFINITY, |s| s.t);
         jumps(m.since(tc - BEFORE_S).take_while(|s| s.t <= stood + EPS_S))
     }
 
@@ -718,7 +724,7 @@ impl Collision {
         // Moving a second before the contact, but standing before this one stood (a queue
         // closing up): it is judged as a car that stood, from its first readings standing.
         // From a detection's reading: a cut or carried sample repeats a fit read before it.
-        let stood = other.since(tc).find(|s| s.measured_sd.is_some() && s.fit.is_some_and(|f| self.fit_stands(f)));
+        let stood = other.since(tc).find(|s| is_fix(s) && s.fit.is_some_and(|f| self.fit_stands(f)));
         if let Some(stood) = stood.map(|s| s.t).filter(|&t| t < stop.stood_t) {
             // Up to just before the braking car's first detection at its stand, which starts
             // the time since (the windows' bounds take `EPS_S` in).
